@@ -1,0 +1,11 @@
+# DISPOTIFY_SANITIZE: "" (none), "address" (ASan + UBSan) or "thread" (TSan).
+set(DISPOTIFY_SANITIZE "" CACHE STRING "Sanitizer build: address or thread")
+if(DISPOTIFY_SANITIZE STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(DISPOTIFY_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT DISPOTIFY_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "unknown DISPOTIFY_SANITIZE=${DISPOTIFY_SANITIZE}")
+endif()

@@ -1,0 +1,9 @@
+# Project-wide warning flags, applied through an interface target so that generated code
+# (protobuf/gRPC stubs) can opt out.
+add_library(dispotify_warnings INTERFACE)
+target_compile_options(dispotify_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
+  -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough -Wformat=2)
+if(DISPOTIFY_WERROR)
+  target_compile_options(dispotify_warnings INTERFACE -Werror)
+endif()

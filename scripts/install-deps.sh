@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs every Debian package that Dispotify's build, tests and benchmarks need.
+# Idempotent and non-interactive: safe to run on every invocation of the README's commands.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config clang-format clang-tidy git
+  # node-to-node RPC
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  # libraries named in DESIGN.md
+  libboost1.74-dev libcpprest-dev libssl-dev libsqlite3-dev libpqxx-dev libyaml-cpp-dev
+  prometheus-cpp-dev libtag1-dev libgtest-dev libgmock-dev
+  # real peers for benchmarks and tests
+  etcd-server etcd-client nginx-light postgresql prometheus
+  # tools used by scripts
+  curl procps iproute2
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -q
+# Package post-install scripts must not start services (nginx, postgresql, etcd, prometheus):
+# tests and benchmarks start their own instances on free ports.
+policy_rc=/usr/sbin/policy-rc.d
+created_policy=0
+if [[ ! -e $policy_rc ]]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee "$policy_rc" >/dev/null
+  "${sudo_cmd[@]}" chmod +x "$policy_rc"
+  created_policy=1
+fi
+trap '[[ $created_policy == 1 ]] && "${sudo_cmd[@]}" rm -f "$policy_rc"' EXIT
+"${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
