@@ -6,13 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define DISPOTIFY_CHECK(cond, msg)                                                      \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s (%s)\n", __FILE__, __LINE__,  \
-                   #cond, msg);                                                        \
-      std::abort();                                                                    \
-    }                                                                                  \
+#define DISPOTIFY_CHECK(cond, msg)                                                                \
+  do {                                                                                            \
+    if (!(cond)) {                                                                                \
+      std::fprintf(stderr, "%s:%d: invariant failed: %s (%s)\n", __FILE__, __LINE__, #cond, msg); \
+      std::abort();                                                                               \
+    }                                                                                             \
   } while (0)
 
 #ifdef NDEBUG

@@ -28,7 +28,7 @@ std::ostream& operator<<(std::ostream& os, StrongId<Tag> id) {
   return os << id.value();
 }
 
-using NodeId = StrongId<struct NodeIdTag>;   // 0 means "none"
+using NodeId = StrongId<struct NodeIdTag>;  // 0 means "none"
 using Term = StrongId<struct TermTag>;
 using LogIndex = StrongId<struct LogIndexTag>;
 

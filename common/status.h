@@ -17,12 +17,12 @@ enum class StatusCode : uint8_t {
   kInvalidArgument,  // the caller's input is malformed
   kNotFound,
   kAlreadyExists,
-  kNotLeader,        // retry on the leader; leader_hint() names it when known
-  kRetry,            // transient: try again (e.g. leadership transfer in progress)
-  kUnavailable,      // no quorum / peer unreachable
-  kCompacted,        // the requested log index was compacted into a snapshot
-  kCorruption,       // checksum mismatch, torn record in a closed segment
-  kCommitUnknown,    // the proposal may or may not have committed (leader lost)
+  kNotLeader,      // retry on the leader; leader_hint() names it when known
+  kRetry,          // transient: try again (e.g. leadership transfer in progress)
+  kUnavailable,    // no quorum / peer unreachable
+  kCompacted,      // the requested log index was compacted into a snapshot
+  kCorruption,     // checksum mismatch, torn record in a closed segment
+  kCommitUnknown,  // the proposal may or may not have committed (leader lost)
   kIoError,
   kNoSpace,
   kFailedPrecondition,  // e.g. data directory belongs to another cluster
@@ -51,7 +51,9 @@ class [[nodiscard]] Status {
   static Status CommitUnknown(std::string msg) { return {StatusCode::kCommitUnknown, std::move(msg)}; }
   static Status IoError(std::string msg) { return {StatusCode::kIoError, std::move(msg)}; }
   static Status NoSpace(std::string msg) { return {StatusCode::kNoSpace, std::move(msg)}; }
-  static Status FailedPrecondition(std::string msg) { return {StatusCode::kFailedPrecondition, std::move(msg)}; }
+  static Status FailedPrecondition(std::string msg) {
+    return {StatusCode::kFailedPrecondition, std::move(msg)};
+  }
   static Status Aborted(std::string msg) { return {StatusCode::kAborted, std::move(msg)}; }
   static Status Timeout(std::string msg) { return {StatusCode::kTimeout, std::move(msg)}; }
   // Maps an errno from a failed system call to the matching code (ENOSPC -> kNoSpace, ...).
@@ -76,7 +78,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok() && "Result built from an OK status carries no value");
   }
@@ -101,8 +103,8 @@ class [[nodiscard]] Result {
 }  // namespace dispotify
 
 // Propagates a non-OK Status to the caller.
-#define DISPOTIFY_RETURN_IF_ERROR(expr)          \
-  do {                                           \
-    ::dispotify::Status _st = (expr);            \
-    if (!_st.ok()) return _st;                   \
+#define DISPOTIFY_RETURN_IF_ERROR(expr) \
+  do {                                  \
+    ::dispotify::Status _st = (expr);   \
+    if (!_st.ok()) return _st;          \
   } while (0)

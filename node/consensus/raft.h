@@ -223,6 +223,7 @@ class Raft {
   uint64_t receiving_offset_ = 0;
 
   // Output accumulated until the next GetReady().
+  bool pending_broadcast_ = false;  // new entries to replicate: one broadcast per Ready batches them
   std::vector<Message> msgs_;
   std::vector<SnapshotChunk> chunks_;
   std::optional<SnapshotMeta> pending_snapshot_install_;

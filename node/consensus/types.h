@@ -123,7 +123,9 @@ struct Message {
   uint64_t read_seq = 0;  // heartbeat round; echoed in responses, drives ReadIndex
   // kAppendEntriesResponse
   bool success = false;
-  LogIndex match_index;     // success: last index known to match the leader's log
+  // success: last index known to match the leader's log. reject: the rejected prev_log_index.
+  // kInstallSnapshotResponse: the snapshot's index once installed (the transfer is done).
+  LogIndex match_index;
   LogIndex conflict_index;  // reject: first index of conflict_term, or follower's last + 1
   Term conflict_term;       // reject: term of the follower's entry at prev_log_index (0 if none)
 
@@ -135,7 +137,9 @@ struct Message {
   uint64_t chunk_length = 0;
   std::string data;
   bool done = false;
-  // kInstallSnapshotResponse: success + `offset` = next expected offset; on done, match_index.
+  // The leader's driver also sets `done` on the chunk that reaches the end of the payload.
+  // kInstallSnapshotResponse: success, `offset` = next expected byte, snapshot.index = the
+  // snapshot it answers for, match_index set once installed.
 };
 
 }  // namespace dispotify::consensus
