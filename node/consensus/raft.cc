@@ -462,7 +462,9 @@ void Raft::HandleAppendResponse(const Message& m) {
     if (pr.state == Progress::State::kProbe) pr.BecomeReplicate();
     MaybeCommit();
     // Committing may have ended our leadership or this member's (a removal committed).
-    if (role_ != Role::kLeader || !progress_.contains(m.from)) return;
+    if (role_ != Role::kLeader) return;
+    MaybeForgetRemoved(m.from);
+    if (!progress_.contains(m.from)) return;
     if (m.from == transfer_target_) MaybeSendTimeoutNow(m.from);
   } else if (pr.state == Progress::State::kProbe) {
     pr.probe_sent = false;
@@ -580,15 +582,9 @@ void Raft::MaybeCommit() {
   log_.CommitTo(index);
 
   if (log_.last_conf_index() <= log_.committed()) {
-    // The latest configuration is committed: forget members it removed, after a last heartbeat
-    // that tells them their removal committed.
     for (auto it = progress_.begin(); it != progress_.end();) {
-      if (!conf_.Contains(it->first)) {
-        if (it->first != cfg_.id) SendHeartbeat(it->first);
-        it = progress_.erase(it);
-      } else {
-        ++it;
-      }
+      NodeId id = (it++)->first;
+      MaybeForgetRemoved(id);
     }
     if (!conf_.IsVoter(cfg_.id)) {
       // Thesis §4.2.2: a leader removed from the configuration steps down once the change is
@@ -610,6 +606,17 @@ void Raft::MaybeCommit() {
       BecomeFollower(term_, kNoNode);
     }
   }
+}
+
+void Raft::MaybeForgetRemoved(NodeId peer) {
+  if (peer == cfg_.id || conf_.Contains(peer) || log_.last_conf_index() > log_.committed()) return;
+  auto it = progress_.find(peer);
+  if (it == progress_.end()) return;
+  // Keep replicating to a removed member until it holds the entry that removed it; then one last
+  // heartbeat carries the commit index, so it learns its removal (and refuses to campaign).
+  if (it->second.match < log_.last_conf_index()) return;
+  SendHeartbeat(peer);
+  progress_.erase(it);
 }
 
 void Raft::MaybeSendTimeoutNow(NodeId peer) {

@@ -174,6 +174,7 @@ class Raft {
   void MaybeCommit();
   void MaybeSendTimeoutNow(NodeId peer);
   void AbortTransfer();
+  void MaybeForgetRemoved(NodeId peer);
   void AdvanceReads(NodeId from, uint64_t seq);
   void FailPendingReads(const Status& why);
 
