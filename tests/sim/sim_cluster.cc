@@ -281,6 +281,18 @@ void SimCluster::Process(NodeId id) {
     }
     n.raft->Advance(rd);
     MaybeSnapshot(n);
+    if (rd.role != consensus::Role::kLeader) {
+      // As the node's driver does: a proposal pending on a node that lost leadership is answered
+      // "outcome unknown" (it may still commit, but the client is not told it did).
+      for (auto w = pending_writes_.begin(); w != pending_writes_.end();) {
+        if (w->second.node == id) {
+          write_outcomes_[w->first] = false;
+          w = pending_writes_.erase(w);
+        } else {
+          ++w;
+        }
+      }
+    }
     for (auto& [rid, r] : pending_reads_) {
       if (r.node == id && !r.done && !r.failed && r.index && *r.index <= n.applied) {
         r.result = n.kv[r.key];
@@ -412,13 +424,23 @@ std::optional<uint64_t> SimCluster::SubmitPut(NodeId at, const std::string& key,
 }
 
 bool SimCluster::Put(const std::string& key, const std::string& value, int max_ms) {
-  NodeId l = WaitForLeader(max_ms);
-  if (l == kNoNode) return false;
-  auto rid = SubmitPut(l, key, value);
-  if (!rid) return false;
-  RunUntil([&] { return write_outcomes_.contains(*rid); }, max_ms);
-  auto it = write_outcomes_.find(*rid);
-  return it != write_outcomes_.end() && it->second;
+  // A client that retries until its write is acknowledged or its deadline passes (a retried write
+  // may apply twice; the list-append state machine keeps both, which the checks allow).
+  int64_t deadline = now_ms_ + max_ms;
+  while (now_ms_ < deadline) {
+    NodeId l = WaitForLeader(static_cast<int>(deadline - now_ms_));
+    if (l == kNoNode) return false;
+    auto rid = SubmitPut(l, key, value);
+    if (!rid) {
+      Run(10);
+      continue;
+    }
+    RunUntil([&] { return write_outcomes_.contains(*rid); },
+             static_cast<int>(std::max<int64_t>(deadline - now_ms_, 0)));
+    auto it = write_outcomes_.find(*rid);
+    if (it != write_outcomes_.end() && it->second) return true;
+  }
+  return false;
 }
 
 std::optional<std::vector<std::string>> SimCluster::Read(NodeId at, const std::string& key, int max_ms) {

@@ -80,7 +80,18 @@ void RunSeed(uint64_t seed) {
   c.Heal();
   c.SetNetwork({});
   for (NodeId id : c.ids()) c.Restart(id);
-  ASSERT_TRUE(c.Put("final", "write", 20000)) << "seed " << seed << ": the healed cluster must accept writes";
+  bool final_write = c.Put("final", "write", 20000);
+  if (!final_write && std::getenv("DISPOTIFY_SIM_DEBUG") != nullptr) {
+    for (NodeId id : c.ids()) {
+      const auto& r = c.raft(id);
+      std::cout << "node " << id << " role " << consensus::RoleName(r.role()) << " term " << r.term()
+                << " leader " << r.leader() << " last " << r.last_index() << " commit " << r.commit_index()
+                << " voters " << r.conf().VoterCount() << " removed " << r.removed() << " up "
+                << c.node(id).up << " applied " << c.node(id).applied << " transfer " << r.transfer_target()
+                << " propose " << c.raft(id).Propose("probe").status().ToString() << "\n";
+    }
+  }
+  ASSERT_TRUE(final_write) << "seed " << seed << ": the healed cluster must accept writes";
   ASSERT_TRUE(c.WaitConverged(20000)) << "seed " << seed << ": the healed cluster must converge";
   auto r = c.Read(c.Leader(), "k0", 5000);
   EXPECT_TRUE(r.has_value()) << "seed " << seed;
