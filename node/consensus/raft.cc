@@ -27,6 +27,20 @@ LogIndex QuorumIndex(std::vector<LogIndex> matches) {
 }
 }  // namespace
 
+RestartState BootstrapState(const std::map<NodeId, std::string>& initial_members) {
+  RestartState rs;
+  LogIndex index;
+  for (const auto& [id, address] : initial_members) {
+    for (auto type : {ConfChangeType::kAddLearner, ConfChangeType::kPromote}) {
+      index = index.next();
+      rs.entries.push_back(
+          Entry{Term(1), index, EntryType::kConfChange, EncodeConfChange({type, id, address})});
+    }
+  }
+  rs.hard_state = HardState{Term(1), kNoNode, index};
+  return rs;
+}
+
 Raft::Raft(Config config, RestartState restart)
     : cfg_(std::move(config)), rng_(cfg_.random_seed ^ (cfg_.id.value() * 0x9E3779B97F4A7C15ull)) {
   DISPOTIFY_CHECK(cfg_.id != kNoNode, "node id must not be 0");

@@ -56,6 +56,13 @@ struct RestartState {
   LogIndex applied;            // the state machine's last applied index (>= snapshot.index)
 };
 
+// The durable state of a member of a brand-new cluster. The initial configuration goes into the
+// log itself (an AddLearner + Promote pair per member, term 1, committed, identical on every
+// initial member), not only into a snapshot: a member added later learns the configuration it
+// joins by replicating those entries. (etcd bootstraps the same way.)
+// Persist it (log entries and hard state) before building the core from it.
+RestartState BootstrapState(const std::map<NodeId, std::string>& initial_members);
+
 struct ReadState {
   uint64_t request_id = 0;
   LogIndex index;  // serve the read once the state machine applied at least this index

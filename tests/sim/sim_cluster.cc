@@ -60,12 +60,14 @@ std::string EncodeAppend(const std::string& key, const std::string& value) {
 }
 
 SimCluster::SimCluster(SimOptions options) : opts_(options), rng_(options.seed) {
-  consensus::ConfState conf;
-  for (int i = 1; i <= opts_.nodes; ++i) conf.members[NodeId(i)] = consensus::Member{"sim", true};
+  std::map<NodeId, std::string> members;
+  for (int i = 1; i <= opts_.nodes; ++i) members[NodeId(i)] = "sim";
+  const consensus::RestartState boot = consensus::BootstrapState(members);
   for (int i = 1; i <= opts_.nodes; ++i) {
     auto n = std::make_unique<SimNode>();
     n->id = NodeId(i);
-    n->disk.snapshot.conf = conf;
+    n->disk.hard_state = boot.hard_state;
+    n->disk.log = boot.entries;
     n->raft = MakeRaft(*n);
     nodes_[n->id] = std::move(n);
   }
@@ -295,7 +297,8 @@ void SimCluster::Process(NodeId id) {
     }
     for (auto& [rid, r] : pending_reads_) {
       if (r.node == id && !r.done && !r.failed && r.index && *r.index <= n.applied) {
-        r.result = n.kv[r.key];
+        auto kv = n.kv.find(r.key);
+        if (kv != n.kv.end()) r.result = kv->second;
         r.done = true;
       }
     }
@@ -541,7 +544,18 @@ void SimCluster::CheckAckedWritesPresent() {
   for (const auto& [id, m] : node(l).raft->conf().members) {
     const SimNode& n = node(id);
     if (!n.up) continue;
-    if (n.kv != reference) Fail("node " + std::to_string(id.value()) + " state differs from the leader's");
+    if (n.kv != reference) {
+      std::string diff;
+      for (const auto& [k, vs] : reference) {
+        auto it = n.kv.find(k);
+        if (it == n.kv.end() || it->second != vs) {
+          diff += " key " + k + ": leader has " + std::to_string(vs.size()) + " values, node has " +
+                  std::to_string(it == n.kv.end() ? 0 : it->second.size()) + ";";
+        }
+      }
+      Fail("node " + std::to_string(id.value()) + " state differs from the leader's (leader " +
+           std::to_string(l.value()) + "):" + diff);
+    }
   }
   for (const auto& [k, v] : acked_) {
     auto it = reference.find(k);

@@ -40,6 +40,7 @@ void RunSeed(uint64_t seed) {
   o.net.duplicate_rate = pick(0, 5) / 100.0;
   o.net.max_delay_ms = pick(1, 25);
   SimCluster c(o);
+  const bool debug = std::getenv("DISPOTIFY_SIM_DEBUG") != nullptr;
   const int max_down = (o.nodes - 1) / 2;
 
   int value = 0;
@@ -53,6 +54,20 @@ void RunSeed(uint64_t seed) {
     auto live = c.live_ids();
     int down = o.nodes - static_cast<int>(live.size());
     int what = pick(0, 99);
+    if (debug) {
+      std::cout << "t=" << c.now_ms() << " event " << what << " leader " << l;
+      for (NodeId id : c.ids()) {
+        if (!c.node(id).up) {
+          std::cout << " | n" << id << " down";
+          continue;
+        }
+        const auto& r = c.raft(id);
+        std::cout << " | n" << id << " " << consensus::RoleName(r.role())[0] << " T" << r.term() << " last "
+                  << r.last_index() << " c" << r.commit_index() << " voters";
+        for (const auto& [mid, m] : r.conf().members) std::cout << (m.voter ? " " : " ~") << mid;
+      }
+      std::cout << "\n";
+    }
     if (what < 15 && down < max_down) {
       c.Crash(live[rng() % live.size()]);
     } else if (what < 25 && down < max_down) {
@@ -73,6 +88,31 @@ void RunSeed(uint64_t seed) {
       (void)c.raft(l).TransferLeadership(NodeId(static_cast<uint64_t>(pick(1, o.nodes))));
     } else if (what < 85 && l != kNoNode) {
       (void)c.Read(l, "k" + std::to_string(pick(0, 3)), 300);
+    } else if (what < 95 && l != kNoNode) {
+      // Membership: add a fresh learner, promote a learner, or remove a voter (never the last
+      // three). Removed ids are never reused: a removed member does not come back.
+      const auto& conf = c.raft(l).conf();
+      std::vector<NodeId> learners;
+      std::vector<NodeId> voters;
+      for (const auto& [id, m] : conf.members) (m.voter ? voters : learners).push_back(id);
+      consensus::ConfChange cc;
+      if (!learners.empty() && chance(60)) {
+        cc = {consensus::ConfChangeType::kPromote, learners[rng() % learners.size()], "sim"};
+      } else if (voters.size() > 3 && chance(50)) {
+        cc = {consensus::ConfChangeType::kRemove, voters[rng() % voters.size()], ""};
+      } else if (conf.members.size() < 7) {
+        NodeId fresh(c.ids().back().value() + 1);
+        c.AddFreshNode(fresh);
+        cc = {consensus::ConfChangeType::kAddLearner, fresh, "sim"};
+      }
+      if (cc.node != kNoNode) {
+        auto p = c.raft(l).ProposeConfChange(cc);
+        if (debug) {
+          std::cout << "t=" << c.now_ms() << " leader " << l << " T" << c.raft(l).term()
+                    << " conf change type " << static_cast<int>(cc.type) << " node " << cc.node << " -> "
+                    << (p.ok() ? "index " + std::to_string(p->index.value()) : p.status().ToString()) << "\n";
+        }
+      }
     }
     c.Run(pick(10, 250));
   }

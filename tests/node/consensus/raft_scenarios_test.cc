@@ -24,9 +24,13 @@ std::vector<Entry> LogOfTerms(const std::vector<uint64_t>& terms) {
   return log;
 }
 
-// Replaces a node's disk (crash, rewrite, restart): how the paper's figures are set up.
+// Replaces a node's disk (crash, rewrite, restart): how the paper's figures are set up. The
+// configuration (every node of the cluster a voter) then lives in the snapshot at index 0.
 void SetDisk(SimCluster& c, NodeId id, const std::vector<uint64_t>& terms, uint64_t current_term) {
   c.Crash(id);
+  c.node(id).disk.snapshot.conf = {};
+  for (NodeId member : c.ids())
+    c.node(id).disk.snapshot.conf.members[member] = consensus::Member{"sim", true};
   c.node(id).disk.log = LogOfTerms(terms);
   c.node(id).disk.hard_state = consensus::HardState{Term(current_term), kNoNode, LogIndex()};
   c.Restart(id);
