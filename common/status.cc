@@ -27,7 +27,9 @@ std::string_view StatusCodeName(StatusCode code) {
 }
 
 Status Status::FromErrno(int err, std::string_view what) {
-  std::string msg = std::string(what) + ": " + std::strerror(err);
+  char buf[128];
+  // GNU strerror_r: thread-safe, returns a pointer to the message (possibly not into buf).
+  std::string msg = std::string(what) + ": " + strerror_r(err, buf, sizeof(buf));
   switch (err) {
     case ENOSPC:
     case EDQUOT: return NoSpace(std::move(msg));

@@ -42,7 +42,7 @@ RestartState BootstrapState(const std::map<NodeId, std::string>& initial_members
 }
 
 Raft::Raft(Config config, RestartState restart)
-    : cfg_(std::move(config)), rng_(cfg_.random_seed ^ (cfg_.id.value() * 0x9E3779B97F4A7C15ull)) {
+    : cfg_(config), rng_(cfg_.random_seed ^ (cfg_.id.value() * 0x9E3779B97F4A7C15ull)) {
   DISPOTIFY_CHECK(cfg_.id != kNoNode, "node id must not be 0");
   DISPOTIFY_CHECK(cfg_.election_tick > cfg_.heartbeat_tick, "election timeout must exceed the heartbeat");
   log_.Restore(restart.snapshot, std::move(restart.entries), restart.hard_state.commit, restart.applied);
