@@ -114,6 +114,7 @@ class SimCluster {
   void Crash(NodeId id);
   // The node crashes while writing its next Ready: nothing of it is persisted or sent.
   void CrashDuringNextWrite(NodeId id) { crash_on_next_ready_.insert(id); }
+  void CancelPendingCrashes() { crash_on_next_ready_.clear(); }
   void Restart(NodeId id);
   // Adds a fresh node that knows no configuration; the leader must add it as a learner.
   void AddFreshNode(NodeId id);

@@ -119,10 +119,11 @@ void RunSeed(uint64_t seed) {
 
   c.Heal();
   c.SetNetwork({});
+  c.CancelPendingCrashes();
   for (NodeId id : c.ids()) c.Restart(id);
   bool final_write = c.Put("final", "write", 20000);
   if (!final_write && std::getenv("DISPOTIFY_SIM_DEBUG") != nullptr) {
-    for (NodeId id : c.ids()) {
+    for (NodeId id : c.live_ids()) {
       const auto& r = c.raft(id);
       std::cout << "node " << id << " role " << consensus::RoleName(r.role()) << " term " << r.term()
                 << " leader " << r.leader() << " last " << r.last_index() << " commit " << r.commit_index()
