@@ -134,7 +134,7 @@ struct Message {
   // `offset` of the snapshot named by snapshot.index) before sending.
   SnapshotMeta snapshot;
   uint64_t offset = 0;
-  uint64_t chunk_length = 0;
+  uint64_t chunk_length = 0;  // a request from the core to the leader's driver; not on the wire
   std::string data;
   bool done = false;
   // The leader's driver also sets `done` on the chunk that reaches the end of the payload.

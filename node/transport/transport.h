@@ -14,7 +14,8 @@ namespace dispotify::transport {
 
 class Transport {
  public:
-  // Called on a transport thread for each message that arrived for this node.
+  // Called on a transport thread for each message that arrived for this node; several threads
+  // (one per sending peer) may call it at once.
   using Handler = std::function<void(consensus::Message&&)>;
   // Called when a peer could not be reached (so the core stops pipelining to it).
   using UnreachableHandler = std::function<void(NodeId)>;
