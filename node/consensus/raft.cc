@@ -811,10 +811,10 @@ Ready Raft::GetReady() {
   rd.committed = log_.NextCommitted(kMaxApplyBytesPerReady);
   for (const auto& e : rd.committed) {
     ConfChange cc;
-    if (e.type == EntryType::kConfChange && DecodeConfChange(e.data, &cc) &&
-        cc.type == ConfChangeType::kRemove && cc.node == cfg_.id) {
-      removed_ = true;
-    }
+    if (e.type != EntryType::kConfChange || !DecodeConfChange(e.data, &cc) || cc.node != cfg_.id) continue;
+    // A member reset and added back under its old id replays its old removal, then the re-add.
+    if (cc.type == ConfChangeType::kRemove) removed_ = true;
+    if (cc.type == ConfChangeType::kAddLearner) removed_ = false;
   }
   rd.read_states = std::move(read_states_);
   read_states_.clear();

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "common/file_system.h"
-#include "common/status.h"
 #include "common/ids.h"
+#include "common/status.h"
 
 namespace dispotify::storage {
 

@@ -95,6 +95,19 @@ class UnreachableLog {
   std::map<NodeId, int> counts_;
 };
 
+// Options for tests that count on lossless delivery: a connection attempt that times out drops
+// the peer's queue (Raft retransmits), so on a loaded machine (sanitizers, parallel ctest) the
+// connect timeout must be generous for exact counts to hold.
+GrpcTransportOptions LosslessOptions(NodeId self) {
+  GrpcTransportOptions o;
+  o.self = self;
+  o.cluster_id = "test-cluster";
+  o.backoff_initial = 20ms;
+  o.backoff_max = 200ms;
+  o.connect_timeout = 10s;
+  return o;
+}
+
 GrpcTransportOptions TestOptions(NodeId self, std::string cluster = "test-cluster") {
   GrpcTransportOptions o;
   o.self = self;
@@ -299,7 +312,7 @@ class StalledRaftService final : public v1::Raft::Service {
 TEST(GrpcTransportTest, TwoNodesExchangeThousandsOfMessagesInOrder) {
   constexpr uint64_t kN = 5000;
   auto opts = [](NodeId id) {
-    GrpcTransportOptions o = TestOptions(id);
+    GrpcTransportOptions o = LosslessOptions(id);
     o.queue_max_messages = 2 * kN;  // everything is sent up front
     return o;
   };
@@ -340,7 +353,7 @@ TEST(GrpcTransportTest, ThreeNodesAllToAllInOrderPerSender) {
   std::vector<std::unique_ptr<TestNode>> nodes;
   std::map<NodeId, std::string> peers;
   for (uint64_t id = 1; id <= 3; ++id) {
-    GrpcTransportOptions o = TestOptions(NodeId(id));
+    GrpcTransportOptions o = LosslessOptions(NodeId(id));
     o.queue_max_messages = 2 * kN;
     nodes.push_back(TestNode::Start(o));
     ASSERT_TRUE(nodes.back());
@@ -381,7 +394,7 @@ TEST(GrpcTransportTest, ThreeNodesAllToAllInOrderPerSender) {
 }
 
 TEST(GrpcTransportTest, LargeSnapshotChunksAndBatchSplitting) {
-  GrpcTransportOptions o = TestOptions(NodeId(1));
+  GrpcTransportOptions o = LosslessOptions(NodeId(1));
   o.max_batch_bytes = 1 << 20;
   auto a = TestNode::Start(o);
   auto b = TestNode::Start(TestOptions(NodeId(2)));

@@ -1,0 +1,267 @@
+#include "e2e/cluster_harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#ifndef DISPOTIFY_NODE_BINARY
+#error "DISPOTIFY_NODE_BINARY must name the dispotify-node executable"
+#endif
+
+namespace dispotify::e2e {
+
+using namespace std::chrono_literals;
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    throw std::runtime_error("bind failed");
+  }
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string MakeTempDir(const std::string& prefix) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/" + prefix + ".XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  return tmpl;
+}
+
+Process::Process(const std::vector<std::string>& argv, const std::string& log_path) {
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    ::setpgid(0, 0);
+    int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+      ::close(fd);
+    }
+    ::execv(cargv[0], cargv.data());
+    std::perror("execv");
+    ::_exit(127);
+  }
+  ::setpgid(pid_, pid_);  // also from the parent: no window where a kill misses the group
+}
+
+Process::~Process() {
+  if (pid_ > 0 && !exit_code_) {
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+}
+
+bool Process::running() {
+  return !Wait(0ms).has_value();
+}
+
+void Process::Signal(int sig) {
+  if (!exit_code_) ::kill(pid_, sig);
+}
+
+std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
+  if (exit_code_) return exit_code_;
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      ::kill(-pid_, SIGKILL);  // anything left in the group
+      return exit_code_;
+    }
+    if (std::chrono::steady_clock::now() >= end) return std::nullopt;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+Cluster::Cluster(int n, std::string cluster_id)
+    : base_(MakeTempDir("dispotify-e2e")), cluster_id_(std::move(cluster_id)), status_client_({}, 1000ms) {
+  for (int i = 0; i < n; ++i) AddSpec();
+}
+
+Cluster::~Cluster() {
+  procs_.clear();  // SIGKILL whatever still runs
+  if (std::getenv("DISPOTIFY_E2E_KEEP") == nullptr) std::filesystem::remove_all(base_);
+}
+
+uint64_t Cluster::AddSpec() {
+  NodeSpec s;
+  s.id = specs_.size() + 1;
+  s.port = FreePort();
+  s.metrics_port = FreePort();
+  s.data_dir = base_ + "/node-" + std::to_string(s.id);
+  specs_[s.id] = s;
+  return s.id;
+}
+
+std::string Cluster::Peers(size_t count) const {
+  std::string out;
+  size_t i = 0;
+  for (const auto& [id, s] : specs_) {
+    if (count != 0 && i++ >= count) break;
+    if (!out.empty()) out += ",";
+    out += std::to_string(id) + "=" + s.address();
+  }
+  return out;
+}
+
+std::vector<std::string> Cluster::BaseArgs(uint64_t id) const {
+  const NodeSpec& s = specs_.at(id);
+  return {DISPOTIFY_NODE_BINARY,
+          "--node-id",
+          std::to_string(id),
+          "--cluster-id",
+          cluster_id_,
+          "--data-dir",
+          s.data_dir,
+          "--listen",
+          s.address(),
+          "--metrics-listen",
+          "127.0.0.1:" + std::to_string(s.metrics_port),
+          "--tick-ms",
+          "50"};
+}
+
+std::string Cluster::LogPath(uint64_t id) const {
+  return base_ + "/node-" + std::to_string(id) + ".log";
+}
+
+void Cluster::Start(uint64_t id, const std::vector<std::string>& extra, size_t initial) {
+  std::vector<std::string> args = BaseArgs(id);
+  args.push_back("--peers");
+  args.push_back(Peers(initial));
+  args.insert(args.end(), common_flags_.begin(), common_flags_.end());
+  args.insert(args.end(), extra.begin(), extra.end());
+  {
+    std::ofstream log(LogPath(id), std::ios::app);
+    log << "==== start #" << ++starts_[id] << " ====\n";
+  }
+  procs_[id] = std::make_unique<Process>(args, LogPath(id));
+}
+
+void Cluster::StartAll() {
+  for (const auto& [id, s] : specs_) Start(id);
+}
+
+void Cluster::Kill9(uint64_t id) {
+  auto it = procs_.find(id);
+  if (it == procs_.end()) return;
+  it->second->Signal(SIGKILL);
+  it->second->Wait(10s);
+  procs_.erase(it);
+}
+
+std::optional<int> Cluster::Stop(uint64_t id, std::chrono::milliseconds timeout) {
+  auto it = procs_.find(id);
+  if (it == procs_.end()) return std::nullopt;
+  it->second->Signal(SIGTERM);
+  auto code = it->second->Wait(timeout);
+  procs_.erase(it);
+  return code;
+}
+
+std::optional<int> Cluster::RunToExit(uint64_t id, const std::vector<std::string>& extra,
+                                      std::chrono::milliseconds timeout) {
+  std::vector<std::string> args = BaseArgs(id);
+  args.insert(args.end(), extra.begin(), extra.end());
+  {
+    std::ofstream log(LogPath(id), std::ios::app);
+    log << "==== run to exit #" << ++starts_[id] << " ====\n";
+  }
+  Process p(args, LogPath(id));
+  return p.Wait(timeout);
+}
+
+Process* Cluster::process(uint64_t id) {
+  auto it = procs_.find(id);
+  return it == procs_.end() ? nullptr : it->second.get();
+}
+
+std::optional<v1::StatusResponse> Cluster::Status(uint64_t id) {
+  v1::StatusResponse resp;
+  if (!status_client_.Status(specs_.at(id).address(), &resp).ok()) return std::nullopt;
+  return resp;
+}
+
+uint64_t Cluster::WaitLeader(std::chrono::milliseconds timeout, std::optional<uint64_t> excluding) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    uint64_t leader = 0;
+    bool agree = true;
+    for (const auto& [id, p] : procs_) {
+      auto st = Status(id);
+      if (!st) continue;
+      if (st->role() == "leader" && (!excluding || id != *excluding)) leader = id;
+    }
+    if (leader != 0) {
+      auto lst = Status(leader);
+      for (const auto& [id, p] : procs_) {
+        auto st = Status(id);
+        if (st && lst && st->term() == lst->term() && st->leader_id() != leader) agree = false;
+      }
+      if (agree) return leader;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  return 0;
+}
+
+bool Cluster::WaitApplied(uint64_t id, uint64_t index, std::chrono::milliseconds timeout) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    auto st = Status(id);
+    if (st && st->applied_index() >= index) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+std::vector<std::string> Cluster::Endpoints() const {
+  std::vector<std::string> out;
+  for (const auto& [id, s] : specs_) out.push_back(s.address());
+  return out;
+}
+
+void Cluster::DumpLogs() const {
+  for (const auto& [id, s] : specs_) {
+    std::ifstream in(LogPath(id));
+    if (!in) continue;
+    std::vector<std::string> lines;
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(line);
+    std::fprintf(stderr, "----- node %lu log (last 40 lines of %zu) -----\n", static_cast<unsigned long>(id),
+                 lines.size());
+    for (size_t i = lines.size() > 40 ? lines.size() - 40 : 0; i < lines.size(); ++i) {
+      std::fprintf(stderr, "%s\n", lines[i].c_str());
+    }
+  }
+}
+
+}  // namespace dispotify::e2e

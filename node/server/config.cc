@@ -1,0 +1,314 @@
+#include "node/server/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <sstream>
+
+#include "common/logging.h"
+
+extern char** environ;
+
+namespace dispotify::server {
+namespace {
+
+// One setter per key, shared by YAML, env and flags (all arrive as text).
+using Setter = std::function<Status(NodeConfig*, const std::string&)>;
+
+template <typename T>
+Status ParseInt(const std::string& key, const std::string& text, T min, T max, T* out) {
+  T v{};
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || ptr != text.data() + text.size() || text.empty()) {
+    return Status::InvalidArgument(key + ": '" + text + "' is not an integer");
+  }
+  if (v < min || v > max) {
+    return Status::InvalidArgument(key + ": " + text + " is out of range [" + std::to_string(min) + ", " +
+                                   std::to_string(max) + "]");
+  }
+  *out = v;
+  return Status::Ok();
+}
+
+Status ParseBool(const std::string& key, const std::string& text, bool* out) {
+  if (text == "true" || text == "1" || text == "yes" || text == "on") {
+    *out = true;
+  } else if (text == "false" || text == "0" || text == "no" || text == "off") {
+    *out = false;
+  } else {
+    return Status::InvalidArgument(key + ": '" + text + "' is not a boolean");
+  }
+  return Status::Ok();
+}
+
+Status CheckHostPort(const std::string& key, const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return Status::InvalidArgument(key + ": '" + text + "' is not HOST:PORT");
+  }
+  int port = 0;
+  return ParseInt(key + " port", text.substr(colon + 1), 0, 65535, &port);
+}
+
+const std::map<std::string, Setter>& Setters() {
+  static const std::map<std::string, Setter> kSetters = {
+      {"node_id",
+       [](NodeConfig* c, const std::string& v) {
+         uint64_t id = 0;
+         DISPOTIFY_RETURN_IF_ERROR(ParseInt<uint64_t>("node_id", v, 1, UINT64_MAX, &id));
+         c->node_id = NodeId(id);
+         return Status::Ok();
+       }},
+      {"cluster_id",
+       [](NodeConfig* c, const std::string& v) {
+         if (v.empty()) return Status::InvalidArgument("cluster_id: must not be empty");
+         c->cluster_id = v;
+         return Status::Ok();
+       }},
+      {"data_dir",
+       [](NodeConfig* c, const std::string& v) {
+         if (v.empty()) return Status::InvalidArgument("data_dir: must not be empty");
+         c->data_dir = v;
+         return Status::Ok();
+       }},
+      {"listen",
+       [](NodeConfig* c, const std::string& v) {
+         DISPOTIFY_RETURN_IF_ERROR(CheckHostPort("listen", v));
+         c->listen = v;
+         return Status::Ok();
+       }},
+      {"peers",
+       [](NodeConfig* c, const std::string& v) {
+         auto peers = ParsePeers(v);
+         if (!peers.ok()) return peers.status();
+         c->peers = std::move(peers).value();
+         return Status::Ok();
+       }},
+      {"join", [](NodeConfig* c, const std::string& v) { return ParseBool("join", v, &c->join); }},
+      {"metrics_listen",
+       [](NodeConfig* c, const std::string& v) {
+         DISPOTIFY_RETURN_IF_ERROR(CheckHostPort("metrics_listen", v));
+         c->metrics_listen = v;
+         return Status::Ok();
+       }},
+      {"tick_ms",
+       [](NodeConfig* c, const std::string& v) { return ParseInt("tick_ms", v, 1, 10000, &c->tick_ms); }},
+      {"election_ticks",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt("election_ticks", v, 2, 1000, &c->election_ticks);
+       }},
+      {"snapshot_entries",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt<uint64_t>("snapshot_entries", v, 1, UINT64_MAX, &c->snapshot_entries);
+       }},
+      {"log_level",
+       [](NodeConfig* c, const std::string& v) {
+         LogLevel level;
+         if (!ParseLogLevel(v, &level)) {
+           return Status::InvalidArgument("log_level: '" + v + "' is not one of debug, info, warning, error");
+         }
+         c->log_level = v;
+         return Status::Ok();
+       }},
+  };
+  return kSetters;
+}
+
+std::string FlagToKey(std::string_view flag) {
+  std::string key(flag);
+  for (char& ch : key) {
+    if (ch == '-') ch = '_';
+  }
+  return key;
+}
+
+}  // namespace
+
+Result<std::map<NodeId, std::string>> ParsePeers(std::string_view text) {
+  std::map<NodeId, std::string> peers;
+  std::string item;
+  std::stringstream ss{std::string(text)};
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    auto eq = item.find('=');
+    if (eq == std::string::npos) {
+      return Status::InvalidArgument("peers: '" + item + "' is not ID=HOST:PORT");
+    }
+    uint64_t id = 0;
+    DISPOTIFY_RETURN_IF_ERROR(ParseInt<uint64_t>("peers id", item.substr(0, eq), 1, UINT64_MAX, &id));
+    std::string addr = item.substr(eq + 1);
+    DISPOTIFY_RETURN_IF_ERROR(CheckHostPort("peers address of " + std::to_string(id), addr));
+    if (!peers.emplace(NodeId(id), addr).second) {
+      return Status::InvalidArgument("peers: node " + std::to_string(id) + " is listed twice");
+    }
+  }
+  return peers;
+}
+
+Status ApplyYaml(std::string_view yaml_text, NodeConfig* config) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml_text));
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument("invalid YAML at line " + std::to_string(e.mark.line + 1) + ", column " +
+                                   std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  if (root.IsNull()) return Status::Ok();  // an empty file keeps every default
+  if (!root.IsMap()) return Status::InvalidArgument("the configuration must be a YAML mapping of key: value");
+  const auto& setters = Setters();
+  for (const auto& kv : root) {
+    std::string key;
+    try {
+      key = kv.first.as<std::string>();
+    } catch (const YAML::Exception& e) {
+      return Status::InvalidArgument("invalid key at line " + std::to_string(kv.first.Mark().line + 1));
+    }
+    auto it = setters.find(key);
+    if (it == setters.end()) {
+      return Status::InvalidArgument("unknown key '" + key + "' at line " +
+                                     std::to_string(kv.first.Mark().line + 1));
+    }
+    std::string value;
+    const YAML::Node& v = kv.second;
+    if (key == "peers" && v.IsMap()) {
+      for (const auto& p : v) {
+        if (!value.empty()) value += ",";
+        value += p.first.Scalar() + "=" + p.second.Scalar();
+      }
+    } else if (v.IsScalar()) {
+      value = v.Scalar();
+    } else {
+      return Status::InvalidArgument("key '" + key + "' at line " + std::to_string(kv.first.Mark().line + 1) +
+                                     " needs a scalar value");
+    }
+    Status st = it->second(config, value);
+    if (!st.ok()) {
+      return Status::InvalidArgument(st.message() + " (line " + std::to_string(kv.first.Mark().line + 1) +
+                                     ")");
+    }
+  }
+  return Status::Ok();
+}
+
+Status Validate(NodeConfig* config) {
+  if (config->peers.empty()) {
+    if (config->join)
+      return Status::InvalidArgument("--join needs --peers: the addresses of current members");
+    config->peers[config->node_id] = config->listen;
+  }
+  if (!config->join && !config->peers.contains(config->node_id)) {
+    return Status::InvalidArgument("--peers must include this node (" +
+                                   std::to_string(config->node_id.value()) + ") unless --join is given");
+  }
+  return Status::Ok();
+}
+
+Result<NodeConfig> LoadConfig(const std::vector<std::string>& args,
+                              const std::map<std::string, std::string>& env) {
+  NodeConfig config;
+  const auto& setters = Setters();
+
+  // Collect the flags first: --config must be known before anything else applies.
+  std::vector<std::pair<std::string, std::string>> flags;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg.rfind("--", 0) != 0) return Status::InvalidArgument("unexpected argument '" + arg + "'");
+    std::string name = arg.substr(2);
+    std::optional<std::string> value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    std::string key = FlagToKey(name);
+    if (key == "help" || key == "reset" || key == "join") {
+      if (!value) value = "true";
+    } else if (!value) {
+      if (i + 1 >= args.size()) return Status::InvalidArgument("--" + name + " needs a value");
+      value = args[++i];
+    }
+    if (key != "help" && key != "reset" && key != "config" && !setters.contains(key)) {
+      return Status::InvalidArgument("unknown flag --" + name + " (see --help)");
+    }
+    flags.emplace_back(key, *value);
+  }
+
+  for (const auto& [key, value] : flags) {
+    if (key == "config") config.config_file = value;
+  }
+  if (config.config_file.empty()) {
+    if (auto it = env.find("DISPOTIFY_CONFIG"); it != env.end()) config.config_file = it->second;
+  }
+  if (!config.config_file.empty()) {
+    std::ifstream in(config.config_file);
+    if (!in) return Status::InvalidArgument("cannot read the configuration file " + config.config_file);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    Status st = ApplyYaml(buf.str(), &config);
+    if (!st.ok()) return Status::InvalidArgument(config.config_file + ": " + st.message());
+  }
+
+  for (const auto& [key, setter] : setters) {
+    std::string var = "DISPOTIFY_";
+    for (char ch : key) var.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(ch))));
+    auto it = env.find(var);
+    if (it == env.end()) continue;
+    Status st = setter(&config, it->second);
+    if (!st.ok()) return Status::InvalidArgument(var + ": " + st.message());
+  }
+
+  for (const auto& [key, value] : flags) {
+    if (key == "config") continue;
+    if (key == "help" || key == "reset") {
+      bool b = false;
+      DISPOTIFY_RETURN_IF_ERROR(ParseBool("--" + key, value, &b));
+      (key == "help" ? config.help : config.reset) = b;
+      continue;
+    }
+    Status st = setters.at(key)(&config, value);
+    if (!st.ok()) return Status::InvalidArgument("--" + st.message());
+  }
+  if (config.help) return config;
+  DISPOTIFY_RETURN_IF_ERROR(Validate(&config));
+  return config;
+}
+
+std::map<std::string, std::string> ProcessEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    if (entry.rfind("DISPOTIFY_", 0) != 0) continue;
+    auto eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+  }
+  return env;
+}
+
+std::string UsageText() {
+  return R"(usage: dispotify-node [flags]
+  --config FILE            YAML configuration (keys as below, with '_' for '-')
+  --node-id N              this server's Raft id (default 1)
+  --cluster-id STR         cluster identity stamped on the data dir (default dispotify-local)
+  --data-dir DIR           (default ./dispotify-data)
+  --listen HOST:PORT       gRPC for Raft and the KV service (default 127.0.0.1:7001)
+  --peers ID=HOST:PORT,... initial voters including this node (default: this node alone);
+                           with --join: the addresses of current members
+  --join                   start empty and wait to be added by the leader (KV.ChangeMembership)
+  --metrics-listen H:P     Prometheus /metrics (default 127.0.0.1:0, the port is logged)
+  --tick-ms N              Raft tick (default 50)
+  --election-ticks N       election timeout in ticks (default 6)
+  --snapshot-entries N     snapshot every N applied entries (default 10000)
+  --log-level LEVEL        debug | info | warning | error (default info)
+  --reset                  wipe the data dir of a removed member, then exit
+Every key can also be set as DISPOTIFY_<KEY> (e.g. DISPOTIFY_NODE_ID=2); flags win over the
+environment, which wins over the file.
+Exit codes: 0 stopped, 2 bad configuration, 3 data dir of another cluster/node, 4 removed member,
+5 storage failure.
+)";
+}
+
+}  // namespace dispotify::server

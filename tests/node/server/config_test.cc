@@ -1,0 +1,99 @@
+#include "node/server/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace dispotify::server {
+namespace {
+
+TEST(ConfigTest, DefaultsStartOneNodeCluster) {
+  auto c = LoadConfig({}, {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->node_id, NodeId(1));
+  EXPECT_EQ(c->cluster_id, "dispotify-local");
+  EXPECT_EQ(c->data_dir, "./dispotify-data");
+  EXPECT_EQ(c->listen, "127.0.0.1:7001");
+  EXPECT_EQ(c->metrics_listen, "127.0.0.1:0");
+  EXPECT_EQ(c->tick_ms, 50);
+  EXPECT_EQ(c->election_ticks, 6);
+  EXPECT_EQ(c->snapshot_entries, 10000u);
+  ASSERT_EQ(c->peers.size(), 1u);
+  EXPECT_EQ(c->peers.at(NodeId(1)), "127.0.0.1:7001");
+  EXPECT_FALSE(c->join);
+}
+
+TEST(ConfigTest, FlagsInBothForms) {
+  auto c = LoadConfig({"--node-id", "2", "--peers=1=127.0.0.1:7001,2=127.0.0.1:7002", "--listen",
+                       "127.0.0.1:7002", "--tick-ms=20", "--join"},
+                      {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->node_id, NodeId(2));
+  EXPECT_EQ(c->tick_ms, 20);
+  EXPECT_TRUE(c->join);
+  EXPECT_EQ(c->peers.size(), 2u);
+}
+
+TEST(ConfigTest, YamlThenEnvThenFlags) {
+  std::string path = ::testing::TempDir() + "/dispotify-config-test.yaml";
+  {
+    std::ofstream out(path);
+    out << "node_id: 3\ncluster_id: from-yaml\ntick_ms: 30\nelection_ticks: 8\n"
+           "peers:\n  1: 127.0.0.1:7001\n  3: 127.0.0.1:7003\n";
+  }
+  auto c = LoadConfig(
+      {"--config", path, "--tick-ms", "40"},
+      {{"DISPOTIFY_TICK_MS", "35"}, {"DISPOTIFY_CLUSTER_ID", "from-env"}, {"DISPOTIFY_UNRELATED", "x"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->node_id, NodeId(3));
+  EXPECT_EQ(c->cluster_id, "from-env");
+  EXPECT_EQ(c->tick_ms, 40);
+  EXPECT_EQ(c->election_ticks, 8);
+  EXPECT_EQ(c->peers.size(), 2u);
+  std::remove(path.c_str());
+}
+
+TEST(ConfigTest, BadYamlGivesLineAndColumn) {
+  NodeConfig c;
+  Status st = ApplyYaml("node_id: 1\npeers: [1, 2\n", &c);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("invalid YAML at line"), std::string::npos) << st.message();
+}
+
+TEST(ConfigTest, UnknownKeyAndBadValuesAreErrors) {
+  NodeConfig c;
+  Status st = ApplyYaml("tick_msec: 10\n", &c);
+  EXPECT_NE(st.message().find("unknown key 'tick_msec' at line 1"), std::string::npos) << st.message();
+  st = ApplyYaml("tick_ms: fast\n", &c);
+  EXPECT_NE(st.message().find("not an integer"), std::string::npos) << st.message();
+  st = ApplyYaml("- a\n- b\n", &c);
+  EXPECT_FALSE(st.ok());
+  EXPECT_TRUE(ApplyYaml("", &c).ok());
+
+  EXPECT_FALSE(LoadConfig({"--bogus", "1"}, {}).ok());
+  EXPECT_FALSE(LoadConfig({"--node-id"}, {}).ok());
+  EXPECT_FALSE(LoadConfig({"--node-id", "0"}, {}).ok());
+  EXPECT_FALSE(LoadConfig({"--listen", "nohostport"}, {}).ok());
+  EXPECT_FALSE(LoadConfig({"--log-level", "loud"}, {}).ok());
+  EXPECT_FALSE(LoadConfig({}, {{"DISPOTIFY_ELECTION_TICKS", "1"}}).ok());
+  auto missing = LoadConfig({"--config", "/nonexistent/dispotify.yaml"}, {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("cannot read the configuration file"), std::string::npos);
+}
+
+TEST(ConfigTest, PeersMustIncludeSelfUnlessJoining) {
+  EXPECT_FALSE(LoadConfig({"--node-id", "4", "--peers", "1=127.0.0.1:7001"}, {}).ok());
+  EXPECT_TRUE(LoadConfig({"--node-id", "4", "--peers", "1=127.0.0.1:7001", "--join"}, {}).ok());
+  EXPECT_FALSE(LoadConfig({"--join"}, {}).ok());
+  EXPECT_FALSE(ParsePeers("1=a:1,1=b:2").ok());
+  EXPECT_FALSE(ParsePeers("x=a:1").ok());
+  auto p = ParsePeers("1=127.0.0.1:7001,2=127.0.0.1:7002");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->at(NodeId(2)), "127.0.0.1:7002");
+}
+
+}  // namespace
+}  // namespace dispotify::server
