@@ -301,7 +301,7 @@ std::string UsageText() {
   --metrics-listen H:P     Prometheus /metrics (default 127.0.0.1:0, the port is logged)
   --tick-ms N              Raft tick (default 50)
   --election-ticks N       election timeout in ticks (default 6)
-  --snapshot-entries N     snapshot every N applied entries (default 10000)
+  --snapshot-entries N     snapshot every N applied entries (default 100000)
   --log-level LEVEL        debug | info | warning | error (default info)
   --reset                  wipe the data dir of a removed member, then exit
 Every key can also be set as DISPOTIFY_<KEY> (e.g. DISPOTIFY_NODE_ID=2); flags win over the

@@ -15,7 +15,7 @@
 //   metrics_listen: 127.0.0.1:0     # Prometheus /metrics; port 0 picks one (logged)
 //   tick_ms: 50
 //   election_ticks: 6               # election timeout drawn from [6, 12) ticks
-//   snapshot_entries: 10000         # snapshot + compact every N applied entries
+//   snapshot_entries: 100000        # snapshot + compact every N applied entries (etcd's default)
 //   log_level: info                 # debug | info | warning | error
 // Flags only: --config FILE, --reset (wipe a removed member's data dir, then exit), --help.
 // Unknown keys and flags are errors (a typo must not silently keep a default).
@@ -41,7 +41,7 @@ struct NodeConfig {
   std::string metrics_listen = "127.0.0.1:0";
   int tick_ms = 50;
   int election_ticks = 6;
-  uint64_t snapshot_entries = 10000;
+  uint64_t snapshot_entries = 100000;
   std::string log_level = "info";
 
   bool reset = false;  // flag only

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "common/assert.h"
@@ -345,9 +346,21 @@ void RaftNode::HandleInbox(Inbox& in) {
 Status RaftNode::ProcessReadies() {
   while (raft_->HasReady()) {
     Ready rd = raft_->GetReady();
+    std::vector<NodeId> snapshot_failures;
+    if (rd.role == Role::kLeader && !rd.hard_state && !rd.snapshot) {
+      // Thesis §10.2.1: a leader may replicate entries before its own write of them is durable;
+      // it counts itself towards a commit only once it is (the core's self match = stable index).
+      // Replication and the local fsync then overlap instead of adding up.
+      std::vector<consensus::Message> appends;
+      auto is_append = [](const consensus::Message& m) {
+        return m.type == consensus::MessageType::kAppendEntries;
+      };
+      std::copy_if(rd.messages.begin(), rd.messages.end(), std::back_inserter(appends), is_append);
+      std::erase_if(rd.messages, is_append);
+      SendMessages(std::move(appends), &snapshot_failures);
+    }
     DISPOTIFY_RETURN_IF_ERROR(Persist(rd));
 
-    std::vector<NodeId> snapshot_failures;
     SendMessages(std::move(rd.messages), &snapshot_failures);
     rd.messages.clear();
 

@@ -79,7 +79,7 @@ struct RaftNodeOptions {
   int tick_ms = 50;
   int election_ticks = 6;
   int heartbeat_ticks = 1;
-  uint64_t snapshot_entries = 10000;
+  uint64_t snapshot_entries = 100000;
   uint64_t random_seed = 0;  // 0: derived from the id and the clock
   // Used only on a fresh data directory: the initial members (all voters), unless `join`.
   consensus::ConfState initial_conf;

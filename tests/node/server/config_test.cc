@@ -19,7 +19,7 @@ TEST(ConfigTest, DefaultsStartOneNodeCluster) {
   EXPECT_EQ(c->metrics_listen, "127.0.0.1:0");
   EXPECT_EQ(c->tick_ms, 50);
   EXPECT_EQ(c->election_ticks, 6);
-  EXPECT_EQ(c->snapshot_entries, 10000u);
+  EXPECT_EQ(c->snapshot_entries, 100000u);
   ASSERT_EQ(c->peers.size(), 1u);
   EXPECT_EQ(c->peers.at(NodeId(1)), "127.0.0.1:7001");
   EXPECT_FALSE(c->join);
