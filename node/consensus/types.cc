@@ -1,21 +1,12 @@
 #include "node/consensus/types.h"
 
-#include <cstring>
+#include "common/encoding.h"
 
 namespace dispotify::consensus {
 namespace {
 
-void PutU64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void PutU32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-uint64_t GetLe(const std::string& s, size_t pos, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= uint64_t{static_cast<unsigned char>(s[pos + i])} << (8 * i);
-  return v;
-}
+using encoding::PutU32;
+using encoding::PutU64;
 
 constexpr uint8_t kConfChangeVersion = 1;
 constexpr size_t kConfChangeFixed = 1 + 1 + 8 + 4;
@@ -38,10 +29,10 @@ bool DecodeConfChange(const std::string& data, ConfChange* out) {
   if (static_cast<uint8_t>(data[0]) != kConfChangeVersion) return false;
   auto type = static_cast<uint8_t>(data[1]);
   if (type > static_cast<uint8_t>(ConfChangeType::kRemove)) return false;
-  uint64_t len = GetLe(data, 10, 4);
+  uint64_t len = encoding::GetU32(data.data() + 10);
   if (data.size() != kConfChangeFixed + len) return false;
   out->type = static_cast<ConfChangeType>(type);
-  out->node = NodeId(GetLe(data, 2, 8));
+  out->node = NodeId(encoding::GetU64(data.data() + 2));
   out->address = data.substr(kConfChangeFixed);
   return out->node != kNoNode;
 }

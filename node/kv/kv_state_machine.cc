@@ -7,6 +7,7 @@
 
 #include "common/assert.h"
 #include "common/crc32c.h"
+#include "common/encoding.h"
 
 namespace dispotify::kv {
 namespace {
@@ -15,49 +16,9 @@ constexpr char kSnapshotMagic[4] = {'D', 'K', 'V', 'S'};
 constexpr uint8_t kSnapshotVersion = 1;
 constexpr size_t kWriteBufferBytes = 256 << 10;
 
-void PutU32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void PutU64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-// Sequential little-endian reader over a byte buffer.
-class Reader {
- public:
-  explicit Reader(std::string_view data) : data_(data) {}
-  bool U8(uint8_t* v) {
-    if (data_.size() - pos_ < 1) return false;
-    *v = static_cast<uint8_t>(data_[pos_++]);
-    return true;
-  }
-  bool U32(uint32_t* v) {
-    if (data_.size() - pos_ < 4) return false;
-    *v = 0;
-    for (int i = 0; i < 4; ++i) *v |= static_cast<uint32_t>(static_cast<uint8_t>(data_[pos_ + i])) << (8 * i);
-    pos_ += 4;
-    return true;
-  }
-  bool U64(uint64_t* v) {
-    if (data_.size() - pos_ < 8) return false;
-    *v = 0;
-    for (int i = 0; i < 8; ++i) *v |= static_cast<uint64_t>(static_cast<uint8_t>(data_[pos_ + i])) << (8 * i);
-    pos_ += 8;
-    return true;
-  }
-  bool Bytes(size_t n, std::string_view* v) {
-    if (data_.size() - pos_ < n) return false;
-    *v = data_.substr(pos_, n);
-    pos_ += n;
-    return true;
-  }
-  std::string_view Rest() const { return data_.substr(pos_); }
-  size_t pos() const { return pos_; }
-
- private:
-  std::string_view data_;
-  size_t pos_ = 0;
-};
+using encoding::Decoder;
+using encoding::PutU32;
+using encoding::PutU64;
 
 std::string EncodeCommand(Op op, std::string_view key, std::string_view value) {
   std::string out;
@@ -79,11 +40,11 @@ std::string EncodeDelete(std::string_view key) {
 }
 
 bool DecodeCommand(std::string_view data, Command* out) {
-  Reader r(data);
+  Decoder r(data);
   uint8_t op = 0;
   uint32_t key_len = 0;
-  if (!r.U8(&op) || !r.U32(&key_len) || !r.Bytes(key_len, &out->key)) return false;
-  out->value = r.Rest();
+  if (!r.GetU8(&op) || !r.GetU32(&key_len) || !r.GetBytes(key_len, &out->key)) return false;
+  out->value = r.rest();
   switch (static_cast<Op>(op)) {
     case Op::kPut: out->op = Op::kPut; return true;
     case Op::kDelete: out->op = Op::kDelete; return out->value.empty();
@@ -158,19 +119,19 @@ Status KvStateMachine::Restore(const std::string& path) {
   if (content.size() < 4) return Status::Corruption("KV snapshot too short: " + path);
 
   std::string_view body(content.data(), content.size() - 4);
-  Reader trailer(std::string_view(content).substr(content.size() - 4));
+  Decoder trailer(std::string_view(content).substr(content.size() - 4));
   uint32_t want_crc = 0;
-  (void)trailer.U32(&want_crc);
+  (void)trailer.GetU32(&want_crc);
   if (crc32c::Extend(0, body.data(), body.size()) != want_crc) {
     return Status::Corruption("KV snapshot checksum mismatch: " + path);
   }
-  Reader r(body);
+  Decoder r(body);
   std::string_view magic;
   uint8_t version = 0;
   uint64_t applied = 0;
   uint64_t count = 0;
-  if (!r.Bytes(4, &magic) || magic != std::string_view(kSnapshotMagic, 4) || !r.U8(&version) ||
-      version != kSnapshotVersion || !r.U64(&applied) || !r.U64(&count)) {
+  if (!r.GetBytes(4, &magic) || magic != std::string_view(kSnapshotMagic, 4) || !r.GetU8(&version) ||
+      version != kSnapshotVersion || !r.GetU64(&applied) || !r.GetU64(&count)) {
     return Status::Corruption("KV snapshot header invalid: " + path);
   }
   std::map<std::string, std::string, std::less<>> data;
@@ -179,12 +140,12 @@ Status KvStateMachine::Restore(const std::string& path) {
     uint32_t vl = 0;
     std::string_view k;
     std::string_view v;
-    if (!r.U32(&kl) || !r.Bytes(kl, &k) || !r.U32(&vl) || !r.Bytes(vl, &v)) {
+    if (!r.GetU32(&kl) || !r.GetBytes(kl, &k) || !r.GetU32(&vl) || !r.GetBytes(vl, &v)) {
       return Status::Corruption("KV snapshot truncated: " + path);
     }
     data.emplace_hint(data.end(), std::string(k), std::string(v));
   }
-  if (!r.Rest().empty()) return Status::Corruption("KV snapshot has trailing bytes: " + path);
+  if (!r.rest().empty()) return Status::Corruption("KV snapshot has trailing bytes: " + path);
 
   std::unique_lock lock(mu_);
   data_ = std::move(data);

@@ -20,8 +20,8 @@
 #include <sstream>
 #include <utility>
 
+#include "common/encoding.h"
 #include "common/logging.h"
-#include "node/storage/encoding.h"
 
 namespace dispotify::storage {
 namespace {
@@ -67,7 +67,7 @@ Result<Identity> ReadIdentity(FileSystem& fs, const std::string& path) {
   const std::string* node = get("node_id");
   const std::string* uuid = get("node_uuid");
   uint64_t id = 0;
-  if (cluster == nullptr || cluster->empty() || node == nullptr || !internal::ParseU64(*node, &id) ||
+  if (cluster == nullptr || cluster->empty() || node == nullptr || !encoding::ParseU64(*node, &id) ||
       uuid == nullptr || uuid->empty()) {
     return Status::Corruption(path + ": missing or malformed field");
   }

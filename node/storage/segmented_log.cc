@@ -6,18 +6,18 @@
 
 #include "common/assert.h"
 #include "common/crc32c.h"
+#include "common/encoding.h"
 #include "common/logging.h"
-#include "node/storage/encoding.h"
 
 namespace dispotify::storage {
 
 using consensus::Entry;
 using consensus::EntryType;
-using internal::GetU32;
-using internal::GetU64;
-using internal::PutU32;
-using internal::PutU64;
-using internal::PutU8;
+using encoding::GetU32;
+using encoding::GetU64;
+using encoding::PutU32;
+using encoding::PutU64;
+using encoding::PutU8;
 
 namespace segmented_log {
 
@@ -28,14 +28,14 @@ constexpr std::string_view kTmpSuffix = ".tmp";
 }  // namespace
 
 std::string SegmentFileName(LogIndex first) {
-  return std::string(kPrefix) + internal::Pad20(first.value()) + std::string(kSuffix);
+  return std::string(kPrefix) + encoding::Pad20(first.value()) + std::string(kSuffix);
 }
 
 bool ParseSegmentFileName(std::string_view name, LogIndex* first) {
   if (name.size() != kPrefix.size() + 20 + kSuffix.size()) return false;
   if (!name.starts_with(kPrefix) || !name.ends_with(kSuffix)) return false;
   uint64_t v = 0;
-  if (!internal::ParseU64(name.substr(kPrefix.size(), 20), &v)) return false;
+  if (!encoding::ParseU64(name.substr(kPrefix.size(), 20), &v)) return false;
   *first = LogIndex(v);
   return true;
 }

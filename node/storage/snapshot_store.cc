@@ -35,19 +35,19 @@
 #include <vector>
 
 #include "common/crc32c.h"
+#include "common/encoding.h"
 #include "common/logging.h"
-#include "node/storage/encoding.h"
 
 namespace dispotify::storage {
 namespace {
 
 using consensus::Member;
 using consensus::SnapshotMeta;
-using internal::Decoder;
-using internal::GetU32;
-using internal::PutU32;
-using internal::PutU64;
-using internal::PutU8;
+using encoding::Decoder;
+using encoding::GetU32;
+using encoding::PutU32;
+using encoding::PutU64;
+using encoding::PutU8;
 
 constexpr char kMagic[8] = {'D', 'S', 'P', 'F', 'Y', 'S', 'N', 'P'};
 constexpr uint32_t kVersion = 1;
@@ -58,7 +58,7 @@ constexpr char kReceivingName[] = "receiving.tmp";
 constexpr size_t kVerifyChunk = 1 << 20;
 
 std::string BaseName(LogIndex index, Term term) {
-  return std::string(kPrefix) + internal::Pad20(index.value()) + "-" + std::to_string(term.value());
+  return std::string(kPrefix) + encoding::Pad20(index.value()) + "-" + std::to_string(term.value());
 }
 
 // Parses "snapshot-<20 digits>-<term><suffix>".
@@ -69,7 +69,7 @@ bool ParseName(std::string_view name, std::string_view suffix, LogIndex* index, 
   if (name.size() < 22 || name[20] != '-') return false;
   uint64_t i = 0;
   uint64_t t = 0;
-  if (!internal::ParseU64(name.substr(0, 20), &i) || !internal::ParseU64(name.substr(21), &t)) return false;
+  if (!encoding::ParseU64(name.substr(0, 20), &i) || !encoding::ParseU64(name.substr(21), &t)) return false;
   *index = LogIndex(i);
   *term = Term(t);
   return true;

@@ -30,17 +30,17 @@
 #include <cstring>
 
 #include "common/crc32c.h"
+#include "common/encoding.h"
 #include "common/logging.h"
-#include "node/storage/encoding.h"
 
 namespace dispotify::storage {
 namespace {
 
 using consensus::HardState;
-using internal::GetU32;
-using internal::GetU64;
-using internal::PutU32;
-using internal::PutU64;
+using encoding::GetU32;
+using encoding::GetU64;
+using encoding::PutU32;
+using encoding::PutU64;
 
 constexpr char kMagic[8] = {'D', 'S', 'P', 'F', 'Y', 'H', 'S', 'T'};
 constexpr uint32_t kVersion = 1;

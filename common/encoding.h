@@ -1,11 +1,11 @@
 #pragma once
-// Private to node/storage: fixed-width little-endian encoding of the integers in on-disk formats.
+// Fixed-width little-endian encoding of the integers in on-disk and log-entry formats.
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace dispotify::storage::internal {
+namespace dispotify::encoding {
 
 inline void PutU8(std::string* out, uint8_t v) {
   out->push_back(static_cast<char>(v));
@@ -47,13 +47,13 @@ class Decoder {
   }
   bool GetU32(uint32_t* v) {
     if (data_.size() < 4) return false;
-    *v = internal::GetU32(data_.data());
+    *v = encoding::GetU32(data_.data());
     data_.remove_prefix(4);
     return true;
   }
   bool GetU64(uint64_t* v) {
     if (data_.size() < 8) return false;
-    *v = internal::GetU64(data_.data());
+    *v = encoding::GetU64(data_.data());
     data_.remove_prefix(8);
     return true;
   }
@@ -64,6 +64,7 @@ class Decoder {
     return true;
   }
   size_t remaining() const { return data_.size(); }
+  std::string_view rest() const { return data_; }
 
  private:
   std::string_view data_;
@@ -90,4 +91,4 @@ inline bool ParseU64(std::string_view s, uint64_t* out) {
   return true;
 }
 
-}  // namespace dispotify::storage::internal
+}  // namespace dispotify::encoding
