@@ -52,10 +52,10 @@ bool DecodeCommand(std::string_view data, Command* out) {
   return false;
 }
 
-server::ApplyResult KvStateMachine::Apply(const consensus::Entry& entry) {
+consensus::ApplyResult KvStateMachine::Apply(const consensus::Entry& entry) {
   DISPOTIFY_CHECK(entry.index.value() == applied_.load(std::memory_order_relaxed) + 1,
                   "entries must be applied in order, without gaps");
-  server::ApplyResult result;
+  consensus::ApplyResult result;
   if (entry.type == consensus::EntryType::kNormal) {
     Command cmd;
     if (!DecodeCommand(entry.data, &cmd)) {
@@ -79,7 +79,7 @@ server::ApplyResult KvStateMachine::Apply(const consensus::Entry& entry) {
   return result;
 }
 
-Status KvStateMachine::SaveSnapshot(storage::SnapshotWriter& writer) {
+Status KvStateMachine::SaveSnapshot(consensus::SnapshotSink& sink) {
   // Only the driver's thread mutates the map, and it is the caller: a shared lock keeps readers
   // going while the snapshot is written.
   std::shared_lock lock(mu_);
@@ -92,7 +92,7 @@ Status KvStateMachine::SaveSnapshot(storage::SnapshotWriter& writer) {
   uint32_t crc = 0;
   auto flush = [&]() -> Status {
     crc = crc32c::Extend(crc, buf.data(), buf.size());
-    Status st = writer.Write(buf);
+    Status st = sink.Write(buf);
     buf.clear();
     return st;
   };
@@ -105,7 +105,7 @@ Status KvStateMachine::SaveSnapshot(storage::SnapshotWriter& writer) {
   }
   DISPOTIFY_RETURN_IF_ERROR(flush());
   PutU32(&buf, crc);
-  return writer.Write(buf);
+  return sink.Write(buf);
 }
 
 Status KvStateMachine::Restore(const std::string& path) {

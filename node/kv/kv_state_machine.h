@@ -6,7 +6,7 @@
 //   u8 op (1 = put, 2 = delete) | u32 key length | key bytes | value bytes (the rest; empty for
 //   delete)
 //
-// Snapshot payload format (version 1), written through storage::SnapshotWriter:
+// Snapshot payload format (version 1), written through a consensus::SnapshotSink:
 //   "DKVS" | u8 version=1 | u64 applied index | u64 pair count |
 //   count x (u32 key length | key | u32 value length | value) | u32 crc32c of every byte before it
 // Pairs are in key order, so two servers with the same state write the same bytes.
@@ -22,7 +22,7 @@
 #include <string>
 #include <string_view>
 
-#include "node/server/state_machine.h"
+#include "node/consensus/state_machine.h"
 
 namespace dispotify::kv {
 
@@ -39,10 +39,10 @@ struct Command {
 // Views into `data`; false when `data` is not a well-formed command.
 bool DecodeCommand(std::string_view data, Command* out);
 
-class KvStateMachine final : public server::StateMachine {
+class KvStateMachine final : public consensus::StateMachine {
  public:
-  server::ApplyResult Apply(const consensus::Entry& entry) override;
-  Status SaveSnapshot(storage::SnapshotWriter& writer) override;
+  consensus::ApplyResult Apply(const consensus::Entry& entry) override;
+  Status SaveSnapshot(consensus::SnapshotSink& sink) override;
   Status Restore(const std::string& path) override;
   LogIndex applied_index() const override { return LogIndex(applied_.load(std::memory_order_acquire)); }
 

@@ -540,7 +540,7 @@ void RaftNode::ApplyCommitted(const std::vector<Entry>& committed) {
   auto& sm = *deps_.state_machine;
   for (const auto& e : committed) {
     if (e.index <= sm.applied_index()) continue;  // covered by a snapshot just installed
-    ApplyResult result = sm.Apply(e);
+    consensus::ApplyResult result = sm.Apply(e);
     if (e.type == EntryType::kConfChange) {
       ConfChange cc;
       if (consensus::DecodeConfChange(e.data, &cc) && consensus::ApplyConfChange(cc, &applied_conf_)) {

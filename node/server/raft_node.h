@@ -47,7 +47,7 @@
 #include "common/ids.h"
 #include "common/status.h"
 #include "node/consensus/raft.h"
-#include "node/server/state_machine.h"
+#include "node/consensus/state_machine.h"
 #include "node/storage/log_store.h"
 #include "node/storage/snapshot_store.h"
 #include "node/storage/stable_store.h"
@@ -95,7 +95,7 @@ struct RaftNodeDeps {
   storage::StableStore* stable = nullptr;
   storage::SnapshotStore* snapshots = nullptr;
   transport::Transport* transport = nullptr;
-  StateMachine* state_machine = nullptr;
+  consensus::StateMachine* state_machine = nullptr;
   RaftObserver* observer = nullptr;  // optional
 };
 

@@ -11,14 +11,15 @@
 
 #include "common/file_system.h"
 #include "common/status.h"
+#include "node/consensus/state_machine.h"
 #include "node/consensus/types.h"
 
 namespace dispotify::storage {
 
-class SnapshotWriter {
+class SnapshotWriter : public consensus::SnapshotSink {
  public:
-  virtual ~SnapshotWriter() = default;  // abandons (deletes) the temp file unless committed
-  virtual Status Write(std::string_view data) = 0;
+  // Destruction abandons (deletes) the temp file unless committed.
+  Status Write(std::string_view data) override = 0;
   // Makes the snapshot durable and the latest one; older snapshots are deleted.
   virtual Status Commit() = 0;
 };

@@ -1,6 +1,8 @@
 #pragma once
-// The replicated state machine behind the Raft log, as the driver loop (raft_node) sees it. The KV
-// store (node/kv) implements it today; the catalog replaces it later behind the same interface.
+// The replicated state machine behind the Raft log, as the driver loop (node/server/raft_node)
+// sees it. The KV store (node/kv) implements it today; the catalog replaces it later behind the
+// same interface. It lives beside the core so that state machines depend on consensus, not on the
+// server that wires them.
 //
 // Guarantees the driver gives: Apply is called from one thread, once per committed entry, in
 // log order with no gaps (every entry type, so that applied_index() follows the log; a state
@@ -11,13 +13,20 @@
 // restored); a snapshot saved at applied_index() restores to the same state.
 
 #include <string>
+#include <string_view>
 
 #include "common/ids.h"
 #include "common/status.h"
 #include "node/consensus/types.h"
-#include "node/storage/snapshot_store.h"
 
-namespace dispotify::server {
+namespace dispotify::consensus {
+
+// Where a state machine writes its snapshot (storage::SnapshotWriter is one).
+class SnapshotSink {
+ public:
+  virtual ~SnapshotSink() = default;
+  virtual Status Write(std::string_view data) = 0;
+};
 
 // The outcome of one applied command, handed back to the client that proposed it. A command that
 // the state machine rejects (a malformed one) is still applied (as a no-op) on every server, so
@@ -31,12 +40,12 @@ class StateMachine {
  public:
   virtual ~StateMachine() = default;
 
-  virtual ApplyResult Apply(const consensus::Entry& entry) = 0;
-  // Writes the whole state, as of applied_index(), to `writer` (the caller commits it).
-  virtual Status SaveSnapshot(storage::SnapshotWriter& writer) = 0;
+  virtual ApplyResult Apply(const Entry& entry) = 0;
+  // Writes the whole state, as of applied_index(), to `sink` (the caller commits it).
+  virtual Status SaveSnapshot(SnapshotSink& sink) = 0;
   // Replaces the whole state with the snapshot payload at `path`.
   virtual Status Restore(const std::string& path) = 0;
   virtual LogIndex applied_index() const = 0;
 };
 
-}  // namespace dispotify::server
+}  // namespace dispotify::consensus

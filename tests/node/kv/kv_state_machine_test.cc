@@ -11,7 +11,7 @@ namespace dispotify::kv {
 namespace {
 
 // Writes the snapshot payload to a plain file (the real SnapshotStore is tested in storage).
-class FileWriter final : public storage::SnapshotWriter {
+class FileWriter final : public consensus::SnapshotSink {
  public:
   explicit FileWriter(std::string path)
       : path_(std::move(path)), out_(path_, std::ios::binary | std::ios::trunc) {}
@@ -19,7 +19,7 @@ class FileWriter final : public storage::SnapshotWriter {
     out_.write(data.data(), static_cast<std::streamsize>(data.size()));
     return out_ ? Status::Ok() : Status::IoError("write");
   }
-  Status Commit() override {
+  Status Commit() {
     out_.close();
     return Status::Ok();
   }
