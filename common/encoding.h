@@ -23,6 +23,12 @@ inline void PutU64(std::string* out, uint64_t v) {
   out->append(b, 8);
 }
 
+// A length-prefixed string: u32 length | bytes.
+inline void PutString(std::string* out, std::string_view v) {
+  PutU32(out, static_cast<uint32_t>(v.size()));
+  out->append(v);
+}
+
 inline uint32_t GetU32(const char* p) {
   uint32_t v = 0;
   for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
@@ -61,6 +67,14 @@ class Decoder {
     if (data_.size() < n) return false;
     *v = data_.substr(0, n);
     data_.remove_prefix(n);
+    return true;
+  }
+  // A string written by PutString.
+  bool GetString(std::string* v) {
+    uint32_t n = 0;
+    std::string_view bytes;
+    if (!GetU32(&n) || !GetBytes(n, &bytes)) return false;
+    v->assign(bytes);
     return true;
   }
   size_t remaining() const { return data_.size(); }
