@@ -34,6 +34,9 @@ class SnapshotSink {
 struct ApplyResult {
   Status status;
   std::string value;
+  // The state machine could not record the entry at all (its store failed: disk full, I/O
+  // error). The driver must stop the node: continuing would skip an entry.
+  bool fatal = false;
 };
 
 class StateMachine {

@@ -364,7 +364,7 @@ Status RaftNode::ProcessReadies() {
     SendMessages(std::move(rd.messages), &snapshot_failures);
     rd.messages.clear();
 
-    ApplyCommitted(rd.committed);
+    DISPOTIFY_RETURN_IF_ERROR(ApplyCommitted(rd.committed));
     for (auto& rs : rd.read_states) {
       auto it = reads_in_flight_.find(rs.request_id);
       if (it == reads_in_flight_.end()) continue;
@@ -536,11 +536,15 @@ void RaftNode::SendMessages(std::vector<Message> msgs, std::vector<NodeId>* snap
   deps_.transport->Send(std::move(out));
 }
 
-void RaftNode::ApplyCommitted(const std::vector<Entry>& committed) {
+Status RaftNode::ApplyCommitted(const std::vector<Entry>& committed) {
   auto& sm = *deps_.state_machine;
   for (const auto& e : committed) {
     if (e.index <= sm.applied_index()) continue;  // covered by a snapshot just installed
     consensus::ApplyResult result = sm.Apply(e);
+    if (result.fatal) {
+      return Status::IoError("the state machine could not apply entry " + std::to_string(e.index.value()) +
+                             ": " + result.status.ToString());
+    }
     if (e.type == EntryType::kConfChange) {
       ConfChange cc;
       if (consensus::DecodeConfChange(e.data, &cc) && consensus::ApplyConfChange(cc, &applied_conf_)) {
@@ -562,6 +566,7 @@ void RaftNode::ApplyCommitted(const std::vector<Entry>& committed) {
       p.done(result.status, e.index, std::move(result.value));
     }
   }
+  return Status::Ok();
 }
 
 void RaftNode::CompleteReads() {

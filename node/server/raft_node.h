@@ -187,7 +187,7 @@ class RaftNode {
   Status InstallSnapshot(const consensus::SnapshotMeta& meta);
   Status SaveHardState(consensus::HardState hs);
   void SendMessages(std::vector<consensus::Message> msgs, std::vector<NodeId>* snapshot_failures);
-  void ApplyCommitted(const std::vector<consensus::Entry>& committed);
+  Status ApplyCommitted(const std::vector<consensus::Entry>& committed);
   void CompleteReads();
   Status MaybeSnapshot(bool force);
   void FailProposals(const Status& why, LogIndex upto);
