@@ -5,13 +5,17 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/ids.h"
 
 namespace dispotify::catalog {
 
-// A song's metadata. `file_id` is the key: 1..128 characters of [A-Za-z0-9._-], not "." or "..".
+inline constexpr size_t kMaxFileIdSize = 128;
+
+// A song's metadata. `file_id` is the key: 1..kMaxFileIdSize characters of [A-Za-z0-9._-], not
+// "." or "..".
 struct Song {
   std::string file_id;
   std::string title;
@@ -23,7 +27,7 @@ struct Song {
   uint32_t year = 0;
   uint64_t duration_ms = 0;
   uint64_t size_bytes = 0;
-  std::string sha256;         // lowercase hex of the content
+  std::string sha256;         // 64 lowercase hex characters: SHA-256 of the content
   int64_t created_at_ms = 0;  // the leader's timestamp in the entry that created it
   bool operator==(const Song&) const = default;
 };

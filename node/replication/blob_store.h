@@ -1,0 +1,258 @@
+#pragma once
+// The node's local store of audio files ("blobs"), one file per file_id, each checked against
+// its SHA-256 when written and when read.
+//
+// ON-DISK FORMAT (version 1)
+// Under the store's root directory:
+//   blobs/<shard>/<file_id>         a committed blob. <shard> is the first byte of
+//                                   SHA-256(file_id) as 2 lowercase hex digits, so that no
+//                                   directory holds more than ~1/256 of the files; shard
+//                                   directories are created on demand.
+//   blobs/.tmp/<n>-<file_id>.tmp    a blob being written (n: a per-process counter). Everything
+//                                   in blobs/.tmp is deleted when the store is opened.
+// A blob file is a 256-byte header followed by the content byte for byte, so that the content
+// can be sent with sendfile(2) from offset kHeaderSize. Header (integers little-endian):
+//   offset 0    magic          8 bytes "DSPFYBLB"
+//          8    version        u32  1
+//          12   header_size    u32  256 (where the content starts)
+//          16   flags          u32  0 (reserved for encryption at rest; a reader that does not
+//                                   know a flag refuses the blob)
+//          20   file_id_size   u32  1..128
+//          24   content_size   u64
+//          32   sha256         32 bytes: SHA-256 of the content
+//          64   file_id        128 bytes, zero padded (a blob moved under another name is caught)
+//          192  zeros          up to offset 252
+//          252  header_crc     u32  CRC-32C of bytes [0, 252)
+// The file id lives in the header rather than in a sidecar file so that a blob is one file and
+// its commit is one rename (and because '.' is a legal id character, a sidecar suffix could
+// collide with another id).
+//
+// Write protocol (BlobWriter): the temp file starts with 256 zero bytes (no valid magic: a temp
+// file is never mistaken for a blob); the content is appended through a fixed-size buffer while
+// its SHA-256 is computed; Commit checks size and SHA-256 against the expected ones, writes the
+// header at offset 0, fdatasyncs the temp file, renames it to blobs/<shard>/<file_id> (the commit
+// point) and fsyncs the shard directory (and blobs/ when the shard directory was just created).
+// Any failure before the rename (mismatch, ENOSPC, EIO) deletes the temp file: nothing becomes
+// visible. A crash before the directory fsync may lose the blob, never expose a partial one.
+//
+// Integrity on read ("verified on every read"):
+//  - Open() checks the header (magic, CRC, file id) and that the file's length is exactly
+//    header + content_size; a torn or truncated blob is kCorruption.
+//  - A full sequential read (BlobReader::ReadNext / ReadAll, VerifyChecksum) hashes as it goes
+//    and compares at the end. The piece that reaches the end is withheld when the digest
+//    mismatches: the call returns kCorruption instead, so a consumer that relays pieces never
+//    sees a complete stream of bad bytes, and must treat the kCorruption as a failed transfer.
+//  - Ranged reads (BlobReader::ReadAt, sendfile from path()/data_offset()) cannot be verified
+//    without reading the whole blob; they are covered by the periodic scrub (VerifyChecksum) and
+//    by every full read, which report corrupt copies for repair.
+//
+// Ids never escape the directory: every call validates the file id with catalog::IsValidFileId
+// (1..128 of [A-Za-z0-9._-], not "." or "..") and returns kInvalidArgument before any disk access.
+//
+// Threads: BlobStore is thread-safe. A BlobWriter or a BlobReader is used by one thread at a time
+// (BlobReader::ReadAt may run concurrently with anything). Writers and readers must not outlive
+// the store. One BlobStore per root directory.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/file_system.h"
+#include "common/sha256.h"
+#include "common/status.h"
+
+namespace dispotify::replication {
+
+class BlobStore;
+
+struct BlobWriteOptions {
+  std::optional<uint64_t> expected_size;
+  std::optional<std::string> expected_sha256;  // 64 hex digits, either case
+  // Replace an existing blob whose content differs (otherwise Commit returns kAlreadyExists).
+  bool overwrite = false;
+};
+
+// Streams one blob into a temp file; see the write protocol above. Destruction without a
+// successful Commit aborts (deletes the temp file).
+class BlobWriter {
+ public:
+  // The most content bytes a writer holds in memory, whatever the size of the blob.
+  static constexpr size_t kBufferSize = 256 * 1024;
+
+  ~BlobWriter();
+  BlobWriter(const BlobWriter&) = delete;
+  BlobWriter& operator=(const BlobWriter&) = delete;
+
+  // Appends content. More bytes than expected_size fails at once with kCorruption. After any
+  // failure the temp file is gone and every later call returns the same error.
+  Status Append(std::string_view data);
+  // Verifies size and SHA-256 and makes the blob visible and durable. A blob with this id that
+  // already exists with the same SHA-256 is replaced by the new, verified copy (so re-committing
+  // is idempotent and also heals a damaged copy); with another SHA-256 it is kAlreadyExists
+  // unless options.overwrite. Mismatch: kCorruption; full disk: kNoSpace. Nothing is visible on
+  // failure, except after a failed directory fsync (the rename happened; durability unknown).
+  Status Commit();
+  // Deletes the temp file; no-op after Commit or a failure.
+  void Abort();
+
+  uint64_t bytes_written() const { return written_; }
+  // Lowercase hex SHA-256 of the content; set by a successful Commit.
+  const std::string& sha256() const { return sha256_; }
+  // High-water mark of the bytes buffered in memory (never above kBufferSize).
+  size_t peak_buffered_bytes() const { return peak_buffered_; }
+
+ private:
+  friend class BlobStore;
+  enum class State : uint8_t { kOpen, kCommitted, kFailed };
+
+  BlobWriter(BlobStore* store, std::string file_id, std::string tmp_path, std::unique_ptr<File> file,
+             BlobWriteOptions options);
+  Status Flush();
+  // Enters kFailed with `s`: closes and deletes the temp file. Returns `s`.
+  Status Fail(Status s);
+
+  BlobStore* const store_;
+  const std::string file_id_;
+  const std::string tmp_path_;
+  std::unique_ptr<File> file_;
+  const BlobWriteOptions options_;
+  State state_ = State::kOpen;
+  Status error_;  // in kFailed
+  Sha256 hasher_;
+  std::unique_ptr<char[]> buffer_;  // kBufferSize bytes
+  size_t buffered_ = 0;
+  size_t peak_buffered_ = 0;
+  uint64_t written_ = 0;
+  std::string sha256_;
+};
+
+// An open blob. The file stays readable even if the blob is deleted or replaced meanwhile.
+class BlobReader {
+ public:
+  static constexpr size_t kChunkSize = 1024 * 1024;
+
+  BlobReader(const BlobReader&) = delete;
+  BlobReader& operator=(const BlobReader&) = delete;
+
+  const std::string& file_id() const { return file_id_; }
+  // Content size and lowercase hex SHA-256, from the header.
+  uint64_t size() const { return size_; }
+  const std::string& sha256() const { return sha256_hex_; }
+
+  // Up to `max` content bytes at `offset` (fewer at the end). NOT verified: see the header
+  // comment. Safe to call concurrently with anything.
+  Result<std::string> ReadAt(uint64_t offset, size_t max) const;
+
+  // Verified sequential read: the next up to `max` bytes into `buf`, from the start of the
+  // content; 0 when the whole content has been delivered and matched its SHA-256. The call that
+  // reaches the end returns kCorruption instead of its bytes when the digest does not match.
+  Result<size_t> ReadNext(char* buf, size_t max);
+  // Every byte through ReadNext, in pieces of up to kChunkSize, to `sink` (an error from the sink
+  // stops the read and is returned). OK only when the whole content matched its SHA-256.
+  Status ReadAll(const std::function<Status(std::string_view)>& sink);
+
+  // For sendfile(2): the blob file and where its content starts. Bytes sent this way are not
+  // verified (as ReadAt).
+  const std::string& path() const { return file_->path(); }
+  uint64_t data_offset() const { return data_offset_; }
+
+ private:
+  friend class BlobStore;
+  BlobReader(std::unique_ptr<File> file, std::string file_id, uint64_t size, Sha256::Digest digest,
+             uint64_t data_offset);
+
+  std::unique_ptr<File> file_;
+  const std::string file_id_;
+  const uint64_t size_;
+  const Sha256::Digest digest_;
+  const std::string sha256_hex_;
+  const uint64_t data_offset_;
+  // The sequential read.
+  Sha256 hasher_;
+  uint64_t next_ = 0;
+  bool verified_ = false;
+  Status error_;
+};
+
+struct BlobStoreStats {
+  uint64_t files = 0;
+  uint64_t bytes = 0;        // content bytes of the committed blobs
+  uint64_t free_bytes = 0;   // available to the node on the file system (statvfs f_bavail)
+  uint64_t total_bytes = 0;  // size of the file system
+};
+
+struct BlobPage {
+  std::vector<std::string> file_ids;
+  std::string next_after;  // pass as `after` for the next page; empty when the listing is done
+};
+
+class BlobStore {
+ public:
+  static constexpr size_t kHeaderSize = 256;
+
+  BlobStore(const BlobStore&) = delete;
+  BlobStore& operator=(const BlobStore&) = delete;
+
+  // Starts writing blob `file_id`. kInvalidArgument for a bad id or a malformed expected_sha256.
+  Result<std::unique_ptr<BlobWriter>> Create(std::string_view file_id, BlobWriteOptions options = {});
+
+  // kNotFound when absent; kCorruption for a damaged header or a wrong length.
+  Result<std::unique_ptr<BlobReader>> Open(std::string_view file_id);
+
+  // Re-hashes the whole blob (the scrub): OK, kCorruption, kNotFound or an I/O error.
+  Status VerifyChecksum(std::string_view file_id);
+
+  // Removes the blob durably (directory fsynced). kNotFound when absent.
+  Status Delete(std::string_view file_id);
+
+  // False for an invalid id.
+  bool Exists(std::string_view file_id);
+
+  // Up to `limit` ids (1..10000) of committed blobs after `after` ("" for the first page), in the
+  // store's order: by shard (first byte of SHA-256(file_id)), then by id. The order is stable,
+  // so paging with next_after visits every blob that exists throughout the listing exactly once;
+  // it is not the catalog's file_id order.
+  Result<BlobPage> List(std::string_view after, size_t limit);
+
+  Result<BlobStoreStats> Stats();
+
+  const std::string& root() const { return root_; }
+
+ private:
+  friend class BlobWriter;
+  friend Result<std::unique_ptr<BlobStore>> OpenBlobStore(FileSystem& fs, const std::string& root);
+
+  BlobStore(FileSystem& fs, std::string root);
+  // Creates the directories, deletes temp files, counts the blobs.
+  Status Init();
+  std::string ShardDir(std::string_view file_id) const;
+  std::string BlobPath(std::string_view file_id) const;
+  // Deletes a temp file, logging (not returning) a failure: temp files are also swept on open.
+  void RemoveTemp(const std::string& tmp_path);
+  // The commit point of BlobWriter::Commit: `tmp_path` is complete, verified and synced.
+  Status Install(const std::string& tmp_path, const std::string& file_id, uint64_t size,
+                 const Sha256::Digest& digest, bool overwrite);
+
+  FileSystem& fs_;
+  const std::string root_;
+  const std::string blobs_dir_;
+  const std::string tmp_dir_;
+  std::atomic<uint64_t> next_temp_{0};
+
+  // Serialises installs and deletes (check existing -> rename -> fsync dir); guards the counters.
+  std::mutex mu_;
+  uint64_t files_ = 0;
+  uint64_t bytes_ = 0;
+};
+
+// Opens (creating if needed) the blob store under `root`.
+Result<std::unique_ptr<BlobStore>> OpenBlobStore(FileSystem& fs, const std::string& root);
+
+}  // namespace dispotify::replication
