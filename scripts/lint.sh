@@ -13,6 +13,7 @@ echo "clang-format: ${#sources[@]} files formatted"
 
 # The consensus core and common code: pure C++, quick to analyse. Files that include gRPC or
 # protobuf headers are checked by the compiler's warnings (-Werror) instead.
-tidy_files=(common/status.cc node/consensus/raft.cc node/consensus/raft_log.cc node/consensus/types.cc)
+tidy_files=(common/status.cc node/consensus/raft.cc node/consensus/raft_log.cc node/consensus/types.cc
+  node/catalog/commands.cc node/catalog/catalog_state_machine.cc)
 clang-tidy --quiet -p "$build_dir" "${tidy_files[@]}"
 echo "clang-tidy: ${#tidy_files[@]} files clean"

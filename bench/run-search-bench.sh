@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Search benchmark: the embedded (SQLite) store and the PostgreSQL store, same machine, same run.
+#
+# Runs dispotify-search-bench against the embedded store (its database under the base directory),
+# then starts a throwaway PostgreSQL server (initdb + pg_ctl in the same base directory, loopback
+# on a free port, fsync on) and runs the same generator, query mix and seed against it. The sides
+# run one after the other, so each has the whole machine. Prints each side's output and, last,
+# the two summary lines:
+#   search: store=embedded songs=<n> p50_ms=<x> p99_ms=<y>
+#   search: store=postgres songs=<n> p50_ms=<x> p99_ms=<y>
+#
+# Usage: bench/run-search-bench.sh [--songs 1000000] [--batch 1000] [--bench-binary PATH]
+#          [--base-dir DIR] [--only embedded|postgres] [--keep] [--bench-flags "..."]
+#          [--pg-flags "..."]
+# --bench-flags are passed to both runs (e.g. "--slow-ms 20"); --pg-flags are server options for
+# pg_ctl -o (e.g. "-c shared_buffers=512MB"). PostgreSQL binaries: $DISPOTIFY_PG_BINDIR, else
+# the newest /usr/lib/postgresql/<v>/bin, else PATH. As root, the server runs as the `postgres`
+# user ($DISPOTIFY_PG_USER), as PostgreSQL refuses to run as root.
+set -euo pipefail
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$script_dir/.." && pwd)
+
+songs=1000000
+batch=1000
+bench_binary="$repo/build/release/bench/dispotify-search-bench"
+base_parent=${TMPDIR:-/tmp}
+only=""
+keep=0
+bench_flags=""
+pg_flags=""
+
+usage() {
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+  exit 2
+}
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --songs) songs=$2; shift 2 ;;
+    --batch) batch=$2; shift 2 ;;
+    --bench-binary) bench_binary=$2; shift 2 ;;
+    --base-dir) base_parent=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;;
+    --keep) keep=1; shift ;;
+    --bench-flags) bench_flags=$2; shift 2 ;;
+    --pg-flags) pg_flags=$2; shift 2 ;;
+    -h|--help) usage ;;
+    *) echo "unknown option: $1" >&2; usage ;;
+  esac
+done
+read -r -a bench_extra <<<"$bench_flags"
+
+log() { echo "[search-bench] $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+[[ -x "$bench_binary" ]] || die "benchmark not found: $bench_binary (build dispotify-search-bench, or pass --bench-binary)"
+case "$only" in ""|embedded|postgres) ;; *) die "--only takes embedded or postgres" ;; esac
+
+pg_bin=""
+if [[ "$only" != embedded ]]; then
+  if [[ -n "${DISPOTIFY_PG_BINDIR:-}" ]]; then
+    pg_bin=$DISPOTIFY_PG_BINDIR
+  else
+    for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n -r); do
+      if [[ -x "$d/initdb" ]]; then pg_bin=$d; break; fi
+    done
+    if [[ -z "$pg_bin" ]] && command -v initdb >/dev/null; then pg_bin=$(dirname "$(command -v initdb)"); fi
+  fi
+  for b in initdb pg_ctl postgres; do
+    [[ -x "$pg_bin/$b" ]] || die "PostgreSQL server binary '$b' not found (Debian package postgresql; or set DISPOTIFY_PG_BINDIR)"
+  done
+fi
+
+base=$(mktemp -d "$base_parent/search-bench.XXXXXX")
+pg_dir="$base/postgres"
+pg_running=0
+as_pg=()
+if [[ "$only" != embedded && $(id -u) -eq 0 ]]; then
+  pg_user=${DISPOTIFY_PG_USER:-postgres}
+  id "$pg_user" >/dev/null 2>&1 || die "running as root: PostgreSQL needs a non-root user to run as ('$pg_user' does not exist)"
+  as_pg=(setpriv --reuid="$pg_user" --regid="$(id -g "$pg_user")" --init-groups --)
+fi
+
+cleanup() {
+  if [[ $pg_running == 1 ]]; then
+    "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  if [[ $keep == 1 ]]; then
+    log "kept $base"
+  else
+    rm -rf "$base"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+run_bench() {
+  local side=$1
+  shift
+  log "running $side: songs=$songs batch=$batch"
+  "$bench_binary" --store "$side" --songs "$songs" --batch "$batch" "$@" "${bench_extra[@]}" | tee "$base/$side.out"
+}
+
+if [[ "$only" != postgres ]]; then
+  mkdir -p "$base/embedded"
+  run_bench embedded --db "$base/embedded/catalog.db"
+  rm -rf "$base/embedded"  # free the disk before the other side runs
+fi
+
+if [[ "$only" != embedded ]]; then
+  mkdir -p "$pg_dir"
+  if [[ ${#as_pg[@]} -gt 0 ]]; then chown "$pg_user:" "$base" "$pg_dir"; fi
+  log "initdb in $pg_dir/data"
+  if ! (cd "$pg_dir" && "${as_pg[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -U postgres --auth=trust -E UTF8 \
+        --locale=C.UTF-8 >"$pg_dir/initdb.log" 2>&1); then
+    rm -rf "$pg_dir/data"
+    (cd "$pg_dir" && "${as_pg[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -U postgres --auth=trust -E UTF8 \
+      --locale=C >>"$pg_dir/initdb.log" 2>&1) || { cat "$pg_dir/initdb.log" >&2; die "initdb failed"; }
+  fi
+  # A free port: not listening now (ss), and retried if the server still loses the race.
+  started=0
+  for attempt in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 40000))
+    if ss -Htln "sport = :$port" 2>/dev/null | grep -q .; then continue; fi
+    if (cd "$pg_dir" && "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 120 \
+          -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=on $pg_flags" start >/dev/null); then
+      started=1
+      break
+    fi
+    grep -q "could not bind" "$pg_dir/server.log" || { tail -20 "$pg_dir/server.log" >&2; die "pg_ctl start failed"; }
+  done
+  [[ $started == 1 ]] || die "no free port for PostgreSQL after 5 attempts"
+  pg_running=1
+  log "PostgreSQL $("$pg_bin/postgres" --version | awk "{print \$3}") on 127.0.0.1:$port"
+  "$pg_bin/psql" -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -c "CREATE DATABASE catalog" >/dev/null
+  run_bench postgres --conninfo "host=127.0.0.1 port=$port user=postgres dbname=catalog"
+  db_mb=$("$pg_bin/psql" -X -At -h 127.0.0.1 -p "$port" -U postgres -d catalog \
+          -c "SELECT pg_database_size('catalog') / 1000000")
+  echo "size: store=postgres db_mb=$db_mb"
+fi
+
+echo
+for side in embedded postgres; do
+  if [[ -f "$base/$side.out" ]]; then grep '^search: ' "$base/$side.out" || die "$side: no search line"; fi
+done

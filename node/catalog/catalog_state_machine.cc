@@ -1,0 +1,193 @@
+#include "node/catalog/catalog_state_machine.h"
+
+#include <type_traits>
+
+#include "common/encoding.h"
+
+namespace dispotify::catalog {
+namespace {
+
+constexpr const char* kReplicationFactorKey = "replication_factor";
+
+bool IsStoreFailure(const Status& s) {
+  return s.code() == StatusCode::kIoError || s.code() == StatusCode::kNoSpace ||
+         s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kCorruption;
+}
+
+Mutation PutSongMutation(Song song) {
+  Mutation m;
+  m.kind = Mutation::Kind::kPutSong;
+  m.song = std::move(song);
+  return m;
+}
+
+Mutation KeyMutation(Mutation::Kind kind, std::string key, std::string value = {}) {
+  Mutation m;
+  m.kind = kind;
+  m.key = std::move(key);
+  m.value = std::move(value);
+  return m;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CatalogStateMachine>> CatalogStateMachine::Open(MetadataStore* store) {
+  std::unique_ptr<CatalogStateMachine> sm(new CatalogStateMachine(store));
+  DISPOTIFY_RETURN_IF_ERROR(sm->RefreshCachedState());
+  return sm;
+}
+
+Status CatalogStateMachine::RefreshCachedState() {
+  auto applied = store_->AppliedIndex();
+  if (!applied.ok()) return applied.status();
+  auto factor = store_->GetSetting(kReplicationFactorKey);
+  if (!factor.ok()) return factor.status();
+  uint64_t f = kDefaultReplicationFactor;
+  if (factor->has_value() && !encoding::ParseU64(**factor, &f)) {
+    return Status::Corruption("stored replication factor is not a number: " + **factor);
+  }
+  factor_.store(static_cast<uint32_t>(f), std::memory_order_release);
+  applied_.store(applied->value(), std::memory_order_release);
+  return Status::Ok();
+}
+
+consensus::ApplyResult CatalogStateMachine::Apply(const consensus::Entry& entry) {
+  consensus::ApplyResult result;
+  if (entry.index <= applied_index()) return result;  // replayed after a restart: already in the store
+
+  std::vector<Mutation> mutations;
+  std::optional<uint32_t> new_factor;
+  if (entry.type == consensus::EntryType::kNormal) {
+    auto cmd = DecodeCommand(entry.data);
+    if (!cmd.ok()) {
+      result.status = cmd.status();
+    } else {
+      result.status = Plan(*cmd, &mutations, &result.value);
+      if (IsStoreFailure(result.status)) {
+        result.fatal = true;
+        return result;
+      }
+      if (!result.status.ok()) mutations.clear();
+      if (auto* f = std::get_if<SetReplicationFactorCmd>(&cmd->body); f != nullptr && result.status.ok()) {
+        new_factor = f->factor;
+      }
+    }
+  }
+  Status st = store_->Apply(entry.index, mutations);
+  if (!st.ok()) {
+    result.status = st;
+    result.fatal = true;
+    return result;
+  }
+  if (new_factor) factor_.store(*new_factor, std::memory_order_release);
+  applied_.store(entry.index.value(), std::memory_order_release);
+  return result;
+}
+
+Status CatalogStateMachine::Plan(const Command& cmd, std::vector<Mutation>* mutations, std::string* value) {
+  const int64_t now = cmd.now_ms;
+  return std::visit(
+      [&](const auto& c) -> Status {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, PutSongCmd>) {
+          if (!IsValidFileId(c.song.file_id)) return Status::InvalidArgument("invalid file_id");
+          if (c.if_absent) {
+            auto existing = store_->GetSong(c.song.file_id);
+            if (!existing.ok()) return existing.status();
+            if (existing->has_value()) {
+              if ((*existing)->sha256 == c.song.sha256) return Status::Ok();  // a retried upload
+              return Status::AlreadyExists("file_id " + c.song.file_id + " exists with other content");
+            }
+          }
+          Song song = c.song;
+          if (song.created_at_ms == 0) song.created_at_ms = now;
+          mutations->push_back(PutSongMutation(std::move(song)));
+          return Status::Ok();
+        } else if constexpr (std::is_same_v<T, DeleteSongCmd>) {
+          auto existing = store_->GetSong(c.file_id);
+          if (!existing.ok()) return existing.status();
+          if (!existing->has_value()) return Status::NotFound("no song " + c.file_id);
+          mutations->push_back(KeyMutation(Mutation::Kind::kDeleteSong, c.file_id));
+          return Status::Ok();
+        } else if constexpr (std::is_same_v<T, SetReplicaCmd>) {
+          auto existing = store_->GetSong(c.replica.file_id);
+          if (!existing.ok()) return existing.status();
+          if (!existing->has_value()) return Status::NotFound("no song " + c.replica.file_id);
+          if (c.replica.node == kNoNode) return Status::InvalidArgument("replica without a node");
+          Mutation m;
+          m.kind = Mutation::Kind::kPutReplica;
+          m.replica = c.replica;
+          m.replica.updated_at_ms = now;
+          mutations->push_back(std::move(m));
+          return Status::Ok();
+        } else if constexpr (std::is_same_v<T, RemoveReplicaCmd>) {
+          Mutation m;
+          m.kind = Mutation::Kind::kDeleteReplica;
+          m.replica.file_id = c.file_id;
+          m.replica.node = c.node;
+          mutations->push_back(std::move(m));
+          return Status::Ok();
+        } else if constexpr (std::is_same_v<T, SetReplicationFactorCmd>) {
+          if (c.factor < 1 || c.factor > kMaxReplicationFactor) {
+            return Status::InvalidArgument("replication factor must be 1.." +
+                                           std::to_string(kMaxReplicationFactor));
+          }
+          mutations->push_back(
+              KeyMutation(Mutation::Kind::kPutSetting, kReplicationFactorKey, std::to_string(c.factor)));
+          return Status::Ok();
+        } else if constexpr (std::is_same_v<T, AcquireLockCmd> || std::is_same_v<T, RenewLockCmd>) {
+          if (c.name.empty() || c.owner.empty())
+            return Status::InvalidArgument("lock name and owner are required");
+          if (c.ttl_ms <= 0 || c.ttl_ms > kMaxLockTtlMs)
+            return Status::InvalidArgument("lock TTL out of range");
+          auto held = store_->GetLock(c.name);
+          if (!held.ok()) return held.status();
+          const bool live = held->has_value() && (*held)->expires_at_ms > now;
+          const bool mine = live && (*held)->owner == c.owner;
+          if constexpr (std::is_same_v<T, RenewLockCmd>) {
+            if (!mine) return Status::FailedPrecondition("lock " + c.name + " is not held by " + c.owner);
+          } else {
+            if (live && !mine)
+              return Status::FailedPrecondition("lock " + c.name + " is held by " + (*held)->owner);
+          }
+          Lock lock;
+          lock.name = c.name;
+          lock.owner = c.owner;
+          lock.expires_at_ms = now + c.ttl_ms;
+          // A renewal keeps its token; a new holder gets a larger one than any before.
+          lock.token = mine ? (*held)->token : (held->has_value() ? (*held)->token + 1 : 1);
+          *value = std::to_string(lock.token);
+          Mutation m;
+          m.kind = Mutation::Kind::kPutLock;
+          m.lock = std::move(lock);
+          mutations->push_back(std::move(m));
+          return Status::Ok();
+        } else if constexpr (std::is_same_v<T, ReleaseLockCmd>) {
+          auto held = store_->GetLock(c.name);
+          if (!held.ok()) return held.status();
+          if (!held->has_value() || (*held)->expires_at_ms <= now) return Status::Ok();
+          if ((*held)->owner != c.owner) {
+            return Status::FailedPrecondition("lock " + c.name + " is held by " + (*held)->owner);
+          }
+          // Keep the record (expired now) so the next holder's token still grows.
+          Mutation m;
+          m.kind = Mutation::Kind::kPutLock;
+          m.lock = **held;
+          m.lock.expires_at_ms = now;
+          mutations->push_back(std::move(m));
+          return Status::Ok();
+        }
+      },
+      cmd.body);
+}
+
+Status CatalogStateMachine::SaveSnapshot(consensus::SnapshotSink& sink) {
+  return store_->Dump([&sink](std::string_view bytes) { return sink.Write(bytes); });
+}
+
+Status CatalogStateMachine::Restore(const std::string& path) {
+  DISPOTIFY_RETURN_IF_ERROR(store_->Load(path));
+  return RefreshCachedState();
+}
+
+}  // namespace dispotify::catalog

@@ -1,0 +1,165 @@
+#include "node/catalog/commands.h"
+
+#include "common/encoding.h"
+
+namespace dispotify::catalog {
+namespace {
+
+using encoding::Decoder;
+using encoding::PutString;
+using encoding::PutU32;
+using encoding::PutU64;
+using encoding::PutU8;
+
+constexpr uint8_t kVersion = 1;
+
+void PutI64(std::string* out, int64_t v) {
+  PutU64(out, static_cast<uint64_t>(v));
+}
+bool GetI64(Decoder& d, int64_t* v) {
+  uint64_t u = 0;
+  if (!d.GetU64(&u)) return false;
+  *v = static_cast<int64_t>(u);
+  return true;
+}
+
+void PutSong(std::string* out, const Song& s) {
+  PutString(out, s.file_id);
+  PutString(out, s.title);
+  PutString(out, s.artist);
+  PutString(out, s.album);
+  PutString(out, s.file_name);
+  PutString(out, s.content_type);
+  PutU32(out, s.track);
+  PutU32(out, s.year);
+  PutU64(out, s.duration_ms);
+  PutU64(out, s.size_bytes);
+  PutString(out, s.sha256);
+  PutI64(out, s.created_at_ms);
+}
+
+bool GetSong(Decoder& d, Song* s) {
+  return d.GetString(&s->file_id) && d.GetString(&s->title) && d.GetString(&s->artist) &&
+         d.GetString(&s->album) && d.GetString(&s->file_name) && d.GetString(&s->content_type) &&
+         d.GetU32(&s->track) && d.GetU32(&s->year) && d.GetU64(&s->duration_ms) && d.GetU64(&s->size_bytes) &&
+         d.GetString(&s->sha256) && GetI64(d, &s->created_at_ms);
+}
+
+struct Encoder {
+  std::string* out;
+  void operator()(const PutSongCmd& c) const {
+    PutSong(out, c.song);
+    PutU8(out, c.if_absent ? 1 : 0);
+  }
+  void operator()(const DeleteSongCmd& c) const { PutString(out, c.file_id); }
+  void operator()(const SetReplicaCmd& c) const {
+    PutString(out, c.replica.file_id);
+    PutU64(out, c.replica.node.value());
+    PutU8(out, static_cast<uint8_t>(c.replica.state));
+  }
+  void operator()(const RemoveReplicaCmd& c) const {
+    PutString(out, c.file_id);
+    PutU64(out, c.node.value());
+  }
+  void operator()(const SetReplicationFactorCmd& c) const { PutU32(out, c.factor); }
+  void operator()(const AcquireLockCmd& c) const {
+    PutString(out, c.name);
+    PutString(out, c.owner);
+    PutI64(out, c.ttl_ms);
+  }
+  void operator()(const RenewLockCmd& c) const {
+    PutString(out, c.name);
+    PutString(out, c.owner);
+    PutI64(out, c.ttl_ms);
+  }
+  void operator()(const ReleaseLockCmd& c) const {
+    PutString(out, c.name);
+    PutString(out, c.owner);
+  }
+};
+
+Result<CommandBody> DecodeBody(uint8_t kind, Decoder& d) {
+  switch (kind) {
+    case 0: {
+      PutSongCmd c;
+      uint8_t if_absent = 0;
+      if (!GetSong(d, &c.song) || !d.GetU8(&if_absent)) break;
+      c.if_absent = if_absent != 0;
+      return CommandBody{std::move(c)};
+    }
+    case 1: {
+      DeleteSongCmd c;
+      if (!d.GetString(&c.file_id)) break;
+      return CommandBody{std::move(c)};
+    }
+    case 2: {
+      SetReplicaCmd c;
+      uint64_t node = 0;
+      uint8_t state = 0;
+      if (!d.GetString(&c.replica.file_id) || !d.GetU64(&node) || !d.GetU8(&state)) break;
+      if (state > static_cast<uint8_t>(ReplicaState::kMissing)) break;
+      c.replica.node = NodeId(node);
+      c.replica.state = static_cast<ReplicaState>(state);
+      return CommandBody{std::move(c)};
+    }
+    case 3: {
+      RemoveReplicaCmd c;
+      uint64_t node = 0;
+      if (!d.GetString(&c.file_id) || !d.GetU64(&node)) break;
+      c.node = NodeId(node);
+      return CommandBody{std::move(c)};
+    }
+    case 4: {
+      SetReplicationFactorCmd c;
+      if (!d.GetU32(&c.factor)) break;
+      return CommandBody{c};
+    }
+    case 5: {
+      AcquireLockCmd c;
+      if (!d.GetString(&c.name) || !d.GetString(&c.owner) || !GetI64(d, &c.ttl_ms)) break;
+      return CommandBody{std::move(c)};
+    }
+    case 6: {
+      RenewLockCmd c;
+      if (!d.GetString(&c.name) || !d.GetString(&c.owner) || !GetI64(d, &c.ttl_ms)) break;
+      return CommandBody{std::move(c)};
+    }
+    case 7: {
+      ReleaseLockCmd c;
+      if (!d.GetString(&c.name) || !d.GetString(&c.owner)) break;
+      return CommandBody{std::move(c)};
+    }
+    default: return Status::InvalidArgument("unknown catalog command kind " + std::to_string(kind));
+  }
+  return Status::InvalidArgument("truncated catalog command");
+}
+
+}  // namespace
+
+std::string EncodeCommand(const Command& cmd) {
+  std::string out;
+  PutU8(&out, kVersion);
+  PutU8(&out, static_cast<uint8_t>(cmd.body.index()));
+  PutI64(&out, cmd.now_ms);
+  std::visit(Encoder{&out}, cmd.body);
+  return out;
+}
+
+Result<Command> DecodeCommand(std::string_view data) {
+  Decoder d(data);
+  uint8_t version = 0;
+  uint8_t kind = 0;
+  Command cmd;
+  if (!d.GetU8(&version) || !d.GetU8(&kind) || !GetI64(d, &cmd.now_ms)) {
+    return Status::InvalidArgument("truncated catalog command header");
+  }
+  if (version != kVersion)
+    return Status::InvalidArgument("unknown catalog command version " + std::to_string(version));
+  auto body = DecodeBody(kind, d);
+  if (!body.ok()) return body.status();
+  if (d.remaining() != 0) return Status::InvalidArgument("trailing bytes after a catalog command");
+  cmd.body = std::move(body).value();
+  return cmd;
+}
+
+}  // namespace dispotify::catalog

@@ -1,0 +1,73 @@
+#pragma once
+// The catalog's commands: what a Raft entry of the catalog carries. The leader stamps each command
+// with its wall-clock time (`now_ms`) when it proposes it, so that applying it (lock expiry, TTLs,
+// timestamps) reads no clock and gives the same result on every server.
+//
+// Encoding (little-endian, common/encoding.h):
+//   u8 version=1 | u8 kind | i64 now_ms | kind-specific fields (strings are u32 length + bytes)
+// An entry that does not decode is applied as a no-op with an InvalidArgument result.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "common/ids.h"
+#include "common/status.h"
+#include "node/catalog/types.h"
+
+namespace dispotify::catalog {
+
+// Creates or replaces a song. With `if_absent`, fails with kAlreadyExists when the file_id exists
+// with another sha256 (concurrent uploads of one id: the first commit wins).
+struct PutSongCmd {
+  Song song;
+  bool if_absent = true;
+};
+struct DeleteSongCmd {
+  std::string file_id;
+};
+struct SetReplicaCmd {
+  Replica replica;  // updated_at_ms is taken from the command's time
+};
+struct RemoveReplicaCmd {
+  std::string file_id;
+  NodeId node;
+};
+struct SetReplicationFactorCmd {
+  uint32_t factor = 3;  // 1..16
+};
+// Acquire: succeeds if the lock is free, expired, or already held by `owner` (then it renews).
+struct AcquireLockCmd {
+  std::string name;
+  std::string owner;
+  int64_t ttl_ms = 0;
+};
+// Renew: only the current, unexpired owner may.
+struct RenewLockCmd {
+  std::string name;
+  std::string owner;
+  int64_t ttl_ms = 0;
+};
+// Release: only the owner may; releasing an expired or absent lock succeeds (idempotent).
+struct ReleaseLockCmd {
+  std::string name;
+  std::string owner;
+};
+
+using CommandBody = std::variant<PutSongCmd, DeleteSongCmd, SetReplicaCmd, RemoveReplicaCmd,
+                                 SetReplicationFactorCmd, AcquireLockCmd, RenewLockCmd, ReleaseLockCmd>;
+
+struct Command {
+  int64_t now_ms = 0;
+  CommandBody body;
+};
+
+std::string EncodeCommand(const Command& cmd);
+Result<Command> DecodeCommand(std::string_view data);
+
+inline constexpr uint32_t kDefaultReplicationFactor = 3;
+inline constexpr uint32_t kMaxReplicationFactor = 16;
+inline constexpr int64_t kMaxLockTtlMs = 24 * 3600 * 1000;
+
+}  // namespace dispotify::catalog

@@ -1,0 +1,264 @@
+// The catalog state machine over the embedded store: command encoding, the rules of each command
+// (locks, conditional puts, replication factor), idempotent replay after a restart, determinism
+// across servers, and snapshots.
+
+#include "node/catalog/catalog_state_machine.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tests/mocks/temp_dir.h"
+
+namespace dispotify::catalog {
+namespace {
+
+using consensus::Entry;
+using consensus::EntryType;
+
+Song MakeSong(const std::string& id, const std::string& sha = std::string(64, 'a')) {
+  Song s;
+  s.file_id = id;
+  s.title = "Title " + id;
+  s.artist = "Artist";
+  s.album = "Album";
+  s.file_name = id + ".mp3";
+  s.content_type = "audio/mpeg";
+  s.size_bytes = 1234;
+  s.sha256 = sha;
+  return s;
+}
+
+// One server's catalog: a store in its own directory and the state machine over it.
+class CatalogServer {
+ public:
+  explicit CatalogServer(const std::string& dir) : dir_(dir) { Open(); }
+  void Open() {
+    sm_.reset();
+    store_.reset();
+    auto store = OpenSqliteStore(dir_ + "/catalog.db");
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    auto sm = CatalogStateMachine::Open(store_.get());
+    ASSERT_TRUE(sm.ok()) << sm.status().ToString();
+    sm_ = std::move(sm).value();
+  }
+  consensus::ApplyResult Apply(uint64_t index, const Command& cmd) {
+    return sm_->Apply(Entry{Term(1), LogIndex(index), EntryType::kNormal, EncodeCommand(cmd)});
+  }
+  CatalogStateMachine& sm() { return *sm_; }
+  MetadataStore& store() { return *store_; }
+  std::string Dump() {
+    std::string out;
+    EXPECT_TRUE(store_
+                    ->Dump([&out](std::string_view b) {
+                      out.append(b);
+                      return Status::Ok();
+                    })
+                    .ok());
+    return out;
+  }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<MetadataStore> store_;
+  std::unique_ptr<CatalogStateMachine> sm_;
+};
+
+Command At(int64_t now_ms, CommandBody body) {
+  return Command{now_ms, std::move(body)};
+}
+
+TEST(CatalogCommands, EveryKindRoundTrips) {
+  std::vector<Command> cmds = {
+      At(1, PutSongCmd{MakeSong("a"), true}),
+      At(2, DeleteSongCmd{"a"}),
+      At(3, SetReplicaCmd{Replica{"a", NodeId(2), ReplicaState::kHealthy, 0}}),
+      At(4, RemoveReplicaCmd{"a", NodeId(2)}),
+      At(5, SetReplicationFactorCmd{5}),
+      At(6, AcquireLockCmd{"upload/a", "node-1", 3000}),
+      At(7, RenewLockCmd{"upload/a", "node-1", 3000}),
+      At(-8, ReleaseLockCmd{"upload/a", "node-1"}),
+  };
+  for (const auto& c : cmds) {
+    auto back = DecodeCommand(EncodeCommand(c));
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(back->now_ms, c.now_ms);
+    EXPECT_EQ(back->body.index(), c.body.index());
+    EXPECT_EQ(EncodeCommand(*back), EncodeCommand(c));
+  }
+}
+
+TEST(CatalogCommands, MalformedInputIsRejected) {
+  std::string good = EncodeCommand(At(1, PutSongCmd{MakeSong("a"), true}));
+  for (size_t cut = 0; cut < good.size(); ++cut) {
+    EXPECT_FALSE(DecodeCommand(good.substr(0, cut)).ok()) << "truncated at " << cut;
+  }
+  EXPECT_FALSE(DecodeCommand(good + "x").ok()) << "trailing bytes";
+  std::string bad_version = good;
+  bad_version[0] = 9;
+  EXPECT_EQ(DecodeCommand(bad_version).status().code(), StatusCode::kInvalidArgument);
+  std::string bad_kind = good;
+  bad_kind[1] = 42;
+  EXPECT_EQ(DecodeCommand(bad_kind).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(CatalogStateMachine, LocksHaveTtlOwnerOnlyReleaseAndGrowingTokens) {
+  mocks::TempDir dir;
+  CatalogServer r(dir.path());
+  auto a = r.Apply(1, At(1000, AcquireLockCmd{"L", "alice", 500}));
+  ASSERT_TRUE(a.status.ok());
+  EXPECT_EQ(a.value, "1");
+  EXPECT_EQ(r.Apply(2, At(1100, AcquireLockCmd{"L", "bob", 500})).status.code(),
+            StatusCode::kFailedPrecondition)
+      << "held by alice until 1500";
+  EXPECT_EQ(r.Apply(3, At(1200, ReleaseLockCmd{"L", "bob"})).status.code(), StatusCode::kFailedPrecondition)
+      << "only the owner releases";
+  EXPECT_TRUE(r.Apply(4, At(1300, RenewLockCmd{"L", "alice", 500})).status.ok()) << "renewed until 1800";
+  EXPECT_EQ(r.Apply(5, At(1600, AcquireLockCmd{"L", "bob", 500})).status.code(),
+            StatusCode::kFailedPrecondition)
+      << "the renewal holds past the first expiry";
+  auto b = r.Apply(6, At(1800, AcquireLockCmd{"L", "bob", 500}));
+  ASSERT_TRUE(b.status.ok()) << "expired at 1800: another owner may take it";
+  EXPECT_EQ(b.value, "2") << "a new holder gets a larger fencing token";
+  EXPECT_EQ(r.Apply(7, At(1900, RenewLockCmd{"L", "alice", 500})).status.code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(r.Apply(8, At(1900, ReleaseLockCmd{"L", "bob"})).status.ok());
+  auto c = r.Apply(9, At(1901, AcquireLockCmd{"L", "alice", 500}));
+  ASSERT_TRUE(c.status.ok()) << "free after release";
+  EXPECT_EQ(c.value, "3");
+  EXPECT_TRUE(r.Apply(10, At(5000, ReleaseLockCmd{"L", "carol"})).status.ok())
+      << "an expired lock releases freely";
+  EXPECT_EQ(r.Apply(11, At(5000, AcquireLockCmd{"L", "alice", 0})).status.code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(CatalogStateMachine, ConcurrentUploadsOfOneIdFirstCommitWins) {
+  mocks::TempDir dir;
+  CatalogServer r(dir.path());
+  ASSERT_TRUE(r.Apply(1, At(10, PutSongCmd{MakeSong("x", std::string(64, 'a')), true})).status.ok());
+  EXPECT_TRUE(r.Apply(2, At(11, PutSongCmd{MakeSong("x", std::string(64, 'a')), true})).status.ok())
+      << "the same content again: a retried upload succeeds";
+  EXPECT_EQ(r.Apply(3, At(12, PutSongCmd{MakeSong("x", std::string(64, 'b')), true})).status.code(),
+            StatusCode::kAlreadyExists);
+  auto song = r.store().GetSong("x");
+  ASSERT_TRUE(song.ok() && song->has_value());
+  EXPECT_EQ((*song)->sha256, std::string(64, 'a'));
+  EXPECT_EQ((*song)->created_at_ms, 10) << "the creation time is the leader's, from the command";
+  EXPECT_EQ(r.sm().applied_index(), LogIndex(3)) << "rejected commands still advance the applied index";
+}
+
+TEST(CatalogStateMachine, ReplicasNeedTheirSongAndGoAwayWithIt) {
+  mocks::TempDir dir;
+  CatalogServer r(dir.path());
+  EXPECT_EQ(
+      r.Apply(1, At(1, SetReplicaCmd{Replica{"s", NodeId(1), ReplicaState::kHealthy, 0}})).status.code(),
+      StatusCode::kNotFound);
+  ASSERT_TRUE(r.Apply(2, At(2, PutSongCmd{MakeSong("s"), true})).status.ok());
+  for (uint64_t n = 1; n <= 3; ++n) {
+    ASSERT_TRUE(
+        r.Apply(2 + n, At(3, SetReplicaCmd{Replica{"s", NodeId(n), ReplicaState::kHealthy, 0}})).status.ok());
+  }
+  auto replicas = r.store().GetReplicas("s");
+  ASSERT_TRUE(replicas.ok());
+  EXPECT_EQ(replicas->size(), 3u);
+  ASSERT_TRUE(r.Apply(6, At(4, RemoveReplicaCmd{"s", NodeId(2)})).status.ok());
+  EXPECT_EQ(r.store().GetReplicas("s")->size(), 2u);
+  ASSERT_TRUE(r.Apply(7, At(5, DeleteSongCmd{"s"})).status.ok());
+  EXPECT_TRUE(r.store().GetReplicas("s")->empty());
+  EXPECT_EQ(r.Apply(8, At(6, DeleteSongCmd{"s"})).status.code(), StatusCode::kNotFound);
+}
+
+TEST(CatalogStateMachine, ReplicationFactorIsValidatedAndSurvivesRestart) {
+  mocks::TempDir dir;
+  {
+    CatalogServer r(dir.path());
+    EXPECT_EQ(r.sm().replication_factor(), 3u);
+    EXPECT_EQ(r.Apply(1, At(1, SetReplicationFactorCmd{0})).status.code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(r.Apply(2, At(1, SetReplicationFactorCmd{17})).status.code(), StatusCode::kInvalidArgument);
+    ASSERT_TRUE(r.Apply(3, At(1, SetReplicationFactorCmd{5})).status.ok());
+    EXPECT_EQ(r.sm().replication_factor(), 5u);
+  }
+  CatalogServer again(dir.path());
+  EXPECT_EQ(again.sm().replication_factor(), 5u);
+  EXPECT_EQ(again.sm().applied_index(), LogIndex(3));
+}
+
+// The driver replays entries after the store's applied index on restart, and may hand the state
+// machine entries it already has: applying them again must change nothing.
+TEST(CatalogStateMachine, ReplayAfterRestartIsIdempotent) {
+  mocks::TempDir dir;
+  std::vector<Command> cmds;
+  for (int i = 0; i < 20; ++i) cmds.push_back(At(i, PutSongCmd{MakeSong("song" + std::to_string(i)), true}));
+  std::string before;
+  {
+    CatalogServer r(dir.path());
+    for (size_t i = 0; i < 10; ++i) ASSERT_TRUE(r.Apply(i + 1, cmds[i]).status.ok());
+    before = r.Dump();
+  }
+  CatalogServer r(dir.path());
+  EXPECT_EQ(r.sm().applied_index(), LogIndex(10));
+  for (size_t i = 0; i < 10; ++i) EXPECT_TRUE(r.Apply(i + 1, cmds[i]).status.ok());
+  EXPECT_EQ(r.Dump(), before) << "replayed entries changed nothing";
+  for (size_t i = 10; i < 20; ++i) ASSERT_TRUE(r.Apply(i + 1, cmds[i]).status.ok());
+  EXPECT_EQ(r.store().Stats()->songs, 20u);
+}
+
+// Every server applies the same entries: the stores must end up identical, byte for byte.
+TEST(CatalogStateMachine, SameEntriesSameStateOnEveryServer) {
+  mocks::TempDir a_dir;
+  mocks::TempDir b_dir;
+  CatalogServer a(a_dir.path());
+  CatalogServer b(b_dir.path());
+  std::vector<Entry> entries;
+  uint64_t index = 0;
+  auto add = [&](const Command& c) {
+    entries.push_back(Entry{Term(1), LogIndex(++index), EntryType::kNormal, EncodeCommand(c)});
+  };
+  for (int i = 0; i < 30; ++i) add(At(i, PutSongCmd{MakeSong("s" + std::to_string(i)), true}));
+  entries.push_back(Entry{Term(2), LogIndex(++index), EntryType::kNoop, {}});
+  add(At(40, AcquireLockCmd{"L", "n1", 100}));
+  add(At(41, SetReplicaCmd{Replica{"s1", NodeId(3), ReplicaState::kCorrupt, 0}}));
+  add(At(42, DeleteSongCmd{"s2"}));
+  add(At(43, SetReplicationFactorCmd{2}));
+  entries.push_back(Entry{Term(2), LogIndex(++index), EntryType::kNormal, "garbage"});
+  for (const auto& e : entries) {
+    a.sm().Apply(e);
+    b.sm().Apply(e);
+  }
+  EXPECT_EQ(a.sm().applied_index(), LogIndex(index));
+  EXPECT_EQ(a.Dump(), b.Dump());
+}
+
+TEST(CatalogStateMachine, SnapshotRestoresEverything) {
+  mocks::TempDir dir;
+  mocks::TempDir other;
+  CatalogServer src(dir.path());
+  for (int i = 0; i < 25; ++i)
+    ASSERT_TRUE(src.Apply(i + 1, At(i, PutSongCmd{MakeSong("s" + std::to_string(i)), true})).status.ok());
+  ASSERT_TRUE(src.Apply(26, At(100, AcquireLockCmd{"L", "n1", 1000})).status.ok());
+  ASSERT_TRUE(src.Apply(27, At(100, SetReplicationFactorCmd{4})).status.ok());
+
+  struct FileSink final : consensus::SnapshotSink {
+    std::ofstream out;
+    Status Write(std::string_view d) override {
+      out.write(d.data(), static_cast<std::streamsize>(d.size()));
+      return out ? Status::Ok() : Status::IoError("write");
+    }
+  } sink;
+  const std::string path = other.Sub("snap");
+  sink.out.open(path, std::ios::binary);
+  ASSERT_TRUE(src.sm().SaveSnapshot(sink).ok());
+  sink.out.close();
+
+  CatalogServer dst(other.path());
+  ASSERT_TRUE(dst.Apply(1, At(1, PutSongCmd{MakeSong("stale"), true})).status.ok());
+  ASSERT_TRUE(dst.sm().Restore(path).ok());
+  EXPECT_EQ(dst.sm().applied_index(), LogIndex(27));
+  EXPECT_EQ(dst.sm().replication_factor(), 4u);
+  EXPECT_EQ(dst.Dump(), src.Dump());
+  EXPECT_FALSE(dst.store().GetSong("stale")->has_value()) << "a restore replaces the whole state";
+}
+
+}  // namespace
+}  // namespace dispotify::catalog

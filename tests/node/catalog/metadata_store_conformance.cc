@@ -1,0 +1,783 @@
+#include "tests/node/catalog/metadata_store_conformance.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace dispotify::catalog {
+
+std::string MetadataStoreTargetName(const ::testing::TestParamInfo<MetadataStoreTarget>& info) {
+  return info.param.name;
+}
+
+void MetadataStoreConformance::SetUp() {
+  store_ = OpenFresh("main");
+  ASSERT_NE(store_, nullptr);
+}
+
+void MetadataStoreConformance::TearDown() {
+  store_.reset();
+  if (GetParam().cleanup) {
+    for (const auto& d : scratch_dirs_) GetParam().cleanup(d);
+  }
+}
+
+std::unique_ptr<MetadataStore> MetadataStoreConformance::OpenFresh(const std::string& name) {
+  const std::string path = dir_.Sub(name);
+  ::mkdir(path.c_str(), 0755);
+  scratch_dirs_.push_back(path);
+  auto store = GetParam().factory(path);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+std::unique_ptr<MetadataStore> MetadataStoreConformance::Reopen(const std::string& name) {
+  auto store = GetParam().reopen(dir_.Sub(name));
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+namespace {
+
+Song MakeSong(std::string file_id, std::string title, std::string artist = "", std::string album = "") {
+  Song s;
+  s.file_id = std::move(file_id);
+  s.title = std::move(title);
+  s.artist = std::move(artist);
+  s.album = std::move(album);
+  s.file_name = s.file_id + ".mp3";
+  s.content_type = "audio/mpeg";
+  s.track = 3;
+  s.year = 1999;
+  s.duration_ms = 215000;
+  s.size_bytes = 4000000;
+  s.sha256 = std::string(64, 'c');
+  s.created_at_ms = 1700000000000;
+  return s;
+}
+
+Mutation PutSong(Song s) {
+  Mutation m;
+  m.kind = Mutation::Kind::kPutSong;
+  m.song = std::move(s);
+  return m;
+}
+Mutation DeleteSong(std::string file_id) {
+  Mutation m;
+  m.kind = Mutation::Kind::kDeleteSong;
+  m.key = std::move(file_id);
+  return m;
+}
+Mutation PutReplica(std::string file_id, uint64_t node, ReplicaState state, int64_t at = 5) {
+  Mutation m;
+  m.kind = Mutation::Kind::kPutReplica;
+  m.replica = Replica{std::move(file_id), NodeId(node), state, at};
+  return m;
+}
+Mutation DeleteReplica(std::string file_id, uint64_t node) {
+  Mutation m;
+  m.kind = Mutation::Kind::kDeleteReplica;
+  m.replica = Replica{std::move(file_id), NodeId(node), ReplicaState::kPending, 0};
+  return m;
+}
+Mutation PutLock(Lock l) {
+  Mutation m;
+  m.kind = Mutation::Kind::kPutLock;
+  m.lock = std::move(l);
+  return m;
+}
+Mutation DeleteLock(std::string name) {
+  Mutation m;
+  m.kind = Mutation::Kind::kDeleteLock;
+  m.key = std::move(name);
+  return m;
+}
+Mutation PutSetting(std::string key, std::string value) {
+  Mutation m;
+  m.kind = Mutation::Kind::kPutSetting;
+  m.key = std::move(key);
+  m.value = std::move(value);
+  return m;
+}
+
+#define ASSERT_OK(expr)                                     \
+  do {                                                      \
+    const ::dispotify::Status _s = (expr);                  \
+    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
+  } while (0)
+
+std::vector<std::string> Ids(const std::vector<Song>& songs) {
+  std::vector<std::string> ids;
+  for (const auto& s : songs) ids.push_back(s.file_id);
+  return ids;
+}
+
+SearchPage MustSearch(MetadataStore& store, const std::string& query, uint32_t limit = 20) {
+  SearchRequest req;
+  req.query = query;
+  req.limit = limit;
+  auto page = store.Search(req);
+  EXPECT_TRUE(page.ok()) << "search '" << query << "': " << page.status().ToString();
+  return page.ok() ? std::move(page).value() : SearchPage{};
+}
+
+bool Contains(const SearchPage& page, const std::string& file_id) {
+  return std::any_of(page.items.begin(), page.items.end(),
+                     [&](const Song& s) { return s.file_id == file_id; });
+}
+
+// The catalog the search tests run on.
+std::vector<Song> SearchCatalog() {
+  return {
+      MakeSong("s01-hey-jude", "Hey Jude", "The Beatles", "Hey Jude"),
+      MakeSong("s02-yesterday", "Yesterday", "The Beatles", "Help!"),
+      MakeSong("s03-crazy-in-love", "Crazy in Love", "Beyoncé", "Dangerously in Love"),
+      MakeSong("s04-ace-of-spades", "Ace of Spades", "Motörhead", "Ace of Spades"),
+      MakeSong("s05-enter-sandman", "Enter Sandman", "Metallica", "Metallica"),
+      MakeSong("s06-this-is-the-day", "This Is the Day", "The The", "Soul Mining"),
+      MakeSong("s07-don-quixote", "Don Quixote", "Nik Kershaw", "The Riddle"),
+      MakeSong("s08-one", "One", "U2", "Achtung Baby"),
+      MakeSong("s09-gruppa-krovi", "Группа крови", "Кино", "Группа крови"),
+      MakeSong("s10-gunjou-biyori", "群青日和", "東京事変", "教育"),
+      MakeSong("s11-beat-it", "Beat It", "Michael Jackson", "Thriller"),
+      MakeSong("s12-one-more-time", "One More Time", "Daft Punk", "Discovery"),
+      MakeSong("s13-someone-like-you", "Someone Like You", "Adele", "21"),
+      MakeSong("s14-drop-table", "'; DROP TABLE songs; --", "Bobby Tables", "Little"),
+  };
+}
+
+class Seeded {
+ public:
+  explicit Seeded(MetadataStore& store) {
+    std::vector<Mutation> muts;
+    for (auto& s : SearchCatalog()) muts.push_back(PutSong(std::move(s)));
+    ok = store.Apply(LogIndex(1), muts).ok();
+  }
+  bool ok = false;
+};
+
+// --- Apply and read back ---------------------------------------------------------------------------
+
+TEST_P(MetadataStoreConformance, NewStoreIsEmpty) {
+  auto index = store().AppliedIndex();
+  ASSERT_TRUE(index.ok());
+  EXPECT_EQ(*index, LogIndex(0));
+  auto stats = store().Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->songs, 0u);
+  auto song = store().GetSong("nope");
+  ASSERT_TRUE(song.ok());
+  EXPECT_FALSE(song->has_value());
+}
+
+TEST_P(MetadataStoreConformance, ApplyAndReadBackEveryKind) {
+  Song song = MakeSong("a1.B_c-9", "Título “unicode” ✓", "Ärtist", "Albüm 東京");
+  song.file_name = "01 - Título.flac";
+  song.content_type = "audio/flac";
+  song.track = 4294967295u;
+  song.year = 2024;
+  song.duration_ms = 1234567890123ULL;
+  song.size_bytes = (1ULL << 62) + 7;
+  song.created_at_ms = -42;
+  const Lock lock{"upload/a1.B_c-9", "node-3", 1700000005000, 0xFFFFFFFFFFFFFFF0ULL};
+  ASSERT_OK(store().Apply(
+      LogIndex(7), {PutSong(song), PutReplica("a1.B_c-9", 3, ReplicaState::kHealthy, 11),
+                    PutReplica("a1.B_c-9", 0x8000000000000005ULL, ReplicaState::kCorrupt, 12), PutLock(lock),
+                    PutSetting("replication_factor", "3"), PutSetting("bin", std::string("a\0b", 3))}));
+  EXPECT_EQ(*store().AppliedIndex(), LogIndex(7));
+
+  auto got = store().GetSong("a1.B_c-9");
+  ASSERT_TRUE(got.ok());
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ(**got, song);
+
+  auto replicas = store().GetReplicas("a1.B_c-9");
+  ASSERT_TRUE(replicas.ok());
+  ASSERT_EQ(replicas->size(), 2u);
+  std::set<uint64_t> nodes;
+  for (const auto& r : *replicas) {
+    nodes.insert(r.node.value());
+    EXPECT_EQ(r.file_id, "a1.B_c-9");
+    if (r.node == NodeId(3)) {
+      EXPECT_EQ(r.state, ReplicaState::kHealthy);
+      EXPECT_EQ(r.updated_at_ms, 11);
+    } else {
+      EXPECT_EQ(r.state, ReplicaState::kCorrupt);
+      EXPECT_EQ(r.updated_at_ms, 12);
+    }
+  }
+  EXPECT_EQ(nodes, (std::set<uint64_t>{3, 0x8000000000000005ULL}));
+
+  auto got_lock = store().GetLock(lock.name);
+  ASSERT_TRUE(got_lock.ok());
+  ASSERT_TRUE(got_lock->has_value());
+  EXPECT_EQ(**got_lock, lock);
+  auto setting = store().GetSetting("replication_factor");
+  ASSERT_TRUE(setting.ok());
+  EXPECT_EQ(setting->value_or(""), "3");
+  auto bin = store().GetSetting("bin");
+  ASSERT_TRUE(bin.ok());
+  EXPECT_EQ(bin->value_or(""), std::string("a\0b", 3));
+
+  // Overwrites and deletes.
+  song.title = "Renamed";
+  ASSERT_OK(store().Apply(LogIndex(8), {PutSong(song), PutSetting("replication_factor", "5"),
+                                        DeleteLock(lock.name), DeleteReplica("a1.B_c-9", 3)}));
+  EXPECT_EQ((*store().GetSong("a1.B_c-9"))->title, "Renamed");
+  EXPECT_EQ(store().GetSetting("replication_factor")->value_or(""), "5");
+  EXPECT_FALSE(store().GetLock(lock.name)->has_value());
+  EXPECT_EQ(store().GetReplicas("a1.B_c-9")->size(), 1u);
+  EXPECT_FALSE(store().GetSetting("missing")->has_value());
+  EXPECT_FALSE(store().GetLock("missing")->has_value());
+}
+
+TEST_P(MetadataStoreConformance, EmptyApplyRecordsTheIndex) {
+  ASSERT_OK(store().Apply(LogIndex(3), {}));
+  EXPECT_EQ(*store().AppliedIndex(), LogIndex(3));
+}
+
+TEST_P(MetadataStoreConformance, FailedApplyLeavesNothing) {
+  ASSERT_OK(store().Apply(LogIndex(1), {PutSong(MakeSong("keep", "Keep Me"))}));
+  for (const std::string& bad_id : {std::string(""), std::string(".."), std::string("a/b"),
+                                    std::string("x\0y", 3), std::string(129, 'a')}) {
+    Status st = store().Apply(LogIndex(2), {PutSong(MakeSong("fine", "Fine")), PutSetting("k", "v"),
+                                            PutSong(MakeSong(bad_id, "Bad"))});
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << bad_id;
+  }
+  EXPECT_EQ(store().Apply(LogIndex(2), {PutReplica("../x", 1, ReplicaState::kHealthy)}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store().Apply(LogIndex(2), {DeleteSong("a/b")}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(*store().AppliedIndex(), LogIndex(1));
+  EXPECT_FALSE(store().GetSong("fine")->has_value());
+  EXPECT_FALSE(store().GetSetting("k")->has_value());
+  EXPECT_TRUE(store().GetSong("keep")->has_value());
+  EXPECT_EQ(store().Stats()->songs, 1u);
+  EXPECT_TRUE(MustSearch(store(), "fine").items.empty());
+  // The same index then applies normally.
+  ASSERT_OK(store().Apply(LogIndex(2), {PutSong(MakeSong("fine", "Fine"))}));
+  EXPECT_EQ(*store().AppliedIndex(), LogIndex(2));
+}
+
+TEST_P(MetadataStoreConformance, ReplayIsIdempotent) {
+  ASSERT_OK(store().Apply(LogIndex(5), {PutSong(MakeSong("a", "Alpha")), PutSetting("k", "first"),
+                                        PutReplica("a", 1, ReplicaState::kHealthy)}));
+  // The same index again, even with other content, changes nothing; so does a lower index.
+  ASSERT_OK(store().Apply(LogIndex(5), {PutSetting("k", "second"), DeleteSong("a")}));
+  ASSERT_OK(store().Apply(LogIndex(4), {PutSetting("k", "third"), PutSong(MakeSong("b", "Beta"))}));
+  EXPECT_EQ(*store().AppliedIndex(), LogIndex(5));
+  EXPECT_EQ(store().GetSetting("k")->value_or(""), "first");
+  EXPECT_TRUE(store().GetSong("a")->has_value());
+  EXPECT_FALSE(store().GetSong("b")->has_value());
+  auto stats = store().Stats();
+  EXPECT_EQ(stats->songs, 1u);
+  EXPECT_EQ(stats->replicas_healthy, 1u);
+  ASSERT_OK(store().Apply(LogIndex(6), {PutSetting("k", "next")}));
+  EXPECT_EQ(store().GetSetting("k")->value_or(""), "next");
+}
+
+TEST_P(MetadataStoreConformance, AppliedIndexSurvivesReopen) {
+  ASSERT_OK(store().Apply(LogIndex(41), {PutSong(MakeSong("a", "Alpha"))}));
+  ASSERT_OK(store().Apply(LogIndex(42), {PutSetting("k", "v")}));
+  store_.reset();
+  store_ = Reopen("main");
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(*store().AppliedIndex(), LogIndex(42));
+  EXPECT_TRUE(store().GetSong("a")->has_value());
+  EXPECT_EQ(store().GetSetting("k")->value_or(""), "v");
+  EXPECT_EQ(MustSearch(store(), "alpha").items.size(), 1u);
+  ASSERT_OK(store().Apply(LogIndex(42), {PutSetting("k", "replayed")}));
+  EXPECT_EQ(store().GetSetting("k")->value_or(""), "v");
+}
+
+TEST_P(MetadataStoreConformance, DeleteSongCascadesReplicas) {
+  ASSERT_OK(store().Apply(
+      LogIndex(1), {PutSong(MakeSong("a", "Alpha")), PutSong(MakeSong("b", "Beta")),
+                    PutReplica("a", 1, ReplicaState::kHealthy), PutReplica("a", 2, ReplicaState::kPending),
+                    PutReplica("b", 1, ReplicaState::kHealthy)}));
+  ASSERT_OK(store().Apply(LogIndex(2), {DeleteSong("a"), DeleteSong("never-existed")}));
+  EXPECT_FALSE(store().GetSong("a")->has_value());
+  EXPECT_TRUE(store().GetReplicas("a")->empty());
+  EXPECT_EQ(store().GetReplicas("b")->size(), 1u);
+  auto on1 = store().ReplicasOnNode(NodeId(1), "", 100);
+  ASSERT_TRUE(on1.ok());
+  ASSERT_EQ(on1->size(), 1u);
+  EXPECT_EQ((*on1)[0].file_id, "b");
+  auto stats = store().Stats();
+  EXPECT_EQ(stats->songs, 1u);
+  EXPECT_EQ(stats->replicas_healthy, 1u);
+  EXPECT_EQ(stats->replicas_other, 0u);
+  EXPECT_TRUE(MustSearch(store(), "alpha").items.empty());
+}
+
+TEST_P(MetadataStoreConformance, ReplicasOnNodePaging) {
+  std::vector<Mutation> muts;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 25; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof(id), "f%03d", (i * 7) % 25);  // not in order
+    muts.push_back(PutReplica(id, 7, ReplicaState::kHealthy));
+    muts.push_back(PutReplica(id, 8, ReplicaState::kPending));
+    expected.emplace_back(id);
+  }
+  std::sort(expected.begin(), expected.end());
+  ASSERT_OK(store().Apply(LogIndex(1), muts));
+  std::vector<std::string> seen;
+  std::string after;
+  for (int page = 0; page < 10; ++page) {
+    auto got = store().ReplicasOnNode(NodeId(7), after, 10);
+    ASSERT_TRUE(got.ok());
+    if (got->empty()) break;
+    EXPECT_LE(got->size(), 10u);
+    for (const auto& r : *got) {
+      EXPECT_EQ(r.node, NodeId(7));
+      EXPECT_EQ(r.state, ReplicaState::kHealthy);
+      seen.push_back(r.file_id);
+    }
+    after = got->back().file_id;
+  }
+  EXPECT_EQ(seen, expected);
+  EXPECT_TRUE(store().ReplicasOnNode(NodeId(9), "", 10)->empty());
+  EXPECT_EQ(store().Stats()->replicas_healthy, 25u);
+  EXPECT_EQ(store().Stats()->replicas_other, 25u);
+}
+
+TEST_P(MetadataStoreConformance, ListSongsPaging) {
+  std::vector<Mutation> muts;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 23; ++i) {
+    const std::string id = "song-" + std::to_string((i * 5) % 23 + 100);
+    muts.push_back(PutSong(MakeSong(id, "T " + id)));
+    expected.push_back(id);
+  }
+  std::sort(expected.begin(), expected.end());
+  ASSERT_OK(store().Apply(LogIndex(1), muts));
+  std::vector<std::string> seen;
+  ListRequest req;
+  req.limit = 10;
+  for (int page = 0; page < 5; ++page) {
+    auto got = store().ListSongs(req);
+    ASSERT_TRUE(got.ok());
+    for (const auto& s : got->items) seen.push_back(s.file_id);
+    if (got->next_after.empty()) break;
+    req.after_file_id = got->next_after;
+  }
+  EXPECT_EQ(seen, expected);
+  req.limit = 0;
+  EXPECT_EQ(store().ListSongs(req).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_P(MetadataStoreConformance, StatsCountSongsBytesAndReplicas) {
+  Song a = MakeSong("a", "Alpha");
+  a.size_bytes = 100;
+  Song b = MakeSong("b", "Beta");
+  b.size_bytes = 250;
+  ASSERT_OK(store().Apply(
+      LogIndex(1), {PutSong(a), PutSong(b), PutReplica("a", 1, ReplicaState::kHealthy),
+                    PutReplica("a", 2, ReplicaState::kMissing), PutReplica("b", 1, ReplicaState::kPending)}));
+  auto stats = store().Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->songs, 2u);
+  EXPECT_EQ(stats->bytes, 350u);
+  EXPECT_EQ(stats->replicas_healthy, 1u);
+  EXPECT_EQ(stats->replicas_other, 2u);
+  a.size_bytes = 1000;  // replacing a song replaces its size
+  ASSERT_OK(store().Apply(LogIndex(2), {PutSong(a), PutReplica("b", 1, ReplicaState::kHealthy)}));
+  stats = store().Stats();
+  EXPECT_EQ(stats->bytes, 1250u);
+  EXPECT_EQ(stats->replicas_healthy, 2u);
+  EXPECT_EQ(stats->replicas_other, 1u);
+}
+
+// --- Search -----------------------------------------------------------------------------------------
+
+TEST_P(MetadataStoreConformance, SearchIsCaseAndAccentInsensitive) {
+  ASSERT_TRUE(Seeded(store()).ok);
+  EXPECT_TRUE(Contains(MustSearch(store(), "beyonce"), "s03-crazy-in-love"));
+  EXPECT_TRUE(Contains(MustSearch(store(), "BEYONCÉ"), "s03-crazy-in-love"));
+  EXPECT_TRUE(Contains(MustSearch(store(), "MOTORHEAD"), "s04-ace-of-spades"));
+  EXPECT_TRUE(Contains(MustSearch(store(), "motörhead"), "s04-ace-of-spades"));
+  EXPECT_TRUE(Contains(MustSearch(store(), "hEy JuDe"), "s01-hey-jude"));
+}
+
+TEST_P(MetadataStoreConformance, SearchMatchesPrefixes) {
+  ASSERT_TRUE(Seeded(store()).ok);
+  const SearchPage page = MustSearch(store(), "beat");
+  EXPECT_TRUE(Contains(page, "s01-hey-jude"));
+  EXPECT_TRUE(Contains(page, "s02-yesterday"));
+  EXPECT_TRUE(Contains(page, "s11-beat-it"));
+  EXPECT_TRUE(Contains(MustSearch(store(), "metal"), "s05-enter-sandman"));
+  EXPECT_TRUE(Contains(MustSearch(store(), "yester"), "s02-yesterday"));
+}
+
+TEST_P(MetadataStoreConformance, SearchToleratesATypo) {
+  ASSERT_TRUE(Seeded(store()).ok);
+  const SearchPage beatels = MustSearch(store(), "beatels");
+  EXPECT_TRUE(Contains(beatels, "s01-hey-jude"));
+  EXPECT_TRUE(Contains(beatels, "s02-yesterday"));
+  EXPECT_TRUE(Contains(MustSearch(store(), "metalica"), "s05-enter-sandman"));
+  EXPECT_TRUE(Contains(MustSearch(store(), "yesterdya"), "s02-yesterday"));
+  EXPECT_TRUE(MustSearch(store(), "qwzxvbnm").items.empty());
+}
+
+TEST_P(MetadataStoreConformance, SearchKeepsCommonWordsInNames) {
+  ASSERT_TRUE(Seeded(store()).ok);
+  const SearchPage the_the = MustSearch(store(), "The The");
+  ASSERT_FALSE(the_the.items.empty());
+  EXPECT_EQ(the_the.items[0].file_id, "s06-this-is-the-day");
+  const SearchPage don = MustSearch(store(), "Don Quixote");
+  ASSERT_FALSE(don.items.empty());
+  EXPECT_EQ(don.items[0].file_id, "s07-don-quixote");
+}
+
+TEST_P(MetadataStoreConformance, SearchFindsShortNames) {
+  ASSERT_TRUE(Seeded(store()).ok);
+  const SearchPage u2 = MustSearch(store(), "U2");
+  ASSERT_FALSE(u2.items.empty());
+  EXPECT_EQ(u2.items[0].file_id, "s08-one");
+  EXPECT_TRUE(Contains(MustSearch(store(), "u2"), "s08-one"));
+}
+
+TEST_P(MetadataStoreConformance, SearchFindsNonLatinScripts) {
+  ASSERT_TRUE(Seeded(store()).ok);
+  EXPECT_TRUE(Contains(MustSearch(store(), "Кино"), "s09-gruppa-krovi"));
+  EXPECT_TRUE(Contains(MustSearch(store(), "кино"), "s09-gruppa-krovi"));
+  EXPECT_TRUE(Contains(MustSearch(store(), "крови"), "s09-gruppa-krovi"));
+  EXPECT_TRUE(Contains(MustSearch(store(), "東京事変"), "s10-gunjou-biyori"));
+  EXPECT_TRUE(Contains(MustSearch(store(), "群青日和"), "s10-gunjou-biyori"));
+  EXPECT_TRUE(MustSearch(store(), "東京事変").items.size() == 1);
+}
+
+TEST_P(MetadataStoreConformance, SearchRanksExactThenPrefixThenSubstring) {
+  ASSERT_TRUE(Seeded(store()).ok);
+  // "one": the title "One" exactly, then "One More Time" (word prefix), then "Someone Like You".
+  const SearchPage page = MustSearch(store(), "one");
+  const auto ids = Ids(page.items);
+  ASSERT_GE(ids.size(), 3u);
+  EXPECT_EQ(ids[0], "s08-one");
+  auto pos = [&](const std::string& id) { return std::find(ids.begin(), ids.end(), id) - ids.begin(); };
+  EXPECT_LT(pos("s12-one-more-time"), pos("s13-someone-like-you"));
+  EXPECT_LT(pos("s13-someone-like-you"), static_cast<long>(ids.size()));
+  // Exact whole field beats a substring even when the substring match has the smaller file_id.
+  ASSERT_OK(store().Apply(LogIndex(2), {PutSong(MakeSong("a00-glovers", "Glovers Lane")),
+                                        PutSong(MakeSong("z99-love", "Love"))}));
+  const auto love = Ids(MustSearch(store(), "love").items);
+  ASSERT_GE(love.size(), 3u);
+  EXPECT_EQ(love[0], "z99-love");
+  EXPECT_EQ(love.back(), "a00-glovers");
+}
+
+TEST_P(MetadataStoreConformance, SearchTiesAreOrderedByFileId) {
+  std::vector<Mutation> muts;
+  for (const char* id : {"m5", "m1", "m9", "m3", "m7"}) muts.push_back(PutSong(MakeSong(id, "Same Title")));
+  ASSERT_OK(store().Apply(LogIndex(1), muts));
+  EXPECT_EQ(Ids(MustSearch(store(), "same title").items),
+            (std::vector<std::string>{"m1", "m3", "m5", "m7", "m9"}));
+  EXPECT_EQ(Ids(MustSearch(store(), "titl").items), (std::vector<std::string>{"m1", "m3", "m5", "m7", "m9"}));
+}
+
+// 57 songs over three buckets of "zephyr": exact (title "Zephyr"), word prefix, substring.
+std::vector<Mutation> PagingCatalog() {
+  std::vector<Mutation> muts;
+  for (int i = 0; i < 57; ++i) {
+    const std::string id = "p" + std::to_string((i * 37) % 57 + 1000);
+    std::string title = i < 7    ? "Zephyr"
+                        : i < 33 ? "Zephyrus Rising " + std::to_string(i)
+                                 : "Antizephyr " + std::to_string(i);
+    muts.push_back(PutSong(MakeSong(id, title, "Paging Band", "Paging Album")));
+  }
+  return muts;
+}
+
+TEST_P(MetadataStoreConformance, SearchCursorPagination) {
+  ASSERT_OK(store().Apply(LogIndex(1), PagingCatalog()));
+  for (int round = 0; round < 2; ++round) {  // the same pages twice: stable
+    std::vector<std::string> all;
+    std::set<std::string> unique;
+    SearchRequest req;
+    req.query = "zephyr";
+    req.limit = 10;
+    int pages = 0;
+    while (true) {
+      auto page = store().Search(req);
+      ASSERT_TRUE(page.ok()) << page.status().ToString();
+      ++pages;
+      ASSERT_LE(pages, 10);
+      EXPECT_EQ(page->total, 57u);
+      for (const auto& s : page->items) {
+        EXPECT_TRUE(unique.insert(s.file_id).second) << "duplicate " << s.file_id;
+        all.push_back(s.file_id);
+      }
+      if (page->next_cursor.empty()) {
+        EXPECT_LE(page->items.size(), 10u);
+        break;
+      }
+      EXPECT_EQ(page->items.size(), 10u);
+      req.cursor = page->next_cursor;
+    }
+    EXPECT_EQ(pages, 6);
+    ASSERT_EQ(all.size(), 57u);
+    // Ranked by bucket, then file_id within each bucket.
+    std::vector<std::string> exact(all.begin(), all.begin() + 7);
+    std::vector<std::string> prefix(all.begin() + 7, all.begin() + 33);
+    std::vector<std::string> substring(all.begin() + 33, all.end());
+    EXPECT_TRUE(std::is_sorted(exact.begin(), exact.end()));
+    EXPECT_TRUE(std::is_sorted(prefix.begin(), prefix.end()));
+    EXPECT_TRUE(std::is_sorted(substring.begin(), substring.end()));
+    for (const auto& id : exact) EXPECT_EQ((*store().GetSong(id))->title, "Zephyr");
+    for (const auto& id : prefix) EXPECT_EQ((*store().GetSong(id))->title.rfind("Zephyrus", 0), 0u);
+    for (const auto& id : substring) EXPECT_EQ((*store().GetSong(id))->title.rfind("Antizephyr", 0), 0u);
+  }
+}
+
+TEST_P(MetadataStoreConformance, SearchOffsetPaginationMatchesCursor) {
+  ASSERT_OK(store().Apply(LogIndex(1), PagingCatalog()));
+  std::vector<std::string> by_cursor;
+  SearchRequest req;
+  req.query = "zephyr";
+  req.limit = 10;
+  while (true) {
+    auto page = store().Search(req);
+    ASSERT_TRUE(page.ok());
+    for (const auto& s : page->items) by_cursor.push_back(s.file_id);
+    if (page->next_cursor.empty()) break;
+    req.cursor = page->next_cursor;
+  }
+  std::vector<std::string> by_offset;
+  for (uint32_t offset = 0; offset < 70; offset += 10) {
+    SearchRequest r;
+    r.query = "zephyr";
+    r.limit = 10;
+    r.offset = offset;
+    auto page = store().Search(r);
+    ASSERT_TRUE(page.ok());
+    for (const auto& s : page->items) by_offset.push_back(s.file_id);
+  }
+  EXPECT_EQ(by_offset, by_cursor);
+}
+
+TEST_P(MetadataStoreConformance, SearchLimitBounds) {
+  ASSERT_TRUE(Seeded(store()).ok);
+  SearchRequest req;
+  req.query = "the";
+  req.limit = 0;
+  EXPECT_EQ(store().Search(req).status().code(), StatusCode::kInvalidArgument);
+  req.limit = 101;
+  EXPECT_EQ(store().Search(req).status().code(), StatusCode::kInvalidArgument);
+  req.limit = 100;
+  EXPECT_TRUE(store().Search(req).ok());
+  req.limit = 1;
+  auto one = store().Search(req);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->items.size(), 1u);
+  EXPECT_FALSE(one->next_cursor.empty());
+  EXPECT_GE(one->total, 4u);
+}
+
+TEST_P(MetadataStoreConformance, SearchEmptyAndGarbageQueries) {
+  ASSERT_TRUE(Seeded(store()).ok);
+  SearchRequest req;
+  for (const char* q : {"", "   ", "\t\n"}) {
+    req.query = q;
+    EXPECT_EQ(store().Search(req).status().code(), StatusCode::kInvalidArgument) << "'" << q << "'";
+  }
+  for (const char* q : {"!!!", "%", "_", "*", "\"", "()", "-", ".", "&&||"}) {
+    req.query = q;
+    auto page = store().Search(req);
+    ASSERT_TRUE(page.ok()) << q << ": " << page.status().ToString();
+    EXPECT_TRUE(page->items.empty()) << q;
+    EXPECT_EQ(page->total, 0u) << q;
+  }
+  req.query = "beatles";
+  req.cursor = "garbage";
+  EXPECT_EQ(store().Search(req).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_P(MetadataStoreConformance, SearchVeryLongQueryIsBounded) {
+  ASSERT_TRUE(Seeded(store()).ok);
+  SearchRequest req;
+  req.query = std::string(100000, 'a');
+  EXPECT_EQ(store().Search(req).status().code(), StatusCode::kInvalidArgument);
+  req.query.clear();
+  for (int i = 0; i < 60; ++i) req.query += "ab ";
+  EXPECT_EQ(store().Search(req).status().code(), StatusCode::kInvalidArgument);
+  req.query = "hey jude the beatles hey jude hey jude the beatles hey";  // long but within bounds
+  auto page = store().Search(req);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+}
+
+TEST_P(MetadataStoreConformance, SearchTreatsSqlAndFtsSyntaxAsText) {
+  ASSERT_TRUE(Seeded(store()).ok);
+  for (const char* q : {"'; DROP TABLE songs; --", "\" OR 1=1 --", "Robert'); DROP TABLE songs;--",
+                        "beatles' OR '1'='1", "NEAR(beatles jude)", "beat*", "title:jude", "jude AND NOT hey",
+                        "^hey", "hey OR", "\\x00", "%' --"}) {
+    SearchRequest req;
+    req.query = q;
+    auto page = store().Search(req);
+    ASSERT_TRUE(page.ok()) << q << ": " << page.status().ToString();
+  }
+  EXPECT_EQ(store().Stats()->songs, SearchCatalog().size());
+  EXPECT_TRUE(Contains(MustSearch(store(), "drop table"), "s14-drop-table"));
+  EXPECT_TRUE(Contains(MustSearch(store(), "'; DROP TABLE songs; --"), "s14-drop-table"));
+}
+
+TEST_P(MetadataStoreConformance, SearchFollowsUpdatesAndDeletes) {
+  ASSERT_TRUE(Seeded(store()).ok);
+  Song renamed = SearchCatalog()[0];
+  renamed.title = "Let It Be";
+  renamed.album = "Let It Be";
+  renamed.file_name = "let-it-be.mp3";
+  ASSERT_OK(store().Apply(LogIndex(2), {PutSong(renamed), DeleteSong("s05-enter-sandman")}));
+  EXPECT_FALSE(Contains(MustSearch(store(), "jude"), "s01-hey-jude"));
+  EXPECT_TRUE(Contains(MustSearch(store(), "let it be"), "s01-hey-jude"));
+  EXPECT_FALSE(Contains(MustSearch(store(), "metallica"), "s05-enter-sandman"));
+  EXPECT_FALSE(Contains(MustSearch(store(), "metalica"), "s05-enter-sandman"));
+}
+
+// --- Dump / Load --------------------------------------------------------------------------------------
+
+Status DumpToFile(MetadataStore& store, const std::string& path) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  Status st = store.Dump([&out](std::string_view chunk) {
+    out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    return out ? Status::Ok() : Status::IoError("write failed");
+  });
+  out.close();
+  return st;
+}
+
+std::vector<Song> AllSongs(MetadataStore& store) {
+  std::vector<Song> out;
+  ListRequest req;
+  req.limit = 1000;
+  while (true) {
+    auto page = store.ListSongs(req);
+    EXPECT_TRUE(page.ok());
+    if (!page.ok()) break;
+    out.insert(out.end(), page->items.begin(), page->items.end());
+    if (page->next_after.empty()) break;
+    req.after_file_id = page->next_after;
+  }
+  return out;
+}
+
+TEST_P(MetadataStoreConformance, DumpThenLoadGivesEqualContent) {
+  ASSERT_TRUE(Seeded(store()).ok);
+  const Lock lock{"rebalance", "node-2", 1700000009999, 77};
+  ASSERT_OK(store().Apply(
+      LogIndex(42), {PutReplica("s01-hey-jude", 1, ReplicaState::kHealthy, 3),
+                     PutReplica("s01-hey-jude", 2, ReplicaState::kMissing, 4),
+                     PutReplica("s03-crazy-in-love", 0x8000000000000001ULL, ReplicaState::kPending, 5),
+                     PutLock(lock), PutSetting("replication_factor", "3"), PutSetting("members", "1,2,3")}));
+  const std::string dump = dir().Sub("catalog.dump");
+  ASSERT_OK(DumpToFile(store(), dump));
+
+  auto other = OpenFresh("other");
+  ASSERT_NE(other, nullptr);
+  // Whatever the target held before is replaced.
+  ASSERT_OK(other->Apply(LogIndex(99), {PutSong(MakeSong("stale", "Stale Song")), PutSetting("old", "x")}));
+  ASSERT_OK(other->Load(dump));
+  EXPECT_EQ(*other->AppliedIndex(), LogIndex(42));
+  EXPECT_EQ(AllSongs(*other), AllSongs(store()));
+  EXPECT_FALSE(other->GetSong("stale")->has_value());
+  EXPECT_FALSE(other->GetSetting("old")->has_value());
+  for (const auto& s : SearchCatalog())
+    EXPECT_EQ(*other->GetReplicas(s.file_id), *store().GetReplicas(s.file_id));
+  EXPECT_EQ(**other->GetLock("rebalance"), lock);
+  EXPECT_EQ(other->GetSetting("members")->value_or(""), "1,2,3");
+  EXPECT_EQ(other->GetSetting("replication_factor")->value_or(""), "3");
+  auto a = store().Stats();
+  auto b = other->Stats();
+  EXPECT_EQ(a->songs, b->songs);
+  EXPECT_EQ(a->bytes, b->bytes);
+  EXPECT_EQ(a->replicas_healthy, b->replicas_healthy);
+  EXPECT_EQ(a->replicas_other, b->replicas_other);
+  // Search works on the loaded store, typos included.
+  EXPECT_TRUE(Contains(MustSearch(*other, "beyonce"), "s03-crazy-in-love"));
+  EXPECT_TRUE(Contains(MustSearch(*other, "metalica"), "s05-enter-sandman"));
+  EXPECT_EQ(Ids(MustSearch(*other, "one").items), Ids(MustSearch(store(), "one").items));
+  // A dump of the loaded store is the same state again; applying continues after the index.
+  ASSERT_OK(other->Apply(LogIndex(42), {PutSetting("members", "replayed")}));
+  EXPECT_EQ(other->GetSetting("members")->value_or(""), "1,2,3");
+  ASSERT_OK(other->Apply(LogIndex(43), {DeleteSong("s01-hey-jude")}));
+  EXPECT_TRUE(other->GetReplicas("s01-hey-jude")->empty());
+}
+
+TEST_P(MetadataStoreConformance, LoadOfACorruptDumpChangesNothing) {
+  ASSERT_TRUE(Seeded(store()).ok);
+  const std::string dump = dir().Sub("catalog.dump");
+  ASSERT_OK(DumpToFile(store(), dump));
+  std::string bytes;
+  {
+    std::ifstream in(dump, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_GT(bytes.size(), 100u);
+  auto other = OpenFresh("other");
+  ASSERT_OK(other->Apply(LogIndex(5), {PutSong(MakeSong("keep", "Keep Me"))}));
+  for (const std::string& bad : {bytes.substr(0, bytes.size() / 2), bytes.substr(0, bytes.size() - 1),
+                                 std::string(bytes).replace(bytes.size() / 2, 1, "\xFF")}) {
+    {
+      std::ofstream out(dump, std::ios::binary | std::ios::trunc);
+      out << bad;
+    }
+    EXPECT_EQ(other->Load(dump).code(), StatusCode::kCorruption);
+    EXPECT_EQ(*other->AppliedIndex(), LogIndex(5));
+    EXPECT_TRUE(other->GetSong("keep")->has_value());
+    EXPECT_FALSE(other->GetSong("s01-hey-jude")->has_value());
+    EXPECT_EQ(other->Stats()->songs, 1u);
+    EXPECT_TRUE(Contains(MustSearch(*other, "keep"), "keep"));
+  }
+  EXPECT_NE(other->Load(dir().Sub("missing.dump")).code(), StatusCode::kOk);
+}
+
+// --- Concurrency --------------------------------------------------------------------------------------
+
+TEST_P(MetadataStoreConformance, ConcurrentReadsDuringApply) {
+  constexpr int kEntries = 1000;
+  std::atomic<bool> done{false};
+  std::atomic<int> read_errors{0};
+  std::atomic<int> reads{0};
+  std::thread reader([&] {
+    uint64_t last = 0;
+    while (!done.load()) {
+      auto index = store().AppliedIndex();
+      if (!index.ok() || index->value() < last) ++read_errors;
+      if (index.ok()) last = index->value();
+      auto song = store().GetSong("c" + std::to_string(last));
+      if (!song.ok() || (last > 0 && !song->has_value())) ++read_errors;
+      SearchRequest req;
+      req.query = "concurrent";
+      req.limit = 5;
+      auto page = store().Search(req);
+      if (!page.ok() || (last > 0 && page->items.empty())) ++read_errors;
+      ListRequest list;
+      list.limit = 10;
+      if (!store().ListSongs(list).ok()) ++read_errors;
+      if (!store().Stats().ok()) ++read_errors;
+      ++reads;
+    }
+  });
+  Status failed;
+  for (int i = 1; i <= kEntries && failed.ok(); ++i) {
+    failed =
+        store().Apply(LogIndex(static_cast<uint64_t>(i)),
+                      {PutSong(MakeSong("c" + std::to_string(i), "Concurrent Song " + std::to_string(i))),
+                       PutSetting("last", std::to_string(i))});
+  }
+  done.store(true);
+  reader.join();
+  ASSERT_OK(failed);
+  EXPECT_EQ(read_errors.load(), 0);
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(*store().AppliedIndex(), LogIndex(kEntries));
+  EXPECT_EQ(store().Stats()->songs, static_cast<uint64_t>(kEntries));
+}
+
+}  // namespace
+}  // namespace dispotify::catalog
