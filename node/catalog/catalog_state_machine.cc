@@ -74,6 +74,14 @@ consensus::ApplyResult CatalogStateMachine::Apply(const consensus::Entry& entry)
     }
   }
   Status st = store_->Apply(entry.index, mutations);
+  if (st.code() == StatusCode::kInvalidArgument && !mutations.empty()) {
+    // The store refused the command's mutations (it validates what the rules above do not): the
+    // entry is committed on every server, so it is applied as a no-op everywhere, never fatal.
+    result.status = st;
+    mutations.clear();
+    new_factor.reset();
+    st = store_->Apply(entry.index, mutations);
+  }
   if (!st.ok()) {
     result.status = st;
     result.fatal = true;

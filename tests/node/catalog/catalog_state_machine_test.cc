@@ -169,6 +169,18 @@ TEST(CatalogStateMachine, ReplicasNeedTheirSongAndGoAwayWithIt) {
   EXPECT_EQ(r.Apply(8, At(6, DeleteSongCmd{"s"})).status.code(), StatusCode::kNotFound);
 }
 
+// A committed command whose mutations the store refuses is a no-op on every server, not a reason
+// to stop: otherwise one bad entry would stop the whole cluster.
+TEST(CatalogStateMachine, CommandTheStoreRefusesIsANoOpNotFatal) {
+  mocks::TempDir dir;
+  CatalogServer r(dir.path());
+  auto result = r.Apply(1, At(1, RemoveReplicaCmd{"../etc/passwd", NodeId(1)}));
+  EXPECT_EQ(result.status.code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(result.fatal);
+  EXPECT_EQ(r.sm().applied_index(), LogIndex(1));
+  EXPECT_TRUE(r.Apply(2, At(2, PutSongCmd{MakeSong("ok"), true})).status.ok());
+}
+
 TEST(CatalogStateMachine, ReplicationFactorIsValidatedAndSurvivesRestart) {
   mocks::TempDir dir;
   {
