@@ -2,12 +2,12 @@
 // postgres_store.h. libpqxx throws: every call into it is wrapped here, and its exceptions become
 // Status values (TranslateException); nothing escapes this file.
 //
-// SEARCH: the embedded store's results contract (sqlite_store.h, "Search"), on
-// song_search.search_text and its trigram index. The query is folded with the same search::FoldWords into
-// w1..wn; a song falls in the first bucket it meets:
-//   0 exact      a whole field equals the query       LIKE '%\x02 w1 .. wn \x03%'
-//   1 prefix     every wi starts a word               LIKE '% wi%' (1 character: '% wi %' or
-//                                                     '%\x02 wi%')
+// SEARCH: the embedded store's results contract (sqlite_store.h, "Search") on song_search. The
+// query is folded with the same search::FoldWords into w1..wn; a song falls in the first bucket
+// it meets:
+//   0 exact      a whole field equals the query       fields @> ARRAY['\x02 w1 .. wn \x03']
+//   1 prefix     every wi starts a word               search_text LIKE '% wi%' (1 character:
+//                                                     '% wi %' or '%\x02 wi%')
 //   2 substring  every wi occurs (3+ characters; shorter ones keep the prefix meaning)
 //   3 fuzzy      only when buckets 0-2 hold fewer than `limit` songs: as 2, or a vocabulary
 //                word within edit distance 1 (2 for 7+ characters) of wi occurs, when wi itself
@@ -16,6 +16,12 @@
 // Order (bucket, file_id); cursor "v1.<bucket>.<file_id>" continues after (bucket, file_id)
 // with a keyset condition; `total` counts bucket 2's condition (bucket 3's when fuzzy is in use)
 // up to kSearchTotalCap. Everything one Search reads comes from one snapshot (REPEATABLE READ).
+// How it stays fast at 1,000,000 songs:
+//  - the trigram index is asked about the two rarest words only (Params::Indexed); the rest of
+//    the condition filters the rows it yields;
+//  - each bucket is read in file_id order with LIMIT (FetchBucket): a common word's page comes
+//    from a short in-order window of song_search, a rare word's through the index, sorted;
+//  - song_search is narrow (~130 bytes a row), so rechecks and windows read few pages.
 
 #include "node/catalog/postgres_store.h"
 
@@ -106,6 +112,16 @@ uint64_t U64(const pqxx::field& f) {
   return static_cast<uint64_t>(f.as<int64_t>());
 }
 
+// Concatenation by appending (GCC 12 at -O3 reports a false -Wrestrict on chains of operator+).
+std::string Cat(std::initializer_list<std::string_view> parts) {
+  size_t n = 0;
+  for (std::string_view s : parts) n += s.size();
+  std::string out;
+  out.reserve(n);
+  for (std::string_view s : parts) out.append(s);
+  return out;
+}
+
 // A text column of an outer join: "" for NULL.
 std::string OptionalText(const pqxx::field& f) {
   return f.is_null() ? std::string() : f.as<std::string>();
@@ -125,7 +141,7 @@ std::string Hex(std::string_view s) {
 
 // A bytea in COPY's text format before COPY's own escaping (pqxx::stream_to doubles the '\').
 std::string CopyBytea(std::string_view s) {
-  return "\\x" + Hex(s);
+  return Cat({"\\x", Hex(s)});
 }
 
 constexpr const char* kSongColumns =
@@ -217,9 +233,30 @@ Status ValidateMutation(const Mutation& m) {
 // Folded text and vocabulary
 // ---------------------------------------------------------------------------------------------
 
-std::string SearchText(const Song& s) {
-  return search::FoldField(s.title) + search::FoldField(s.artist) + search::FoldField(s.album) +
-         search::FoldField(s.file_name);
+// A song's folded fields as song_search holds them: `text` is their concatenation, `fields` a
+// text[] literal of the non-empty ones (for exact whole-field matches).
+struct Folded {
+  std::string text;
+  std::string fields;
+};
+
+Folded Fold(const Song& s) {
+  Folded f;
+  f.fields = "{";
+  for (const std::string* field : {&s.title, &s.artist, &s.album, &s.file_name}) {
+    const std::string folded = search::FoldField(*field);
+    if (folded.empty()) continue;
+    f.text += folded;
+    if (f.fields.size() > 1) f.fields += ',';
+    f.fields += '"';
+    for (char c : folded) {  // folded text holds neither '"' nor '\\'; escaped all the same
+      if (c == '"' || c == '\\') f.fields += '\\';
+      f.fields += c;
+    }
+    f.fields += '"';
+  }
+  f.fields += '}';
+  return f;
 }
 
 size_t CodePointCount(std::string_view s) {
@@ -263,6 +300,8 @@ std::string JoinWords(const std::set<std::string>& words) {
 constexpr const char* kCreateSearchIndex =
     "CREATE INDEX IF NOT EXISTS song_search_trgm ON song_search USING gin (search_text gin_trgm_ops) "
     "WITH (gin_pending_list_limit = 512)";
+constexpr const char* kCreateFieldsIndex =
+    "CREATE INDEX IF NOT EXISTS song_search_fields ON song_search USING gin (fields)";
 // Sets the Stats counters from the tables.
 constexpr const char* kRecount =
     "UPDATE meta SET value = CASE key "
@@ -312,16 +351,16 @@ void BuildSearch(pqxx::work& tx) {
         "SELECT file_id, title, artist, album, file_name FROM songs WHERE file_id > $1 ORDER BY file_id "
         "LIMIT $2",
         Bytes(after), static_cast<int64_t>(kPage));
-    pqxx::stream_to out(tx, "song_search", std::vector<std::string>{"file_id", "search_text"});
+    pqxx::stream_to out(tx, "song_search", std::vector<std::string>{"file_id", "search_text", "fields"});
     for (const auto& r : rows) {
       Song s;
       s.title = Bytes(r[1]);
       s.artist = Bytes(r[2]);
       s.album = Bytes(r[3]);
       s.file_name = Bytes(r[4]);
-      std::string text = SearchText(s);
-      for (const auto& w : VocabWords(text)) ++vocab[w];
-      out << std::make_tuple(CopyBytea(Bytes(r[0])), std::move(text));
+      Folded f = Fold(s);
+      for (const auto& w : VocabWords(f.text)) ++vocab[w];
+      out << std::make_tuple(CopyBytea(Bytes(r[0])), std::move(f.text), std::move(f.fields));
     }
     out.complete();
     if (rows.size() < kPage) break;
@@ -333,7 +372,8 @@ void BuildSearch(pqxx::work& tx) {
 void MigrateToV2(pqxx::work& tx) {
   tx.exec(
       "CREATE EXTENSION IF NOT EXISTS pg_trgm;"
-      "CREATE TABLE song_search (file_id bytea PRIMARY KEY, search_text text NOT NULL);"
+      "CREATE TABLE song_search (file_id bytea PRIMARY KEY, search_text text NOT NULL, fields text[] NOT "
+      "NULL);"
       "CREATE TABLE vocab (word text PRIMARY KEY, n bigint NOT NULL, len int NOT NULL, c0 bigint NOT NULL,"
       "  cl bigint NOT NULL);"
       "CREATE INDEX vocab_c0 ON vocab (c0, len);"
@@ -343,6 +383,7 @@ void MigrateToV2(pqxx::work& tx) {
   BuildSearch(tx);
   tx.exec(kRecount);
   tx.exec(kCreateSearchIndex);
+  tx.exec(kCreateFieldsIndex);
 }
 
 struct Migration {
@@ -426,8 +467,8 @@ void PrepareStatements(pqxx::connection& c) {
           "track = EXCLUDED.track, year = EXCLUDED.year, duration_ms = EXCLUDED.duration_ms, "
           "size_bytes = EXCLUDED.size_bytes, sha256 = EXCLUDED.sha256, created_at_ms = "
           "EXCLUDED.created_at_ms) "
-          "INSERT INTO song_search (file_id, search_text) VALUES ($1, $13) "
-          "ON CONFLICT (file_id) DO UPDATE SET search_text = EXCLUDED.search_text "
+          "INSERT INTO song_search (file_id, search_text, fields) VALUES ($1, $13, $14::text[]) "
+          "ON CONFLICT (file_id) DO UPDATE SET search_text = EXCLUDED.search_text, fields = EXCLUDED.fields "
           "WHERE song_search.search_text <> EXCLUDED.search_text");
   // Returns the states of the deleted replicas as (healthy, other) counts.
   c.prepare("delete_song",
@@ -459,6 +500,7 @@ void PrepareStatements(pqxx::connection& c) {
   c.prepare("vocab_dec", "UPDATE vocab SET n = n - 1 WHERE word = ANY (string_to_array($1, ' '))");
   c.prepare("vocab_gc", "DELETE FROM vocab WHERE word = ANY (string_to_array($1, ' ')) AND n <= 0");
   c.prepare("vocab_has", "SELECT 1 FROM vocab WHERE word = $1");
+  c.prepare("vocab_counts", "SELECT word, n FROM vocab WHERE word = ANY (string_to_array($1, ' '))");
   c.prepare("vocab_near",
             "SELECT word, n FROM vocab WHERE c0 = $1 AND len BETWEEN $2 AND $3 "
             "UNION ALL SELECT word, n FROM vocab WHERE cl = $4 AND len BETWEEN $2 AND $3 AND c0 <> $1");
@@ -537,28 +579,32 @@ class ConnectionPool {
 // Search conditions
 // ---------------------------------------------------------------------------------------------
 
-// Concatenation by appending (GCC 12 at -O3 reports a false -Wrestrict on chains of operator+).
-std::string Cat(std::initializer_list<std::string_view> parts) {
-  size_t n = 0;
-  for (std::string_view s : parts) n += s.size();
-  std::string out;
-  out.reserve(n);
-  for (std::string_view s : parts) out.append(s);
-  return out;
-}
-
-// Text parameters of one dynamic statement; Like() returns "search_text LIKE $n".
+// Text parameters of one dynamic statement, and its LIKE conditions. A condition is written so
+// that the trigram index serves only its `Indexed` part: pg_trgm reads the posting list of every
+// trigram of every pattern it is asked about, and all the rows it yields are rechecked. So the
+// index gets the rarest words (see Search), and the rest of the condition filters those rows:
+// "(search_text || '') LIKE ..." is the same test, but no index matches that expression.
 class Params {
  public:
   std::string Add(std::string v) {
     values_.push_back(std::move(v));
     return Cat({"$", std::to_string(values_.size())});
   }
-  std::string Like(std::string_view pattern) { return Cat({"search_text LIKE ", Add(std::string(pattern))}); }
+  std::string Like(std::string_view pattern) {
+    return Cat({indexed_ ? "search_text LIKE " : "(search_text || '') LIKE ", Add(std::string(pattern))});
+  }
+  template <typename Fn>
+  std::string Indexed(Fn build) {
+    indexed_ = true;
+    std::string out = build(this);
+    indexed_ = false;
+    return out;
+  }
   const std::vector<std::string>& values() const { return values_; }
 
  private:
   std::vector<std::string> values_;
+  bool indexed_ = false;
 };
 
 // Folded words hold no LIKE metacharacter (ASCII punctuation separates words); escaped anyway.
@@ -584,12 +630,15 @@ std::string SubstringCond(Params* p, const std::string& w) {
 }
 
 // AND over the words of cond(word i); alternatives[i] (fuzzy) are ORed into word i's condition.
+// With `only`, the words i with only[i] ("TRUE" when there are none).
 template <typename Cond>
 std::string AllWords(Params* p, const std::vector<std::string>& words, Cond cond,
-                     const std::vector<std::vector<std::string>>* alternatives = nullptr) {
+                     const std::vector<std::vector<std::string>>* alternatives = nullptr,
+                     const std::vector<bool>* only = nullptr) {
   std::string out = "(";
   for (size_t i = 0; i < words.size(); ++i) {
-    if (i > 0) out.append(" AND ");
+    if (only != nullptr && !(*only)[i]) continue;
+    if (out.size() > 1) out.append(" AND ");
     const bool alt = alternatives != nullptr && !(*alternatives)[i].empty();
     if (alt) out.append("(");
     out.append(cond(p, words[i]));
@@ -600,6 +649,7 @@ std::string AllWords(Params* p, const std::vector<std::string>& words, Cond cond
       out.append(")");
     }
   }
+  if (out.size() == 1) return "TRUE";
   out.append(")");
   return out;
 }
@@ -891,7 +941,8 @@ void PostgresStore::ApplyMutation(pqxx::work& tx, const Mutation& m, Deltas* d) 
 }
 
 void PostgresStore::PutSong(pqxx::work& tx, const Song& s, Deltas* d) {
-  const std::string text = SearchText(s);
+  const Folded folded = Fold(s);
+  const std::string& text = folded.text;
   const pqxx::result old = tx.exec_prepared("song_for_write", Bytes(s.file_id));
   if (old.empty()) {
     ++d->songs;
@@ -912,7 +963,7 @@ void PostgresStore::PutSong(pqxx::work& tx, const Song& s, Deltas* d) {
   tx.exec_prepared0("put_song", Bytes(s.file_id), Bytes(s.title), Bytes(s.artist), Bytes(s.album),
                     Bytes(s.file_name), Bytes(s.content_type), static_cast<int64_t>(s.track),
                     static_cast<int64_t>(s.year), I64(s.duration_ms), I64(s.size_bytes), Bytes(s.sha256),
-                    s.created_at_ms, text);
+                    s.created_at_ms, text, folded.fields);
 }
 
 void PostgresStore::DeleteSong(pqxx::work& tx, const std::string& file_id, Deltas* d) {
@@ -943,9 +994,9 @@ void PostgresStore::ChangeVocab(pqxx::work& tx, const std::set<std::string>& wor
 
 uint64_t PostgresStore::Count(pqxx::transaction_base& tx, const CondFn& cond, uint64_t* songs) {
   Params p;
-  const std::string sql = "SELECT (SELECT count(*) FROM (SELECT 1 FROM song_search WHERE " + cond(&p) +
-                          " LIMIT " + std::to_string(kSearchTotalCap) +
-                          ") t), (SELECT value FROM meta WHERE key = 'songs')";
+  const std::string sql =
+      Cat({"SELECT (SELECT count(*) FROM (SELECT 1 FROM song_search WHERE ", cond(&p), " LIMIT ",
+           std::to_string(kSearchTotalCap), ") t), (SELECT value FROM meta WHERE key = 'songs')"});
   const pqxx::row r = tx.exec_params1(sql, pqxx::prepare::make_dynamic_params(p.values()));
   *songs = U64(r[1]);
   return r[0].as<uint64_t>();
@@ -965,7 +1016,7 @@ void PostgresStore::FetchBucket(pqxx::transaction_base& tx, const CondFn& cond, 
     Params p;
     const std::string from = p.Add(Hex(after));
     const std::string sql =
-        Cat({select, "SELECT file_id FROM (SELECT file_id, search_text FROM song_search ",
+        Cat({select, "SELECT file_id FROM (SELECT file_id, search_text, fields FROM song_search ",
              "WHERE file_id > decode(", from, ", 'hex') ORDER BY file_id LIMIT ", std::to_string(kProbeRows),
              ") w WHERE ", cond(&p), " ORDER BY file_id LIMIT ", std::to_string(want), joined});
     for (const auto& row : tx.exec_params(sql, pqxx::prepare::make_dynamic_params(p.values()))) {
@@ -1045,7 +1096,7 @@ Result<SearchPage> PostgresStore::Search(const SearchRequest& request) {
   if (words.empty()) return SearchPage{};  // nothing searchable, e.g. punctuation only
 
   std::string exact = "\x02";
-  for (const auto& w : words) exact += " " + LikeEscape(w);
+  for (const auto& w : words) exact.append(" ").append(w);
   exact += " \x03";
 
   const bool all_short =
@@ -1055,49 +1106,82 @@ Result<SearchPage> PostgresStore::Search(const SearchRequest& request) {
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
     SearchPage page;
 
+    // The trigram index is asked about the rarest two words only (songs per vocabulary word;
+    // words of 1-2 characters last), in the bucket's form for them; the rest of a condition
+    // filters what the index yields. Common trigrams cost the index little next to rechecking
+    // the rows of a common word.
+    std::vector<bool> indexed(words.size(), words.size() <= 2);
+    if (words.size() > 2) {
+      std::set<std::string> distinct(words.begin(), words.end());
+      std::set<std::string> vocab_words;
+      for (const auto& w : distinct) {
+        if (CodePointCount(w) >= 3) vocab_words.insert(w);
+      }
+      std::map<std::string, int64_t> n;
+      for (const auto& row : tx.exec_prepared("vocab_counts", JoinWords(vocab_words))) {
+        n[row[0].as<std::string>()] = row[1].as<int64_t>();
+      }
+      std::vector<std::pair<int64_t, size_t>> order;  // (songs, word index); absent words: 0
+      for (size_t i = 0; i < words.size(); ++i) {
+        const int64_t songs_with = CodePointCount(words[i]) < 3 ? std::numeric_limits<int64_t>::max()
+                                   : n.count(words[i]) > 0      ? n[words[i]]
+                                                                : 0;
+        order.emplace_back(songs_with, i);
+      }
+      std::sort(order.begin(), order.end());
+      indexed[order[0].second] = indexed[order[1].second] = true;
+    }
+    std::vector<bool> others(words.size());
+    for (size_t i = 0; i < words.size(); ++i) others[i] = !indexed[i];
+    std::vector<std::vector<std::string>> alternatives(words.size());
+    // The words of a condition in `form`: the indexed ones for the index, then the others.
+    auto split = [&](Params* p, auto form, const std::vector<std::vector<std::string>>* alts) {
+      std::string index_part =
+          p->Indexed([&](Params* q) { return AllWords(q, words, form, alts, &indexed); });
+      return Cat({index_part, " AND ", AllWords(p, words, form, alts, &others)});
+    };
+
     uint64_t songs = 0;
     page.total = Count(
-        tx, [&](Params* p) { return AllWords(p, words, SubstringCond); }, &songs);
-    std::vector<std::vector<std::string>> alternatives;
+        tx, [&](Params* p) { return split(p, SubstringCond, nullptr); }, &songs);
     bool fuzzy = false;
     if (page.total < request.limit) {
-      for (const auto& w : words) {
-        alternatives.push_back(FuzzyAlternatives(tx, w));
-        fuzzy = fuzzy || !alternatives.back().empty();
+      for (size_t i = 0; i < words.size(); ++i) {
+        alternatives[i] = FuzzyAlternatives(tx, words[i]);
+        fuzzy = fuzzy || !alternatives[i].empty();
       }
       if (fuzzy) {
         page.total = Count(
-            tx, [&](Params* p) { return AllWords(p, words, SubstringCond, &alternatives); }, &songs);
+            tx, [&](Params* p) { return split(p, SubstringCond, &alternatives); }, &songs);
       }
     }
 
-    // The buckets' conditions; each is read in file_id order (see FetchBucket).
-    const std::string exact_pattern = "%" + exact + "%";
+    // The buckets' conditions; each is read in file_id order (see FetchBucket). Bucket 0 is an
+    // exact lookup in the index of whole folded fields.
+    auto exact_match = [&](Params* p) { return Cat({"fields @> ARRAY[", p->Add(exact), "]::text[]"}); };
     std::vector<CondFn> buckets(4);
-    buckets[0] = [&](Params* p) { return p->Like(exact_pattern); };
-    buckets[1] = [&](Params* p) {
-      return AllWords(p, words, PrefixCond) + " AND NOT " + p->Like(exact_pattern);
-    };
+    buckets[0] = exact_match;
+    buckets[1] = [&](Params* p) { return Cat({split(p, PrefixCond, nullptr), " AND NOT ", exact_match(p)}); };
     if (!all_short) {  // otherwise the substring condition is the prefix condition
       buckets[2] = [&](Params* p) {
-        return AllWords(p, words, SubstringCond) + " AND NOT " + AllWords(p, words, PrefixCond);
+        return Cat({split(p, SubstringCond, nullptr), " AND NOT ", AllWords(p, words, PrefixCond)});
       };
     }
     if (fuzzy) {
       buckets[3] = [&](Params* p) {
-        return AllWords(p, words, SubstringCond, &alternatives) + " AND NOT " +
-               AllWords(p, words, SubstringCond);
+        return Cat({split(p, SubstringCond, &alternatives), " AND NOT ", AllWords(p, words, SubstringCond)});
       };
     }
     const size_t need = static_cast<size_t>(request.offset) + request.limit + 1;
-    // Dense when a window of kProbeRows songs in file_id order likely holds the page already.
-    const bool dense = songs > 0 && page.total * kProbeRows >= songs * need;
+    // Dense when a window of kProbeRows songs in file_id order likely holds the page already (a
+    // count that reached the cap says nothing more precise: try the window, it is cheap).
+    const bool dense = page.total >= kSearchTotalCap || page.total * kProbeRows >= songs * need;
     std::vector<std::pair<int, Song>> hits;
     for (int b = cursor_bucket; b < 4 && hits.size() < need; ++b) {
       if (!buckets[static_cast<size_t>(b)]) continue;
       std::vector<Song> got;
       FetchBucket(tx, buckets[static_cast<size_t>(b)], b == cursor_bucket ? cursor_file_id : "",
-                  need - hits.size(), dense, &got);
+                  need - hits.size(), dense && b > 0, &got);
       for (auto& s : got) hits.emplace_back(b, std::move(s));
     }
     const size_t end = std::min(hits.size(), static_cast<size_t>(request.offset) + request.limit);
@@ -1187,7 +1271,7 @@ Status PostgresStore::LoadLocked(pqxx::connection& conn, DumpReader& reader, con
   tx.exec(
       "SET LOCAL maintenance_work_mem = '256MB';"
       "TRUNCATE songs, song_search, replicas, locks, settings, vocab;"
-      "DROP INDEX IF EXISTS song_search_trgm;");
+      "DROP INDEX IF EXISTS song_search_trgm; DROP INDEX IF EXISTS song_search_fields;");
 
   static const std::vector<std::string> kSongCols = {
       "file_id", "title", "artist",      "album",      "file_name", "content_type",
@@ -1271,6 +1355,7 @@ Status PostgresStore::LoadLocked(pqxx::connection& conn, DumpReader& reader, con
   BuildSearch(tx);
   tx.exec(kRecount);
   tx.exec(kCreateSearchIndex);
+  tx.exec(kCreateFieldsIndex);
   tx.exec_prepared0("finish_apply", I64(reader.applied_index().value()), 0, 0, 0, 0);
   tx.commit();
   return Status::Ok();

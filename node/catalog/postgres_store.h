@@ -8,9 +8,10 @@
 //             Stats counters 'songs', 'bytes', 'replicas_healthy', 'replicas_other' [v2]
 //   songs     (file_id bytea PRIMARY KEY, title, artist, album, file_name, content_type bytea,
 //              track, year, duration_ms, size_bytes bigint, sha256 bytea, created_at_ms bigint)
-//   song_search (file_id bytea PRIMARY KEY, search_text text)                        [v2]
-//             + GIN (search_text gin_trgm_ops): one narrow row per song, so that the trigram
-//             index's rechecks and the in-order scans of a search read ~2.5x fewer pages
+//   song_search (file_id bytea PRIMARY KEY, search_text text, fields text[])         [v2]
+//             + GIN (search_text gin_trgm_ops), GIN (fields): one narrow row per song, so that
+//             the trigram index's rechecks and the in-order scans of a search read ~2.5x fewer
+//             pages than on songs; `fields` = the non-empty folded fields, for exact matches
 //   replicas  (file_id bytea, node bigint, state smallint, updated_at_ms bigint,
 //              PRIMARY KEY (file_id, node))        + btree (node, file_id)
 //   locks     (name bytea PRIMARY KEY, owner bytea, expires_at_ms bigint, token bigint)
@@ -35,7 +36,7 @@
 // Migrations run on open, in order, each in its own transaction under an advisory lock, and
 // record the version they reach; a database of a newer version than this build is refused
 // (kFailedPrecondition). v1: the catalog tables; v2: pg_trgm, song_search (computed here for
-// existing songs), vocab, the Stats counters, the trigram index.
+// existing songs), vocab, the Stats counters, the search indexes.
 //
 // Apply: one transaction that first reads meta.applied_index FOR UPDATE (an entry at or below it
 // is a no-op), validates the mutations as the embedded store does, applies them, and writes the

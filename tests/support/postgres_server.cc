@@ -261,12 +261,7 @@ PostgresServer::~PostgresServer() {
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
-  if (watchdog_fd_ >= 0) {
-    ::close(watchdog_fd_);  // the watchdog finds nothing left to clean and exits
-    int wstatus = 0;
-    while (::waitpid(watchdog_pid_, &wstatus, 0) < 0 && errno == EINTR) {
-    }
-  }
+  if (watchdog_fd_ >= 0) ::close(watchdog_fd_);  // the watchdog finds nothing left to clean and exits
 }
 
 void PostgresServer::StartWatchdog() {
@@ -286,8 +281,12 @@ void PostgresServer::StartWatchdog() {
     return;
   }
   if (pid == 0) {
-    // Own session: a Ctrl-C to the test's process group must not kill the watchdog first.
+    // Detached: its own session (a Ctrl-C to the test's process group must not kill it first)
+    // and not a descendant of the test either (ctest kills the test's whole process tree on a
+    // timeout): the intermediate child exits at once and the watchdog is reparented.
     ::setsid();
+    const pid_t watchdog = ::fork();
+    if (watchdog != 0) ::_exit(watchdog < 0 ? 1 : 0);
     ::dup2(fds[0], 0);
     const int null = ::open("/dev/null", O_WRONLY);
     if (null >= 0) {
@@ -298,8 +297,10 @@ void PostgresServer::StartWatchdog() {
     ::_exit(127);
   }
   ::close(fds[0]);
+  int wstatus = 0;
+  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
   watchdog_fd_ = fds[1];
-  watchdog_pid_ = pid;
 }
 
 Status PostgresServer::Run(const std::vector<std::string>& command) {

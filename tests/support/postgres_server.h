@@ -16,7 +16,9 @@
 //
 // Cleanup: the destructor stops the server (pg_ctl stop -m immediate) and removes the directory.
 // If the test process dies without running it (crash, SIGKILL from a ctest timeout), a watchdog
-// process started beside the server notices the closed pipe to its parent and does the same.
+// process started beside the server notices the closed pipe to its parent and does the same. It
+// is detached (own session, reparented to init), as ctest kills a timed-out test's whole process
+// tree; the server itself is daemonized by pg_ctl.
 //
 // One server per test binary: register PostgresEnvironment (RegisterPostgresEnvironment()) and
 // ask SharedPostgresServer() for it; each test case creates its own database. Binaries started
@@ -108,8 +110,7 @@ class PostgresServer {
   uid_t uid_ = 0;
   gid_t gid_ = 0;
   int db_counter_ = 0;
-  int watchdog_fd_ = -1;
-  pid_t watchdog_pid_ = -1;
+  int watchdog_fd_ = -1;  // write end of the watchdog's pipe
 };
 
 // The server shared by the test cases of one binary; null until PostgresEnvironment::SetUp ran,

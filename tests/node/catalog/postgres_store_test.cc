@@ -324,15 +324,23 @@ TEST_F(PostgresStoreTest, ReadsDoNotWaitForApply) {
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Apply(LogIndex(1), {Put(MakeSong("a", "Alpha"))}).ok());
 
+  // Declared before the blocker: if an assertion returns early, the blocker goes first (its
+  // connection closes, its lock with it) and the Apply the future waits for can finish.
+  std::future<Status> apply;
   PostgresSession blocker(conninfo_);
   ASSERT_TRUE(blocker.Exec("BEGIN; SELECT value FROM meta WHERE key = 'applied_index' FOR UPDATE").ok());
-  auto apply =
+  apply =
       std::async(std::launch::async, [&] { return store->Apply(LogIndex(2), {Put(MakeSong("b", "Beta"))}); });
   WaitForBlockedWriter();
-  EXPECT_EQ(store->AppliedIndex().value(), LogIndex(1));
-  EXPECT_TRUE(store->GetSong("a")->has_value());
-  EXPECT_FALSE(store->GetSong("b")->has_value());
-  EXPECT_EQ(Ids(*store->Search(SearchRequest{"alpha", 10})), std::vector<std::string>{"a"});
+  auto applied = store->AppliedIndex();
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  EXPECT_EQ(*applied, LogIndex(1));
+  auto a = store->GetSong("a");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_TRUE(a->has_value());
+  auto search = store->Search(SearchRequest{"alpha", 10});
+  ASSERT_TRUE(search.ok()) << search.status().ToString();
+  EXPECT_EQ(Ids(*search), std::vector<std::string>{"a"});
   EXPECT_EQ(apply.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
 
   ASSERT_TRUE(blocker.Exec("ROLLBACK").ok());
@@ -352,9 +360,10 @@ TEST_F(PostgresStoreTest, ConnectionKilledMidApplyAppliesNothing) {
   // The entry's song and replica go in first; its setting waits for the table lock held here.
   const std::vector<Mutation> entry = {Put(MakeSong("b", "Bravo")),
                                        PutReplica("b", 1, ReplicaState::kHealthy), Setting("k", "v")};
+  std::future<Status> apply;  // before the blocker: see ReadsDoNotWaitForApply
   PostgresSession blocker(conninfo_);
   ASSERT_TRUE(blocker.Exec("BEGIN; LOCK TABLE settings IN ACCESS EXCLUSIVE MODE").ok());
-  auto apply = std::async(std::launch::async, [&] { return store->Apply(LogIndex(2), entry); });
+  apply = std::async(std::launch::async, [&] { return store->Apply(LogIndex(2), entry); });
   const std::string pid = WaitForBlockedWriter();
   ASSERT_FALSE(pid.empty());
   ASSERT_TRUE(server_->Execute("postgres", "SELECT pg_terminate_backend(" + pid + ")").ok());
