@@ -56,6 +56,11 @@ class [[nodiscard]] Status {
   }
   static Status Aborted(std::string msg) { return {StatusCode::kAborted, std::move(msg)}; }
   static Status Timeout(std::string msg) { return {StatusCode::kTimeout, std::move(msg)}; }
+  // For codes that crossed a process boundary (a peer's answer); an unknown code is kIoError.
+  static Status FromCode(StatusCode code, std::string msg) {
+    if (code > StatusCode::kTimeout) return {StatusCode::kIoError, "unknown status code: " + msg};
+    return {code, std::move(msg)};
+  }
   // Maps an errno from a failed system call to the matching code (ENOSPC -> kNoSpace, ...).
   static Status FromErrno(int err, std::string_view what);
 

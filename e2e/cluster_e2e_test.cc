@@ -33,6 +33,8 @@ class ClusterE2eTest : public ::testing::Test {
   }
   Cluster& MakeCluster(int n, const std::string& id = "e2e") {
     cluster_ = std::make_unique<Cluster>(n, id);
+    // These tests check consensus through the KV state machine.
+    cluster_->SetBaseFlags({"--state-machine", "kv"});
     return *cluster_;
   }
   std::unique_ptr<Cluster> cluster_;

@@ -157,6 +157,7 @@ void Cluster::Start(uint64_t id, const std::vector<std::string>& extra, size_t i
   std::vector<std::string> args = BaseArgs(id);
   args.push_back("--peers");
   args.push_back(Peers(initial));
+  args.insert(args.end(), base_flags_.begin(), base_flags_.end());
   args.insert(args.end(), common_flags_.begin(), common_flags_.end());
   args.insert(args.end(), extra.begin(), extra.end());
   {

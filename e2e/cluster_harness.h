@@ -84,6 +84,8 @@ class Cluster {
 
   // Flags added to every later start of every node (e.g. a small --snapshot-entries).
   void SetCommonFlags(std::vector<std::string> flags) { common_flags_ = std::move(flags); }
+  // Flags every start of every node gets, before the common flags (e.g. the state machine).
+  void SetBaseFlags(std::vector<std::string> flags) { base_flags_ = std::move(flags); }
 
   NodeSpec& spec(uint64_t id) { return specs_.at(id); }
   const std::string& base_dir() const { return base_; }
@@ -97,6 +99,7 @@ class Cluster {
   std::map<uint64_t, std::unique_ptr<Process>> procs_;
   std::map<uint64_t, int> starts_;
   std::vector<std::string> common_flags_;
+  std::vector<std::string> base_flags_;
   server::KvClient status_client_;
 };
 

@@ -91,9 +91,8 @@ up() {
     echo "  node $id  gRPC 127.0.0.1:700$id  metrics http://127.0.0.1:910$id/metrics  data $cluster_dir/node-$id"
   done
   echo
-  echo "Try:  $kvctl_bin --endpoints $endpoints put hello world"
-  echo "      $kvctl_bin --endpoints $endpoints get hello"
-  echo "      $kvctl_bin --endpoints $endpoints status"
+  echo "Try:  $kvctl_bin --endpoints $endpoints status"
+  echo "      (files: the Files gRPC service, proto/dispotify/v1/files.proto, on the same ports)"
   echo "Ctrl-C (or '$0 down' from another shell) stops the cluster."
   # Stay in the foreground while any node runs.
   while :; do

@@ -109,7 +109,15 @@ Status CatalogStateMachine::Plan(const Command& cmd, std::vector<Mutation>* muta
           }
           Song song = c.song;
           if (song.created_at_ms == 0) song.created_at_ms = now;
+          const std::string file_id = song.file_id;
           mutations->push_back(PutSongMutation(std::move(song)));
+          for (NodeId node : c.replicas) {
+            if (node == kNoNode) return Status::InvalidArgument("replica without a node");
+            Mutation m;
+            m.kind = Mutation::Kind::kPutReplica;
+            m.replica = Replica{file_id, node, ReplicaState::kHealthy, now};
+            mutations->push_back(std::move(m));
+          }
           return Status::Ok();
         } else if constexpr (std::is_same_v<T, DeleteSongCmd>) {
           auto existing = store_->GetSong(c.file_id);

@@ -7,7 +7,8 @@
 //
 // Rules:
 //  - PutSong with if_absent: an existing song with the same sha256 is a success (the retry of a
-//    committed upload); with another sha256, kAlreadyExists and no change.
+//    committed upload); with another sha256, kAlreadyExists and no change. The replicas listed in
+//    the command are recorded healthy in the same transaction as the song.
 //  - DeleteSong removes the song and its replica records (the blobs are removed by repair).
 //  - SetReplica / RemoveReplica record where copies are and their state; the song must exist.
 //  - SetReplicationFactor: 1..16, stored as the setting "replication_factor" (default 3).

@@ -50,6 +50,8 @@ struct Encoder {
   void operator()(const PutSongCmd& c) const {
     PutSong(out, c.song);
     PutU8(out, c.if_absent ? 1 : 0);
+    PutU32(out, static_cast<uint32_t>(c.replicas.size()));
+    for (NodeId n : c.replicas) PutU64(out, n.value());
   }
   void operator()(const DeleteSongCmd& c) const { PutString(out, c.file_id); }
   void operator()(const SetReplicaCmd& c) const {
@@ -83,8 +85,17 @@ Result<CommandBody> DecodeBody(uint8_t kind, Decoder& d) {
     case 0: {
       PutSongCmd c;
       uint8_t if_absent = 0;
-      if (!GetSong(d, &c.song) || !d.GetU8(&if_absent)) break;
+      uint32_t replicas = 0;
+      if (!GetSong(d, &c.song) || !d.GetU8(&if_absent) || !d.GetU32(&replicas)) break;
+      if (replicas > kMaxReplicationFactor * 4) break;
       c.if_absent = if_absent != 0;
+      bool ok = true;
+      for (uint32_t i = 0; i < replicas && ok; ++i) {
+        uint64_t node = 0;
+        ok = d.GetU64(&node);
+        c.replicas.emplace_back(node);
+      }
+      if (!ok) break;
       return CommandBody{std::move(c)};
     }
     case 1: {

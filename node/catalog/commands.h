@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "common/ids.h"
 #include "common/status.h"
@@ -20,9 +21,12 @@ namespace dispotify::catalog {
 
 // Creates or replaces a song. With `if_absent`, fails with kAlreadyExists when the file_id exists
 // with another sha256 (concurrent uploads of one id: the first commit wins).
+// `replicas`: nodes that hold a verified copy of the content (recorded as healthy with the song,
+// in the same entry, so a song is never visible without its copies).
 struct PutSongCmd {
   Song song;
   bool if_absent = true;
+  std::vector<NodeId> replicas;
 };
 struct DeleteSongCmd {
   std::string file_id;

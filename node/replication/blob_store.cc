@@ -164,19 +164,36 @@ Status BlobWriter::Flush() {
 }
 
 Status BlobWriter::Commit() {
+  return CommitChecked(std::nullopt, std::nullopt);
+}
+
+Status BlobWriter::Commit(uint64_t size, std::string_view sha256) {
+  if (state_ == State::kOpen && !IsSha256Hex(sha256)) {
+    return Fail(Status::InvalidArgument("blob " + file_id_ + ": SHA-256 to commit is not 64 hex digits"));
+  }
+  return CommitChecked(size, sha256);
+}
+
+Status BlobWriter::CommitChecked(std::optional<uint64_t> size, std::optional<std::string_view> sha256) {
   if (state_ != State::kOpen) {
     return state_ == State::kFailed ? error_ : Status::FailedPrecondition("blob " + file_id_ + " committed");
   }
   DISPOTIFY_RETURN_IF_ERROR(Flush());
-  if (options_.expected_size && written_ != *options_.expected_size) {
-    return Fail(Status::Corruption("blob " + file_id_ + ": " + std::to_string(written_) +
-                                   " bytes, expected " + std::to_string(*options_.expected_size)));
+  for (const std::optional<uint64_t>& want : {options_.expected_size, size}) {
+    if (want && written_ != *want) {
+      return Fail(Status::Corruption("blob " + file_id_ + ": " + std::to_string(written_) +
+                                     " bytes, expected " + std::to_string(*want)));
+    }
   }
   const Sha256::Digest digest = hasher_.Final();
   std::string hex = ToHex(digest);
-  if (options_.expected_sha256 && ToLower(*options_.expected_sha256) != hex) {
-    return Fail(Status::Corruption("blob " + file_id_ + ": SHA-256 " + hex + ", expected " +
-                                   ToLower(*options_.expected_sha256)));
+  std::optional<std::string_view> expected_sha256;
+  if (options_.expected_sha256) expected_sha256 = *options_.expected_sha256;
+  for (const std::optional<std::string_view>& want : {expected_sha256, sha256}) {
+    if (want && ToLower(*want) != hex) {
+      return Fail(
+          Status::Corruption("blob " + file_id_ + ": SHA-256 " + hex + ", expected " + ToLower(*want)));
+    }
   }
   Status s = file_->PWrite(0, EncodeHeader(file_id_, written_, digest));
   if (s.ok()) s = file_->Sync();

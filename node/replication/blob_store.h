@@ -99,6 +99,10 @@ class BlobWriter {
   // unless options.overwrite. Mismatch: kCorruption; full disk: kNoSpace. Nothing is visible on
   // failure, except after a failed directory fsync (the rename happened; durability unknown).
   Status Commit();
+  // Commit() that also checks `size` and `sha256` (64 hex digits, either case), for a writer that
+  // learns them only after the content (an upload's trailer). They are checked in addition to the
+  // expectations given to Create; a malformed `sha256` fails with kInvalidArgument (and aborts).
+  Status Commit(uint64_t size, std::string_view sha256);
   // Deletes the temp file; no-op after Commit or a failure.
   void Abort();
 
@@ -115,6 +119,8 @@ class BlobWriter {
   BlobWriter(BlobStore* store, std::string file_id, std::string tmp_path, std::unique_ptr<File> file,
              BlobWriteOptions options);
   Status Flush();
+  // Both Commit()s: checks the expectations of Create and, when given, the late ones.
+  Status CommitChecked(std::optional<uint64_t> size, std::optional<std::string_view> sha256);
   // Enters kFailed with `s`: closes and deletes the temp file. Returns `s`.
   Status Fail(Status s);
 

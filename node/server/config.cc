@@ -105,6 +105,62 @@ const std::map<std::string, Setter>& Setters() {
        [](NodeConfig* c, const std::string& v) {
          return ParseInt<uint64_t>("snapshot_entries", v, 1, UINT64_MAX, &c->snapshot_entries);
        }},
+      {"state_machine",
+       [](NodeConfig* c, const std::string& v) {
+         if (v != "catalog" && v != "kv")
+           return Status::InvalidArgument("state_machine: '" + v + "' is not catalog or kv");
+         c->state_machine = v;
+         return Status::Ok();
+       }},
+      {"metadata_store",
+       [](NodeConfig* c, const std::string& v) {
+         if (v != "embedded" && v != "postgres") {
+           return Status::InvalidArgument("metadata_store: '" + v + "' is not embedded or postgres");
+         }
+         c->metadata_store = v;
+         return Status::Ok();
+       }},
+      {"postgres_url",
+       [](NodeConfig* c, const std::string& v) {
+         c->postgres_url = v;
+         return Status::Ok();
+       }},
+      {"replication_factor",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt<uint32_t>("replication_factor", v, 1, 16, &c->replication_factor);
+       }},
+      {"repair_interval_ms",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt("repair_interval_ms", v, 10, 3600000, &c->repair_interval_ms);
+       }},
+      {"scrub_interval_s",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt("scrub_interval_s", v, 0, 30 * 86400, &c->scrub_interval_s);
+       }},
+      {"repair_bytes_per_s",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt<uint64_t>("repair_bytes_per_s", v, 0, UINT64_MAX, &c->repair_bytes_per_s);
+       }},
+      {"repair_concurrency",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt("repair_concurrency", v, 1, 64, &c->repair_concurrency);
+       }},
+      {"advertise",
+       [](NodeConfig* c, const std::string& v) {
+         if (!v.empty()) DISPOTIFY_RETURN_IF_ERROR(CheckHostPort("advertise", v));
+         c->advertise = v;
+         return Status::Ok();
+       }},
+      {"inventory_interval_ms",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt("inventory_interval_ms", v, 0, 86400000, &c->inventory_interval_ms);
+       }},
+      {"orphan_grace_ms",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt<int64_t>("orphan_grace_ms", v, 0, int64_t{30} * 86400000, &c->orphan_grace_ms);
+       }},
+      {"auto_promote",
+       [](NodeConfig* c, const std::string& v) { return ParseBool("auto_promote", v, &c->auto_promote); }},
       {"log_level",
        [](NodeConfig* c, const std::string& v) {
          LogLevel level;
@@ -200,6 +256,8 @@ Status Validate(NodeConfig* config) {
       return Status::InvalidArgument("--join needs --peers: the addresses of current members");
     config->peers[config->node_id] = config->listen;
   }
+  if (config->metadata_store == "postgres" && config->postgres_url.empty())
+    return Status::InvalidArgument("metadata_store: postgres needs postgres_url (a libpq connection string)");
   if (!config->join && !config->peers.contains(config->node_id)) {
     return Status::InvalidArgument("--peers must include this node (" +
                                    std::to_string(config->node_id.value()) + ") unless --join is given");

@@ -8,7 +8,7 @@
 //   node_id: 1                      # this server's Raft id (>= 1), stamped on the data dir
 //   cluster_id: dispotify-local     # a node refuses a data dir stamped by another cluster
 //   data_dir: ./dispotify-data
-//   listen: 127.0.0.1:7001          # gRPC: Raft transport + KV service
+//   listen: 127.0.0.1:7001          # gRPC: Raft transport, Cluster, Replication, Files (KV)
 //   peers: "1=127.0.0.1:7001,2=127.0.0.1:7002"   # or a map {1: addr, 2: addr}
 //                                   # initial voters incl. self; with join: addresses to reach
 //   join: false                     # start empty and wait to be added by the leader
@@ -17,6 +17,18 @@
 //   election_ticks: 6               # election timeout drawn from [6, 12) ticks
 //   snapshot_entries: 100000        # snapshot + compact every N applied entries (etcd's default)
 //   log_level: info                 # debug | info | warning | error
+//   state_machine: catalog          # catalog (the music store) | kv (consensus tests, benchmark)
+//   metadata_store: embedded        # embedded (SQLite in data_dir) | postgres
+//   postgres_url: ""                # libpq connection string of this node's database
+//   replication_factor: 3           # R on a new cluster (later: the admin API changes it)
+//   repair_interval_ms: 2000        # the leader's repair pass (bring files to R, trim, rebalance)
+//   scrub_interval_s: 3600          # every node re-hashes its blobs this often (0: never)
+//   repair_bytes_per_s: 67108864    # throttle of repair/rebalance copies started by the leader
+//   repair_concurrency: 2           # copies in flight at once (new nodes fill progressively)
+//   auto_promote: false             # the leader promotes caught-up learners by itself
+//   advertise: ""                   # the address peers use for this node (default: listen)
+//   inventory_interval_ms: 0        # the scrubber's orphan/missing sweep (0: 30 s)
+//   orphan_grace_ms: 0              # age before an unreferenced blob is deleted (0: 15 min)
 // Flags only: --config FILE, --reset (wipe a removed member's data dir, then exit), --help.
 // Unknown keys and flags are errors (a typo must not silently keep a default).
 
@@ -43,6 +55,18 @@ struct NodeConfig {
   int election_ticks = 6;
   uint64_t snapshot_entries = 100000;
   std::string log_level = "info";
+  std::string state_machine = "catalog";
+  std::string metadata_store = "embedded";
+  std::string postgres_url;
+  uint32_t replication_factor = 3;
+  int repair_interval_ms = 2000;
+  int scrub_interval_s = 3600;
+  uint64_t repair_bytes_per_s = 64ull << 20;
+  int repair_concurrency = 2;
+  bool auto_promote = false;
+  std::string advertise;
+  int inventory_interval_ms = 0;
+  int64_t orphan_grace_ms = 0;
 
   bool reset = false;  // flag only
   bool help = false;   // flag only

@@ -5,6 +5,8 @@
 
 namespace dispotify::server {
 
+using Channel = std::shared_ptr<grpc::Channel>;
+
 KvClient::KvClient(std::vector<std::string> endpoints, std::chrono::milliseconds attempt_timeout)
     : endpoints_(std::move(endpoints)), attempt_timeout_(attempt_timeout) {
   if (endpoints_.empty()) endpoints_.push_back("127.0.0.1:7001");
@@ -15,17 +17,17 @@ void KvClient::AddEndpoint(const std::string& endpoint) {
     endpoints_.push_back(endpoint);
 }
 
-v1::KV::Stub* KvClient::StubFor(const std::string& endpoint) {
-  auto& stub = stubs_[endpoint];
-  if (!stub) {
+const std::shared_ptr<grpc::Channel>& KvClient::ChannelFor(const std::string& endpoint) {
+  auto& channel = channels_[endpoint];
+  if (!channel) {
     // gRPC's default reconnect backoff (1 s, growing to 120 s) would keep failing calls to a node
     // long after it came back; a client that follows a moving leader wants to notice at once.
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    stub = v1::KV::NewStub(grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args));
+    channel = grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
   }
-  return stub.get();
+  return channel;
 }
 
 void KvClient::Redirect(const grpc::Status& st) {
@@ -56,7 +58,7 @@ grpc::Status KvClient::Retry(std::chrono::milliseconds budget, bool retry_aborte
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::clamp(remaining, std::chrono::milliseconds(1), attempt_timeout_));
     const std::string target = endpoints_[current_];
-    st = attempt(StubFor(target), &ctx);
+    st = attempt(ChannelFor(target), &ctx);
     if (st.ok()) return st;
     const auto code = st.error_code();
     const bool not_leader =
@@ -67,7 +69,7 @@ grpc::Status KvClient::Retry(std::chrono::milliseconds budget, bool retry_aborte
     if (!retryable || std::chrono::steady_clock::now() >= end) return st;
     // A channel that failed to connect backs off before trying again: start a fresh one instead.
     if (code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED)
-      stubs_.erase(target);
+      channels_.erase(target);
     Redirect(st);
     // A redirect to a known leader goes at once; anything else (an election, a dead node) waits.
     const bool fresh_leader =
@@ -85,8 +87,9 @@ grpc::Status KvClient::Put(const std::string& key, const std::string& value, std
   req.set_key(key);
   req.set_value(value);
   v1::PutResponse resp;
-  grpc::Status st = Retry(
-      budget, true, [&](v1::KV::Stub* stub, grpc::ClientContext* ctx) { return stub->Put(ctx, req, &resp); });
+  grpc::Status st = Retry(budget, true, [&](const Channel& ch, grpc::ClientContext* ctx) {
+    return v1::KV::NewStub(ch)->Put(ctx, req, &resp);
+  });
   if (st.ok() && index) *index = resp.index();
   return st;
 }
@@ -96,8 +99,9 @@ grpc::Status KvClient::Get(const std::string& key, std::chrono::milliseconds bud
   v1::GetRequest req;
   req.set_key(key);
   v1::GetResponse resp;
-  grpc::Status st = Retry(
-      budget, true, [&](v1::KV::Stub* stub, grpc::ClientContext* ctx) { return stub->Get(ctx, req, &resp); });
+  grpc::Status st = Retry(budget, true, [&](const Channel& ch, grpc::ClientContext* ctx) {
+    return v1::KV::NewStub(ch)->Get(ctx, req, &resp);
+  });
   if (st.ok()) *value = resp.found() ? std::optional<std::string>(resp.value()) : std::nullopt;
   return st;
 }
@@ -106,8 +110,8 @@ grpc::Status KvClient::ChangeMembership(const v1::MembershipRequest& req, std::c
                                         v1::MembershipResponse* resp) {
   v1::MembershipResponse local;
   if (!resp) resp = &local;
-  return Retry(budget, false, [&](v1::KV::Stub* stub, grpc::ClientContext* ctx) {
-    return stub->ChangeMembership(ctx, req, resp);
+  return Retry(budget, false, [&](const Channel& ch, grpc::ClientContext* ctx) {
+    return v1::Cluster::NewStub(ch)->ChangeMembership(ctx, req, resp);
   });
 }
 
@@ -115,16 +119,16 @@ grpc::Status KvClient::TransferLeadership(uint64_t target, std::chrono::millisec
   v1::TransferRequest req;
   req.set_target(target);
   v1::TransferResponse resp;
-  return Retry(budget, false, [&](v1::KV::Stub* stub, grpc::ClientContext* ctx) {
-    return stub->TransferLeadership(ctx, req, &resp);
+  return Retry(budget, false, [&](const Channel& ch, grpc::ClientContext* ctx) {
+    return v1::Cluster::NewStub(ch)->TransferLeadership(ctx, req, &resp);
   });
 }
 
 grpc::Status KvClient::Status(const std::string& endpoint, v1::StatusResponse* resp) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + attempt_timeout_);
-  grpc::Status st = StubFor(endpoint)->Status(&ctx, v1::StatusRequest(), resp);
-  if (!st.ok()) stubs_.erase(endpoint);
+  grpc::Status st = v1::Cluster::NewStub(ChannelFor(endpoint))->Status(&ctx, v1::StatusRequest(), resp);
+  if (!st.ok()) channels_.erase(endpoint);
   return st;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// A small KV client that finds and follows the leader: used by dispotify-kvctl, the e2e tests and
+// A small KV + Cluster client that finds and follows the leader: used by dispotify-kvctl, the e2e tests and
 // scripts. A call is retried, within an overall time budget, on "not-leader" (going to the hinted
 // leader, or the next endpoint when there is no hint), UNAVAILABLE, DEADLINE_EXCEEDED and
 // CANCELLED; each attempt has its own short deadline. Put is also retried on ABORTED
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "dispotify/v1/cluster.grpc.pb.h"
 #include "dispotify/v1/kv.grpc.pb.h"
 
 namespace dispotify::server {
@@ -41,14 +42,14 @@ class KvClient {
  private:
   template <typename Fn>
   grpc::Status Retry(std::chrono::milliseconds budget, bool retry_aborted, Fn&& attempt);
-  v1::KV::Stub* StubFor(const std::string& endpoint);
+  const std::shared_ptr<grpc::Channel>& ChannelFor(const std::string& endpoint);
   // Moves to the leader named by a "not-leader:<id>:<address>" message, or to the next endpoint.
   void Redirect(const grpc::Status& st);
 
   std::vector<std::string> endpoints_;
   size_t current_ = 0;
   std::chrono::milliseconds attempt_timeout_;
-  std::map<std::string, std::unique_ptr<v1::KV::Stub>> stubs_;
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
 };
 
 }  // namespace dispotify::server

@@ -2,7 +2,7 @@
 // The KV gRPC service (proto/dispotify/v1/kv.proto) over a RaftNode and the KV state machine.
 //   Put  -> propose, answer once applied (the entry's index)
 //   Get  -> ReadIndex, then read the state machine once it applied that index (linearizable)
-//   Status, ChangeMembership (leader only, answered once the change is applied), TransferLeadership
+//   (cluster administration is ClusterService)
 // Errors: FAILED_PRECONDITION "not-leader:<id>:<address>" (id 0 / empty address: unknown) when
 // the request must go to the leader; UNAVAILABLE when it may simply be retried (no quorum, an
 // election or a transfer in progress, a proposal replaced by another leader's entry); ABORTED

@@ -7,7 +7,19 @@
 
 #include "common/file_system.h"
 #include "common/logging.h"
+#include "dispotify/v1/cluster.grpc.pb.h"
+#include "node/api/files_service.h"
+#include "node/catalog/catalog_state_machine.h"
+#include "node/catalog/metadata_store.h"
 #include "node/kv/kv_state_machine.h"
+#include "node/replication/blob_store.h"
+#include "node/replication/file_service.h"
+#include "node/replication/peer_client.h"
+#include "node/replication/repair.h"
+#include "node/replication/replication_service.h"
+#include "node/replication/scrubber.h"
+#include "node/server/catalog_proposer.h"
+#include "node/server/cluster_service.h"
 #include "node/server/kv_service.h"
 #include "node/server/metrics.h"
 #include "node/server/raft_node.h"
@@ -89,7 +101,14 @@ int Node::Start() {
   auto snaps = storage::OpenSnapshotStore(*fs_, dir + "/snapshots");
   if (!snaps.ok()) return StorageFailure("cannot open the snapshot store", snaps.status());
   snapshots_ = std::move(snaps).value();
-  kv_ = std::make_unique<kv::KvStateMachine>();
+  consensus::StateMachine* state_machine = nullptr;
+  if (config_.state_machine == "kv") {
+    kv_ = std::make_unique<kv::KvStateMachine>();
+    state_machine = kv_.get();
+  } else {
+    if (int code = OpenCatalog(); code != kExitOk) return code;
+    state_machine = catalog_.get();
+  }
 
   auto metrics = Metrics::Start(config_.metrics_listen);
   if (!metrics.ok()) {
@@ -128,7 +147,7 @@ int Node::Start() {
   deps.stable = stable_.get();
   deps.snapshots = snapshots_.get();
   deps.transport = transport_.get();
-  deps.state_machine = kv_.get();
+  deps.state_machine = state_machine;
   deps.observer = metrics_.get();
   auto raft = RaftNode::Open(ropts, deps);
   if (!raft.ok()) {
@@ -140,19 +159,34 @@ int Node::Start() {
   }
   raft_ = std::move(raft).value();
   ref->node.store(raft_.get(), std::memory_order_release);
-  kv_service_ = std::make_unique<KvService>(raft_.get(), kv_.get());
+  if (kv_) {
+    kv_service_ = std::make_unique<KvService>(raft_.get(), kv_.get());
+    cluster_service_ = std::make_unique<ClusterService>(raft_.get(), nullptr);
+  } else {
+    cluster_service_ = std::make_unique<ClusterService>(raft_.get(), PrepareCatalogCommand);
+    StartDataPlane();
+  }
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &port_);
   transport::ConfigureServerBuilder(topts, &builder);
+  // Audio moves in messages of up to 1 MiB (plus framing).
+  builder.SetMaxReceiveMessageSize(4 << 20);
   builder.RegisterService(transport_->service());
-  builder.RegisterService(kv_service_->service());
+  builder.RegisterService(cluster_service_->service());
+  if (kv_service_) builder.RegisterService(kv_service_->service());
+  if (replication_service_) builder.RegisterService(replication_service_->service());
+  if (files_service_) builder.RegisterService(files_service_->service());
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
     DLOG_ERROR << "cannot listen on " << config_.listen;
     return kExitBadConfig;
   }
 
+  if (peers_) peers_->Start();
+  if (repair_) repair_->Start();
+  if (scrubber_) scrubber_->Start();
+  membership_thread_ = std::thread([this] { MembershipLoop(); });
   raft_->Start([this](int code) {
     {
       std::lock_guard lock(mu_);
@@ -192,12 +226,167 @@ int Node::Wait() {
 void Node::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  {
+    std::lock_guard lock(mu_);
+    stopping_background_ = true;
+  }
+  cv_.notify_all();
+  if (membership_thread_.joinable()) membership_thread_.join();
+  if (repair_) repair_->Stop();
+  if (scrubber_) scrubber_->Stop();
+  if (peers_) peers_->Stop();
+  // In-flight uploads and reads get a short grace period; Raft streams need none.
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
   if (raft_) raft_->Stop();
   if (transport_) transport_->Shutdown();
-  // Every KV call was answered when the loop stopped; what may still be open are peers' Raft
-  // streams, which need no grace period.
-  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
   server_.reset();
+}
+
+int Node::OpenCatalog() {
+  const std::string& dir = config_.data_dir;
+  auto store = config_.metadata_store == "postgres" ? catalog::OpenPostgresStore(config_.postgres_url)
+                                                    : catalog::OpenSqliteStore(dir + "/catalog.db");
+  if (!store.ok())
+    return StorageFailure("cannot open the " + config_.metadata_store + " metadata store", store.status());
+  metadata_ = std::move(store).value();
+  auto sm = catalog::CatalogStateMachine::Open(metadata_.get());
+  if (!sm.ok()) return StorageFailure("cannot open the catalog", sm.status());
+  catalog_ = std::move(sm).value();
+  auto blobs = replication::OpenBlobStore(*fs_, dir);  // the store keeps its files in dir/blobs
+  if (!blobs.ok()) return StorageFailure("cannot open the blob store", blobs.status());
+  blobs_ = std::move(blobs).value();
+  return kExitOk;
+}
+
+void Node::StartDataPlane() {
+  RaftNode* raft = raft_.get();
+  auto members = [raft] {
+    std::vector<NodeId> ids;
+    for (const auto& [id, member] : raft->status().conf.members) ids.push_back(id);
+    return ids;
+  };
+  auto is_leader = [raft] { return raft->status().role == consensus::Role::kLeader; };
+  catalog::CatalogStateMachine* sm = catalog_.get();
+  auto factor = [sm] { return sm->replication_factor(); };
+
+  proposer_ = std::make_unique<CatalogProposer>(raft);
+  replication::PeerClientOptions popts;
+  popts.self = config_.node_id;
+  popts.cluster_id = config_.cluster_id;
+  peers_ = std::make_unique<replication::PeerClient>(popts, blobs_.get());
+  replication_service_ = std::make_unique<replication::ReplicationService>(
+      blobs_.get(), config_.node_id, config_.cluster_id, peers_.get(),
+      [raft] { return raft->status().applied.value(); });
+
+  replication::FileServiceOptions fopts;
+  fopts.self = config_.node_id;
+  replication::FileServiceDeps fdeps;
+  fdeps.store = metadata_.get();
+  fdeps.proposer = proposer_.get();
+  fdeps.peers = peers_.get();
+  fdeps.members = members;
+  fdeps.replication_factor = factor;
+  files_ = std::make_unique<replication::FileService>(fopts, fdeps);
+
+  replication::RepairOptions ropts;
+  ropts.self = config_.node_id;
+  ropts.interval = std::chrono::milliseconds(config_.repair_interval_ms);
+  ropts.bytes_per_second = config_.repair_bytes_per_s;
+  ropts.concurrency = config_.repair_concurrency;
+  ropts.initial_replication_factor = config_.replication_factor;
+  replication::RepairDeps rdeps;
+  rdeps.store = metadata_.get();
+  rdeps.proposer = proposer_.get();
+  rdeps.peers = peers_.get();
+  rdeps.members = members;
+  rdeps.replication_factor = factor;
+  rdeps.is_leader = is_leader;
+  repair_ = std::make_unique<replication::RepairManager>(ropts, rdeps);
+
+  replication::ScrubberOptions sopts;
+  sopts.self = config_.node_id;
+  sopts.scrub_interval = std::chrono::seconds(config_.scrub_interval_s);
+  if (config_.inventory_interval_ms > 0)
+    sopts.inventory_interval = std::chrono::milliseconds(config_.inventory_interval_ms);
+  if (config_.orphan_grace_ms > 0) sopts.orphan_grace = std::chrono::milliseconds(config_.orphan_grace_ms);
+  scrubber_ = std::make_unique<replication::Scrubber>(sopts, blobs_.get(), metadata_.get(), proposer_.get(),
+                                                      peers_.get());
+
+  api::FilesServiceDeps adeps;
+  adeps.files = files_.get();
+  adeps.store = metadata_.get();
+  adeps.proposer = proposer_.get();
+  adeps.blobs = blobs_.get();
+  adeps.repair = repair_.get();
+  adeps.is_leader = is_leader;
+  adeps.replication_factor = factor;
+  files_service_ = std::make_unique<api::FilesService>(adeps);
+}
+
+void Node::MembershipLoop() {
+  constexpr auto kPeriod = std::chrono::milliseconds(500);
+  constexpr uint64_t kPromoteMaxLag = 1000;
+  std::shared_ptr<grpc::Channel> join_channel;
+  size_t join_target = 0;
+  std::vector<std::string> seeds;
+  for (const auto& [id, addr] : config_.peers) {
+    if (id != config_.node_id) seeds.push_back(addr);
+  }
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, kPeriod, [this] { return stopping_background_; });
+      if (stopping_background_) return;
+    }
+    NodeStatus st = raft_->status();
+    if (peers_) {
+      std::map<NodeId, std::string> addresses;
+      // Self included: a copy this node serves is pulled by others from its address.
+      for (const auto& [id, member] : st.conf.members) addresses[id] = member.address;
+      peers_->SetPeers(addresses);
+    }
+    // Register with the leader until the configuration lists this node.
+    if (config_.join && !st.conf.members.contains(config_.node_id) && !seeds.empty()) {
+      const std::string& target = seeds[join_target % seeds.size()];
+      join_channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+      auto stub = v1::Cluster::NewStub(join_channel);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+      v1::MembershipRequest req;
+      req.set_op(v1::MembershipRequest::ADD_LEARNER);
+      req.set_node_id(config_.node_id.value());
+      req.set_address(config_.advertise.empty() ? config_.listen : config_.advertise);
+      v1::MembershipResponse resp;
+      grpc::Status gs = stub->ChangeMembership(&ctx, req, &resp);
+      if (gs.ok()) {
+        DLOG_INFO << "registered with the leader as a learner (via " << target << ")";
+      } else {
+        const std::string& msg = gs.error_message();
+        auto colon = msg.rfind(':');
+        if (msg.rfind("not-leader:", 0) == 0 && colon != std::string::npos && colon + 1 < msg.size()) {
+          seeds.push_back(msg.substr(colon + 1));  // go straight to the leader next time
+          join_target = seeds.size() - 1;
+        } else {
+          ++join_target;
+        }
+      }
+    }
+    // Opt-in: the leader promotes learners that have caught up, one per round.
+    if (config_.auto_promote && st.role == consensus::Role::kLeader) {
+      for (const auto& [id, member] : st.conf.members) {
+        if (member.voter) continue;
+        auto it = st.match.find(id);
+        if (it == st.match.end() || it->second.value() + kPromoteMaxLag < st.commit.value()) continue;
+        consensus::ConfChange cc;
+        cc.type = consensus::ConfChangeType::kPromote;
+        cc.node = id;
+        raft_->ProposeConfChange(cc, [id](const Status& s, LogIndex, const std::string&) {
+          if (s.ok()) DLOG_INFO << "auto-promote: node " << id.value() << " is now a voter";
+        });
+        break;
+      }
+    }
+  }
 }
 
 }  // namespace dispotify::server

@@ -8,14 +8,27 @@
 //   <data_dir>/log/                segmented Raft log
 //   <data_dir>/state/              term, vote, commit hint
 //   <data_dir>/snapshots/          state-machine snapshots
+//   <data_dir>/catalog.db          the embedded metadata store (SQLite; not with postgres)
+//   <data_dir>/blobs/              this node's copies of audio files (node/replication/blob_store.h)
 //
-// Shutdown order: the Raft loop first (pending calls fail with UNAVAILABLE), then the transport,
-// then the gRPC server.
+// State machines: `catalog` (the default: the music store's catalog, with the data plane: blob
+// store, peer client, Replication / Files / Cluster gRPC services, repair on the leader, scrubber
+// on every node) or `kv` (the consensus tests and benchmark: KV + Cluster services only).
+//
+// Background duties of the root (one "membership" thread, every 500 ms): keep the peer client's
+// address book equal to the Raft configuration; a node started with `join` registers itself with
+// the leader as a learner until it appears in the configuration; on the leader with
+// auto_promote, promote learners that have caught up.
+//
+// Shutdown order: background work (membership thread, repair, scrubber, peer health), then the
+// gRPC server's new calls stop while in-flight ones get a short grace period, then the Raft loop
+// (pending calls fail with UNAVAILABLE), then the transport.
 
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "node/server/config.h"
 
@@ -36,10 +49,30 @@ class GrpcTransport;
 namespace kv {
 class KvStateMachine;
 }  // namespace kv
+namespace catalog {
+class MetadataStore;
+class CatalogStateMachine;
+}  // namespace catalog
+namespace replication {
+class BlobStore;
+class PeerClient;
+class ReplicationService;
+class FileService;
+class RepairManager;
+class Scrubber;
+}  // namespace replication
+namespace api {
+class FilesService;
+}  // namespace api
+namespace consensus {
+class StateMachine;
+}  // namespace consensus
 }  // namespace dispotify
 
 namespace dispotify::server {
 
+class CatalogProposer;
+class ClusterService;
 class KvService;
 class Metrics;
 class RaftNode;
@@ -70,6 +103,11 @@ class Node {
   RaftNode* raft() const { return raft_.get(); }
 
  private:
+  // Catalog mode: opens the metadata store, the blob store and the catalog state machine.
+  int OpenCatalog();
+  // Catalog mode, after the Raft node exists: the data plane's services and background work.
+  void StartDataPlane();
+  void MembershipLoop();
   void Shutdown();
 
   NodeConfig config_;
@@ -78,18 +116,31 @@ class Node {
   std::unique_ptr<storage::StableStore> stable_;
   std::unique_ptr<storage::SnapshotStore> snapshots_;
   std::unique_ptr<kv::KvStateMachine> kv_;
+  std::unique_ptr<catalog::MetadataStore> metadata_;
+  std::unique_ptr<catalog::CatalogStateMachine> catalog_;
+  std::unique_ptr<replication::BlobStore> blobs_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<transport::GrpcTransport> transport_;
   std::unique_ptr<RaftNode> raft_;
   std::unique_ptr<KvService> kv_service_;
+  std::unique_ptr<ClusterService> cluster_service_;
+  std::unique_ptr<CatalogProposer> proposer_;
+  std::unique_ptr<replication::PeerClient> peers_;
+  std::unique_ptr<replication::ReplicationService> replication_service_;
+  std::unique_ptr<replication::FileService> files_;
+  std::unique_ptr<replication::RepairManager> repair_;
+  std::unique_ptr<replication::Scrubber> scrubber_;
+  std::unique_ptr<api::FilesService> files_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  std::thread membership_thread_;
 
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_requested_ = false;  // guarded by mu_
   int loop_exit_code_ = 0;       // guarded by mu_
   bool shut_down_ = false;
+  bool stopping_background_ = false;  // guarded by mu_
 };
 
 }  // namespace dispotify::server

@@ -71,7 +71,8 @@ Command At(int64_t now_ms, CommandBody body) {
 
 TEST(CatalogCommands, EveryKindRoundTrips) {
   std::vector<Command> cmds = {
-      At(1, PutSongCmd{MakeSong("a"), true}),
+      At(1, PutSongCmd{MakeSong("a"), true, {}}),
+      At(1, PutSongCmd{MakeSong("a"), false, {NodeId(1), NodeId(3)}}),
       At(2, DeleteSongCmd{"a"}),
       At(3, SetReplicaCmd{Replica{"a", NodeId(2), ReplicaState::kHealthy, 0}}),
       At(4, RemoveReplicaCmd{"a", NodeId(2)}),
@@ -146,6 +147,29 @@ TEST(CatalogStateMachine, ConcurrentUploadsOfOneIdFirstCommitWins) {
   EXPECT_EQ((*song)->sha256, std::string(64, 'a'));
   EXPECT_EQ((*song)->created_at_ms, 10) << "the creation time is the leader's, from the command";
   EXPECT_EQ(r.sm().applied_index(), LogIndex(3)) << "rejected commands still advance the applied index";
+}
+
+TEST(CatalogStateMachine, PutSongRecordsItsReplicasInTheSameEntry) {
+  mocks::TempDir dir;
+  CatalogServer r(dir.path());
+  ASSERT_TRUE(
+      r.Apply(1, At(10, PutSongCmd{MakeSong("x", std::string(64, 'a')), true, {NodeId(2), NodeId(5)}}))
+          .status.ok());
+  auto replicas = r.store().GetReplicas("x");
+  ASSERT_TRUE(replicas.ok());
+  ASSERT_EQ(replicas->size(), 2u);
+  for (const auto& rep : *replicas) {
+    EXPECT_EQ(rep.state, ReplicaState::kHealthy);
+    EXPECT_EQ(rep.updated_at_ms, 10);
+  }
+  EXPECT_EQ((*replicas)[0].node, NodeId(2));
+  EXPECT_EQ((*replicas)[1].node, NodeId(5));
+  // A command with a replica on no node changes nothing, not even the song.
+  EXPECT_EQ(r.Apply(2, At(11, PutSongCmd{MakeSong("y"), true, {kNoNode}})).status.code(),
+            StatusCode::kInvalidArgument);
+  auto y = r.store().GetSong("y");
+  ASSERT_TRUE(y.ok());
+  EXPECT_FALSE(y->has_value());
 }
 
 TEST(CatalogStateMachine, ReplicasNeedTheirSongAndGoAwayWithIt) {

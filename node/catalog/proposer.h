@@ -1,0 +1,31 @@
+#pragma once
+// How the data plane changes the catalog: a command is committed through the Raft leader, wherever
+// the caller runs. Implemented by the composition root (node/server/catalog_proposer.h), which
+// proposes locally on the leader and forwards to the leader otherwise; tests substitute their own.
+
+#include <chrono>
+#include <string>
+
+#include "common/status.h"
+#include "node/catalog/commands.h"
+
+namespace dispotify::catalog {
+
+class Proposer {
+ public:
+  virtual ~Proposer() = default;
+
+  // Commits `body` (the leader stamps its clock into the command) and returns once this node has
+  // applied it, so that a read on this node right after sees the change. Returns the state
+  // machine's answer: OK with its value (a lock's fencing token), or its refusal
+  // (kAlreadyExists, kNotFound, kFailedPrecondition, kInvalidArgument). Or, when the command was
+  // not known to be applied within `timeout`: kUnavailable (no leader / no quorum: not
+  // committed), kCommitUnknown (may have committed), kTimeout.
+  virtual Result<std::string> Propose(const CommandBody& body, std::chrono::milliseconds timeout) = 0;
+
+  // True when the Raft group has a known leader right now (as this node sees it): a cheap check
+  // that lets an upload fail fast instead of waiting for a quorum that is not there.
+  virtual bool HasLeader() const = 0;
+};
+
+}  // namespace dispotify::catalog

@@ -1,0 +1,383 @@
+#include "node/replication/file_service.h"
+
+#include <algorithm>
+#include <memory>
+#include <random>
+#include <set>
+#include <utility>
+
+#include "common/logging.h"
+#include "common/sha256.h"
+#include "node/replication/peer_client.h"
+#include "node/replication/placement.h"
+
+namespace dispotify::replication {
+namespace {
+
+std::string RandomOwnerSuffix() {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  static constexpr char kHex[] = "0123456789abcdef";
+  uint64_t v = rng();
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) out[static_cast<size_t>(i)] = kHex[v & 0xf];
+  return out;
+}
+
+std::string LowerHex(std::string s) {
+  for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return s;
+}
+
+// Releases the upload lock on every exit path (best effort: it expires anyway).
+class UploadLock {
+ public:
+  UploadLock(catalog::Proposer* proposer, std::string name, std::string owner)
+      : proposer_(proposer), name_(std::move(name)), owner_(std::move(owner)) {}
+  ~UploadLock() {
+    if (!held_) return;
+    auto r = proposer_->Propose(catalog::ReleaseLockCmd{name_, owner_}, std::chrono::milliseconds(3000));
+    if (!r.ok()) DLOG_WARN << "releasing " << name_ << ": " << r.status().ToString() << " (it will expire)";
+  }
+  UploadLock(const UploadLock&) = delete;
+  UploadLock& operator=(const UploadLock&) = delete;
+
+  Status Acquire(std::chrono::milliseconds ttl, std::chrono::milliseconds timeout) {
+    auto r = proposer_->Propose(catalog::AcquireLockCmd{name_, owner_, ttl.count()}, timeout);
+    if (r.ok()) {
+      held_ = true;
+      return Status::Ok();
+    }
+    if (r.status().code() == StatusCode::kFailedPrecondition)
+      return Status::Aborted("another upload of this file_id is in progress");
+    return r.status();
+  }
+
+ private:
+  catalog::Proposer* proposer_;
+  std::string name_;
+  std::string owner_;
+  bool held_ = false;
+};
+
+}  // namespace
+
+std::string DeriveFileId(std::string_view file_name) {
+  // Only the last path component of what a browser or a CLI sent.
+  if (auto slash = file_name.find_last_of("/\\"); slash != std::string_view::npos)
+    file_name.remove_prefix(slash + 1);
+  std::string id;
+  for (char c : file_name) {
+    const bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == '-';
+    const char out = keep ? c : '-';
+    if (out == '-' && !id.empty() && id.back() == '-') continue;
+    if (out == '.' && id.empty()) continue;  // no hidden names, no "." or ".."
+    if (out == '-' && id.empty()) continue;
+    id.push_back(out);
+    if (id.size() == catalog::kMaxFileIdSize) break;
+  }
+  while (!id.empty() && id.back() == '-') id.pop_back();
+  if (!catalog::IsValidFileId(id)) return {};
+  return id;
+}
+
+FileService::FileService(FileServiceOptions options, FileServiceDeps deps)
+    : options_(options), deps_(std::move(deps)) {}
+
+Status FileService::ChooseTargets(const std::string& file_id, std::vector<NodeId>* targets, size_t* quorum) {
+  const std::vector<NodeId> members = deps_.members();
+  if (members.empty()) return Status::Unavailable("this node does not know the cluster's members yet");
+  const size_t r = std::min<size_t>(deps_.replication_factor(), members.size());
+  *quorum = WriteQuorum(r);
+  PlacementRing ring(members);
+  targets->clear();
+  for (NodeId node : ring.Placement(file_id, members.size())) {
+    if (targets->size() == r) break;
+    if (deps_.peers->IsAlive(node)) targets->push_back(node);
+  }
+  if (targets->size() < *quorum) {
+    return Status::Unavailable("only " + std::to_string(targets->size()) + " of " +
+                               std::to_string(members.size()) + " nodes are reachable; an upload needs " +
+                               std::to_string(*quorum) + " copies");
+  }
+  return Status::Ok();
+}
+
+void FileService::DeleteCopies(const std::string& file_id, const std::vector<NodeId>& nodes,
+                               const std::string& sha256) {
+  for (NodeId node : nodes) {
+    Status s = deps_.peers->DeleteFile(node, file_id, sha256);
+    if (!s.ok()) {
+      DLOG_WARN << "upload of " << file_id << " failed; its copy on node " << node.value()
+                << " could not be deleted now (" << s.ToString() << "); the scrubber will remove it";
+    }
+  }
+}
+
+Result<UploadResult> FileService::Upload(const UploadRequest& request, const ByteSource& source) {
+  const std::string file_id = request.file_id.empty() ? DeriveFileId(request.file_name) : request.file_id;
+  if (!catalog::IsValidFileId(file_id)) {
+    return Status::InvalidArgument(
+        request.file_id.empty() ? "no file_id given and none can be derived from the file name"
+                                : "invalid file_id: 1-128 characters of A-Z a-z 0-9 . _ - (not . or ..)");
+  }
+  if (request.expected_sha256 && !IsSha256Hex(*request.expected_sha256))
+    return Status::InvalidArgument("the expected SHA-256 is not 64 hex digits");
+  if (request.expected_size && *request.expected_size > options_.max_file_bytes)
+    return Status::FailedPrecondition("the file is larger than the limit of " +
+                                      std::to_string(options_.max_file_bytes) + " bytes");
+  if (!deps_.proposer->HasLeader()) return Status::Unavailable("no quorum: the cluster has no leader");
+
+  std::vector<NodeId> targets;
+  size_t quorum = 0;
+  DISPOTIFY_RETURN_IF_ERROR(ChooseTargets(file_id, &targets, &quorum));
+
+  UploadLock lock(deps_.proposer, "upload:" + file_id,
+                  std::to_string(options_.self.value()) + ":" + RandomOwnerSuffix());
+  DISPOTIFY_RETURN_IF_ERROR(lock.Acquire(options_.lock_ttl, options_.commit_timeout));
+
+  auto existing = deps_.store->GetSong(file_id);
+  if (!existing.ok()) return existing.status();
+  const bool exists = existing->has_value();
+
+  // Open one writer per target; a target that cannot even start is dropped.
+  WriteExpectations expect;
+  expect.size = request.expected_size;
+  expect.overwrite = !exists;
+  std::vector<std::unique_ptr<ReplicaWriter>> writers;
+  Status last_error = Status::Unavailable("no replica accepted the upload");
+  for (NodeId node : targets) {
+    auto w = deps_.peers->OpenWriter(node, file_id, expect);
+    if (w.ok()) {
+      writers.push_back(std::move(w).value());
+    } else {
+      last_error = w.status();
+      DLOG_WARN << "upload of " << file_id << ": node " << node.value()
+                << " refused: " << w.status().ToString();
+    }
+  }
+  auto drop_failed = [&](const std::unique_ptr<ReplicaWriter>& w, const Status& s) {
+    DLOG_WARN << "upload of " << file_id << ": dropping node " << w->node().value() << ": " << s.ToString();
+    last_error = s;
+  };
+  auto abort_all = [&](Status why) -> Status {
+    for (auto& w : writers) w->Abort();
+    writers.clear();
+    return why;
+  };
+  auto below_quorum = [&]() {
+    Status why = last_error;
+    std::string msg = "only " + std::to_string(writers.size()) + " of " + std::to_string(targets.size()) +
+                      " replicas are still writing; an upload needs " + std::to_string(quorum) + " (" +
+                      why.message() + ")";
+    if (why.code() == StatusCode::kNoSpace || why.code() == StatusCode::kAlreadyExists) {
+      return Status::FromCode(why.code(), msg);
+    }
+    return Status::Unavailable(msg);
+  };
+  if (writers.size() < quorum) return abort_all(below_quorum());
+
+  Sha256 hasher;
+  uint64_t size = 0;
+  while (true) {
+    auto piece = std::make_shared<std::string>(options_.piece_size, '\0');
+    auto n = source(piece->data(), piece->size());
+    if (!n.ok()) return abort_all(n.status());
+    if (*n == 0) break;
+    piece->resize(*n);
+    size += *n;
+    if (size > options_.max_file_bytes || (request.expected_size && size > *request.expected_size)) {
+      return abort_all(size > options_.max_file_bytes
+                           ? Status::FailedPrecondition("the file is larger than the limit of " +
+                                                        std::to_string(options_.max_file_bytes) + " bytes")
+                           : Status::InvalidArgument("more bytes than the announced size"));
+    }
+    hasher.Update(*piece);
+    std::shared_ptr<const std::string> shared = std::move(piece);
+    for (auto it = writers.begin(); it != writers.end();) {
+      Status s = (*it)->Append(shared);
+      if (s.ok()) {
+        ++it;
+      } else {
+        drop_failed(*it, s);
+        (*it)->Abort();
+        it = writers.erase(it);
+      }
+    }
+    if (writers.size() < quorum) return abort_all(below_quorum());
+  }
+  const std::string sha256 = ToHex(hasher.Final());
+  if (request.expected_size && size != *request.expected_size) {
+    return abort_all(Status::InvalidArgument("received " + std::to_string(size) + " bytes, expected " +
+                                             std::to_string(*request.expected_size)));
+  }
+  if (request.expected_sha256 && LowerHex(*request.expected_sha256) != sha256) {
+    return abort_all(Status::InvalidArgument("the content's SHA-256 is " + sha256 + ", not the expected " +
+                                             LowerHex(*request.expected_sha256)));
+  }
+  if (exists && (*existing)->sha256 != sha256) {
+    return abort_all(Status::AlreadyExists("file_id " + file_id + " already holds other content"));
+  }
+
+  // Each writer waits for its replica's durable, verified commit; they finish in parallel on the
+  // writers' own threads, so waiting for them in turn costs the slowest, not the sum.
+  std::vector<NodeId> confirmed;
+  for (auto& w : writers) {
+    Status s = w->Finish(size, sha256);
+    if (s.ok()) {
+      confirmed.push_back(w->node());
+    } else {
+      drop_failed(w, s);
+    }
+  }
+  writers.clear();
+  if (confirmed.size() < quorum) {
+    DeleteCopies(file_id, confirmed, sha256);
+    return below_quorum();
+  }
+
+  catalog::Song song;
+  song.file_id = file_id;
+  song.title = request.title;
+  song.artist = request.artist;
+  song.album = request.album;
+  song.file_name = request.file_name;
+  song.content_type = request.content_type;
+  song.track = request.track;
+  song.year = request.year;
+  song.duration_ms = request.duration_ms;
+  song.size_bytes = size;
+  song.sha256 = sha256;
+  if (exists) {
+    // Same content again: nothing to commit; the copies just written replaced identical ones.
+    return UploadResult{**existing, confirmed, false};
+  }
+
+  catalog::PutSongCmd put{song, /*if_absent=*/true, confirmed};
+  const auto deadline = std::chrono::steady_clock::now() + options_.commit_timeout;
+  Result<std::string> committed = Status::Unavailable("not proposed");
+  while (true) {
+    auto remaining =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    committed = deps_.proposer->Propose(put, std::max(remaining, std::chrono::milliseconds(1)));
+    // A retry of an unknown outcome is safe: the same content under the same id is a no-op.
+    if (committed.ok() || committed.status().code() != StatusCode::kCommitUnknown ||
+        std::chrono::steady_clock::now() >= deadline)
+      break;
+  }
+  if (!committed.ok()) {
+    if (committed.status().code() != StatusCode::kCommitUnknown) DeleteCopies(file_id, confirmed, sha256);
+    return committed.status();
+  }
+  auto stored = deps_.store->GetSong(file_id);
+  if (stored.ok() && stored->has_value()) song = **stored;
+  return UploadResult{std::move(song), std::move(confirmed), true};
+}
+
+Result<catalog::Song> FileService::GetSong(std::string_view file_id) {
+  if (!catalog::IsValidFileId(file_id)) return Status::InvalidArgument("invalid file_id");
+  auto song = deps_.store->GetSong(file_id);
+  if (!song.ok()) return song.status();
+  if (!song->has_value()) return Status::NotFound("no song with file_id " + std::string(file_id));
+  return std::move(**song);
+}
+
+Status FileService::Read(std::string_view file_id_view, uint64_t offset, uint64_t length,
+                         const std::function<Status(const catalog::Song&)>& on_song,
+                         const std::function<Status(std::string_view)>& sink) {
+  auto song = GetSong(file_id_view);
+  if (!song.ok()) return song.status();
+  const std::string file_id(file_id_view);
+  if (offset > song->size_bytes || (length > 0 && offset + length > song->size_bytes) ||
+      (length == 0 && offset > 0 && offset >= song->size_bytes)) {
+    return Status::InvalidArgument("range outside the file");
+  }
+  auto replicas = deps_.store->GetReplicas(file_id);
+  if (!replicas.ok()) return replicas.status();
+
+  // This node first (no network), then alive peers, then the rest (the health table may lag).
+  std::vector<NodeId> order;
+  for (const auto& r : *replicas) {
+    if (r.state == catalog::ReplicaState::kHealthy && r.node == options_.self) order.push_back(r.node);
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& r : *replicas) {
+      if (r.state != catalog::ReplicaState::kHealthy || r.node == options_.self) continue;
+      if (deps_.peers->IsAlive(r.node) == (pass == 0)) order.push_back(r.node);
+    }
+  }
+  DISPOTIFY_RETURN_IF_ERROR(on_song(*song));
+  const bool full = offset == 0 && length == 0;
+  uint64_t delivered = 0;  // bytes handed to the sink so far
+  Status last = Status::Unavailable("no healthy replica of " + file_id);
+  for (NodeId node : order) {
+    uint64_t seen = 0;  // bytes of this attempt's stream (a verified retry re-reads from 0)
+    bool sink_failed = false;
+    Status sink_error;
+    auto on_info = [&](const BlobInfo& info) -> Status {
+      if (info.sha256 != song->sha256 || info.size != song->size_bytes) {
+        return Status::Corruption("node " + std::to_string(node.value()) + " holds another version of " +
+                                  file_id);
+      }
+      return Status::Ok();
+    };
+    auto relay = [&](std::string_view data) -> Status {
+      // Skip what an earlier replica already delivered.
+      const uint64_t start = seen;
+      seen += data.size();
+      if (seen <= delivered) return Status::Ok();
+      if (start < delivered) data.remove_prefix(static_cast<size_t>(delivered - start));
+      Status s = sink(data);
+      if (!s.ok()) {
+        sink_failed = true;
+        sink_error = s;
+        return s;
+      }
+      delivered += data.size();
+      return Status::Ok();
+    };
+    Status s = Status::Ok();
+    if (full && delivered == 0) {
+      // A streamed read verifies the SHA-256 only at its end, after the bytes went out; so the
+      // copy is re-hashed first (on its node), and the stream itself is verified again. The
+      // second pass usually comes from the page cache. (Per-block checksums would remove it.)
+      auto verified = deps_.peers->VerifyFile(node, file_id);
+      if (!verified.ok()) {
+        s = verified.status();
+      } else if (verified->sha256 != song->sha256) {
+        s = Status::Corruption("node " + std::to_string(node.value()) + " holds another version of " +
+                               file_id);
+      }
+    }
+    if (s.ok()) {
+      s = full ? deps_.peers->ReadFile(node, file_id, 0, 0, on_info, relay)
+               : deps_.peers->ReadFile(node, file_id, offset + delivered, length - delivered, on_info, relay);
+    }
+    if (s.ok()) return s;
+    if (sink_failed) return sink_error;
+    if (s.code() == StatusCode::kCorruption) ReportBadCopy(file_id, node, catalog::ReplicaState::kCorrupt);
+    if (s.code() == StatusCode::kNotFound) ReportBadCopy(file_id, node, catalog::ReplicaState::kMissing);
+    DLOG_WARN << "read of " << file_id << " from node " << node.value() << " failed: " << s.ToString()
+              << "; trying another replica";
+    last = s;
+    if (!full && delivered == length) return Status::Ok();
+  }
+  return Status::Unavailable("no replica could serve " + file_id + ": " + last.message());
+}
+
+Status FileService::Delete(std::string_view file_id) {
+  if (!catalog::IsValidFileId(file_id)) return Status::InvalidArgument("invalid file_id");
+  auto r = deps_.proposer->Propose(catalog::DeleteSongCmd{std::string(file_id)}, options_.commit_timeout);
+  return r.status();
+}
+
+void FileService::ReportBadCopy(const std::string& file_id, NodeId node, catalog::ReplicaState state) {
+  catalog::Replica replica{file_id, node, state, 0};
+  auto r = deps_.proposer->Propose(catalog::SetReplicaCmd{replica}, std::chrono::milliseconds(2000));
+  if (!r.ok()) {
+    DLOG_WARN << "could not report the bad copy of " << file_id << " on node " << node.value() << ": "
+              << r.status().ToString();
+  }
+}
+
+}  // namespace dispotify::replication

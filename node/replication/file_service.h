@@ -1,0 +1,144 @@
+#pragma once
+// The data plane's front door, used by the public APIs (gRPC Files service, REST): upload a file
+// to its replicas and commit its catalog entry, read it from any healthy replica, delete it.
+//
+// Upload (the acknowledgement rule of DESIGN.md §2):
+//  1. file_id: given, or derived from the file name (DeriveFileId). Checked before anything else.
+//  2. Fail fast, before reading a byte, when the Raft group has no leader or fewer than W nodes
+//     are alive, where W = floor(R'/2) + 1 and R' = min(R, members): kUnavailable.
+//  3. Take the catalog lock "upload:<file_id>" (a Raft command; TTL lock_ttl): concurrent uploads
+//     of one id are serialized, the second fails with kAborted at once. While the lock is held and
+//     no song has this id, any blob with this id on a replica is garbage from a failed upload, so
+//     the replicas may overwrite it; when the song exists, they may not (a re-upload of the same
+//     content succeeds as a no-op, other content fails with kAlreadyExists).
+//  4. Targets: the first R' ALIVE nodes clockwise on the placement ring (a dead placement node is
+//     skipped; repair moves the copy to its place when it is back). The bytes are read once from
+//     the source in pieces of piece_size and queued to every target's ReplicaWriter (bounded
+//     queues: memory is O(R x queue), whatever the file size); SHA-256 and size are computed on
+//     the way. A target that fails or stalls is dropped; fewer than W left: abort, kUnavailable.
+//  5. Every target verifies size and SHA-256 and makes the blob durable (fsync + rename); the
+//     upload needs W confirmations.
+//  6. One Raft command puts the song together with the confirmed replicas (conditional: the first
+//     content committed for an id wins). A "commit unknown" is retried (the command is
+//     idempotent). Only then is the upload acknowledged.
+//  Any failure after step 3 deletes the copies this upload made (conditional on their SHA-256,
+//  so an older version is never touched) and releases the lock: a failed upload leaves no visible
+//  song. A crash in the middle leaves at most unreferenced blobs, which each node's scrubber
+//  removes after a grace period.
+//
+// Read: the song from the local catalog; healthy replicas in the order: this node, then alive
+// peers, then the others. A replica whose copy fails its checksum (or holds another version) is
+// reported (its replica state becomes corrupt, and repair replaces it) and the next one is tried;
+// a full read that already delivered bytes resumes on the next replica at the same offset with a
+// verified read whose first bytes are skipped.
+//
+// Thread-safe: calls may run concurrently (one per request thread).
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/ids.h"
+#include "common/status.h"
+#include "node/catalog/metadata_store.h"
+#include "node/catalog/proposer.h"
+#include "node/catalog/types.h"
+
+namespace dispotify::replication {
+
+class PeerClient;
+
+// What the client says about an upload (tags come from the API layer).
+struct UploadRequest {
+  std::string file_id;  // empty: DeriveFileId(file_name)
+  std::string file_name;
+  std::string content_type;
+  std::string title;
+  std::string artist;
+  std::string album;
+  uint32_t track = 0;
+  uint32_t year = 0;
+  uint64_t duration_ms = 0;
+  // Optional checks supplied by the client (e.g. a Content-Length or a digest header).
+  std::optional<uint64_t> expected_size;
+  std::optional<std::string> expected_sha256;
+};
+
+// Pulls the upload's bytes: up to `max` bytes into `buf`; 0 at the end; an error aborts the upload.
+using ByteSource = std::function<Result<size_t>(char* buf, size_t max)>;
+
+struct UploadResult {
+  catalog::Song song;
+  std::vector<NodeId> replicas;  // confirmed copies
+  bool created = true;           // false: the same content was already stored under this id
+};
+
+struct FileServiceOptions {
+  NodeId self;
+  size_t piece_size = 256 * 1024;
+  uint64_t max_file_bytes = 2ull << 30;
+  std::chrono::milliseconds commit_timeout{10000};
+  std::chrono::milliseconds lock_ttl{10 * 60 * 1000};
+};
+
+struct FileServiceDeps {
+  catalog::MetadataStore* store = nullptr;
+  catalog::Proposer* proposer = nullptr;
+  PeerClient* peers = nullptr;
+  // The current members (voters and learners) and the replication factor in force.
+  std::function<std::vector<NodeId>()> members;
+  std::function<uint32_t()> replication_factor;
+};
+
+// A valid file_id from a file name: characters outside [A-Za-z0-9._-] become '-', runs of '-'
+// collapse, leading dots are dropped, at most kMaxFileIdSize characters. Empty when nothing is left.
+std::string DeriveFileId(std::string_view file_name);
+
+// floor(r/2) + 1: copies an upload needs before it is acknowledged.
+inline size_t WriteQuorum(size_t r) {
+  return r / 2 + 1;
+}
+
+class FileService {
+ public:
+  FileService(FileServiceOptions options, FileServiceDeps deps);
+
+  // Errors: kInvalidArgument (bad id / metadata, size or SHA-256 different from the expected
+  // ones), kAlreadyExists (another content has this id), kAborted (an upload of this id is in
+  // progress), kUnavailable (no leader, not enough live replicas, quorum lost mid-way),
+  // kNoSpace (every target's disk is full), kCommitUnknown (the catalog commit could not be
+  // confirmed), kFailedPrecondition (larger than max_file_bytes), or the source's error.
+  Result<UploadResult> Upload(const UploadRequest& request, const ByteSource& source);
+
+  // The song, or kNotFound.
+  Result<catalog::Song> GetSong(std::string_view file_id);
+
+  // Reads `file_id`: the whole content (offset 0, length 0: verified) or a range. `on_song` is
+  // called once, before any data. kNotFound, kUnavailable (no replica could serve it), or the
+  // sink's error.
+  Status Read(std::string_view file_id, uint64_t offset, uint64_t length,
+              const std::function<Status(const catalog::Song&)>& on_song,
+              const std::function<Status(std::string_view)>& sink);
+
+  // Deletes the song (a Raft command); its copies are then deleted in the background (repair
+  // removes the replica records' blobs; scrubbers remove any blob no song references).
+  Status Delete(std::string_view file_id);
+
+  // Records that the copy of `file_id` on `node` failed its checksum (kCorrupt) or is not there
+  // (kMissing); repair replaces it.
+  void ReportBadCopy(const std::string& file_id, NodeId node, catalog::ReplicaState state);
+
+ private:
+  // Targets for a new upload: the first R' alive nodes clockwise; and W.
+  Status ChooseTargets(const std::string& file_id, std::vector<NodeId>* targets, size_t* quorum);
+  void DeleteCopies(const std::string& file_id, const std::vector<NodeId>& nodes, const std::string& sha256);
+
+  const FileServiceOptions options_;
+  const FileServiceDeps deps_;
+};
+
+}  // namespace dispotify::replication

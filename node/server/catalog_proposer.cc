@@ -1,0 +1,162 @@
+#include "node/server/catalog_proposer.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "dispotify/v1/cluster.grpc.pb.h"
+#include "node/server/raft_node.h"
+
+namespace dispotify::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t WallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Transient: nothing was committed, or the leader moved; try again.
+bool Retryable(StatusCode code) {
+  return code == StatusCode::kNotLeader || code == StatusCode::kRetry || code == StatusCode::kUnavailable;
+}
+
+Status FromGrpc(const grpc::Status& st) {
+  switch (st.error_code()) {
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      if (st.error_message().rfind("not-leader:", 0) == 0) return Status::NotLeader(0, st.error_message());
+      return Status::FailedPrecondition(st.error_message());
+    case grpc::StatusCode::ABORTED: return Status::CommitUnknown(st.error_message());
+    case grpc::StatusCode::INVALID_ARGUMENT: return Status::InvalidArgument(st.error_message());
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      // The leader may have committed it after our deadline.
+      return Status::CommitUnknown("the leader did not answer in time: " + st.error_message());
+    default: return Status::Unavailable("leader unreachable: " + st.error_message());
+  }
+}
+
+}  // namespace
+
+Result<std::string> PrepareCatalogCommand(std::string_view command) {
+  auto cmd = catalog::DecodeCommand(command);
+  if (!cmd.ok()) return Status::InvalidArgument("not a catalog command: " + cmd.status().message());
+  cmd->now_ms = WallClockMs();
+  return catalog::EncodeCommand(*cmd);
+}
+
+struct CatalogProposer::Channels {
+  std::mutex mu;
+  std::map<std::string, std::shared_ptr<grpc::Channel>> by_address;
+
+  std::shared_ptr<grpc::Channel> Get(const std::string& address) {
+    std::lock_guard lock(mu);
+    auto& ch = by_address[address];
+    if (!ch) {
+      grpc::ChannelArguments args;
+      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+      ch = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    }
+    return ch;
+  }
+  void Forget(const std::string& address) {
+    std::lock_guard lock(mu);
+    by_address.erase(address);
+  }
+};
+
+CatalogProposer::CatalogProposer(RaftNode* node) : node_(node), channels_(std::make_unique<Channels>()) {}
+CatalogProposer::~CatalogProposer() = default;
+
+bool CatalogProposer::HasLeader() const {
+  NodeStatus st = node_->status();
+  return st.running && st.leader != kNoNode;
+}
+
+Result<std::string> CatalogProposer::Propose(const catalog::CommandBody& body,
+                                             std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  // The follower's clock: replaced by the leader's when it prepares the command.
+  const std::string command = catalog::EncodeCommand(catalog::Command{WallClockMs(), body});
+  std::minstd_rand rng(std::random_device{}());
+  auto backoff = std::chrono::milliseconds(10);
+  Status last = Status::Unavailable("no leader");
+  while (Clock::now() < deadline) {
+    NodeStatus st = node_->status();
+    if (!st.running) return Status::Unavailable("node is stopping");
+    Result<std::string> r = Status::Unavailable("no leader is known");
+    if (st.role == consensus::Role::kLeader) {
+      r = ProposeLocally(command, deadline);
+    } else if (st.leader != kNoNode) {
+      auto it = st.conf.members.find(st.leader);
+      if (it != st.conf.members.end()) r = ProposeRemotely(it->second.address, command, deadline);
+    }
+    if (r.ok() || !Retryable(r.status().code())) return r;
+    last = r.status();
+    // Full jitter: concurrent callers that all lost the leader do not retry in step.
+    auto pause = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(1, backoff.count())(rng));
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(pause, std::max<Clock::duration>(deadline - Clock::now(), {})));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
+  }
+  return Status::Unavailable("the catalog change was not committed within " +
+                             std::to_string(timeout.count()) +
+                             " ms (no leader or no quorum): " + last.message());
+}
+
+Result<std::string> CatalogProposer::ProposeLocally(const std::string& command, Clock::time_point deadline) {
+  auto prepared = PrepareCatalogCommand(command);
+  if (!prepared.ok()) return prepared.status();
+  struct Outcome {
+    Status status;
+    std::string value;
+  };
+  auto promise = std::make_shared<std::promise<Outcome>>();
+  auto future = promise->get_future();
+  node_->Propose(std::move(prepared).value(), [promise](const Status& st, LogIndex, std::string value) {
+    promise->set_value(Outcome{st, std::move(value)});
+  });
+  if (future.wait_until(deadline) != std::future_status::ready)
+    return Status::CommitUnknown("proposal still pending at the deadline");
+  Outcome out = future.get();
+  if (!out.status.ok()) return out.status;
+  return std::move(out.value);
+}
+
+Result<std::string> CatalogProposer::ProposeRemotely(const std::string& address, const std::string& command,
+                                                     Clock::time_point deadline) {
+  auto channel = channels_->Get(address);
+  auto stub = v1::Cluster::NewStub(channel);
+  grpc::ClientContext ctx;
+  const auto remaining = deadline - Clock::now();
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::min<Clock::duration>(remaining, std::chrono::seconds(5)));
+  v1::ProposeRequest req;
+  req.set_command(command);
+  v1::ProposeResponse resp;
+  grpc::Status gs = stub->Propose(&ctx, req, &resp);
+  if (!gs.ok()) {
+    if (gs.error_code() == grpc::StatusCode::UNAVAILABLE) channels_->Forget(address);
+    return FromGrpc(gs);
+  }
+  // Read-your-writes on this node: wait until it applied the leader's entry.
+  const LogIndex index(resp.index());
+  while (node_->status().applied < index) {
+    if (Clock::now() >= deadline)
+      return Status::Timeout("committed at index " + std::to_string(index.value()) +
+                             " but not yet applied on this node");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const auto code = static_cast<StatusCode>(resp.code());
+  if (code == StatusCode::kOk) return resp.value();
+  return Status::FromCode(code, resp.message());
+}
+
+}  // namespace dispotify::server

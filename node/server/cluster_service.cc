@@ -1,0 +1,199 @@
+#include "node/server/cluster_service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <string>
+
+#include "dispotify/v1/cluster.grpc.pb.h"
+#include "node/server/grpc_call.h"
+#include "node/server/raft_node.h"
+
+namespace dispotify::server {
+namespace {
+
+// RaftNode reports the outcome of a proposal with these codes when the entry was not (or not
+// known to be) applied; any other status is the state machine's answer to an applied entry.
+bool IsStateMachineAnswer(const dispotify::Status& st) {
+  switch (st.code()) {
+    case StatusCode::kNotLeader:
+    case StatusCode::kRetry:
+    case StatusCode::kUnavailable:
+    case StatusCode::kCommitUnknown:
+    case StatusCode::kTimeout: return false;
+    default: return true;
+  }
+}
+
+}  // namespace
+
+class ClusterService::Impl final : public dispotify::v1::Cluster::CallbackService {
+ public:
+  Impl(RaftNode* node, CommandPreparer prepare) : node_(node), prepare_(std::move(prepare)) {}
+
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* /*ctx*/, const v1::StatusRequest* /*req*/,
+                                   v1::StatusResponse* resp) override {
+    auto* call = new Call();
+    NodeStatus st = node_->status();
+    resp->set_node_id(st.id.value());
+    resp->set_role(RoleString(st.role));
+    resp->set_term(st.term.value());
+    resp->set_leader_id(st.leader.value());
+    resp->set_leader_address(LeaderAddress(st, st.leader));
+    resp->set_commit_index(st.commit.value());
+    resp->set_applied_index(st.applied.value());
+    for (const auto& [id, member] : st.conf.members) {
+      auto* m = resp->add_members();
+      m->set_node_id(id.value());
+      m->set_address(member.address);
+      m->set_voter(member.voter);
+      auto it = st.match.find(id);
+      if (it != st.match.end()) m->set_match_index(it->second.value());
+    }
+    Call::Finish(call->guard(), [] { return grpc::Status::OK; });
+    return call;
+  }
+
+  grpc::ServerUnaryReactor* ChangeMembership(grpc::CallbackServerContext* /*ctx*/,
+                                             const v1::MembershipRequest* req,
+                                             v1::MembershipResponse* resp) override {
+    auto* call = new Call();
+    auto guard = call->guard();
+    consensus::ConfChange cc;
+    cc.node = NodeId(req->node_id());
+    cc.address = req->address();
+    grpc::Status invalid;
+    switch (req->op()) {
+      case v1::MembershipRequest::ADD_LEARNER:
+        cc.type = consensus::ConfChangeType::kAddLearner;
+        if (cc.address.empty()) {
+          invalid = {grpc::StatusCode::INVALID_ARGUMENT, "ADD_LEARNER needs an address"};
+        } else if (NodeStatus st = node_->status(); st.role == consensus::Role::kLeader) {
+          // A joining node registers itself and an operator may add it too: adding a member that
+          // is already there with the same address is a success, not an error.
+          auto it = st.conf.members.find(cc.node);
+          if (it != st.conf.members.end() && it->second.address == cc.address) {
+            Call::Finish(guard, [] { return grpc::Status::OK; });
+            return call;
+          }
+        }
+        break;
+      case v1::MembershipRequest::PROMOTE: {
+        cc.type = consensus::ConfChangeType::kPromote;
+        // A learner far behind would make the new quorum wait for it: promote once caught up.
+        NodeStatus st = node_->status();
+        if (st.role == consensus::Role::kLeader) {
+          auto it = st.match.find(cc.node);
+          if (it == st.match.end() || it->second.value() + kPromoteMaxLag < st.commit.value()) {
+            invalid = {grpc::StatusCode::UNAVAILABLE,
+                       "learner " + std::to_string(cc.node.value()) + " is still catching up (match " +
+                           std::to_string(it == st.match.end() ? 0 : it->second.value()) + ", commit " +
+                           std::to_string(st.commit.value()) + ")"};
+          }
+        }
+        break;
+      }
+      case v1::MembershipRequest::REMOVE: cc.type = consensus::ConfChangeType::kRemove; break;
+      default: invalid = {grpc::StatusCode::INVALID_ARGUMENT, "unknown membership operation"};
+    }
+    if (cc.node == kNoNode) invalid = {grpc::StatusCode::INVALID_ARGUMENT, "node_id must be set"};
+    if (!invalid.ok()) {
+      Call::Finish(guard, [&] { return invalid; });
+      return call;
+    }
+    node_->ProposeConfChange(
+        cc, [this, guard, resp](const dispotify::Status& st, LogIndex index, const std::string&) {
+          Call::Finish(guard, [&] {
+            if (st.ok()) resp->set_index(index.value());
+            return ToGrpc(st, node_);
+          });
+        });
+    return call;
+  }
+
+  grpc::ServerUnaryReactor* TransferLeadership(grpc::CallbackServerContext* /*ctx*/,
+                                               const v1::TransferRequest* req,
+                                               v1::TransferResponse* /*resp*/) override {
+    auto* call = new Call();
+    auto guard = call->guard();
+    NodeId target(req->target());
+    if (target == kNoNode) {
+      // Pick the most up-to-date other voter.
+      NodeStatus st = node_->status();
+      LogIndex best;
+      for (const auto& [id, member] : st.conf.members) {
+        if (id == st.id || !member.voter) continue;
+        auto it = st.match.find(id);
+        LogIndex match = it == st.match.end() ? LogIndex() : it->second;
+        if (target == kNoNode || match > best) {
+          target = id;
+          best = match;
+        }
+      }
+      if (target == kNoNode) {
+        Call::Finish(guard, [] {
+          return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                              "no other voter to transfer leadership to");
+        });
+        return call;
+      }
+    }
+    node_->TransferLeadership(target, [this, guard](const dispotify::Status& st) {
+      Call::Finish(guard, [&] { return ToGrpc(st, node_); });
+    });
+    return call;
+  }
+
+  grpc::ServerUnaryReactor* Propose(grpc::CallbackServerContext* /*ctx*/, const v1::ProposeRequest* req,
+                                    v1::ProposeResponse* resp) override {
+    auto* call = new Call();
+    auto guard = call->guard();
+    if (!prepare_) {
+      Call::Finish(guard, [] {
+        return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this node's state machine takes no proposals");
+      });
+      return call;
+    }
+    // Only the leader takes proposals from peers: a follower forwarding them again could loop.
+    if (NodeStatus st = node_->status(); st.role != consensus::Role::kLeader) {
+      Call::Finish(guard, [&] { return NotLeader(st, st.leader); });
+      return call;
+    }
+    auto command = prepare_(req->command());
+    if (!command.ok()) {
+      Call::Finish(guard, [&] {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, command.status().message());
+      });
+      return call;
+    }
+    node_->Propose(std::move(command).value(),
+                   [this, guard, resp](const dispotify::Status& st, LogIndex index, std::string value) {
+                     Call::Finish(guard, [&] {
+                       // A committed command the state machine refused is still a committed
+                       // entry: its answer travels in the response, not as a transport error.
+                       if (IsStateMachineAnswer(st)) {
+                         resp->set_index(index.value());
+                         resp->set_value(std::move(value));
+                         resp->set_code(static_cast<uint32_t>(st.code()));
+                         resp->set_message(st.message());
+                         return grpc::Status::OK;
+                       }
+                       return ToGrpc(st, node_);
+                     });
+                   });
+    return call;
+  }
+
+ private:
+  static constexpr uint64_t kPromoteMaxLag = 1000;
+  RaftNode* node_;
+  CommandPreparer prepare_;
+};
+
+ClusterService::ClusterService(RaftNode* node, CommandPreparer prepare_command)
+    : impl_(std::make_unique<Impl>(node, std::move(prepare_command))) {}
+ClusterService::~ClusterService() = default;
+grpc::Service* ClusterService::service() {
+  return impl_.get();
+}
+
+}  // namespace dispotify::server

@@ -1,0 +1,41 @@
+#pragma once
+// The Cluster gRPC service (proto/dispotify/v1/cluster.proto) over a RaftNode: status,
+// membership changes (leader only, answered once applied), leadership transfer, and Propose, the
+// path by which another node's data plane commits a state-machine command through this leader.
+// Propose is refused (UNIMPLEMENTED) unless a preparer is given: it checks that the state machine
+// understands the command (only such commands are ever put in the log) and returns the bytes to
+// propose (the catalog stamps the leader's clock into the command here).
+// Calls are asynchronous (gRPC callback API): no thread waits on the Raft loop.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace grpc {
+class Service;
+}  // namespace grpc
+
+namespace dispotify::server {
+
+class RaftNode;
+
+class ClusterService {
+ public:
+  using CommandPreparer = std::function<Result<std::string>(std::string_view command)>;
+
+  ClusterService(RaftNode* node, CommandPreparer prepare_command);
+  ~ClusterService();
+  ClusterService(const ClusterService&) = delete;
+  ClusterService& operator=(const ClusterService&) = delete;
+
+  grpc::Service* service();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dispotify::server
