@@ -1,8 +1,11 @@
 #include "node/catalog/catalog_state_machine.h"
 
+#include <chrono>
+#include <thread>
 #include <type_traits>
 
 #include "common/encoding.h"
+#include "common/logging.h"
 
 namespace dispotify::catalog {
 namespace {
@@ -11,7 +14,8 @@ constexpr const char* kReplicationFactorKey = "replication_factor";
 
 bool IsStoreFailure(const Status& s) {
   return s.code() == StatusCode::kIoError || s.code() == StatusCode::kNoSpace ||
-         s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kCorruption;
+         s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kTimeout ||
+         s.code() == StatusCode::kCorruption;
 }
 
 Mutation PutSongMutation(Song song) {
@@ -52,6 +56,24 @@ Status CatalogStateMachine::RefreshCachedState() {
 }
 
 consensus::ApplyResult CatalogStateMachine::Apply(const consensus::Entry& entry) {
+  // A store that is unreachable for a while (a PostgreSQL restart, a failover) stalls apply
+  // rather than stopping the node: the entry is retried until the store is back or the budget
+  // runs out. Nothing later can be applied meanwhile, so waiting keeps the order intact.
+  const auto give_up = std::chrono::steady_clock::now() + unavailable_budget_;
+  auto pause = std::chrono::milliseconds(50);
+  while (true) {
+    consensus::ApplyResult result = ApplyOnce(entry);
+    const bool transient = result.fatal && (result.status.code() == StatusCode::kUnavailable ||
+                                            result.status.code() == StatusCode::kTimeout);
+    if (!transient || std::chrono::steady_clock::now() + pause > give_up) return result;
+    DLOG_WARN << "catalog store unavailable while applying entry " << entry.index.value() << " ("
+              << result.status.message() << "); retrying in " << pause.count() << " ms";
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(2000));
+  }
+}
+
+consensus::ApplyResult CatalogStateMachine::ApplyOnce(const consensus::Entry& entry) {
   consensus::ApplyResult result;
   if (entry.index <= applied_index()) return result;  // replayed after a restart: already in the store
 

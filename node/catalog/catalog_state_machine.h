@@ -18,9 +18,12 @@
 //    The result value of Acquire/Renew is the fencing token in decimal.
 //  - Entries of other types (no-op, membership) and malformed commands change nothing but the
 //    applied index; a malformed command's result is kInvalidArgument.
-// A store failure (I/O, disk full) is fatal: ApplyResult::fatal is set and the node stops.
+// A store failure (I/O, disk full) is fatal: ApplyResult::fatal is set and the node stops. A store
+// that is only unavailable (kUnavailable / kTimeout: PostgreSQL restarting) is retried with
+// backoff for up to unavailable_budget before that.
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 
 #include "node/catalog/commands.h"
@@ -33,6 +36,7 @@ class CatalogStateMachine final : public consensus::StateMachine {
  public:
   // `store` must outlive the state machine.
   static Result<std::unique_ptr<CatalogStateMachine>> Open(MetadataStore* store);
+  void set_unavailable_budget(std::chrono::milliseconds budget) { unavailable_budget_ = budget; }
 
   consensus::ApplyResult Apply(const consensus::Entry& entry) override;
   Status SaveSnapshot(consensus::SnapshotSink& sink) override;
@@ -46,12 +50,14 @@ class CatalogStateMachine final : public consensus::StateMachine {
  private:
   explicit CatalogStateMachine(MetadataStore* store) : store_(store) {}
   Status RefreshCachedState();
+  consensus::ApplyResult ApplyOnce(const consensus::Entry& entry);
   // Computes the mutations of `cmd`; a rejected command yields a non-OK status and no mutations.
   Status Plan(const Command& cmd, std::vector<Mutation>* mutations, std::string* value);
 
   MetadataStore* store_;
   std::atomic<uint64_t> applied_{0};
   std::atomic<uint32_t> factor_{kDefaultReplicationFactor};
+  std::chrono::milliseconds unavailable_budget_{60000};
 };
 
 }  // namespace dispotify::catalog

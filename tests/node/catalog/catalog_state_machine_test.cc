@@ -205,6 +205,64 @@ TEST(CatalogStateMachine, CommandTheStoreRefusesIsANoOpNotFatal) {
   EXPECT_TRUE(r.Apply(2, At(2, PutSongCmd{MakeSong("ok"), true})).status.ok());
 }
 
+// A store whose Apply is unavailable for the first `failures` calls (PostgreSQL restarting).
+class FlakyStore final : public MetadataStore {
+ public:
+  FlakyStore(MetadataStore* inner, int failures) : inner_(inner), failures_(failures) {}
+  Result<LogIndex> AppliedIndex() override { return inner_->AppliedIndex(); }
+  Status Apply(LogIndex index, const std::vector<Mutation>& mutations) override {
+    if (failures_ > 0) {
+      --failures_;
+      return Status::Unavailable("server restarting");
+    }
+    return inner_->Apply(index, mutations);
+  }
+  Result<std::optional<Song>> GetSong(std::string_view id) override { return inner_->GetSong(id); }
+  Result<SongPage> ListSongs(const ListRequest& r) override { return inner_->ListSongs(r); }
+  Result<SearchPage> Search(const SearchRequest& r) override { return inner_->Search(r); }
+  Result<std::vector<Replica>> GetReplicas(std::string_view id) override { return inner_->GetReplicas(id); }
+  Result<std::vector<Replica>> ReplicasOnNode(NodeId n, std::string_view after, uint32_t limit) override {
+    return inner_->ReplicasOnNode(n, after, limit);
+  }
+  Result<std::optional<Lock>> GetLock(std::string_view name) override { return inner_->GetLock(name); }
+  Result<std::optional<std::string>> GetSetting(std::string_view key) override {
+    return inner_->GetSetting(key);
+  }
+  Result<CatalogStats> Stats() override { return inner_->Stats(); }
+  Status Dump(const std::function<Status(std::string_view)>& sink) override { return inner_->Dump(sink); }
+  Status Load(const std::string& path) override { return inner_->Load(path); }
+
+ private:
+  MetadataStore* inner_;
+  int failures_;
+};
+
+TEST(CatalogStateMachine, UnavailableStoreIsRetriedThenFatal) {
+  mocks::TempDir dir;
+  auto inner = OpenSqliteStore(dir.path() + "/catalog.db");
+  ASSERT_TRUE(inner.ok());
+  {
+    FlakyStore flaky(inner->get(), 3);
+    auto sm = CatalogStateMachine::Open(&flaky);
+    ASSERT_TRUE(sm.ok());
+    auto r = (*sm)->Apply(Entry{Term(1), LogIndex(1), EntryType::kNormal,
+                                EncodeCommand(At(1, PutSongCmd{MakeSong("a"), true}))});
+    EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+    EXPECT_FALSE(r.fatal);
+    EXPECT_EQ((*sm)->applied_index(), LogIndex(1));
+  }
+  {
+    FlakyStore down(inner->get(), 1000000);
+    auto sm = CatalogStateMachine::Open(&down);
+    ASSERT_TRUE(sm.ok());
+    (*sm)->set_unavailable_budget(std::chrono::milliseconds(300));
+    auto r = (*sm)->Apply(
+        Entry{Term(1), LogIndex(2), EntryType::kNormal, EncodeCommand(At(2, DeleteSongCmd{"a"}))});
+    EXPECT_TRUE(r.fatal) << "a store that stays away stops the node in the end";
+    EXPECT_EQ(r.status.code(), StatusCode::kUnavailable);
+  }
+}
+
 TEST(CatalogStateMachine, ReplicationFactorIsValidatedAndSurvivesRestart) {
   mocks::TempDir dir;
   {
