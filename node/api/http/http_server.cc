@@ -1,0 +1,987 @@
+#include "node/api/http/http_server.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include <array>
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <future>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "common/logging.h"
+
+namespace dispotify::api::http {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+using std::chrono::milliseconds;
+
+// Bytes moved per read/produce call; also the most a streamed response holds in memory.
+constexpr size_t kIoChunk = 64 * 1024;
+// Room before a produced chunk for its chunked-encoding size line.
+constexpr size_t kChunkPrefix = 16;
+
+std::string Errno(int err) {
+  char buf[128];
+  return strerror_r(err, buf, sizeof(buf));
+}
+
+int PollTimeout(milliseconds timeout) {
+  if (timeout.count() <= 0) return 0;
+  if (timeout.count() > INT32_MAX) return INT32_MAX;
+  return static_cast<int>(timeout.count());
+}
+
+// Waits until `fd` is ready for `events`: 1 ready (or hung up / in error: the next call says
+// which), 0 on timeout, -1 with errno.
+int WaitFd(int fd, short events, milliseconds timeout) {
+  pollfd p{fd, events, 0};
+  for (;;) {
+    int r = ::poll(&p, 1, PollTimeout(timeout));
+    if (r < 0 && errno == EINTR) continue;
+    return r;
+  }
+}
+
+// sendfile(2) cannot take MSG_NOSIGNAL: SIGPIPE is blocked in the worker threads, and a pending
+// one is consumed after EPIPE.
+void ConsumePendingSigpipe() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  timespec zero{0, 0};
+  while (::sigtimedwait(&set, nullptr, &zero) == SIGPIPE) {
+  }
+}
+
+// Writes all of `iov`, blocking on a non-blocking socket with poll; at most `timeout` without
+// progress. kTimeout, or kAborted when the peer is gone.
+Status SendAll(int fd, iovec* iov, int iovcnt, milliseconds timeout) {
+  while (iovcnt > 0) {
+    if (iov->iov_len == 0) {
+      ++iov;
+      --iovcnt;
+      continue;
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(iovcnt);
+    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        int r = WaitFd(fd, POLLOUT, timeout);
+        if (r == 0) return Status::Timeout("client accepted no response bytes in time");
+        if (r < 0) return Status::IoError("poll: " + Errno(errno));
+        continue;
+      }
+      return Status::Aborted("send: " + Errno(errno));
+    }
+    auto left = static_cast<size_t>(n);
+    while (iovcnt > 0 && left >= iov->iov_len) {
+      left -= iov->iov_len;
+      ++iov;
+      --iovcnt;
+    }
+    if (iovcnt > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+      iov->iov_len -= left;
+    }
+  }
+  return Status::Ok();
+}
+
+Status SendAll(int fd, std::string_view data, milliseconds timeout) {
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  return SendAll(fd, &iov, 1, timeout);
+}
+
+Status SendFileRegion(int sock, int file_fd, uint64_t offset, uint64_t length, milliseconds timeout) {
+  auto off = static_cast<off_t>(offset);
+  uint64_t left = length;
+  while (left > 0) {
+    size_t count = left < (1ULL << 30) ? static_cast<size_t>(left) : (1U << 30);
+    ssize_t n = ::sendfile(sock, file_fd, &off, count);
+    if (n > 0) {
+      left -= static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n == 0) return Status::IoError("file shorter than the response's Content-Length");
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      int r = WaitFd(sock, POLLOUT, timeout);
+      if (r == 0) return Status::Timeout("client accepted no response bytes in time");
+      if (r < 0) return Status::IoError("poll: " + Errno(errno));
+      continue;
+    }
+    int err = errno;
+    if (err == EPIPE) ConsumePendingSigpipe();
+    return Status::Aborted("sendfile: " + Errno(err));
+  }
+  return Status::Ok();
+}
+
+// A SyncReadStream over a non-blocking socket for Beast's synchronous read: each read_some waits
+// at most `timeout` for data (beast::error::timeout otherwise).
+class PollingReadStream {
+ public:
+  PollingReadStream(int fd, milliseconds timeout) : fd_(fd), timeout_(timeout) {}
+
+  template <class MutableBufferSequence>
+  size_t read_some(const MutableBufferSequence& buffers, error_code& ec) {
+    ec = {};
+    asio::mutable_buffer b;
+    for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
+      b = *it;
+      if (b.size() > 0) break;
+    }
+    if (b.size() == 0) return 0;
+    for (;;) {
+      ssize_t n = ::recv(fd_, b.data(), b.size(), 0);
+      if (n > 0) return static_cast<size_t>(n);
+      if (n == 0) {
+        ec = asio::error::eof;
+        return 0;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        int r = WaitFd(fd_, POLLIN, timeout_);
+        if (r == 0) {
+          ec = beast::error::timeout;
+          return 0;
+        }
+        if (r < 0) {
+          ec = error_code(errno, boost::system::system_category());
+          return 0;
+        }
+        continue;
+      }
+      ec = error_code(errno, boost::system::system_category());
+      return 0;
+    }
+  }
+
+  template <class MutableBufferSequence>
+  size_t read_some(const MutableBufferSequence& buffers) {
+    error_code ec;
+    size_t n = read_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+
+ private:
+  int fd_;
+  milliseconds timeout_;
+};
+
+using RequestParser = bhttp::request_parser<bhttp::buffer_body>;
+
+// Why a body read failed, for the answer the server gives instead of the handler's.
+enum class BodyFailure { kNone, kTooLarge, kTimeout, kMalformed, kTruncated, kClientGone };
+
+class SocketBodyReader final : public BodyReader {
+ public:
+  SocketBodyReader(int fd, beast::flat_buffer& buffer, RequestParser& parser, const ServerOptions& options,
+                   uint64_t max_body, bool expect_continue)
+      : fd_(fd),
+        buffer_(buffer),
+        parser_(parser),
+        options_(options),
+        max_body_(max_body),
+        expect_continue_(expect_continue) {}
+
+  Result<size_t> Read(char* buf, size_t max) override {
+    if (failure_ != BodyFailure::kNone) return error_;
+    if (parser_.is_done() || max == 0) return size_t{0};
+    if (expect_continue_ && !sent_continue_) {
+      sent_continue_ = true;
+      Status s = SendAll(fd_, "HTTP/1.1 100 Continue\r\n\r\n", options_.write_timeout);
+      if (!s.ok()) return Fail(BodyFailure::kClientGone, Status::Aborted("connection lost: " + s.message()));
+    }
+    PollingReadStream stream(fd_, options_.body_read_timeout);
+    for (;;) {
+      auto& body = parser_.get().body();
+      body.data = buf;
+      body.size = max;
+      body.more = true;
+      error_code ec;
+      bhttp::read_some(stream, buffer_, parser_, ec);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      const size_t n = max - body.size;
+      body.data = nullptr;
+      body.size = 0;
+      if (ec) {
+        Classify(ec);
+        if (n > 0) return n;  // the bytes before the error are good; the error comes next call
+        return error_;
+      }
+      if (n > 0) return n;
+      if (parser_.is_done()) return size_t{0};
+    }
+  }
+
+  BodyFailure failure() const { return failure_; }
+  const Status& error() const { return error_; }
+  bool sent_continue() const { return sent_continue_; }
+
+ private:
+  Status Fail(BodyFailure f, Status s) {
+    failure_ = f;
+    error_ = std::move(s);
+    return error_;
+  }
+
+  void Classify(const error_code& ec) {
+    if (ec == bhttp::error::body_limit) {
+      (void)Fail(BodyFailure::kTooLarge, Status::InvalidArgument("request body exceeds the limit of " +
+                                                                 std::to_string(max_body_) + " bytes"));
+    } else if (ec == beast::error::timeout) {
+      (void)Fail(BodyFailure::kTimeout,
+                 Status::Timeout("no request body bytes received for " +
+                                 std::to_string(options_.body_read_timeout.count()) + " ms"));
+    } else if (ec == bhttp::error::partial_message || ec == bhttp::error::end_of_stream ||
+               ec == asio::error::eof) {
+      (void)Fail(BodyFailure::kTruncated,
+                 Status::Aborted("request body truncated: the client closed the connection"));
+    } else if (ec.category() == boost::system::system_category()) {
+      (void)Fail(BodyFailure::kClientGone, Status::Aborted("connection lost: " + ec.message()));
+    } else {
+      (void)Fail(BodyFailure::kMalformed, Status::InvalidArgument("malformed request body: " + ec.message()));
+    }
+  }
+
+  const int fd_;
+  beast::flat_buffer& buffer_;
+  RequestParser& parser_;
+  const ServerOptions& options_;
+  const uint64_t max_body_;
+  const bool expect_continue_;
+  bool sent_continue_ = false;
+  BodyFailure failure_ = BodyFailure::kNone;
+  Status error_;
+};
+
+bool HasCrLf(std::string_view s) {
+  return s.find_first_of("\r\n") != std::string_view::npos;
+}
+
+bool IsFramingHeader(std::string_view name) {
+  return EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Transfer-Encoding") ||
+         EqualsIgnoreCase(name, "Connection");
+}
+
+std::string HttpDate() {
+  time_t now = ::time(nullptr);
+  tm t{};
+  ::gmtime_r(&now, &t);
+  char buf[64];
+  size_t n = ::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &t);
+  return std::string(buf, n);
+}
+
+std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+class Session;
+
+}  // namespace
+
+// Everything the sessions share; HttpServer::Impl owns one.
+class ServerCore {
+ public:
+  ServerCore(ServerOptions options, Router router)
+      : options_(std::move(options)),
+        router_(std::move(router)),
+        acceptor_(asio::make_strand(ioc_)),
+        accept_retry_(acceptor_.get_executor()) {}
+
+  Status Start();
+  void Stop(milliseconds grace);
+  uint16_t port() const { return port_; }
+  ServerStats stats() const {
+    ServerStats s;
+    s.connections_accepted = accepted_.load();
+    s.connections_rejected = rejected_.load();
+    s.requests = requests_.load();
+    s.open_connections = active_.load();
+    return s;
+  }
+
+  const ServerOptions& options() const { return options_; }
+  const Router& router() const { return router_; }
+  bool stopping() const { return stopping_.load(); }
+  void CountRequest() { requests_.fetch_add(1, std::memory_order_relaxed); }
+
+  void Register(Session* s, bool counted) {
+    std::lock_guard<std::mutex> lock(sessions_mu_);
+    sessions_.insert(s);
+    if (counted) active_.fetch_add(1);
+  }
+  void Unregister(Session* s, bool counted) {
+    std::lock_guard<std::mutex> lock(sessions_mu_);
+    sessions_.erase(s);
+    if (counted) active_.fetch_sub(1);
+    sessions_cv_.notify_all();
+  }
+
+ private:
+  void DoAccept();
+
+  const ServerOptions options_;
+  const Router router_;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<size_t> active_{0};
+  std::atomic<uint64_t> accepted_{0};
+  std::atomic<uint64_t> rejected_{0};
+  std::atomic<uint64_t> requests_{0};
+
+  // Declared before ioc_: sessions destroyed with the io_context's pending handlers unregister.
+  std::mutex sessions_mu_;
+  std::condition_variable sessions_cv_;
+  std::unordered_set<Session*> sessions_;
+
+  asio::io_context ioc_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer accept_retry_;
+  std::vector<std::thread> threads_;
+  uint16_t port_ = 0;
+
+  std::mutex state_mu_;  // Start/Stop
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+namespace {
+
+// One client connection. Every member is used on the connection's strand only, except the socket's
+// file descriptor for ForceShutdown (guarded by fd_mu_ against the close).
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(ServerCore& server, tcp::socket socket, bool counted)
+      : server_(server),
+        options_(server.options()),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        buffer_(std::max<size_t>(options_.max_header_bytes, 8 * 1024) + kIoChunk),
+        counted_(counted) {
+    error_code ec;
+    socket_.set_option(tcp::no_delay(true), ec);
+    socket_.native_non_blocking(true, ec);
+    tcp::endpoint remote = socket_.remote_endpoint(ec);
+    if (!ec) remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
+    server_.Register(this, counted_);
+  }
+  ~Session() { server_.Unregister(this, counted_); }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void Start() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->WaitForRequest(); });
+  }
+
+  void Reject() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->SendServerError(503, "service_unavailable", "too many open connections", /*head=*/false);
+      self->LingerClose();
+    });
+  }
+
+  // Graceful stop: an idle or lingering connection is closed; a busy one closes after its response.
+  void StopIfIdle() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      if (self->phase_ == Phase::kIdle || self->phase_ == Phase::kLinger) {
+        error_code ec;
+        self->socket_.cancel(ec);
+      }
+    });
+  }
+
+  // Any thread: makes every blocked or future read/write on the socket fail at once.
+  void ForceShutdown() {
+    std::lock_guard<std::mutex> lock(fd_mu_);
+    if (!closed_) ::shutdown(fd_, SHUT_RDWR);
+  }
+
+ private:
+  enum class Phase { kIdle, kHead, kBusy, kLinger, kClosed };
+  enum class After { kKeepAlive, kClose };
+
+  void ArmTimer(milliseconds timeout) {
+    const uint64_t gen = ++timer_gen_;
+    timed_out_ = false;
+    timer_.expires_after(timeout);
+    timer_.async_wait([self = shared_from_this(), gen](const error_code& ec) {
+      if (ec || gen != self->timer_gen_) return;
+      self->timed_out_ = true;
+      error_code ignored;
+      self->socket_.cancel(ignored);
+    });
+  }
+
+  void CancelTimer() {
+    ++timer_gen_;
+    timer_.cancel();
+  }
+
+  void WaitForRequest() {
+    phase_ = Phase::kIdle;
+    if (server_.stopping()) {
+      Close();
+      return;
+    }
+    if (buffer_.size() > 0) {  // a pipelined request is already here
+      ReadHead();
+      return;
+    }
+    buffer_.shrink_to_fit();  // an idle connection keeps no buffer
+    ArmTimer(options_.idle_timeout);
+    socket_.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this()](const error_code& ec) { self->OnReadable(ec); });
+  }
+
+  void OnReadable(const error_code& ec) {
+    CancelTimer();
+    if (ec || timed_out_) {
+      Close();
+      return;
+    }
+    ReadHead();
+  }
+
+  void ReadHead() {
+    phase_ = Phase::kHead;
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(std::min<size_t>(options_.max_header_bytes, UINT32_MAX)));
+    // Checked per route once the head is routed. Not boost::none: Beast 1.74 compares
+    // `content_length > body_limit` with an empty optional as true.
+    parser_->body_limit(std::numeric_limits<uint64_t>::max());
+    ArmTimer(options_.header_timeout);
+    bhttp::async_read_header(socket_, buffer_, *parser_,
+                             [self = shared_from_this()](const error_code& ec, size_t) { self->OnHead(ec); });
+  }
+
+  void OnHead(const error_code& ec) {
+    CancelTimer();
+    const bool timed_out = timed_out_;
+    if (timed_out || ec) {
+      if (timed_out) {
+        server_.CountRequest();
+        SendServerError(408, "request_timeout", "request head not received in time", false);
+        LingerClose();
+      } else if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
+        server_.CountRequest();
+        SendServerError(431, "header_too_large",
+                        "request head exceeds " + std::to_string(options_.max_header_bytes) + " bytes",
+                        false);
+        LingerClose();
+      } else if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
+                 ec == asio::error::eof || ec.category() == boost::system::system_category() ||
+                 ec == asio::error::operation_aborted) {
+        Close();  // the client went away (or Stop cancelled the read)
+      } else {
+        server_.CountRequest();
+        SendServerError(400, "bad_request", "malformed request: " + ec.message(), false);
+        LingerClose();
+      }
+      return;
+    }
+    phase_ = Phase::kBusy;
+    server_.CountRequest();
+    const After after = HandleRequest();
+    parser_.reset();
+    if (after == After::kKeepAlive) {
+      WaitForRequest();
+    } else {
+      LingerClose();
+    }
+  }
+
+  // Runs the request to its response, synchronously on this thread.
+  After HandleRequest() {
+    auto& msg = parser_->get();
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    req.version = msg.version();
+    for (const auto& field : msg)
+      req.headers.Add(std::string(field.name_string()), std::string(field.value()));
+    if (auto cl = parser_->content_length()) req.content_length = *cl;
+    req.chunked = parser_->chunked();
+    req.remote_address = remote_;
+    const bool head = req.method == "HEAD";
+    const bool client_keep_alive = parser_->keep_alive();
+
+    std::string_view target = req.target;
+    if (target.size() > 7 && (EqualsIgnoreCase(target.substr(0, 7), "http://") ||
+                              (target.size() > 8 && EqualsIgnoreCase(target.substr(0, 8), "https://")))) {
+      size_t authority = target.find("//") + 2;
+      size_t slash = target.find('/', authority);
+      target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    }
+    if (target.empty() || target.front() != '/') {
+      return Respond(JsonError(400, "bad_request", "unsupported request target"), req, head,
+                     client_keep_alive, nullptr);
+    }
+    size_t hash = target.find('#');
+    if (hash != std::string_view::npos) target = target.substr(0, hash);
+    size_t qmark = target.find('?');
+    req.path = std::string(target.substr(0, qmark));
+    if (qmark != std::string_view::npos) req.query = std::string(target.substr(qmark + 1));
+    if (!ParseQuery(req.query, &req.query_params)) {
+      return Respond(JsonError(400, "bad_request", "malformed query string"), req, head, client_keep_alive,
+                     nullptr);
+    }
+
+    bool expect_continue = false;
+    if (auto expect = req.Header("Expect")) {
+      if (!EqualsIgnoreCase(TrimOws(*expect), "100-continue")) {
+        return Respond(JsonError(417, "expectation_failed", "unsupported Expect: " + std::string(*expect)),
+                       req, head, client_keep_alive, nullptr);
+      }
+      expect_continue = req.version >= 11;
+    }
+
+    Router::Match match = server_.router().Find(req.method, req.path);
+    if (match.kind == Router::MatchKind::kNotFound) {
+      return Respond(JsonError(404, "not_found", "no route for " + req.path), req, head, client_keep_alive,
+                     nullptr);
+    }
+    if (match.kind == Router::MatchKind::kMethodNotAllowed) {
+      Response r = JsonError(405, "method_not_allowed", req.method + " is not allowed on " + req.path);
+      r.AddHeader("Allow", match.allow);
+      return Respond(std::move(r), req, head, client_keep_alive, nullptr);
+    }
+    if (match.bad_escape) {
+      return Respond(JsonError(400, "bad_request", "malformed percent-escape in the path"), req, head,
+                     client_keep_alive, nullptr);
+    }
+    const uint64_t max_body = match.route->options.max_body_bytes.value_or(options_.default_max_body_bytes);
+    if (req.content_length && *req.content_length > max_body) {
+      return Respond(JsonError(413, "payload_too_large",
+                               "request body of " + std::to_string(*req.content_length) +
+                                   " bytes exceeds the limit of " + std::to_string(max_body) + " bytes"),
+                     req, head, client_keep_alive, nullptr);
+    }
+    parser_->body_limit(max_body);
+    req.path_params = std::move(match.path_params);
+
+    SocketBodyReader body(fd_, buffer_, *parser_, options_, max_body, expect_continue);
+    Response response;
+    try {
+      response = match.route->handler(req, body);
+    } catch (const std::exception& e) {
+      DLOG_ERROR << "handler for " << req.method << " " << req.path << " threw: " << e.what();
+      response = JsonError(500, "internal", "internal error");
+    } catch (...) {
+      DLOG_ERROR << "handler for " << req.method << " " << req.path << " threw a non-std exception";
+      response = JsonError(500, "internal", "internal error");
+    }
+    switch (body.failure()) {
+      case BodyFailure::kNone: break;
+      case BodyFailure::kTooLarge:
+        response = JsonError(413, "payload_too_large", body.error().message());
+        break;
+      case BodyFailure::kTimeout: response = JsonError(408, "request_timeout", body.error().message()); break;
+      case BodyFailure::kMalformed:
+      case BodyFailure::kTruncated: response = JsonError(400, "bad_request", body.error().message()); break;
+      case BodyFailure::kClientGone: return After::kClose;
+    }
+    return Respond(std::move(response), req, head, client_keep_alive, &body);
+  }
+
+  // Sends `response`; decides whether the connection stays open.
+  After Respond(Response response, const Request& req, bool head, bool client_keep_alive,
+                const SocketBodyReader* body) {
+    bool keep_alive = client_keep_alive && parser_->is_done() && !server_.stopping() &&
+                      (body == nullptr || body->failure() == BodyFailure::kNone);
+    if (!SendResponse(response, req.version, head, &keep_alive)) return After::kClose;
+    return keep_alive ? After::kKeepAlive : After::kClose;
+  }
+
+  // A response the server makes itself when there is no usable request; the connection closes.
+  void SendServerError(int status, std::string_view code, const std::string& message, bool head) {
+    Response r = JsonError(status, code, message);
+    bool keep_alive = false;
+    (void)SendResponse(r, 11, head, &keep_alive);
+  }
+
+  // false when the connection must be dropped (write failed, a producer failed mid-body).
+  bool SendResponse(Response& response, unsigned version, bool head, bool* keep_alive) {
+    const int status = response.status();
+    const bool bodiless_status = status < 200 || status == 204 || status == 304;
+    std::string h;
+    h.reserve(512);
+    h += "HTTP/1.1 ";
+    h += std::to_string(status);
+    h += ' ';
+    beast::string_view reason = bhttp::obsolete_reason(bhttp::int_to_status(static_cast<unsigned>(status)));
+    h.append(reason.data(), reason.size());
+    h += "\r\n";
+    if (!options_.server_name.empty()) h += "Server: " + options_.server_name + "\r\n";
+    h += "Date: " + HttpDate() + "\r\n";
+    for (const auto& [name, value] : response.headers()) {
+      if (name.empty() || HasCrLf(name) || HasCrLf(value) || IsFramingHeader(name)) continue;
+      if (!response.content_type().empty() && EqualsIgnoreCase(name, "Content-Type")) continue;
+      h += name;
+      h += ": ";
+      h += value;
+      h += "\r\n";
+    }
+    if (!response.content_type().empty() && !HasCrLf(response.content_type())) {
+      h += "Content-Type: " + response.content_type() + "\r\n";
+    }
+    const std::optional<uint64_t> length = response.body_length();
+    bool chunked = false;
+    if (!bodiless_status) {
+      if (length) {
+        h += "Content-Length: " + std::to_string(*length) + "\r\n";
+      } else if (version >= 11) {
+        chunked = true;
+        h += "Transfer-Encoding: chunked\r\n";
+      } else {
+        *keep_alive = false;  // HTTP/1.0: the body ends when the connection closes
+      }
+    }
+    if (!*keep_alive) {
+      h += "Connection: close\r\n";
+    } else if (version < 11) {
+      h += "Connection: keep-alive\r\n";
+    }
+    h += "\r\n";
+    const bool send_body = !head && !bodiless_status;
+    const milliseconds timeout = options_.write_timeout;
+
+    Status s;
+    Response::Body& body = response.body();
+    if (auto* text = std::get_if<std::string>(&body)) {
+      std::array<iovec, 2> iov{{{h.data(), h.size()}, {text->data(), send_body ? text->size() : 0}}};
+      s = SendAll(fd_, iov.data(), 2, timeout);
+    } else if (auto* file = std::get_if<FileRegion>(&body)) {
+      s = SendAll(fd_, h, timeout);
+      if (s.ok() && send_body) s = SendFileRegion(fd_, file->fd.get(), file->offset, file->length, timeout);
+    } else {
+      s = SendAll(fd_, h, timeout);
+      if (s.ok() && send_body) s = SendStream(std::get<StreamBody>(body), chunked, timeout);
+    }
+    if (!s.ok()) {
+      DLOG_DEBUG << "response to " << remote_ << " aborted: " << s.ToString();
+      return false;
+    }
+    return true;
+  }
+
+  Status SendStream(StreamBody& stream, bool chunked, milliseconds timeout) {
+    if (!stream.produce) return Status::Aborted("stream response without a producer");
+    std::unique_ptr<char[]> buf(new char[kChunkPrefix + kIoChunk + 2]);
+    char* data = buf.get() + kChunkPrefix;
+    uint64_t sent = 0;
+    for (;;) {
+      size_t want = kIoChunk;
+      if (stream.length) {
+        uint64_t left = *stream.length - sent;
+        if (left == 0) break;
+        if (left < want) want = static_cast<size_t>(left);
+      }
+      Result<size_t> n = Status::Aborted("producer threw");
+      try {
+        n = stream.produce(data, want);
+      } catch (const std::exception& e) {
+        DLOG_ERROR << "response producer threw: " << e.what();
+      }
+      if (!n.ok()) {
+        DLOG_WARN << "response stream to " << remote_ << " aborted: " << n.status().ToString();
+        return n.status();
+      }
+      if (*n > want) return Status::Aborted("producer returned more bytes than asked");
+      if (*n == 0) {
+        if (stream.length) return Status::Aborted("producer ended before the announced Content-Length");
+        break;
+      }
+      if (chunked) {
+        char prefix[kChunkPrefix];
+        int k = std::snprintf(prefix, sizeof(prefix), "%zx\r\n", *n);
+        std::memcpy(data - k, prefix, static_cast<size_t>(k));
+        std::memcpy(data + *n, "\r\n", 2);
+        DISPOTIFY_RETURN_IF_ERROR(
+            SendAll(fd_, std::string_view(data - k, static_cast<size_t>(k) + *n + 2), timeout));
+      } else {
+        DISPOTIFY_RETURN_IF_ERROR(SendAll(fd_, std::string_view(data, *n), timeout));
+      }
+      sent += *n;
+    }
+    if (chunked) return SendAll(fd_, "0\r\n\r\n", timeout);
+    return Status::Ok();
+  }
+
+  // Stops sending, then discards what the client still sends until it closes or linger_timeout
+  // passes, so that a response sent before the whole request was read is not lost to a reset.
+  void LingerClose() {
+    if (phase_ == Phase::kClosed) return;
+    phase_ = Phase::kLinger;
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec || server_.stopping()) {
+      Close();
+      return;
+    }
+    ArmTimer(options_.linger_timeout);
+    DoLingerRead();
+  }
+
+  void DoLingerRead() {
+    if (!linger_buf_) linger_buf_.reset(new char[kLingerBuf]);
+    socket_.async_read_some(asio::buffer(linger_buf_.get(), kLingerBuf),
+                            [self = shared_from_this()](const error_code& ec, size_t) {
+                              if (ec || self->timed_out_) {
+                                self->CancelTimer();
+                                self->Close();
+                                return;
+                              }
+                              self->DoLingerRead();
+                            });
+  }
+
+  void Close() {
+    if (phase_ == Phase::kClosed) return;
+    phase_ = Phase::kClosed;
+    CancelTimer();
+    std::lock_guard<std::mutex> lock(fd_mu_);
+    closed_ = true;
+    error_code ec;
+    socket_.close(ec);
+  }
+
+  static constexpr size_t kLingerBuf = 16 * 1024;
+
+  ServerCore& server_;
+  const ServerOptions& options_;
+  tcp::socket socket_;
+  const int fd_ = socket_.native_handle();
+  asio::steady_timer timer_;
+  uint64_t timer_gen_ = 0;
+  bool timed_out_ = false;
+  beast::flat_buffer buffer_;
+  std::optional<RequestParser> parser_;
+  std::unique_ptr<char[]> linger_buf_;
+  std::string remote_;
+  Phase phase_ = Phase::kIdle;
+  const bool counted_;
+
+  std::mutex fd_mu_;
+  bool closed_ = false;
+};
+
+void BlockSigpipe() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+}  // namespace
+
+Status ServerCore::Start() {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  if (started_) return Status::FailedPrecondition("HTTP server already started");
+  if (options_.worker_threads == 0) return Status::InvalidArgument("worker_threads must be > 0");
+  if (options_.max_connections == 0) return Status::InvalidArgument("max_connections must be > 0");
+  if (options_.max_header_bytes < 256) return Status::InvalidArgument("max_header_bytes must be >= 256");
+  error_code ec;
+  asio::ip::address address = asio::ip::make_address(options_.address, ec);
+  if (ec) return Status::InvalidArgument("bad listen address '" + options_.address + "': " + ec.message());
+  tcp::endpoint endpoint(address, options_.port);
+  const std::string where = options_.address + ":" + std::to_string(options_.port);
+  Status listening = [&]() -> Status {
+    if (acceptor_.open(endpoint.protocol(), ec); ec) return Status::IoError("socket: " + ec.message());
+    if (acceptor_.set_option(asio::socket_base::reuse_address(true), ec); ec) {
+      return Status::IoError("SO_REUSEADDR: " + ec.message());
+    }
+    if (acceptor_.bind(endpoint, ec); ec) return Status::IoError("bind " + where + ": " + ec.message());
+    if (acceptor_.listen(asio::socket_base::max_listen_connections, ec); ec) {
+      return Status::IoError("listen " + where + ": " + ec.message());
+    }
+    return Status::Ok();
+  }();
+  if (!listening.ok()) {
+    error_code ignored;
+    acceptor_.close(ignored);  // so that Start can be retried
+    return listening;
+  }
+  port_ = acceptor_.local_endpoint(ec).port();
+  work_.emplace(ioc_.get_executor());
+  DoAccept();
+  // The threads inherit the blocked SIGPIPE (see ConsumePendingSigpipe); the caller's mask is restored.
+  sigset_t old_mask;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, &old_mask);
+  for (size_t i = 0; i < options_.worker_threads; ++i) {
+    threads_.emplace_back([this] {
+      BlockSigpipe();
+      for (;;) {
+        try {
+          ioc_.run();
+          return;
+        } catch (const std::exception& e) {
+          DLOG_ERROR << "exception escaped an HTTP server handler: " << e.what();
+        }
+      }
+    });
+  }
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  started_ = true;
+  DLOG_INFO << "HTTP server listening on " << options_.address << ":" << port_ << " with "
+            << options_.worker_threads << " worker threads";
+  return Status::Ok();
+}
+
+void ServerCore::DoAccept() {
+  acceptor_.async_accept(asio::make_strand(ioc_), [this](const error_code& ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+      DLOG_WARN << "HTTP accept failed: " << ec.message();
+      // E.g. EMFILE: retry later instead of spinning.
+      accept_retry_.expires_after(std::chrono::milliseconds(100));
+      accept_retry_.async_wait([this](const error_code& wait_ec) {
+        if (!wait_ec && acceptor_.is_open()) DoAccept();
+      });
+      return;
+    }
+    if (stopping_.load()) {
+      error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    const bool reject = active_.load() >= options_.max_connections;
+    auto session = std::make_shared<Session>(*this, std::move(socket), /*counted=*/!reject);
+    if (reject) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      session->Reject();
+    } else {
+      accepted_.fetch_add(1, std::memory_order_relaxed);
+      session->Start();
+    }
+    DoAccept();
+  });
+}
+
+void ServerCore::Stop(milliseconds grace) {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  stopping_.store(true);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+
+  // Stop accepting (on the acceptor's strand: the acceptor is not thread-safe).
+  std::promise<void> acceptor_closed;
+  asio::post(acceptor_.get_executor(), [this, &acceptor_closed] {
+    error_code ec;
+    acceptor_.close(ec);
+    accept_retry_.cancel();
+    acceptor_closed.set_value();
+  });
+  acceptor_closed.get_future().wait();
+
+  // Close idle connections. The references are taken under the lock (a session whose last
+  // reference is going away is unregistering, blocked on it) and dropped outside it (dropping the
+  // last one runs the destructor, which takes the lock).
+  std::vector<std::shared_ptr<Session>> alive;
+  {
+    std::lock_guard<std::mutex> sessions_lock(sessions_mu_);
+    for (Session* s : sessions_) {
+      if (auto session = s->weak_from_this().lock()) alive.push_back(std::move(session));
+    }
+  }
+  for (const auto& session : alive) session->StopIfIdle();
+  alive.clear();
+
+  std::unique_lock<std::mutex> sessions_lock(sessions_mu_);
+  if (!sessions_cv_.wait_until(sessions_lock, deadline, [this] { return sessions_.empty(); })) {
+    DLOG_WARN << "HTTP server: " << sessions_.size()
+              << " connections still open after the grace period; closing";
+    for (Session* s : sessions_) s->ForceShutdown();
+  }
+  while (
+      !sessions_cv_.wait_for(sessions_lock, std::chrono::seconds(5), [this] { return sessions_.empty(); })) {
+    DLOG_WARN << "HTTP server: waiting for " << sessions_.size() << " handlers to return";
+  }
+  sessions_lock.unlock();
+
+  work_.reset();
+  ioc_.stop();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  DLOG_INFO << "HTTP server on port " << port_ << " stopped";
+}
+
+struct HttpServer::Impl {
+  Impl(ServerOptions options, Router router) : core(std::move(options), std::move(router)) {}
+  ServerCore core;
+};
+
+HttpServer::HttpServer(ServerOptions options, Router router)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(router))) {}
+
+HttpServer::~HttpServer() {
+  impl_->core.Stop(milliseconds(0));
+}
+
+Status HttpServer::Start() {
+  return impl_->core.Start();
+}
+
+uint16_t HttpServer::port() const {
+  return impl_->core.port();
+}
+
+void HttpServer::Stop(std::chrono::milliseconds grace) {
+  impl_->core.Stop(grace);
+}
+
+ServerStats HttpServer::stats() const {
+  return impl_->core.stats();
+}
+
+}  // namespace dispotify::api::http
