@@ -2,6 +2,7 @@
 
 #include "node/replication/blob_store.h"
 
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
@@ -406,6 +407,33 @@ Status BlobStore::VerifyChecksum(std::string_view file_id) {
   auto reader = Open(file_id);
   if (!reader.ok()) return reader.status();
   return (*reader)->ReadAll([](std::string_view) { return Status::Ok(); });
+}
+
+Result<std::unique_ptr<BlobReader>> BlobStore::OpenVerified(std::string_view file_id) {
+  auto reader = Open(file_id);
+  if (!reader.ok()) return reader.status();
+  auto stamp_of = [](const std::string& path) -> std::optional<FileStamp> {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+    return FileStamp{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                     static_cast<uint64_t>(st.st_size), st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
+                     st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec};
+  };
+  const std::string path = BlobPath(file_id);
+  const auto before = stamp_of(path);
+  if (before) {
+    std::lock_guard lock(verified_mu_);
+    auto it = verified_.find(file_id);
+    if (it != verified_.end() && it->second == *before) return reader;
+  }
+  DISPOTIFY_RETURN_IF_ERROR(VerifyChecksum(file_id));
+  // Remember it only if nothing changed while it was being hashed.
+  if (const auto after = stamp_of(path); before && after && *before == *after) {
+    std::lock_guard lock(verified_mu_);
+    if (verified_.size() >= kVerifiedEntries) verified_.erase(verified_.begin());
+    verified_[std::string(file_id)] = *after;
+  }
+  return reader;
 }
 
 Status BlobStore::Delete(std::string_view file_id) {

@@ -57,6 +57,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -215,6 +216,14 @@ class BlobStore {
   // Re-hashes the whole blob (the scrub): OK, kCorruption, kNotFound or an I/O error.
   Status VerifyChecksum(std::string_view file_id);
 
+  // Opens a blob that is known good: re-hashed now unless it was already verified since it last
+  // changed on disk (same inode, size, mtime and ctime; the last kVerifiedEntries verifications
+  // are remembered). For serving ranged and sendfile(2) reads, which cannot verify themselves:
+  // a copy modified behind the store's back is re-hashed (and refused) before any byte goes out;
+  // silent decay that leaves the file's times alone is the scrub's to find.
+  static constexpr size_t kVerifiedEntries = 100000;
+  Result<std::unique_ptr<BlobReader>> OpenVerified(std::string_view file_id);
+
   // Removes the blob durably (directory fsynced). kNotFound when absent.
   Status Delete(std::string_view file_id);
 
@@ -251,6 +260,14 @@ class BlobStore {
   const std::string blobs_dir_;
   const std::string tmp_dir_;
   std::atomic<uint64_t> next_temp_{0};
+
+  struct FileStamp {
+    uint64_t dev = 0, ino = 0, size = 0;
+    int64_t mtime_ns = 0, ctime_ns = 0;
+    bool operator==(const FileStamp&) const = default;
+  };
+  std::mutex verified_mu_;
+  std::map<std::string, FileStamp, std::less<>> verified_;  // guarded by verified_mu_
 
   // Serialises installs and deletes (check existing -> rename -> fsync dir); guards the counters.
   std::mutex mu_;

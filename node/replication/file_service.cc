@@ -252,6 +252,15 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
     // Same content again: nothing to commit; the copies just written replaced identical ones.
     return UploadResult{**existing, confirmed, false};
   }
+  if (request.before_commit) {
+    if (Status s = request.before_commit(&song); !s.ok()) {
+      DeleteCopies(file_id, confirmed, sha256);
+      return s;
+    }
+    song.file_id = file_id;  // the hook completes metadata; identity and content stay
+    song.size_bytes = size;
+    song.sha256 = sha256;
+  }
 
   catalog::PutSongCmd put{song, /*if_absent=*/true, confirmed};
   const auto deadline = std::chrono::steady_clock::now() + options_.commit_timeout;

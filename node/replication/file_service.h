@@ -66,6 +66,10 @@ struct UploadRequest {
   // Optional checks supplied by the client (e.g. a Content-Length or a digest header).
   std::optional<uint64_t> expected_size;
   std::optional<std::string> expected_sha256;
+  // Called once the copies are confirmed and before the catalog commit, with the song as it will
+  // be committed (size and SHA-256 set): the API layer completes its metadata (tags read from the
+  // file). An error aborts the upload like any other failure (copies deleted, nothing visible).
+  std::function<Status(catalog::Song* song)> before_commit;
 };
 
 // Pulls the upload's bytes: up to `max` bytes into `buf`; 0 at the end; an error aborts the upload.

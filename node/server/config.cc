@@ -159,6 +159,25 @@ const std::map<std::string, Setter>& Setters() {
        [](NodeConfig* c, const std::string& v) {
          return ParseInt<int64_t>("orphan_grace_ms", v, 0, int64_t{30} * 86400000, &c->orphan_grace_ms);
        }},
+      {"http_listen",
+       [](NodeConfig* c, const std::string& v) {
+         if (!v.empty()) DISPOTIFY_RETURN_IF_ERROR(CheckHostPort("http_listen", v));
+         c->http_listen = v;
+         return Status::Ok();
+       }},
+      {"http_workers",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt("http_workers", v, 1, 256, &c->http_workers);
+       }},
+      {"max_upload_mib",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt<uint64_t>("max_upload_mib", v, 1, 1 << 20, &c->max_upload_mib);
+       }},
+      {"api_token",
+       [](NodeConfig* c, const std::string& v) {
+         c->api_token = v;
+         return Status::Ok();
+       }},
       {"auto_promote",
        [](NodeConfig* c, const std::string& v) { return ParseBool("auto_promote", v, &c->auto_promote); }},
       {"log_level",

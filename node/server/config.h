@@ -27,6 +27,10 @@
 //   repair_concurrency: 2           # copies in flight at once (new nodes fill progressively)
 //   auto_promote: false             # the leader promotes caught-up learners by itself
 //   advertise: ""                   # the address peers use for this node (default: listen)
+//   http_listen: 127.0.0.1:8080     # the REST API (catalog mode; "" = off; port 0 picks one)
+//   http_workers: 8                 # threads running REST handlers
+//   max_upload_mib: 2048            # larger uploads get 413
+//   api_token: ""                   # bearer token of the admin API ("" = open)
 //   inventory_interval_ms: 0        # the scrubber's orphan/missing sweep (0: 30 s)
 //   orphan_grace_ms: 0              # age before an unreferenced blob is deleted (0: 15 min)
 // Flags only: --config FILE, --reset (wipe a removed member's data dir, then exit), --help.
@@ -65,6 +69,10 @@ struct NodeConfig {
   int repair_concurrency = 2;
   bool auto_promote = false;
   std::string advertise;
+  std::string http_listen = "127.0.0.1:8080";
+  int http_workers = 8;
+  uint64_t max_upload_mib = 2048;
+  std::string api_token;
   int inventory_interval_ms = 0;
   int64_t orphan_grace_ms = 0;
 

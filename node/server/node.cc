@@ -9,6 +9,8 @@
 #include "common/logging.h"
 #include "dispotify/v1/cluster.grpc.pb.h"
 #include "node/api/files_service.h"
+#include "node/api/http/http_server.h"
+#include "node/api/rest_api.h"
 #include "node/catalog/catalog_state_machine.h"
 #include "node/catalog/metadata_store.h"
 #include "node/kv/kv_state_machine.h"
@@ -22,6 +24,7 @@
 #include "node/server/cluster_service.h"
 #include "node/server/kv_service.h"
 #include "node/server/metrics.h"
+#include "node/server/raft_cluster_control.h"
 #include "node/server/raft_node.h"
 #include "node/storage/identity.h"
 #include "node/storage/log_store.h"
@@ -49,6 +52,10 @@ Node::Node(NodeConfig config) : config_(std::move(config)), fs_(&DefaultFileSyst
 
 Node::~Node() {
   Shutdown();
+}
+
+int Node::http_port() const {
+  return http_ ? http_->port() : 0;
 }
 
 int Node::metrics_port() const {
@@ -183,6 +190,9 @@ int Node::Start() {
     return kExitBadConfig;
   }
 
+  if (files_) {
+    if (int code = StartHttp(); code != kExitOk) return code;
+  }
   if (peers_) peers_->Start();
   if (repair_) repair_->Start();
   if (scrubber_) scrubber_->Start();
@@ -231,6 +241,8 @@ void Node::Shutdown() {
     stopping_background_ = true;
   }
   cv_.notify_all();
+  // Requests in flight finish first (a short grace), new ones are refused.
+  if (http_) http_->Stop(std::chrono::seconds(5));
   if (membership_thread_.joinable()) membership_thread_.join();
   if (repair_) repair_->Stop();
   if (scrubber_) scrubber_->Stop();
@@ -321,6 +333,46 @@ void Node::StartDataPlane() {
   adeps.is_leader = is_leader;
   adeps.replication_factor = factor;
   files_service_ = std::make_unique<api::FilesService>(adeps);
+}
+
+int Node::StartHttp() {
+  if (config_.http_listen.empty()) return kExitOk;
+  const std::string spool = config_.data_dir + "/spool";
+  // Uploads interrupted by a crash leave spool files behind; nothing else lives there.
+  (void)fs_->CreateDirs(spool);
+  if (auto names = fs_->ListDir(spool); names.ok()) {
+    for (const auto& name : *names) (void)fs_->Remove(spool + "/" + name);
+  }
+  cluster_control_ = std::make_unique<RaftClusterControl>(raft_.get());
+  api::RestApiOptions options;
+  options.self = config_.node_id;
+  options.max_upload_bytes = config_.max_upload_mib << 20;
+  options.bearer_token = config_.api_token;
+  options.spool_dir = spool;
+  api::RestApiDeps deps;
+  deps.files = files_.get();
+  deps.store = metadata_.get();
+  deps.proposer = proposer_.get();
+  deps.blobs = blobs_.get();
+  deps.peers = peers_.get();
+  deps.repair = repair_.get();
+  deps.cluster = cluster_control_.get();
+  catalog::CatalogStateMachine* sm = catalog_.get();
+  deps.replication_factor = [sm] { return sm->replication_factor(); };
+  api::http::Router router;
+  api::AddRestRoutes(options, deps, &router);
+  api::http::ServerOptions hopts;
+  const auto colon = config_.http_listen.rfind(':');
+  hopts.address = config_.http_listen.substr(0, colon);
+  hopts.port = static_cast<uint16_t>(std::stoi(config_.http_listen.substr(colon + 1)));
+  hopts.worker_threads = static_cast<size_t>(config_.http_workers);
+  http_ = std::make_unique<api::http::HttpServer>(hopts, std::move(router));
+  if (Status s = http_->Start(); !s.ok()) {
+    DLOG_ERROR << "cannot serve HTTP on " << config_.http_listen << ": " << s.message();
+    return kExitBadConfig;
+  }
+  DLOG_INFO << "REST API on http://" << hopts.address << ":" << http_->port();
+  return kExitOk;
 }
 
 void Node::MembershipLoop() {

@@ -63,6 +63,9 @@ class Scrubber;
 }  // namespace replication
 namespace api {
 class FilesService;
+namespace http {
+class HttpServer;
+}  // namespace http
 }  // namespace api
 namespace consensus {
 class StateMachine;
@@ -73,6 +76,7 @@ namespace dispotify::server {
 
 class CatalogProposer;
 class ClusterService;
+class RaftClusterControl;
 class KvService;
 class Metrics;
 class RaftNode;
@@ -97,8 +101,9 @@ class Node {
   // Thread-safe; safe to call at any time, any number of times.
   void RequestStop();
 
-  // For tests: the gRPC port actually bound and the metrics port.
+  // For tests: the gRPC port actually bound, the REST port (0 when off) and the metrics port.
   int port() const { return port_; }
+  int http_port() const;
   int metrics_port() const;
   RaftNode* raft() const { return raft_.get(); }
 
@@ -107,6 +112,8 @@ class Node {
   int OpenCatalog();
   // Catalog mode, after the Raft node exists: the data plane's services and background work.
   void StartDataPlane();
+  // Catalog mode: the REST API. Returns an exit code (kExitBadConfig when it cannot listen).
+  int StartHttp();
   void MembershipLoop();
   void Shutdown();
 
@@ -131,6 +138,8 @@ class Node {
   std::unique_ptr<replication::RepairManager> repair_;
   std::unique_ptr<replication::Scrubber> scrubber_;
   std::unique_ptr<api::FilesService> files_service_;
+  std::unique_ptr<RaftClusterControl> cluster_control_;
+  std::unique_ptr<api::http::HttpServer> http_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::thread membership_thread_;

@@ -1,0 +1,698 @@
+#include "node/api/rest_api.h"
+
+#include <cpprest/json.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "common/logging.h"
+#include "node/api/cluster_control.h"
+#include "node/api/http/content_type.h"
+#include "node/api/http/multipart.h"
+#include "node/api/http/range.h"
+#include "node/api/http/request.h"
+#include "node/api/http/response.h"
+#include "node/catalog/metadata_store.h"
+#include "node/catalog/proposer.h"
+#include "node/replication/blob_store.h"
+#include "node/replication/file_service.h"
+#include "node/replication/peer_client.h"
+#include "node/replication/repair.h"
+
+namespace dispotify::api {
+namespace {
+
+using http::BodyReader;
+using http::JsonError;
+using http::JsonEscape;
+using http::Request;
+using http::Response;
+
+constexpr size_t kMaxFieldBytes = 4096;
+constexpr size_t kMaxAdminBody = 16 * 1024;
+
+std::string Quote(std::string_view s) {
+  return "\"" + JsonEscape(s) + "\"";
+}
+
+const char* StateName(catalog::ReplicaState s) {
+  switch (s) {
+    case catalog::ReplicaState::kPending: return "pending";
+    case catalog::ReplicaState::kHealthy: return "healthy";
+    case catalog::ReplicaState::kCorrupt: return "corrupt";
+    case catalog::ReplicaState::kMissing: return "missing";
+  }
+  return "unknown";
+}
+
+std::string SongJson(const catalog::Song& s, const std::vector<catalog::Replica>* replicas) {
+  std::string out = "{\"file_id\":" + Quote(s.file_id) + ",\"title\":" + Quote(s.title) +
+                    ",\"artist\":" + Quote(s.artist) + ",\"album\":" + Quote(s.album) +
+                    ",\"file_name\":" + Quote(s.file_name) + ",\"content_type\":" + Quote(s.content_type) +
+                    ",\"track\":" + std::to_string(s.track) + ",\"year\":" + std::to_string(s.year) +
+                    ",\"duration_ms\":" + std::to_string(s.duration_ms) +
+                    ",\"size_bytes\":" + std::to_string(s.size_bytes) + ",\"sha256\":" + Quote(s.sha256) +
+                    ",\"created_at_ms\":" + std::to_string(s.created_at_ms);
+  if (replicas != nullptr) {
+    out += ",\"replicas\":[";
+    for (size_t i = 0; i < replicas->size(); ++i) {
+      const auto& r = (*replicas)[i];
+      if (i > 0) out += ",";
+      out += "{\"node_id\":" + std::to_string(r.node.value()) + ",\"state\":\"" + StateName(r.state) + "\"}";
+    }
+    out += "]";
+  }
+  return out + "}";
+}
+
+// Maps a data-plane error to the REST status and error body.
+Response Error(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kUnavailable:
+    case StatusCode::kNotLeader:
+    case StatusCode::kRetry:
+    case StatusCode::kCommitUnknown: {
+      Response r = JsonError(503, "unavailable", s.message());
+      r.AddHeader("Retry-After", "2");
+      return r;
+    }
+    case StatusCode::kAborted: return JsonError(409, "conflict", s.message());
+    case StatusCode::kAlreadyExists: return JsonError(409, "already_exists", s.message());
+    case StatusCode::kFailedPrecondition: return JsonError(409, "failed_precondition", s.message());
+    case StatusCode::kTimeout: return JsonError(504, "timeout", s.message());
+    case StatusCode::kInvalidArgument: return JsonError(400, "invalid_argument", s.message());
+    case StatusCode::kNotFound: return JsonError(404, "not_found", s.message());
+    case StatusCode::kNoSpace: return JsonError(507, "insufficient_storage", s.message());
+    default: return JsonError(500, "internal", s.ToString());
+  }
+}
+
+// Query parameter as an unsigned number in [min, max]; `fallback` when absent.
+Result<uint64_t> UintParam(const Request& req, std::string_view name, uint64_t fallback, uint64_t min,
+                           uint64_t max) {
+  auto v = req.Query(name);
+  if (!v) return fallback;
+  uint64_t out = 0;
+  if (v->empty() || v->size() > 19) return Status::InvalidArgument(std::string(name) + " must be a number");
+  for (char c : *v) {
+    if (c < '0' || c > '9') return Status::InvalidArgument(std::string(name) + " must be a number");
+    out = out * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (out < min || out > max) {
+    return Status::InvalidArgument(std::string(name) + " must be in [" + std::to_string(min) + ", " +
+                                   std::to_string(max) + "]");
+  }
+  return out;
+}
+
+// A temp file in the spool directory, deleted on destruction.
+class SpoolFile {
+ public:
+  static Result<std::unique_ptr<SpoolFile>> Create(const std::string& dir) {
+    std::string path = dir + "/upload-XXXXXX";
+    int fd = ::mkstemp(path.data());
+    if (fd < 0) return Status::FromErrno(errno, "creating a spool file in " + dir);
+    return std::unique_ptr<SpoolFile>(new SpoolFile(fd, std::move(path)));
+  }
+  ~SpoolFile() {
+    ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  SpoolFile(const SpoolFile&) = delete;
+  SpoolFile& operator=(const SpoolFile&) = delete;
+  Status Write(const char* data, size_t n) {
+    while (n > 0) {
+      ssize_t w = ::write(fd_, data, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return Status::FromErrno(errno, "writing the upload spool");
+      }
+      data += w;
+      n -= static_cast<size_t>(w);
+    }
+    return Status::Ok();
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  SpoolFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_;
+  std::string path_;
+};
+
+// Runs a push-style read (FileService::Read) on its own thread into a bounded queue, for a
+// pull-style HTTP body. Started by the first Produce (a HEAD request never starts it).
+class ProxyStream {
+ public:
+  using Reader = std::function<Status(const std::function<Status(std::string_view)>& sink)>;
+  static constexpr size_t kMaxQueued = 1 << 20;
+
+  explicit ProxyStream(Reader reader) : reader_(std::move(reader)) {}
+  ~ProxyStream() {
+    {
+      std::lock_guard lock(mu_);
+      cancelled_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  Result<size_t> Produce(char* buf, size_t max) {
+    std::unique_lock lock(mu_);
+    if (!started_) {
+      started_ = true;
+      thread_ = std::thread([this] { Run(); });
+    }
+    cv_.wait(lock, [this] { return !queue_.empty() || done_; });
+    if (queue_.empty()) {
+      if (!status_.ok()) return status_;
+      return size_t{0};
+    }
+    std::string& front = queue_.front();
+    const size_t n = std::min(max, front.size() - offset_);
+    std::memcpy(buf, front.data() + offset_, n);
+    offset_ += n;
+    queued_ -= n;
+    if (offset_ == front.size()) {
+      queue_.pop_front();
+      offset_ = 0;
+    }
+    cv_.notify_all();
+    return n;
+  }
+
+ private:
+  void Run() {
+    Status s = reader_([this](std::string_view data) -> Status {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return queued_ < kMaxQueued || cancelled_; });
+      if (cancelled_) return Status::Aborted("the client went away");
+      queue_.emplace_back(data);
+      queued_ += data.size();
+      cv_.notify_all();
+      return Status::Ok();
+    });
+    std::lock_guard lock(mu_);
+    status_ = s;
+    done_ = true;
+    cv_.notify_all();
+  }
+
+  Reader reader_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;
+  size_t offset_ = 0;
+  size_t queued_ = 0;
+  bool started_ = false;
+  bool done_ = false;
+  bool cancelled_ = false;
+  Status status_;
+  std::thread thread_;
+};
+
+bool EtagMatches(std::string_view header, const std::string& etag) {
+  if (header.find('*') != std::string_view::npos) return true;
+  return header.find(etag) != std::string_view::npos;
+}
+
+Result<web::json::value> ParseJsonObject(BodyReader& body, const std::vector<std::string>& allowed) {
+  auto text = http::ReadBodyToString(body, kMaxAdminBody);
+  if (!text.ok()) return text.status();
+  web::json::value v;
+  try {
+    v = web::json::value::parse(*text);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("malformed JSON: ") + e.what());
+  }
+  if (!v.is_object()) return Status::InvalidArgument("the body must be a JSON object");
+  for (const auto& [key, value] : v.as_object()) {
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+      return Status::InvalidArgument("unknown field '" + key + "'");
+  }
+  return v;
+}
+
+Result<uint64_t> JsonUint(const web::json::value& obj, const std::string& key, bool required, uint64_t max) {
+  if (!obj.has_field(key)) {
+    if (required) return Status::InvalidArgument("missing field '" + key + "'");
+    return uint64_t{0};
+  }
+  const auto& v = obj.at(key);
+  if (!v.is_number() || !v.as_number().is_integral() || v.as_number().to_int64() < 0 ||
+      v.as_number().to_uint64() > max) {
+    return Status::InvalidArgument("'" + key + "' must be an integer in [0, " + std::to_string(max) + "]");
+  }
+  return v.as_number().to_uint64();
+}
+
+Result<NodeId> NodeParam(const Request& req) {
+  std::string_view text = req.PathParam("id");
+  uint64_t id = 0;
+  if (text.empty() || text.size() > 19) return Status::InvalidArgument("the node id must be a number");
+  for (char c : text) {
+    if (c < '0' || c > '9') return Status::InvalidArgument("the node id must be a number");
+    id = id * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (id == 0) return Status::InvalidArgument("the node id must be >= 1");
+  return NodeId(id);
+}
+
+class Routes {
+ public:
+  Routes(RestApiOptions options, RestApiDeps deps) : options_(std::move(options)), deps_(std::move(deps)) {}
+
+  Response Upload(Request& req, BodyReader& body) {
+    replication::UploadRequest up;
+    auto text_field = [&](std::string_view name, std::string* out) {
+      if (auto v = req.Query(name)) *out = std::string(*v);
+    };
+    text_field("file_id", &up.file_id);
+    text_field("filename", &up.file_name);
+    text_field("title", &up.title);
+    text_field("artist", &up.artist);
+    text_field("album", &up.album);
+    auto track = UintParam(req, "track", 0, 0, 100000);
+    auto year = UintParam(req, "year", 0, 0, 9999);
+    if (!track.ok()) return Error(track.status());
+    if (!year.ok()) return Error(year.status());
+    up.track = static_cast<uint32_t>(*track);
+    up.year = static_cast<uint32_t>(*year);
+
+    BodyReader* content = &body;
+    std::unique_ptr<http::MultipartReader> multipart;
+    const std::string_view ctype = req.Header("Content-Type").value_or("");
+    if (ctype.substr(0, 19) == "multipart/form-data") {
+      auto boundary = http::BoundaryFromContentType(ctype);
+      if (!boundary.ok()) return JsonError(400, "invalid_argument", boundary.status().message());
+      multipart = std::make_unique<http::MultipartReader>(body, *boundary);
+      bool found = false;
+      while (!found) {
+        auto next = multipart->NextPart();
+        if (!next.ok())
+          return JsonError(400, "invalid_argument", "malformed multipart body: " + next.status().message());
+        if (!*next) return JsonError(400, "invalid_argument", "the multipart body has no 'file' part");
+        const auto& part = multipart->part();
+        if (part.name == "file") {
+          if (up.file_name.empty()) up.file_name = part.filename.value_or("");
+          if (up.content_type.empty() && !part.content_type.empty() &&
+              part.content_type != "application/octet-stream")
+            up.content_type = part.content_type;
+          found = true;
+          break;
+        }
+        auto value = http::ReadBodyToString(*multipart, kMaxFieldBytes);
+        if (!value.ok())
+          return JsonError(400, "invalid_argument",
+                           "form field '" + part.name + "': " + value.status().message());
+        if (part.name == "file_id")
+          up.file_id = *value;
+        else if (part.name == "filename")
+          up.file_name = *value;
+        else if (part.name == "title")
+          up.title = *value;
+        else if (part.name == "artist")
+          up.artist = *value;
+        else if (part.name == "album")
+          up.album = *value;
+        else if (part.name == "track" || part.name == "year") {
+          uint64_t n = 0;
+          bool ok = !value->empty() && value->size() < 8;
+          for (char c : *value) ok = ok && c >= '0' && c <= '9', n = n * 10 + static_cast<uint64_t>(c - '0');
+          if (!ok)
+            return JsonError(400, "invalid_argument", "form field '" + part.name + "' must be a number");
+          (part.name == "track" ? up.track : up.year) = static_cast<uint32_t>(n);
+        } else {
+          return JsonError(400, "invalid_argument", "unknown form field '" + part.name + "'");
+        }
+      }
+      content = multipart.get();
+    } else if (!multipart && req.content_length) {
+      up.expected_size = *req.content_length;
+    }
+    if (up.file_name.empty() && up.file_id.empty())
+      return JsonError(400, "invalid_argument",
+                       "name the file: ?filename=, a multipart file name, or ?file_id=");
+    if (up.file_name.empty()) up.file_name = up.file_id;
+    const auto dot = up.file_name.rfind('.');
+    const std::string_view extension =
+        dot == std::string::npos ? std::string_view() : std::string_view(up.file_name).substr(dot + 1);
+    if (!http::IsAudioExtension(extension) && up.content_type.rfind("audio/", 0) != 0)
+      return JsonError(415, "unsupported_media_type", "not an audio file name or type: " + up.file_name);
+    if (up.content_type.empty()) up.content_type = std::string(http::ContentTypeForFileName(up.file_name));
+
+    auto spool = SpoolFile::Create(options_.spool_dir);
+    if (!spool.ok()) return Error(spool.status());
+    SpoolFile* sp = spool->get();
+    auto source = [content, sp](char* buf, size_t max) -> Result<size_t> {
+      auto n = content->Read(buf, max);
+      if (!n.ok() || *n == 0) return n;
+      DISPOTIFY_RETURN_IF_ERROR(sp->Write(buf, *n));
+      return n;
+    };
+    bool not_audio = false;
+    const replication::UploadRequest given = up;
+    up.before_commit = [&](catalog::Song* song) -> Status {
+      if (!deps_.read_tags) return Status::Ok();
+      auto tags = deps_.read_tags(sp->path());
+      if (!tags.ok()) {
+        not_audio = tags.status().code() == StatusCode::kInvalidArgument;
+        return tags.status();
+      }
+      // Form fields override what the file says.
+      if (given.title.empty()) song->title = tags->title;
+      if (given.artist.empty()) song->artist = tags->artist;
+      if (given.album.empty()) song->album = tags->album;
+      if (given.track == 0) song->track = tags->track;
+      if (given.year == 0) song->year = tags->year;
+      song->duration_ms = tags->duration_ms;
+      return Status::Ok();
+    };
+    auto result = deps_.files->Upload(up, source);
+    if (!result.ok()) {
+      if (not_audio) return JsonError(415, "unsupported_media_type", result.status().message());
+      if (result.status().code() == StatusCode::kFailedPrecondition)
+        return JsonError(413, "payload_too_large", result.status().message());
+      return Error(result.status());
+    }
+    auto replicas = deps_.store->GetReplicas(result->song.file_id);
+    std::vector<catalog::Replica> listed;
+    if (replicas.ok()) listed = std::move(replicas).value();
+    Response r = Response::Json(result->created ? 201 : 200, SongJson(result->song, &listed));
+    r.AddHeader("Location", "/music/songs/" + result->song.file_id);
+    return r;
+  }
+
+  Response Search(Request& req, BodyReader&) {
+    catalog::SearchRequest sr;
+    auto q = req.Query("q");
+    if (!q || q->empty()) return JsonError(400, "invalid_argument", "q is required");
+    sr.query = std::string(*q);
+    auto limit = UintParam(req, "limit", 20, 1, 100);
+    auto offset = UintParam(req, "offset", 0, 0, 10000);
+    if (!limit.ok()) return Error(limit.status());
+    if (!offset.ok()) return Error(offset.status());
+    sr.limit = static_cast<uint32_t>(*limit);
+    sr.offset = static_cast<uint32_t>(*offset);
+    if (auto c = req.Query("cursor")) sr.cursor = std::string(*c);
+    auto page = deps_.store->Search(sr);
+    if (!page.ok()) return Error(page.status());
+    std::string out = "{\"total\":" + std::to_string(page->total) + ",\"items\":[";
+    for (size_t i = 0; i < page->items.size(); ++i) {
+      if (i > 0) out += ",";
+      out += SongJson(page->items[i], nullptr);
+    }
+    out += "],\"next_cursor\":" + Quote(page->next_cursor) + "}";
+    return Response::Json(200, std::move(out));
+  }
+
+  Response ListSongs(Request& req, BodyReader&) {
+    catalog::ListRequest lr;
+    auto limit = UintParam(req, "limit", 50, 1, 1000);
+    if (!limit.ok()) return Error(limit.status());
+    lr.limit = static_cast<uint32_t>(*limit);
+    if (auto a = req.Query("after")) lr.after_file_id = std::string(*a);
+    auto page = deps_.store->ListSongs(lr);
+    if (!page.ok()) return Error(page.status());
+    std::string out = "{\"items\":[";
+    for (size_t i = 0; i < page->items.size(); ++i) {
+      if (i > 0) out += ",";
+      out += SongJson(page->items[i], nullptr);
+    }
+    out += "],\"next_after\":" + Quote(page->next_after) + "}";
+    return Response::Json(200, std::move(out));
+  }
+
+  Response GetSong(Request& req, BodyReader&) {
+    auto song = deps_.files->GetSong(req.PathParam("file_id"));
+    if (!song.ok()) return Error(song.status());
+    auto replicas = deps_.store->GetReplicas(song->file_id);
+    std::vector<catalog::Replica> listed;
+    if (replicas.ok()) listed = std::move(replicas).value();
+    return Response::Json(200, SongJson(*song, &listed));
+  }
+
+  Response DeleteSong(Request& req, BodyReader&) {
+    auto song = deps_.files->GetSong(req.PathParam("file_id"));
+    if (!song.ok()) return Error(song.status());
+    Status s = deps_.files->Delete(song->file_id);
+    if (!s.ok()) return Error(s);
+    return Response::Empty(204);
+  }
+
+  Response Stream(Request& req, BodyReader&) {
+    auto song_r = deps_.files->GetSong(req.PathParam("file_id"));
+    if (!song_r.ok()) return Error(song_r.status());
+    const catalog::Song song = std::move(song_r).value();
+    const std::string etag = "\"" + song.sha256 + "\"";
+    const std::string ctype = song.content_type.empty()
+                                  ? std::string(http::ContentTypeForFileName(song.file_name))
+                                  : song.content_type;
+    auto headers = [&](Response r) {
+      r.AddHeader("ETag", etag);
+      r.AddHeader("Accept-Ranges", "bytes");
+      r.AddHeader("Cache-Control", "public, max-age=31536000, immutable");
+      return r;
+    };
+    if (auto inm = req.Header("If-None-Match"); inm && EtagMatches(*inm, etag)) {
+      return headers(Response::Empty(304));
+    }
+    uint64_t start = 0;
+    uint64_t length = song.size_bytes;
+    int status = 200;
+    std::string content_range;
+    if (auto range = req.Header("Range"); range && !req.Header("If-Range").has_value()) {
+      auto parsed = http::ParseRange(*range, song.size_bytes);
+      if (parsed.kind == http::RangeKind::kUnsatisfiable) {
+        Response r = JsonError(416, "range_not_satisfiable", "the range is outside the file");
+        r.AddHeader("Content-Range", http::UnsatisfiedContentRange(song.size_bytes));
+        return headers(std::move(r));
+      }
+      if (parsed.kind == http::RangeKind::kSatisfiable) {
+        start = parsed.range.first;
+        length = parsed.range.length();
+        status = 206;
+        content_range = http::ContentRangeHeader(parsed.range, song.size_bytes);
+      }
+    }
+    auto finish = [&](Response r) {
+      if (!content_range.empty()) r.AddHeader("Content-Range", content_range);
+      return headers(std::move(r));
+    };
+
+    // A verified local copy goes out with sendfile(2).
+    if (song.size_bytes > 0 && HoldsHealthyCopy(song.file_id)) {
+      auto reader = deps_.blobs->OpenVerified(song.file_id);
+      if (reader.ok() && (*reader)->sha256() == song.sha256) {
+        int fd = ::open((*reader)->path().c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+          return finish(
+              Response::File(status, http::OwnedFd(fd), (*reader)->data_offset() + start, length, ctype));
+        }
+      } else if (!reader.ok() && reader.status().code() == StatusCode::kCorruption) {
+        deps_.files->ReportBadCopy(song.file_id, options_.self, catalog::ReplicaState::kCorrupt);
+      }
+    }
+    // Otherwise from a replica, relayed as it arrives.
+    const bool full = status == 200;
+    const std::string file_id = song.file_id;
+    replication::FileService* files = deps_.files;
+    auto proxy = std::make_shared<ProxyStream>([files, file_id, full, start, length](const auto& sink) {
+      return files->Read(
+          file_id, full ? 0 : start, full ? 0 : length, [](const catalog::Song&) { return Status::Ok(); },
+          sink);
+    });
+    if (length == 0)
+      return finish(Response::Stream(
+          status, [](char*, size_t) -> Result<size_t> { return size_t{0}; }, 0, ctype));
+    return finish(Response::Stream(
+        status, [proxy](char* buf, size_t max) { return proxy->Produce(buf, max); }, length, ctype));
+  }
+
+  Response Healthz(Request&, BodyReader&) { return Response::Json(200, "{\"status\":\"ok\"}"); }
+
+  Response Readyz(Request&, BodyReader&) {
+    ClusterView v = deps_.cluster->View();
+    std::string reason;
+    bool member = false;
+    for (const auto& m : v.members) member = member || m.id == v.self;
+    if (!v.running)
+      reason = "the node is stopping";
+    else if (!member)
+      reason = "this node is not a member of the cluster yet";
+    else if (v.leader == kNoNode)
+      reason = "no leader is known";
+    else if (v.commit_index > v.applied_index + 1000)
+      reason = "still applying the log";
+    if (!reason.empty()) return JsonError(503, "not_ready", reason);
+    return Response::Json(200, "{\"status\":\"ready\"}");
+  }
+
+  Response ClusterStatus(Request&, BodyReader&) {
+    ClusterView v = deps_.cluster->View();
+    std::string out =
+        "{\"node_id\":" + std::to_string(v.self.value()) + ",\"role\":" + Quote(v.role) +
+        ",\"term\":" + std::to_string(v.term) + ",\"leader_id\":" + std::to_string(v.leader.value()) +
+        ",\"leader_address\":" + Quote(v.leader_address) +
+        ",\"commit_index\":" + std::to_string(v.commit_index) +
+        ",\"applied_index\":" + std::to_string(v.applied_index) +
+        ",\"replication_factor\":" + std::to_string(deps_.replication_factor()) + ",\"members\":[";
+    const auto peers = deps_.peers->Peers();
+    for (size_t i = 0; i < v.members.size(); ++i) {
+      const auto& m = v.members[i];
+      if (i > 0) out += ",";
+      bool alive = m.id == v.self || deps_.peers->IsAlive(m.id);
+      out += "{\"node_id\":" + std::to_string(m.id.value()) + ",\"address\":" + Quote(m.address) +
+             ",\"role\":\"" + (m.id == v.leader ? "leader" : (m.voter ? "voter" : "learner")) +
+             "\",\"healthy\":" + (alive ? "true" : "false") +
+             ",\"match_index\":" + std::to_string(m.match_index);
+      if (auto it = peers.find(m.id); it != peers.end()) {
+        out += ",\"files\":" + std::to_string(it->second.files) +
+               ",\"bytes\":" + std::to_string(it->second.bytes) +
+               ",\"free_bytes\":" + std::to_string(it->second.free_bytes);
+      }
+      out += "}";
+    }
+    out += "]";
+    if (auto stats = deps_.store->Stats(); stats.ok()) {
+      out += ",\"songs\":" + std::to_string(stats->songs) + ",\"bytes\":" + std::to_string(stats->bytes) +
+             ",\"replicas_healthy\":" + std::to_string(stats->replicas_healthy) +
+             ",\"replicas_other\":" + std::to_string(stats->replicas_other);
+    }
+    if (auto bs = deps_.blobs->Stats(); bs.ok()) {
+      out += ",\"local\":{\"files\":" + std::to_string(bs->files) +
+             ",\"bytes\":" + std::to_string(bs->bytes) + ",\"free_bytes\":" + std::to_string(bs->free_bytes) +
+             "}";
+    }
+    if (v.role == "leader" && deps_.repair) {
+      auto rs = deps_.repair->Stats();
+      out += ",\"repair\":{\"under_replicated\":" + std::to_string(rs.under_replicated) +
+             ",\"unavailable\":" + std::to_string(rs.unavailable) +
+             ",\"queued\":" + std::to_string(rs.queued) +
+             ",\"copies_made\":" + std::to_string(rs.copies_made) +
+             ",\"copies_trimmed\":" + std::to_string(rs.copies_trimmed) +
+             ",\"bytes_copied\":" + std::to_string(rs.bytes_copied) + "}";
+    }
+    return Response::Json(200, out + "}");
+  }
+
+  // Admin routes: the bearer token (when configured) is checked first.
+  Response Admin(Request& req, BodyReader& body,
+                 const std::function<Response(Request&, BodyReader&)>& handler) {
+    if (!options_.bearer_token.empty()) {
+      auto auth = req.Header("Authorization");
+      if (!auth || *auth != "Bearer " + options_.bearer_token) {
+        Response r = JsonError(401, "unauthorized", "the admin API needs a valid bearer token");
+        r.AddHeader("WWW-Authenticate", "Bearer");
+        return r;
+      }
+    }
+    return handler(req, body);
+  }
+
+  Response AddMember(Request&, BodyReader& body) {
+    auto obj = ParseJsonObject(body, {"node_id", "address"});
+    if (!obj.ok()) return Error(obj.status());
+    auto id = JsonUint(*obj, "node_id", true, UINT64_MAX >> 1);
+    if (!id.ok()) return Error(id.status());
+    if (*id == 0) return JsonError(400, "invalid_argument", "node_id must be >= 1");
+    if (!obj->has_field("address") || !obj->at("address").is_string())
+      return JsonError(400, "invalid_argument", "address (host:port) is required");
+    const std::string address = obj->at("address").as_string();
+    if (address.empty() || address.size() > 255 || address.find(':') == std::string::npos)
+      return JsonError(400, "invalid_argument", "address must be host:port");
+    Status s = deps_.cluster->AddLearner(NodeId(*id), address);
+    if (!s.ok()) return Error(s);
+    return Response::Json(200, "{\"node_id\":" + std::to_string(*id) + ",\"role\":\"learner\"}");
+  }
+
+  Response Promote(Request& req, BodyReader&) {
+    auto id = NodeParam(req);
+    if (!id.ok()) return Error(id.status());
+    Status s = deps_.cluster->Promote(*id);
+    if (!s.ok()) return Error(s);
+    return Response::Json(200, "{\"node_id\":" + std::to_string(id->value()) + ",\"role\":\"voter\"}");
+  }
+
+  Response RemoveMember(Request& req, BodyReader&) {
+    auto id = NodeParam(req);
+    if (!id.ok()) return Error(id.status());
+    Status s = deps_.cluster->Remove(*id);
+    if (!s.ok()) return Error(s);
+    return Response::Empty(204);
+  }
+
+  Response Leadership(Request&, BodyReader& body) {
+    auto obj = ParseJsonObject(body, {"target"});
+    if (!obj.ok()) return Error(obj.status());
+    auto target = JsonUint(*obj, "target", false, UINT64_MAX >> 1);
+    if (!target.ok()) return Error(target.status());
+    Status s = deps_.cluster->TransferLeadership(NodeId(*target));
+    if (!s.ok()) return Error(s);
+    return Response::Json(200, "{\"status\":\"transferred\"}");
+  }
+
+  Response Replication(Request&, BodyReader& body) {
+    auto obj = ParseJsonObject(body, {"factor"});
+    if (!obj.ok()) return Error(obj.status());
+    auto factor = JsonUint(*obj, "factor", true, catalog::kMaxReplicationFactor);
+    if (!factor.ok()) return Error(factor.status());
+    if (*factor < 1) return JsonError(400, "invalid_argument", "factor must be 1..16");
+    auto r = deps_.proposer->Propose(catalog::SetReplicationFactorCmd{static_cast<uint32_t>(*factor)},
+                                     std::chrono::seconds(10));
+    if (!r.ok()) return Error(r.status());
+    return Response::Json(200, "{\"replication_factor\":" + std::to_string(*factor) + "}");
+  }
+
+ private:
+  bool HoldsHealthyCopy(const std::string& file_id) {
+    auto replicas = deps_.store->GetReplicas(file_id);
+    if (!replicas.ok()) return false;
+    for (const auto& r : *replicas) {
+      if (r.node == options_.self && r.state == catalog::ReplicaState::kHealthy) return true;
+    }
+    return false;
+  }
+
+  const RestApiOptions options_;
+  const RestApiDeps deps_;
+};
+
+}  // namespace
+
+void AddRestRoutes(const RestApiOptions& options, const RestApiDeps& deps, http::Router* router) {
+  auto routes = std::make_shared<Routes>(options, deps);
+  auto bind = [routes](Response (Routes::*fn)(Request&, BodyReader&)) {
+    return [routes, fn](Request& req, BodyReader& body) { return ((*routes).*fn)(req, body); };
+  };
+  auto admin = [routes](Response (Routes::*fn)(Request&, BodyReader&)) {
+    return [routes, fn](Request& req, BodyReader& body) {
+      return routes->Admin(req, body, [&](Request& r, BodyReader& b) { return ((*routes).*fn)(r, b); });
+    };
+  };
+  http::RouteOptions upload_options;
+  upload_options.max_body_bytes = options.max_upload_bytes + (1 << 20);  // multipart framing
+  router->Post("/music/upload", bind(&Routes::Upload), upload_options);
+  router->Get("/music/search", bind(&Routes::Search));
+  router->Get("/music/stream/{file_id}", bind(&Routes::Stream));
+  router->Get("/music/songs", bind(&Routes::ListSongs));
+  router->Get("/music/songs/{file_id}", bind(&Routes::GetSong));
+  router->Delete("/music/songs/{file_id}", bind(&Routes::DeleteSong));
+  router->Get("/healthz", bind(&Routes::Healthz));
+  router->Get("/readyz", bind(&Routes::Readyz));
+  router->Get("/cluster/status", bind(&Routes::ClusterStatus));
+  router->Post("/admin/members", admin(&Routes::AddMember));
+  router->Post("/admin/members/{id}/promote", admin(&Routes::Promote));
+  router->Delete("/admin/members/{id}", admin(&Routes::RemoveMember));
+  router->Post("/admin/leadership", admin(&Routes::Leadership));
+  router->Put("/admin/replication", admin(&Routes::Replication));
+}
+
+}  // namespace dispotify::api

@@ -1,0 +1,83 @@
+#pragma once
+// The public REST API (documented in docs/openapi.yaml) as routes on the HTTP server
+// (node/api/http/): everything is JSON except audio bytes; errors are
+// {"error": {"code": "...", "message": "..."}} with the matching status code.
+//
+//   POST   /music/upload              raw body (?filename=&file_id=&title=&artist=&album=&track=
+//                                    &year=) or multipart/form-data (text fields first, then the
+//                                    `file` part). Streamed to the replicas through a local spool
+//                                    file (tags are read from it), bounded memory. 201 (or 200 when
+//                                    the same content is already stored under that id).
+//   GET    /music/search?q=&limit=&offset=&cursor=
+//   GET    /music/stream/{file_id}    (and HEAD) Range, ETag, If-None-Match; a local verified copy
+//                                    goes out with sendfile(2), otherwise it is proxied from a
+//                                    replica.
+//   GET    /music/songs?limit=&after=
+//   GET    /music/songs/{file_id}
+//   DELETE /music/songs/{file_id}
+//   GET    /healthz, /readyz, /cluster/status
+//   admin (bearer token when configured):
+//   POST   /admin/members {"node_id","address"}, POST /admin/members/{id}/promote,
+//   DELETE /admin/members/{id}, POST /admin/leadership {"target"},
+//   PUT    /admin/replication {"factor"}
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "common/ids.h"
+#include "common/status.h"
+#include "node/api/http/router.h"
+
+namespace dispotify::catalog {
+class MetadataStore;
+class Proposer;
+}  // namespace dispotify::catalog
+
+namespace dispotify::replication {
+class BlobStore;
+class FileService;
+class PeerClient;
+class RepairManager;
+}  // namespace dispotify::replication
+
+namespace dispotify::api {
+
+class ClusterControl;
+
+// Tags read from an uploaded file (by an isolated TagLib process; see node/api/tags/).
+struct AudioInfo {
+  std::string format;  // e.g. mp3, flac
+  std::string title;
+  std::string artist;
+  std::string album;
+  uint32_t track = 0;
+  uint32_t year = 0;
+  uint64_t duration_ms = 0;
+};
+
+struct RestApiOptions {
+  NodeId self;
+  uint64_t max_upload_bytes = 2ull << 30;
+  std::string bearer_token;  // empty: the admin API is open (a local cluster)
+  std::string spool_dir;     // where uploads are spooled while they stream to the replicas
+};
+
+struct RestApiDeps {
+  replication::FileService* files = nullptr;
+  catalog::MetadataStore* store = nullptr;
+  catalog::Proposer* proposer = nullptr;
+  replication::BlobStore* blobs = nullptr;
+  replication::PeerClient* peers = nullptr;
+  replication::RepairManager* repair = nullptr;  // runs on the leader
+  ClusterControl* cluster = nullptr;
+  std::function<uint32_t()> replication_factor;
+  // Reads the tags of the file at `path`; kInvalidArgument when it is not audio. Null: no tags
+  // are read (names and types come from the request only).
+  std::function<Result<AudioInfo>(const std::string& path)> read_tags;
+};
+
+// Registers every route on `router`. `deps` must outlive the server.
+void AddRestRoutes(const RestApiOptions& options, const RestApiDeps& deps, http::Router* router);
+
+}  // namespace dispotify::api

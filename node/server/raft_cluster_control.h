@@ -1,0 +1,31 @@
+#pragma once
+// api::ClusterControl over this node's RaftNode: the view from its published status, and the
+// administrative operations sent to the leader through the Cluster gRPC service (following
+// "not-leader" redirects), so they work from any node.
+
+#include <chrono>
+#include <string>
+
+#include "node/api/cluster_control.h"
+
+namespace dispotify::server {
+
+class RaftNode;
+
+class RaftClusterControl final : public api::ClusterControl {
+ public:
+  explicit RaftClusterControl(RaftNode* node, std::chrono::milliseconds budget = std::chrono::seconds(10))
+      : node_(node), budget_(budget) {}
+
+  api::ClusterView View() const override;
+  Status AddLearner(NodeId node, const std::string& address) override;
+  Status Promote(NodeId node) override;
+  Status Remove(NodeId node) override;
+  Status TransferLeadership(NodeId target) override;
+
+ private:
+  RaftNode* node_;
+  std::chrono::milliseconds budget_;
+};
+
+}  // namespace dispotify::server
