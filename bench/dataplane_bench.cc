@@ -27,6 +27,7 @@
 #include "dispotify/v1/cluster.grpc.pb.h"
 #include "e2e/cluster_harness.h"
 #include "e2e/files_client.h"
+#include "node/replication/placement.h"
 
 namespace {
 
@@ -66,7 +67,7 @@ double Seconds(Clock::duration d) {
 bool WaitReplicated(FilesClient& client, const std::vector<std::string>& ids, size_t r,
                     const std::set<uint64_t>& members, std::chrono::seconds timeout) {
   const auto end = Clock::now() + timeout;
-  while (Clock::now() < end) {
+  do {
     bool done = true;
     for (const auto& id : ids) {
       auto song = client.GetSong(id);
@@ -84,7 +85,7 @@ bool WaitReplicated(FilesClient& client, const std::vector<std::string>& ids, si
     }
     if (done) return true;
     std::this_thread::sleep_for(100ms);
-  }
+  } while (Clock::now() < end);
   return false;
 }
 
@@ -166,15 +167,26 @@ void RebalanceFigure(const Options& o) {
   for (int join = 4; join <= 5; ++join) {
     uint64_t id = c.AddSpec();
     auto before = client.DataPlaneStatus();
-    c.Start(id, {"--join", "true"}, 3);
-    members.insert(id);
     const auto start = Clock::now();
-    // Settled: every file has exactly R healthy copies, on the ring's current targets.
-    const bool ok = WaitReplicated(client, ids, 3, members, 300s);
-    // A pass may still be trimming: wait until two readings agree.
-    std::this_thread::sleep_for(1s);
+    c.Start(id, {"--join"}, 3);
+    members.insert(id);
+    // Where the ring puts each file once the new node is a member: it should hold exactly those.
+    std::vector<dispotify::NodeId> ring_nodes;
+    for (uint64_t m : members) ring_nodes.emplace_back(m);
+    dispotify::replication::PlacementRing ring(ring_nodes);
+    uint64_t expected = 0;
+    for (const auto& f : ids) {
+      for (auto n : ring.Placement(f, 3)) expected += n.value() == id ? 1 : 0;
+    }
+    FilesClient joined(c.spec(id).address());
+    bool settled = false;
+    while (Clock::now() - start < 300s && !settled) {
+      std::this_thread::sleep_for(200ms);
+      auto st = joined.DataPlaneStatus();
+      settled = st && st->local_files() == expected && WaitReplicated(client, ids, 3, members, 0s);
+    }
     auto after = client.DataPlaneStatus();
-    if (!ok || !before || !after) Die("rebalance did not settle");
+    if (!settled || !before || !after) Die("rebalance did not settle");
     const uint64_t moved = after->copies_made() - before->copies_made();
     const double total = 3.0 * static_cast<double>(ids.size());
     std::printf("rebalance: join=%d files=%zu copies_moved=%lu fraction=%.3f ideal=%.3f seconds=%.2f\n", join,

@@ -5,9 +5,11 @@
 
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/sha256.h"
@@ -290,6 +292,23 @@ TEST_F(BlobStoreTest, CorruptedByteOnDiskIsReportedByFullReadAndScrub) {
   ASSERT_TRUE(Put("song5", "five").ok());
   ASSERT_TRUE(DefaultFileSystem().Rename(BlobFile("song4"), BlobFile("song5")).ok());
   EXPECT_EQ(store_->Open("song5").status().code(), StatusCode::kCorruption);
+}
+
+TEST_F(BlobStoreTest, OpenVerifiedRefusesACopyChangedSinceItsLastVerification) {
+  const std::string data = Bytes(300000, 9);
+  ASSERT_TRUE(Put("served", data).ok());
+  auto first = store_->OpenVerified("served");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(store_->OpenVerified("served").ok()) << "unchanged: remembered as verified";
+  // File times have the kernel's coarse clock: let it tick so the change is visible.
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  ASSERT_TRUE(fs_.FlipByte(BlobFile("served"), BlobStore::kHeaderSize + 1234).ok());
+  EXPECT_EQ(store_->OpenVerified("served").status().code(), StatusCode::kCorruption);
+  EXPECT_EQ(store_->OpenVerified("served").status().code(), StatusCode::kCorruption) << "and stays refused";
+  ASSERT_TRUE(Put("served", data).ok());  // a verified copy heals it
+  EXPECT_TRUE(store_->OpenVerified("served").ok());
+  EXPECT_EQ(store_->OpenVerified("missing").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->OpenVerified("../x").status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(BlobStoreTest, RecommitIsIdempotentAndHealsADamagedCopy) {
