@@ -116,6 +116,7 @@ uint64_t Cluster::AddSpec() {
   s.id = specs_.size() + 1;
   s.port = FreePort();
   s.metrics_port = FreePort();
+  s.http_port = FreePort();
   s.data_dir = base_ + "/node-" + std::to_string(s.id);
   specs_[s.id] = s;
   return s.id;
@@ -145,6 +146,8 @@ std::vector<std::string> Cluster::BaseArgs(uint64_t id) const {
           s.address(),
           "--metrics-listen",
           "127.0.0.1:" + std::to_string(s.metrics_port),
+          "--http-listen",
+          "127.0.0.1:" + std::to_string(s.http_port),
           "--tick-ms",
           "50"};
 }

@@ -45,6 +45,7 @@ struct NodeSpec {
   uint64_t id = 0;
   int port = 0;
   int metrics_port = 0;
+  int http_port = 0;  // the REST API (catalog mode)
   std::string data_dir;
   std::string address() const { return "127.0.0.1:" + std::to_string(port); }
 };

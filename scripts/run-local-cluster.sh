@@ -8,8 +8,9 @@
 #                                       SIGKILL after 10 s)
 #   scripts/run-local-cluster.sh status one line per node (dispotify-kvctl status)
 #
-# Node N: gRPC (Raft + KV) on 127.0.0.1:700N, metrics on 127.0.0.1:910N/metrics, data in
-# .cluster/node-N (kept between runs), log in .cluster/node-N.log.
+# Node N: REST API on http://127.0.0.1:808N, gRPC (Raft, Cluster, Replication, Files) on
+# 127.0.0.1:700N, metrics on 127.0.0.1:910N/metrics, data in .cluster/node-N (kept between runs:
+# embedded SQLite catalog + blob store), log in .cluster/node-N.log.
 # Environment: JOBS (build parallelism, default 2), SKIP_BUILD=1 (use the existing binaries),
 # BUILD_DIR (default build/release).
 set -euo pipefail
@@ -73,6 +74,7 @@ up() {
     fi
     "$node_bin" --node-id "$id" --cluster-id dispotify-local --data-dir "$cluster_dir/node-$id" \
       --listen "127.0.0.1:700$id" --peers "$peers" --metrics-listen "127.0.0.1:910$id" \
+      --http-listen "127.0.0.1:808$id" \
       >>"$cluster_dir/node-$id.log" 2>&1 &
     echo $! >"$cluster_dir/node-$id.pid"
     log "started node $id (pid $!), log $cluster_dir/node-$id.log"
@@ -85,14 +87,23 @@ up() {
     down
     exit 1
   fi
+  for id in "${ids[@]}"; do
+    for _ in $(seq 100); do
+      curl -fs "http://127.0.0.1:808$id/readyz" >/dev/null 2>&1 && break
+      sleep 0.2
+    done
+  done
   echo
   echo "Dispotify local cluster is up (leader: node ${leader%% *} at ${leader#* })"
   for id in "${ids[@]}"; do
-    echo "  node $id  gRPC 127.0.0.1:700$id  metrics http://127.0.0.1:910$id/metrics  data $cluster_dir/node-$id"
+    echo "  node $id  API http://127.0.0.1:808$id  metrics http://127.0.0.1:910$id/metrics  gRPC 127.0.0.1:700$id  data $cluster_dir/node-$id"
   done
   echo
-  echo "Try:  $kvctl_bin --endpoints $endpoints status"
-  echo "      (files: the Files gRPC service, proto/dispotify/v1/files.proto, on the same ports)"
+  echo "Try:  curl -F file=@song.mp3 http://127.0.0.1:8081/music/upload"
+  echo "      curl 'http://127.0.0.1:8082/music/search?q=song'"
+  echo "      curl -o out.mp3 http://127.0.0.1:8083/music/stream/song.mp3"
+  echo "      curl http://127.0.0.1:8081/cluster/status"
+  echo "      $kvctl_bin --endpoints $endpoints status"
   echo "Ctrl-C (or '$0 down' from another shell) stops the cluster."
   # Stay in the foreground while any node runs.
   while :; do

@@ -292,6 +292,7 @@ void Node::StartDataPlane() {
 
   replication::FileServiceOptions fopts;
   fopts.self = config_.node_id;
+  fopts.max_file_bytes = config_.max_upload_mib << 20;
   replication::FileServiceDeps fdeps;
   fdeps.store = metadata_.get();
   fdeps.proposer = proposer_.get();

@@ -1,0 +1,295 @@
+// The REST API of real dispotify-node processes on loopback, spoken to over raw sockets: upload
+// (multipart and raw), stream (local sendfile and proxied, ranges, ETag, HEAD), search, songs,
+// admin, and bad input that must get a clear error and leave nothing behind.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "e2e/cluster_harness.h"
+#include "tests/node/api/http/test_client.h"
+
+namespace dispotify::e2e {
+namespace {
+
+using api::http::testing::ClientResponse;
+using api::http::testing::TestClient;
+using namespace std::chrono_literals;
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string out(n, '\0');
+  for (auto& c : out) c = static_cast<char>(rng());
+  return out;
+}
+
+class RestE2eTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (HasFailure() && cluster_) cluster_->DumpLogs();
+    cluster_.reset();
+  }
+
+  Cluster& MakeCluster(int n, std::vector<std::string> flags = {}) {
+    cluster_ = std::make_unique<Cluster>(n, "rest");
+    std::vector<std::string> common = {"--repair-interval-ms", "200", "--scrub-interval-s", "0"};
+    common.insert(common.end(), flags.begin(), flags.end());
+    cluster_->SetCommonFlags(common);
+    return *cluster_;
+  }
+
+  uint16_t Port(uint64_t node) { return static_cast<uint16_t>(cluster_->spec(node).http_port); }
+
+  // One request on a fresh connection.
+  std::optional<ClientResponse> Call(uint64_t node, const std::string& method, const std::string& target,
+                                     const std::string& body = "", const std::string& extra_headers = "") {
+    TestClient client(Port(node));
+    if (!client.connected()) return std::nullopt;
+    std::string req = method + " " + target + " HTTP/1.1\r\nHost: test\r\n" + extra_headers;
+    if (!body.empty() || method == "POST" || method == "PUT")
+      req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    req += "\r\n" + body;
+    if (!client.Send(req)) return std::nullopt;
+    return client.ReadResponse(method == "HEAD");
+  }
+
+  std::optional<ClientResponse> UploadMultipart(uint64_t node, const std::string& file_name,
+                                                const std::string& data, const std::string& title) {
+    const std::string boundary = "----dispotify-test-boundary";
+    std::string body = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n" +
+                       title + "\r\n--" + boundary +
+                       "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + file_name +
+                       "\"\r\nContent-Type: audio/mpeg\r\n\r\n" + data + "\r\n--" + boundary + "--\r\n";
+    return Call(node, "POST", "/music/upload", body,
+                "Content-Type: multipart/form-data; boundary=" + boundary + "\r\n");
+  }
+
+  static bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+    auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return pred();
+  }
+
+  bool WaitReady(uint64_t node) {
+    return Eventually(
+        [&] {
+          auto r = Call(node, "GET", "/readyz");
+          return r && r->status == 200;
+        },
+        20s);
+  }
+
+  std::unique_ptr<Cluster> cluster_;
+};
+
+TEST_F(RestE2eTest, UploadStreamSearchAndDelete) {
+  Cluster& c = MakeCluster(3);
+  c.StartAll();
+  ASSERT_NE(c.WaitLeader(), 0u);
+  for (uint64_t n = 1; n <= 3; ++n) ASSERT_TRUE(WaitReady(n)) << "node " << n;
+  // One copy only, so that two of the three nodes must proxy the stream from the third.
+  auto rf = Call(1, "PUT", "/admin/replication", "{\"factor\": 1}", "Content-Type: application/json\r\n");
+  ASSERT_TRUE(rf);
+  ASSERT_EQ(rf->status, 200) << rf->body;
+
+  const std::string data = RandomBytes(700 * 1024 + 3, 7);
+  std::optional<ClientResponse> up;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        up = UploadMultipart(2, "Hey Jude.mp3", data, "Hey Jude");
+        return up && up->status != 503;
+      },
+      20s));
+  ASSERT_EQ(up->status, 201) << up->body;
+  EXPECT_NE(up->body.find("\"file_id\":\"Hey-Jude.mp3\""), std::string::npos) << up->body;
+  EXPECT_NE(up->body.find("\"title\":\"Hey Jude\""), std::string::npos) << up->body;
+  EXPECT_NE(up->body.find("\"size_bytes\":" + std::to_string(data.size())), std::string::npos) << up->body;
+
+  // Same content again: 200, not a second song.
+  auto again = UploadMultipart(2, "Hey Jude.mp3", data, "Hey Jude");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << again->body;
+  // Other content under the same name: 409.
+  auto clash = UploadMultipart(2, "Hey Jude.mp3", RandomBytes(1000, 8), "Other");
+  ASSERT_TRUE(clash);
+  EXPECT_EQ(clash->status, 409) << clash->body;
+
+  std::string etag;
+  for (uint64_t n = 1; n <= 3; ++n) {
+    std::optional<ClientResponse> full;
+    ASSERT_TRUE(Eventually(
+        [&] {
+          full = Call(n, "GET", "/music/stream/Hey-Jude.mp3");
+          return full && full->status == 200;
+        },
+        10s))
+        << "node " << n;
+    EXPECT_EQ(full->body, data) << "node " << n;
+    EXPECT_EQ(full->Header("content-type"), "audio/mpeg");
+    EXPECT_EQ(full->Header("accept-ranges"), "bytes");
+    etag = full->Header("etag");
+    EXPECT_EQ(etag.size(), 66u);
+
+    auto part = Call(n, "GET", "/music/stream/Hey-Jude.mp3", "", "Range: bytes=1000-1999\r\n");
+    ASSERT_TRUE(part);
+    EXPECT_EQ(part->status, 206) << "node " << n;
+    EXPECT_EQ(part->Header("content-range"), "bytes 1000-1999/" + std::to_string(data.size()));
+    EXPECT_EQ(part->body, data.substr(1000, 1000)) << "node " << n;
+
+    auto tail = Call(n, "GET", "/music/stream/Hey-Jude.mp3", "", "Range: bytes=-10\r\n");
+    ASSERT_TRUE(tail);
+    EXPECT_EQ(tail->status, 206);
+    EXPECT_EQ(tail->body, data.substr(data.size() - 10));
+
+    auto beyond = Call(n, "GET", "/music/stream/Hey-Jude.mp3", "", "Range: bytes=99999999-\r\n");
+    ASSERT_TRUE(beyond);
+    EXPECT_EQ(beyond->status, 416);
+    EXPECT_EQ(beyond->Header("content-range"), "bytes */" + std::to_string(data.size()));
+
+    auto cached = Call(n, "GET", "/music/stream/Hey-Jude.mp3", "", "If-None-Match: " + etag + "\r\n");
+    ASSERT_TRUE(cached);
+    EXPECT_EQ(cached->status, 304);
+    EXPECT_TRUE(cached->body.empty());
+
+    auto head = Call(n, "HEAD", "/music/stream/Hey-Jude.mp3");
+    ASSERT_TRUE(head);
+    EXPECT_EQ(head->status, 200);
+    EXPECT_EQ(head->Header("content-length"), std::to_string(data.size()));
+  }
+
+  std::optional<ClientResponse> found;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        found = Call(3, "GET", "/music/search?q=jude");
+        return found && found->status == 200 && found->body.find("Hey-Jude.mp3") != std::string::npos;
+      },
+      10s))
+      << (found ? found->body : "no answer");
+  EXPECT_NE(found->body.find("\"total\":1"), std::string::npos) << found->body;
+  auto typo = Call(3, "GET", "/music/search?q=hye%20jdue");
+  ASSERT_TRUE(typo);
+  EXPECT_EQ(typo->status, 200);
+
+  auto song = Call(1, "GET", "/music/songs/Hey-Jude.mp3");
+  ASSERT_TRUE(song);
+  EXPECT_EQ(song->status, 200);
+  EXPECT_NE(song->body.find("\"replicas\":[{\"node_id\""), std::string::npos) << song->body;
+  auto list = Call(1, "GET", "/music/songs?limit=10");
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->status, 200);
+  EXPECT_NE(list->body.find("Hey-Jude.mp3"), std::string::npos);
+
+  auto del = Call(3, "DELETE", "/music/songs/Hey-Jude.mp3");
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 204) << del->body;
+  auto gone = Call(3, "GET", "/music/stream/Hey-Jude.mp3");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404);
+  EXPECT_NE(gone->body.find("\"error\""), std::string::npos);
+}
+
+TEST_F(RestE2eTest, BadInputGetsAClearErrorAndLeavesNothing) {
+  Cluster& c = MakeCluster(1, {"--max-upload-mib", "1"});
+  c.StartAll();
+  ASSERT_NE(c.WaitLeader(), 0u);
+  ASSERT_TRUE(WaitReady(1));
+  struct Case {
+    std::string method, target, body, headers;
+    int status;
+  };
+  const std::string json = "Content-Type: application/json\r\n";
+  const std::vector<Case> cases = {
+      {"GET", "/music/stream/..%2F..%2Fetc%2Fpasswd", "", "", 400},
+      {"GET", "/music/stream/a%00b", "", "", 400},
+      {"GET", "/music/stream/" + std::string(200, 'x'), "", "", 400},
+      {"GET", "/music/stream/no-such-song", "", "", 404},
+      {"GET", "/music/songs/%2e%2e", "", "", 400},
+      {"GET", "/music/nothing-here", "", "", 404},
+      {"PATCH", "/music/search", "", "", 405},
+      {"GET", "/music/search", "", "", 400},
+      {"GET", "/music/search?q=x&limit=abc", "", "", 400},
+      {"GET", "/music/search?q=x&limit=100000", "", "", 400},
+      {"GET", "/music/songs?limit=-1", "", "", 400},
+      {"POST", "/music/upload", "abc", "", 400},                     // no name
+      {"POST", "/music/upload?filename=notes.txt", "abc", "", 415},  // not audio
+      {"POST", "/music/upload?filename=a.mp3&track=x", "abc", "", 400},
+      {"POST", "/music/upload?filename=a.mp3", "--x\r\n", "Content-Type: multipart/form-data; boundary=x\r\n",
+       400},
+      {"POST", "/music/upload?filename=a.mp3", "", "Content-Type: multipart/form-data\r\n", 400},
+      {"PUT", "/admin/replication", "{\"factor\": 2, \"extra\": 1}", json, 400},
+      {"PUT", "/admin/replication", "{\"factor\": \"two\"}", json, 400},
+      {"PUT", "/admin/replication", "{\"factor\": 0}", json, 400},
+      {"PUT", "/admin/replication", "{\"factor\": 17}", json, 400},
+      {"PUT", "/admin/replication", "{factor: 2", json, 400},
+      {"PUT", "/admin/replication", "[1,2]", json, 400},
+      {"POST", "/admin/members", "{\"node_id\": 5}", json, 400},
+      {"POST", "/admin/members/abc/promote", "", "", 400},
+      {"DELETE", "/admin/members/99", "", "", 404},
+  };
+  for (const auto& k : cases) {
+    auto r = Call(1, k.method, k.target, k.body, k.headers);
+    ASSERT_TRUE(r) << k.method << " " << k.target << ": no answer";
+    EXPECT_EQ(r->status, k.status) << k.method << " " << k.target << ": " << r->body;
+    if (r->status >= 400 && k.method != "HEAD") {
+      EXPECT_NE(r->body.find("\"error\""), std::string::npos) << k.target << ": " << r->body;
+    }
+  }
+  // Over the configured limit: refused from the Content-Length, before the body is read.
+  const std::string big(1536 * 1024, 'x');
+  auto over = Call(1, "POST", "/music/upload?filename=big.mp3", big);
+  ASSERT_TRUE(over);
+  EXPECT_EQ(over->status, 413) << over->body;
+  // A truncated upload (the client promises more than it sends, then goes away).
+  {
+    TestClient client(Port(1));
+    ASSERT_TRUE(client.Send(
+        "POST /music/upload?filename=cut.mp3 HTTP/1.1\r\nHost: t\r\nContent-Length: 500000\r\n\r\n" +
+        std::string(1000, 'y')));
+    client.ShutdownWrite();
+    (void)client.ReadResponse();
+  }
+  auto healthy = Call(1, "GET", "/healthz");
+  ASSERT_TRUE(healthy);
+  EXPECT_EQ(healthy->status, 200);
+  auto songs = Call(1, "GET", "/music/songs");
+  ASSERT_TRUE(songs);
+  EXPECT_EQ(songs->body, "{\"items\":[],\"next_after\":\"\"}") << "a failed upload became visible";
+  EXPECT_TRUE(Eventually(
+      [&] {
+        std::error_code ec;
+        return std::filesystem::is_empty(c.spec(1).data_dir + "/spool", ec) && !ec;
+      },
+      5s))
+      << "spool files left behind";
+}
+
+TEST_F(RestE2eTest, WithoutQuorumUploadsAnswer503WithRetryAfter) {
+  Cluster& c = MakeCluster(3);
+  c.StartAll();
+  ASSERT_NE(c.WaitLeader(), 0u);
+  ASSERT_TRUE(WaitReady(1));
+  c.Kill9(2);
+  c.Kill9(3);
+  std::this_thread::sleep_for(3s);
+  auto r = Call(1, "POST", "/music/upload?filename=late.mp3", RandomBytes(5000, 3));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << r->body;
+  EXPECT_FALSE(r->Header("retry-after").empty());
+  auto ready = Call(1, "GET", "/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503) << "a node without a leader is not ready";
+  auto alive = Call(1, "GET", "/healthz");
+  ASSERT_TRUE(alive);
+  EXPECT_EQ(alive->status, 200) << "but it is alive";
+}
+
+}  // namespace
+}  // namespace dispotify::e2e
