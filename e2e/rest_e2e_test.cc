@@ -13,6 +13,7 @@
 
 #include "e2e/cluster_harness.h"
 #include "tests/node/api/http/test_client.h"
+#include "tests/support/audio_files.h"
 
 namespace dispotify::e2e {
 namespace {
@@ -100,7 +101,8 @@ TEST_F(RestE2eTest, UploadStreamSearchAndDelete) {
   ASSERT_TRUE(rf);
   ASSERT_EQ(rf->status, 200) << rf->body;
 
-  const std::string data = RandomBytes(700 * 1024 + 3, 7);
+  // A real (silent) MP3 of ~700 KiB with ID3v2 tags; the form's title overrides the tag's.
+  const std::string data = testing_audio::MakeMp3("Tagged Title", 1700);
   std::optional<ClientResponse> up;
   ASSERT_TRUE(Eventually(
       [&] {
@@ -112,13 +114,18 @@ TEST_F(RestE2eTest, UploadStreamSearchAndDelete) {
   EXPECT_NE(up->body.find("\"file_id\":\"Hey-Jude.mp3\""), std::string::npos) << up->body;
   EXPECT_NE(up->body.find("\"title\":\"Hey Jude\""), std::string::npos) << up->body;
   EXPECT_NE(up->body.find("\"size_bytes\":" + std::to_string(data.size())), std::string::npos) << up->body;
+  // The rest comes from the file's tags, read by the isolated tagger.
+  EXPECT_NE(up->body.find("\"artist\":\"MP3 Artist\""), std::string::npos) << up->body;
+  EXPECT_NE(up->body.find("\"album\":\"MP3 Album\""), std::string::npos) << up->body;
+  EXPECT_NE(up->body.find("\"year\":2019"), std::string::npos) << up->body;
+  EXPECT_NE(up->body.find("\"duration_ms\":44"), std::string::npos) << up->body;  // 1700 x 26.12 ms
 
   // Same content again: 200, not a second song.
   auto again = UploadMultipart(2, "Hey Jude.mp3", data, "Hey Jude");
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 200) << again->body;
   // Other content under the same name: 409.
-  auto clash = UploadMultipart(2, "Hey Jude.mp3", RandomBytes(1000, 8), "Other");
+  auto clash = UploadMultipart(2, "Hey Jude.mp3", testing_audio::MakeMp3("Other", 3), "Other");
   ASSERT_TRUE(clash);
   EXPECT_EQ(clash->status, 409) << clash->body;
 
@@ -242,6 +249,19 @@ TEST_F(RestE2eTest, BadInputGetsAClearErrorAndLeavesNothing) {
       EXPECT_NE(r->body.find("\"error\""), std::string::npos) << k.target << ": " << r->body;
     }
   }
+  // An audio name on bytes that are not audio: 415, and nothing stays.
+  auto junk = Call(1, "POST", "/music/upload?filename=junk.mp3", RandomBytes(20000, 11));
+  ASSERT_TRUE(junk);
+  EXPECT_EQ(junk->status, 415) << junk->body;
+  // A good one goes through, with its tags.
+  auto good = Call(1, "POST", "/music/upload?filename=good.mp3", testing_audio::MakeMp3("Good Song", 40));
+  ASSERT_TRUE(good);
+  EXPECT_EQ(good->status, 201) << good->body;
+  EXPECT_NE(good->body.find("\"title\":\"Good Song\""), std::string::npos) << good->body;
+  auto deleted = Call(1, "DELETE", "/music/songs/good.mp3");
+  ASSERT_TRUE(deleted);
+  EXPECT_EQ(deleted->status, 204);
+
   // Over the configured limit: refused from the Content-Length, before the body is read.
   const std::string big(1536 * 1024, 'x');
   auto over = Call(1, "POST", "/music/upload?filename=big.mp3", big);
@@ -279,7 +299,7 @@ TEST_F(RestE2eTest, WithoutQuorumUploadsAnswer503WithRetryAfter) {
   c.Kill9(2);
   c.Kill9(3);
   std::this_thread::sleep_for(3s);
-  auto r = Call(1, "POST", "/music/upload?filename=late.mp3", RandomBytes(5000, 3));
+  auto r = Call(1, "POST", "/music/upload?filename=late.mp3", testing_audio::MakeMp3("Late", 10));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503) << r->body;
   EXPECT_FALSE(r->Header("retry-after").empty());

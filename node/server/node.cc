@@ -11,6 +11,7 @@
 #include "node/api/files_service.h"
 #include "node/api/http/http_server.h"
 #include "node/api/rest_api.h"
+#include "node/api/tags/tag_reader.h"
 #include "node/catalog/catalog_state_machine.h"
 #include "node/catalog/metadata_store.h"
 #include "node/kv/kv_state_machine.h"
@@ -360,6 +361,20 @@ int Node::StartHttp() {
   deps.cluster = cluster_control_.get();
   catalog::CatalogStateMachine* sm = catalog_.get();
   deps.replication_factor = [sm] { return sm->replication_factor(); };
+  // TagLib runs in a separate, resource-limited process per upload (node/api/tags/).
+  deps.read_tags = [](const std::string& path) -> Result<api::AudioInfo> {
+    auto tags = api::tags::ReadTags(path);
+    if (!tags.ok()) return tags.status();
+    api::AudioInfo info;
+    info.format = tags->format;
+    info.title = tags->title;
+    info.artist = tags->artist;
+    info.album = tags->album;
+    info.track = tags->track;
+    info.year = tags->year;
+    info.duration_ms = tags->duration_ms;
+    return info;
+  };
   api::http::Router router;
   api::AddRestRoutes(options, deps, &router);
   api::http::ServerOptions hopts;

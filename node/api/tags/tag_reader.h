@@ -1,0 +1,77 @@
+#pragma once
+// Reads an uploaded file's audio tags (title, artist, album, track, year) and stream properties
+// (duration, bitrate, sample rate, channels) without letting the file near the node process.
+//
+// TagLib can crash or loop on crafted files and is not thread-safe, so it runs only inside
+// dispotify-tagger (tagger_main.cc), one child process per file, with limits set before exec:
+// address space, CPU time, no file writes, few fds, no core dumps; a wall-clock timeout kills it
+// with SIGKILL. Whatever the file does to the child, the caller gets a Status.
+//
+// The tagger's protocol: argv = [tagger, test flags..., "--", path]; on success exit 0 and one line
+// of JSON on stdout, a flat object:
+//   {"format":"mp3","title":"...","artist":"...","album":"...","track":N,"year":N,
+//    "duration_ms":N,"bitrate_kbps":N,"sample_rate":N,"channels":N}
+// format is one of mp3, flac, ogg (Vorbis), opus, m4a, wav (detected by content, not by name);
+// strings are UTF-8, a missing tag is "" and a missing number 0. Exit 3 (with a short message on
+// stderr): not audio, or unreadable. Exit 2: bad arguments.
+//
+// Children are reaped with waitpid(pid) on every path. The process must not set SIGCHLD to SIG_IGN
+// nor reap children it did not start (waitpid(-1)); ReadTags changes no signal disposition.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace dispotify::api::tags {
+
+struct AudioTags {
+  std::string format;  // "mp3", "flac", "ogg", "opus", "m4a" or "wav"
+  std::string title;
+  std::string artist;
+  std::string album;
+  uint32_t track = 0;  // 0: unknown
+  uint32_t year = 0;   // 0: unknown
+  uint64_t duration_ms = 0;
+  uint32_t bitrate_kbps = 0;
+  uint32_t sample_rate = 0;
+  uint32_t channels = 0;
+};
+
+struct TagReaderOptions {
+  // Empty: dispotify-tagger in the directory of the running executable (DefaultTaggerPath()).
+  std::string tagger_path;
+  // Wall clock, from spawn to exit; then SIGKILL and a kInvalidArgument.
+  std::chrono::milliseconds timeout{5000};
+  // Child limits (0: no limit). The address-space limit is skipped in sanitizer builds, whose
+  // runtime reserves terabytes of shadow memory at start.
+  uint64_t address_space_bytes = uint64_t{512} << 20;
+  uint32_t cpu_seconds = 5;
+  // Larger output makes the file invalid (tags are truncated by the tagger far below this).
+  size_t max_output_bytes = 64 << 10;
+  // Passed to the tagger before "--": test hooks such as --test-crash, honoured only when the
+  // child's environment has DISPOTIFY_TAGGER_TEST=1.
+  std::vector<std::string> extra_args;
+  // "NAME=value" entries added to the inherited environment of the child.
+  std::vector<std::string> extra_env;
+};
+
+// Runs the tagger on `path`. Errors:
+//   kInvalidArgument  not audio; or the tagger crashed, ran out of a limit, timed out or wrote
+//                     garbage (a hostile or broken upload: the client's problem);
+//   kUnavailable      the tagger cannot be started (missing binary, no fds or processes left).
+// Thread-safe; each call runs its own child.
+Result<AudioTags> ReadTags(const std::string& path, const TagReaderOptions& options = {});
+
+// <dirname of /proc/self/exe>/dispotify-tagger ("" if /proc/self/exe cannot be read).
+std::string DefaultTaggerPath();
+
+// Parses the tagger's JSON line (strict: a flat object of strings and non-negative integers, every
+// key at most once, "format" required, unknown keys ignored, strings valid UTF-8 without NUL).
+// Exposed for tests; the output of a child that a crafted file may control is untrusted input.
+Result<AudioTags> ParseTaggerOutput(std::string_view text);
+
+}  // namespace dispotify::api::tags
