@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -208,13 +209,28 @@ std::string FoldField(std::string_view text) {
   return out;
 }
 
-int BoundedEditDistance(std::u32string_view a, std::u32string_view b, int bound) {
+namespace {
+
+template <typename S>
+int EditDistance(S a, S b, int bound) {
   const auto n = static_cast<int>(a.size());
   const auto m = static_cast<int>(b.size());
   if (std::abs(n - m) > bound) return bound + 1;
-  // Three rows of the optimal-string-alignment table.
-  std::vector<int> prev2(static_cast<size_t>(m) + 1), prev(static_cast<size_t>(m) + 1),
-      cur(static_cast<size_t>(m) + 1);
+  // Three rows of the optimal-string-alignment table (on the stack for short strings).
+  constexpr size_t kStack = 64;
+  std::array<int, kStack> s0{}, s1{}, s2{};
+  std::vector<int> h0, h1, h2;
+  int* prev2 = s0.data();
+  int* prev = s1.data();
+  int* cur = s2.data();
+  if (static_cast<size_t>(m) + 1 > kStack) {
+    h0.resize(static_cast<size_t>(m) + 1);
+    h1.resize(static_cast<size_t>(m) + 1);
+    h2.resize(static_cast<size_t>(m) + 1);
+    prev2 = h0.data();
+    prev = h1.data();
+    cur = h2.data();
+  }
   for (int j = 0; j <= m; ++j) prev[static_cast<size_t>(j)] = j;
   for (int i = 1; i <= n; ++i) {
     cur[0] = i;
@@ -231,10 +247,22 @@ int BoundedEditDistance(std::u32string_view a, std::u32string_view b, int bound)
       row_min = std::min(row_min, v);
     }
     if (row_min > bound) return bound + 1;
-    std::swap(prev2, prev);
-    std::swap(prev, cur);
+    int* const old2 = prev2;
+    prev2 = prev;
+    prev = cur;
+    cur = old2;
   }
   return std::min(prev[static_cast<size_t>(m)], bound + 1);
+}
+
+}  // namespace
+
+int BoundedEditDistance(std::u32string_view a, std::u32string_view b, int bound) {
+  return EditDistance(a, b, bound);
+}
+
+int BoundedEditDistanceBytes(std::string_view a, std::string_view b, int bound) {
+  return EditDistance(a, b, bound);
 }
 
 }  // namespace search
@@ -368,11 +396,19 @@ class Stmt {
 
 // --- Schema and statements -------------------------------------------------------------------------
 
-constexpr int64_t kSchemaVersion = 1;
+constexpr int64_t kSchemaVersion = 2;
+
+// The vocabulary as of schema version 2 (version 1 had only words of 3+ characters that are not
+// all digits, keyed by word, with indexes on (c0, len) and (cl, len)).
+#define DISPOTIFY_CREATE_VOCAB                                                                  \
+  "CREATE TABLE vocab(id INTEGER PRIMARY KEY, word TEXT NOT NULL UNIQUE, n INTEGER NOT NULL,\n" \
+  "                   len INTEGER NOT NULL, c0 INTEGER NOT NULL, cl INTEGER NOT NULL);\n"       \
+  "CREATE INDEX vocab_c0 ON vocab(c0, len, word);\n"                                            \
+  "CREATE INDEX vocab_cl ON vocab(cl, len, word);\n"
 
 constexpr char kCreateSchema[] = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-INSERT INTO meta VALUES ('schema_version', 1), ('applied_index', 0), ('songs', 0), ('bytes', 0),
+INSERT INTO meta VALUES ('schema_version', 2), ('applied_index', 0), ('songs', 0), ('bytes', 0),
                         ('replicas_healthy', 0), ('replicas_other', 0);
 CREATE TABLE songs(
   id INTEGER PRIMARY KEY, file_id TEXT NOT NULL UNIQUE,
@@ -391,23 +427,34 @@ CREATE INDEX replicas_node ON replicas(node, file_id);
 CREATE TABLE locks(name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at_ms INTEGER NOT NULL,
                    token INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE vocab(word TEXT PRIMARY KEY, n INTEGER NOT NULL, len INTEGER NOT NULL,
-                   c0 INTEGER NOT NULL, cl INTEGER NOT NULL) WITHOUT ROWID;
-CREATE INDEX vocab_c0 ON vocab(c0, len);
-CREATE INDEX vocab_cl ON vocab(cl, len);
-)sql";
+)sql" DISPOTIFY_CREATE_VOCAB;
 
-// The full-text index and the triggers that keep it in step with songs (Load drops and rebuilds
-// them around a bulk insert).
-constexpr char kCreateFts[] = R"sql(
+// The full-text indexes (Load drops and rebuilds them around a bulk insert): songs_fts (trigrams
+// of the folded fields), songs_words (their words: the ascii tokenizer splits exactly where
+// folding separates words, as folded words hold only a-z, 0-9 and non-ASCII characters) and
+// vocab_fts (trigrams of the vocabulary words).
+constexpr char kCreateTrigramFts[] = R"sql(
 CREATE VIRTUAL TABLE songs_fts USING fts5(ftitle, fartist, falbum, ffile, content='songs',
     content_rowid='id', tokenize='trigram case_sensitive 1', detail=none);
+)sql";
+constexpr char kCreateWordFts[] = R"sql(
+CREATE VIRTUAL TABLE songs_words USING fts5(ftitle, fartist, falbum, ffile, content='songs',
+    content_rowid='id', tokenize='ascii', detail=none);
+CREATE VIRTUAL TABLE vocab_fts USING fts5(word, content='vocab', content_rowid='id',
+    tokenize='trigram case_sensitive 1');
+)sql";
+// The triggers that keep them in step with songs and vocab (vocab.word never changes).
+constexpr char kCreateFtsTriggers[] = R"sql(
 CREATE TRIGGER songs_fts_ai AFTER INSERT ON songs BEGIN
   INSERT INTO songs_fts(rowid, ftitle, fartist, falbum, ffile)
+    VALUES (new.id, new.ftitle, new.fartist, new.falbum, new.ffile);
+  INSERT INTO songs_words(rowid, ftitle, fartist, falbum, ffile)
     VALUES (new.id, new.ftitle, new.fartist, new.falbum, new.ffile);
 END;
 CREATE TRIGGER songs_fts_ad AFTER DELETE ON songs BEGIN
   INSERT INTO songs_fts(songs_fts, rowid, ftitle, fartist, falbum, ffile)
+    VALUES ('delete', old.id, old.ftitle, old.fartist, old.falbum, old.ffile);
+  INSERT INTO songs_words(songs_words, rowid, ftitle, fartist, falbum, ffile)
     VALUES ('delete', old.id, old.ftitle, old.fartist, old.falbum, old.ffile);
 END;
 CREATE TRIGGER songs_fts_au AFTER UPDATE OF id, ftitle, fartist, falbum, ffile ON songs BEGIN
@@ -415,17 +462,40 @@ CREATE TRIGGER songs_fts_au AFTER UPDATE OF id, ftitle, fartist, falbum, ffile O
     VALUES ('delete', old.id, old.ftitle, old.fartist, old.falbum, old.ffile);
   INSERT INTO songs_fts(rowid, ftitle, fartist, falbum, ffile)
     VALUES (new.id, new.ftitle, new.fartist, new.falbum, new.ffile);
+  INSERT INTO songs_words(songs_words, rowid, ftitle, fartist, falbum, ffile)
+    VALUES ('delete', old.id, old.ftitle, old.fartist, old.falbum, old.ffile);
+  INSERT INTO songs_words(rowid, ftitle, fartist, falbum, ffile)
+    VALUES (new.id, new.ftitle, new.fartist, new.falbum, new.ffile);
+END;
+CREATE TRIGGER vocab_fts_ai AFTER INSERT ON vocab BEGIN
+  INSERT INTO vocab_fts(rowid, word) VALUES (new.id, new.word);
+END;
+CREATE TRIGGER vocab_fts_ad AFTER DELETE ON vocab BEGIN
+  INSERT INTO vocab_fts(vocab_fts, rowid, word) VALUES ('delete', old.id, old.word);
 END;
 )sql";
 
 constexpr char kDropFtsAndClear[] = R"sql(
 DROP TRIGGER songs_fts_ai; DROP TRIGGER songs_fts_ad; DROP TRIGGER songs_fts_au;
-DROP TABLE songs_fts;
+DROP TRIGGER vocab_fts_ai; DROP TRIGGER vocab_fts_ad;
+DROP TABLE songs_fts; DROP TABLE songs_words; DROP TABLE vocab_fts;
 DELETE FROM songs; DELETE FROM replicas; DELETE FROM locks; DELETE FROM settings; DELETE FROM vocab;
 UPDATE meta SET value = 0 WHERE key <> 'schema_version';
 )sql";
 
 constexpr char kRebuildFts[] = "INSERT INTO songs_fts(songs_fts) VALUES ('rebuild')";
+constexpr char kRebuildWordFts[] =
+    "INSERT INTO songs_words(songs_words) VALUES ('rebuild'); INSERT INTO vocab_fts(vocab_fts) VALUES "
+    "('rebuild')";
+
+// From schema version 1: the vocabulary gets every word and an id, the word indexes are added;
+// songs_fts is kept as it is (MigrateFromV1 refills vocab and rebuilds the word indexes).
+constexpr char kMigrateV1[] = R"sql(
+DROP TRIGGER songs_fts_ai; DROP TRIGGER songs_fts_ad; DROP TRIGGER songs_fts_au;
+DROP TABLE vocab;
+)sql" DISPOTIFY_CREATE_VOCAB;
+#undef DISPOTIFY_CREATE_VOCAB
+constexpr char kAllFolded[] = "SELECT ftitle, fartist, falbum, ffile FROM songs";
 
 constexpr char kHasSchema[] = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'";
 constexpr char kMetaGet[] = "SELECT value FROM meta WHERE key = ?1";
@@ -469,9 +539,17 @@ constexpr char kVocabInc[] =
     "ON CONFLICT(word) DO UPDATE SET n = n + excluded.n";
 constexpr char kVocabDec[] = "UPDATE vocab SET n = n - 1 WHERE word = ?1";
 constexpr char kVocabGc[] = "DELETE FROM vocab WHERE word = ?1 AND n <= 0";
+// (Covering indexes; the words of the second part that also start with ?1 are skipped by the caller.)
 constexpr char kVocabNear[] =
-    "SELECT word, n FROM vocab WHERE c0 = ?1 AND len BETWEEN ?2 AND ?3 "
-    "UNION ALL SELECT word, n FROM vocab WHERE cl = ?4 AND len BETWEEN ?2 AND ?3 AND c0 <> ?1";
+    "SELECT word, 0 FROM vocab WHERE c0 = ?1 AND len BETWEEN ?2 AND ?3 "
+    "UNION ALL SELECT word, 1 FROM vocab WHERE cl = ?4 AND len BETWEEN ?2 AND ?3";
+constexpr char kVocabCount[] = "SELECT n FROM vocab WHERE word = ?1";
+// Vocabulary words starting with ?1 (?2 is ?1 followed by a byte above any in UTF-8).
+constexpr char kVocabPrefix[] = "SELECT word, n FROM vocab WHERE word >= ?1 AND word < ?2 LIMIT ?3";
+// Vocabulary words containing the phrase ?1 (trigrams in a row: a substring).
+constexpr char kVocabSubstring[] =
+    "SELECT v.word, v.n FROM vocab_fts CROSS JOIN vocab AS v ON v.id = vocab_fts.rowid "
+    "WHERE vocab_fts MATCH ?1 LIMIT ?2";
 
 constexpr char kReplicaState[] = "SELECT state FROM replicas WHERE file_id = ?1 AND node = ?2";
 constexpr char kUpsertReplica[] =
@@ -507,6 +585,12 @@ constexpr const char* kExactByColumn[4] = {
 };
 constexpr char kVocabHas[] = "SELECT 1 FROM vocab WHERE word = ?1";
 // Candidates of an FTS expression in rowid (= file_id) order, with the folded fields to verify.
+constexpr char kWalkWords[] =
+    "SELECT s.id, s.ftitle, s.fartist, s.falbum, s.ffile FROM songs_words CROSS JOIN songs AS s "
+    "ON s.id = songs_words.rowid WHERE songs_words MATCH ?1 AND songs_words.rowid > ?2 "
+    "ORDER BY songs_words.rowid";
+constexpr char kWalkWordIds[] =
+    "SELECT rowid FROM songs_words WHERE songs_words MATCH ?1 AND rowid > ?2 ORDER BY rowid";
 constexpr char kWalk[] =
     "SELECT s.id, s.ftitle, s.fartist, s.falbum, s.ffile FROM songs_fts CROSS JOIN songs AS s "
     "ON s.id = songs_fts.rowid WHERE songs_fts MATCH ?1 AND songs_fts.rowid > ?2 ORDER BY songs_fts.rowid";
@@ -569,7 +653,7 @@ Status ValidateMutation(const Mutation& m) {
   return Status::InvalidArgument("unknown mutation kind");
 }
 
-// The vocabulary words of a stored folded field ("\x02 w1 w2 \x03").
+// The words of a stored folded field ("\x02 w1 w2 \x03").
 void AddVocabWords(std::string_view folded, std::set<std::string>* out) {
   if (folded.size() < 4) return;
   folded = folded.substr(2, folded.size() - 4);
@@ -577,11 +661,15 @@ void AddVocabWords(std::string_view folded, std::set<std::string>* out) {
   while (start <= folded.size()) {
     size_t end = folded.find(' ', start);
     if (end == std::string_view::npos) end = folded.size();
-    const std::string_view w = folded.substr(start, end - start);
-    const bool all_digits = std::all_of(w.begin(), w.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (!all_digits && search::CodePointCount(w) >= 3) out->emplace(w);
+    if (end > start) out->emplace(folded.substr(start, end - start));
     start = end + 1;
   }
+}
+
+// Words that typo tolerance may propose or accept as known: 3+ characters, not all digits.
+bool IsFuzzyWord(std::string_view w) {
+  return search::CodePointCount(w) >= 3 &&
+         !std::all_of(w.begin(), w.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 struct FoldedSong {
@@ -687,6 +775,9 @@ bool Satisfied(const Cond& cond, const Fields& fields) {
 struct SearchPlan {
   std::string exact;
   Cond cond[4];  // cond[0] unused
+  // With fuzzy matching (cond[3] set): every song of buckets 0-2 with its bucket, so that a song
+  // satisfying cond[3] and not listed here is in bucket 3.
+  std::unordered_map<int64_t, int> below_fuzzy;
   // The first bucket whose condition the song's fields satisfy, or -1.
   int BucketOf(const Fields& fields) const {
     if (std::find(fields.begin(), fields.end(), exact) != fields.end()) return 0;
@@ -733,6 +824,8 @@ class SqliteStore final : public MetadataStore {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   Status Open();
+  // Brings a version 1 database to the current schema (inside Open's transaction).
+  Status MigrateFromV1();
 
   Result<LogIndex> AppliedIndex() override { return LogIndex(applied_.load()); }
   Status Apply(LogIndex index, const std::vector<Mutation>& mutations) override;
@@ -794,7 +887,24 @@ class SqliteStore final : public MetadataStore {
   // until it returns false.
   Status Walk(Conn& c, const SearchPlan& plan, const Cond& cond, int64_t after_id,
               const std::function<bool(int64_t, int)>& visit);
-  Result<std::string> CandidateExpr(Conn& c, const Cond& cond);
+  // An FTS expression (over songs_fts or songs_words) whose matches include every song satisfying
+  // a condition, with the estimated number of songs it lets through and the cost of reading them.
+  struct Candidates {
+    std::string expr;
+    double songs = 0;
+    double cost = 0;     // microseconds, estimated
+    bool exact = false;  // the matches are exactly the songs satisfying the condition
+  };
+  Result<Candidates> CandidateExpr(Conn& c, const Cond& cond);
+  struct WordGroup {
+    std::vector<std::string> words;
+    double songs = 0;  // sum of the songs of each word
+    bool too_many = false;
+  };
+  static constexpr size_t kMaxGroupWords = 128;
+  Result<WordGroup> GroupWords(Conn& c, const std::vector<std::string>& group);
+  // verify: whether its candidates will be read and checked (else only their ids are read).
+  Result<std::optional<Candidates>> WordExpr(Conn& c, const Cond& cond, bool verify);
   // Songs holding `trigram`, exact or (above kTrigramFrequencyCap) an estimate.
   Result<double> TrigramFrequency(Conn& c, const std::string& trigram);
   // Fills the trigram statistics from one scan of the index (run on a thread after Open).
@@ -834,21 +944,32 @@ Status SqliteStore::Open() {
   writer_ = std::move(writer).value();
   DISPOTIFY_RETURN_IF_ERROR(writer_->Exec("BEGIN IMMEDIATE"));
   Status st = [&]() -> Status {
-    DISPOTIFY_ASSIGN_STMT(has, *writer_, kHasSchema);
-    auto row = has.Step();
-    if (!row.ok()) return row.status();
-    if (has.Int(0) == 0) {
+    int64_t tables = 0;
+    {
+      DISPOTIFY_ASSIGN_STMT(has, *writer_, kHasSchema);
+      auto row = has.Step();
+      if (!row.ok()) return row.status();
+      tables = has.Int(0);
+    }
+    if (tables == 0) {
       DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateSchema));
-      DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateFts));
+      DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateTrigramFts));
+      DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateWordFts));
+      DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateFtsTriggers));
       return Status::Ok();
     }
-    DISPOTIFY_ASSIGN_STMT(get, *writer_, kMetaGet);
-    get.Bind(1, "schema_version");
-    auto found = get.Step();
-    if (!found.ok()) return found.status();
-    if (!*found) return Status::Corruption(path_ + ": no schema_version in meta");
-    if (get.Int(0) != kSchemaVersion) {
-      return Status::FailedPrecondition(path_ + ": catalog schema version " + std::to_string(get.Int(0)) +
+    int64_t version = 0;
+    {
+      DISPOTIFY_ASSIGN_STMT(get, *writer_, kMetaGet);
+      get.Bind(1, "schema_version");
+      auto found = get.Step();
+      if (!found.ok()) return found.status();
+      if (!*found) return Status::Corruption(path_ + ": no schema_version in meta");
+      version = get.Int(0);
+    }
+    if (version == 1) return MigrateFromV1();
+    if (version != kSchemaVersion) {
+      return Status::FailedPrecondition(path_ + ": catalog schema version " + std::to_string(version) +
                                         " is not supported (expected " + std::to_string(kSchemaVersion) +
                                         ")");
     }
@@ -870,6 +991,28 @@ Status SqliteStore::Open() {
   if (options_.warm_search_statistics && songs_.load() > 0)
     stats_thread_ = std::thread([this] { WarmTrigramStats(); });
   return Status::Ok();
+}
+
+Status SqliteStore::MigrateFromV1() {
+  DLOG_INFO << "catalog store " << path_ << ": migrating from schema version 1 (word index)";
+  DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kMigrateV1));
+  std::unordered_map<std::string, int64_t> vocab;
+  {
+    DISPOTIFY_ASSIGN_STMT(st, *writer_, kAllFolded);
+    while (true) {
+      auto row = st.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      const FoldedSong f{{st.Text(0), st.Text(1), st.Text(2), st.Text(3)}};
+      for (const auto& w : f.Vocab()) ++vocab[w];
+    }
+  }
+  for (const auto& [word, n] : vocab) DISPOTIFY_RETURN_IF_ERROR(ChangeVocab({word}, n));
+  DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateWordFts));
+  DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateFtsTriggers));
+  DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kRebuildWordFts));
+  DISPOTIFY_ASSIGN_STMT(set, *writer_, kMetaSet);
+  return set.Bind(1, "schema_version").Bind(2, kSchemaVersion).Run();
 }
 
 Result<std::unique_ptr<SqliteStore::Reader>> SqliteStore::AcquireReader() {
@@ -1367,7 +1510,7 @@ void SqliteStore::WarmTrigramStats() {
 // added as a whole, each literal with its own terms chosen the same way.
 // Single trigrams, not phrases: the index keeps no positions (detail=none); checking positions
 // of common trigrams made phrase queries 10-40x slower on 1M songs.
-Result<std::string> SqliteStore::CandidateExpr(Conn& c, const Cond& cond) {
+Result<SqliteStore::Candidates> SqliteStore::CandidateExpr(Conn& c, const Cond& cond) {
   constexpr double kVerifyMicros = 4.0;
   constexpr double kPostingMicros = 0.02;
   constexpr size_t kMaxTerms = 8;
@@ -1424,8 +1567,11 @@ Result<std::string> SqliteStore::CandidateExpr(Conn& c, const Cond& cond) {
       if (!terms.ok()) return terms.status();
       all.insert(all.end(), terms->begin(), terms->end());
     }
-    double candidates = n, cost = 0;
-    return choose(std::move(all), &candidates, &cost);
+    Candidates out;
+    out.songs = n;
+    out.expr = choose(std::move(all), &out.songs, &out.cost);
+    out.cost += out.songs * kVerifyMicros;
+    return out;
   }
   struct Group {
     double estimate = 0;  // songs it lets through
@@ -1447,23 +1593,143 @@ Result<std::string> SqliteStore::CandidateExpr(Conn& c, const Cond& cond) {
   }
   std::stable_sort(groups.begin(), groups.end(),
                    [](const Group& a, const Group& b) { return a.estimate < b.estimate; });
-  std::string expr = groups[0].expr;
-  double candidates = groups[0].estimate;
+  Candidates out;
+  out.expr = groups[0].expr;
+  out.songs = groups[0].estimate;
+  out.cost = groups[0].cost;
   for (size_t i = 1; i < groups.size(); ++i) {
     const double keep = groups[i].estimate / n;
-    if (candidates * (1 - keep) * kVerifyMicros <= groups[i].cost) continue;
-    expr += " AND " + groups[i].expr;
-    candidates *= keep;
+    if (out.songs * (1 - keep) * kVerifyMicros <= groups[i].cost) continue;
+    out.expr += " AND " + groups[i].expr;
+    out.songs *= keep;
+    out.cost += groups[i].cost;
   }
-  return expr;
+  out.cost += out.songs * kVerifyMicros;
+  return out;
+}
+
+// The vocabulary words in which the literals of one group of a condition can occur: a literal
+// never holds a space, so it lies within one word of a field; " w" (and "\x02 w", " w ") needs a
+// word starting with w, a bare literal a word containing it. Stops at kMaxGroupWords + 1 words.
+Result<SqliteStore::WordGroup> SqliteStore::GroupWords(Conn& c, const std::vector<std::string>& group) {
+  WordGroup out;
+  std::set<std::string> seen;
+  auto add = [&](Stmt& st) -> Status {
+    while (seen.size() <= kMaxGroupWords) {
+      auto row = st.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      if (seen.insert(st.Text(0)).second) out.songs += static_cast<double>(st.Int(1));
+    }
+    return Status::Ok();
+  };
+  for (const std::string& literal : group) {
+    if (seen.size() > kMaxGroupWords) break;
+    std::string_view w = literal;
+    const bool prefix = w.front() == ' ' || w.front() == '\x02';
+    if (prefix) {
+      w.remove_prefix(w.front() == ' ' ? 1 : 2);
+      if (!w.empty() && w.back() == ' ') w.remove_suffix(1);
+      std::string above(w);
+      above.push_back('\xFF');
+      DISPOTIFY_ASSIGN_STMT(st, c, kVocabPrefix);
+      st.Bind(1, w).Bind(2, above).Bind(3, static_cast<int64_t>(kMaxGroupWords + 1));
+      DISPOTIFY_RETURN_IF_ERROR(add(st));
+    } else {
+      DISPOTIFY_ASSIGN_STMT(st, c, kVocabSubstring);
+      st.Bind(1, Phrase(w)).Bind(2, static_cast<int64_t>(kMaxGroupWords + 1));
+      DISPOTIFY_RETURN_IF_ERROR(add(st));
+    }
+  }
+  out.too_many = seen.size() > kMaxGroupWords;
+  if (!out.too_many) out.words.assign(seen.begin(), seen.end());
+  return out;
+}
+
+// An expression over songs_words whose matches include every song satisfying `cond` (with
+// songs = 0 and an empty expression when no group can use the word index), or nullopt when no
+// song can satisfy it (a group whose literals occur in no vocabulary word). Groups matching at
+// most kMaxGroupWords words are ANDed, rarest (fewest songs) first, each next one when the
+// candidates it should remove cost more to verify than its lists to step through. An OR of k
+// words costs about kOrMicros * k per song it yields (FTS5 compares every list at each step).
+Result<std::optional<SqliteStore::Candidates>> SqliteStore::WordExpr(Conn& c, const Cond& cond, bool verify) {
+  const double kVerifyMicros = verify ? 4.0 : 0.3;  // reading a row and checking it, or an id
+  constexpr double kPostingMicros = 0.02;
+  constexpr double kWordMicros = 5.0;
+  constexpr double kOrMicros = 0.08;
+  const double n = std::max<double>(1, static_cast<double>(songs_.load()));
+  std::vector<WordGroup> groups;
+  Candidates out;
+  // A 1-character word's literals (" w ", "\x02 w") are only approached by its word prefix.
+  out.exact = std::all_of(cond.begin(), cond.end(), [](const auto& group) {
+    return std::none_of(group.begin(), group.end(), [](const std::string& l) { return l.front() == '\x02'; });
+  });
+  for (const auto& group : cond) {
+    auto g = GroupWords(c, group);
+    if (!g.ok()) return g.status();
+    if (!g->too_many && g->words.empty()) return std::optional<Candidates>();
+    if (!g->too_many) groups.push_back(std::move(g).value());
+  }
+  out.exact = out.exact && groups.size() == cond.size();
+  if (groups.empty()) return std::optional<Candidates>(std::move(out));
+  std::stable_sort(groups.begin(), groups.end(),
+                   [](const WordGroup& a, const WordGroup& b) { return a.songs < b.songs; });
+  auto expr_of = [](const WordGroup& g) {
+    std::string e = "(";
+    for (size_t i = 0; i < g.words.size(); ++i) {
+      if (i > 0) e += " OR ";
+      e += Phrase(g.words[i]);
+    }
+    return e + ")";
+  };
+  auto words_of = [](const WordGroup& g) { return static_cast<double>(g.words.size()); };
+  out.expr = expr_of(groups[0]);
+  out.songs = std::min(n, groups[0].songs);
+  double width = words_of(groups[0]);
+  out.cost = width * kWordMicros + groups[0].songs * kPostingMicros;
+  for (size_t i = 1; i < groups.size(); ++i) {
+    const double keep = std::min(1.0, groups[i].songs / n);
+    const double cost = groups[i].songs * kPostingMicros + words_of(groups[i]) * kWordMicros;
+    if (out.songs * (1 - keep) * kVerifyMicros <= cost) {
+      out.exact = false;
+      continue;
+    }
+    out.expr += " AND " + expr_of(groups[i]);
+    out.songs *= keep;
+    out.cost += cost;
+    width += words_of(groups[i]);
+  }
+  out.cost += out.songs * (kVerifyMicros + kOrMicros * width);
+  return std::optional<Candidates>(std::move(out));
 }
 
 Status SqliteStore::Walk(Conn& c, const SearchPlan& plan, const Cond& cond, int64_t after_id,
                          const std::function<bool(int64_t, int)>& visit) {
-  auto expr = CandidateExpr(c, cond);
-  if (!expr.ok()) return expr.status();
-  DISPOTIFY_ASSIGN_STMT(st, c, kWalk);
-  st.Bind(1, *expr).Bind(2, after_id);
+  // The fuzzy bucket's songs need not be read when the word index gives them exactly: the songs
+  // of the earlier buckets are known.
+  const bool fuzzy = &cond == &plan.cond[3];
+  auto words = WordExpr(c, cond, /*verify=*/!fuzzy);
+  if (!words.ok()) return words.status();
+  if (!words->has_value()) return Status::Ok();  // no song can match
+  if (fuzzy && (*words)->exact) {
+    DISPOTIFY_ASSIGN_STMT(st, c, kWalkWordIds);
+    st.Bind(1, (*words)->expr).Bind(2, after_id);
+    while (true) {
+      auto row = st.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return Status::Ok();
+      const int64_t id = st.Int(0);
+      auto it = plan.below_fuzzy.find(id);
+      if (!visit(id, it == plan.below_fuzzy.end() ? 3 : it->second)) return Status::Ok();
+    }
+  }
+  if (fuzzy) (*words)->cost += (*words)->songs * 3.7;  // they are read and verified after all
+  auto trigrams = CandidateExpr(c, cond);
+  if (!trigrams.ok()) return trigrams.status();
+  const bool by_words = !(*words)->expr.empty() && (*words)->cost < trigrams->cost;
+  const std::string expr = by_words ? (*words)->expr : trigrams->expr;
+  DISPOTIFY_ASSIGN_STMT(st, c, by_words ? kWalkWords : kWalk);
+  st.Bind(1, expr).Bind(2, after_id);
   Fields fields;
   while (true) {
     auto row = st.Step();
@@ -1482,7 +1748,7 @@ Result<std::vector<std::string>> SqliteStore::FuzzyAlternatives(Conn& c, const s
   const std::u32string w = search::DecodeUtf8(word);
   const int n = static_cast<int>(w.size());
   if (n < 4) return std::vector<std::string>();
-  {
+  if (IsFuzzyWord(word)) {
     DISPOTIFY_ASSIGN_STMT(has, c, kVocabHas);
     auto row = has.Bind(1, word).Step();
     if (!row.ok()) return row.status();
@@ -1495,14 +1761,30 @@ Result<std::vector<std::string>> SqliteStore::FuzzyAlternatives(Conn& c, const s
       .Bind(3, static_cast<int64_t>(n + bound))
       .Bind(4, static_cast<int64_t>(w.back()));
   std::vector<std::tuple<int, int64_t, std::string>> found;  // (distance, -count, word)
+  const bool ascii = std::all_of(word.begin(), word.end(), [](char ch) { return (ch & 0x80) == 0; });
   while (true) {
     auto row = st.Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    std::string candidate = st.Text(0);
-    const int d = search::BoundedEditDistance(w, search::DecodeUtf8(candidate), bound);
+    const std::string_view candidate = st.View(0);
+    if (!IsFuzzyWord(candidate)) continue;
+    int d = 0;
+    if (ascii && std::all_of(candidate.begin(), candidate.end(), [](char ch) { return (ch & 0x80) == 0; })) {
+      if (st.Int(1) == 1 && candidate.front() == word.front()) continue;  // listed by the first part
+      d = search::BoundedEditDistanceBytes(word, candidate, bound);
+    } else {
+      const std::u32string cps = search::DecodeUtf8(candidate);
+      if (st.Int(1) == 1 && cps.front() == w.front()) continue;
+      d = search::BoundedEditDistance(w, cps, bound);
+    }
     if (d == 0 || d > bound) continue;
-    found.emplace_back(d, -st.Int(1), std::move(candidate));
+    found.emplace_back(d, 0, std::string(candidate));
+  }
+  for (auto& [d, neg_count, candidate] : found) {
+    DISPOTIFY_ASSIGN_STMT(count, c, kVocabCount);
+    auto row = count.Bind(1, candidate).Step();
+    if (!row.ok()) return row.status();
+    if (*row) neg_count = -count.Int(0);
   }
   std::sort(found.begin(), found.end());
   constexpr size_t kMaxAlternatives = 3;
@@ -1602,6 +1884,7 @@ Result<SearchPage> SqliteStore::Search(const SearchRequest& request) {
     }
     if (any) {
       plan.cond[3] = std::move(fuzzy);
+      for (const Hit& h : all) plan.below_fuzzy.emplace(h.id, h.bucket);
       base = std::move(all);
       all.clear();
       DISPOTIFY_RETURN_IF_ERROR(Walk(c, plan, plan.cond[3], 0, collect));
@@ -1760,8 +2043,11 @@ Status SqliteStore::Load(const std::string& path) {
       }
     }
     for (const auto& [word, n] : vocab) DISPOTIFY_RETURN_IF_ERROR(ChangeVocab({word}, n));
-    DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateFts));
+    DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateTrigramFts));
+    DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateWordFts));
+    DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateFtsTriggers));
     DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kRebuildFts));
+    DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kRebuildWordFts));
     const std::pair<const char*, int64_t> values[] = {
         {"songs", d_songs_},
         {"bytes", d_bytes_},

@@ -13,7 +13,7 @@
 // mode readers never block the writer and the writer never blocks readers. Prepared statements
 // are cached per connection.
 //
-// Schema (version 1; `meta` holds schema_version, applied_index and the Stats counters):
+// Schema (version 2; `meta` holds schema_version, applied_index and the Stats counters):
 //   meta(key PRIMARY KEY, value INTEGER)
 //   songs(id INTEGER PRIMARY KEY, file_id TEXT UNIQUE, <Song fields>,
 //         ftitle, fartist, falbum, ffile)     -- folded fields (see "Folding"), each indexed
@@ -24,10 +24,21 @@
 //   replicas(file_id, node, state, updated_at_ms; PRIMARY KEY(file_id, node)) + index (node, file_id)
 //   locks(name PRIMARY KEY, owner, expires_at_ms, token)
 //   settings(key PRIMARY KEY, value)
-//   vocab(word PRIMARY KEY, n, len, c0, cl) + indexes (c0, len), (cl, len): the distinct folded
-//         words (3+ characters, not all digits) of all songs with the number of songs holding
-//         them, maintained by Apply, for typo tolerance
+//   songs_words fts5(ftitle, fartist, falbum, ffile; content=songs, content_rowid=id,
+//              tokenize='ascii', detail=none): the word index (the ascii tokenizer splits exactly
+//              where folding does: folded words hold only a-z, 0-9 and non-ASCII characters);
+//              kept by the same triggers
+//   vocab(id INTEGER PRIMARY KEY, word UNIQUE, n, len, c0, cl) + indexes (c0, len, word),
+//         (cl, len, word): every distinct folded word of all songs with the number of songs
+//         holding it, maintained by Apply; typo tolerance uses those of 3+ characters that are
+//         not all digits
+//   vocab_fts  fts5(word; content=vocab, content_rowid=id, tokenize='trigram case_sensitive 1'):
+//              finds the vocabulary words containing a string; kept by triggers on vocab
 // u64 values (node ids, tokens, sizes) are stored as their two's-complement int64.
+// Versions. Open refuses a database of an unknown version (kFailedPrecondition) and migrates
+// version 1 (no word index; vocab keyed by word, 3+ character words only) in place, in one
+// transaction: vocab is refilled from the folded fields and songs_words / vocab_fts are built
+// (about 15 s for 1M songs); songs_fts is kept.
 //
 // Order keys. songs.id (the FTS rowid) is not an insertion counter: it is kept in file_id order
 // (a new song takes an id between its neighbours' ids; when there is no room, a window of
@@ -53,11 +64,22 @@
 //                7+ characters; a transposition counts 1), distance-1 words preferred, at most
 //                3, none when the word is itself in the vocabulary; candidates come from the
 //                vocab rows with the same first or last character and a close length.
-// Matching is decided in C++ by substring tests on the folded fields, never by the tokenizer.
-// The FTS index only narrows the songs to check: an AND of single trigrams (each necessary for
-// its literal) chosen by a cost model from each trigram's document count (read for all
-// trigrams by a background scan after open, else probed once and cached). Phrase queries are
-// not used: checking positions of common trigrams made them 10-40x slower on 1M songs.
+// Matching is decided by substring tests on the folded fields, never by a tokenizer; the
+// indexes only narrow the songs to check. A literal holds no space, so it lies within one word:
+// " w" needs a word starting with w, "w" a word containing w. Two ways to narrow, the cheaper by
+// a cost model is taken for each condition:
+//   words     for each word of the query, the vocabulary words its literals can lie in (a range
+//             of vocab for a prefix, vocab_fts for a substring; at most 128, else that word is
+//             left to verification); songs_words is asked for an AND, rarest word first, of the
+//             ORs of those words. A query word found in no vocabulary word matches nothing, so
+//             a misspelled word costs a few index probes. The ORs are exact (except for the
+//             literals of 1-character words), so the fuzzy bucket reads only song ids: the
+//             songs of buckets 0-2 are known by then.
+//   trigrams  an AND of single trigrams of songs_fts (each necessary for its literal) chosen
+//             from each trigram's document count (read for all trigrams by a background scan
+//             after open, else probed once and cached). Phrase queries are not used: checking
+//             positions of common trigrams made them 10-40x slower on 1M songs.
+// Common substrings (in hundreds of vocabulary words) go by trigrams, rare words by words.
 // Ranking is (bucket, file_id). Up to kSearchTotalCap matches are collected in file_id order
 // and ranked in memory; when there are more, each bucket is walked in file_id order from the
 // cursor. `total` is exact below kSearchTotalCap and equals it when there are at least that
@@ -67,8 +89,8 @@
 // "!!!") gives an empty page.
 //
 // Cost. Reads are bounded by the cap and the page, but not by a constant: a query whose words
-// are made only of common trigrams steps through long document lists, or verifies many
-// candidates (see bench/search_bench.cc for measured figures).
+// are common substrings steps through long document lists, or verifies many candidates (see
+// bench/search_bench.cc for measured figures).
 
 #include <cstdint>
 #include <memory>
@@ -117,6 +139,8 @@ std::string FoldField(std::string_view text);
 // Optimal-string-alignment distance between two code point strings (insertions, deletions,
 // substitutions and adjacent transpositions cost 1), or bound + 1 when it exceeds `bound`.
 int BoundedEditDistance(std::u32string_view a, std::u32string_view b, int bound);
+// The same over bytes: for ASCII strings, whose bytes are their code points.
+int BoundedEditDistanceBytes(std::string_view a, std::string_view b, int bound);
 // The code points of valid UTF-8 `text` (invalid bytes become U+FFFD).
 std::u32string DecodeUtf8(std::string_view text);
 bool IsValidUtf8(std::string_view text);

@@ -283,5 +283,114 @@ TEST(SqliteStoreTest, RefusesAnotherSchemaVersion) {
   EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition) << store.status().ToString();
 }
 
+// A database written by schema version 1 (no word index, a vocabulary of 3+ character words
+// keyed by word) is migrated on open: search, typos included, works on it and on what follows.
+TEST(SqliteStoreTest, MigratesSchemaVersion1) {
+  mocks::TempDir dir;
+  const std::string path = DbPath(dir.path());
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    const char* schema = R"sql(
+      PRAGMA journal_mode=WAL;
+      CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+      INSERT INTO meta VALUES ('schema_version', 1), ('applied_index', 7), ('songs', 2), ('bytes', 20),
+                              ('replicas_healthy', 0), ('replicas_other', 0);
+      CREATE TABLE songs(
+        id INTEGER PRIMARY KEY, file_id TEXT NOT NULL UNIQUE,
+        title TEXT NOT NULL, artist TEXT NOT NULL, album TEXT NOT NULL, file_name TEXT NOT NULL,
+        content_type TEXT NOT NULL, track INTEGER NOT NULL, year INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL, size_bytes INTEGER NOT NULL, sha256 TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        ftitle TEXT NOT NULL, fartist TEXT NOT NULL, falbum TEXT NOT NULL, ffile TEXT NOT NULL);
+      CREATE INDEX songs_ftitle ON songs(ftitle);
+      CREATE INDEX songs_fartist ON songs(fartist);
+      CREATE INDEX songs_falbum ON songs(falbum);
+      CREATE INDEX songs_ffile ON songs(ffile);
+      CREATE TABLE replicas(file_id TEXT NOT NULL, node INTEGER NOT NULL, state INTEGER NOT NULL,
+                            updated_at_ms INTEGER NOT NULL, PRIMARY KEY(file_id, node)) WITHOUT ROWID;
+      CREATE INDEX replicas_node ON replicas(node, file_id);
+      CREATE TABLE locks(name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at_ms INTEGER NOT NULL,
+                         token INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE vocab(word TEXT PRIMARY KEY, n INTEGER NOT NULL, len INTEGER NOT NULL,
+                         c0 INTEGER NOT NULL, cl INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE INDEX vocab_c0 ON vocab(c0, len);
+      CREATE INDEX vocab_cl ON vocab(cl, len);
+      CREATE VIRTUAL TABLE songs_fts USING fts5(ftitle, fartist, falbum, ffile, content='songs',
+          content_rowid='id', tokenize='trigram case_sensitive 1', detail=none);
+      CREATE TRIGGER songs_fts_ai AFTER INSERT ON songs BEGIN
+        INSERT INTO songs_fts(rowid, ftitle, fartist, falbum, ffile)
+          VALUES (new.id, new.ftitle, new.fartist, new.falbum, new.ffile);
+      END;
+      CREATE TRIGGER songs_fts_ad AFTER DELETE ON songs BEGIN
+        INSERT INTO songs_fts(songs_fts, rowid, ftitle, fartist, falbum, ffile)
+          VALUES ('delete', old.id, old.ftitle, old.fartist, old.falbum, old.ffile);
+      END;
+      CREATE TRIGGER songs_fts_au AFTER UPDATE OF id, ftitle, fartist, falbum, ffile ON songs BEGIN
+        INSERT INTO songs_fts(songs_fts, rowid, ftitle, fartist, falbum, ffile)
+          VALUES ('delete', old.id, old.ftitle, old.fartist, old.falbum, old.ffile);
+        INSERT INTO songs_fts(rowid, ftitle, fartist, falbum, ffile)
+          VALUES (new.id, new.ftitle, new.fartist, new.falbum, new.ffile);
+      END;
+    )sql";
+    ASSERT_EQ(sqlite3_exec(db, schema, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    const std::pair<const char*, const char*> songs[] = {{"v1-a", "Yesterday"}, {"v1-b", "Hey Jude U2"}};
+    int64_t id = int64_t{1} << 40;
+    for (const auto& [file_id, title] : songs) {
+      sqlite3_stmt* st = nullptr;
+      ASSERT_EQ(
+          sqlite3_prepare_v2(db,
+                             "INSERT INTO songs VALUES (?1, ?2, ?3, 'The Beatles', '', 'x.mp3', '', 0, 0, "
+                             "0, 10, '', 0, ?4, ?5, '', ?6)",
+                             -1, &st, nullptr),
+          SQLITE_OK);
+      const std::string folded[] = {search::FoldField(title), search::FoldField("The Beatles"),
+                                    search::FoldField("x.mp3")};
+      sqlite3_bind_int64(st, 1, id);
+      sqlite3_bind_text(st, 2, file_id, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(st, 3, title, -1, SQLITE_TRANSIENT);
+      for (int i = 0; i < 3; ++i) sqlite3_bind_text(st, 4 + i, folded[i].c_str(), -1, SQLITE_TRANSIENT);
+      EXPECT_EQ(sqlite3_step(st), SQLITE_DONE);
+      sqlite3_finalize(st);
+      id += int64_t{1} << 24;
+    }
+    EXPECT_EQ(sqlite3_exec(db,
+                           "INSERT INTO vocab VALUES ('yesterday', 1, 9, 121, 121), ('hey', 1, 3, 104, 121), "
+                           "('jude', 1, 4, 106, 101), ('the', 2, 3, 116, 101), ('beatles', 2, 7, 98, 115), "
+                           "('mp3', 2, 3, 109, 51)",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto store = OpenSqliteStore(path);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->AppliedIndex()->value(), 7u);
+  EXPECT_EQ(SearchIds(**store, "beatels"), (std::vector<std::string>{"v1-a", "v1-b"}));
+  EXPECT_EQ(SearchIds(**store, "yesterdya"), (std::vector<std::string>{"v1-a"}));
+  EXPECT_EQ(SearchIds(**store, "u2"), (std::vector<std::string>{"v1-b"}));
+  EXPECT_EQ(SearchIds(**store, "jud"), (std::vector<std::string>{"v1-b"}));
+  EXPECT_EQ(SearchIds(**store, "esterd"), (std::vector<std::string>{"v1-a"}));
+  ASSERT_TRUE(
+      (*store)->Apply(LogIndex(8), {Put(MakeSong("v1-c", "Yesterday Once More")), Delete("v1-b")}).ok());
+  EXPECT_EQ(SearchIds(**store, "yesterday"), (std::vector<std::string>{"v1-a", "v1-c"}));
+  EXPECT_TRUE(SearchIds(**store, "jude").empty());
+  store->reset();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st, nullptr),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    EXPECT_EQ(sqlite3_column_int64(st, 0), 2);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
+  auto reopened = OpenSqliteStore(path);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ(SearchIds(**reopened, "yesterdya"), (std::vector<std::string>{"v1-a", "v1-c"}));
+}
+
 }  // namespace
 }  // namespace dispotify::catalog
