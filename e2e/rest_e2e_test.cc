@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <random>
@@ -289,6 +290,61 @@ TEST_F(RestE2eTest, BadInputGetsAClearErrorAndLeavesNothing) {
       },
       5s))
       << "spool files left behind";
+}
+
+TEST_F(RestE2eTest, DrainMovesEveryCopyOffANode) {
+  Cluster& c = MakeCluster(4);
+  c.StartAll();
+  ASSERT_NE(c.WaitLeader(), 0u);
+  for (uint64_t n = 1; n <= 4; ++n) ASSERT_TRUE(WaitReady(n)) << "node " << n;
+  auto rf = Call(1, "PUT", "/admin/replication", "{\"factor\": 2}", "Content-Type: application/json\r\n");
+  ASSERT_TRUE(rf && rf->status == 200);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 8; ++i) {
+    const std::string name = "drain-" + std::to_string(i) + ".mp3";
+    auto up = Call(1 + static_cast<uint64_t>(i % 4), "POST", "/music/upload?filename=" + name,
+                   testing_audio::MakeMp3("Drain " + std::to_string(i), 20 + i));
+    ASSERT_TRUE(up);
+    ASSERT_EQ(up->status, 201) << up->body;
+    ids.push_back(name);
+  }
+  auto local_files = [&](uint64_t node) -> int {
+    auto st = Call(node, "GET", "/cluster/status");
+    if (!st || st->status != 200) return -1;
+    auto pos = st->body.find("\"local\":{\"files\":");
+    if (pos == std::string::npos) return -1;
+    return std::atoi(st->body.c_str() + pos + 17);
+  };
+  ASSERT_TRUE(Eventually([&] { return local_files(4) > 0; }, 20s)) << "node 4 should hold some copies first";
+
+  auto drain = Call(2, "POST", "/admin/members/4/drain");
+  ASSERT_TRUE(drain);
+  ASSERT_EQ(drain->status, 202) << drain->body;
+  ASSERT_TRUE(Eventually([&] { return local_files(4) == 0; }, 60s)) << "node 4 still holds copies";
+  for (const auto& id : ids) {
+    auto song = Call(1, "GET", "/music/songs/" + id);
+    ASSERT_TRUE(song && song->status == 200);
+    EXPECT_EQ(song->body.find("\"node_id\":4"), std::string::npos) << id << ": " << song->body;
+    size_t healthy = 0;
+    for (size_t p = song->body.find("healthy"); p != std::string::npos; p = song->body.find("healthy", p + 1))
+      ++healthy;
+    EXPECT_EQ(healthy, 2u) << id << " must keep R copies: " << song->body;
+  }
+  // New uploads avoid a draining node.
+  auto late = Call(4, "POST", "/music/upload?filename=after-drain.mp3", testing_audio::MakeMp3("After", 10));
+  ASSERT_TRUE(late);
+  ASSERT_EQ(late->status, 201) << late->body;
+  EXPECT_EQ(late->body.find("\"node_id\":4"), std::string::npos) << late->body;
+  auto status = Call(1, "GET", "/cluster/status");
+  ASSERT_TRUE(status);
+  EXPECT_NE(status->body.find("\"node_id\":4,\"address\""), std::string::npos);
+  EXPECT_NE(status->body.find("\"draining\":true"), std::string::npos) << status->body;
+  auto undrain = Call(1, "DELETE", "/admin/members/4/drain");
+  ASSERT_TRUE(undrain);
+  EXPECT_EQ(undrain->status, 200) << undrain->body;
+  auto unknown = Call(1, "POST", "/admin/members/42/drain");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
 }
 
 TEST_F(RestE2eTest, WithoutQuorumUploadsAnswer503WithRetryAfter) {

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -35,8 +36,12 @@ using http::JsonEscape;
 using http::Request;
 using http::Response;
 
-constexpr size_t kMaxFieldBytes = 4096;
+constexpr size_t kMaxFieldBytes = 4096;     // title, artist, album (the catalog's limit)
+constexpr size_t kMaxFileNameBytes = 1024;  // filename
 constexpr size_t kMaxAdminBody = 16 * 1024;
+constexpr uint64_t kMaxTrack = 100000;
+constexpr uint64_t kMaxYear = 9999;
+constexpr uint64_t kMaxSearchOffset = 1000;  // deeper pages use the cursor (the stores' limit)
 
 std::string Quote(std::string_view s) {
   return "\"" + JsonEscape(s) + "\"";
@@ -279,8 +284,8 @@ class Routes {
     text_field("title", &up.title);
     text_field("artist", &up.artist);
     text_field("album", &up.album);
-    auto track = UintParam(req, "track", 0, 0, 100000);
-    auto year = UintParam(req, "year", 0, 0, 9999);
+    auto track = UintParam(req, "track", 0, 0, kMaxTrack);
+    auto year = UintParam(req, "year", 0, 0, kMaxYear);
     if (!track.ok()) return Error(track.status());
     if (!year.ok()) return Error(year.status());
     up.track = static_cast<uint32_t>(*track);
@@ -323,11 +328,14 @@ class Routes {
         else if (part.name == "album")
           up.album = *value;
         else if (part.name == "track" || part.name == "year") {
+          const uint64_t max = part.name == "track" ? kMaxTrack : kMaxYear;
           uint64_t n = 0;
           bool ok = !value->empty() && value->size() < 8;
           for (char c : *value) ok = ok && c >= '0' && c <= '9', n = n * 10 + static_cast<uint64_t>(c - '0');
-          if (!ok)
-            return JsonError(400, "invalid_argument", "form field '" + part.name + "' must be a number");
+          if (!ok || n > max)
+            return JsonError(
+                400, "invalid_argument",
+                "form field '" + part.name + "' must be a number in [0, " + std::to_string(max) + "]");
           (part.name == "track" ? up.track : up.year) = static_cast<uint32_t>(n);
         } else {
           return JsonError(400, "invalid_argument", "unknown form field '" + part.name + "'");
@@ -341,6 +349,23 @@ class Routes {
       return JsonError(400, "invalid_argument",
                        "name the file: ?filename=, a multipart file name, or ?file_id=");
     if (up.file_name.empty()) up.file_name = up.file_id;
+    // Everything the request names is checked before any byte reaches a disk (the spool file).
+    if (!up.file_id.empty() && !catalog::IsValidFileId(up.file_id))
+      return JsonError(400, "invalid_argument",
+                       "invalid file_id: 1-128 characters of A-Z a-z 0-9 . _ - (not . or ..)");
+    if (up.file_name.size() > kMaxFileNameBytes)
+      return JsonError(400, "invalid_argument",
+                       "the file name is longer than " + std::to_string(kMaxFileNameBytes) + " bytes");
+    for (const auto& [name, value] : {std::pair<const char*, const std::string*>{"title", &up.title},
+                                      {"artist", &up.artist},
+                                      {"album", &up.album}}) {
+      if (value->size() > kMaxFieldBytes)
+        return JsonError(400, "invalid_argument",
+                         std::string(name) + " is longer than " + std::to_string(kMaxFieldBytes) + " bytes");
+    }
+    if (up.file_id.empty() && !catalog::IsValidFileId(replication::DeriveFileId(up.file_name)))
+      return JsonError(400, "invalid_argument",
+                       "no file_id given and none can be derived from the file name");
     const auto dot = up.file_name.rfind('.');
     const std::string_view extension =
         dot == std::string::npos ? std::string_view() : std::string_view(up.file_name).substr(dot + 1);
@@ -396,7 +421,7 @@ class Routes {
     if (!q || q->empty()) return JsonError(400, "invalid_argument", "q is required");
     sr.query = std::string(*q);
     auto limit = UintParam(req, "limit", 20, 1, 100);
-    auto offset = UintParam(req, "offset", 0, 0, 10000);
+    auto offset = UintParam(req, "offset", 0, 0, kMaxSearchOffset);
     if (!limit.ok()) return Error(limit.status());
     if (!offset.ok()) return Error(offset.status());
     sr.limit = static_cast<uint32_t>(*limit);
@@ -531,6 +556,10 @@ class Routes {
       reason = "no leader is known";
     else if (v.commit_index > v.applied_index + 1000)
       reason = "still applying the log";
+    for (const auto& m : v.members) {
+      if (reason.empty() && !deps_.peers->Address(m.id))
+        reason = "the peer table does not know every member yet";
+    }
     if (!reason.empty()) return JsonError(503, "not_ready", reason);
     return Response::Json(200, "{\"status\":\"ready\"}");
   }
@@ -545,13 +574,17 @@ class Routes {
         ",\"applied_index\":" + std::to_string(v.applied_index) +
         ",\"replication_factor\":" + std::to_string(deps_.replication_factor()) + ",\"members\":[";
     const auto peers = deps_.peers->Peers();
+    std::vector<NodeId> draining;
+    if (auto d = deps_.store->GetSetting(catalog::kDrainingNodesKey); d.ok() && d->has_value())
+      draining = catalog::ParseNodeList(**d);
     for (size_t i = 0; i < v.members.size(); ++i) {
       const auto& m = v.members[i];
       if (i > 0) out += ",";
       bool alive = m.id == v.self || deps_.peers->IsAlive(m.id);
       out += "{\"node_id\":" + std::to_string(m.id.value()) + ",\"address\":" + Quote(m.address) +
              ",\"role\":\"" + (m.id == v.leader ? "leader" : (m.voter ? "voter" : "learner")) +
-             "\",\"healthy\":" + (alive ? "true" : "false") +
+             "\",\"healthy\":" + (alive ? "true" : "false") + ",\"draining\":" +
+             (std::find(draining.begin(), draining.end(), m.id) != draining.end() ? "true" : "false") +
              ",\"match_index\":" + std::to_string(m.match_index);
       if (auto it = peers.find(m.id); it != peers.end()) {
         out += ",\"files\":" + std::to_string(it->second.files) +
@@ -629,6 +662,24 @@ class Routes {
     return Response::Empty(204);
   }
 
+  // Drain: repair moves the member's copies to the other nodes and uploads avoid it; its "files"
+  // in /cluster/status falls to 0 when it can be removed without dropping a file below R.
+  Response Drain(Request& req, BodyReader&) { return SetDraining(req, true); }
+  Response Undrain(Request& req, BodyReader&) { return SetDraining(req, false); }
+
+  Response SetDraining(Request& req, bool draining) {
+    auto id = NodeParam(req);
+    if (!id.ok()) return Error(id.status());
+    bool member = false;
+    for (const auto& m : deps_.cluster->View().members) member = member || m.id == *id;
+    if (!member)
+      return JsonError(404, "not_found", "node " + std::to_string(id->value()) + " is not a member");
+    auto r = deps_.proposer->Propose(catalog::SetDrainingCmd{*id, draining}, std::chrono::seconds(10));
+    if (!r.ok()) return Error(r.status());
+    return Response::Json(draining ? 202 : 200, "{\"node_id\":" + std::to_string(id->value()) +
+                                                    ",\"draining\":" + (draining ? "true" : "false") + "}");
+  }
+
   Response Leadership(Request&, BodyReader& body) {
     auto obj = ParseJsonObject(body, {"target"});
     if (!obj.ok()) return Error(obj.status());
@@ -691,6 +742,8 @@ void AddRestRoutes(const RestApiOptions& options, const RestApiDeps& deps, http:
   router->Post("/admin/members", admin(&Routes::AddMember));
   router->Post("/admin/members/{id}/promote", admin(&Routes::Promote));
   router->Delete("/admin/members/{id}", admin(&Routes::RemoveMember));
+  router->Post("/admin/members/{id}/drain", admin(&Routes::Drain));
+  router->Delete("/admin/members/{id}/drain", admin(&Routes::Undrain));
   router->Post("/admin/leadership", admin(&Routes::Leadership));
   router->Put("/admin/replication", admin(&Routes::Replication));
 }

@@ -1,5 +1,6 @@
 #include "node/catalog/catalog_state_machine.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 #include <type_traits>
@@ -172,6 +173,18 @@ Status CatalogStateMachine::Plan(const Command& cmd, std::vector<Mutation>* muta
           }
           mutations->push_back(
               KeyMutation(Mutation::Kind::kPutSetting, kReplicationFactorKey, std::to_string(c.factor)));
+          return Status::Ok();
+        } else if constexpr (std::is_same_v<T, SetDrainingCmd>) {
+          if (c.node == kNoNode) return Status::InvalidArgument("draining needs a node id");
+          auto current = store_->GetSetting(kDrainingNodesKey);
+          if (!current.ok()) return current.status();
+          std::vector<NodeId> nodes = ParseNodeList(current->value_or(""));
+          auto it = std::find(nodes.begin(), nodes.end(), c.node);
+          if (c.draining && it == nodes.end()) nodes.push_back(c.node);
+          if (!c.draining && it != nodes.end()) nodes.erase(it);
+          std::sort(nodes.begin(), nodes.end());
+          mutations->push_back(
+              KeyMutation(Mutation::Kind::kPutSetting, kDrainingNodesKey, FormatNodeList(nodes)));
           return Status::Ok();
         } else if constexpr (std::is_same_v<T, AcquireLockCmd> || std::is_same_v<T, RenewLockCmd>) {
           if (c.name.empty() || c.owner.empty())

@@ -1,5 +1,7 @@
 #include "node/catalog/commands.h"
 
+#include <algorithm>
+
 #include "common/encoding.h"
 
 namespace dispotify::catalog {
@@ -78,6 +80,10 @@ struct Encoder {
     PutString(out, c.name);
     PutString(out, c.owner);
   }
+  void operator()(const SetDrainingCmd& c) const {
+    PutU64(out, c.node.value());
+    PutU8(out, c.draining ? 1 : 0);
+  }
 };
 
 Result<CommandBody> DecodeBody(uint8_t kind, Decoder& d) {
@@ -140,6 +146,15 @@ Result<CommandBody> DecodeBody(uint8_t kind, Decoder& d) {
       if (!d.GetString(&c.name) || !d.GetString(&c.owner)) break;
       return CommandBody{std::move(c)};
     }
+    case 8: {
+      SetDrainingCmd c;
+      uint64_t node = 0;
+      uint8_t draining = 0;
+      if (!d.GetU64(&node) || !d.GetU8(&draining)) break;
+      c.node = NodeId(node);
+      c.draining = draining != 0;
+      return CommandBody{c};
+    }
     default: return Status::InvalidArgument("unknown catalog command kind " + std::to_string(kind));
   }
   return Status::InvalidArgument("truncated catalog command");
@@ -171,6 +186,30 @@ Result<Command> DecodeCommand(std::string_view data) {
   if (d.remaining() != 0) return Status::InvalidArgument("trailing bytes after a catalog command");
   cmd.body = std::move(body).value();
   return cmd;
+}
+
+std::vector<NodeId> ParseNodeList(std::string_view text) {
+  std::vector<NodeId> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t comma = text.find(',', pos);
+    if (comma == std::string_view::npos) comma = text.size();
+    uint64_t id = 0;
+    if (encoding::ParseU64(text.substr(pos, comma - pos), &id) && id != 0) out.emplace_back(id);
+    pos = comma + 1;
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::string FormatNodeList(const std::vector<NodeId>& nodes) {
+  std::string out;
+  for (NodeId n : nodes) {
+    if (!out.empty()) out += ",";
+    out += std::to_string(n.value());
+  }
+  return out;
 }
 
 }  // namespace dispotify::catalog

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -59,8 +60,16 @@ struct ReleaseLockCmd {
   std::string owner;
 };
 
-using CommandBody = std::variant<PutSongCmd, DeleteSongCmd, SetReplicaCmd, RemoveReplicaCmd,
-                                 SetReplicationFactorCmd, AcquireLockCmd, RenewLockCmd, ReleaseLockCmd>;
+// Marks a member as draining (repair moves its copies to the other nodes and new uploads avoid it,
+// so that it can be removed without dropping a file below R) or clears the mark.
+struct SetDrainingCmd {
+  NodeId node;
+  bool draining = true;
+};
+
+using CommandBody =
+    std::variant<PutSongCmd, DeleteSongCmd, SetReplicaCmd, RemoveReplicaCmd, SetReplicationFactorCmd,
+                 AcquireLockCmd, RenewLockCmd, ReleaseLockCmd, SetDrainingCmd>;
 
 struct Command {
   int64_t now_ms = 0;
@@ -73,5 +82,10 @@ Result<Command> DecodeCommand(std::string_view data);
 inline constexpr uint32_t kDefaultReplicationFactor = 3;
 inline constexpr uint32_t kMaxReplicationFactor = 16;
 inline constexpr int64_t kMaxLockTtlMs = 24 * 3600 * 1000;
+
+// The setting that lists the draining members: decimal ids, comma-separated, increasing.
+inline constexpr const char* kDrainingNodesKey = "draining_nodes";
+std::vector<NodeId> ParseNodeList(std::string_view text);
+std::string FormatNodeList(const std::vector<NodeId>& nodes);
 
 }  // namespace dispotify::catalog

@@ -73,7 +73,9 @@ void RepairManager::RunPass() {
   }
   std::vector<NodeId> members = deps_.members();
   if (members.empty()) return;
-  const size_t r = std::min<size_t>(deps_.replication_factor(), members.size());
+  std::vector<NodeId> placement = deps_.placement_nodes ? deps_.placement_nodes() : members;
+  if (placement.empty()) placement = members;  // every member draining: nowhere to go
+  const size_t r = std::min<size_t>(deps_.replication_factor(), placement.size());
 
   std::vector<Task> tasks;
   bool walk_done = false;
@@ -91,7 +93,7 @@ void RepairManager::RunPass() {
       cursor_ = song.file_id;
       bool under = false;
       bool unavailable = false;
-      Status s = PlanSong(song, members, r, &tasks, &under, &unavailable);
+      Status s = PlanSong(song, members, placement, r, &tasks, &under, &unavailable);
       if (!s.ok()) DLOG_WARN << "repair: " << song.file_id << ": " << s.ToString();
       walk_under_ += under ? 1 : 0;
       walk_unavailable_ += unavailable ? 1 : 0;
@@ -146,12 +148,13 @@ void RepairManager::RunPass() {
   stats_.queued = 0;
 }
 
-Status RepairManager::PlanSong(const catalog::Song& song, const std::vector<NodeId>& members, size_t r,
-                               std::vector<Task>* tasks, bool* under, bool* unavailable) {
+Status RepairManager::PlanSong(const catalog::Song& song, const std::vector<NodeId>& members,
+                               const std::vector<NodeId>& placement, size_t r, std::vector<Task>* tasks,
+                               bool* under, bool* unavailable) {
   auto replicas = deps_.store->GetReplicas(song.file_id);
   if (!replicas.ok()) return replicas.status();
   const std::set<NodeId> member_set(members.begin(), members.end());
-  PlacementRing ring(members);
+  PlacementRing ring(placement);
   const std::vector<NodeId> targets = ring.Placement(song.file_id, r);
   const std::set<NodeId> target_set(targets.begin(), targets.end());
 

@@ -5,7 +5,8 @@
 // verified copy, so a file never drops below its target while it moves.
 //
 // A pass (every `interval`, on the leader only) walks the catalog and plans, per song:
-//   targets  = the first R' = min(R, members) nodes clockwise on the placement ring;
+//   targets  = the first R' = min(R, placement nodes) nodes clockwise on the ring of the members
+//              that are not draining (a draining member's copies are extras: they move away);
 //   copy     a target without a healthy copy gets one: it pulls it (PullFile, verified against the
 //            song's size and SHA-256) from a healthy copy on an alive node; then the leader records
 //            it healthy (a Raft command);
@@ -54,6 +55,8 @@ struct RepairDeps {
   catalog::Proposer* proposer = nullptr;
   PeerClient* peers = nullptr;
   std::function<std::vector<NodeId>()> members;
+  // The members that may hold copies (members minus draining ones); null: all members.
+  std::function<std::vector<NodeId>()> placement_nodes;
   std::function<uint32_t()> replication_factor;
   std::function<bool()> is_leader;
 };
@@ -94,8 +97,9 @@ class RepairManager {
   void Loop();
   // Plans up to max_tasks_per_pass tasks and runs them; returns when they are done.
   void RunPass();
-  Status PlanSong(const catalog::Song& song, const std::vector<NodeId>& members, size_t r,
-                  std::vector<Task>* tasks, bool* under, bool* unavailable);
+  Status PlanSong(const catalog::Song& song, const std::vector<NodeId>& members,
+                  const std::vector<NodeId>& placement, size_t r, std::vector<Task>* tasks, bool* under,
+                  bool* unavailable);
   void Execute(const Task& task);
   void Throttle(uint64_t bytes);
 

@@ -1,40 +1,86 @@
 #pragma once
-// Prometheus metrics of the node, served by prometheus-cpp's Exposer on its own port. Prometheus
-// headers stay in metrics.cc: the loop sees only the RaftObserver interface.
+// Prometheus metrics of the node, served by prometheus-cpp's Exposer on its own port (GET
+// /metrics). Prometheus headers stay in metrics.cc: the Raft loop sees only the RaftObserver
+// interface, the HTTP server only api::http::RequestObserver. docs/metrics.md lists every series
+// with its type, labels and meaning; keep it in step.
 //
-//   dispotify_raft_term                         gauge
-//   dispotify_raft_role{role="follower|pre_candidate|candidate|leader"}  gauge, 1 for the current role
-//   dispotify_raft_is_leader                    gauge 0/1
-//   dispotify_raft_leader_id                    gauge (0: unknown)
-//   dispotify_raft_leader_changes_total         counter
-//   dispotify_raft_commit_index                 gauge
-//   dispotify_raft_applied_index                gauge
-//   dispotify_raft_proposal_duration_seconds    histogram (propose -> applied or failed)
-//   dispotify_raft_fsync_duration_seconds       histogram (log sync and hard-state saves)
+// Sources:
+//   - pushed: Raft state (OnState, ...) from the loop; one record per finished REST request
+//     (OnRequest) from the HTTP server's workers;
+//   - pulled on each scrape (before the registry is serialised): the data plane once attached
+//     (blob store, peer client, repair manager, catalog store; catalog mode only) and the process
+//     (/proc/self). Counters fed from a monotonic source (repair's copies, CPU time) are
+//     incremented by the difference since the previous scrape, so they stay counters.
+//
+// Threads: every method is thread-safe. Scrapes run on the Exposer's threads; the data-plane
+// sources are read there, so DetachDataPlane must run before any of them is destroyed.
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "common/status.h"
+#include "node/api/http/http_server.h"
 #include "node/server/raft_node.h"
+
+namespace dispotify {
+namespace catalog {
+class MetadataStore;
+}  // namespace catalog
+namespace replication {
+class BlobStore;
+class PeerClient;
+class RepairManager;
+}  // namespace replication
+}  // namespace dispotify
 
 namespace dispotify::server {
 
-class Metrics final : public RaftObserver {
+// Where the data-plane gauges come from. A null pointer or empty function leaves its series at
+// their last values (0 before the first read).
+struct DataPlaneSources {
+  replication::BlobStore* blobs = nullptr;
+  replication::PeerClient* peers = nullptr;
+  replication::RepairManager* repair = nullptr;
+  catalog::MetadataStore* catalog = nullptr;
+  // Repair's per-walk gauges (under-replicated, unavailable, queue) are the leader's view: 0 on a
+  // node that does not lead now.
+  std::function<bool()> is_leader;
+  std::function<uint32_t()> replication_factor;
+};
+
+class Metrics final : public RaftObserver, public api::http::RequestObserver {
  public:
   // Starts serving on `listen` (HOST:PORT; port 0 picks a free one).
   static Result<std::unique_ptr<Metrics>> Start(const std::string& listen);
   ~Metrics() override;
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
 
   int port() const;
 
+  // Registers the data-plane series (replication, storage, peers, catalog) and reads them from
+  // `sources` on every scrape. Calling it again replaces the sources.
+  void AttachDataPlane(DataPlaneSources sources);
+  // Stops reading the sources (waits for a scrape in progress); the series keep their last values.
+  void DetachDataPlane();
+
+  // The text exposition a scrape would return now (refreshes the pulled series first).
+  std::string Text();
+
+  // RaftObserver
   void OnState(consensus::Role role, Term term, NodeId leader, LogIndex commit, LogIndex applied) override;
   void OnLeaderChange() override;
   void ObserveFsync(double seconds) override;
   void ObserveProposal(double seconds) override;
 
+  // api::http::RequestObserver
+  void OnRequest(const api::http::RequestRecord& record) override;
+
  private:
   struct Impl;
+  class Collector;
   explicit Metrics(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

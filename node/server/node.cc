@@ -173,6 +173,16 @@ int Node::Start() {
   } else {
     cluster_service_ = std::make_unique<ClusterService>(raft_.get(), PrepareCatalogCommand);
     StartDataPlane();
+    DataPlaneSources sources;
+    sources.blobs = blobs_.get();
+    sources.peers = peers_.get();
+    sources.repair = repair_.get();
+    sources.catalog = metadata_.get();
+    RaftNode* raft_node = raft_.get();
+    sources.is_leader = [raft_node] { return raft_node->status().role == consensus::Role::kLeader; };
+    catalog::CatalogStateMachine* sm = catalog_.get();
+    sources.replication_factor = [sm] { return sm->replication_factor(); };
+    metrics_->AttachDataPlane(std::move(sources));
   }
 
   grpc::ServerBuilder builder;
@@ -242,6 +252,8 @@ void Node::Shutdown() {
     stopping_background_ = true;
   }
   cv_.notify_all();
+  // Scrapes read the data plane: they stop reading it before any of it goes away.
+  if (metrics_) metrics_->DetachDataPlane();
   // Requests in flight finish first (a short grace), new ones are refused.
   if (http_) http_->Stop(std::chrono::seconds(5));
   if (membership_thread_.joinable()) membership_thread_.join();
@@ -281,6 +293,16 @@ void Node::StartDataPlane() {
   auto is_leader = [raft] { return raft->status().role == consensus::Role::kLeader; };
   catalog::CatalogStateMachine* sm = catalog_.get();
   auto factor = [sm] { return sm->replication_factor(); };
+  // Members that may receive copies: draining ones are left out (their copies move away).
+  catalog::MetadataStore* store = metadata_.get();
+  auto placement_nodes = [members, store] {
+    std::vector<NodeId> ids = members();
+    auto draining = store->GetSetting(catalog::kDrainingNodesKey);
+    if (!draining.ok() || !draining->has_value()) return ids;
+    const std::vector<NodeId> out = catalog::ParseNodeList(**draining);
+    std::erase_if(ids, [&](NodeId id) { return std::find(out.begin(), out.end(), id) != out.end(); });
+    return ids;
+  };
 
   proposer_ = std::make_unique<CatalogProposer>(raft);
   replication::PeerClientOptions popts;
@@ -298,7 +320,7 @@ void Node::StartDataPlane() {
   fdeps.store = metadata_.get();
   fdeps.proposer = proposer_.get();
   fdeps.peers = peers_.get();
-  fdeps.members = members;
+  fdeps.members = placement_nodes;
   fdeps.replication_factor = factor;
   files_ = std::make_unique<replication::FileService>(fopts, fdeps);
 
@@ -313,6 +335,7 @@ void Node::StartDataPlane() {
   rdeps.proposer = proposer_.get();
   rdeps.peers = peers_.get();
   rdeps.members = members;
+  rdeps.placement_nodes = placement_nodes;
   rdeps.replication_factor = factor;
   rdeps.is_leader = is_leader;
   repair_ = std::make_unique<replication::RepairManager>(ropts, rdeps);
@@ -382,6 +405,7 @@ int Node::StartHttp() {
   hopts.address = config_.http_listen.substr(0, colon);
   hopts.port = static_cast<uint16_t>(std::stoi(config_.http_listen.substr(colon + 1)));
   hopts.worker_threads = static_cast<size_t>(config_.http_workers);
+  hopts.observer = metrics_.get();
   http_ = std::make_unique<api::http::HttpServer>(hopts, std::move(router));
   if (Status s = http_->Start(); !s.ok()) {
     DLOG_ERROR << "cannot serve HTTP on " << config_.http_listen << ": " << s.message();
@@ -392,7 +416,7 @@ int Node::StartHttp() {
 }
 
 void Node::MembershipLoop() {
-  constexpr auto kPeriod = std::chrono::milliseconds(500);
+  constexpr auto kPeriod = std::chrono::milliseconds(200);
   constexpr uint64_t kPromoteMaxLag = 1000;
   std::shared_ptr<grpc::Channel> join_channel;
   size_t join_target = 0;
@@ -400,10 +424,12 @@ void Node::MembershipLoop() {
   for (const auto& [id, addr] : config_.peers) {
     if (id != config_.node_id) seeds.push_back(addr);
   }
-  while (true) {
+  for (bool first = true;; first = false) {
     {
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, kPeriod, [this] { return stopping_background_; });
+      // The first round runs at once: the peer table must not stay empty for a period.
+      cv_.wait_for(lock, first ? std::chrono::milliseconds(0) : kPeriod,
+                   [this] { return stopping_background_; });
       if (stopping_background_) return;
     }
     NodeStatus st = raft_->status();

@@ -91,8 +91,9 @@ void ConsumePendingSigpipe() {
 }
 
 // Writes all of `iov`, blocking on a non-blocking socket with poll; at most `timeout` without
-// progress. kTimeout, or kAborted when the peer is gone.
-Status SendAll(int fd, iovec* iov, int iovcnt, milliseconds timeout) {
+// progress. kTimeout, or kAborted when the peer is gone. Adds the bytes written to `*sent` (when
+// not null), also on failure.
+Status SendAll(int fd, iovec* iov, int iovcnt, milliseconds timeout, uint64_t* sent = nullptr) {
   while (iovcnt > 0) {
     if (iov->iov_len == 0) {
       ++iov;
@@ -113,6 +114,7 @@ Status SendAll(int fd, iovec* iov, int iovcnt, milliseconds timeout) {
       }
       return Status::Aborted("send: " + Errno(errno));
     }
+    if (sent != nullptr) *sent += static_cast<uint64_t>(n);
     auto left = static_cast<size_t>(n);
     while (iovcnt > 0 && left >= iov->iov_len) {
       left -= iov->iov_len;
@@ -132,7 +134,8 @@ Status SendAll(int fd, std::string_view data, milliseconds timeout) {
   return SendAll(fd, &iov, 1, timeout);
 }
 
-Status SendFileRegion(int sock, int file_fd, uint64_t offset, uint64_t length, milliseconds timeout) {
+Status SendFileRegion(int sock, int file_fd, uint64_t offset, uint64_t length, milliseconds timeout,
+                      uint64_t* sent) {
   auto off = static_cast<off_t>(offset);
   uint64_t left = length;
   while (left > 0) {
@@ -140,6 +143,7 @@ Status SendFileRegion(int sock, int file_fd, uint64_t offset, uint64_t length, m
     ssize_t n = ::sendfile(sock, file_fd, &off, count);
     if (n > 0) {
       left -= static_cast<uint64_t>(n);
+      *sent += static_cast<uint64_t>(n);
       continue;
     }
     if (n == 0) return Status::IoError("file shorter than the response's Content-Length");
@@ -246,6 +250,7 @@ class SocketBodyReader final : public BodyReader {
       const size_t n = max - body.size;
       body.data = nullptr;
       body.size = 0;
+      bytes_read_ += n;
       if (ec) {
         Classify(ec);
         if (n > 0) return n;  // the bytes before the error are good; the error comes next call
@@ -259,6 +264,7 @@ class SocketBodyReader final : public BodyReader {
   BodyFailure failure() const { return failure_; }
   const Status& error() const { return error_; }
   bool sent_continue() const { return sent_continue_; }
+  uint64_t bytes_read() const { return bytes_read_; }
 
  private:
   Status Fail(BodyFailure f, Status s) {
@@ -293,6 +299,7 @@ class SocketBodyReader final : public BodyReader {
   const uint64_t max_body_;
   const bool expect_continue_;
   bool sent_continue_ = false;
+  uint64_t bytes_read_ = 0;
   BodyFailure failure_ = BodyFailure::kNone;
   Status error_;
 };
@@ -491,6 +498,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void ReadHead() {
     phase_ = Phase::kHead;
+    BeginRecord();
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(std::min<size_t>(options_.max_header_bytes, UINT32_MAX)));
     // Checked per route once the head is routed. Not boost::none: Beast 1.74 compares
@@ -508,12 +516,14 @@ class Session : public std::enable_shared_from_this<Session> {
       if (timed_out) {
         server_.CountRequest();
         SendServerError(408, "request_timeout", "request head not received in time", false);
+        FinishRecord();
         LingerClose();
       } else if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
         server_.CountRequest();
         SendServerError(431, "header_too_large",
                         "request head exceeds " + std::to_string(options_.max_header_bytes) + " bytes",
                         false);
+        FinishRecord();
         LingerClose();
       } else if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
                  ec == asio::error::eof || ec.category() == boost::system::system_category() ||
@@ -522,6 +532,7 @@ class Session : public std::enable_shared_from_this<Session> {
       } else {
         server_.CountRequest();
         SendServerError(400, "bad_request", "malformed request: " + ec.message(), false);
+        FinishRecord();
         LingerClose();
       }
       return;
@@ -529,6 +540,7 @@ class Session : public std::enable_shared_from_this<Session> {
     phase_ = Phase::kBusy;
     server_.CountRequest();
     const After after = HandleRequest();
+    FinishRecord();
     parser_.reset();
     if (after == After::kKeepAlive) {
       WaitForRequest();
@@ -549,6 +561,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (auto cl = parser_->content_length()) req.content_length = *cl;
     req.chunked = parser_->chunked();
     req.remote_address = remote_;
+    record_method_ = req.method;
     const bool head = req.method == "HEAD";
     const bool client_keep_alive = parser_->keep_alive();
 
@@ -583,6 +596,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
 
     Router::Match match = server_.router().Find(req.method, req.path);
+    if (!match.pattern.empty()) record_route_ = match.pattern;
     if (match.kind == Router::MatchKind::kNotFound) {
       return Respond(JsonError(404, "not_found", "no route for " + req.path), req, head, client_keep_alive,
                      nullptr);
@@ -617,6 +631,7 @@ class Session : public std::enable_shared_from_this<Session> {
       DLOG_ERROR << "handler for " << req.method << " " << req.path << " threw a non-std exception";
       response = JsonError(500, "internal", "internal error");
     }
+    record_request_bytes_ = body.bytes_read();
     switch (body.failure()) {
       case BodyFailure::kNone: break;
       case BodyFailure::kTooLarge:
@@ -649,6 +664,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // false when the connection must be dropped (write failed, a producer failed mid-body).
   bool SendResponse(Response& response, unsigned version, bool head, bool* keep_alive) {
     const int status = response.status();
+    record_status_ = status;
     const bool bodiless_status = status < 200 || status == 204 || status == 304;
     std::string h;
     h.reserve(512);
@@ -696,10 +712,14 @@ class Session : public std::enable_shared_from_this<Session> {
     Response::Body& body = response.body();
     if (auto* text = std::get_if<std::string>(&body)) {
       std::array<iovec, 2> iov{{{h.data(), h.size()}, {text->data(), send_body ? text->size() : 0}}};
-      s = SendAll(fd_, iov.data(), 2, timeout);
+      uint64_t sent = 0;
+      s = SendAll(fd_, iov.data(), 2, timeout, &sent);
+      record_response_bytes_ += sent > h.size() ? sent - h.size() : 0;
     } else if (auto* file = std::get_if<FileRegion>(&body)) {
       s = SendAll(fd_, h, timeout);
-      if (s.ok() && send_body) s = SendFileRegion(fd_, file->fd.get(), file->offset, file->length, timeout);
+      if (s.ok() && send_body) {
+        s = SendFileRegion(fd_, file->fd.get(), file->offset, file->length, timeout, &record_response_bytes_);
+      }
     } else {
       s = SendAll(fd_, h, timeout);
       if (s.ok() && send_body) s = SendStream(std::get<StreamBody>(body), chunked, timeout);
@@ -749,9 +769,38 @@ class Session : public std::enable_shared_from_this<Session> {
         DISPOTIFY_RETURN_IF_ERROR(SendAll(fd_, std::string_view(data, *n), timeout));
       }
       sent += *n;
+      record_response_bytes_ += *n;
     }
     if (chunked) return SendAll(fd_, "0\r\n\r\n", timeout);
     return Status::Ok();
+  }
+
+  // The request record (RequestObserver): reset when a head starts to arrive, filled in while the
+  // request runs, reported once it is answered.
+  void BeginRecord() {
+    record_start_ = std::chrono::steady_clock::now();
+    record_route_ = RequestRecord::kUnmatchedRoute;
+    record_method_.clear();
+    record_status_ = 0;
+    record_request_bytes_ = 0;
+    record_response_bytes_ = 0;
+  }
+
+  void FinishRecord() {
+    RequestObserver* observer = options_.observer;
+    if (observer == nullptr) return;
+    RequestRecord r;
+    r.route = record_route_;
+    r.method = record_method_;
+    r.status = record_status_ == 0 ? kClientClosedRequest : record_status_;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - record_start_).count();
+    r.request_body_bytes = record_request_bytes_;
+    r.response_body_bytes = record_response_bytes_;
+    try {
+      observer->OnRequest(r);
+    } catch (const std::exception& e) {
+      DLOG_ERROR << "HTTP request observer threw: " << e.what();
+    }
   }
 
   // Stops sending, then discards what the client still sends until it closes or linger_timeout
@@ -793,6 +842,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   static constexpr size_t kLingerBuf = 16 * 1024;
+  // Reported when the client went away before a response (nginx's convention).
+  static constexpr int kClientClosedRequest = 499;
 
   ServerCore& server_;
   const ServerOptions& options_;
@@ -807,6 +858,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string remote_;
   Phase phase_ = Phase::kIdle;
   const bool counted_;
+
+  std::chrono::steady_clock::time_point record_start_{};
+  std::string_view record_route_ = RequestRecord::kUnmatchedRoute;  // points into the router
+  std::string record_method_;
+  int record_status_ = 0;
+  uint64_t record_request_bytes_ = 0;
+  uint64_t record_response_bytes_ = 0;
 
   std::mutex fd_mu_;
   bool closed_ = false;

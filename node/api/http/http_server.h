@@ -43,6 +43,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 #include "node/api/http/request.h"
@@ -50,6 +51,37 @@
 #include "node/api/http/router.h"
 
 namespace dispotify::api::http {
+
+// One finished request, as the server saw it. Label-safe by construction: `route` is the matched
+// route's pattern ("/music/stream/{file_id}"), never the raw path, so a metrics backend can use it
+// as a label without unbounded cardinality.
+struct RequestRecord {
+  // The pattern of the route that matched the path (for a 405, the most specific pattern of
+  // another method), or kUnmatchedRoute when none did: no route for the path (404), or an error
+  // before routing (malformed head or target, bad query string, unsupported Expect, head timeout,
+  // head too large).
+  static constexpr std::string_view kUnmatchedRoute = "unmatched";
+  std::string_view route;
+  // The request's method as sent (HEAD stays HEAD when served by a GET route); empty when the head
+  // could not be parsed. Not validated: an observer bounds it itself.
+  std::string_view method;
+  // The response's status (also when writing it failed midway), or 499 when the client went away
+  // while the handler read the body and no response was attempted.
+  int status = 0;
+  // From the first byte of the request head to the end of the response.
+  double seconds = 0;
+  uint64_t request_body_bytes = 0;   // body bytes the handler read (decoded, without chunk framing)
+  uint64_t response_body_bytes = 0;  // body bytes written to the socket (no head, no chunk framing)
+};
+
+// Told about every request the server answered (or abandoned after its head was read), once, on the
+// worker thread that ran it, after the response was written. Not told about connections refused at
+// max_connections (ServerStats counts those). Must be thread-safe, quick and must not throw.
+class RequestObserver {
+ public:
+  virtual ~RequestObserver() = default;
+  virtual void OnRequest(const RequestRecord& record) = 0;
+};
 
 struct ServerOptions {
   std::string address = "0.0.0.0";
@@ -70,6 +102,8 @@ struct ServerOptions {
   std::chrono::milliseconds linger_timeout{2'000};
   // Sent as the Server header; empty: none.
   std::string server_name = "dispotify";
+  // Not owned; null: none. Must outlive the server (Stop joins the threads that call it).
+  RequestObserver* observer = nullptr;
 };
 
 struct ServerStats {

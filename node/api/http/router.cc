@@ -81,9 +81,11 @@ Router::Match Router::Find(std::string_view method, std::string_view path) const
 
   const Route* best = nullptr;
   const Route* best_get = nullptr;  // for HEAD without a HEAD route
+  const Route* best_any = nullptr;  // of any method
   std::set<std::string> allowed;
   for (const Route& r : routes_) {
     if (!SegmentsMatch(r.segments, segments)) continue;
+    if (best_any == nullptr || MoreSpecific(r, *best_any)) best_any = &r;
     allowed.insert(r.method);
     if (r.method == "GET") allowed.insert("HEAD");
     if (r.method == method) {
@@ -96,6 +98,7 @@ Router::Match Router::Find(std::string_view method, std::string_view path) const
   if (best == nullptr) {
     if (allowed.empty()) return match;
     match.kind = MatchKind::kMethodNotAllowed;
+    match.pattern = best_any->pattern;
     for (const std::string& m : allowed) {
       if (!match.allow.empty()) match.allow += ", ";
       match.allow += m;
@@ -104,6 +107,7 @@ Router::Match Router::Find(std::string_view method, std::string_view path) const
   }
   match.kind = MatchKind::kFound;
   match.route = best;
+  match.pattern = best->pattern;
   for (size_t i = 0; i < best->segments.size(); ++i) {
     const std::string& seg = best->segments[i];
     if (!IsParam(seg)) continue;

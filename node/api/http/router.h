@@ -53,7 +53,10 @@ class Router {
     MatchKind kind = MatchKind::kNotFound;
     const Route* route = nullptr;                                 // kFound
     std::map<std::string, std::string, std::less<>> path_params;  // kFound, decoded
-    std::string allow;        // kMethodNotAllowed: "GET, HEAD, POST" (sorted)
+    std::string allow;  // kMethodNotAllowed: "GET, HEAD, POST" (sorted)
+    // kFound: route->pattern; kMethodNotAllowed: the most specific pattern matching the path (of
+    // another method). Points into the router; a bounded label for RequestObserver.
+    std::string_view pattern;
     bool bad_escape = false;  // kFound but a parameter had a malformed %-escape (answer 400)
   };
 

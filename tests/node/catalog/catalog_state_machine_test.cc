@@ -80,6 +80,8 @@ TEST(CatalogCommands, EveryKindRoundTrips) {
       At(6, AcquireLockCmd{"upload/a", "node-1", 3000}),
       At(7, RenewLockCmd{"upload/a", "node-1", 3000}),
       At(-8, ReleaseLockCmd{"upload/a", "node-1"}),
+      At(9, SetDrainingCmd{NodeId(4), true}),
+      At(10, SetDrainingCmd{NodeId(4), false}),
   };
   for (const auto& c : cmds) {
     auto back = DecodeCommand(EncodeCommand(c));
@@ -261,6 +263,23 @@ TEST(CatalogStateMachine, UnavailableStoreIsRetriedThenFatal) {
     EXPECT_TRUE(r.fatal) << "a store that stays away stops the node in the end";
     EXPECT_EQ(r.status.code(), StatusCode::kUnavailable);
   }
+}
+
+TEST(CatalogStateMachine, DrainingNodesAreASortedSetting) {
+  mocks::TempDir dir;
+  CatalogServer r(dir.path());
+  ASSERT_TRUE(r.Apply(1, At(1, SetDrainingCmd{NodeId(5), true})).status.ok());
+  ASSERT_TRUE(r.Apply(2, At(2, SetDrainingCmd{NodeId(2), true})).status.ok());
+  ASSERT_TRUE(r.Apply(3, At(3, SetDrainingCmd{NodeId(5), true})).status.ok()) << "draining twice is a no-op";
+  auto v = r.store().GetSetting(kDrainingNodesKey);
+  ASSERT_TRUE(v.ok() && v->has_value());
+  EXPECT_EQ(**v, "2,5");
+  ASSERT_TRUE(r.Apply(4, At(4, SetDrainingCmd{NodeId(2), false})).status.ok());
+  v = r.store().GetSetting(kDrainingNodesKey);
+  EXPECT_EQ(v->value_or(""), "5");
+  EXPECT_EQ(r.Apply(5, At(5, SetDrainingCmd{kNoNode, true})).status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseNodeList("3,1,x,,0,3"), (std::vector<NodeId>{NodeId(1), NodeId(3)}));
+  EXPECT_EQ(FormatNodeList({NodeId(1), NodeId(3)}), "1,3");
 }
 
 TEST(CatalogStateMachine, ReplicationFactorIsValidatedAndSurvivesRestart) {
