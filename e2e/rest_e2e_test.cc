@@ -277,6 +277,31 @@ TEST_F(RestE2eTest, BadInputGetsAClearErrorAndLeavesNothing) {
     client.ShutdownWrite();
     (void)client.ReadResponse();
   }
+  // Headers far over the limit: 431, and the node goes on.
+  auto huge = Call(1, "GET", "/music/songs", "", "X-Filler: " + std::string(64 * 1024, 'h') + "\r\n");
+  ASSERT_TRUE(huge);
+  EXPECT_EQ(huge->status, 431);
+  // Invalid UTF-8 in text: refused, never stored or echoed as broken JSON.
+  for (const char* target : {"/music/search?q=%FF%FE", "/music/upload?filename=ok.mp3&title=%C3%28"}) {
+    auto bad = Call(1, std::string(target).rfind("/music/upload", 0) == 0 ? "POST" : "GET", target,
+                    std::string(target).rfind("/music/upload", 0) == 0 ? testing_audio::MakeMp3("U", 5) : "");
+    ASSERT_TRUE(bad) << target;
+    EXPECT_EQ(bad->status, 400) << target << ": " << bad->body;
+  }
+  // A Content-Length that lies (shorter than what follows): the rest is read as another request,
+  // which is malformed: 400 for it, the first one answered normally.
+  {
+    TestClient client(Port(1));
+    ASSERT_TRUE(
+        client.Send("GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nabGARBAGE\r\n\r\n"));
+    auto first = client.ReadResponse();
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->status, 200);
+    auto second = client.ReadResponse();
+    if (second) {
+      EXPECT_EQ(second->status, 400);
+    }
+  }
   auto healthy = Call(1, "GET", "/healthz");
   ASSERT_TRUE(healthy);
   EXPECT_EQ(healthy->status, 200);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "common/logging.h"
+#include "common/utf8.h"
 #include "node/api/cluster_control.h"
 #include "node/api/http/content_type.h"
 #include "node/api/http/multipart.h"
@@ -363,15 +365,26 @@ class Routes {
         return JsonError(400, "invalid_argument",
                          std::string(name) + " is longer than " + std::to_string(kMaxFieldBytes) + " bytes");
     }
+    for (const std::string* text : {&up.file_name, &up.title, &up.artist, &up.album}) {
+      if (!IsValidUtf8(*text)) return JsonError(400, "invalid_argument", "text fields must be valid UTF-8");
+    }
     if (up.file_id.empty() && !catalog::IsValidFileId(replication::DeriveFileId(up.file_name)))
       return JsonError(400, "invalid_argument",
                        "no file_id given and none can be derived from the file name");
-    const auto dot = up.file_name.rfind('.');
-    const std::string_view extension =
-        dot == std::string::npos ? std::string_view() : std::string_view(up.file_name).substr(dot + 1);
-    if (!http::IsAudioExtension(extension) && up.content_type.rfind("audio/", 0) != 0)
-      return JsonError(415, "unsupported_media_type", "not an audio file name or type: " + up.file_name);
+    // A raw body's audio/* Content-Type counts like a multipart part's.
+    if (!multipart && ctype.substr(0, 6) == "audio/") {
+      std::string_view media = ctype.substr(0, ctype.find(';'));
+      while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
+      const bool token = std::all_of(media.begin(), media.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) ||
+               (c != '\0' && std::strchr("/!#$&^_.+-", c) != nullptr);
+      });
+      if (token && media.size() > 6 && media.size() <= 255) up.content_type = std::string(media);
+    }
+    // The type comes from the extension of the file name's last component (as when streaming).
     if (up.content_type.empty()) up.content_type = std::string(http::ContentTypeForFileName(up.file_name));
+    if (up.content_type.rfind("audio/", 0) != 0)
+      return JsonError(415, "unsupported_media_type", "not an audio file name or type: " + up.file_name);
 
     auto spool = SpoolFile::Create(options_.spool_dir);
     if (!spool.ok()) return Error(spool.status());

@@ -15,6 +15,7 @@
 
 #include "common/assert.h"
 #include "common/logging.h"
+#include "common/utf8.h"
 #include "node/catalog/dump_format.h"
 
 namespace dispotify::catalog {
@@ -174,13 +175,7 @@ std::u32string DecodeUtf8(std::string_view text) {
 }
 
 bool IsValidUtf8(std::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    const size_t at = i;
-    if (NextCodePoint(text, &i) == kReplacement && !(i - at == 3 && text.substr(at, 3) == "\xEF\xBF\xBD")) {
-      return false;
-    }
-  }
-  return true;
+  return dispotify::IsValidUtf8(text);
 }
 
 std::vector<std::string> FoldWords(std::string_view text) {

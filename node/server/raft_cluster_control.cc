@@ -72,6 +72,11 @@ Status RaftClusterControl::AddLearner(NodeId node, const std::string& address) {
 }
 
 Status RaftClusterControl::Promote(NodeId node) {
+  NodeStatus st = node_->status();
+  auto it = st.conf.members.find(node);
+  if (it == st.conf.members.end())
+    return Status::NotFound("node " + std::to_string(node.value()) + " is not a member");
+  if (it->second.voter) return Status::Ok();  // already a voter: nothing to do
   return Change(node_, v1::MembershipRequest::PROMOTE, node, "", budget_);
 }
 

@@ -63,13 +63,13 @@ PeerClientOptions TestOptions(NodeId self, std::string cluster = kCluster) {
   o.self = self;
   o.cluster_id = std::move(cluster);
   o.call_timeout = 2000ms;
-  o.stall_timeout = 300ms;
+  o.stall_timeout = 2000ms;  // generous: a loaded CI machine must not look like a stalled peer
   o.finish_timeout = 3000ms;
   o.max_attempts = 3;
   o.backoff_base = 10ms;
   o.backoff_max = 50ms;
   o.health_interval = 50ms;
-  o.health_ttl = 300ms;
+  o.health_ttl = 1500ms;
   return o;
 }
 

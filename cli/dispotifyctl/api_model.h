@@ -1,0 +1,37 @@
+#pragma once
+// The JSON answers of the REST API (docs/openapi.yaml) that dispotifyctl shows as text, read into
+// plain structs. Unknown fields are ignored and missing optional ones keep their defaults, so an
+// older or newer server still prints.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli/dispotifyctl/format.h"
+#include "common/status.h"
+
+namespace dispotify::cli {
+
+// A Song object.
+Result<SongRow> ParseSong(std::string_view json);
+
+struct SongPage {
+  std::vector<SongRow> items;
+  uint64_t total = 0;  // search only
+  std::string next;    // next_after (songs) or next_cursor (search); empty on the last page
+};
+
+// {"items":[...], "next_after":"..."} of GET /music/songs, or {"total":N, "items":[...],
+// "next_cursor":"..."} of GET /music/search.
+Result<SongPage> ParseSongPage(std::string_view json);
+
+// GET /cluster/status.
+Result<ClusterStatusView> ParseClusterStatus(std::string_view json);
+
+// {"items":[...]} with the items of several pages, each song's JSON kept as it came; with
+// "total" first when given (search).
+Result<std::string> MergeItems(const std::vector<std::string>& pages,
+                               std::optional<uint64_t> total = std::nullopt);
+
+}  // namespace dispotify::cli

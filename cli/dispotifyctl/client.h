@@ -1,0 +1,99 @@
+#pragma once
+// The HTTP side of dispotifyctl: requests to the REST API of a list of nodes, with failover.
+//
+// Any node serves the whole API (admin calls are forwarded to the leader by the server), so the
+// client only needs to move on when a node is unreachable or answers 503 (no quorum or leader right
+// now): it tries the endpoints in order, starting with the last one that answered, and after a
+// round with no usable answer waits (Retry-After of a 503, else a short backoff) and goes round
+// again, until `timeout` has passed. Any other HTTP answer, an error included, is final.
+//
+// Bodies stream with bounded memory in both directions: an upload reads its file in chunks as the
+// socket takes them; a download hands each chunk to a DownloadTarget as it arrives, and a download
+// cut short resumes on the next attempt with a Range request for the rest.
+//
+// cpprestsdk (the project's HTTP client) does the HTTP; it stays out of this header.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace dispotify::cli {
+
+struct ClientOptions {
+  std::vector<std::string> endpoints;  // base URLs ("http://127.0.0.1:8081")
+  std::string token;                   // sent as "Authorization: Bearer" on admin calls when set
+  // How long to keep trying (failover and 503 retries); also how long a connection may stay silent.
+  std::chrono::milliseconds timeout{30000};
+  // Told (on the calling thread) before each wait for another round, e.g. to tell the user why
+  // nothing seems to happen.
+  std::function<void(const std::string& note)> on_retry;
+};
+
+struct HttpReply {
+  int status = 0;
+  std::string body;               // the answer's text (for a download: only an error's body)
+  std::string endpoint;           // the node that answered
+  bool already_complete = false;  // a download whose target already held the whole song
+};
+
+// Bytes done so far and the total (0 when not known yet). Called on a network thread.
+using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
+
+// Where a download's bytes go. The client calls Begin once per answer that carries the song
+// (200 or 206), then Write for each chunk in order.
+class DownloadTarget {
+ public:
+  virtual ~DownloadTarget() = default;
+  // Bytes already held: a later attempt asks for the rest from here.
+  virtual uint64_t size() const = 0;
+  // The answer's bytes start at `from` (0 for a whole-file 200, even when a range was asked).
+  // Returns how many of the coming bytes to drop (already held and not rewindable, e.g. stdout),
+  // after making room for them (e.g. truncating a file).
+  virtual Result<uint64_t> Begin(uint64_t from) = 0;
+  virtual Status Write(const char* data, size_t n) = 0;
+};
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // One request with an optional JSON body. `target` is the path and query, already encoded.
+  // Not OK only when no node gave an HTTP answer in time (kUnavailable, naming each failure).
+  Result<HttpReply> Call(std::string_view method, const std::string& target,
+                         const std::string* json_body = nullptr, bool admin = false);
+
+  // POSTs `size` bytes of the file at `path` as a raw body to `target`, re-reading it from the
+  // start on each attempt.
+  Result<HttpReply> Upload(const std::string& path, uint64_t size, const std::string& target,
+                           const ProgressFn& progress);
+
+  // GETs /music/stream/{file_id} into `target`. A 2xx reply means the target holds the whole song.
+  // A failure of the target itself (disk full, closed pipe) ends the download at once.
+  Result<HttpReply> Download(const std::string& file_id, DownloadTarget* target, const ProgressFn& progress);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Percent-encodes everything but the unreserved characters of RFC 3986 (A-Z a-z 0-9 - . _ ~).
+std::string PercentEncode(std::string_view s);
+
+// "HTTP 404 not_found: no such song", from an answer's {"error":{"code","message"}} body, or with
+// the start of the raw body when it is not one.
+std::string DescribeHttpError(int status, std::string_view body);
+
+// Seconds from a Retry-After header value ("2"); nullopt when absent or not a number of seconds.
+std::optional<double> ParseRetryAfter(std::string_view value);
+
+}  // namespace dispotify::cli

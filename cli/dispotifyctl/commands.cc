@@ -1,0 +1,449 @@
+#include "cli/dispotifyctl/commands.h"
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+
+#include "cli/dispotifyctl/api_model.h"
+#include "cli/dispotifyctl/client.h"
+#include "cli/dispotifyctl/download_target.h"
+#include "cli/dispotifyctl/files.h"
+#include "cli/dispotifyctl/format.h"
+
+namespace dispotify::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A JSON string literal (for the few JSON documents built here).
+std::string JsonString(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string Hint(int status) {
+  if (status == 401) return " (pass --token or set DISPOTIFY_TOKEN)";
+  return "";
+}
+
+// Prints why a request failed; always returns kExitFailed.
+int ReportFailure(Console& c, std::string_view what, const Result<HttpReply>& r) {
+  c.err << "error: " << what << ": ";
+  if (!r.ok())
+    c.err << r.status().message() << "\n";
+  else
+    c.err << DescribeHttpError(r->status, r->body) << Hint(r->status) << "\n";
+  return kExitFailed;
+}
+
+bool Is2xx(const Result<HttpReply>& r) {
+  return r.ok() && r->status >= 200 && r->status < 300;
+}
+
+// One progress line on stderr, redrawn at most ten times a second; only on a terminal.
+class ProgressLine {
+ public:
+  ProgressLine(Console& c, std::string label) : console_(c), label_(std::move(label)), start_(Clock::now()) {}
+  ~ProgressLine() { Clear(); }
+
+  void Update(uint64_t done, uint64_t total) {
+    if (!console_.err_is_tty) return;
+    std::lock_guard lock(mu_);
+    const auto now = Clock::now();
+    if (drawn_ && now - last_ < std::chrono::milliseconds(100) && done < total) return;
+    last_ = now;
+    drawn_ = true;
+    console_.err << "\r" << FormatProgress(label_, done, total, SecondsSince(start_), console_.width - 1)
+                 << "\x1b[K" << std::flush;
+  }
+  void Clear() {
+    std::lock_guard lock(mu_);
+    if (!drawn_) return;
+    console_.err << "\r\x1b[K" << std::flush;
+    drawn_ = false;
+  }
+
+ private:
+  Console& console_;
+  const std::string label_;
+  const Clock::time_point start_;
+  std::mutex mu_;
+  Clock::time_point last_;
+  bool drawn_ = false;
+};
+
+ClientOptions Options(const Invocation& inv, Console& c) {
+  ClientOptions o{inv.endpoints, inv.token, inv.timeout};
+  o.on_retry = [&c](const std::string& note) {
+    c.err << (c.err_is_tty ? "\r\x1b[K" : "") << "note: " << note << "\n" << std::flush;
+  };
+  return o;
+}
+
+int Upload(const Invocation& inv, Console& c) {
+  const auto start = Clock::now();
+  const UploadPlan plan = PlanUploads(inv.operands);
+  struct Done {
+    std::string path;
+    std::string file_id;
+    uint64_t bytes = 0;
+  };
+  struct Failed {
+    std::string path;
+    int status = 0;  // 0: no HTTP answer (local problem, or no node reachable)
+    std::string reason;
+  };
+  std::vector<Done> uploaded;
+  std::vector<Done> present;
+  std::vector<Failed> failed;
+  for (const auto& p : plan.problems) {
+    failed.push_back({p.path, 0, p.reason});
+    if (!inv.json) c.err << "FAILED         " << p.path << ": " << p.reason << "\n";
+  }
+  Client client(Options(inv, c));
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < plan.files.size(); ++i) {
+    const UploadFile& f = plan.files[i];
+    const std::string target = "/music/upload?filename=" + PercentEncode(f.name);
+    Result<HttpReply> r = Status::Unavailable("not sent");
+    {
+      ProgressLine line(
+          c, "[" + std::to_string(i + 1) + "/" + std::to_string(plan.files.size()) + "] " + f.name);
+      r = client.Upload(f.path, f.size, target,
+                        [&](uint64_t done, uint64_t total) { line.Update(done, total); });
+    }
+    if (!r.ok()) {
+      failed.push_back({f.path, 0, r.status().message()});
+      if (!inv.json) c.err << "FAILED         " << f.path << ": " << r.status().message() << "\n";
+      continue;
+    }
+    if (r->status == 201 || r->status == 200) {
+      auto song = ParseSong(r->body);
+      const std::string id = song.ok() ? song->file_id : "?";
+      bytes += f.size;
+      (r->status == 201 ? uploaded : present).push_back({f.path, id, f.size});
+      if (!inv.json) {
+        c.out << (r->status == 201 ? "uploaded       " : "already there  ") << f.path << " -> " << id << " ("
+              << FormatBytes(f.size) << ")\n"
+              << std::flush;
+      }
+      continue;
+    }
+    const std::string reason = DescribeHttpError(r->status, r->body);
+    failed.push_back({f.path, r->status, reason});
+    if (!inv.json) c.err << "FAILED         " << f.path << ": " << reason << "\n";
+  }
+  const double seconds = SecondsSince(start);
+
+  if (inv.json) {
+    auto list = [](const std::vector<Done>& v) {
+      std::string out = "[";
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (i > 0) out += ",";
+        out += "{\"path\":" + JsonString(v[i].path) + ",\"file_id\":" + JsonString(v[i].file_id) +
+               ",\"size_bytes\":" + std::to_string(v[i].bytes) + "}";
+      }
+      return out + "]";
+    };
+    std::string out =
+        "{\"uploaded\":" + list(uploaded) + ",\"already_present\":" + list(present) + ",\"failed\":[";
+    for (size_t i = 0; i < failed.size(); ++i) {
+      if (i > 0) out += ",";
+      out += "{\"path\":" + JsonString(failed[i].path) + ",\"status\":" + std::to_string(failed[i].status) +
+             ",\"error\":" + JsonString(failed[i].reason) + "}";
+    }
+    char secs[32];
+    std::snprintf(secs, sizeof(secs), "%.3f", seconds);
+    out += "],\"skipped\":" + std::to_string(plan.skipped) + ",\"bytes\":" + std::to_string(bytes) +
+           ",\"seconds\":" + secs + "}";
+    c.out << out << "\n";
+  } else {
+    if (plan.files.empty() && plan.problems.empty())
+      c.err << "no audio files found (mp3 flac ogg opus m4a wav aac)\n";
+    c.out << "\nuploaded " << uploaded.size() << ", already present " << present.size() << ", failed "
+          << failed.size() << "; " << FormatBytes(bytes) << " in " << FormatSeconds(seconds) << " ("
+          << FormatRate(bytes, seconds) << ")\n";
+    if (plan.skipped > 0)
+      c.out << "skipped " << plan.skipped << (plan.skipped == 1 ? " file that is" : " files that are")
+            << " not audio\n";
+    if (!failed.empty()) {
+      c.out << "failed:\n";
+      for (const auto& f : failed) c.out << "  " << f.path << ": " << f.reason << "\n";
+    }
+  }
+  return failed.empty() ? kExitOk : kExitFailed;
+}
+
+int Search(const Invocation& inv, Console& c) {
+  Client client(Options(inv, c));
+  const uint64_t want = inv.limit.value_or(20);
+  std::vector<SongRow> songs;
+  std::vector<std::string> pages;
+  uint64_t total = 0;
+  std::string cursor;
+  while (songs.size() < want) {
+    const uint64_t n = std::min<uint64_t>(100, want - songs.size());
+    std::string target = "/music/search?q=" + PercentEncode(inv.operands[0]) + "&limit=" + std::to_string(n);
+    if (!cursor.empty()) target += "&cursor=" + PercentEncode(cursor);
+    auto r = client.Call("GET", target);
+    if (!Is2xx(r)) return ReportFailure(c, "search", r);
+    auto page = ParseSongPage(r->body);
+    if (!page.ok()) return ReportFailure(c, "search", page.status());
+    pages.push_back(r->body);
+    total = page->total;
+    for (auto& s : page->items) songs.push_back(std::move(s));
+    if (page->next.empty() || page->items.empty()) break;
+    cursor = page->next;
+  }
+  if (inv.json) {
+    auto merged = pages.size() == 1 ? Result<std::string>(pages[0]) : MergeItems(pages, total);
+    if (!merged.ok()) return ReportFailure(c, "search", merged.status());
+    c.out << *merged << "\n";
+    return kExitOk;
+  }
+  if (songs.empty()) {
+    c.out << "no matches for '" << inv.operands[0] << "'\n";
+    return kExitOk;
+  }
+  c.out << FormatSongTable(songs);
+  if (total > songs.size())
+    c.out << "\n" << songs.size() << " of " << total << " matches (--limit N for more)\n";
+  else
+    c.out << "\n" << songs.size() << (songs.size() == 1 ? " match\n" : " matches\n");
+  return kExitOk;
+}
+
+int List(const Invocation& inv, Console& c) {
+  Client client(Options(inv, c));
+  std::vector<SongRow> songs;
+  std::vector<std::string> pages;
+  std::string after;
+  while (!inv.limit || songs.size() < *inv.limit) {
+    const uint64_t n = inv.limit ? std::min<uint64_t>(1000, *inv.limit - songs.size()) : 1000;
+    std::string target = "/music/songs?limit=" + std::to_string(n);
+    if (!after.empty()) target += "&after=" + PercentEncode(after);
+    auto r = client.Call("GET", target);
+    if (!Is2xx(r)) return ReportFailure(c, "ls", r);
+    auto page = ParseSongPage(r->body);
+    if (!page.ok()) return ReportFailure(c, "ls", page.status());
+    pages.push_back(r->body);
+    for (auto& s : page->items) songs.push_back(std::move(s));
+    if (page->next.empty() || page->items.empty()) break;
+    after = page->next;
+  }
+  if (inv.json) {
+    auto merged = MergeItems(pages);
+    if (!merged.ok()) return ReportFailure(c, "ls", merged.status());
+    c.out << *merged << "\n";
+    return kExitOk;
+  }
+  if (songs.empty()) {
+    c.out << "no songs\n";
+    return kExitOk;
+  }
+  c.out << FormatSongTable(songs) << "\n" << songs.size() << (songs.size() == 1 ? " song\n" : " songs\n");
+  return kExitOk;
+}
+
+int Stream(const Invocation& inv, Console& c) {
+  const std::string& id = inv.operands[0];
+  std::string output = inv.output.value_or("-");
+  if (!inv.output && c.out_is_tty) {
+    c.err << "error: refusing to write audio to a terminal; use -o PATH (or -o - to insist)\n";
+    return kExitUsage;
+  }
+  const bool to_stdout = output == "-";
+  std::optional<FileTarget> file;
+  std::optional<StreamTarget> pipe;
+  DownloadTarget* target = nullptr;
+  if (to_stdout) {
+    c.out.flush();
+    target = &pipe.emplace(c.out_fd);
+  } else {
+    target = &file.emplace(output, inv.resume);
+  }
+  const uint64_t held = target->size();
+  Client client(Options(inv, c));
+  const auto start = Clock::now();
+  Result<HttpReply> r = Status::Unavailable("not sent");
+  {
+    ProgressLine line(c, id);
+    r = client.Download(id, target, [&](uint64_t done, uint64_t total) { line.Update(done, total); });
+  }
+  // Notes go to stderr when stdout carries the song.
+  std::ostream& note = to_stdout ? c.err : c.out;
+  Status closed = file ? file->Finish() : Status::Ok();
+  if (!Is2xx(r) || !closed.ok()) {
+    if (!Is2xx(r))
+      ReportFailure(c, "stream " + id, r);
+    else
+      c.err << "error: stream " << id << ": " << closed.message() << "\n";
+    if (file && target->size() > 0)
+      c.err << output << " holds the first " << target->size()
+            << " bytes; run again with --resume to continue\n";
+    return kExitFailed;
+  }
+  if (inv.json) {
+    note << "{\"file_id\":" << JsonString(id) << ",\"output\":" << JsonString(output)
+         << ",\"size_bytes\":" << target->size() << ",\"resumed_from\":" << held << "}\n";
+    return kExitOk;
+  }
+  if (r->already_complete) {
+    note << output << " already holds all of " << id << " (" << FormatBytes(target->size()) << ")\n";
+    return kExitOk;
+  }
+  const double seconds = SecondsSince(start);
+  const uint64_t fetched = target->size() - std::min(held, target->size());
+  note << "streamed " << id << " to " << (to_stdout ? "stdout" : output) << ": "
+       << FormatBytes(target->size());
+  if (held > 0) note << " (" << FormatBytes(fetched) << " new)";
+  note << " in " << FormatSeconds(seconds) << " (" << FormatRate(fetched, seconds) << ")\n";
+  return kExitOk;
+}
+
+int Remove(const Invocation& inv, Console& c) {
+  Client client(Options(inv, c));
+  std::vector<std::string> deleted;
+  std::vector<std::pair<std::string, std::string>> failed;
+  for (const auto& id : inv.operands) {
+    auto r = client.Call("DELETE", "/music/songs/" + PercentEncode(id));
+    if (Is2xx(r)) {
+      deleted.push_back(id);
+      if (!inv.json) c.out << "deleted " << id << "\n";
+      continue;
+    }
+    const std::string reason = r.ok() ? DescribeHttpError(r->status, r->body) : r.status().message();
+    failed.emplace_back(id, reason);
+    if (!inv.json) c.err << "error: rm " << id << ": " << reason << "\n";
+  }
+  if (inv.json) {
+    std::string out = "{\"deleted\":[";
+    for (size_t i = 0; i < deleted.size(); ++i) out += (i > 0 ? "," : "") + JsonString(deleted[i]);
+    out += "],\"failed\":[";
+    for (size_t i = 0; i < failed.size(); ++i) {
+      out += (i > 0 ? "," : "") + std::string("{\"file_id\":") + JsonString(failed[i].first) +
+             ",\"error\":" + JsonString(failed[i].second) + "}";
+    }
+    c.out << out << "]}\n";
+  }
+  return failed.empty() ? kExitOk : kExitFailed;
+}
+
+int ClusterStatus(const Invocation& inv, Console& c) {
+  Client client(Options(inv, c));
+  auto r = client.Call("GET", "/cluster/status");
+  if (!Is2xx(r)) return ReportFailure(c, "cluster status", r);
+  if (inv.json) {
+    c.out << r->body << "\n";
+    return kExitOk;
+  }
+  auto status = ParseClusterStatus(r->body);
+  if (!status.ok()) return ReportFailure(c, "cluster status", status.status());
+  // Only the leader counts under-replicated songs: ask the other endpoints for the leader's view.
+  if (status->under_replicated < 0) {
+    for (const auto& ep : inv.endpoints) {
+      if (ep == r->endpoint) continue;
+      Client one({{ep}, inv.token, std::min(inv.timeout, std::chrono::milliseconds(2000))});
+      auto other = one.Call("GET", "/cluster/status");
+      if (!Is2xx(other)) continue;
+      auto view = ParseClusterStatus(other->body);
+      if (view.ok() && view->role == "leader" && view->under_replicated >= 0) {
+        status->under_replicated = view->under_replicated;
+        status->unavailable = view->unavailable;
+        break;
+      }
+    }
+  }
+  c.out << FormatClusterStatus(*status);
+  return kExitOk;
+}
+
+int Admin(const Invocation& inv, Console& c) {
+  std::string method = "POST";
+  std::string target;
+  std::optional<std::string> body;
+  std::string what;
+  std::string done;
+  const std::string id = std::to_string(inv.node_id);
+  switch (inv.command) {
+    case Command::kClusterAdd:
+      target = "/admin/members";
+      body = "{\"node_id\":" + id + ",\"address\":" + JsonString(inv.address) + "}";
+      what = "cluster add";
+      done = "node " + id + " (" + inv.address +
+             ") added as a learner; once it has caught up: dispotifyctl " + "cluster promote " + id;
+      break;
+    case Command::kClusterPromote:
+      target = "/admin/members/" + id + "/promote";
+      what = "cluster promote";
+      done = "node " + id + " is now a voter";
+      break;
+    case Command::kClusterRemove:
+      method = "DELETE";
+      target = "/admin/members/" + id;
+      what = "cluster remove";
+      done = "node " + id + " removed from the cluster";
+      break;
+    case Command::kClusterTransfer:
+      target = "/admin/leadership";
+      body = inv.node_id == 0 ? "{}" : "{\"target\":" + id + "}";
+      what = "cluster transfer";
+      done = inv.node_id == 0 ? "leadership transferred" : "leadership transferred to node " + id;
+      break;
+    case Command::kReplicationSet:
+      method = "PUT";
+      target = "/admin/replication";
+      body = "{\"factor\":" + std::to_string(inv.factor) + "}";
+      what = "replication set";
+      done = "replication factor set to " + std::to_string(inv.factor);
+      break;
+    default: return kExitUsage;
+  }
+  Client client(Options(inv, c));
+  auto r = client.Call(method, target, body ? &*body : nullptr, /*admin=*/true);
+  if (!Is2xx(r)) return ReportFailure(c, what, r);
+  if (inv.json)
+    c.out << (r->body.empty() ? "{}" : r->body) << "\n";
+  else
+    c.out << done << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int Run(const Invocation& inv, Console& console) {
+  switch (inv.command) {
+    case Command::kHelp: console.out << UsageText(); return kExitOk;
+    case Command::kUpload: return Upload(inv, console);
+    case Command::kSearch: return Search(inv, console);
+    case Command::kStream: return Stream(inv, console);
+    case Command::kList: return List(inv, console);
+    case Command::kRemove: return Remove(inv, console);
+    case Command::kClusterStatus: return ClusterStatus(inv, console);
+    case Command::kClusterAdd:
+    case Command::kClusterPromote:
+    case Command::kClusterRemove:
+    case Command::kClusterTransfer:
+    case Command::kReplicationSet: return Admin(inv, console);
+  }
+  return kExitUsage;
+}
+
+}  // namespace dispotify::cli

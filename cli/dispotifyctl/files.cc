@@ -1,0 +1,106 @@
+#include "cli/dispotifyctl/files.h"
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <set>
+#include <system_error>
+
+namespace dispotify::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::array<std::string_view, 7> kAudioExtensions = {"mp3", "flac", "ogg", "opus",
+                                                              "m4a", "wav",  "aac"};
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// Identity of a path for de-duplication: the canonical form when it resolves.
+std::string Key(const fs::path& p) {
+  std::error_code ec;
+  fs::path canonical = fs::weakly_canonical(p, ec);
+  return ec ? p.lexically_normal().string() : canonical.string();
+}
+
+}  // namespace
+
+bool IsAudioFileName(std::string_view file_name) {
+  const size_t slash = file_name.find_last_of('/');
+  if (slash != std::string_view::npos) file_name.remove_prefix(slash + 1);
+  const size_t dot = file_name.find_last_of('.');
+  if (dot == std::string_view::npos || dot == 0) return false;
+  const std::string_view ext = file_name.substr(dot + 1);
+  return std::any_of(kAudioExtensions.begin(), kAudioExtensions.end(),
+                     [&](std::string_view e) { return EqualsIgnoreCase(e, ext); });
+}
+
+UploadPlan PlanUploads(const std::vector<std::string>& operands) {
+  UploadPlan plan;
+  std::set<std::string> seen;
+  auto add = [&](const fs::path& p, uint64_t size) {
+    if (!seen.insert(Key(p)).second) return;
+    plan.files.push_back({p.string(), p.filename().string(), size});
+  };
+  for (const auto& operand : operands) {
+    const fs::path root(operand);
+    std::error_code ec;
+    const fs::file_status st = fs::status(root, ec);
+    if (ec || !fs::exists(st)) {
+      plan.problems.push_back({operand, "no such file or folder"});
+      continue;
+    }
+    if (fs::is_regular_file(st)) {
+      if (!IsAudioFileName(root.filename().string())) {
+        plan.problems.push_back({operand, "not an audio file name (mp3 flac ogg opus m4a wav aac)"});
+        continue;
+      }
+      const uint64_t size = fs::file_size(root, ec);
+      if (ec) {
+        plan.problems.push_back({operand, ec.message()});
+        continue;
+      }
+      add(root, size);
+      continue;
+    }
+    if (!fs::is_directory(st)) {
+      plan.problems.push_back({operand, "not a regular file or a folder"});
+      continue;
+    }
+    std::vector<std::pair<fs::path, uint64_t>> found;
+    fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec);
+    for (const fs::recursive_directory_iterator end; !ec && it != end; it.increment(ec)) {
+      const fs::directory_entry& entry = *it;
+      std::error_code entry_ec;
+      if (entry.is_regular_file(entry_ec)) {  // follows a symlink to a file
+        if (!IsAudioFileName(entry.path().filename().string())) {
+          ++plan.skipped;
+          continue;
+        }
+        const uint64_t size = entry.file_size(entry_ec);
+        if (entry_ec)
+          plan.problems.push_back({entry.path().string(), entry_ec.message()});
+        else
+          found.emplace_back(entry.path(), size);
+      } else if (!entry.is_directory(entry_ec) && !entry.is_symlink(entry_ec)) {
+        ++plan.skipped;  // fifos, sockets, devices
+      }
+    }
+    if (ec) plan.problems.push_back({operand, "walking the folder: " + ec.message()});
+    std::sort(found.begin(), found.end());
+    for (const auto& [path, size] : found) add(path, size);
+  }
+  return plan;
+}
+
+}  // namespace dispotify::cli
