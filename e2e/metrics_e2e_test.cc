@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "e2e/cluster_harness.h"
+#include "e2e/http_helpers.h"
 #include "tests/node/api/http/test_client.h"
 #include "tests/support/audio_files.h"
 
@@ -76,50 +77,20 @@ class MetricsE2eTest : public ::testing::Test {
     cluster_.reset();
   }
 
-  // One request on a fresh connection.
-  static std::optional<ClientResponse> Call(int port, const std::string& method, const std::string& target,
-                                            const std::string& body = "",
-                                            const std::string& extra_headers = "") {
-    TestClient client(static_cast<uint16_t>(port));
-    if (!client.connected()) return std::nullopt;
-    std::string req =
-        method + " " + target + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n" + extra_headers;
-    if (!body.empty() || method == "POST" || method == "PUT")
-      req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-    req += "\r\n" + body;
-    if (!client.Send(req)) return std::nullopt;
-    return client.ReadResponse(method == "HEAD");
-  }
-
   std::optional<ClientResponse> Rest(uint64_t node, const std::string& method, const std::string& target,
                                      const std::string& body = "", const std::string& extra_headers = "") {
-    return Call(cluster_->spec(node).http_port, method, target, body, extra_headers);
+    return HttpCall(cluster_->spec(node).http_port, method, target, body, extra_headers);
   }
 
   std::optional<ClientResponse> UploadMultipart(uint64_t node, const std::string& file_name,
                                                 const std::string& data, const std::string& title) {
-    const std::string boundary = "----dispotify-metrics-boundary";
-    std::string body = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n" +
-                       title + "\r\n--" + boundary +
-                       "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + file_name +
-                       "\"\r\nContent-Type: audio/mpeg\r\n\r\n" + data + "\r\n--" + boundary + "--\r\n";
-    return Rest(node, "POST", "/music/upload", body,
-                "Content-Type: multipart/form-data; boundary=" + boundary + "\r\n");
+    return HttpUploadMultipart(cluster_->spec(node).http_port, file_name, data, title);
   }
 
   // The raw exposition of node `id` ("" when it does not answer 200).
   std::string Scrape(uint64_t node) {
-    auto r = Call(cluster_->spec(node).metrics_port, "GET", "/metrics");
+    auto r = HttpCall(cluster_->spec(node).metrics_port, "GET", "/metrics");
     return r && r->status == 200 ? r->body : std::string();
-  }
-
-  static bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-    auto end = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < end) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(100ms);
-    }
-    return pred();
   }
 
   // The sum of `series` over the three nodes.

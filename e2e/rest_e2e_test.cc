@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "e2e/cluster_harness.h"
+#include "e2e/http_helpers.h"
 #include "tests/node/api/http/test_client.h"
 #include "tests/support/audio_files.h"
 
@@ -47,37 +48,14 @@ class RestE2eTest : public ::testing::Test {
 
   uint16_t Port(uint64_t node) { return static_cast<uint16_t>(cluster_->spec(node).http_port); }
 
-  // One request on a fresh connection.
   std::optional<ClientResponse> Call(uint64_t node, const std::string& method, const std::string& target,
                                      const std::string& body = "", const std::string& extra_headers = "") {
-    TestClient client(Port(node));
-    if (!client.connected()) return std::nullopt;
-    std::string req = method + " " + target + " HTTP/1.1\r\nHost: test\r\n" + extra_headers;
-    if (!body.empty() || method == "POST" || method == "PUT")
-      req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-    req += "\r\n" + body;
-    if (!client.Send(req)) return std::nullopt;
-    return client.ReadResponse(method == "HEAD");
+    return HttpCall(Port(node), method, target, body, extra_headers);
   }
 
   std::optional<ClientResponse> UploadMultipart(uint64_t node, const std::string& file_name,
                                                 const std::string& data, const std::string& title) {
-    const std::string boundary = "----dispotify-test-boundary";
-    std::string body = "--" + boundary + "\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n" +
-                       title + "\r\n--" + boundary +
-                       "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + file_name +
-                       "\"\r\nContent-Type: audio/mpeg\r\n\r\n" + data + "\r\n--" + boundary + "--\r\n";
-    return Call(node, "POST", "/music/upload", body,
-                "Content-Type: multipart/form-data; boundary=" + boundary + "\r\n");
-  }
-
-  static bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
-    auto end = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < end) {
-      if (pred()) return true;
-      std::this_thread::sleep_for(100ms);
-    }
-    return pred();
+    return HttpUploadMultipart(Port(node), file_name, data, title);
   }
 
   bool WaitReady(uint64_t node) {

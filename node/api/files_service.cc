@@ -35,16 +35,6 @@ grpc::Status ToGrpc(const Status& s) {
   }
 }
 
-const char* StateName(catalog::ReplicaState s) {
-  switch (s) {
-    case catalog::ReplicaState::kPending: return "pending";
-    case catalog::ReplicaState::kHealthy: return "healthy";
-    case catalog::ReplicaState::kCorrupt: return "corrupt";
-    case catalog::ReplicaState::kMissing: return "missing";
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 class FilesService::Impl final : public v1::Files::Service {
@@ -69,7 +59,7 @@ class FilesService::Impl final : public v1::Files::Service {
     for (const auto& r : *replicas) {
       auto* ri = out->add_replicas();
       ri->set_node_id(r.node.value());
-      ri->set_state(StateName(r.state));
+      ri->set_state(catalog::ReplicaStateName(r.state));
     }
   }
 

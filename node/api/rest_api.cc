@@ -49,16 +49,6 @@ std::string Quote(std::string_view s) {
   return "\"" + JsonEscape(s) + "\"";
 }
 
-const char* StateName(catalog::ReplicaState s) {
-  switch (s) {
-    case catalog::ReplicaState::kPending: return "pending";
-    case catalog::ReplicaState::kHealthy: return "healthy";
-    case catalog::ReplicaState::kCorrupt: return "corrupt";
-    case catalog::ReplicaState::kMissing: return "missing";
-  }
-  return "unknown";
-}
-
 std::string SongJson(const catalog::Song& s, const std::vector<catalog::Replica>* replicas) {
   std::string out = "{\"file_id\":" + Quote(s.file_id) + ",\"title\":" + Quote(s.title) +
                     ",\"artist\":" + Quote(s.artist) + ",\"album\":" + Quote(s.album) +
@@ -72,7 +62,8 @@ std::string SongJson(const catalog::Song& s, const std::vector<catalog::Replica>
     for (size_t i = 0; i < replicas->size(); ++i) {
       const auto& r = (*replicas)[i];
       if (i > 0) out += ",";
-      out += "{\"node_id\":" + std::to_string(r.node.value()) + ",\"state\":\"" + StateName(r.state) + "\"}";
+      out += "{\"node_id\":" + std::to_string(r.node.value()) + ",\"state\":\"" +
+             catalog::ReplicaStateName(r.state) + "\"}";
     }
     out += "]";
   }

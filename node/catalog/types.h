@@ -111,4 +111,7 @@ struct CatalogStats {
 // True when `id` is a valid file_id (see Song). Checked before any id touches a disk or a query.
 bool IsValidFileId(std::string_view id);
 
+// "pending", "healthy", "corrupt", "missing": how the APIs spell a replica's state.
+const char* ReplicaStateName(ReplicaState state);
+
 }  // namespace dispotify::catalog
