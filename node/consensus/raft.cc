@@ -620,6 +620,16 @@ void Raft::MaybeCommit() {
       BecomeFollower(term_, kNoNode);
     }
   }
+  // Tell the followers now (etcd's bcastAppend on commit) rather than with the next heartbeat: a
+  // follower applies only what it knows is committed, and a client waiting on it would otherwise
+  // wait up to a tick.
+  if (role_ == Role::kLeader) {
+    std::vector<NodeId> peers;
+    for (const auto& [id, pr] : progress_) {
+      if (id != cfg_.id) peers.push_back(id);
+    }
+    for (NodeId id : peers) SendAppend(id, true);
+  }
 }
 
 void Raft::MaybeForgetRemoved(NodeId peer) {
