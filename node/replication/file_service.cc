@@ -180,12 +180,23 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
   Sha256 hasher;
   uint64_t size = 0;
   while (true) {
+    // Fill a whole piece: sources (an HTTP body) often return a few KiB per read, and every
+    // piece costs a message to each replica and a hand-off to its writer thread.
     auto piece = std::make_shared<std::string>(options_.piece_size, '\0');
-    auto n = source(piece->data(), piece->size());
-    if (!n.ok()) return abort_all(n.status());
-    if (*n == 0) break;
-    piece->resize(*n);
-    size += *n;
+    size_t filled = 0;
+    bool ended = false;
+    while (filled < piece->size()) {
+      auto n = source(piece->data() + filled, piece->size() - filled);
+      if (!n.ok()) return abort_all(n.status());
+      if (*n == 0) {
+        ended = true;
+        break;
+      }
+      filled += *n;
+    }
+    if (filled == 0) break;
+    piece->resize(filled);
+    size += filled;
     if (size > options_.max_file_bytes || (request.expected_size && size > *request.expected_size)) {
       return abort_all(size > options_.max_file_bytes
                            ? Status::FailedPrecondition("the file is larger than the limit of " +
@@ -205,6 +216,7 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
       }
     }
     if (writers.size() < quorum) return abort_all(below_quorum());
+    if (ended) break;
   }
   const std::string sha256 = ToHex(hasher.Final());
   if (request.expected_size && size != *request.expected_size) {
