@@ -6,7 +6,7 @@
 #                                       stops every node cleanly
 #   scripts/run-local-cluster.sh down   stop the nodes started by another `up` (SIGTERM, then
 #                                       SIGKILL after 10 s)
-#   scripts/run-local-cluster.sh status one line per node (dispotify-kvctl status)
+#   scripts/run-local-cluster.sh status the cluster as a table (dispotifyctl cluster status)
 #
 # Node N: REST API on http://127.0.0.1:808N, gRPC (Raft, Cluster, Replication, Files) on
 # 127.0.0.1:700N, metrics on 127.0.0.1:910N/metrics, data in .cluster/node-N (kept between runs:
@@ -20,6 +20,8 @@ cluster_dir="$repo/.cluster"
 build_dir=${BUILD_DIR:-$repo/build/release}
 node_bin="$build_dir/node/server/dispotify-node"
 kvctl_bin="$build_dir/node/server/dispotify-kvctl"
+ctl_bin="$build_dir/cli/dispotifyctl/dispotifyctl"
+api_endpoints="http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083"
 ids=(1 2 3)
 peers="1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003"
 endpoints="127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
@@ -59,7 +61,7 @@ build() {
   if [[ "${SKIP_BUILD:-0}" == 1 ]]; then return; fi
   log "building (cmake --preset release, -j ${JOBS:-2})"
   (cd "$repo" && cmake --preset release >/dev/null &&
-    cmake --build --preset release -j "${JOBS:-2}" --target dispotify-node dispotify-kvctl)
+    cmake --build --preset release -j "${JOBS:-2}" --target dispotify-node dispotify-kvctl dispotifyctl)
 }
 
 up() {
@@ -99,11 +101,14 @@ up() {
     echo "  node $id  API http://127.0.0.1:808$id  metrics http://127.0.0.1:910$id/metrics  gRPC 127.0.0.1:700$id  data $cluster_dir/node-$id"
   done
   echo
-  echo "Try:  curl -F file=@song.mp3 http://127.0.0.1:8081/music/upload"
+  echo "Try:  export DISPOTIFY_ENDPOINTS=$api_endpoints"
+  echo "      $ctl_bin upload ~/Music"
+  echo "      $ctl_bin search beatles"
+  echo "      $ctl_bin cluster status"
+  echo "      curl -F file=@song.mp3 http://127.0.0.1:8081/music/upload"
   echo "      curl 'http://127.0.0.1:8082/music/search?q=song'"
   echo "      curl -o out.mp3 http://127.0.0.1:8083/music/stream/song.mp3"
   echo "      curl http://127.0.0.1:8081/cluster/status"
-  echo "      $kvctl_bin --endpoints $endpoints status"
   echo "Ctrl-C (or '$0 down' from another shell) stops the cluster."
   # Stay in the foreground while any node runs.
   while :; do
@@ -117,6 +122,6 @@ up() {
 case "${1:-up}" in
   up) up ;;
   down) down ;;
-  status) "$kvctl_bin" --endpoints "$endpoints" status ;;
+  status) "$ctl_bin" --endpoints "$api_endpoints" cluster status ;;
   *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
