@@ -53,6 +53,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -77,6 +78,7 @@ struct Config {
   std::string file;
   std::string prefix = "bench";
   uint64_t songs = 1000;
+  std::string queries;  // search: a file of queries, one per line (else the generator's)
   int kill_pid = 0;
   double kill_after = 2;
   double timeout = 30;
@@ -653,8 +655,17 @@ int RunSearch(Config c) {
   std::vector<std::mt19937_64> rngs;
   for (int t = 0; t < c.threads; ++t) rngs.emplace_back(c.seed * 1000 + static_cast<uint64_t>(t));
   std::atomic<uint64_t> empty{0};
+  std::vector<std::string> queries;
+  if (!c.queries.empty()) {
+    std::ifstream in(c.queries);
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty()) queries.push_back(line);
+    }
+    if (queries.empty()) Die("no queries in " + c.queries);
+  }
   const double secs = RunLoad(c, &totals, [&](int t, Connection& conn, uint64_t, std::string* error) {
-    const std::string q = Query(c.songs, rngs[static_cast<size_t>(t)]);
+    auto& rng = rngs[static_cast<size_t>(t)];
+    const std::string q = queries.empty() ? Query(c.songs, rng) : queries[rng() % queries.size()];
     const std::string head =
         "GET /music/search?q=" + UrlEncode(q) + " HTTP/1.1\r\nHost: " + HostHeader(c) + "\r\n\r\n";
     auto r = conn.Roundtrip(head, {}, -1, 0, true, false, error);
@@ -824,6 +835,8 @@ Config Parse(int argc, char** argv) {
       c.file = next();
     } else if (a == "--prefix") {
       c.prefix = next();
+    } else if (a == "--queries") {
+      c.queries = next();
     } else if (a == "--songs") {
       c.songs = std::strtoull(next().c_str(), nullptr, 10);
     } else if (a == "--kill-pid") {

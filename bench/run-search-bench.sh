@@ -11,7 +11,13 @@
 #
 # Usage: bench/run-search-bench.sh [--songs 1000000] [--batch 1000] [--bench-binary PATH]
 #          [--base-dir DIR] [--only embedded|postgres] [--keep] [--bench-flags "..."]
-#          [--pg-flags "..."]
+#          [--pg-flags "..."] [--http] [--node-binary PATH] [--http-bench-binary PATH]
+# --http: after each store is loaded, a one-node dispotify-node is started on that very catalog
+# (the loaded SQLite file in a fresh data directory / the loaded PostgreSQL database) and searches
+# go through its REST API with 1 and 32 concurrent clients (dispotify-http-bench), with queries
+# made from songs sampled through the API: exact artist or title words, 4-letter prefixes and
+# one-typo words. One line per store and client count:
+#   search_http: store=<s> songs=<n> clients=<c> p50_ms=<x> p99_ms=<y>
 # --bench-flags are passed to both runs (e.g. "--slow-ms 20"); --pg-flags are server options for
 # pg_ctl -o (e.g. "-c shared_buffers=512MB"). PostgreSQL binaries: $DISPOTIFY_PG_BINDIR, else
 # the newest /usr/lib/postgresql/<v>/bin, else PATH. As root, the server runs as the `postgres`
@@ -29,6 +35,10 @@ only=""
 keep=0
 bench_flags=""
 pg_flags=""
+http=0
+node_binary="$repo/build/release/node/server/dispotify-node"
+http_bench_binary="$repo/build/release/bench/dispotify-http-bench"
+node_pid=""
 
 usage() {
   sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
@@ -45,6 +55,9 @@ while [[ $# -gt 0 ]]; do
     --keep) keep=1; shift ;;
     --bench-flags) bench_flags=$2; shift 2 ;;
     --pg-flags) pg_flags=$2; shift 2 ;;
+    --http) http=1; shift ;;
+    --node-binary) node_binary=$2; shift 2 ;;
+    --http-bench-binary) http_bench_binary=$2; shift 2 ;;
     -h|--help) usage ;;
     *) echo "unknown option: $1" >&2; usage ;;
   esac
@@ -56,6 +69,10 @@ die() { log "error: $*"; exit 1; }
 
 [[ -x "$bench_binary" ]] || die "benchmark not found: $bench_binary (build dispotify-search-bench, or pass --bench-binary)"
 case "$only" in ""|embedded|postgres) ;; *) die "--only takes embedded or postgres" ;; esac
+if [[ $http == 1 ]]; then
+  [[ -x "$node_binary" ]] || die "node not found: $node_binary (pass --node-binary)"
+  [[ -x "$http_bench_binary" ]] || die "HTTP load generator not found: $http_bench_binary"
+fi
 
 pg_bin=""
 if [[ "$only" != embedded ]]; then
@@ -83,6 +100,7 @@ if [[ "$only" != embedded && $(id -u) -eq 0 ]]; then
 fi
 
 cleanup() {
+  if [[ -n "$node_pid" ]]; then kill -9 "$node_pid" 2>/dev/null || true; fi
   if [[ $pg_running == 1 ]]; then
     "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
@@ -102,9 +120,95 @@ run_bench() {
   "$bench_binary" --store "$side" --songs "$songs" --batch "$batch" "$@" "${bench_extra[@]}" | tee "$base/$side.out"
 }
 
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
+  done
+}
+
+# http_search STORE [node flags...]: a one-node cluster over the loaded catalog, searched through
+# its REST API. For the embedded store the caller has put the catalog at $base/node/catalog.db.
+http_search() {
+  local side=$1
+  shift
+  local grpc_port http_port
+  grpc_port=$(free_port)
+  http_port=$(free_port)
+  "$node_binary" --data-dir "$base/node" --listen "127.0.0.1:$grpc_port" --http-listen "127.0.0.1:$http_port" \
+    --metrics-listen 127.0.0.1:0 --log-level warning "$@" >"$base/node-$side.log" 2>&1 &
+  node_pid=$!
+  for _ in $(seq 600); do
+    curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1 && break
+    kill -0 "$node_pid" 2>/dev/null || { tail -20 "$base/node-$side.log" >&2; die "$side: the node exited"; }
+    sleep 0.2
+  done
+  curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null || die "$side: the node never became ready"
+  # Queries from 1,000 songs of the catalog (file ids are random, so the first pages are a sample).
+  curl -fs "http://127.0.0.1:$http_port/music/songs?limit=1000" | python3 -c '
+import json, random, sys
+random.seed(7)
+words = []
+for s in json.load(sys.stdin)["items"]:
+    for field in ("title", "artist", "album"):
+        words += [w for w in s[field].split() if len(w) >= 4 and w.isalpha()]
+out = []
+for i in range(3000):
+    w = random.choice(words).lower()
+    kind = i % 4
+    if kind == 0: out.append(w)                                     # exact word
+    elif kind == 1: out.append(w + " " + random.choice(words).lower())  # two words
+    elif kind == 2: out.append(w[:4])                               # prefix
+    else:                                                            # one typo: swap two letters
+        j = random.randrange(len(w) - 1)
+        out.append(w[:j] + w[j + 1] + w[j] + w[j + 2:])
+print("\n".join(out))
+' >"$base/queries.txt"
+  local clients
+  for clients in 1 32; do
+    "$http_bench_binary" search --target "127.0.0.1:$http_port" --threads "$clients" --duration 10 \
+      --queries "$base/queries.txt" --label "search_http_${side}_c$clients" | tee -a "$base/$side-http.out"
+  done
+  kill "$node_pid" 2>/dev/null || true
+  wait "$node_pid" 2>/dev/null || true
+  node_pid=""
+  awk -v side="$side" -v songs="$songs" '{
+      c = ""; p50 = ""; p99 = ""
+      for (i = 1; i <= NF; i++) {
+        if ($i ~ /^threads=/) c = substr($i, 9)
+        if ($i ~ /^p50_ms=/) p50 = substr($i, 8)
+        if ($i ~ /^p99_ms=/) p99 = substr($i, 8)
+      }
+      print "search_http: store=" side " songs=" songs " clients=" c " p50_ms=" p50 " p99_ms=" p99
+    }' "$base/$side-http.out" >"$base/$side-http.summary"
+  rm -rf "$base/node"
+}
+
+# A node's data directory, stamped by a first start on an empty directory (a node refuses data it
+# did not create), then stopped; the catalog is put in afterwards.
+prepare_node_dir() {
+  local grpc_port
+  grpc_port=$(free_port)
+  rm -rf "$base/node"
+  "$node_binary" --data-dir "$base/node" --listen "127.0.0.1:$grpc_port" --http-listen "" \
+    --metrics-listen 127.0.0.1:0 --log-level warning "$@" >"$base/node-stamp.log" 2>&1 &
+  node_pid=$!
+  sleep 2
+  kill "$node_pid" 2>/dev/null || true
+  wait "$node_pid" 2>/dev/null || true
+  node_pid=""
+  rm -f "$base/node"/catalog.db*
+}
+
 if [[ "$only" != postgres ]]; then
   mkdir -p "$base/embedded"
   run_bench embedded --db "$base/embedded/catalog.db"
+  if [[ $http == 1 ]]; then
+    prepare_node_dir
+    mv "$base/embedded/catalog.db" "$base/node/catalog.db"
+    http_search embedded
+  fi
   rm -rf "$base/embedded"  # free the disk before the other side runs
 fi
 
@@ -138,9 +242,17 @@ if [[ "$only" != embedded ]]; then
   db_mb=$("$pg_bin/psql" -X -At -h 127.0.0.1 -p "$port" -U postgres -d catalog \
           -c "SELECT pg_database_size('catalog') / 1000000")
   echo "size: store=postgres db_mb=$db_mb"
+  if [[ $http == 1 ]]; then
+    pg_url="host=127.0.0.1 port=$port user=postgres dbname=catalog"
+    prepare_node_dir --metadata-store postgres --postgres-url "$pg_url"
+    http_search postgres --metadata-store postgres --postgres-url "$pg_url"
+  fi
 fi
 
 echo
 for side in embedded postgres; do
   if [[ -f "$base/$side.out" ]]; then grep '^search: ' "$base/$side.out" || die "$side: no search line"; fi
+done
+for side in embedded postgres; do
+  if [[ -f "$base/$side-http.summary" ]]; then cat "$base/$side-http.summary"; fi
 done
