@@ -14,6 +14,7 @@
 #include "node/api/tags/tag_reader.h"
 #include "node/catalog/catalog_state_machine.h"
 #include "node/catalog/metadata_store.h"
+#include "node/catalog/postgres_store.h"
 #include "node/kv/kv_state_machine.h"
 #include "node/replication/blob_store.h"
 #include "node/replication/file_service.h"
@@ -269,8 +270,13 @@ void Node::Shutdown() {
 
 int Node::OpenCatalog() {
   const std::string& dir = config_.data_dir;
-  auto store = config_.metadata_store == "postgres" ? catalog::OpenPostgresStore(config_.postgres_url)
-                                                    : catalog::OpenSqliteStore(dir + "/catalog.db");
+  // Every REST worker may read at once, plus repair, the scrubber and gRPC: keep that many
+  // PostgreSQL reader connections open rather than reconnecting under load.
+  catalog::PostgresStoreOptions pg_options;
+  pg_options.max_idle_read_connections = static_cast<size_t>(config_.http_workers) + 4;
+  auto store = config_.metadata_store == "postgres"
+                   ? catalog::OpenPostgresStore(config_.postgres_url, pg_options)
+                   : catalog::OpenSqliteStore(dir + "/catalog.db");
   if (!store.ok())
     return StorageFailure("cannot open the " + config_.metadata_store + " metadata store", store.status());
   metadata_ = std::move(store).value();
