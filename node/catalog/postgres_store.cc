@@ -49,9 +49,6 @@ using pqxx::binarystring;
 
 // Limits shared with the embedded store (validation must agree, or an entry one store accepts
 // would stop a node using the other).
-constexpr size_t kMaxTextBytes = 4096;
-constexpr size_t kMaxNameBytes = 1024;
-constexpr size_t kMaxSettingBytes = 1 << 20;
 constexpr uint32_t kMaxListLimit = 1000;
 constexpr uint32_t kMaxReplicaPage = 10000;
 constexpr uint32_t kMaxSearchLimit = 100;
@@ -186,48 +183,6 @@ Lock LockFromRow(const pqxx::row& r) {
 // ---------------------------------------------------------------------------------------------
 // Validation (the embedded store's rules)
 // ---------------------------------------------------------------------------------------------
-
-Status ValidateSong(const Song& s) {
-  if (!IsValidFileId(s.file_id)) return Status::InvalidArgument("invalid file_id");
-  for (const std::string* f : {&s.title, &s.artist, &s.album, &s.file_name, &s.content_type, &s.sha256}) {
-    if (f->size() > kMaxTextBytes) return Status::InvalidArgument("song field longer than 4096 bytes");
-  }
-  constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-  if (s.size_bytes > kMax || s.duration_ms > kMax) {
-    return Status::InvalidArgument("song size or duration out of range");
-  }
-  return Status::Ok();
-}
-
-Status ValidateMutation(const Mutation& m) {
-  switch (m.kind) {
-    case Mutation::Kind::kPutSong: return ValidateSong(m.song);
-    case Mutation::Kind::kDeleteSong:
-      return IsValidFileId(m.key) ? Status::Ok() : Status::InvalidArgument("invalid file_id");
-    case Mutation::Kind::kPutReplica:
-    case Mutation::Kind::kDeleteReplica:
-      if (!IsValidFileId(m.replica.file_id)) return Status::InvalidArgument("invalid replica file_id");
-      if (m.replica.node == kNoNode) return Status::InvalidArgument("replica without a node");
-      if (static_cast<uint8_t>(m.replica.state) > static_cast<uint8_t>(ReplicaState::kMissing)) {
-        return Status::InvalidArgument("unknown replica state");
-      }
-      return Status::Ok();
-    case Mutation::Kind::kPutLock:
-      if (m.lock.name.empty() || m.lock.name.size() > kMaxNameBytes || m.lock.owner.size() > kMaxNameBytes) {
-        return Status::InvalidArgument("invalid lock name or owner");
-      }
-      return Status::Ok();
-    case Mutation::Kind::kDeleteLock:
-      return m.key.empty() || m.key.size() > kMaxNameBytes ? Status::InvalidArgument("invalid lock name")
-                                                           : Status::Ok();
-    case Mutation::Kind::kPutSetting:
-      if (m.key.empty() || m.key.size() > kMaxNameBytes || m.value.size() > kMaxSettingBytes) {
-        return Status::InvalidArgument("invalid setting");
-      }
-      return Status::Ok();
-  }
-  return Status::InvalidArgument("unknown mutation kind");
-}
 
 // ---------------------------------------------------------------------------------------------
 // Folded text and vocabulary

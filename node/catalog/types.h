@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/ids.h"
+#include "common/status.h"
 
 namespace dispotify::catalog {
 
@@ -110,6 +111,14 @@ struct CatalogStats {
 
 // True when `id` is a valid file_id (see Song). Checked before any id touches a disk or a query.
 bool IsValidFileId(std::string_view id);
+
+// The limits every metadata store enforces (the same on SQLite and PostgreSQL).
+inline constexpr size_t kMaxTextBytes = 4096;        // a song's text fields
+inline constexpr size_t kMaxNameBytes = 1024;        // lock names and owners, setting keys
+inline constexpr size_t kMaxSettingBytes = 1 << 20;  // a setting's value
+
+// kInvalidArgument when a store must refuse `m` (bad id, over a limit, unknown kind or state).
+Status ValidateMutation(const Mutation& m);
 
 // "pending", "healthy", "corrupt", "missing": how the APIs spell a replica's state.
 const char* ReplicaStateName(ReplicaState state);
