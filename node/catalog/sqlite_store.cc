@@ -1907,42 +1907,21 @@ Status SqliteStore::Dump(const std::function<Status(std::string_view)>& sink) {
   }
   DumpWriter writer(sink);
   DISPOTIFY_RETURN_IF_ERROR(writer.Begin(LogIndex(static_cast<uint64_t>(applied))));
-  {
-    DISPOTIFY_ASSIGN_STMT(st, c, kDumpSongs);
+  // Every row of `sql`, handed to `add` in order.
+  auto each_row = [&c](const char* sql, const auto& add) -> Status {
+    DISPOTIFY_ASSIGN_STMT(st, c, sql);
     while (true) {
       auto row = st.Step();
       if (!row.ok()) return row.status();
-      if (!*row) break;
-      DISPOTIFY_RETURN_IF_ERROR(writer.Add(ReadSong(st)));
+      if (!*row) return Status::Ok();
+      DISPOTIFY_RETURN_IF_ERROR(add(st));
     }
-  }
-  {
-    DISPOTIFY_ASSIGN_STMT(st, c, kDumpReplicas);
-    while (true) {
-      auto row = st.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      DISPOTIFY_RETURN_IF_ERROR(writer.Add(ReadReplica(st)));
-    }
-  }
-  {
-    DISPOTIFY_ASSIGN_STMT(st, c, kDumpLocks);
-    while (true) {
-      auto row = st.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      DISPOTIFY_RETURN_IF_ERROR(writer.Add(ReadLock(st)));
-    }
-  }
-  {
-    DISPOTIFY_ASSIGN_STMT(st, c, kDumpSettings);
-    while (true) {
-      auto row = st.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      DISPOTIFY_RETURN_IF_ERROR(writer.AddSetting(st.Text(0), st.Text(1)));
-    }
-  }
+  };
+  DISPOTIFY_RETURN_IF_ERROR(each_row(kDumpSongs, [&](Stmt& st) { return writer.Add(ReadSong(st)); }));
+  DISPOTIFY_RETURN_IF_ERROR(each_row(kDumpReplicas, [&](Stmt& st) { return writer.Add(ReadReplica(st)); }));
+  DISPOTIFY_RETURN_IF_ERROR(each_row(kDumpLocks, [&](Stmt& st) { return writer.Add(ReadLock(st)); }));
+  DISPOTIFY_RETURN_IF_ERROR(
+      each_row(kDumpSettings, [&](Stmt& st) { return writer.AddSetting(st.Text(0), st.Text(1)); }));
   return writer.Finish();
 }
 
