@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -171,6 +172,13 @@ class PosixFileSystem final : public FileSystem {
   bool Exists(const std::string& path) override {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0;
+  }
+
+  Result<FileSystemSpace> Space(const std::string& path) override {
+    struct statvfs vfs {};
+    if (::statvfs(path.c_str(), &vfs) != 0) return Status::FromErrno(errno, "statvfs " + path);
+    return FileSystemSpace{static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize,
+                           static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize};
   }
 
   bool IsDirectory(const std::string& path) override {

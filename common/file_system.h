@@ -47,6 +47,12 @@ class File {
   virtual const std::string& path() const = 0;
 };
 
+// Space on the file system that holds a path (statvfs(2)).
+struct FileSystemSpace {
+  uint64_t free_bytes = 0;   // available to an unprivileged writer (f_bavail)
+  uint64_t total_bytes = 0;  // size of the file system
+};
+
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
@@ -65,6 +71,7 @@ class FileSystem {
   virtual bool Exists(const std::string& path) = 0;
   // True for a directory; false for anything else, including a symbolic link to a directory.
   virtual bool IsDirectory(const std::string& path) = 0;
+  virtual Result<FileSystemSpace> Space(const std::string& path) = 0;
 };
 
 // The process-wide POSIX file system (O_CLOEXEC everywhere, EINTR retried, errno mapped through

@@ -370,5 +370,36 @@ TEST_F(RestE2eTest, WithoutQuorumUploadsAnswer503WithRetryAfter) {
   EXPECT_EQ(alive->status, 200) << "but it is alive";
 }
 
+TEST_F(RestE2eTest, AFullDiskAnswers507AndLeavesNothing) {
+  // The node keeps more free space in reserve than any disk has: its data disk counts as full.
+  Cluster& c = MakeCluster(1, {"--min-free-mib", std::to_string(uint64_t{1} << 30)});
+  c.StartAll();
+  ASSERT_NE(c.WaitLeader(), 0u);
+  ASSERT_TRUE(WaitReady(1));
+  const std::string song = testing_audio::MakeMp3("Too Much", 20);
+  auto raw = Call(1, "POST", "/music/upload?filename=full.mp3", song);
+  ASSERT_TRUE(raw);
+  EXPECT_EQ(raw->status, 507) << raw->body;
+  EXPECT_NE(raw->body.find("\"code\": \"insufficient_storage\""), std::string::npos) << raw->body;
+  EXPECT_NE(raw->body.find("kept in reserve"), std::string::npos) << raw->body;
+  auto multipart = UploadMultipart(1, "full.mp3", song, "Too Much");
+  ASSERT_TRUE(multipart);
+  EXPECT_EQ(multipart->status, 507) << multipart->body;
+
+  auto songs = Call(1, "GET", "/music/songs");
+  ASSERT_TRUE(songs);
+  EXPECT_EQ(songs->body, "{\"items\":[],\"next_after\":\"\"}") << "a refused upload became visible";
+  std::error_code ec;
+  size_t files_in_blobs = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(c.spec(1).data_dir + "/blobs", ec)) {
+    files_in_blobs += e.is_regular_file() ? 1 : 0;
+  }
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(files_in_blobs, 0u) << "bytes of a refused upload were left on disk";
+  auto alive = Call(1, "GET", "/healthz");
+  ASSERT_TRUE(alive);
+  EXPECT_EQ(alive->status, 200);
+}
+
 }  // namespace
 }  // namespace dispotify::e2e

@@ -3,7 +3,6 @@
 #include "node/replication/blob_store.h"
 
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -127,7 +126,8 @@ BlobWriter::BlobWriter(BlobStore* store, std::string file_id, std::string tmp_pa
       tmp_path_(std::move(tmp_path)),
       file_(std::move(file)),
       options_(std::move(options)),
-      buffer_(std::make_unique<char[]>(kBufferSize)) {}
+      buffer_(std::make_unique<char[]>(kBufferSize)),
+      next_space_check_(BlobStore::kSpaceCheckBytes) {}
 
 BlobWriter::~BlobWriter() {
   Abort();
@@ -144,6 +144,13 @@ Status BlobWriter::Append(std::string_view data) {
   }
   hasher_.Update(data);
   written_ += data.size();
+  if (written_ >= next_space_check_) {
+    // Other writers (and the metadata store) share the disk: Create's check is not enough.
+    next_space_check_ = written_ + BlobStore::kSpaceCheckBytes;
+    const uint64_t still_expected = options_.expected_size ? *options_.expected_size - written_ : 0;
+    Status s = store_->CheckSpace(file_id_, still_expected);
+    if (!s.ok()) return Fail(std::move(s));
+  }
   if (buffered_ + data.size() > kBufferSize) {
     DISPOTIFY_RETURN_IF_ERROR(Flush());
     if (data.size() >= kBufferSize) {  // large pieces go straight from the caller's memory
@@ -275,9 +282,10 @@ Status BlobReader::ReadAll(const std::function<Status(std::string_view)>& sink) 
 
 // --- BlobStore ----------------------------------------------------------------------------------
 
-BlobStore::BlobStore(FileSystem& fs, std::string root)
+BlobStore::BlobStore(FileSystem& fs, std::string root, BlobStoreOptions options)
     : fs_(fs),
       root_(std::move(root)),
+      options_(options),
       blobs_dir_(JoinPath(root_, "blobs")),
       tmp_dir_(JoinPath(blobs_dir_, kTmpDirName)) {}
 
@@ -337,6 +345,7 @@ Result<std::unique_ptr<BlobWriter>> BlobStore::Create(std::string_view file_id, 
   if (!catalog::IsValidFileId(file_id)) return InvalidId(file_id);
   if (options.expected_sha256 && !IsSha256Hex(*options.expected_sha256))
     return Status::InvalidArgument("expected SHA-256 is not 64 hex digits");
+  DISPOTIFY_RETURN_IF_ERROR(CheckSpace(file_id, options.expected_size.value_or(0)));
   const std::string tmp_path =
       JoinPath(tmp_dir_, std::to_string(next_temp_.fetch_add(1, std::memory_order_relaxed)) + "-" +
                              std::string(file_id) + ".tmp");
@@ -484,15 +493,31 @@ Result<BlobStoreStats> BlobStore::Stats() {
     stats.files = files_;
     stats.bytes = bytes_;
   }
-  struct statvfs vfs {};
-  if (::statvfs(root_.c_str(), &vfs) != 0) return Status::FromErrno(errno, "statvfs " + root_);
-  stats.free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
-  stats.total_bytes = static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+  auto space = fs_.Space(root_);
+  if (!space.ok()) return space.status();
+  stats.free_bytes = space->free_bytes;
+  stats.total_bytes = space->total_bytes;
+  stats.reserved_bytes = options_.reserved_bytes;
   return stats;
 }
 
-Result<std::unique_ptr<BlobStore>> OpenBlobStore(FileSystem& fs, const std::string& root) {
-  std::unique_ptr<BlobStore> store(new BlobStore(fs, root));
+Status BlobStore::CheckSpace(std::string_view file_id, uint64_t more_bytes) {
+  auto space = fs_.Space(root_);
+  if (!space.ok()) return space.status();
+  // A write that lands exactly on the reserve is refused too: "nothing left above the reserve".
+  if (space->free_bytes <= options_.reserved_bytes ||
+      space->free_bytes - options_.reserved_bytes < more_bytes) {
+    return Status::NoSpace("blob " + std::string(file_id) + ": " + std::to_string(space->free_bytes) +
+                           " bytes free on the data disk, " + std::to_string(more_bytes) +
+                           " more needed and " + std::to_string(options_.reserved_bytes) +
+                           " kept in reserve");
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<BlobStore>> OpenBlobStore(FileSystem& fs, const std::string& root,
+                                                 BlobStoreOptions options) {
+  std::unique_ptr<BlobStore> store(new BlobStore(fs, root, options));
   DISPOTIFY_RETURN_IF_ERROR(store->Init());
   return store;
 }

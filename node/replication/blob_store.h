@@ -137,6 +137,7 @@ class BlobWriter {
   size_t buffered_ = 0;
   size_t peak_buffered_ = 0;
   uint64_t written_ = 0;
+  uint64_t next_space_check_;  // written_ at which Append asks the store for space again
   std::string sha256_;
 };
 
@@ -188,11 +189,19 @@ class BlobReader {
   Status error_;
 };
 
+struct BlobStoreOptions {
+  // Free space the store never writes into: a blob is refused with kNoSpace when the file system
+  // would have less than this left, so that the metadata store and the Raft log (usually on the
+  // same disk) can still write when the blobs have filled it.
+  uint64_t reserved_bytes = 0;
+};
+
 struct BlobStoreStats {
   uint64_t files = 0;
-  uint64_t bytes = 0;        // content bytes of the committed blobs
-  uint64_t free_bytes = 0;   // available to the node on the file system (statvfs f_bavail)
-  uint64_t total_bytes = 0;  // size of the file system
+  uint64_t bytes = 0;           // content bytes of the committed blobs
+  uint64_t free_bytes = 0;      // available to the node on the file system (statvfs f_bavail)
+  uint64_t total_bytes = 0;     // size of the file system
+  uint64_t reserved_bytes = 0;  // BlobStoreOptions::reserved_bytes
 };
 
 struct BlobPage {
@@ -207,7 +216,11 @@ class BlobStore {
   BlobStore(const BlobStore&) = delete;
   BlobStore& operator=(const BlobStore&) = delete;
 
-  // Starts writing blob `file_id`. kInvalidArgument for a bad id or a malformed expected_sha256.
+  // Starts writing blob `file_id`. kInvalidArgument for a bad id or a malformed expected_sha256;
+  // kNoSpace when the free space minus the reserve is less than expected_size (or is none at
+  // all). A writer re-checks every kSpaceCheckBytes it writes and fails with kNoSpace when the
+  // reserve is reached.
+  static constexpr uint64_t kSpaceCheckBytes = 16ull << 20;
   Result<std::unique_ptr<BlobWriter>> Create(std::string_view file_id, BlobWriteOptions options = {});
 
   // kNotFound when absent; kCorruption for a damaged header or a wrong length.
@@ -242,9 +255,12 @@ class BlobStore {
 
  private:
   friend class BlobWriter;
-  friend Result<std::unique_ptr<BlobStore>> OpenBlobStore(FileSystem& fs, const std::string& root);
+  friend Result<std::unique_ptr<BlobStore>> OpenBlobStore(FileSystem& fs, const std::string& root,
+                                                          BlobStoreOptions options);
 
-  BlobStore(FileSystem& fs, std::string root);
+  BlobStore(FileSystem& fs, std::string root, BlobStoreOptions options);
+  // OK when `more_bytes` can still be written without going into the reserve; else kNoSpace.
+  Status CheckSpace(std::string_view file_id, uint64_t more_bytes);
   // Creates the directories, deletes temp files, counts the blobs.
   Status Init();
   std::string ShardDir(std::string_view file_id) const;
@@ -257,6 +273,7 @@ class BlobStore {
 
   FileSystem& fs_;
   const std::string root_;
+  const BlobStoreOptions options_;
   const std::string blobs_dir_;
   const std::string tmp_dir_;
   std::atomic<uint64_t> next_temp_{0};
@@ -276,6 +293,7 @@ class BlobStore {
 };
 
 // Opens (creating if needed) the blob store under `root`.
-Result<std::unique_ptr<BlobStore>> OpenBlobStore(FileSystem& fs, const std::string& root);
+Result<std::unique_ptr<BlobStore>> OpenBlobStore(FileSystem& fs, const std::string& root,
+                                                 BlobStoreOptions options = {});
 
 }  // namespace dispotify::replication

@@ -30,6 +30,7 @@
 //   http_listen: 127.0.0.1:8080     # the REST API (catalog mode; "" = off; port 0 picks one)
 //   http_workers: 8                 # threads running REST handlers
 //   max_upload_mib: 2048            # larger uploads get 413
+//   min_free_mib: 256               # disk space blobs never use (metadata + Raft log room); 507
 //   api_token: ""                   # bearer token of the admin API ("" = open)
 //   inventory_interval_ms: 0        # the scrubber's orphan/missing sweep (0: 30 s)
 //   orphan_grace_ms: 0              # age before an unreferenced blob is deleted (0: 15 min)
@@ -72,6 +73,7 @@ struct NodeConfig {
   std::string http_listen = "127.0.0.1:8080";
   int http_workers = 8;
   uint64_t max_upload_mib = 2048;
+  uint64_t min_free_mib = 256;
   std::string api_token;
   int inventory_interval_ms = 0;
   int64_t orphan_grace_ms = 0;

@@ -222,6 +222,7 @@ struct Metrics::Impl {
   prometheus::Gauge* storage_bytes = nullptr;
   prometheus::Gauge* storage_free = nullptr;
   prometheus::Gauge* storage_total = nullptr;
+  prometheus::Gauge* storage_reserved = nullptr;
   prometheus::Family<prometheus::Gauge>* peer_up_family = nullptr;
   std::map<NodeId, prometheus::Gauge*> peer_up;
   prometheus::Gauge* catalog_songs = nullptr;
@@ -378,6 +379,8 @@ void Metrics::Impl::RegisterDataPlane() {
                           "Bytes available to the node on the blob store's file system");
   storage_total =
       AddGauge(r, "dispotify_storage_total_bytes", "Size of the blob store's file system in bytes");
+  storage_reserved = AddGauge(r, "dispotify_storage_reserved_bytes",
+                              "Free bytes the blob store never writes into (min_free_mib)");
   peer_up_family = &prometheus::BuildGauge()
                         .Name("dispotify_peer_up")
                         .Help("1 when the peer answers its health checks, by peer node id")
@@ -411,6 +414,7 @@ void Metrics::Impl::RefreshDataPlane(const DataPlaneSources& s) {
       storage_bytes->Set(static_cast<double>(st->bytes));
       storage_free->Set(static_cast<double>(st->free_bytes));
       storage_total->Set(static_cast<double>(st->total_bytes));
+      storage_reserved->Set(static_cast<double>(st->reserved_bytes));
     } else {
       collect_errors->Add({{"source", "blob_store"}}).Increment();
     }

@@ -283,7 +283,9 @@ int Node::OpenCatalog() {
   auto sm = catalog::CatalogStateMachine::Open(metadata_.get());
   if (!sm.ok()) return StorageFailure("cannot open the catalog", sm.status());
   catalog_ = std::move(sm).value();
-  auto blobs = replication::OpenBlobStore(*fs_, dir);  // the store keeps its files in dir/blobs
+  replication::BlobStoreOptions blob_options;
+  blob_options.reserved_bytes = config_.min_free_mib << 20;
+  auto blobs = replication::OpenBlobStore(*fs_, dir, blob_options);  // files in dir/blobs
   if (!blobs.ok()) return StorageFailure("cannot open the blob store", blobs.status());
   blobs_ = std::move(blobs).value();
   return kExitOk;

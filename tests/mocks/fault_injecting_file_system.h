@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,8 +50,19 @@ class FaultInjectingFileSystem final : public FileSystem {
   Result<uint64_t> FileSize(const std::string& path) override { return base_.FileSize(path); }
   bool Exists(const std::string& path) override { return base_.Exists(path); }
   bool IsDirectory(const std::string& path) override { return base_.IsDirectory(path); }
+  Result<FileSystemSpace> Space(const std::string& path) override {
+    auto space = base_.Space(path);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (space.ok() && free_bytes_) space->free_bytes = *free_bytes_;
+    return space;
+  }
 
   // --- Faults ---
+  // Space() reports `free_bytes` free (a nearly full disk) until reset with std::nullopt.
+  void SetFreeBytes(std::optional<uint64_t> free_bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_bytes_ = free_bytes;
+  }
   void Inject(Fault fault);
   void FailNthWrite(uint64_t nth, int err = ENOSPC, size_t partial_bytes = 0) {
     Inject(Fault{FsOp::kWrite, nth, err, false, partial_bytes, {}});
@@ -97,6 +109,7 @@ class FaultInjectingFileSystem final : public FileSystem {
   uint64_t generation_ = 0;  // bumped by Crash; older handles are dead
   uint64_t writes_ = 0;
   uint64_t syncs_ = 0;
+  std::optional<uint64_t> free_bytes_;
 };
 
 }  // namespace dispotify::mocks

@@ -75,6 +75,10 @@ class CountingFileSystem final : public FileSystem {
     ++calls;
     return base_.IsDirectory(path);
   }
+  Result<FileSystemSpace> Space(const std::string& path) override {
+    ++calls;
+    return base_.Space(path);
+  }
   int calls = 0;
 
  private:
@@ -415,6 +419,52 @@ TEST_F(BlobStoreTest, FullDiskMidWriteIsNoSpaceAndLeavesNothing) {
   fs_.ClearFaults();
   ASSERT_TRUE(Put("big", mib).ok());
   EXPECT_EQ(*Get("big"), mib);
+}
+
+TEST_F(BlobStoreTest, TheReserveIsNeverWrittenInto) {
+  constexpr uint64_t kReserve = 64ull << 20;
+  store_.reset();
+  auto opened = OpenBlobStore(fs_, tmp_.path(), BlobStoreOptions{.reserved_bytes = kReserve});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  store_ = std::move(opened).value();
+  EXPECT_EQ(store_->Stats()->reserved_bytes, kReserve);
+
+  // 1 MiB above the reserve: a blob announced larger than that is refused before any byte.
+  fs_.SetFreeBytes(kReserve + (1 << 20));
+  auto refused = store_->Create("announced", {.expected_size = 2 << 20});
+  EXPECT_EQ(refused.status().code(), StatusCode::kNoSpace);
+  EXPECT_NE(refused.status().message().find("kept in reserve"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_TRUE(TempFiles().empty());
+  // One that fits is written.
+  const std::string small = Bytes(512 << 10, 3);
+  ASSERT_TRUE(Put("fits", small, {.expected_size = small.size()}).ok());
+
+  // Exactly at the reserve: nothing new starts, even without an announced size.
+  fs_.SetFreeBytes(kReserve);
+  EXPECT_EQ(store_->Create("unannounced").status().code(), StatusCode::kNoSpace);
+
+  // The disk fills while a blob of unknown size streams in: the writer notices at its next check
+  // (every kSpaceCheckBytes), fails with kNoSpace and leaves nothing behind.
+  fs_.SetFreeBytes(std::nullopt);
+  auto w = store_->Create("streaming");
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  const std::string mib = Bytes(size_t{1} << 20, 9);
+  Status s;
+  uint64_t appended = 0;
+  for (; appended < 8 && s.ok(); ++appended) s = (*w)->Append(mib);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  fs_.SetFreeBytes(kReserve - 1);
+  for (; appended < 64 && s.ok(); ++appended) s = (*w)->Append(mib);
+  EXPECT_EQ(s.code(), StatusCode::kNoSpace) << s.ToString();
+  EXPECT_LE(appended << 20, BlobStore::kSpaceCheckBytes + (1 << 20));
+  EXPECT_TRUE(TempFiles().empty());
+  EXPECT_FALSE(store_->Exists("streaming"));
+
+  // Space again (someone deleted songs): writes succeed; the earlier blob is intact.
+  fs_.SetFreeBytes(std::nullopt);
+  ASSERT_TRUE(Put("streaming", mib).ok());
+  EXPECT_EQ(*Get("fits"), small);
 }
 
 TEST_F(BlobStoreTest, FailedFsyncLeavesNothing) {

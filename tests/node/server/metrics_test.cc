@@ -210,7 +210,8 @@ TEST(MetricsTest, HttpServerReportsRoutePatternsNotPaths) {
 
 TEST(MetricsTest, DataPlaneSeriesAreReadOnScrape) {
   mocks::TempDir tmp;
-  auto blobs = replication::OpenBlobStore(DefaultFileSystem(), tmp.Sub("blobs"));
+  auto blobs = replication::OpenBlobStore(DefaultFileSystem(), tmp.Sub("blobs"),
+                                          replication::BlobStoreOptions{.reserved_bytes = 1 << 20});
   ASSERT_TRUE(blobs.ok()) << blobs.status().ToString();
   auto store = catalog::OpenSqliteStore(tmp.Sub("catalog.db"));
   ASSERT_TRUE(store.ok()) << store.status().ToString();
@@ -238,6 +239,7 @@ TEST(MetricsTest, DataPlaneSeriesAreReadOnScrape) {
   EXPECT_EQ(Sample(t, "dispotify_storage_bytes"), 0);
   EXPECT_GT(*Sample(t, "dispotify_storage_total_bytes"), 0);
   EXPECT_LE(*Sample(t, "dispotify_storage_free_bytes"), *Sample(t, "dispotify_storage_total_bytes"));
+  EXPECT_EQ(Sample(t, "dispotify_storage_reserved_bytes"), 1 << 20);
   EXPECT_EQ(Sample(t, "dispotify_catalog_songs"), 0);
   EXPECT_EQ(Sample(t, "dispotify_catalog_replication_factor"), 2);
   // Peers: the others of the address book, never self.
