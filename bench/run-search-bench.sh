@@ -18,6 +18,9 @@
 # made from songs sampled through the API: exact artist or title words, 4-letter prefixes and
 # one-typo words. One line per store and client count:
 #   search_http: store=<s> songs=<n> clients=<c> p50_ms=<x> p99_ms=<y>
+# and the node's resident memory, idle after start and after the searches (goal: idle < 100 MB
+# with 100,000 songs):
+#   rss: store=<s> songs=<n> idle_mib=<x> after_search_mib=<y>
 # --bench-flags are passed to both runs (e.g. "--slow-ms 20"); --pg-flags are server options for
 # pg_ctl -o (e.g. "-c shared_buffers=512MB"). PostgreSQL binaries: $DISPOTIFY_PG_BINDIR, else
 # the newest /usr/lib/postgresql/<v>/bin, else PATH. As root, the server runs as the `postgres`
@@ -41,7 +44,7 @@ http_bench_binary="$repo/build/release/bench/dispotify-http-bench"
 node_pid=""
 
 usage() {
-  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 }
 
@@ -145,6 +148,9 @@ http_search() {
     sleep 0.2
   done
   curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null || die "$side: the node never became ready"
+  sleep 3  # idle: the start-up work (catalog open, first health checks) is over
+  local rss_idle_kib
+  rss_idle_kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$node_pid/status")
   # Queries from 1,000 songs of the catalog (file ids are random, so the first pages are a sample).
   curl -fs "http://127.0.0.1:$http_port/music/songs?limit=1000" | python3 -c '
 import json, random, sys
@@ -170,6 +176,8 @@ print("\n".join(out))
     "$http_bench_binary" search --target "127.0.0.1:$http_port" --threads "$clients" --duration 10 \
       --queries "$base/queries.txt" --label "search_http_${side}_c$clients" | tee -a "$base/$side-http.out"
   done
+  local rss_loaded_kib
+  rss_loaded_kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$node_pid/status")
   kill "$node_pid" 2>/dev/null || true
   wait "$node_pid" 2>/dev/null || true
   node_pid=""
@@ -182,6 +190,8 @@ print("\n".join(out))
       }
       print "search_http: store=" side " songs=" songs " clients=" c " p50_ms=" p50 " p99_ms=" p99
     }' "$base/$side-http.out" >"$base/$side-http.summary"
+  echo "rss: store=$side songs=$songs idle_mib=$((rss_idle_kib / 1024)) after_search_mib=$((rss_loaded_kib / 1024))" \
+    >>"$base/$side-http.summary"
   rm -rf "$base/node"
 }
 

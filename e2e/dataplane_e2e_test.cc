@@ -263,6 +263,77 @@ TEST_F(DataPlaneE2eTest, ReplicationFactorUpThenDownNeverBelowTarget) {
   }
 }
 
+TEST_F(DataPlaneE2eTest, AMemberDownForLongIsReplacedThenTakesItsCopiesBack) {
+  Cluster& c = MakeCluster(4, {"--dead-after-s", "3"});
+  c.StartAll();
+  const uint64_t leader = c.WaitLeader();
+  ASSERT_NE(leader, 0u);
+  std::map<std::string, std::string> files;
+  for (int i = 0; i < 8; ++i) {
+    std::string id = "dead-" + std::to_string(i);
+    files[id] = RandomBytes(128 * 1024 + static_cast<size_t>(i), 40 + static_cast<uint32_t>(i));
+    ASSERT_TRUE(UploadEventually(leader, id, files[id]).ok()) << id;
+  }
+  // Copies per file that are healthy in the catalog, counting only the nodes in `on`.
+  auto healthy_on = [&](const std::string& id, const std::set<uint64_t>& on) {
+    auto s = GetSong(leader, id);
+    if (!s) return size_t{0};
+    size_t n = 0;
+    for (uint64_t node : HealthyReplicas(*s)) n += on.contains(node) ? 1 : 0;
+    return n;
+  };
+  const std::set<uint64_t> all = {1, 2, 3, 4};
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (const auto& [id, content] : files)
+          if (healthy_on(id, all) != 3) return false;
+        return true;
+      },
+      30s));
+  // A victim that holds copies (with 8 files on 4 nodes at R=3, every node holds some).
+  const uint64_t victim = leader == 4 ? 3 : 4;
+  std::set<uint64_t> alive = all;
+  alive.erase(victim);
+  c.Kill9(victim);
+  // After dead_after_s, every file is back to 3 healthy copies on the nodes that are up.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (const auto& [id, content] : files)
+          if (healthy_on(id, alive) != 3) return false;
+        return true;
+      },
+      40s));
+  for (const auto& [id, content] : files) {
+    int on_disk = 0;
+    for (uint64_t n : alive) on_disk += CopyOnDisk(n, id) == content ? 1 : 0;
+    EXPECT_EQ(on_disk, 3) << id;
+  }
+
+  // The member returns: it is a placement node again, and the copies made meanwhile are trimmed
+  // once it holds its share, so every file ends with exactly 3 copies, in the catalog and on disk.
+  c.Start(victim);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (const auto& [id, content] : files) {
+          auto s = GetSong(leader, id);
+          if (!s || s->replicas_size() != 3 || HealthyReplicas(*s).size() != 3) return false;
+          int on_disk = 0;
+          for (uint64_t n : all) on_disk += CopyOnDisk(n, id).has_value() ? 1 : 0;
+          if (on_disk != 3) return false;
+        }
+        return true;
+      },
+      60s));
+  int on_victim = 0;
+  for (const auto& [id, content] : files) on_victim += CopyOnDisk(victim, id) == content ? 1 : 0;
+  EXPECT_GT(on_victim, 0) << "the returning member got none of its share back";
+  std::string got;
+  for (const auto& [id, content] : files) {
+    ASSERT_TRUE(Download(victim, id, &got).ok()) << id;
+    EXPECT_EQ(got, content) << id;
+  }
+}
+
 TEST_F(DataPlaneE2eTest, WithoutQuorumUploadsFailFastAndLeaveNothing) {
   Cluster& c = MakeCluster(3);
   c.StartAll();

@@ -691,6 +691,17 @@ bool PeerClient::IsAlive(NodeId node) const {
   return it != impl_->peers.end() && impl_->AliveLocked(*it->second, Clock::now());
 }
 
+std::chrono::milliseconds PeerClient::DownFor(NodeId node) const {
+  std::lock_guard lk(impl_->mu);
+  auto it = impl_->peers.find(node);
+  const Clock::time_point now = Clock::now();
+  if (node == impl_->options.self || it == impl_->peers.end() || impl_->AliveLocked(*it->second, now))
+    return std::chrono::milliseconds(0);
+  const Impl::Peer& p = *it->second;
+  const Clock::time_point since = p.stats.ever_answered ? p.stats.last_answer : p.first_probe.value_or(now);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(now - since);
+}
+
 std::map<NodeId, PeerStats> PeerClient::Peers() const {
   std::lock_guard lk(impl_->mu);
   std::map<NodeId, PeerStats> out;

@@ -116,6 +116,9 @@ class PeerClient {
   void Stop();
   // Self is always alive; unknown nodes are not.
   bool IsAlive(NodeId node) const;
+  // How long `node` has been down: since its last answer, or since the first probe when it never
+  // answered. Zero for self, for an alive node and for a node not in the address book.
+  std::chrono::milliseconds DownFor(NodeId node) const;
   // The other nodes of the address book (self is not listed).
   std::map<NodeId, PeerStats> Peers() const;
 

@@ -76,6 +76,7 @@ void RepairManager::RunPass() {
   std::vector<NodeId> placement = deps_.placement_nodes ? deps_.placement_nodes() : members;
   if (placement.empty()) placement = members;  // every member draining: nowhere to go
   const size_t r = std::min<size_t>(deps_.replication_factor(), placement.size());
+  const size_t wanted = std::min<size_t>(deps_.replication_factor(), members.size());
 
   std::vector<Task> tasks;
   bool walk_done = false;
@@ -93,7 +94,7 @@ void RepairManager::RunPass() {
       cursor_ = song.file_id;
       bool under = false;
       bool unavailable = false;
-      Status s = PlanSong(song, members, placement, r, &tasks, &under, &unavailable);
+      Status s = PlanSong(song, members, placement, r, wanted, &tasks, &under, &unavailable);
       if (!s.ok()) DLOG_WARN << "repair: " << song.file_id << ": " << s.ToString();
       walk_under_ += under ? 1 : 0;
       walk_unavailable_ += unavailable ? 1 : 0;
@@ -149,8 +150,8 @@ void RepairManager::RunPass() {
 }
 
 Status RepairManager::PlanSong(const catalog::Song& song, const std::vector<NodeId>& members,
-                               const std::vector<NodeId>& placement, size_t r, std::vector<Task>* tasks,
-                               bool* under, bool* unavailable) {
+                               const std::vector<NodeId>& placement, size_t r, size_t wanted,
+                               std::vector<Task>* tasks, bool* under, bool* unavailable) {
   auto replicas = deps_.store->GetReplicas(song.file_id);
   if (!replicas.ok()) return replicas.status();
   const std::set<NodeId> member_set(members.begin(), members.end());
@@ -183,7 +184,7 @@ Status RepairManager::PlanSong(const catalog::Song& song, const std::vector<Node
     if (source == kNoNode || !deps_.peers->IsAlive(t)) continue;
     tasks->push_back(Task{Task::Kind::kCopy, song.file_id, t, source, song.size_bytes, song.sha256});
   }
-  *under = healthy_targets < targets.size();
+  *under = healthy_targets < std::max(targets.size(), wanted);
   *unavailable = source == kNoNode;
 
   for (const auto& rep : *replicas) {

@@ -6,7 +6,9 @@
 //
 // A pass (every `interval`, on the leader only) walks the catalog and plans, per song:
 //   targets  = the first R' = min(R, placement nodes) nodes clockwise on the ring of the members
-//              that are not draining (a draining member's copies are extras: they move away);
+//              that are not draining (a draining member's copies are extras: they move away) and
+//              not down for longer than the node's dead_after_s (their files get a copy elsewhere
+//              meanwhile; when they return, they are targets again and the extras are trimmed);
 //   copy     a target without a healthy copy gets one: it pulls it (PullFile, verified against the
 //            song's size and SHA-256) from a healthy copy on an alive node; then the leader records
 //            it healthy (a Raft command);
@@ -55,7 +57,8 @@ struct RepairDeps {
   catalog::Proposer* proposer = nullptr;
   PeerClient* peers = nullptr;
   std::function<std::vector<NodeId>()> members;
-  // The members that may hold copies (members minus draining ones); null: all members.
+  // The members that may hold copies (members minus draining ones and ones down for long);
+  // null: all members.
   std::function<std::vector<NodeId>()> placement_nodes;
   std::function<uint32_t()> replication_factor;
   std::function<bool()> is_leader;
@@ -63,9 +66,11 @@ struct RepairDeps {
 
 struct RepairStats {
   uint64_t passes = 0;
-  uint64_t under_replicated = 0;  // songs below R healthy copies on their targets (last full walk)
-  uint64_t unavailable = 0;       // songs with no healthy copy on an alive node (last full walk)
-  uint64_t queued = 0;            // tasks waiting or running
+  // Songs with fewer healthy copies on their targets than min(R, members): also those whose
+  // placement shrank below R (members draining or down for long). Last full walk.
+  uint64_t under_replicated = 0;
+  uint64_t unavailable = 0;  // songs with no healthy copy on an alive node (last full walk)
+  uint64_t queued = 0;       // tasks waiting or running
   uint64_t copies_made = 0;
   uint64_t copies_trimmed = 0;
   uint64_t copy_failures = 0;
@@ -98,8 +103,8 @@ class RepairManager {
   // Plans up to max_tasks_per_pass tasks and runs them; returns when they are done.
   void RunPass();
   Status PlanSong(const catalog::Song& song, const std::vector<NodeId>& members,
-                  const std::vector<NodeId>& placement, size_t r, std::vector<Task>* tasks, bool* under,
-                  bool* unavailable);
+                  const std::vector<NodeId>& placement, size_t r, size_t wanted, std::vector<Task>* tasks,
+                  bool* under, bool* unavailable);
   void Execute(const Task& task);
   void Throttle(uint64_t bytes);
 

@@ -173,6 +173,10 @@ const std::map<std::string, Setter>& Setters() {
        [](NodeConfig* c, const std::string& v) {
          return ParseInt<uint64_t>("max_upload_mib", v, 1, 1 << 20, &c->max_upload_mib);
        }},
+      {"dead_after_s",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt<uint64_t>("dead_after_s", v, 0, uint64_t{1} << 32, &c->dead_after_s);
+       }},
       {"min_free_mib",
        [](NodeConfig* c, const std::string& v) {
          return ParseInt<uint64_t>("min_free_mib", v, 0, uint64_t{1} << 30, &c->min_free_mib);

@@ -25,6 +25,8 @@
 //   scrub_interval_s: 3600          # every node re-hashes its blobs this often (0: never)
 //   repair_bytes_per_s: 67108864    # throttle of repair/rebalance copies started by the leader
 //   repair_concurrency: 2           # copies in flight at once (new nodes fill progressively)
+//   dead_after_s: 600               # a member down this long gets no new copies; its files are
+//                                   # copied elsewhere until it returns (0: never)
 //   auto_promote: false             # the leader promotes caught-up learners by itself
 //   advertise: ""                   # the address peers use for this node (default: listen)
 //   http_listen: 127.0.0.1:8080     # the REST API (catalog mode; "" = off; port 0 picks one)
@@ -74,6 +76,7 @@ struct NodeConfig {
   int http_workers = 8;
   uint64_t max_upload_mib = 2048;
   uint64_t min_free_mib = 256;
+  uint64_t dead_after_s = 600;
   std::string api_token;
   int inventory_interval_ms = 0;
   int64_t orphan_grace_ms = 0;

@@ -301,22 +301,28 @@ void Node::StartDataPlane() {
   auto is_leader = [raft] { return raft->status().role == consensus::Role::kLeader; };
   catalog::CatalogStateMachine* sm = catalog_.get();
   auto factor = [sm] { return sm->replication_factor(); };
-  // Members that may receive copies: draining ones are left out (their copies move away).
+  proposer_ = std::make_unique<CatalogProposer>(raft);
+  replication::PeerClientOptions popts;
+  popts.self = config_.node_id;
+  popts.cluster_id = config_.cluster_id;
+  peers_ = std::make_unique<replication::PeerClient>(popts, blobs_.get());
+
+  // Members that may receive copies: draining ones are left out (their copies move away), and so
+  // are members down for longer than dead_after_s (their files are copied elsewhere meanwhile).
   catalog::MetadataStore* store = metadata_.get();
-  auto placement_nodes = [members, store] {
+  replication::PeerClient* peers = peers_.get();
+  const std::chrono::milliseconds dead_after = std::chrono::seconds(config_.dead_after_s);
+  auto placement_nodes = [members, store, peers, dead_after] {
     std::vector<NodeId> ids = members();
+    if (dead_after.count() > 0) {
+      std::erase_if(ids, [&](NodeId id) { return peers->DownFor(id) >= dead_after; });
+    }
     auto draining = store->GetSetting(catalog::kDrainingNodesKey);
     if (!draining.ok() || !draining->has_value()) return ids;
     const std::vector<NodeId> out = catalog::ParseNodeList(**draining);
     std::erase_if(ids, [&](NodeId id) { return std::find(out.begin(), out.end(), id) != out.end(); });
     return ids;
   };
-
-  proposer_ = std::make_unique<CatalogProposer>(raft);
-  replication::PeerClientOptions popts;
-  popts.self = config_.node_id;
-  popts.cluster_id = config_.cluster_id;
-  peers_ = std::make_unique<replication::PeerClient>(popts, blobs_.get());
   replication_service_ = std::make_unique<replication::ReplicationService>(
       blobs_.get(), config_.node_id, config_.cluster_id, peers_.get(),
       [raft] { return raft->status().applied.value(); });

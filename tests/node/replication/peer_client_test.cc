@@ -579,6 +579,7 @@ TEST_F(PeerClientTest, HealthTable) {
   node(3).StopServer();
   PeerClient& c = client();
   EXPECT_TRUE(c.IsAlive(NodeId(3))) << "no probe yet: alive";
+  EXPECT_EQ(c.DownFor(NodeId(3)).count(), 0);
   c.Start();
   c.Start();  // idempotent
   EXPECT_TRUE(c.IsAlive(NodeId(1))) << "self";
@@ -597,12 +598,20 @@ TEST_F(PeerClientTest, HealthTable) {
   EXPECT_FALSE(three.alive);
   EXPECT_FALSE(three.ever_answered);
   EXPECT_FALSE(three.last_error.empty());
+  // Never answered: down since the first probe, at least health_ttl ago, and it keeps growing.
+  const auto three_down = c.DownFor(NodeId(3));
+  EXPECT_GE(three_down, TestOptions(NodeId(1)).health_ttl);
+  EXPECT_TRUE(Eventually([&] { return c.DownFor(NodeId(3)) > three_down; }));
   EXPECT_TRUE(c.IsAlive(NodeId(2)));
+  EXPECT_EQ(c.DownFor(NodeId(2)).count(), 0) << "alive";
+  EXPECT_EQ(c.DownFor(NodeId(1)).count(), 0) << "self";
+  EXPECT_EQ(c.DownFor(NodeId(99)).count(), 0) << "unknown";
   EXPECT_EQ(c.Peers().count(NodeId(1)), 0u) << "self is not listed";
 
   node(2).StopServer();
   ASSERT_TRUE(Eventually([&] { return !c.IsAlive(NodeId(2)); }));
   EXPECT_TRUE(c.Peers()[NodeId(2)].ever_answered);
+  EXPECT_GE(c.DownFor(NodeId(2)), TestOptions(NodeId(1)).health_ttl) << "down since its last answer";
 
   const auto t0 = Clock::now();
   c.Stop();
