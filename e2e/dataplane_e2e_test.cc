@@ -274,35 +274,26 @@ TEST_F(DataPlaneE2eTest, AMemberDownForLongIsReplacedThenTakesItsCopiesBack) {
     files[id] = RandomBytes(128 * 1024 + static_cast<size_t>(i), 40 + static_cast<uint32_t>(i));
     ASSERT_TRUE(UploadEventually(leader, id, files[id]).ok()) << id;
   }
-  // Copies per file that are healthy in the catalog, counting only the nodes in `on`.
-  auto healthy_on = [&](const std::string& id, const std::set<uint64_t>& on) {
-    auto s = GetSong(leader, id);
-    if (!s) return size_t{0};
-    size_t n = 0;
-    for (uint64_t node : HealthyReplicas(*s)) n += on.contains(node) ? 1 : 0;
-    return n;
+  // Every file has 3 copies that are healthy in the catalog on nodes of `on`.
+  auto three_healthy_on = [&](const std::set<uint64_t>& on) {
+    for (const auto& [id, content] : files) {
+      auto s = GetSong(leader, id);
+      if (!s) return false;
+      size_t n = 0;
+      for (uint64_t node : HealthyReplicas(*s)) n += on.contains(node) ? 1 : 0;
+      if (n != 3) return false;
+    }
+    return true;
   };
   const std::set<uint64_t> all = {1, 2, 3, 4};
-  ASSERT_TRUE(Eventually(
-      [&] {
-        for (const auto& [id, content] : files)
-          if (healthy_on(id, all) != 3) return false;
-        return true;
-      },
-      30s));
+  ASSERT_TRUE(Eventually([&] { return three_healthy_on(all); }, 30s));
   // A victim that holds copies (with 8 files on 4 nodes at R=3, every node holds some).
   const uint64_t victim = leader == 4 ? 3 : 4;
   std::set<uint64_t> alive = all;
   alive.erase(victim);
   c.Kill9(victim);
   // After dead_after_s, every file is back to 3 healthy copies on the nodes that are up.
-  ASSERT_TRUE(Eventually(
-      [&] {
-        for (const auto& [id, content] : files)
-          if (healthy_on(id, alive) != 3) return false;
-        return true;
-      },
-      40s));
+  ASSERT_TRUE(Eventually([&] { return three_healthy_on(alive); }, 40s));
   for (const auto& [id, content] : files) {
     int on_disk = 0;
     for (uint64_t n : alive) on_disk += CopyOnDisk(n, id) == content ? 1 : 0;
