@@ -20,7 +20,7 @@
 #   search_http: store=<s> songs=<n> clients=<c> p50_ms=<x> p99_ms=<y>
 # and the node's resident memory, idle after start and after the searches (goal: idle < 100 MB
 # with 100,000 songs):
-#   rss: store=<s> songs=<n> idle_mib=<x> after_search_mib=<y>
+#   rss: store=<s> songs=<n> idle rss_mib=<x> anon_mib=<a> file_mib=<f>; after_search ...
 # --bench-flags are passed to both runs (e.g. "--slow-ms 20"); --pg-flags are server options for
 # pg_ctl -o (e.g. "-c shared_buffers=512MB"). PostgreSQL binaries: $DISPOTIFY_PG_BINDIR, else
 # the newest /usr/lib/postgresql/<v>/bin, else PATH. As root, the server runs as the `postgres`
@@ -131,6 +131,14 @@ free_port() {
   done
 }
 
+# rss_mib PID: "rss_mib=<total> anon_mib=<heap, stacks> file_mib=<mapped file pages>". Mapped
+# pages of the database file are the kernel's page cache, shared and reclaimable; anon is what
+# the process itself holds.
+rss_mib() {
+  awk '/^VmRSS:/ {t = $2} /^RssAnon:/ {a = $2} /^RssFile:/ {f = $2}
+       END {printf "rss_mib=%d anon_mib=%d file_mib=%d", t / 1024, a / 1024, f / 1024}' "/proc/$1/status"
+}
+
 # http_search STORE [node flags...]: a one-node cluster over the loaded catalog, searched through
 # its REST API. For the embedded store the caller has put the catalog at $base/node/catalog.db.
 http_search() {
@@ -149,8 +157,8 @@ http_search() {
   done
   curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null || die "$side: the node never became ready"
   sleep 3  # idle: the start-up work (catalog open, first health checks) is over
-  local rss_idle_kib
-  rss_idle_kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$node_pid/status")
+  local rss_idle
+  rss_idle=$(rss_mib "$node_pid")
   # Queries from 1,000 songs of the catalog (file ids are random, so the first pages are a sample).
   curl -fs "http://127.0.0.1:$http_port/music/songs?limit=1000" | python3 -c '
 import json, random, sys
@@ -176,8 +184,8 @@ print("\n".join(out))
     "$http_bench_binary" search --target "127.0.0.1:$http_port" --threads "$clients" --duration 10 \
       --queries "$base/queries.txt" --label "search_http_${side}_c$clients" | tee -a "$base/$side-http.out"
   done
-  local rss_loaded_kib
-  rss_loaded_kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$node_pid/status")
+  local rss_loaded
+  rss_loaded=$(rss_mib "$node_pid")
   kill "$node_pid" 2>/dev/null || true
   wait "$node_pid" 2>/dev/null || true
   node_pid=""
@@ -190,8 +198,7 @@ print("\n".join(out))
       }
       print "search_http: store=" side " songs=" songs " clients=" c " p50_ms=" p50 " p99_ms=" p99
     }' "$base/$side-http.out" >"$base/$side-http.summary"
-  echo "rss: store=$side songs=$songs idle_mib=$((rss_idle_kib / 1024)) after_search_mib=$((rss_loaded_kib / 1024))" \
-    >>"$base/$side-http.summary"
+  echo "rss: store=$side songs=$songs idle $rss_idle; after_search $rss_loaded" >>"$base/$side-http.summary"
   rm -rf "$base/node"
 }
 

@@ -297,7 +297,7 @@ class Conn {
     const std::string pragmas =
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;"
         "PRAGMA cache_size=-" +
-        std::to_string(options.cache_kib) + ";";
+        std::to_string(options.cache_kib) + "; PRAGMA mmap_size=" + std::to_string(options.mmap_bytes) + ";";
     DISPOTIFY_RETURN_IF_ERROR(conn->Exec(pragmas.c_str()));
     return conn;
   }
