@@ -373,6 +373,12 @@ std::map<std::string, std::string> ProcessEnvironment() {
   return env;
 }
 
+std::vector<std::string> ConfigKeys() {
+  std::vector<std::string> keys;
+  for (const auto& [key, setter] : Setters()) keys.push_back(key);
+  return keys;
+}
+
 std::string UsageText() {
   return R"(usage: dispotify-node [flags]
   --config FILE            YAML configuration (keys as below, with '_' for '-')
@@ -388,6 +394,26 @@ std::string UsageText() {
   --election-ticks N       election timeout in ticks (default 6)
   --snapshot-entries N     snapshot every N applied entries (default 100000)
   --log-level LEVEL        debug | info | warning | error (default info)
+  --advertise HOST:PORT    the address peers use for this node (default: --listen)
+  --state-machine NAME     catalog (the music store, default) | kv (consensus tests, benchmark)
+  --metadata-store NAME    embedded (SQLite in the data dir, default) | postgres
+  --postgres-url STR       libpq connection string of this node's database (with postgres)
+  --http-listen H:P        the REST API (default 127.0.0.1:8080; "" = off; port 0 picks one)
+  --http-workers N         threads running REST handlers (default 8)
+  --api-token STR          bearer token the admin API requires (default "": open)
+  --max-upload-mib N       larger uploads get 413 (default 2048)
+  --min-free-mib N         disk space blobs never use, room for metadata and the Raft log;
+                           uploads that would go below get 507 (default 256)
+  --replication-factor N   copies of every file on a new cluster (default 3)
+  --repair-interval-ms N   the leader's repair/rebalance pass (default 2000)
+  --repair-bytes-per-s N   throttle of repair copies (default 67108864; 0: none)
+  --repair-concurrency N   repair copies in flight (default 2)
+  --dead-after-s N         a member down this long gets no new copies; its files are copied
+                           elsewhere until it returns (default 600; 0: never)
+  --scrub-interval-s N     every node re-hashes its blobs this often (default 3600; 0: never)
+  --inventory-interval-ms N  orphan/missing sweep of the blob store (default 0: 30 s)
+  --orphan-grace-ms N      age before an unreferenced blob is deleted (default 0: 15 min)
+  --auto-promote BOOL      the leader promotes caught-up learners by itself (default false)
   --reset                  wipe the data dir of a removed member, then exit
 Every key can also be set as DISPOTIFY_<KEY> (e.g. DISPOTIFY_NODE_ID=2); flags win over the
 environment, which wins over the file.

@@ -98,5 +98,7 @@ Status Validate(NodeConfig* config);
 // The environment of this process, as LoadConfig takes it.
 std::map<std::string, std::string> ProcessEnvironment();
 std::string UsageText();
+// Every configuration key ("node_id", ...), as the YAML file spells it.
+std::vector<std::string> ConfigKeys();
 
 }  // namespace dispotify::server

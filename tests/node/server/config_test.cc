@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -82,6 +83,16 @@ TEST(ConfigTest, UnknownKeyAndBadValuesAreErrors) {
   auto missing = LoadConfig({"--config", "/nonexistent/dispotify.yaml"}, {});
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("cannot read the configuration file"), std::string::npos);
+}
+
+TEST(ConfigTest, HelpListsEveryKeyAsAFlag) {
+  const std::string usage = UsageText();
+  const std::vector<std::string> keys = ConfigKeys();
+  EXPECT_GE(keys.size(), 25u);
+  for (std::string key : keys) {
+    std::replace(key.begin(), key.end(), '_', '-');
+    EXPECT_NE(usage.find("  --" + key + " "), std::string::npos) << "--help does not explain --" << key;
+  }
 }
 
 TEST(ConfigTest, PeersMustIncludeSelfUnlessJoining) {
