@@ -552,10 +552,9 @@ TEST_F(HttpServerTest, SendfileResponsesAndRanges) {
   ASSERT_EQ(r->body.size(), size);
   EXPECT_TRUE(r->body == data);
 
-  // Throughput on loopback, reading and discarding (best of 3).
-  double best_mb_s = 0;
+  // The same keep-alive connection serves the whole file again (the figures are the streaming
+  // benchmark's, bench/run-api-bench.sh; a test never judges speed).
   for (int i = 0; i < 3; ++i) {
-    const auto start = std::chrono::steady_clock::now();
     ASSERT_TRUE(c.Send("GET /file HTTP/1.1\r\nHost: x\r\n\r\n"));
     std::string head;
     char ch;
@@ -563,13 +562,9 @@ TEST_F(HttpServerTest, SendfileResponsesAndRanges) {
       ASSERT_EQ(::recv(c.fd(), &ch, 1, 0), 1);
       head.push_back(ch);
     }
+    EXPECT_NE(head.find("Content-Length: " + std::to_string(size)), std::string::npos) << head;
     ASSERT_EQ(c.DiscardBody(size), size);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    best_mb_s = std::max(best_mb_s, size / secs / 1e6);
   }
-  std::printf("sendfile: 64 MiB over loopback at %.0f MB/s (best of 3)\n", best_mb_s);
-  RecordProperty("sendfile_mb_per_s", static_cast<int>(best_mb_s));
-  EXPECT_GT(best_mb_s, 20.0);  // generous: only catches a pathological slowdown
 
   ASSERT_TRUE(c.Send("GET /file HTTP/1.1\r\nHost: x\r\nRange: bytes=1000-1999\r\n\r\n"));
   r = c.ReadResponse();
@@ -656,7 +651,8 @@ TEST_F(HttpServerTest, GracefulShutdownFinishesInFlightRequests) {
   ASSERT_TRUE(busy.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
   slow_entered_.get_future().wait();
 
-  std::thread stopper([this] { server_->Stop(std::chrono::seconds(20)); });
+  // A jthread: joined even when an assertion below returns early.
+  std::jthread stopper([this] { server_->Stop(std::chrono::seconds(20)); });
   // The idle keep-alive connection is closed at once; new connections are refused.
   EXPECT_TRUE(idle.ServerClosed());
   bool refused = false;
@@ -670,7 +666,9 @@ TEST_F(HttpServerTest, GracefulShutdownFinishesInFlightRequests) {
 
   slow_release_.set_value();
   auto r = busy.ReadResponse();
-  ASSERT_TRUE(r);
+  ASSERT_TRUE(r) << "no response to the in-flight request; server: " << server_->stats().open_connections
+                 << " connections open, " << server_->stats().requests << " requests, "
+                 << server_->stats().connections_accepted << " accepted";
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, "finished");
   EXPECT_EQ(r->Header("connection"), "close");
