@@ -12,6 +12,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <random>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -23,21 +26,49 @@ namespace dispotify::e2e {
 
 using namespace std::chrono_literals;
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("socket failed");
+namespace {
+
+// The first of the kernel's ephemeral ports (the local ports of outgoing connections).
+int FirstEphemeralPort() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  return in >> low ? low : 32768;
+}
+
+bool CanListenOn(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    throw std::runtime_error("bind failed");
-  }
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   ::close(fd);
-  return ntohs(addr.sin_port);
+  return ok;
+}
+
+}  // namespace
+
+// A port the kernel hands out for bind(0) comes from the ephemeral range, and between this
+// reservation and the node's own bind it can become the local port of an outgoing connection of a
+// test running in parallel (a node then failed to start with "Address already in use"). So ports
+// are drawn at random below that range, checked free, and never handed out twice by a process.
+int FreePort() {
+  static std::mutex mu;
+  static std::set<int> given;
+  static std::mt19937 rng(std::random_device{}() ^ static_cast<uint32_t>(::getpid()));
+  std::lock_guard<std::mutex> lock(mu);
+  const int low = 10000;
+  const int high = FirstEphemeralPort() - 1;
+  if (high - low < 1000) throw std::runtime_error("the ephemeral port range leaves no room for test ports");
+  std::uniform_int_distribution<int> pick(low, high);
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const int port = pick(rng);
+    if (given.contains(port) || !CanListenOn(port)) continue;
+    given.insert(port);
+    return port;
+  }
+  throw std::runtime_error("no free loopback port below the ephemeral range");
 }
 
 std::string MakeTempDir(const std::string& prefix) {

@@ -51,14 +51,22 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Nine free loopback ports (gRPC, REST, metrics for each node), all bound at once so none repeats.
+# Nine free loopback ports (gRPC, REST, metrics for each node), all bound at once so none repeats,
+# drawn below the kernel's ephemeral range: a port from bind(0) could meanwhile become the local
+# port of an outgoing connection of a test running in parallel (see FreePort in
+# e2e/cluster_harness.cc).
 read -r -a ports < <("$python" - <<'PY'
-import socket
+import random, socket
+with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+    first_ephemeral = int(f.read().split()[0])
 socks = []
-for _ in range(9):
+while len(socks) < 9:
     s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
+    try:
+        s.bind(("127.0.0.1", random.randint(10000, first_ephemeral - 1)))
+        socks.append(s)
+    except OSError:
+        s.close()
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
 )
