@@ -158,6 +158,16 @@ class SinkBuffer : public streams::details::streambuf_state_manager<uint8_t> {
     std::lock_guard lock(mu_);
     return target_error_;
   }
+  // Bytes the target holds. The network thread writes to the target under mu_ once the mode is
+  // decided, so other threads read its size (and report progress) under mu_ too.
+  uint64_t TargetSize() const {
+    std::lock_guard lock(mu_);
+    return target_->size();
+  }
+  void ReportProgress(uint64_t total) const {
+    std::lock_guard lock(mu_);
+    if (*progress_) (*progress_)(target_->size(), total);
+  }
   std::string captured() const {
     std::lock_guard lock(mu_);
     return captured_;
@@ -199,8 +209,9 @@ class SinkBuffer : public streams::details::streambuf_state_manager<uint8_t> {
     }
     // Never an exceptional task: cpprestsdk then closes the buffer with a blocking wait on its own
     // thread pool, from a pool thread (a deadlock). Failing bytes are dropped and the request is
-    // cancelled instead.
-    if (abandoned_ && mode_ == Mode::kUndecided) {
+    // cancelled instead. An abandoned attempt is over: its late bytes must not reach the target,
+    // which the next attempt writes.
+    if (abandoned_) {
       cancel_.cancel();
       return pplx::task_from_result(count);
     }
@@ -514,7 +525,7 @@ Result<HttpReply> Client::Download(const std::string& file_id, DownloadTarget* t
           a.fatal = s;
           return a;
         }
-        if (progress) progress(target->size(), total);
+        sink->ReportProgress(total);
         try {
           response.content_ready().get();
         } catch (const std::exception& e) {
@@ -522,7 +533,7 @@ Result<HttpReply> Client::Download(const std::string& file_id, DownloadTarget* t
             a.fatal = sink->target_error();
             return a;
           }
-          progressed = target->size() > held_before;
+          progressed = sink->TargetSize() > held_before;
           a.transport = Status::Unavailable(std::string("download cut short: ") + e.what());
           return a;
         }
@@ -530,10 +541,10 @@ Result<HttpReply> Client::Download(const std::string& file_id, DownloadTarget* t
           a.fatal = sink->target_error();
           return a;
         }
-        if (total > 0 && target->size() < total) {
-          progressed = target->size() > held_before;
-          a.transport = Status::Unavailable("download cut short at " + std::to_string(target->size()) +
-                                            " of " + std::to_string(total) + " bytes");
+        if (const uint64_t held = sink->TargetSize(); total > 0 && held < total) {
+          progressed = held > held_before;
+          a.transport = Status::Unavailable("download cut short at " + std::to_string(held) + " of " +
+                                            std::to_string(total) + " bytes");
           return a;
         }
         return Impl::FromResponse(response, endpoint, "");
@@ -568,7 +579,7 @@ Result<HttpReply> Client::Download(const std::string& file_id, DownloadTarget* t
         a.fatal = sink->target_error();
         return a;
       }
-      progressed = target->size() > held_before;
+      progressed = sink->TargetSize() > held_before;
       a.transport = Status::Unavailable(e.what());
     }
     return a;
