@@ -483,16 +483,35 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     buffer_.shrink_to_fit();  // an idle connection keeps no buffer
     ArmTimer(options_.idle_timeout);
+    AwaitReadable();
+  }
+
+  void AwaitReadable() {
     socket_.async_wait(tcp::socket::wait_read,
                        [self = shared_from_this()](const error_code& ec) { self->OnReadable(ec); });
   }
 
   void OnReadable(const error_code& ec) {
-    CancelTimer();
     if (ec || timed_out_) {
+      CancelTimer();
       Close();
       return;
     }
+    // Readiness can be stale: epoll is edge-triggered, and an edge for bytes the previous request's
+    // read already consumed may be reported only now. Taking that for a new request would start the
+    // head timer on an idle connection (a 408 instead of a quiet close, and a graceful stop that
+    // waits for it as if it were busy). Only a byte, EOF or an error starts a head; otherwise wait
+    // again under the idle timer already running.
+    char byte;
+    ssize_t n;
+    do {
+      n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      AwaitReadable();
+      return;
+    }
+    CancelTimer();
     ReadHead();
   }
 
