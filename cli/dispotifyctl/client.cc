@@ -348,6 +348,7 @@ struct Client::Impl {
         }
         if (a.reply) {
           preferred = idx;
+          a.reply->retried = last_unavailable.has_value() || !failures.empty();
           return *a.reply;
         }
         failures.push_back(options.endpoints[idx] + ": " + a.transport.message());

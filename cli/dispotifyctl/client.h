@@ -41,6 +41,9 @@ struct HttpReply {
   std::string body;               // the answer's text (for a download: only an error's body)
   std::string endpoint;           // the node that answered
   bool already_complete = false;  // a download whose target already held the whole song
+  // An earlier attempt of the same call got no answer or a 503: a request that is not idempotent
+  // (a DELETE) may have taken effect then, so this answer can be about the state it left.
+  bool retried = false;
 };
 
 // Bytes done so far and the total (0 when not known yet). Called on a network thread.

@@ -329,6 +329,13 @@ int Remove(const Invocation& inv, Console& c) {
       if (!inv.json) c.out << "deleted " << id << "\n";
       continue;
     }
+    // A 404 after a lost answer is most likely our own first attempt's work: the song is gone,
+    // which is what was asked.
+    if (r.ok() && r->status == 404 && r->retried) {
+      deleted.push_back(id);
+      if (!inv.json) c.out << "deleted " << id << " (already gone when the request was retried)\n";
+      continue;
+    }
     const std::string reason = r.ok() ? DescribeHttpError(r->status, r->body) : r.status().message();
     failed.emplace_back(id, reason);
     if (!inv.json) c.err << "error: rm " << id << ": " << reason << "\n";

@@ -163,6 +163,26 @@ TEST(ClientTest, FailsOverToTheNextEndpoint) {
   EXPECT_EQ(r->endpoint, server.url());
 }
 
+TEST(ClientTest, AnAnswerAfterALostOneSaysItWasRetried) {
+  // The first connection closes without an answer (the DELETE may have been applied), the
+  // second answers 404.
+  FakeServer server([](size_t i, const std::string&) {
+    if (i == 0) return std::string();
+    return Response(404, R"({"error":{"code":"not_found","message":"no such song"}})");
+  });
+  Client client({{server.url()}, "", std::chrono::milliseconds(5000)});
+  auto r = client.Call("DELETE", "/music/songs/x");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 404);
+  EXPECT_TRUE(r->retried);
+  EXPECT_EQ(server.heads().size(), 2u);
+
+  auto again = client.Call("DELETE", "/music/songs/x");  // answered at once
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->status, 404);
+  EXPECT_FALSE(again->retried);
+}
+
 TEST(ClientTest, ADownloadCutShortResumesWithARange) {
   std::string song(300'000, '\0');
   for (size_t i = 0; i < song.size(); ++i) song[i] = static_cast<char>(i * 7 + i / 251);
