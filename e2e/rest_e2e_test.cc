@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -14,6 +15,7 @@
 
 #include "e2e/cluster_harness.h"
 #include "e2e/http_helpers.h"
+#include "node/replication/placement.h"
 #include "tests/node/api/http/test_client.h"
 #include "tests/support/audio_files.h"
 
@@ -180,6 +182,67 @@ TEST_F(RestE2eTest, UploadStreamSearchAndDelete) {
   ASSERT_TRUE(gone);
   EXPECT_EQ(gone->status, 404);
   EXPECT_NE(gone->body.find("\"error\""), std::string::npos);
+}
+
+// A client that uploads through one node and reads through another (a load balancer in front of
+// the cluster) finds the song at once: a node that has not applied it yet catches up with the
+// leader before it answers 404.
+TEST_F(RestE2eTest, ASongAcknowledgedByOneNodeIsFoundAtOnceThroughEveryOther) {
+  Cluster& c = MakeCluster(3);
+  c.StartAll();
+  ASSERT_NE(c.WaitLeader(), 0u);
+  for (uint64_t n = 1; n <= 3; ++n) ASSERT_TRUE(WaitReady(n)) << "node " << n;
+  for (int i = 0; i < 60; ++i) {
+    const uint64_t via = 1 + static_cast<uint64_t>(i % 3);
+    const std::string id = "song-" + std::to_string(i) + ".mp3";
+    std::optional<ClientResponse> up;
+    ASSERT_TRUE(Eventually(
+        [&] {
+          up = Call(via, "POST", "/music/upload?filename=" + id,
+                    testing_audio::MakeMp3("Song " + std::to_string(i), 3),
+                    "Content-Type: application/octet-stream\r\n");
+          return up && up->status != 503;
+        },
+        20s));
+    ASSERT_EQ(up->status, 201) << up->body;
+    for (uint64_t other = 1; other <= 3; ++other) {
+      if (other == via) continue;
+      auto song = Call(other, "GET", "/music/songs/" + id);
+      ASSERT_TRUE(song);
+      EXPECT_EQ(song->status, 200) << "uploaded via node " << via << ", read via node " << other << ": "
+                                   << song->body;
+    }
+  }
+
+  // A node that was paused while the cluster took a song has not applied it when it resumes; its
+  // answer must still be the song, not a 404. One copy per song, placed away from the paused node
+  // (an upload waits for every copy it placed), uploaded through the leader.
+  auto rf = Call(1, "PUT", "/admin/replication", "{\"factor\": 1}", "Content-Type: application/json\r\n");
+  ASSERT_TRUE(rf);
+  ASSERT_EQ(rf->status, 200) << rf->body;
+  const uint64_t leader = c.WaitLeader();
+  const uint64_t paused = leader == 3 ? 2 : 3;
+  const replication::PlacementRing ring({NodeId(1), NodeId(2), NodeId(3)});
+  int checked = 0;
+  for (int i = 0; checked < 5; ++i) {
+    const std::string id = "paused-" + std::to_string(i) + ".mp3";
+    if (ring.Primary(id) == NodeId(paused)) continue;
+    ++checked;
+    c.process(paused)->Signal(SIGSTOP);
+    auto up = Call(leader, "POST", "/music/upload?filename=" + id,
+                   testing_audio::MakeMp3("Paused " + std::to_string(i), 3),
+                   "Content-Type: application/octet-stream\r\n");
+    c.process(paused)->Signal(SIGCONT);
+    ASSERT_TRUE(up);
+    ASSERT_EQ(up->status, 201) << up->body;
+    auto song = Call(paused, "GET", "/music/songs/" + id);
+    ASSERT_TRUE(song);
+    EXPECT_EQ(song->status, 200) << "read via the resumed node " << paused << ": " << song->body;
+  }
+
+  auto missing = Call(2, "GET", "/music/songs/never-uploaded.mp3");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
 }
 
 TEST_F(RestE2eTest, BadInputGetsAClearErrorAndLeavesNothing) {

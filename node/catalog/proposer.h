@@ -26,6 +26,11 @@ class Proposer {
   // True when the Raft group has a known leader right now (as this node sees it): a cheap check
   // that lets an upload fail fast instead of waiting for a quorum that is not there.
   virtual bool HasLeader() const = 0;
+
+  // Returns once this node has applied every change committed before the call (a ReadIndex
+  // through the leader), so that a read on this node then is linearizable. kUnavailable (no
+  // leader, not reachable) or kTimeout otherwise: the local state may then be behind.
+  virtual Status CatchUp(std::chrono::milliseconds timeout) = 0;
 };
 
 }  // namespace dispotify::catalog

@@ -299,7 +299,14 @@ Result<catalog::Song> FileService::GetSong(std::string_view file_id) {
   if (!catalog::IsValidFileId(file_id)) return Status::InvalidArgument("invalid file_id");
   auto song = deps_.store->GetSong(file_id);
   if (!song.ok()) return song.status();
-  if (!song->has_value()) return Status::NotFound("no song with file_id " + std::string(file_id));
+  if (!song->has_value()) {
+    // This node may not have applied a song another node just acknowledged (a client uploads
+    // through one node and reads through the next): before a 404, catch up with the leader. When
+    // that fails (no leader), the local answer is the best there is.
+    if (deps_.proposer->CatchUp(options_.catch_up_timeout).ok()) song = deps_.store->GetSong(file_id);
+    if (!song.ok()) return song.status();
+    if (!song->has_value()) return Status::NotFound("no song with file_id " + std::string(file_id));
+  }
   return std::move(**song);
 }
 

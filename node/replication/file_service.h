@@ -87,6 +87,8 @@ struct FileServiceOptions {
   uint64_t max_file_bytes = 2ull << 30;
   std::chrono::milliseconds commit_timeout{10000};
   std::chrono::milliseconds lock_ttl{10 * 60 * 1000};
+  // How long a lookup that misses locally may wait to catch up with the leader (GetSong).
+  std::chrono::milliseconds catch_up_timeout{500};
 };
 
 struct FileServiceDeps {
@@ -118,7 +120,9 @@ class FileService {
   // confirmed), kFailedPrecondition (larger than max_file_bytes), or the source's error.
   Result<UploadResult> Upload(const UploadRequest& request, const ByteSource& source);
 
-  // The song, or kNotFound.
+  // The song, or kNotFound. Linearizable for songs that exist: a song missing from this node's
+  // catalog is looked up again after catching up with the leader (Proposer::CatchUp), so a song
+  // acknowledged by another node is found here too.
   Result<catalog::Song> GetSong(std::string_view file_id);
 
   // Reads `file_id`: the whole content (offset 0, length 0: verified) or a range. `on_song` is

@@ -147,16 +147,73 @@ Result<std::string> CatalogProposer::ProposeRemotely(const std::string& address,
     return FromGrpc(gs);
   }
   // Read-your-writes on this node: wait until it applied the leader's entry.
-  const LogIndex index(resp.index());
-  while (node_->status().applied < index) {
-    if (Clock::now() >= deadline)
-      return Status::Timeout("committed at index " + std::to_string(index.value()) +
-                             " but not yet applied on this node");
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  DISPOTIFY_RETURN_IF_ERROR(WaitApplied(LogIndex(resp.index()), deadline));
   const auto code = static_cast<StatusCode>(resp.code());
   if (code == StatusCode::kOk) return resp.value();
   return Status::FromCode(code, resp.message());
+}
+
+Status CatalogProposer::WaitApplied(LogIndex index, Clock::time_point deadline) const {
+  while (node_->status().applied < index) {
+    if (Clock::now() >= deadline)
+      return Status::Timeout("index " + std::to_string(index.value()) + " not yet applied on this node");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return Status::Ok();
+}
+
+Status CatalogProposer::CatchUp(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  auto backoff = std::chrono::milliseconds(10);
+  Status last = Status::Unavailable("no leader is known");
+  while (Clock::now() < deadline) {
+    NodeStatus st = node_->status();
+    if (!st.running) return Status::Unavailable("node is stopping");
+    Result<LogIndex> index = Status::Unavailable("no leader is known");
+    if (st.role == consensus::Role::kLeader) {
+      index = ReadIndexLocally(deadline);
+    } else if (st.leader != kNoNode) {
+      auto it = st.conf.members.find(st.leader);
+      if (it != st.conf.members.end()) index = ReadIndexRemotely(it->second.address, deadline);
+    }
+    if (index.ok()) return WaitApplied(*index, deadline);
+    if (!Retryable(index.status().code())) return index.status();
+    last = index.status();
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(backoff, std::max<Clock::duration>(deadline - Clock::now(), {})));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
+  }
+  return Status::Unavailable("could not catch up with the leader within " + std::to_string(timeout.count()) +
+                             " ms: " + last.message());
+}
+
+Result<LogIndex> CatalogProposer::ReadIndexLocally(Clock::time_point deadline) {
+  auto promise = std::make_shared<std::promise<Result<LogIndex>>>();
+  auto future = promise->get_future();
+  node_->ReadIndex([promise](const Status& st, LogIndex index) {
+    promise->set_value(st.ok() ? Result<LogIndex>(index) : Result<LogIndex>(st));
+  });
+  if (future.wait_until(deadline) != std::future_status::ready)
+    return Status::Timeout("read index still pending at the deadline");
+  return future.get();
+}
+
+Result<LogIndex> CatalogProposer::ReadIndexRemotely(const std::string& address, Clock::time_point deadline) {
+  auto stub = v1::Cluster::NewStub(channels_->Get(address));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::min<Clock::duration>(deadline - Clock::now(), std::chrono::seconds(5)));
+  v1::ReadIndexRequest req;
+  v1::ReadIndexResponse resp;
+  grpc::Status gs = stub->ReadIndex(&ctx, req, &resp);
+  if (!gs.ok()) {
+    if (gs.error_code() == grpc::StatusCode::UNAVAILABLE) channels_->Forget(address);
+    Status s = FromGrpc(gs);
+    // Nothing is written by a read: a lost answer is simply not an answer.
+    if (s.code() == StatusCode::kCommitUnknown) return Status::Timeout(s.message());
+    return s;
+  }
+  return LogIndex(resp.index());
 }
 
 }  // namespace dispotify::server

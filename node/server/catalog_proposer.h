@@ -4,7 +4,8 @@
 // this node waits until it has applied the entry. NotLeader, a proposal replaced by another
 // leader's entry and an unreachable leader are retried with backoff until the timeout; a result
 // that may or may not have committed is returned as kCommitUnknown (the caller knows whether its
-// command is safe to repeat).
+// command is safe to repeat). CatchUp asks the leader for its read index (Cluster.ReadIndex on a
+// follower) and waits for the local apply.
 
 #include <chrono>
 #include <memory>
@@ -27,6 +28,7 @@ class CatalogProposer final : public catalog::Proposer {
 
   Result<std::string> Propose(const catalog::CommandBody& body, std::chrono::milliseconds timeout) override;
   bool HasLeader() const override;
+  Status CatchUp(std::chrono::milliseconds timeout) override;
 
  private:
   struct Channels;
@@ -36,6 +38,14 @@ class CatalogProposer final : public catalog::Proposer {
   // One attempt through the leader at `address`; on success waits for the local apply.
   Result<std::string> ProposeRemotely(const std::string& address, const std::string& command,
                                       std::chrono::steady_clock::time_point deadline);
+
+  // The read index from the local Raft node (this node is the leader; it has applied it) or from
+  // the leader at `address`.
+  Result<LogIndex> ReadIndexLocally(std::chrono::steady_clock::time_point deadline);
+  Result<LogIndex> ReadIndexRemotely(const std::string& address,
+                                     std::chrono::steady_clock::time_point deadline);
+  // Waits until this node applied `index`; kTimeout at the deadline.
+  Status WaitApplied(LogIndex index, std::chrono::steady_clock::time_point deadline) const;
 
   RaftNode* node_;
   std::unique_ptr<Channels> channels_;

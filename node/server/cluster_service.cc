@@ -183,6 +183,23 @@ class ClusterService::Impl final : public dispotify::v1::Cluster::CallbackServic
     return call;
   }
 
+  grpc::ServerUnaryReactor* ReadIndex(grpc::CallbackServerContext* /*ctx*/,
+                                      const v1::ReadIndexRequest* /*req*/,
+                                      v1::ReadIndexResponse* resp) override {
+    auto* call = new Call();
+    auto guard = call->guard();
+    // Answered when the leader itself applied the index (RaftNode::ReadIndex), after a heartbeat
+    // round confirmed it still leads.
+    node_->ReadIndex([this, guard, resp](const dispotify::Status& st, LogIndex read_index) {
+      Call::Finish(guard, [&] {
+        if (!st.ok()) return ToGrpc(st, node_);
+        resp->set_index(read_index.value());
+        return grpc::Status::OK;
+      });
+    });
+    return call;
+  }
+
  private:
   static constexpr uint64_t kPromoteMaxLag = 1000;
   RaftNode* node_;

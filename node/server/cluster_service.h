@@ -1,7 +1,8 @@
 #pragma once
 // The Cluster gRPC service (proto/dispotify/v1/cluster.proto) over a RaftNode: status,
-// membership changes (leader only, answered once applied), leadership transfer, and Propose, the
-// path by which another node's data plane commits a state-machine command through this leader.
+// membership changes (leader only, answered once applied), leadership transfer, Propose, the
+// path by which another node's data plane commits a state-machine command through this leader,
+// and ReadIndex, by which another node learns up to where it must apply to read linearizably.
 // Propose is refused (UNIMPLEMENTED) unless a preparer is given: it checks that the state machine
 // understands the command (only such commands are ever put in the log) and returns the bytes to
 // propose (the catalog stamps the leader's clock into the command here).
