@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -155,6 +156,35 @@ TEST_F(DataPlaneE2eTest, UploadReachesEveryReplicaAndSurvivesKill9OfOne) {
   EXPECT_EQ(CopyOnDisk(3, "while-three-is-down"), second);
   ASSERT_TRUE(Download(3, "while-three-is-down", &got).ok());
   EXPECT_EQ(got, second);
+}
+
+// A replica that hangs (SIGSTOP: the connection stays open, nothing answers) must not hold an
+// upload up until its finish timeout (30 s): once a quorum confirmed, the upload stops waiting
+// for it, and repair adds the copy when the node is back.
+TEST_F(DataPlaneE2eTest, AHungReplicaDoesNotHoldUploadsUp) {
+  Cluster& c = MakeCluster(3);
+  c.StartAll();
+  const uint64_t leader = c.WaitLeader();
+  ASSERT_NE(leader, 0u);
+  ASSERT_TRUE(UploadEventually(leader, "warm-up", RandomBytes(1000, 7)).ok());
+  const uint64_t hung = leader == 3 ? 2 : 3;
+  c.process(hung)->Signal(SIGSTOP);
+  const std::string content = RandomBytes(1024 * 1024 + 5, 8);
+  v1::UploadResponse resp;
+  // A deadline well below the hung replica's 30 s finish timeout.
+  grpc::Status st = Files(leader).Upload("while-hung", content, &resp, 15s);
+  c.process(hung)->Signal(SIGCONT);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(HealthyReplicas(resp.song()).size(), 2u);
+  EXPECT_FALSE(HealthyReplicas(resp.song()).contains(hung));
+
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto s = GetSong(leader, "while-hung");
+        return s && HealthyReplicas(*s).size() == 3;
+      },
+      30s));
+  for (uint64_t id = 1; id <= 3; ++id) EXPECT_EQ(CopyOnDisk(id, "while-hung"), content) << "node " << id;
 }
 
 TEST_F(DataPlaneE2eTest, CorruptCopyIsNotServedAndIsRepaired) {

@@ -231,18 +231,48 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
     return abort_all(Status::AlreadyExists("file_id " + file_id + " already holds other content"));
   }
 
-  // Each writer waits for its replica's durable, verified commit; they finish in parallel on the
-  // writers' own threads, so waiting for them in turn costs the slowest, not the sum.
+  // Every replica checks, commits and answers in parallel (remote ones on their writers' own
+  // threads). Once a quorum confirmed, the others get a grace period (at least straggler_grace, and
+  // at least as long as the quorum took); a replica still silent then — a hung node, a stalled
+  // disk — is abandoned so that it does not hold the upload up to its finish timeout. Repair gives
+  // the song its missing copies afterwards.
   std::vector<NodeId> confirmed;
-  for (auto& w : writers) {
-    Status s = w->Finish(size, sha256);
-    if (s.ok()) {
-      confirmed.push_back(w->node());
-    } else {
-      drop_failed(w, s);
+  const auto sealed_at = std::chrono::steady_clock::now();
+  for (auto& w : writers) w->Seal(size, sha256);
+  std::optional<std::chrono::steady_clock::time_point> stop_waiting;
+  while (!writers.empty()) {
+    for (auto it = writers.begin(); it != writers.end();) {
+      // A short wait on each in turn: the first answers arrive within milliseconds of each other.
+      auto answer = (*it)->WaitSealed(std::chrono::steady_clock::now() + std::chrono::milliseconds(2));
+      if (!answer) {
+        ++it;
+        continue;
+      }
+      if (answer->ok()) {
+        confirmed.push_back((*it)->node());
+      } else {
+        drop_failed(*it, *answer);
+      }
+      it = writers.erase(it);
+    }
+    if (confirmed.size() + writers.size() < quorum) {  // a quorum is out of reach
+      for (auto& w : writers) w->Abort();
+      writers.clear();
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (confirmed.size() >= quorum && !stop_waiting) {
+      stop_waiting =
+          now + std::max<std::chrono::steady_clock::duration>(options_.straggler_grace, now - sealed_at);
+    }
+    if (stop_waiting && now >= *stop_waiting) {
+      for (auto& w : writers) {
+        drop_failed(w, Status::Timeout("no answer " + std::to_string(options_.straggler_grace.count()) +
+                                       "+ ms after a quorum of replicas confirmed; repair adds the copy"));
+        w->Abort();
+      }
+      writers.clear();
     }
   }
-  writers.clear();
   if (confirmed.size() < quorum) {
     DeleteCopies(file_id, confirmed, sha256);
     return below_quorum();

@@ -87,6 +87,9 @@ struct FileServiceOptions {
   uint64_t max_file_bytes = 2ull << 30;
   std::chrono::milliseconds commit_timeout{10000};
   std::chrono::milliseconds lock_ttl{10 * 60 * 1000};
+  // How long an upload still waits for a replica's answer once a quorum of replicas confirmed
+  // (at least; longer when the quorum itself took longer).
+  std::chrono::milliseconds straggler_grace{1000};
   // How long a lookup that misses locally may wait to catch up with the leader (GetSong).
   std::chrono::milliseconds catch_up_timeout{500};
 };

@@ -202,15 +202,28 @@ class LocalReplicaWriter final : public ReplicaWriter {
     if (piece == nullptr) return Status::Ok();
     return writer_->Append(*piece);
   }
-  Status Finish(uint64_t size, const std::string& sha256) override { return writer_->Commit(size, sha256); }
+  void Seal(uint64_t size, const std::string& sha256) override { result_ = writer_->Commit(size, sha256); }
+  std::optional<Status> WaitSealed(Clock::time_point /*deadline*/) override {
+    if (!result_) return Status::FailedPrecondition("replica on this node: WaitSealed before Seal");
+    return *result_;
+  }
   void Abort() override { writer_->Abort(); }
 
  private:
   const NodeId node_;
   const std::unique_ptr<BlobWriter> writer_;
+  std::optional<Status> result_;
 };
 
 }  // namespace
+
+Status ReplicaWriter::Finish(uint64_t size, const std::string& sha256) {
+  Seal(size, sha256);
+  for (;;) {
+    // Answers by finish_timeout after the seal at the latest.
+    if (auto s = WaitSealed(Clock::now() + std::chrono::hours(1))) return *s;
+  }
+}
 
 // --- Peers ------------------------------------------------------------------------------------
 
@@ -338,19 +351,30 @@ class RemoteReplicaWriter final : public ReplicaWriter {
     return Status::Ok();
   }
 
-  Status Finish(uint64_t size, const std::string& sha256) override {
+  void Seal(uint64_t size, const std::string& sha256) override {
+    std::lock_guard lk(mu_);
+    if (finishing_ || aborted_) {
+      if (error_.ok()) error_ = Status::FailedPrecondition(Who() + ": Seal after Seal or Abort");
+      return;
+    }
+    finishing_ = true;
+    sealed_at_ = Clock::now();
+    if (error_.ok()) {
+      trailer_.set_size(size);
+      trailer_.set_sha256(sha256);
+      work_cv_.notify_one();
+    }
+  }
+
+  std::optional<Status> WaitSealed(Clock::time_point deadline) override {
     {
       std::unique_lock lk(mu_);
-      if (finishing_ || aborted_) return Status::FailedPrecondition(Who() + ": Finish after Finish or Abort");
-      finishing_ = true;
-      if (error_.ok()) {
-        trailer_.set_size(size);
-        trailer_.set_sha256(sha256);
-        work_cv_.notify_one();
-        if (!done_cv_.wait_for(lk, options_.finish_timeout, [this] { return done_; })) {
-          error_ = Status::Timeout(Who() + ": no answer within " +
-                                   std::to_string(options_.finish_timeout.count()) + " ms");
-        }
+      if (!finishing_) return Status::FailedPrecondition(Who() + ": WaitSealed before Seal");
+      const Clock::time_point give_up = sealed_at_ + options_.finish_timeout;
+      if (error_.ok() && !done_cv_.wait_until(lk, std::min(deadline, give_up), [this] { return done_; })) {
+        if (Clock::now() < give_up) return std::nullopt;
+        error_ = Status::Timeout(Who() + ": no answer within " +
+                                 std::to_string(options_.finish_timeout.count()) + " ms");
       }
       if (!error_.ok()) ctx_.TryCancel();
     }
@@ -440,7 +464,8 @@ class RemoteReplicaWriter final : public ReplicaWriter {
   std::condition_variable room_cv_, work_cv_, done_cv_;
   std::deque<std::shared_ptr<const std::string>> queue_;
   v1::ReplicateFileTrailer trailer_;
-  bool finishing_ = false;
+  bool finishing_ = false;  // sealed
+  Clock::time_point sealed_at_{};
   bool aborted_ = false;
   bool done_ = false;  // the stream is over; error_ says how
   Status error_;       // sticky

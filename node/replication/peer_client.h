@@ -52,10 +52,18 @@ class ReplicaWriter {
   // is dropped rather than stalling the upload). Once failed, returns the failure every time.
   virtual Status Append(std::shared_ptr<const std::string> piece) = 0;
   // Ends the content: the replica checks `size` and `sha256` (lowercase hex) against what it
-  // received, makes the blob durable and answers. Waits at most finish_timeout.
-  virtual Status Finish(uint64_t size, const std::string& sha256) = 0;
-  // Abandons the write; the replica keeps nothing. No-op after Finish. Also done by the
-  // destructor.
+  // received, makes the blob durable and answers. Waits at most finish_timeout. Seal followed by
+  // WaitSealed until it answers.
+  Status Finish(uint64_t size, const std::string& sha256);
+  // Finish in two steps, so that an upload waits for its replicas together and can stop waiting
+  // for a straggler once enough copies are confirmed. Seal ends the content and returns at once (a
+  // local replica commits here). WaitSealed waits until `deadline` for the answer: the replica's
+  // status, or nullopt while it is still pending (call again, or Abort); kTimeout once
+  // finish_timeout has passed since Seal.
+  virtual void Seal(uint64_t size, const std::string& sha256) = 0;
+  virtual std::optional<Status> WaitSealed(std::chrono::steady_clock::time_point deadline) = 0;
+  // Abandons the write; the replica keeps nothing (unless a sealed replica committed before the
+  // cancel reached it). No-op once WaitSealed answered. Also done by the destructor.
   virtual void Abort() = 0;
 };
 
