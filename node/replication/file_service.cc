@@ -238,7 +238,14 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
   // the song its missing copies afterwards.
   std::vector<NodeId> confirmed;
   const auto sealed_at = std::chrono::steady_clock::now();
-  for (auto& w : writers) w->Seal(size, sha256);
+  // Remote replicas first: sealing the local one commits it here (an fsync), meanwhile the
+  // others commit on their nodes.
+  for (auto& w : writers) {
+    if (w->node() != options_.self) w->Seal(size, sha256);
+  }
+  for (auto& w : writers) {
+    if (w->node() == options_.self) w->Seal(size, sha256);
+  }
   std::optional<std::chrono::steady_clock::time_point> stop_waiting;
   while (!writers.empty()) {
     for (auto it = writers.begin(); it != writers.end();) {
