@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -85,30 +86,41 @@ Result<std::string> CatalogProposer::Propose(const catalog::CommandBody& body,
   const auto deadline = Clock::now() + timeout;
   // The follower's clock: replaced by the leader's when it prepares the command.
   const std::string command = catalog::EncodeCommand(catalog::Command{WallClockMs(), body});
+  Status last = Status::Unavailable("no leader");
+  auto r = ThroughLeader<std::string>(
+      deadline, [&] { return ProposeLocally(command, deadline); },
+      [&](const std::string& address) { return ProposeRemotely(address, command, deadline); }, &last);
+  if (r) return std::move(*r);
+  return Status::Unavailable("the catalog change was not committed within " +
+                             std::to_string(timeout.count()) +
+                             " ms (no leader or no quorum): " + last.message());
+}
+
+template <typename T>
+std::optional<Result<T>> CatalogProposer::ThroughLeader(
+    Clock::time_point deadline, const std::function<Result<T>()>& local,
+    const std::function<Result<T>(const std::string&)>& remote, Status* last) {
   std::minstd_rand rng(std::random_device{}());
   auto backoff = std::chrono::milliseconds(10);
-  Status last = Status::Unavailable("no leader");
   while (Clock::now() < deadline) {
     NodeStatus st = node_->status();
-    if (!st.running) return Status::Unavailable("node is stopping");
-    Result<std::string> r = Status::Unavailable("no leader is known");
+    if (!st.running) return Result<T>(Status::Unavailable("node is stopping"));
+    Result<T> r = Status::Unavailable("no leader is known");
     if (st.role == consensus::Role::kLeader) {
-      r = ProposeLocally(command, deadline);
+      r = local();
     } else if (st.leader != kNoNode) {
       auto it = st.conf.members.find(st.leader);
-      if (it != st.conf.members.end()) r = ProposeRemotely(it->second.address, command, deadline);
+      if (it != st.conf.members.end()) r = remote(it->second.address);
     }
     if (r.ok() || !Retryable(r.status().code())) return r;
-    last = r.status();
+    *last = r.status();
     // Full jitter: concurrent callers that all lost the leader do not retry in step.
     auto pause = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(1, backoff.count())(rng));
     std::this_thread::sleep_for(
         std::min<Clock::duration>(pause, std::max<Clock::duration>(deadline - Clock::now(), {})));
     backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
   }
-  return Status::Unavailable("the catalog change was not committed within " +
-                             std::to_string(timeout.count()) +
-                             " ms (no leader or no quorum): " + last.message());
+  return std::nullopt;
 }
 
 Result<std::string> CatalogProposer::ProposeLocally(const std::string& command, Clock::time_point deadline) {
@@ -164,27 +176,16 @@ Status CatalogProposer::WaitApplied(LogIndex index, Clock::time_point deadline) 
 
 Status CatalogProposer::CatchUp(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
-  auto backoff = std::chrono::milliseconds(10);
   Status last = Status::Unavailable("no leader is known");
-  while (Clock::now() < deadline) {
-    NodeStatus st = node_->status();
-    if (!st.running) return Status::Unavailable("node is stopping");
-    Result<LogIndex> index = Status::Unavailable("no leader is known");
-    if (st.role == consensus::Role::kLeader) {
-      index = ReadIndexLocally(deadline);
-    } else if (st.leader != kNoNode) {
-      auto it = st.conf.members.find(st.leader);
-      if (it != st.conf.members.end()) index = ReadIndexRemotely(it->second.address, deadline);
-    }
-    if (index.ok()) return WaitApplied(*index, deadline);
-    if (!Retryable(index.status().code())) return index.status();
-    last = index.status();
-    std::this_thread::sleep_for(
-        std::min<Clock::duration>(backoff, std::max<Clock::duration>(deadline - Clock::now(), {})));
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
+  auto index = ThroughLeader<LogIndex>(
+      deadline, [&] { return ReadIndexLocally(deadline); },
+      [&](const std::string& address) { return ReadIndexRemotely(address, deadline); }, &last);
+  if (!index) {
+    return Status::Unavailable("could not catch up with the leader within " +
+                               std::to_string(timeout.count()) + " ms: " + last.message());
   }
-  return Status::Unavailable("could not catch up with the leader within " + std::to_string(timeout.count()) +
-                             " ms: " + last.message());
+  if (!index->ok()) return index->status();
+  return WaitApplied(**index, deadline);
 }
 
 Result<LogIndex> CatalogProposer::ReadIndexLocally(Clock::time_point deadline) {

@@ -8,7 +8,9 @@
 // follower) and waits for the local apply.
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "node/catalog/proposer.h"
@@ -44,6 +46,14 @@ class CatalogProposer final : public catalog::Proposer {
   Result<LogIndex> ReadIndexLocally(std::chrono::steady_clock::time_point deadline);
   Result<LogIndex> ReadIndexRemotely(const std::string& address,
                                      std::chrono::steady_clock::time_point deadline);
+  // Runs `local` (this node leads) or `remote` (with the leader's address) until one answers
+  // with something other than a transient failure (NotLeader, Retry, Unavailable), retrying with
+  // jittered backoff. nullopt when the deadline passed first; `last` then holds the last failure.
+  template <typename T>
+  std::optional<Result<T>> ThroughLeader(std::chrono::steady_clock::time_point deadline,
+                                         const std::function<Result<T>()>& local,
+                                         const std::function<Result<T>(const std::string&)>& remote,
+                                         Status* last);
   // Waits until this node applied `index`; kTimeout at the deadline.
   Status WaitApplied(LogIndex index, std::chrono::steady_clock::time_point deadline) const;
 
