@@ -56,7 +56,9 @@ std::string SongJson(const catalog::Song& s, const std::vector<catalog::Replica>
                     ",\"track\":" + std::to_string(s.track) + ",\"year\":" + std::to_string(s.year) +
                     ",\"duration_ms\":" + std::to_string(s.duration_ms) +
                     ",\"size_bytes\":" + std::to_string(s.size_bytes) + ",\"sha256\":" + Quote(s.sha256) +
-                    ",\"created_at_ms\":" + std::to_string(s.created_at_ms);
+                    ",\"created_at_ms\":" + std::to_string(s.created_at_ms) +
+                    // The content URL: served from any copy, even without a quorum; cacheable.
+                    ",\"stream_url\":" + Quote("/music/stream/" + s.file_id + "?sha256=" + s.sha256);
   if (replicas != nullptr) {
     out += ",\"replicas\":[";
     for (size_t i = 0; i < replicas->size(); ++i) {
@@ -108,6 +110,30 @@ Result<uint64_t> UintParam(const Request& req, std::string_view name, uint64_t f
                                    std::to_string(max) + "]");
   }
   return out;
+}
+
+using replication::ReadConsistency;
+
+// A catalog read's consistency: linearizable unless the client opts in to a possibly stale answer
+// with ?consistency=stale or the header Dispotify-Consistency: stale.
+Result<ReadConsistency> ConsistencyOf(const Request& req) {
+  std::optional<std::string_view> v = req.Query("consistency");
+  if (!v) v = req.Header("Dispotify-Consistency");
+  if (!v || *v == "linearizable") return ReadConsistency::kLinearizable;
+  if (*v == "stale") return ReadConsistency::kStale;
+  return Status::InvalidArgument("consistency must be 'linearizable' or 'stale'");
+}
+
+// Every catalog read says how it was served; a stale one may miss recent changes.
+Response WithConsistency(Response r, ReadConsistency c) {
+  r.AddHeader("Dispotify-Consistency", c == ReadConsistency::kStale ? "stale" : "linearizable");
+  return r;
+}
+
+bool IsLowerSha256Hex(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 // A temp file in the spool directory, deleted on destruction.
@@ -431,6 +457,9 @@ class Routes {
     sr.limit = static_cast<uint32_t>(*limit);
     sr.offset = static_cast<uint32_t>(*offset);
     if (auto c = req.Query("cursor")) sr.cursor = std::string(*c);
+    auto consistency = ConsistencyOf(req);
+    if (!consistency.ok()) return Error(consistency.status());
+    if (Status s = deps_.files->SyncForRead(*consistency); !s.ok()) return Error(s);
     auto page = deps_.store->Search(sr);
     if (!page.ok()) return Error(page.status());
     std::string out = "{\"total\":" + std::to_string(page->total) + ",\"items\":[";
@@ -439,7 +468,7 @@ class Routes {
       out += SongJson(page->items[i], nullptr);
     }
     out += "],\"next_cursor\":" + Quote(page->next_cursor) + "}";
-    return Response::Json(200, std::move(out));
+    return WithConsistency(Response::Json(200, std::move(out)), *consistency);
   }
 
   Response ListSongs(Request& req, BodyReader&) {
@@ -448,6 +477,9 @@ class Routes {
     if (!limit.ok()) return Error(limit.status());
     lr.limit = static_cast<uint32_t>(*limit);
     if (auto a = req.Query("after")) lr.after_file_id = std::string(*a);
+    auto consistency = ConsistencyOf(req);
+    if (!consistency.ok()) return Error(consistency.status());
+    if (Status s = deps_.files->SyncForRead(*consistency); !s.ok()) return Error(s);
     auto page = deps_.store->ListSongs(lr);
     if (!page.ok()) return Error(page.status());
     std::string out = "{\"items\":[";
@@ -456,30 +488,70 @@ class Routes {
       out += SongJson(page->items[i], nullptr);
     }
     out += "],\"next_after\":" + Quote(page->next_after) + "}";
-    return Response::Json(200, std::move(out));
+    return WithConsistency(Response::Json(200, std::move(out)), *consistency);
   }
 
   Response GetSong(Request& req, BodyReader&) {
-    auto song = deps_.files->GetSong(req.PathParam("file_id"));
-    if (!song.ok()) return Error(song.status());
+    auto consistency = ConsistencyOf(req);
+    if (!consistency.ok()) return Error(consistency.status());
+    auto song = deps_.files->GetSong(req.PathParam("file_id"), *consistency);
+    if (!song.ok()) return WithConsistency(Error(song.status()), *consistency);
     auto replicas = deps_.store->GetReplicas(song->file_id);
     std::vector<catalog::Replica> listed;
     if (replicas.ok()) listed = std::move(replicas).value();
-    return Response::Json(200, SongJson(*song, &listed));
+    return WithConsistency(Response::Json(200, SongJson(*song, &listed)), *consistency);
   }
 
   Response DeleteSong(Request& req, BodyReader&) {
-    auto song = deps_.files->GetSong(req.PathParam("file_id"));
-    if (!song.ok()) return Error(song.status());
-    Status s = deps_.files->Delete(song->file_id);
+    // The state machine answers kNotFound (404) for an absent song: no read needed first.
+    Status s = deps_.files->Delete(req.PathParam("file_id"));
     if (!s.ok()) return Error(s);
     return Response::Empty(204);
   }
 
   Response Stream(Request& req, BodyReader&) {
-    auto song_r = deps_.files->GetSong(req.PathParam("file_id"));
-    if (!song_r.ok()) return Error(song_r.status());
-    const catalog::Song song = std::move(song_r).value();
+    if (auto sha = req.Query("sha256")) return StreamContent(req, std::string(*sha));
+    auto consistency = ConsistencyOf(req);
+    if (!consistency.ok()) return Error(consistency.status());
+    auto song_r = deps_.files->GetSong(req.PathParam("file_id"), *consistency);
+    if (!song_r.ok()) return WithConsistency(Error(song_r.status()), *consistency);
+    // By id the bytes may change (a delete, then another upload under the same id): the client
+    // revalidates with the ETag on every use. The content URL (?sha256=) is the cacheable one.
+    return WithConsistency(StreamSong(req, std::move(song_r).value(), "no-cache"), *consistency);
+  }
+
+  // GET /music/stream/{file_id}?sha256=<hex>: the content named by the URL, from any verified copy;
+  // no catalog read through the leader, so playback survives the loss of the quorum.
+  Response StreamContent(Request& req, std::string sha256) {
+    const std::string file_id(req.PathParam("file_id"));
+    if (!catalog::IsValidFileId(file_id)) return JsonError(400, "invalid_argument", "invalid file_id");
+    for (char& c : sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!IsLowerSha256Hex(sha256))
+      return JsonError(400, "invalid_argument", "sha256 must be 64 hexadecimal digits");
+    catalog::Song song;
+    // Metadata (type, name) from this node's catalog when it has this content; otherwise the size
+    // comes from a copy and the type from the id's extension.
+    auto local = deps_.store->GetSong(file_id);
+    if (local.ok() && local->has_value() && (*local)->sha256 == sha256) {
+      song = **local;
+    } else {
+      auto size = deps_.files->StatContent(file_id, sha256);
+      if (!size.ok()) {
+        if (size.status().code() == StatusCode::kNotFound)
+          return JsonError(404, "not_found", "no copy of " + file_id + " with this content is reachable");
+        return Error(size.status());
+      }
+      song.file_id = file_id;
+      song.file_name = file_id;
+      song.sha256 = sha256;
+      song.size_bytes = *size;
+    }
+    return StreamSong(req, std::move(song), "public, max-age=31536000, immutable", /*by_content=*/true);
+  }
+
+  // The response for `song`'s bytes (range, conditional and cache headers included).
+  Response StreamSong(Request& req, const catalog::Song& song, const char* cache_control,
+                      bool by_content = false) {
     const std::string etag = "\"" + song.sha256 + "\"";
     const std::string ctype = song.content_type.empty()
                                   ? std::string(http::ContentTypeForFileName(song.file_name))
@@ -487,7 +559,7 @@ class Routes {
     auto headers = [&](Response r) {
       r.AddHeader("ETag", etag);
       r.AddHeader("Accept-Ranges", "bytes");
-      r.AddHeader("Cache-Control", "public, max-age=31536000, immutable");
+      r.AddHeader("Cache-Control", cache_control);
       return r;
     };
     if (auto inm = req.Header("If-None-Match"); inm && EtagMatches(*inm, etag)) {
@@ -517,7 +589,7 @@ class Routes {
     };
 
     // A verified local copy goes out with sendfile(2).
-    if (song.size_bytes > 0 && HoldsHealthyCopy(song.file_id)) {
+    if (song.size_bytes > 0 && (by_content || HoldsHealthyCopy(song.file_id))) {
       auto reader = deps_.blobs->OpenVerified(song.file_id);
       if (reader.ok() && (*reader)->sha256() == song.sha256) {
         int fd = ::open((*reader)->path().c_str(), O_RDONLY | O_CLOEXEC);
@@ -525,19 +597,27 @@ class Routes {
           return finish(
               Response::File(status, http::OwnedFd(fd), (*reader)->data_offset() + start, length, ctype));
         }
-      } else if (!reader.ok() && reader.status().code() == StatusCode::kCorruption) {
+      } else if (!by_content && !reader.ok() && reader.status().code() == StatusCode::kCorruption) {
         deps_.files->ReportBadCopy(song.file_id, options_.self, catalog::ReplicaState::kCorrupt);
       }
     }
     // Otherwise from a replica, relayed as it arrives.
     const bool full = status == 200;
     const std::string file_id = song.file_id;
+    const std::string sha256 = song.sha256;
+    const uint64_t size = song.size_bytes;
     replication::FileService* files = deps_.files;
-    auto proxy = std::make_shared<ProxyStream>([files, file_id, full, start, length](const auto& sink) {
-      return files->Read(
-          file_id, full ? 0 : start, full ? 0 : length, [](const catalog::Song&) { return Status::Ok(); },
-          sink);
-    });
+    auto proxy = std::make_shared<ProxyStream>(
+        [files, file_id, sha256, size, full, start, length, by_content](const auto& sink) {
+          const uint64_t offset = full ? 0 : start;
+          const uint64_t count = full ? 0 : length;
+          if (by_content) return files->ReadContent(file_id, sha256, size, offset, count, sink);
+          // The request already read the catalog with its consistency; a copy of other bytes
+          // is refused by the read (the song's SHA-256 is checked).
+          return files->Read(
+              file_id, offset, count, [](const catalog::Song&) { return Status::Ok(); }, sink,
+              ReadConsistency::kStale);
+        });
     if (length == 0)
       return finish(Response::Stream(
           status, [](char*, size_t) -> Result<size_t> { return size_t{0}; }, 0, ctype));

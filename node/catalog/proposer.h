@@ -11,6 +11,13 @@
 
 namespace dispotify::catalog {
 
+// Counters of CatchUp, for metrics and benchmarks.
+struct ReadStats {
+  uint64_t reads = 0;     // CatchUp calls
+  uint64_t rounds = 0;    // read-index rounds they needed (concurrent reads share one)
+  uint64_t failures = 0;  // calls that could not confirm the latest state in time
+};
+
 class Proposer {
  public:
   virtual ~Proposer() = default;
@@ -28,9 +35,11 @@ class Proposer {
   virtual bool HasLeader() const = 0;
 
   // Returns once this node has applied every change committed before the call (a ReadIndex
-  // through the leader), so that a read on this node then is linearizable. kUnavailable (no
-  // leader, not reachable) or kTimeout otherwise: the local state may then be behind.
+  // through the leader), so that a read on this node then is linearizable. kUnavailable
+  // otherwise (no leader, not reachable, not applied in time): the local state may be behind.
   virtual Status CatchUp(std::chrono::milliseconds timeout) = 0;
+
+  virtual ReadStats read_stats() const { return {}; }
 };
 
 }  // namespace dispotify::catalog

@@ -332,25 +332,24 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
   return UploadResult{std::move(song), std::move(confirmed), true};
 }
 
-Result<catalog::Song> FileService::GetSong(std::string_view file_id) {
+Status FileService::SyncForRead(ReadConsistency consistency) {
+  if (consistency == ReadConsistency::kStale) return Status::Ok();
+  return deps_.proposer->CatchUp(options_.read_timeout);
+}
+
+Result<catalog::Song> FileService::GetSong(std::string_view file_id, ReadConsistency consistency) {
   if (!catalog::IsValidFileId(file_id)) return Status::InvalidArgument("invalid file_id");
+  DISPOTIFY_RETURN_IF_ERROR(SyncForRead(consistency));
   auto song = deps_.store->GetSong(file_id);
   if (!song.ok()) return song.status();
-  if (!song->has_value()) {
-    // This node may not have applied a song another node just acknowledged (a client uploads
-    // through one node and reads through the next): before a 404, catch up with the leader. When
-    // that fails (no leader), the local answer is the best there is.
-    if (deps_.proposer->CatchUp(options_.catch_up_timeout).ok()) song = deps_.store->GetSong(file_id);
-    if (!song.ok()) return song.status();
-    if (!song->has_value()) return Status::NotFound("no song with file_id " + std::string(file_id));
-  }
+  if (!song->has_value()) return Status::NotFound("no song with file_id " + std::string(file_id));
   return std::move(**song);
 }
 
 Status FileService::Read(std::string_view file_id_view, uint64_t offset, uint64_t length,
                          const std::function<Status(const catalog::Song&)>& on_song,
-                         const std::function<Status(std::string_view)>& sink) {
-  auto song = GetSong(file_id_view);
+                         const std::function<Status(std::string_view)>& sink, ReadConsistency consistency) {
+  auto song = GetSong(file_id_view, consistency);
   if (!song.ok()) return song.status();
   const std::string file_id(file_id_view);
   if (offset > song->size_bytes || (length > 0 && offset + length > song->size_bytes) ||
@@ -372,6 +371,58 @@ Status FileService::Read(std::string_view file_id_view, uint64_t offset, uint64_
     }
   }
   DISPOTIFY_RETURN_IF_ERROR(on_song(*song));
+  return ReadFromCopies(file_id, song->sha256, song->size_bytes, order, offset, length, sink, /*report=*/true);
+}
+
+std::vector<NodeId> FileService::ContentCandidates(const std::string& file_id) {
+  std::vector<NodeId> order{options_.self};
+  auto add = [&](NodeId node) {
+    if (std::find(order.begin(), order.end(), node) == order.end()) order.push_back(node);
+  };
+  // The local catalog may be behind, but where it says a copy is, one usually is.
+  if (auto replicas = deps_.store->GetReplicas(file_id); replicas.ok()) {
+    for (const auto& r : *replicas) {
+      if (deps_.peers->IsAlive(r.node)) add(r.node);
+    }
+  }
+  const std::vector<NodeId> members = deps_.members();
+  if (!members.empty()) {
+    PlacementRing ring(members);
+    const std::vector<NodeId> placed = ring.Placement(file_id, members.size());
+    for (NodeId node : placed) {
+      if (deps_.peers->IsAlive(node)) add(node);
+    }
+    for (NodeId node : placed) add(node);  // the health table may lag: the others last
+  }
+  return order;
+}
+
+Result<uint64_t> FileService::StatContent(const std::string& file_id, const std::string& sha256) {
+  if (!catalog::IsValidFileId(file_id)) return Status::InvalidArgument("invalid file_id");
+  Status last = Status::NotFound("no reachable copy of " + file_id + " holds the content " + sha256);
+  for (NodeId node : ContentCandidates(file_id)) {
+    auto info = deps_.peers->VerifyFile(node, file_id);
+    if (info.ok() && info->sha256 == sha256) return info->size;
+    if (!info.ok() && info.status().code() != StatusCode::kNotFound) last = info.status();
+  }
+  if (last.code() != StatusCode::kNotFound)
+    return Status::Unavailable("no copy of " + file_id + " could be checked: " + last.message());
+  return last;
+}
+
+Status FileService::ReadContent(const std::string& file_id, const std::string& sha256, uint64_t size,
+                                uint64_t offset, uint64_t length,
+                                const std::function<Status(std::string_view)>& sink) {
+  if (!catalog::IsValidFileId(file_id)) return Status::InvalidArgument("invalid file_id");
+  if (offset > size || (length > 0 && offset + length > size) || (length == 0 && offset > 0 && offset >= size))
+    return Status::InvalidArgument("range outside the file");
+  return ReadFromCopies(file_id, sha256, size, ContentCandidates(file_id), offset, length, sink,
+                        /*report=*/false);
+}
+
+Status FileService::ReadFromCopies(const std::string& file_id, const std::string& sha256, uint64_t size,
+                                   const std::vector<NodeId>& order, uint64_t offset, uint64_t length,
+                                   const std::function<Status(std::string_view)>& sink, bool report) {
   const bool full = offset == 0 && length == 0;
   uint64_t delivered = 0;  // bytes handed to the sink so far
   Status last = Status::Unavailable("no healthy replica of " + file_id);
@@ -380,7 +431,7 @@ Status FileService::Read(std::string_view file_id_view, uint64_t offset, uint64_
     bool sink_failed = false;
     Status sink_error;
     auto on_info = [&](const BlobInfo& info) -> Status {
-      if (info.sha256 != song->sha256 || info.size != song->size_bytes) {
+      if (info.sha256 != sha256 || info.size != size) {
         return Status::Corruption("node " + std::to_string(node.value()) + " holds another version of " +
                                   file_id);
       }
@@ -409,7 +460,7 @@ Status FileService::Read(std::string_view file_id_view, uint64_t offset, uint64_
       auto verified = deps_.peers->VerifyFile(node, file_id);
       if (!verified.ok()) {
         s = verified.status();
-      } else if (verified->sha256 != song->sha256) {
+      } else if (verified->sha256 != sha256) {
         s = Status::Corruption("node " + std::to_string(node.value()) + " holds another version of " +
                                file_id);
       }
@@ -420,8 +471,9 @@ Status FileService::Read(std::string_view file_id_view, uint64_t offset, uint64_
     }
     if (s.ok()) return s;
     if (sink_failed) return sink_error;
-    if (s.code() == StatusCode::kCorruption) ReportBadCopy(file_id, node, catalog::ReplicaState::kCorrupt);
-    if (s.code() == StatusCode::kNotFound) ReportBadCopy(file_id, node, catalog::ReplicaState::kMissing);
+    if (report && s.code() == StatusCode::kCorruption)
+      ReportBadCopy(file_id, node, catalog::ReplicaState::kCorrupt);
+    if (report && s.code() == StatusCode::kNotFound) ReportBadCopy(file_id, node, catalog::ReplicaState::kMissing);
     DLOG_WARN << "read of " << file_id << " from node " << node.value() << " failed: " << s.ToString()
               << "; trying another replica";
     last = s;

@@ -26,8 +26,8 @@
 //  song. A crash in the middle leaves at most unreferenced blobs, which each node's scrubber
 //  removes after a grace period.
 //
-// Read: the song from the local catalog; healthy replicas in the order: this node, then alive
-// peers, then the others. A replica whose copy fails its checksum (or holds another version) is
+// Read: the song from the catalog (linearizable unless asked otherwise); healthy replicas in the
+// order: this node, then alive peers, then the others. A replica whose copy fails its checksum (or holds another version) is
 // reported (its replica state becomes corrupt, and repair replaces it) and the next one is tried;
 // a full read that already delivered bytes resumes on the next replica at the same offset with a
 // verified read whose first bytes are skipped.
@@ -90,8 +90,18 @@ struct FileServiceOptions {
   // How long an upload still waits for a replica's answer once a quorum of replicas confirmed
   // (at least; longer when the quorum itself took longer).
   std::chrono::milliseconds straggler_grace{1000};
-  // How long a lookup that misses locally may wait to catch up with the leader (GetSong).
-  std::chrono::milliseconds catch_up_timeout{500};
+  // How long a linearizable read may take to confirm the latest catalog state with the leader
+  // before it fails with kUnavailable (the REST API answers 503).
+  std::chrono::milliseconds read_timeout{2000};
+};
+
+// How a catalog read relates to the writes around it.
+enum class ReadConsistency {
+  // Reflects every change acknowledged before the read started, whichever node acknowledged it
+  // (a ReadIndex through the leader first; kUnavailable when that cannot be done in time).
+  kLinearizable,
+  // This node's catalog as it is: available without a leader, possibly behind the cluster.
+  kStale,
 };
 
 struct FileServiceDeps {
@@ -123,17 +133,35 @@ class FileService {
   // confirmed), kFailedPrecondition (larger than max_file_bytes), or the source's error.
   Result<UploadResult> Upload(const UploadRequest& request, const ByteSource& source);
 
-  // The song, or kNotFound. Linearizable for songs that exist: a song missing from this node's
-  // catalog is looked up again after catching up with the leader (Proposer::CatchUp), so a song
-  // acknowledged by another node is found here too.
-  Result<catalog::Song> GetSong(std::string_view file_id);
+  // Makes the next reads of this node's catalog (store) reflect every change committed before
+  // this call: OK at once for kStale; for kLinearizable a read-index round through the leader
+  // (shared by concurrent readers) and the local apply, or kUnavailable after read_timeout.
+  Status SyncForRead(ReadConsistency consistency);
+
+  // The song, or kNotFound (after SyncForRead(consistency); kUnavailable when that failed).
+  Result<catalog::Song> GetSong(std::string_view file_id,
+                                ReadConsistency consistency = ReadConsistency::kLinearizable);
 
   // Reads `file_id`: the whole content (offset 0, length 0: verified) or a range. `on_song` is
   // called once, before any data. kNotFound, kUnavailable (no replica could serve it), or the
-  // sink's error.
+  // sink's error. The song is looked up with `consistency` (kStale when the caller has just
+  // synced for this request).
   Status Read(std::string_view file_id, uint64_t offset, uint64_t length,
               const std::function<Status(const catalog::Song&)>& on_song,
-              const std::function<Status(std::string_view)>& sink);
+              const std::function<Status(std::string_view)>& sink,
+              ReadConsistency consistency = ReadConsistency::kLinearizable);
+
+  // Reads the content `sha256` stored under `file_id` (a content-addressed read: no catalog read
+  // through the leader, so it works without a quorum while one copy is reachable). Copies are
+  // tried in the order: this node, the nodes this node's catalog lists for the file, then every
+  // other member in placement order; a copy holding other bytes is skipped. `size` is the
+  // content's size in bytes (the caller knows it from the catalog or from StatContent). Same
+  // range and verification rules as Read.
+  Status ReadContent(const std::string& file_id, const std::string& sha256, uint64_t size, uint64_t offset,
+                     uint64_t length, const std::function<Status(std::string_view)>& sink);
+  // The size of the content `sha256` under `file_id` from the first copy that holds it (re-hashed
+  // on its node); kNotFound when no reachable copy does.
+  Result<uint64_t> StatContent(const std::string& file_id, const std::string& sha256);
 
   // Deletes the song (a Raft command); its copies are then deleted in the background (repair
   // removes the replica records' blobs; scrubbers remove any blob no song references).
@@ -147,6 +175,14 @@ class FileService {
   // Targets for a new upload: the first R' alive nodes clockwise; and W.
   Status ChooseTargets(const std::string& file_id, std::vector<NodeId>* targets, size_t* quorum);
   void DeleteCopies(const std::string& file_id, const std::vector<NodeId>& nodes, const std::string& sha256);
+  // Copies of `file_id` worth trying for the content `sha256`, best first (see ReadContent).
+  std::vector<NodeId> ContentCandidates(const std::string& file_id);
+  // Reads from the first of `order` that serves the content (`sha256`, `size`); `report` records
+  // copies found bad (catalog reads report them for repair; content reads do not, since a copy of
+  // another version is not wrong there).
+  Status ReadFromCopies(const std::string& file_id, const std::string& sha256, uint64_t size,
+                        const std::vector<NodeId>& order, uint64_t offset, uint64_t length,
+                        const std::function<Status(std::string_view)>& sink, bool report);
 
   const FileServiceOptions options_;
   const FileServiceDeps deps_;

@@ -73,7 +73,10 @@ struct CatalogProposer::Channels {
   }
 };
 
-CatalogProposer::CatalogProposer(RaftNode* node) : node_(node), channels_(std::make_unique<Channels>()) {}
+CatalogProposer::CatalogProposer(RaftNode* node)
+    : node_(node),
+      channels_(std::make_unique<Channels>()),
+      reads_(std::make_unique<ReadBatcher>([this](Clock::time_point deadline) { return FetchReadIndex(deadline); })) {}
 CatalogProposer::~CatalogProposer() = default;
 
 bool CatalogProposer::HasLeader() const {
@@ -176,16 +179,32 @@ Status CatalogProposer::WaitApplied(LogIndex index, Clock::time_point deadline) 
 
 Status CatalogProposer::CatchUp(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
+  auto index = reads_->Await(deadline);
+  if (!index.ok()) {
+    read_failures_.fetch_add(1, std::memory_order_relaxed);
+    return Status::Unavailable("could not confirm the latest catalog state with the leader within " +
+                               std::to_string(timeout.count()) + " ms: " + index.status().message());
+  }
+  if (Status s = WaitApplied(*index, deadline); !s.ok()) {
+    read_failures_.fetch_add(1, std::memory_order_relaxed);
+    return Status::Unavailable("this node has not applied the leader's read index " +
+                               std::to_string(index->value()) + " within " + std::to_string(timeout.count()) +
+                               " ms");
+  }
+  return Status::Ok();
+}
+
+catalog::ReadStats CatalogProposer::read_stats() const {
+  return catalog::ReadStats{reads_->reads(), reads_->rounds(), read_failures_.load(std::memory_order_relaxed)};
+}
+
+Result<LogIndex> CatalogProposer::FetchReadIndex(Clock::time_point deadline) {
   Status last = Status::Unavailable("no leader is known");
   auto index = ThroughLeader<LogIndex>(
       deadline, [&] { return ReadIndexLocally(deadline); },
       [&](const std::string& address) { return ReadIndexRemotely(address, deadline); }, &last);
-  if (!index) {
-    return Status::Unavailable("could not catch up with the leader within " +
-                               std::to_string(timeout.count()) + " ms: " + last.message());
-  }
-  if (!index->ok()) return index->status();
-  return WaitApplied(**index, deadline);
+  if (!index) return Status::Unavailable(last.message());
+  return std::move(*index);
 }
 
 Result<LogIndex> CatalogProposer::ReadIndexLocally(Clock::time_point deadline) {

@@ -5,8 +5,9 @@
 // leader's entry and an unreachable leader are retried with backoff until the timeout; a result
 // that may or may not have committed is returned as kCommitUnknown (the caller knows whether its
 // command is safe to repeat). CatchUp asks the leader for its read index (Cluster.ReadIndex on a
-// follower) and waits for the local apply.
+// follower; concurrent callers share one round, see read_batcher.h) and waits for the local apply.
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "node/catalog/proposer.h"
+#include "node/server/read_batcher.h"
 
 namespace dispotify::server {
 
@@ -31,6 +33,7 @@ class CatalogProposer final : public catalog::Proposer {
   Result<std::string> Propose(const catalog::CommandBody& body, std::chrono::milliseconds timeout) override;
   bool HasLeader() const override;
   Status CatchUp(std::chrono::milliseconds timeout) override;
+  catalog::ReadStats read_stats() const override;
 
  private:
   struct Channels;
@@ -54,11 +57,15 @@ class CatalogProposer final : public catalog::Proposer {
                                          const std::function<Result<T>()>& local,
                                          const std::function<Result<T>(const std::string&)>& remote,
                                          Status* last);
+  // One read round (ReadBatcher's fetch): the leader's confirmed read index, through the leader.
+  Result<LogIndex> FetchReadIndex(std::chrono::steady_clock::time_point deadline);
   // Waits until this node applied `index`; kTimeout at the deadline.
   Status WaitApplied(LogIndex index, std::chrono::steady_clock::time_point deadline) const;
 
   RaftNode* node_;
   std::unique_ptr<Channels> channels_;
+  std::unique_ptr<ReadBatcher> reads_;
+  std::atomic<uint64_t> read_failures_{0};
 };
 
 }  // namespace dispotify::server

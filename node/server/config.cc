@@ -159,6 +159,14 @@ const std::map<std::string, Setter>& Setters() {
        [](NodeConfig* c, const std::string& v) {
          return ParseInt<int64_t>("orphan_grace_ms", v, 0, int64_t{30} * 86400000, &c->orphan_grace_ms);
        }},
+      {"read_timeout_ms",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt("read_timeout_ms", v, 1, 600000, &c->read_timeout_ms);
+       }},
+      {"upload_lock_ttl_ms",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt("upload_lock_ttl_ms", v, 100, 86400000, &c->upload_lock_ttl_ms);
+       }},
       {"http_listen",
        [](NodeConfig* c, const std::string& v) {
          if (!v.empty()) DISPOTIFY_RETURN_IF_ERROR(CheckHostPort("http_listen", v));
@@ -413,6 +421,10 @@ std::string UsageText() {
   --scrub-interval-s N     every node re-hashes its blobs this often (default 3600; 0: never)
   --inventory-interval-ms N  orphan/missing sweep of the blob store (default 0: 30 s)
   --orphan-grace-ms N      age before an unreferenced blob is deleted (default 0: 15 min)
+  --read-timeout-ms N      a linearizable read that cannot confirm the latest state with the
+                           leader this fast answers 503 (default 2000)
+  --upload-lock-ttl-ms N   lease of an upload on its file id, renewed while bytes flow
+                           (default 15000)
   --auto-promote BOOL      the leader promotes caught-up learners by itself (default false)
   --reset                  wipe the data dir of a removed member, then exit
 Every key can also be set as DISPOTIFY_<KEY> (e.g. DISPOTIFY_NODE_ID=2); flags win over the

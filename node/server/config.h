@@ -36,6 +36,9 @@
 //   api_token: ""                   # bearer token of the admin API ("" = open)
 //   inventory_interval_ms: 0        # the scrubber's orphan/missing sweep (0: 30 s)
 //   orphan_grace_ms: 0              # age before an unreferenced blob is deleted (0: 15 min)
+//   read_timeout_ms: 2000           # a linearizable read that cannot confirm the latest state
+//                                   # with the leader this fast gets 503 + Retry-After
+//   upload_lock_ttl_ms: 15000       # lease of an upload on its file id, renewed while bytes flow
 // Flags only: --config FILE, --reset (wipe a removed member's data dir, then exit), --help.
 // Unknown keys and flags are errors (a typo must not silently keep a default).
 
@@ -80,6 +83,8 @@ struct NodeConfig {
   std::string api_token;
   int inventory_interval_ms = 0;
   int64_t orphan_grace_ms = 0;
+  int read_timeout_ms = 2000;
+  int upload_lock_ttl_ms = 15000;
 
   bool reset = false;  // flag only
   bool help = false;   // flag only

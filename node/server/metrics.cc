@@ -230,6 +230,9 @@ struct Metrics::Impl {
   prometheus::Gauge* catalog_replicas_healthy = nullptr;
   prometheus::Gauge* catalog_replicas_other = nullptr;
   prometheus::Gauge* replication_factor = nullptr;
+  CounterFeed<uint64_t> linearizable_reads;
+  CounterFeed<uint64_t> read_rounds;
+  CounterFeed<uint64_t> read_failures;
 
   void RegisterDataPlane();
   // Must hold collect_mu.
@@ -393,6 +396,12 @@ void Metrics::Impl::RegisterDataPlane() {
                                     "Replica records of the catalog pending, corrupt or missing");
   replication_factor =
       AddGauge(r, "dispotify_catalog_replication_factor", "Copies the cluster keeps of every song");
+  linearizable_reads.counter = AddCounter(r, "dispotify_catalog_linearizable_reads_total",
+                                          "Catalog reads that confirmed the latest state with the leader first");
+  read_rounds.counter = AddCounter(r, "dispotify_catalog_read_index_rounds_total",
+                                   "Read-index rounds this node ran for them (concurrent reads share one)");
+  read_failures.counter = AddCounter(r, "dispotify_catalog_read_unavailable_total",
+                                     "Linearizable reads that could not confirm the state in time (503)");
   data_plane_registered = true;
 }
 
@@ -431,6 +440,12 @@ void Metrics::Impl::RefreshDataPlane(const DataPlaneSources& s) {
     }
   }
   if (s.replication_factor) replication_factor->Set(static_cast<double>(s.replication_factor()));
+  if (s.reads) {
+    const catalog::ReadStats rs = s.reads();
+    linearizable_reads.Update(rs.reads);
+    read_rounds.Update(rs.rounds);
+    read_failures.Update(rs.failures);
+  }
   if (s.repair != nullptr) {
     const replication::RepairStats rs = s.repair->Stats();
     const bool leader = s.is_leader && s.is_leader();

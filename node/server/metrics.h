@@ -22,6 +22,7 @@
 
 #include "common/status.h"
 #include "node/api/http/http_server.h"
+#include "node/catalog/proposer.h"
 #include "node/server/raft_node.h"
 
 namespace dispotify {
@@ -48,6 +49,8 @@ struct DataPlaneSources {
   // node that does not lead now.
   std::function<bool()> is_leader;
   std::function<uint32_t()> replication_factor;
+  // Linearizable catalog reads and the read-index rounds they took (Proposer::CatchUp).
+  std::function<catalog::ReadStats()> reads;
 };
 
 class Metrics final : public RaftObserver, public api::http::RequestObserver {

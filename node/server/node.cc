@@ -183,6 +183,8 @@ int Node::Start() {
     sources.is_leader = [raft_node] { return raft_node->status().role == consensus::Role::kLeader; };
     catalog::CatalogStateMachine* sm = catalog_.get();
     sources.replication_factor = [sm] { return sm->replication_factor(); };
+    catalog::Proposer* proposer = proposer_.get();
+    sources.reads = [proposer] { return proposer->read_stats(); };
     metrics_->AttachDataPlane(std::move(sources));
   }
 
@@ -330,6 +332,8 @@ void Node::StartDataPlane() {
   replication::FileServiceOptions fopts;
   fopts.self = config_.node_id;
   fopts.max_file_bytes = config_.max_upload_mib << 20;
+  fopts.read_timeout = std::chrono::milliseconds(config_.read_timeout_ms);
+  fopts.lock_ttl = std::chrono::milliseconds(config_.upload_lock_ttl_ms);
   replication::FileServiceDeps fdeps;
   fdeps.store = metadata_.get();
   fdeps.proposer = proposer_.get();

@@ -331,14 +331,17 @@ void RaftNode::HandleInbox(Inbox& in) {
     }
     proposals_[r->index] = PendingProposal{r->term, std::move(p.done), p.start};
   }
-  for (auto& done : in.reads) {
+  if (!in.reads.empty()) {
+    // Every read that arrived before this point shares one heartbeat round (etcd batches its
+    // ReadIndex requests the same way): the round starts after each of them arrived, so its
+    // quorum confirms leadership for all of them.
     uint64_t id = next_read_id_++;
     Status st = raft_->ReadIndex(id);
     if (!st.ok()) {
-      done(st, LogIndex());
-      continue;
+      for (auto& done : in.reads) done(st, LogIndex());
+    } else {
+      reads_in_flight_.emplace(id, std::move(in.reads));
     }
-    reads_in_flight_.emplace(id, std::move(done));
   }
   for (auto& [target, done] : in.transfers) done(raft_->TransferLeadership(target));
 }
@@ -368,12 +371,14 @@ Status RaftNode::ProcessReadies() {
     for (auto& rs : rd.read_states) {
       auto it = reads_in_flight_.find(rs.request_id);
       if (it == reads_in_flight_.end()) continue;
-      ReadDone done = std::move(it->second);
+      std::vector<ReadDone> dones = std::move(it->second);
       reads_in_flight_.erase(it);
-      if (!rs.status.ok()) {
-        done(rs.status, LogIndex());
-      } else {
-        reads_waiting_apply_.emplace(rs.index, std::move(done));
+      for (auto& done : dones) {
+        if (!rs.status.ok()) {
+          done(rs.status, LogIndex());
+        } else {
+          reads_waiting_apply_.emplace(rs.index, std::move(done));
+        }
       }
     }
     CompleteReads();
@@ -402,8 +407,9 @@ Status RaftNode::ProcessReadies() {
       it = proposals_.erase(it);
     }
     if (rd.role != Role::kLeader && !reads_in_flight_.empty()) {
-      for (auto& [id, done] : reads_in_flight_)
-        done(Status::NotLeader(rd.leader.value(), "leadership lost"), {});
+      for (auto& [id, dones] : reads_in_flight_) {
+        for (auto& done : dones) done(Status::NotLeader(rd.leader.value(), "leadership lost"), {});
+      }
       reads_in_flight_.clear();
     }
     last_leader_ = rd.leader;
@@ -612,7 +618,9 @@ void RaftNode::FailProposals(const Status& why, LogIndex upto) {
 void RaftNode::FailEverything(const Status& why) {
   // Proposals already in the log may still commit elsewhere.
   FailProposals(Status::CommitUnknown(why.message()), LogIndex(~0ull));
-  for (auto& [id, done] : reads_in_flight_) done(why, LogIndex());
+  for (auto& [id, dones] : reads_in_flight_) {
+    for (auto& done : dones) done(why, LogIndex());
+  }
   reads_in_flight_.clear();
   for (auto& [index, done] : reads_waiting_apply_) done(why, LogIndex());
   reads_waiting_apply_.clear();

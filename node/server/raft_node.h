@@ -204,7 +204,7 @@ class RaftNode {
   // Loop-thread state.
   std::map<LogIndex, PendingProposal> proposals_;
   uint64_t next_read_id_ = 1;
-  std::map<uint64_t, ReadDone> reads_in_flight_;           // waiting for the core's ReadState
+  std::map<uint64_t, std::vector<ReadDone>> reads_in_flight_;  // one heartbeat round each
   std::multimap<LogIndex, ReadDone> reads_waiting_apply_;  // confirmed, waiting for apply
   consensus::ConfState applied_conf_;                      // membership as of the applied index
   uint64_t readies_ = 0;
