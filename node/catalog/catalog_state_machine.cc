@@ -115,6 +115,17 @@ consensus::ApplyResult CatalogStateMachine::ApplyOnce(const consensus::Entry& en
   return result;
 }
 
+Status CatalogStateMachine::CheckFence(const std::string& lock_name, uint64_t token, int64_t now) {
+  if (token == 0) return Status::Ok();
+  auto held = store_->GetLock(lock_name);
+  if (!held.ok()) return held.status();
+  if (!held->has_value() || (*held)->token != token || (*held)->expires_at_ms <= now) {
+    return Status::FailedPrecondition("the upload's lease on " + lock_name +
+                                      " lapsed or was taken over; its change is refused");
+  }
+  return Status::Ok();
+}
+
 Status CatalogStateMachine::Plan(const Command& cmd, std::vector<Mutation>* mutations, std::string* value) {
   const int64_t now = cmd.now_ms;
   return std::visit(
@@ -122,6 +133,7 @@ Status CatalogStateMachine::Plan(const Command& cmd, std::vector<Mutation>* muta
         using T = std::decay_t<decltype(c)>;
         if constexpr (std::is_same_v<T, PutSongCmd>) {
           if (!IsValidFileId(c.song.file_id)) return Status::InvalidArgument("invalid file_id");
+          DISPOTIFY_RETURN_IF_ERROR(CheckFence(c.lock_name, c.lock_token, now));
           if (c.if_absent) {
             auto existing = store_->GetSong(c.song.file_id);
             if (!existing.ok()) return existing.status();
@@ -143,6 +155,7 @@ Status CatalogStateMachine::Plan(const Command& cmd, std::vector<Mutation>* muta
           }
           return Status::Ok();
         } else if constexpr (std::is_same_v<T, DeleteSongCmd>) {
+          DISPOTIFY_RETURN_IF_ERROR(CheckFence(c.lock_name, c.lock_token, now));
           auto existing = store_->GetSong(c.file_id);
           if (!existing.ok()) return existing.status();
           if (!existing->has_value()) return Status::NotFound("no song " + c.file_id);
@@ -198,7 +211,10 @@ Status CatalogStateMachine::Plan(const Command& cmd, std::vector<Mutation>* muta
           if constexpr (std::is_same_v<T, RenewLockCmd>) {
             if (!mine) return Status::FailedPrecondition("lock " + c.name + " is not held by " + c.owner);
           } else {
-            if (live && !mine)
+            const bool shared = live && !c.share_key.empty() &&
+                                (*held)->owner.size() > c.share_key.size() &&
+                                (*held)->owner.compare(0, c.share_key.size() + 1, c.share_key + "/") == 0;
+            if (live && !mine && !shared)
               return Status::FailedPrecondition("lock " + c.name + " is held by " + (*held)->owner);
           }
           Lock lock;

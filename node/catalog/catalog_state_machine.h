@@ -53,6 +53,9 @@ class CatalogStateMachine final : public consensus::StateMachine {
   consensus::ApplyResult ApplyOnce(const consensus::Entry& entry);
   // Computes the mutations of `cmd`; a rejected command yields a non-OK status and no mutations.
   Status Plan(const Command& cmd, std::vector<Mutation>* mutations, std::string* value);
+  // OK when `token` is 0 (no fence) or names the live holder of `lock_name` at `now`;
+  // kFailedPrecondition otherwise.
+  Status CheckFence(const std::string& lock_name, uint64_t token, int64_t now);
 
   MetadataStore* store_;
   std::atomic<uint64_t> applied_{0};

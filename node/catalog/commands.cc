@@ -54,8 +54,18 @@ struct Encoder {
     PutU8(out, c.if_absent ? 1 : 0);
     PutU32(out, static_cast<uint32_t>(c.replicas.size()));
     for (NodeId n : c.replicas) PutU64(out, n.value());
+    if (c.lock_token != 0) {
+      PutString(out, c.lock_name);
+      PutU64(out, c.lock_token);
+    }
   }
-  void operator()(const DeleteSongCmd& c) const { PutString(out, c.file_id); }
+  void operator()(const DeleteSongCmd& c) const {
+    PutString(out, c.file_id);
+    if (c.lock_token != 0) {
+      PutString(out, c.lock_name);
+      PutU64(out, c.lock_token);
+    }
+  }
   void operator()(const SetReplicaCmd& c) const {
     PutString(out, c.replica.file_id);
     PutU64(out, c.replica.node.value());
@@ -70,6 +80,7 @@ struct Encoder {
     PutString(out, c.name);
     PutString(out, c.owner);
     PutI64(out, c.ttl_ms);
+    if (!c.share_key.empty()) PutString(out, c.share_key);
   }
   void operator()(const RenewLockCmd& c) const {
     PutString(out, c.name);
@@ -102,11 +113,13 @@ Result<CommandBody> DecodeBody(uint8_t kind, Decoder& d) {
         c.replicas.emplace_back(node);
       }
       if (!ok) break;
+      if (d.remaining() > 0 && (!d.GetString(&c.lock_name) || !d.GetU64(&c.lock_token))) break;
       return CommandBody{std::move(c)};
     }
     case 1: {
       DeleteSongCmd c;
       if (!d.GetString(&c.file_id)) break;
+      if (d.remaining() > 0 && (!d.GetString(&c.lock_name) || !d.GetU64(&c.lock_token))) break;
       return CommandBody{std::move(c)};
     }
     case 2: {
@@ -134,6 +147,7 @@ Result<CommandBody> DecodeBody(uint8_t kind, Decoder& d) {
     case 5: {
       AcquireLockCmd c;
       if (!d.GetString(&c.name) || !d.GetString(&c.owner) || !GetI64(d, &c.ttl_ms)) break;
+      if (d.remaining() > 0 && !d.GetString(&c.share_key)) break;
       return CommandBody{std::move(c)};
     }
     case 6: {

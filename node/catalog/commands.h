@@ -5,6 +5,8 @@
 //
 // Encoding (little-endian, common/encoding.h):
 //   u8 version=1 | u8 kind | i64 now_ms | kind-specific fields (strings are u32 length + bytes)
+// Fields added later are optional trailing fields, written only when set (older entries decode
+// unchanged): PutSong's and DeleteSong's lock_name + u64 lock_token, AcquireLock's share_key.
 // An entry that does not decode is applied as a no-op with an InvalidArgument result.
 
 #include <cstdint>
@@ -24,13 +26,21 @@ namespace dispotify::catalog {
 // with another sha256 (concurrent uploads of one id: the first commit wins).
 // `replicas`: nodes that hold a verified copy of the content (recorded as healthy with the song,
 // in the same entry, so a song is never visible without its copies).
+// Fencing (`lock_token` != 0): applied only while the lock `lock_name` is held, unexpired, with
+// exactly this token; otherwise kFailedPrecondition. An upload whose lease lapsed or was taken
+// over can then never commit late (a paused or partitioned node resuming).
 struct PutSongCmd {
   Song song;
   bool if_absent = true;
   std::vector<NodeId> replicas;
+  std::string lock_name;
+  uint64_t lock_token = 0;
 };
+// Fenced like PutSongCmd when `lock_token` != 0 (an upload that replaces a song).
 struct DeleteSongCmd {
   std::string file_id;
+  std::string lock_name;
+  uint64_t lock_token = 0;
 };
 struct SetReplicaCmd {
   Replica replica;  // updated_at_ms is taken from the command's time
@@ -43,10 +53,15 @@ struct SetReplicationFactorCmd {
   uint32_t factor = 3;  // 1..16
 };
 // Acquire: succeeds if the lock is free, expired, or already held by `owner` (then it renews).
+// With a `share_key`, also when the live holder's owner starts with `share_key + "/"`: the lock
+// is taken over with a new token (the earlier holder is fenced off). Uploads use the content's
+// SHA-256 as the key: a retry of the same bytes through any node is the same upload and need not
+// wait for the first attempt's lease to lapse.
 struct AcquireLockCmd {
   std::string name;
   std::string owner;
   int64_t ttl_ms = 0;
+  std::string share_key;
 };
 // Renew: only the current, unexpired owner may.
 struct RenewLockCmd {

@@ -28,35 +28,73 @@ std::string LowerHex(std::string s) {
   return s;
 }
 
-// Releases the upload lock on every exit path (best effort: it expires anyway).
-class UploadLock {
+// The upload's lease on its file id ("upload:<file_id>", a catalog lock): taken before any byte
+// is written, renewed while bytes flow, released on every exit path (best effort: it lapses
+// anyway). Its fencing token goes with the catalog commit, so an upload that lost its lease (its
+// node paused or cut off past the TTL, or the same content retried elsewhere) can never commit.
+class UploadLease {
  public:
-  UploadLock(catalog::Proposer* proposer, std::string name, std::string owner)
-      : proposer_(proposer), name_(std::move(name)), owner_(std::move(owner)) {}
-  ~UploadLock() {
-    if (!held_) return;
+  UploadLease(catalog::Proposer* proposer, std::string name, std::string share_key, NodeId self,
+              std::chrono::milliseconds ttl, std::chrono::milliseconds timeout)
+      : proposer_(proposer),
+        name_(std::move(name)),
+        share_key_(std::move(share_key)),
+        owner_((share_key_.empty() ? std::string("-") : share_key_) + "/" + std::to_string(self.value()) +
+               ":" + RandomOwnerSuffix()),
+        ttl_(ttl),
+        timeout_(timeout) {}
+  ~UploadLease() {
+    if (token_ == 0 || lost_) return;
     auto r = proposer_->Propose(catalog::ReleaseLockCmd{name_, owner_}, std::chrono::milliseconds(3000));
-    if (!r.ok()) DLOG_WARN << "releasing " << name_ << ": " << r.status().ToString() << " (it will expire)";
+    if (!r.ok()) DLOG_WARN << "releasing " << name_ << ": " << r.status().ToString() << " (it will lapse)";
   }
-  UploadLock(const UploadLock&) = delete;
-  UploadLock& operator=(const UploadLock&) = delete;
+  UploadLease(const UploadLease&) = delete;
+  UploadLease& operator=(const UploadLease&) = delete;
 
-  Status Acquire(std::chrono::milliseconds ttl, std::chrono::milliseconds timeout) {
-    auto r = proposer_->Propose(catalog::AcquireLockCmd{name_, owner_, ttl.count()}, timeout);
+  Status Acquire() {
+    auto r = proposer_->Propose(catalog::AcquireLockCmd{name_, owner_, ttl_.count(), share_key_}, timeout_);
+    if (!r.ok()) {
+      if (r.status().code() == StatusCode::kFailedPrecondition)
+        return Status::Aborted("another upload of this file_id is in progress (its lease lapses " +
+                               std::to_string(ttl_.count()) + " ms after its last progress)");
+      return r.status();
+    }
+    token_ = std::stoull(*r);
+    renewed_ = std::chrono::steady_clock::now();
+    return Status::Ok();
+  }
+
+  // Renews once a third of the TTL has passed since the last renewal, so the lease always has at
+  // least two thirds of it left when this returns OK.
+  Status RenewIfDue() {
+    if (std::chrono::steady_clock::now() - renewed_ < ttl_ / 3) return Status::Ok();
+    const auto started = std::chrono::steady_clock::now();
+    auto r = proposer_->Propose(catalog::RenewLockCmd{name_, owner_, ttl_.count()},
+                                std::min<std::chrono::milliseconds>(timeout_, ttl_ / 3));
     if (r.ok()) {
-      held_ = true;
+      renewed_ = started;
       return Status::Ok();
     }
-    if (r.status().code() == StatusCode::kFailedPrecondition)
-      return Status::Aborted("another upload of this file_id is in progress");
-    return r.status();
+    if (r.status().code() == StatusCode::kFailedPrecondition) lost_ = true;
+    return Status::Aborted("the upload lost its lease on " + name_ + ": " + r.status().message());
   }
+
+  // Marks the lease lost after a fenced command was refused.
+  void SetLost() { lost_ = true; }
+  bool lost() const { return lost_; }
+  const std::string& name() const { return name_; }
+  uint64_t token() const { return token_; }
 
  private:
   catalog::Proposer* proposer_;
-  std::string name_;
-  std::string owner_;
-  bool held_ = false;
+  const std::string name_;
+  const std::string share_key_;
+  const std::string owner_;
+  const std::chrono::milliseconds ttl_;
+  const std::chrono::milliseconds timeout_;
+  uint64_t token_ = 0;
+  bool lost_ = false;
+  std::chrono::steady_clock::time_point renewed_{};
 };
 
 }  // namespace
@@ -132,9 +170,18 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
   size_t quorum = 0;
   DISPOTIFY_RETURN_IF_ERROR(ChooseTargets(file_id, &targets, &quorum));
 
-  UploadLock lock(deps_.proposer, "upload:" + file_id,
-                  std::to_string(options_.self.value()) + ":" + RandomOwnerSuffix());
-  DISPOTIFY_RETURN_IF_ERROR(lock.Acquire(options_.lock_ttl, options_.commit_timeout));
+  // Attempts that announce the same content share the lease: a retry through any node takes it
+  // over at once instead of waiting for a dead attempt's lease to lapse.
+  const std::string share_key =
+      request.expected_sha256 ? "sha256:" + LowerHex(*request.expected_sha256) : std::string();
+  UploadLease lease(deps_.proposer, "upload:" + file_id, share_key, options_.self, options_.lock_ttl,
+                    options_.commit_timeout);
+  DISPOTIFY_RETURN_IF_ERROR(lease.Acquire());
+  // Copies this upload made are deleted on failure only while it still holds its lease: once it
+  // lost it, the same content may be another attempt's (the scrubber removes true orphans).
+  auto delete_copies = [&](const std::vector<NodeId>& nodes, const std::string& sha256) {
+    if (!lease.lost()) DeleteCopies(file_id, nodes, sha256);
+  };
 
   auto existing = deps_.store->GetSong(file_id);
   if (!existing.ok()) return existing.status();
@@ -143,7 +190,8 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
   // Open one writer per target; a target that cannot even start is dropped.
   WriteExpectations expect;
   expect.size = request.expected_size;
-  expect.overwrite = !exists;
+  // A replica's rename replaces its blob only after a replaced song was deleted (below).
+  expect.overwrite = !exists || request.replace;
   std::vector<std::unique_ptr<ReplicaWriter>> writers;
   Status last_error = Status::Unavailable("no replica accepted the upload");
   for (NodeId node : targets) {
@@ -216,6 +264,7 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
       }
     }
     if (writers.size() < quorum) return abort_all(below_quorum());
+    if (Status s = lease.RenewIfDue(); !s.ok()) return abort_all(s);
     if (ended) break;
   }
   const std::string sha256 = ToHex(hasher.Final());
@@ -227,8 +276,24 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
     return abort_all(Status::InvalidArgument("the content's SHA-256 is " + sha256 + ", not the expected " +
                                              LowerHex(*request.expected_sha256)));
   }
-  if (exists && (*existing)->sha256 != sha256) {
-    return abort_all(Status::AlreadyExists("file_id " + file_id + " already holds other content"));
+  const bool replacing = exists && (*existing)->sha256 != sha256;
+  if (replacing && !request.replace) {
+    return abort_all(Status::AlreadyExists("file_id " + file_id +
+                                           " already holds other content (ask to replace it)"));
+  }
+  if (Status s = lease.RenewIfDue(); !s.ok()) return abort_all(s);
+  if (replacing) {
+    // The old version goes first (fenced by the lease), so that no copy of the new bytes is ever
+    // on a replica while the catalog names the old ones. If storing the new version fails after
+    // this point, the id is empty and the client retries.
+    auto deleted = deps_.proposer->Propose(catalog::DeleteSongCmd{file_id, lease.name(), lease.token()},
+                                           options_.commit_timeout);
+    if (!deleted.ok() && deleted.status().code() != StatusCode::kNotFound) {
+      if (deleted.status().code() == StatusCode::kFailedPrecondition) lease.SetLost();
+      return abort_all(deleted.status().code() == StatusCode::kFailedPrecondition
+                           ? Status::Aborted(deleted.status().message())
+                           : deleted.status());
+    }
   }
 
   // Every replica checks, commits and answers in parallel (remote ones on their writers' own
@@ -281,7 +346,7 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
     }
   }
   if (confirmed.size() < quorum) {
-    DeleteCopies(file_id, confirmed, sha256);
+    delete_copies(confirmed, sha256);
     return below_quorum();
   }
 
@@ -297,13 +362,13 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
   song.duration_ms = request.duration_ms;
   song.size_bytes = size;
   song.sha256 = sha256;
-  if (exists) {
+  if (exists && !replacing) {
     // Same content again: nothing to commit; the copies just written replaced identical ones.
     return UploadResult{**existing, confirmed, false};
   }
   if (request.before_commit) {
     if (Status s = request.before_commit(&song); !s.ok()) {
-      DeleteCopies(file_id, confirmed, sha256);
+      delete_copies(confirmed, sha256);
       return s;
     }
     song.file_id = file_id;  // the hook completes metadata; identity and content stay
@@ -311,7 +376,8 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
     song.sha256 = sha256;
   }
 
-  catalog::PutSongCmd put{song, /*if_absent=*/true, confirmed};
+  if (Status s = lease.RenewIfDue(); !s.ok()) return s;  // the copies stay: they may be shared
+  catalog::PutSongCmd put{song, /*if_absent=*/true, confirmed, lease.name(), lease.token()};
   const auto deadline = std::chrono::steady_clock::now() + options_.commit_timeout;
   Result<std::string> committed = Status::Unavailable("not proposed");
   while (true) {
@@ -324,7 +390,11 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
       break;
   }
   if (!committed.ok()) {
-    if (committed.status().code() != StatusCode::kCommitUnknown) DeleteCopies(file_id, confirmed, sha256);
+    if (committed.status().code() == StatusCode::kFailedPrecondition) {
+      lease.SetLost();
+      return Status::Aborted(committed.status().message());
+    }
+    if (committed.status().code() != StatusCode::kCommitUnknown) delete_copies(confirmed, sha256);
     return committed.status();
   }
   auto stored = deps_.store->GetSong(file_id);

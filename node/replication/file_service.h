@@ -6,8 +6,11 @@
 //  1. file_id: given, or derived from the file name (DeriveFileId). Checked before anything else.
 //  2. Fail fast, before reading a byte, when the Raft group has no leader or fewer than W nodes
 //     are alive, where W = floor(R'/2) + 1 and R' = min(R, members): kUnavailable.
-//  3. Take the catalog lock "upload:<file_id>" (a Raft command; TTL lock_ttl): concurrent uploads
-//     of one id are serialized, the second fails with kAborted at once. While the lock is held and
+//  3. Take the lease "upload:<file_id>" (a catalog lock; TTL lock_ttl, renewed while bytes flow,
+//     its fencing token checked by the catalog commit): concurrent uploads of one id are
+//     serialized, the second fails with kAborted at once; an upload whose node died stops holding
+//     the id once its lease lapses, and a retry of the same announced content (expected_sha256)
+//     takes the lease over at once. While the lock is held and
 //     no song has this id, any blob with this id on a replica is garbage from a failed upload, so
 //     the replicas may overwrite it; when the song exists, they may not (a re-upload of the same
 //     content succeeds as a no-op, other content fails with kAlreadyExists).
@@ -66,6 +69,8 @@ struct UploadRequest {
   // Optional checks supplied by the client (e.g. a Content-Length or a digest header).
   std::optional<uint64_t> expected_size;
   std::optional<std::string> expected_sha256;
+  // The client asks to replace other content stored under this id (otherwise kAlreadyExists).
+  bool replace = false;
   // Called once the copies are confirmed and before the catalog commit, with the song as it will
   // be committed (size and SHA-256 set): the API layer completes its metadata (tags read from the
   // file). An error aborts the upload like any other failure (copies deleted, nothing visible).

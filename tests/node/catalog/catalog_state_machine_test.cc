@@ -82,6 +82,8 @@ TEST(CatalogCommands, EveryKindRoundTrips) {
       At(-8, ReleaseLockCmd{"upload/a", "node-1"}),
       At(9, SetDrainingCmd{NodeId(4), true}),
       At(10, SetDrainingCmd{NodeId(4), false}),
+      At(11, AcquireLockCmd{"upload:a", "sha256:ab/1:x", 3000, "sha256:ab"}),
+      At(12, PutSongCmd{MakeSong("a"), true, {NodeId(1)}, "upload:a", 7}),
   };
   for (const auto& c : cmds) {
     auto back = DecodeCommand(EncodeCommand(c));
@@ -134,6 +136,42 @@ TEST(CatalogStateMachine, LocksHaveTtlOwnerOnlyReleaseAndGrowingTokens) {
       << "an expired lock releases freely";
   EXPECT_EQ(r.Apply(11, At(5000, AcquireLockCmd{"L", "alice", 0})).status.code(),
             StatusCode::kInvalidArgument);
+}
+
+TEST(CatalogStateMachine, ALockSharedByContentIsTakenOverWithANewToken) {
+  mocks::TempDir dir;
+  CatalogServer r(dir.path());
+  auto first = r.Apply(1, At(1000, AcquireLockCmd{"L", "sha256:aa/n1", 500, "sha256:aa"}));
+  ASSERT_TRUE(first.status.ok());
+  EXPECT_EQ(first.value, "1");
+  EXPECT_EQ(r.Apply(2, At(1100, AcquireLockCmd{"L", "sha256:bb/n2", 500, "sha256:bb"})).status.code(),
+            StatusCode::kFailedPrecondition)
+      << "other content waits for the lease to lapse";
+  EXPECT_EQ(r.Apply(3, At(1100, AcquireLockCmd{"L", "sha256:a/n2", 500, "sha256:a"})).status.code(),
+            StatusCode::kFailedPrecondition)
+      << "a prefix of the key is not the key";
+  auto retry = r.Apply(4, At(1200, AcquireLockCmd{"L", "sha256:aa/n3", 500, "sha256:aa"}));
+  ASSERT_TRUE(retry.status.ok()) << "the same content takes the lease over at once";
+  EXPECT_EQ(retry.value, "2") << "and fences the earlier attempt off";
+  EXPECT_EQ(r.Apply(5, At(1300, RenewLockCmd{"L", "sha256:aa/n1", 500})).status.code(),
+            StatusCode::kFailedPrecondition)
+      << "the earlier attempt lost its lease";
+}
+
+TEST(CatalogStateMachine, AFencedSongCommitsOnlyUnderItsLiveLease) {
+  mocks::TempDir dir;
+  CatalogServer r(dir.path());
+  ASSERT_TRUE(r.Apply(1, At(1000, AcquireLockCmd{"upload:a", "n1", 500})).status.ok());
+  EXPECT_EQ(r.Apply(2, At(1600, PutSongCmd{MakeSong("a"), true, {}, "upload:a", 1})).status.code(),
+            StatusCode::kFailedPrecondition)
+      << "the lease lapsed at 1500";
+  EXPECT_FALSE(r.store().GetSong("a")->has_value());
+  ASSERT_TRUE(r.Apply(3, At(1700, AcquireLockCmd{"upload:a", "n2", 500})).status.ok());
+  EXPECT_EQ(r.Apply(4, At(1800, PutSongCmd{MakeSong("a"), true, {}, "upload:a", 1})).status.code(),
+            StatusCode::kFailedPrecondition)
+      << "a late writer with the old token";
+  EXPECT_TRUE(r.Apply(5, At(1800, PutSongCmd{MakeSong("a"), true, {}, "upload:a", 2})).status.ok());
+  EXPECT_TRUE(r.store().GetSong("a")->has_value());
 }
 
 TEST(CatalogStateMachine, ConcurrentUploadsOfOneIdFirstCommitWins) {
