@@ -159,28 +159,33 @@ std::string Cluster::Peers(size_t count) const {
   for (const auto& [id, s] : specs_) {
     if (count != 0 && i++ >= count) break;
     if (!out.empty()) out += ",";
-    out += std::to_string(id) + "=" + s.address();
+    out += std::to_string(id) + "=" + s.peer_address();
   }
   return out;
 }
 
 std::vector<std::string> Cluster::BaseArgs(uint64_t id) const {
   const NodeSpec& s = specs_.at(id);
-  return {DISPOTIFY_NODE_BINARY,
-          "--node-id",
-          std::to_string(id),
-          "--cluster-id",
-          cluster_id_,
-          "--data-dir",
-          s.data_dir,
-          "--listen",
-          s.address(),
-          "--metrics-listen",
-          "127.0.0.1:" + std::to_string(s.metrics_port),
-          "--http-listen",
-          "127.0.0.1:" + std::to_string(s.http_port),
-          "--tick-ms",
-          "50"};
+  std::vector<std::string> args = {DISPOTIFY_NODE_BINARY,
+                                   "--node-id",
+                                   std::to_string(id),
+                                   "--cluster-id",
+                                   cluster_id_,
+                                   "--data-dir",
+                                   s.data_dir,
+                                   "--listen",
+                                   s.address(),
+                                   "--metrics-listen",
+                                   "127.0.0.1:" + std::to_string(s.metrics_port),
+                                   "--http-listen",
+                                   "127.0.0.1:" + std::to_string(s.http_port),
+                                   "--tick-ms",
+                                   "50"};
+  if (s.peer_port != 0) {
+    args.push_back("--advertise");
+    args.push_back(s.peer_address());
+  }
+  return args;
 }
 
 std::string Cluster::LogPath(uint64_t id) const {

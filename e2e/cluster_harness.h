@@ -47,7 +47,13 @@ struct NodeSpec {
   int metrics_port = 0;
   int http_port = 0;  // the REST API (catalog mode)
   std::string data_dir;
+  // When set, the other nodes reach this one at this port (e.g. a proxy the test can cut) and the
+  // node advertises it; it still listens on `port`.
+  int peer_port = 0;
   std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+  std::string peer_address() const {
+    return "127.0.0.1:" + std::to_string(peer_port != 0 ? peer_port : port);
+  }
 };
 
 class Cluster {
