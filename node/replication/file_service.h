@@ -3,7 +3,8 @@
 // to its replicas and commit its catalog entry, read it from any healthy replica, delete it.
 //
 // Upload (the acknowledgement rule of DESIGN.md §2):
-//  1. file_id: given, or derived from the file name (DeriveFileId). Checked before anything else.
+//  1. file_id: given, or derived from the file name (FileIdFromPath, common/file_id.h). Checked
+//     before anything else.
 //  2. Fail fast, before reading a byte, when the Raft group has no leader or fewer than W nodes
 //     are alive, where W = floor(R'/2) + 1 and R' = min(R, members): kUnavailable.
 //  3. Take the catalog lock "upload:<file_id>" (a Raft command; TTL lock_ttl): concurrent uploads
@@ -54,7 +55,7 @@ class PeerClient;
 
 // What the client says about an upload (tags come from the API layer).
 struct UploadRequest {
-  std::string file_id;  // empty: DeriveFileId(file_name)
+  std::string file_id;  // empty: FileIdFromPath(file_name)
   std::string file_name;
   std::string content_type;
   std::string title;
@@ -66,6 +67,8 @@ struct UploadRequest {
   // Optional checks supplied by the client (e.g. a Content-Length or a digest header).
   std::optional<uint64_t> expected_size;
   std::optional<std::string> expected_sha256;
+  // The client asks to replace other content stored under this id.
+  bool replace = false;
   // Called once the copies are confirmed and before the catalog commit, with the song as it will
   // be committed (size and SHA-256 set): the API layer completes its metadata (tags read from the
   // file). An error aborts the upload like any other failure (copies deleted, nothing visible).
@@ -102,10 +105,6 @@ struct FileServiceDeps {
   std::function<std::vector<NodeId>()> members;
   std::function<uint32_t()> replication_factor;
 };
-
-// A valid file_id from a file name: characters outside [A-Za-z0-9._-] become '-', runs of '-'
-// collapse, leading dots are dropped, at most kMaxFileIdSize characters. Empty when nothing is left.
-std::string DeriveFileId(std::string_view file_name);
 
 // floor(r/2) + 1: copies an upload needs before it is acknowledged.
 inline size_t WriteQuorum(size_t r) {
