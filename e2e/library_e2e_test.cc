@@ -30,7 +30,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Run {
+struct ExecResult {
   int code = -1;
   std::string out;
   std::string err;
@@ -44,7 +44,7 @@ std::string ReadFile(const std::string& path) {
 }
 
 // Runs argv[0] (a path, or a name looked up in PATH) to completion, stdout and stderr to files.
-Run Exec(const std::vector<std::string>& args, const std::string& scratch) {
+ExecResult Exec(const std::vector<std::string>& args, const std::string& scratch) {
   std::vector<std::string> argv = args;
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
@@ -57,7 +57,7 @@ Run Exec(const std::vector<std::string>& args, const std::string& scratch) {
   posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid = -1;
-  Run run;
+  ExecResult run;
   if (posix_spawnp(&pid, cargv[0], &actions, nullptr, cargv.data(), environ) == 0) {
     int status = 0;
     ::waitpid(pid, &status, 0);
@@ -95,7 +95,7 @@ class LibraryE2eTest : public ::testing::Test {
     cluster_.reset();
   }
 
-  Run Ctl(const std::vector<std::string>& args) {
+  ExecResult Ctl(const std::vector<std::string>& args) {
     std::string endpoints;
     for (uint64_t id = 1; id <= 3; ++id) {
       endpoints += (id > 1 ? "," : "") + std::string("http://127.0.0.1:") +
@@ -162,7 +162,7 @@ TEST_F(LibraryE2eTest, UploadALibraryTwiceStreamItBackAndSurviveTwoNodesLost) {
       args.push_back(tag);
     }
     args.push_back(out);
-    Run made = Exec(args, tmp_.path());
+    ExecResult made = Exec(args, tmp_.path());
     ASSERT_EQ(made.code, 0) << "ffmpeg (scripts/install-deps.sh installs it) failed for " << t.path << ":\n"
                             << made.err;
     t.bytes = ReadFile(out);
@@ -177,7 +177,7 @@ TEST_F(LibraryE2eTest, UploadALibraryTwiceStreamItBackAndSurviveTwoNodesLost) {
   const int port1 = cluster_->spec(1).http_port;
 
   // Every file once, under the id of its path.
-  Run up = Ctl({"upload", root});
+  ExecResult up = Ctl({"upload", root});
   EXPECT_RUN(up, 0);
   EXPECT_NE(up.out.find("stored 6, already present 0, failed 0"), std::string::npos) << up.out;
   for (const Track& t : library) EXPECT_NE(up.out.find(" -> " + t.id + " "), std::string::npos) << up.out;
@@ -198,7 +198,7 @@ TEST_F(LibraryE2eTest, UploadALibraryTwiceStreamItBackAndSurviveTwoNodesLost) {
   }
 
   // Again: nothing new.
-  Run again = Ctl({"upload", root});
+  ExecResult again = Ctl({"upload", root});
   EXPECT_RUN(again, 0);
   EXPECT_NE(again.out.find("stored 0, already present 6, failed 0"), std::string::npos) << again.out;
   EXPECT_EQ(Count(again.out, "already present " + root), library.size()) << again.out;
@@ -209,7 +209,7 @@ TEST_F(LibraryE2eTest, UploadALibraryTwiceStreamItBackAndSurviveTwoNodesLost) {
   // Back through the CLI, byte-exact.
   for (const Track& t : library) {
     const std::string back = tmp_.Sub("back-" + t.id);
-    Run stream = Ctl({"stream", t.id, "-o", back});
+    ExecResult stream = Ctl({"stream", t.id, "-o", back});
     EXPECT_RUN(stream, 0);
     EXPECT_TRUE(ReadFile(back) == t.bytes) << t.id << " streamed back differs";
   }
