@@ -13,6 +13,8 @@
 #include <string>
 #include <thread>
 
+#include "common/repr_digest.h"
+#include "common/sha256.h"
 #include "e2e/cluster_harness.h"
 #include "e2e/http_helpers.h"
 #include "node/replication/placement.h"
@@ -356,6 +358,64 @@ TEST_F(RestE2eTest, BadInputGetsAClearErrorAndLeavesNothing) {
       },
       5s))
       << "spool files left behind";
+}
+
+TEST_F(RestE2eTest, UploadIdsComeFromThePathAndDigestsAreChecked) {
+  Cluster& c = MakeCluster(1);
+  c.StartAll();
+  ASSERT_NE(c.WaitLeader(), 0u);
+  ASSERT_TRUE(WaitReady(1));
+  const std::string a = testing_audio::MakeMp3("Intro A", 20);
+  const std::string b = testing_audio::MakeMp3("Intro B", 30);
+  const std::string path_a = "/music/upload?path=" + std::string("Music%2FAlbum%20A%2F01%20-%20Intro.mp3");
+  const std::string path_b = "/music/upload?path=" + std::string("Music%5CAlbum%20B%5C01%20-%20Intro.mp3");
+
+  // A wrong digest, a malformed one, a wrong ?sha256=: 400, nothing stored.
+  const std::string wrong = "Repr-Digest: sha-256=:" + std::string(43, 'A') + "=:\r\n";
+  for (const auto& [target, headers] :
+       std::vector<std::pair<std::string, std::string>>{{path_a, wrong},
+                                                        {path_a, "Repr-Digest: sha-256=not-base64\r\n"},
+                                                        {path_a + "&sha256=" + std::string(64, '0'), ""},
+                                                        {path_a + "&sha256=xyz", ""},
+                                                        {path_a + "&replace=maybe", ""}}) {
+    auto r = Call(1, "POST", target, a, headers);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << target << " " << headers << ": " << r->body;
+  }
+  auto none = Call(1, "GET", "/music/songs");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->body, "{\"items\":[],\"next_after\":\"\"}");
+
+  // The right digest (among another algorithm's) and the same name in two albums: two songs.
+  const std::string digest_a = "Repr-Digest: sha-512=:AAAA:, " + FormatReprDigest(Sha256Digest(a)) + "\r\n";
+  auto up_a = Call(1, "POST", path_a, a, digest_a);
+  ASSERT_TRUE(up_a);
+  ASSERT_EQ(up_a->status, 201) << up_a->body;
+  EXPECT_NE(up_a->body.find("\"file_id\":\"Music_Album-A_01-Intro.mp3\""), std::string::npos) << up_a->body;
+  EXPECT_NE(up_a->body.find("\"file_name\":\"01 - Intro.mp3\""), std::string::npos) << up_a->body;
+  auto up_b = Call(1, "POST", path_b + "&sha256=" + Sha256Hex(b), b);
+  ASSERT_TRUE(up_b);
+  ASSERT_EQ(up_b->status, 201) << up_b->body;
+  EXPECT_NE(up_b->body.find("\"file_id\":\"Music_Album-B_01-Intro.mp3\""), std::string::npos) << up_b->body;
+
+  // The same bytes again: 200. Other bytes under the id: 409 already_exists.
+  auto again = Call(1, "POST", path_a, a, digest_a);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << again->body;
+  auto clash = Call(1, "POST", path_a, b);
+  ASSERT_TRUE(clash);
+  EXPECT_EQ(clash->status, 409) << clash->body;
+  EXPECT_NE(clash->body.find("already_exists"), std::string::npos) << clash->body;
+
+  // file_id wins over path, path over filename.
+  auto explicit_id = Call(1, "POST", path_a + "&file_id=mine.mp3&filename=other.mp3", b);
+  ASSERT_TRUE(explicit_id);
+  EXPECT_EQ(explicit_id->status, 201) << explicit_id->body;
+  EXPECT_NE(explicit_id->body.find("\"file_id\":\"mine.mp3\""), std::string::npos) << explicit_id->body;
+  EXPECT_NE(explicit_id->body.find("\"file_name\":\"other.mp3\""), std::string::npos) << explicit_id->body;
+  auto nothing = Call(1, "POST", "/music/upload?path=%E6%97%A5%E6%9C%AC%2F..%2F.", a);
+  ASSERT_TRUE(nothing);
+  EXPECT_EQ(nothing->status, 400) << nothing->body;
 }
 
 TEST_F(RestE2eTest, DrainMovesEveryCopyOffANode) {

@@ -43,6 +43,7 @@ SongRow SongFrom(const value& s) {
   row.album = Str(s, "album");
   row.duration_ms = Uint(s, "duration_ms");
   row.size_bytes = Uint(s, "size_bytes");
+  row.sha256 = Str(s, "sha256");
   return row;
 }
 

@@ -3,6 +3,9 @@
 #include <charconv>
 #include <cmath>
 
+#include "common/file_id.h"
+#include "common/sha256.h"
+
 namespace dispotify::cli {
 namespace {
 
@@ -22,18 +25,6 @@ Result<uint64_t> ParseUint(std::string_view what, std::string_view text, uint64_
   return v;
 }
 
-// The server's rule for file ids (docs/openapi.yaml), checked here so that a typo gets a clear
-// message and nothing odd ever lands in a URL path.
-bool IsValidFileId(std::string_view id) {
-  if (id.empty() || id.size() > 128 || id == "." || id == "..") return false;
-  for (char c : id) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-                    c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 Status CheckFileIds(const std::vector<std::string>& ids) {
   for (const auto& id : ids) {
     if (!IsValidFileId(id))
@@ -42,7 +33,19 @@ Status CheckFileIds(const std::vector<std::string>& ids) {
   return Status::Ok();
 }
 
-enum class Opt : uint8_t { kEndpoints, kToken, kTimeout, kJson, kLimit, kOutput, kResume, kHelp };
+enum class Opt : uint8_t {
+  kEndpoints,
+  kToken,
+  kTimeout,
+  kJson,
+  kLimit,
+  kOutput,
+  kResume,
+  kReplace,
+  kStale,
+  kSha256,
+  kHelp
+};
 
 struct OptSpec {
   std::string_view long_name;
@@ -55,7 +58,9 @@ constexpr OptSpec kOptions[] = {
     {"--endpoints", "-e", Opt::kEndpoints, true}, {"--token", "", Opt::kToken, true},
     {"--timeout", "-t", Opt::kTimeout, true},     {"--json", "", Opt::kJson, false},
     {"--limit", "-n", Opt::kLimit, true},         {"--output", "-o", Opt::kOutput, true},
-    {"--resume", "-c", Opt::kResume, false},      {"--help", "-h", Opt::kHelp, false},
+    {"--resume", "-c", Opt::kResume, false},      {"--replace", "", Opt::kReplace, false},
+    {"--stale", "", Opt::kStale, false},          {"--sha256", "", Opt::kSha256, true},
+    {"--help", "-h", Opt::kHelp, false},
 };
 
 Status WrongArity(std::string_view usage) {
@@ -166,6 +171,15 @@ Result<Invocation> ParseArgs(const std::vector<std::string>& args, const Environ
         inv.output = value;
         break;
       case Opt::kResume: inv.resume = true; break;
+      case Opt::kReplace: inv.replace = true; break;
+      case Opt::kStale: inv.stale = true; break;
+      case Opt::kSha256: {
+        if (!IsSha256Hex(value)) return Status::InvalidArgument("--sha256 must be 64 hex digits");
+        std::string hex = value;
+        for (char& ch : hex) ch = static_cast<char>(ch >= 'A' && ch <= 'F' ? ch - 'A' + 'a' : ch);
+        inv.sha256 = std::move(hex);
+        break;
+      }
       case Opt::kHelp: help = true; break;
     }
   }
@@ -193,7 +207,7 @@ Result<Invocation> ParseArgs(const std::vector<std::string>& args, const Environ
     for (const auto& w : rest) query += (query.empty() ? "" : " ") + w;
     inv.operands = {query};
   } else if (cmd == "stream") {
-    if (rest.size() != 1) return WrongArity("stream FILE_ID [-o PATH|-] [--resume]");
+    if (rest.size() != 1) return WrongArity("stream FILE_ID [-o PATH|-] [--resume] [--sha256 HEX] [--stale]");
     inv.command = Command::kStream;
     inv.operands = std::move(rest);
   } else if (cmd == "ls") {
@@ -245,6 +259,13 @@ Result<Invocation> ParseArgs(const std::vector<std::string>& args, const Environ
     return Status::InvalidArgument("--limit applies to search and ls only");
   if ((inv.output || inv.resume) && inv.command != Command::kStream)
     return Status::InvalidArgument("--output and --resume apply to stream only");
+  if (inv.replace && inv.command != Command::kUpload)
+    return Status::InvalidArgument("--replace applies to upload only");
+  if (inv.stale && inv.command != Command::kSearch && inv.command != Command::kList &&
+      inv.command != Command::kStream)
+    return Status::InvalidArgument("--stale applies to search, ls and stream only");
+  if (inv.sha256 && inv.command != Command::kStream)
+    return Status::InvalidArgument("--sha256 applies to stream only");
   if (inv.resume && (!inv.output || *inv.output == "-"))
     return Status::InvalidArgument("--resume needs -o PATH (a file to continue)");
   if (inv.command == Command::kStream || inv.command == Command::kRemove) {
@@ -259,10 +280,14 @@ std::string UsageText() {
 Usage: dispotifyctl [OPTIONS] COMMAND [ARGS...]
 
 Commands:
-  upload FILE|DIR...            upload files; folders recursively (mp3 flac ogg opus m4a wav aac)
+  upload FILE|DIR...            upload files; folders recursively (mp3 flac ogg opus m4a wav aac);
+         [--replace]            a file's id comes from its path from the folder named (so
+                                `upload ~/Music` sends Music/Album/01.mp3); files already stored
+                                are skipped; --replace overwrites other content under an id
   search QUERY [--limit N]      search title, artist, album and file name (default 20 results)
   stream FILE_ID [-o PATH|-]    download a song to PATH (default: stdout when it is not a terminal)
          [--resume]             continue a partial PATH with a range request
+         [--sha256 HEX]         the song's SHA-256 when known (skips looking the song up)
   ls [--limit N]                list songs by file id (all of them by default)
   rm FILE_ID...                 delete songs
   cluster status                members, leader, term, indexes, replication
@@ -278,6 +303,8 @@ Options:
       --token T             bearer token for [admin] commands (default: $DISPOTIFY_TOKEN)
   -t, --timeout S           seconds to keep retrying (and to wait on a silent connection); default 30
       --json                print the server's JSON instead of tables
+      --stale               search, ls, stream: let the node answer from its own copy of the
+                            catalog without asking the leader (faster; may miss recent changes)
   -h, --help                this text
 
 Exit status: 0 success, 1 a request failed, 2 bad usage.

@@ -3,6 +3,9 @@
 //
 //   dispotifyctl [--endpoints URL,URL...] [--token T] [--timeout S] [--json] COMMAND [ARGS...]
 //
+// The file ids of `stream` and `rm` are checked with the server's rule (common/file_id.h) so that
+// a typo gets a clear message and nothing odd ever lands in a URL path.
+//
 // Options may come before or after the command words; `--name=value` and `--name value` are both
 // accepted, and `--` ends the options. Parsing is pure (the environment comes in as a value) so
 // that tests can drive it.
@@ -51,6 +54,9 @@ struct Invocation {
   std::optional<uint64_t> limit;      // search, ls
   std::optional<std::string> output;  // stream: a path, or "-" for stdout
   bool resume = false;                // stream: continue a partial output file
+  bool replace = false;               // upload: replace other content stored under a file's id
+  bool stale = false;                 // search, ls, stream: accept an answer that may be stale
+  std::optional<std::string> sha256;  // stream: the content's SHA-256 (lowercase hex); skips the lookup
   std::vector<std::string> operands;  // upload: paths; search: the query words; stream, rm: file ids
   uint64_t node_id = 0;               // cluster add/promote/remove/transfer (0: transfer to any)
   std::string address;                // cluster add: host:port of the node's gRPC listener

@@ -392,6 +392,7 @@ struct Client::Impl {
     r.status = response.status_code();
     r.endpoint = endpoint;
     r.body = std::move(body);
+    r.stale = Header(response.headers(), "Dispotify-Consistency") == "stale";
     if (r.status == 503) a.retry_after = ParseRetryAfter(Header(response.headers(), "Retry-After"));
     a.reply = std::move(r);
     return a;
@@ -435,7 +436,8 @@ Result<HttpReply> Client::Call(std::string_view method, const std::string& targe
 }
 
 Result<HttpReply> Client::Upload(const std::string& path, uint64_t size, const std::string& target,
-                                 const ProgressFn& progress) {
+                                 const ProgressFn& progress,
+                                 const std::vector<std::pair<std::string, std::string>>& headers) {
   return impl_->WithFailover([&](http::client::http_client& client, const std::string& endpoint) {
     Attempt a;
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -449,6 +451,7 @@ Result<HttpReply> Client::Upload(const std::string& path, uint64_t size, const s
       http::http_request req(http::methods::POST);
       req.set_request_uri(target);
       req.set_body(body, size, "application/octet-stream");
+      for (const auto& [name, value] : headers) req.headers().add(name, value);
       if (progress) {
         req.set_progress_handler(
             [&progress, size](http::message_direction::direction dir, utility::size64_t n) {
@@ -469,7 +472,9 @@ Result<HttpReply> Client::Upload(const std::string& path, uint64_t size, const s
 }
 
 Result<HttpReply> Client::Download(const std::string& file_id, DownloadTarget* target,
-                                   const ProgressFn& progress) {
+                                   const ProgressFn& progress, const std::string& sha256) {
+  const std::string uri =
+      "/music/stream/" + PercentEncode(file_id) + (sha256.empty() ? "" : "?sha256=" + PercentEncode(sha256));
   std::string etag;  // of the first answer with the song: later attempts must serve the same bytes
   uint64_t held_before = 0;
   bool progressed = false;
@@ -486,7 +491,7 @@ Result<HttpReply> Client::Download(const std::string& file_id, DownloadTarget* t
     } abandon{sink.get()};
     try {
       http::http_request req(http::methods::GET);
-      req.set_request_uri("/music/stream/" + PercentEncode(file_id));
+      req.set_request_uri(uri);
       const uint64_t from = target->size();
       if (from > 0) req.headers().add("Range", "bytes=" + std::to_string(from) + "-");
       req.set_response_stream(streams::ostream(streams::streambuf<uint8_t>(sink)));
@@ -604,6 +609,19 @@ std::string PercentEncode(std::string_view s) {
     }
   }
   return out;
+}
+
+std::string HttpErrorCode(std::string_view body) {
+  try {
+    const auto v = web::json::value::parse(std::string(body));
+    if (v.is_object() && v.has_field("error") && v.at("error").is_object()) {
+      const auto& e = v.at("error");
+      if (e.has_field("code") && e.at("code").is_string()) return e.at("code").as_string();
+    }
+  } catch (const std::exception&) {
+    // not JSON: no code
+  }
+  return "";
 }
 
 std::string DescribeHttpError(int status, std::string_view body) {

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -44,6 +45,9 @@ struct HttpReply {
   // An earlier attempt of the same call got no answer or a 503: a request that is not idempotent
   // (a DELETE) may have taken effect then, so this answer can be about the state it left.
   bool retried = false;
+  // The node said its answer may be stale (header "Dispotify-Consistency: stale", sent when the
+  // request opted in with consistency=stale).
+  bool stale = false;
 };
 
 // Bytes done so far and the total (0 when not known yet). Called on a network thread.
@@ -76,13 +80,17 @@ class Client {
                          const std::string* json_body = nullptr, bool admin = false);
 
   // POSTs `size` bytes of the file at `path` as a raw body to `target`, re-reading it from the
-  // start on each attempt.
+  // start on each attempt, with `headers` added (e.g. Repr-Digest).
   Result<HttpReply> Upload(const std::string& path, uint64_t size, const std::string& target,
-                           const ProgressFn& progress);
+                           const ProgressFn& progress,
+                           const std::vector<std::pair<std::string, std::string>>& headers = {});
 
-  // GETs /music/stream/{file_id} into `target`. A 2xx reply means the target holds the whole song.
-  // A failure of the target itself (disk full, closed pipe) ends the download at once.
-  Result<HttpReply> Download(const std::string& file_id, DownloadTarget* target, const ProgressFn& progress);
+  // GETs /music/stream/{file_id} into `target`; with `sha256` (lowercase hex) the content-addressed
+  // form /music/stream/{file_id}?sha256=<hex>, which any node serves from a verified copy without
+  // a catalog read. A 2xx reply means the target holds the whole song. A failure of the target
+  // itself (disk full, closed pipe) ends the download at once.
+  Result<HttpReply> Download(const std::string& file_id, DownloadTarget* target, const ProgressFn& progress,
+                             const std::string& sha256 = "");
 
  private:
   struct Impl;
@@ -91,6 +99,9 @@ class Client {
 
 // Percent-encodes everything but the unreserved characters of RFC 3986 (A-Z a-z 0-9 - . _ ~).
 std::string PercentEncode(std::string_view s);
+
+// The "code" of an answer's {"error":{"code","message"}} body ("already_exists"); "" otherwise.
+std::string HttpErrorCode(std::string_view body);
 
 // "HTTP 404 not_found: no such song", from an answer's {"error":{"code","message"}} body, or with
 // the start of the raw body when it is not one.

@@ -9,6 +9,8 @@
 #include "cli/dispotifyctl/download_target.h"
 #include "cli/dispotifyctl/files.h"
 #include "cli/dispotifyctl/format.h"
+#include "common/repr_digest.h"
+#include "common/sha256.h"
 
 namespace dispotify::cli {
 namespace {
@@ -89,6 +91,27 @@ class ProgressLine {
   bool drawn_ = false;
 };
 
+// "&consistency=stale" when the user opted in with --stale.
+std::string StaleParam(const Invocation& inv, char sep) {
+  return inv.stale ? std::string(1, sep) + "consistency=stale" : "";
+}
+
+// Tells the user, once per command, that the node answered from a catalog that may lag.
+class StaleNote {
+ public:
+  explicit StaleNote(Console& c) : console_(c) {}
+  void Check(const Result<HttpReply>& r) {
+    if (printed_ || !r.ok() || !r->stale) return;
+    printed_ = true;
+    console_.err << "note: answer may be stale (--stale: " << r->endpoint
+                 << " answered from its own copy of the catalog)\n";
+  }
+
+ private:
+  Console& console_;
+  bool printed_ = false;
+};
+
 ClientOptions Options(const Invocation& inv, Console& c) {
   ClientOptions o{inv.endpoints, inv.token, inv.timeout};
   o.on_retry = [&c](const std::string& note) {
@@ -121,13 +144,23 @@ int Upload(const Invocation& inv, Console& c) {
   uint64_t bytes = 0;
   for (size_t i = 0; i < plan.files.size(); ++i) {
     const UploadFile& f = plan.files[i];
-    const std::string target = "/music/upload?filename=" + PercentEncode(f.name);
+    // The digest first: the node then refuses bytes that changed on the way (or on the disk
+    // while they were read).
+    auto digest = HashFile(f.path);
+    if (!digest.ok()) {
+      failed.push_back({f.path, 0, digest.status().message()});
+      if (!inv.json) c.err << "FAILED         " << f.path << ": " << digest.status().message() << "\n";
+      continue;
+    }
+    const std::string target =
+        "/music/upload?path=" + PercentEncode(f.relative_path) + (inv.replace ? "&replace=true" : "");
     Result<HttpReply> r = Status::Unavailable("not sent");
     {
       ProgressLine line(
           c, "[" + std::to_string(i + 1) + "/" + std::to_string(plan.files.size()) + "] " + f.name);
       r = client.Upload(f.path, f.size, target,
-                        [&](uint64_t done, uint64_t total) { line.Update(done, total); });
+                        [&](uint64_t done, uint64_t total) { line.Update(done, total); },
+                        {{"Repr-Digest", FormatReprDigest(*digest)}});
     }
     if (!r.ok()) {
       failed.push_back({f.path, 0, r.status().message()});
@@ -140,13 +173,17 @@ int Upload(const Invocation& inv, Console& c) {
       bytes += f.size;
       (r->status == 201 ? uploaded : present).push_back({f.path, id, f.size});
       if (!inv.json) {
-        c.out << (r->status == 201 ? "uploaded       " : "already there  ") << f.path << " -> " << id << " ("
-              << FormatBytes(f.size) << ")\n"
+        c.out << (r->status == 201 ? "stored          " : "already present ") << f.path << " -> " << id
+              << " (" << FormatBytes(f.size) << ")\n"
               << std::flush;
       }
       continue;
     }
-    const std::string reason = DescribeHttpError(r->status, r->body);
+    std::string reason = DescribeHttpError(r->status, r->body);
+    if (r->status == 409 && HttpErrorCode(r->body) == "already_exists") {
+      reason = "other content is already stored under its file id (" + reason +
+               "); run again with --replace to overwrite it";
+    }
     failed.push_back({f.path, r->status, reason});
     if (!inv.json) c.err << "FAILED         " << f.path << ": " << reason << "\n";
   }
@@ -177,7 +214,7 @@ int Upload(const Invocation& inv, Console& c) {
   } else {
     if (plan.files.empty() && plan.problems.empty())
       c.err << "no audio files found (mp3 flac ogg opus m4a wav aac)\n";
-    c.out << "\nuploaded " << uploaded.size() << ", already present " << present.size() << ", failed "
+    c.out << "\nstored " << uploaded.size() << ", already present " << present.size() << ", failed "
           << failed.size() << "; " << FormatBytes(bytes) << " in " << FormatSeconds(seconds) << " ("
           << FormatRate(bytes, seconds) << ")\n";
     if (plan.skipped > 0)
@@ -193,6 +230,7 @@ int Upload(const Invocation& inv, Console& c) {
 
 int Search(const Invocation& inv, Console& c) {
   Client client(Options(inv, c));
+  StaleNote stale(c);
   const uint64_t want = inv.limit.value_or(20);
   std::vector<SongRow> songs;
   std::vector<std::string> pages;
@@ -202,8 +240,10 @@ int Search(const Invocation& inv, Console& c) {
     const uint64_t n = std::min<uint64_t>(100, want - songs.size());
     std::string target = "/music/search?q=" + PercentEncode(inv.operands[0]) + "&limit=" + std::to_string(n);
     if (!cursor.empty()) target += "&cursor=" + PercentEncode(cursor);
+    target += StaleParam(inv, '&');
     auto r = client.Call("GET", target);
     if (!Is2xx(r)) return ReportFailure(c, "search", r);
+    stale.Check(r);
     auto page = ParseSongPage(r->body);
     if (!page.ok()) return ReportFailure(c, "search", page.status());
     pages.push_back(r->body);
@@ -232,6 +272,7 @@ int Search(const Invocation& inv, Console& c) {
 
 int List(const Invocation& inv, Console& c) {
   Client client(Options(inv, c));
+  StaleNote stale(c);
   std::vector<SongRow> songs;
   std::vector<std::string> pages;
   std::string after;
@@ -239,8 +280,10 @@ int List(const Invocation& inv, Console& c) {
     const uint64_t n = inv.limit ? std::min<uint64_t>(1000, *inv.limit - songs.size()) : 1000;
     std::string target = "/music/songs?limit=" + std::to_string(n);
     if (!after.empty()) target += "&after=" + PercentEncode(after);
+    target += StaleParam(inv, '&');
     auto r = client.Call("GET", target);
     if (!Is2xx(r)) return ReportFailure(c, "ls", r);
+    stale.Check(r);
     auto page = ParseSongPage(r->body);
     if (!page.ok()) return ReportFailure(c, "ls", page.status());
     pages.push_back(r->body);
@@ -269,6 +312,20 @@ int Stream(const Invocation& inv, Console& c) {
     c.err << "error: refusing to write audio to a terminal; use -o PATH (or -o - to insist)\n";
     return kExitUsage;
   }
+  Client client(Options(inv, c));
+  // The song's SHA-256 names its content: the stream is then served from any verified copy,
+  // without a catalog read on the serving node.
+  std::string sha256 = inv.sha256.value_or("");
+  if (sha256.empty()) {
+    StaleNote stale(c);
+    auto song = client.Call("GET", "/music/songs/" + PercentEncode(id) + StaleParam(inv, '?'));
+    if (!Is2xx(song)) return ReportFailure(c, "stream " + id, song);
+    stale.Check(song);
+    auto row = ParseSong(song->body);
+    if (!row.ok()) return ReportFailure(c, "stream " + id, row.status());
+    // A server that names no digest gets the plain stream.
+    if (IsSha256Hex(row->sha256)) sha256 = row->sha256;
+  }
   const bool to_stdout = output == "-";
   std::optional<FileTarget> file;
   std::optional<StreamTarget> pipe;
@@ -280,12 +337,12 @@ int Stream(const Invocation& inv, Console& c) {
     target = &file.emplace(output, inv.resume);
   }
   const uint64_t held = target->size();
-  Client client(Options(inv, c));
   const auto start = Clock::now();
   Result<HttpReply> r = Status::Unavailable("not sent");
   {
     ProgressLine line(c, id);
-    r = client.Download(id, target, [&](uint64_t done, uint64_t total) { line.Update(done, total); });
+    r = client.Download(
+        id, target, [&](uint64_t done, uint64_t total) { line.Update(done, total); }, sha256);
   }
   // Notes go to stderr when stdout carries the song.
   std::ostream& note = to_stdout ? c.err : c.out;

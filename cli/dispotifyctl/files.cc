@@ -1,5 +1,9 @@
 #include "cli/dispotifyctl/files.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <filesystem>
@@ -33,6 +37,16 @@ std::string Key(const fs::path& p) {
   return ec ? p.lexically_normal().string() : canonical.string();
 }
 
+// "Music" for "~/Music", "~/Music/" or "~/Music/."; "" for "/".
+std::string OperandName(const fs::path& operand) {
+  std::error_code ec;
+  fs::path p = fs::absolute(operand, ec);
+  if (ec) p = operand;
+  p = p.lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  return p.filename().string();
+}
+
 }  // namespace
 
 bool IsAudioFileName(std::string_view file_name) {
@@ -48,9 +62,9 @@ bool IsAudioFileName(std::string_view file_name) {
 UploadPlan PlanUploads(const std::vector<std::string>& operands) {
   UploadPlan plan;
   std::set<std::string> seen;
-  auto add = [&](const fs::path& p, uint64_t size) {
+  auto add = [&](const fs::path& p, std::string relative_path, uint64_t size) {
     if (!seen.insert(Key(p)).second) return;
-    plan.files.push_back({p.string(), p.filename().string(), size});
+    plan.files.push_back({p.string(), p.filename().string(), std::move(relative_path), size});
   };
   for (const auto& operand : operands) {
     const fs::path root(operand);
@@ -70,7 +84,7 @@ UploadPlan PlanUploads(const std::vector<std::string>& operands) {
         plan.problems.push_back({operand, ec.message()});
         continue;
       }
-      add(root, size);
+      add(root, root.filename().string(), size);
       continue;
     }
     if (!fs::is_directory(st)) {
@@ -98,9 +112,35 @@ UploadPlan PlanUploads(const std::vector<std::string>& operands) {
     }
     if (ec) plan.problems.push_back({operand, "walking the folder: " + ec.message()});
     std::sort(found.begin(), found.end());
-    for (const auto& [path, size] : found) add(path, size);
+    const std::string name = OperandName(root);
+    fs::path base = root.lexically_normal();  // "Music/." and "Music/" are "Music"
+    if (base.filename().empty() && base.has_parent_path()) base = base.parent_path();
+    for (const auto& [path, size] : found) {
+      const std::string below = path.lexically_normal().lexically_relative(base).generic_string();
+      add(path, name.empty() ? below : name + "/" + below, size);
+    }
   }
   return plan;
+}
+
+Result<Sha256::Digest> HashFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "opening " + path);
+  Sha256 sha;
+  std::string buf(size_t{1} << 20, '\0');
+  while (true) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      Status s = Status::FromErrno(errno, "reading " + path);
+      ::close(fd);
+      return s;
+    }
+    if (n == 0) break;
+    sha.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+  }
+  ::close(fd);
+  return sha.Final();
 }
 
 }  // namespace dispotify::cli

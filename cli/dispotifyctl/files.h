@@ -1,11 +1,15 @@
 #pragma once
 // Which local files `dispotifyctl upload` sends: the operands, with folders walked recursively and
-// only audio files kept from them.
+// only audio files kept from them; and the path each is sent under, from which the server derives
+// its file id (docs/file-ids.md).
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "common/sha256.h"
+#include "common/status.h"
 
 namespace dispotify::cli {
 
@@ -14,7 +18,12 @@ bool IsAudioFileName(std::string_view file_name);
 
 struct UploadFile {
   std::string path;  // as given or found, for messages and for opening
-  std::string name;  // the base name, sent as ?filename= (the server derives the file id from it)
+  std::string name;  // the base name, for messages
+  // Sent as ?path=: the path relative to the parent of the operand it was found under, with '/'
+  // separators, like a browser's webkitRelativePath: `upload ~/Music` sends "Music/Album/01.mp3",
+  // `upload song.mp3` sends "song.mp3". So the same library uploaded again from anywhere gets the
+  // same ids, and equal names in different albums get different ones.
+  std::string relative_path;
   uint64_t size = 0;
 };
 
@@ -34,5 +43,8 @@ struct UploadPlan {
 // symlinked folders (no loops); symlinks to files are followed. A path reached twice is sent once.
 // Unreadable subfolders are reported as problems, and the walk goes on.
 UploadPlan PlanUploads(const std::vector<std::string>& operands);
+
+// SHA-256 of the file's content (sent as Repr-Digest, so that the node refuses damaged bytes).
+Result<Sha256::Digest> HashFile(const std::string& path);
 
 }  // namespace dispotify::cli

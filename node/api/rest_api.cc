@@ -14,7 +14,10 @@
 #include <mutex>
 #include <thread>
 
+#include "common/file_id.h"
 #include "common/logging.h"
+#include "common/repr_digest.h"
+#include "common/sha256.h"
 #include "common/utf8.h"
 #include "node/api/cluster_control.h"
 #include "node/api/http/content_type.h"
@@ -130,10 +133,28 @@ Response WithConsistency(Response r, ReadConsistency c) {
   return r;
 }
 
-bool IsLowerSha256Hex(std::string_view s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+// "Album/01.mp3" -> "01.mp3"; either separator, trailing ones ignored.
+std::string LastPathComponent(std::string_view path) {
+  while (!path.empty() && (path.back() == '/' || path.back() == '\\')) path.remove_suffix(1);
+  if (const size_t sep = path.find_last_of("/\\"); sep != std::string_view::npos) path.remove_prefix(sep + 1);
+  return std::string(path);
+}
+
+// The SHA-256 the client expects the body to have, from ?sha256=<hex> and the Repr-Digest field
+// (RFC 9530); both must agree when both are sent.
+Result<std::optional<std::string>> ExpectedSha256(const Request& req) {
+  std::optional<std::string> from_query;
+  if (auto q = req.Query("sha256")) {
+    if (!IsSha256Hex(*q)) return Status::InvalidArgument("sha256 must be 64 hex digits");
+    std::string hex(*q);
+    for (char& c : hex) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    from_query = std::move(hex);
+  }
+  auto from_header = Sha256FromReprDigest(req.headers.GetAll("Repr-Digest"));
+  if (!from_header.ok()) return from_header.status();
+  if (from_query && *from_header && *from_query != **from_header)
+    return Status::InvalidArgument("the sha256 parameter and the Repr-Digest field disagree");
+  return from_query ? from_query : *from_header;
 }
 
 // A temp file in the spool directory, deleted on destruction.
@@ -298,8 +319,12 @@ class Routes {
     auto text_field = [&](std::string_view name, std::string* out) {
       if (auto v = req.Query(name)) *out = std::string(*v);
     };
+    std::string path;  // the client's relative path (docs/file-ids.md)
+    std::string replace;
     text_field("file_id", &up.file_id);
     text_field("filename", &up.file_name);
+    text_field("path", &path);
+    text_field("replace", &replace);
     text_field("title", &up.title);
     text_field("artist", &up.artist);
     text_field("album", &up.album);
@@ -338,6 +363,10 @@ class Routes {
                            "form field '" + part.name + "': " + value.status().message());
         if (part.name == "file_id")
           up.file_id = *value;
+        else if (part.name == "path")
+          path = *value;
+        else if (part.name == "replace")
+          replace = *value;
         else if (part.name == "filename")
           up.file_name = *value;
         else if (part.name == "title")
@@ -364,10 +393,22 @@ class Routes {
     } else if (!multipart && req.content_length) {
       up.expected_size = *req.content_length;
     }
+    if (path.size() > kMaxFileNameBytes)
+      return JsonError(400, "invalid_argument",
+                       "the path is longer than " + std::to_string(kMaxFileNameBytes) + " bytes");
+    if (!IsValidUtf8(path)) return JsonError(400, "invalid_argument", "the path must be valid UTF-8");
+    if (up.file_name.empty()) up.file_name = LastPathComponent(path);
     if (up.file_name.empty() && up.file_id.empty())
       return JsonError(400, "invalid_argument",
-                       "name the file: ?filename=, a multipart file name, or ?file_id=");
+                       "name the file: ?path=, ?filename=, a multipart file name, or ?file_id=");
     if (up.file_name.empty()) up.file_name = up.file_id;
+    if (replace == "true" || replace == "false")
+      up.replace = replace == "true";
+    else if (!replace.empty())
+      return JsonError(400, "invalid_argument", "replace must be true or false");
+    auto sha256 = ExpectedSha256(req);
+    if (!sha256.ok()) return Error(sha256.status());
+    up.expected_sha256 = *sha256;
     // Everything the request names is checked before any byte reaches a disk (the spool file).
     if (!up.file_id.empty() && !catalog::IsValidFileId(up.file_id))
       return JsonError(400, "invalid_argument",
@@ -385,9 +426,15 @@ class Routes {
     for (const std::string* text : {&up.file_name, &up.title, &up.artist, &up.album}) {
       if (!IsValidUtf8(*text)) return JsonError(400, "invalid_argument", "text fields must be valid UTF-8");
     }
-    if (up.file_id.empty() && !catalog::IsValidFileId(replication::DeriveFileId(up.file_name)))
-      return JsonError(400, "invalid_argument",
-                       "no file_id given and none can be derived from the file name");
+    // The id is known before the body arrives (placement hashes it): the explicit one, else the
+    // path's, else the file name's.
+    if (up.file_id.empty()) {
+      up.file_id = FileIdFromPath(path.empty() ? up.file_name : path);
+      if (up.file_id.empty())
+        return JsonError(400, "invalid_argument",
+                         std::string("no file_id given and none can be derived from the ") +
+                             (path.empty() ? "file name" : "path") + " (see docs/file-ids.md)");
+    }
     // A raw body's audio/* Content-Type counts like a multipart part's.
     if (!multipart && ctype.substr(0, 6) == "audio/") {
       std::string_view media = ctype.substr(0, ctype.find(';'));
@@ -525,9 +572,9 @@ class Routes {
   Response StreamContent(Request& req, std::string sha256) {
     const std::string file_id(req.PathParam("file_id"));
     if (!catalog::IsValidFileId(file_id)) return JsonError(400, "invalid_argument", "invalid file_id");
-    for (char& c : sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (!IsLowerSha256Hex(sha256))
+    if (!IsSha256Hex(sha256))
       return JsonError(400, "invalid_argument", "sha256 must be 64 hexadecimal digits");
+    for (char& c : sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     catalog::Song song;
     // Metadata (type, name) from this node's catalog when it has this content; otherwise the size
     // comes from a copy and the type from the id's extension.

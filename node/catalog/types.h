@@ -8,12 +8,15 @@
 #include <string_view>
 #include <vector>
 
+#include "common/file_id.h"
 #include "common/ids.h"
 #include "common/status.h"
 
 namespace dispotify::catalog {
 
-inline constexpr size_t kMaxFileIdSize = 128;
+// The file id rule is shared with the clients (common/file_id.h); the catalog names it here too.
+using ::dispotify::IsValidFileId;
+using ::dispotify::kMaxFileIdSize;
 
 // A song's metadata. `file_id` is the key: 1..kMaxFileIdSize characters of [A-Za-z0-9._-], not
 // "." or "..".
@@ -108,9 +111,6 @@ struct CatalogStats {
   uint64_t replicas_healthy = 0;
   uint64_t replicas_other = 0;  // pending, corrupt or missing
 };
-
-// True when `id` is a valid file_id (see Song). Checked before any id touches a disk or a query.
-bool IsValidFileId(std::string_view id);
 
 // The limits every metadata store enforces (the same on SQLite and PostgreSQL).
 inline constexpr size_t kMaxTextBytes = 4096;        // a song's text fields

@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include "common/file_id.h"
 #include "common/logging.h"
 #include "common/sha256.h"
 #include "node/replication/peer_client.h"
@@ -99,26 +100,6 @@ class UploadLease {
 
 }  // namespace
 
-std::string DeriveFileId(std::string_view file_name) {
-  // Only the last path component of what a browser or a CLI sent.
-  if (auto slash = file_name.find_last_of("/\\"); slash != std::string_view::npos)
-    file_name.remove_prefix(slash + 1);
-  std::string id;
-  for (char c : file_name) {
-    const bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                      c == '.' || c == '_' || c == '-';
-    const char out = keep ? c : '-';
-    if (out == '-' && !id.empty() && id.back() == '-') continue;
-    if (out == '.' && id.empty()) continue;  // no hidden names, no "." or ".."
-    if (out == '-' && id.empty()) continue;
-    id.push_back(out);
-    if (id.size() == catalog::kMaxFileIdSize) break;
-  }
-  while (!id.empty() && id.back() == '-') id.pop_back();
-  if (!catalog::IsValidFileId(id)) return {};
-  return id;
-}
-
 FileService::FileService(FileServiceOptions options, FileServiceDeps deps)
     : options_(options), deps_(std::move(deps)) {}
 
@@ -153,7 +134,7 @@ void FileService::DeleteCopies(const std::string& file_id, const std::vector<Nod
 }
 
 Result<UploadResult> FileService::Upload(const UploadRequest& request, const ByteSource& source) {
-  const std::string file_id = request.file_id.empty() ? DeriveFileId(request.file_name) : request.file_id;
+  const std::string file_id = request.file_id.empty() ? FileIdFromPath(request.file_name) : request.file_id;
   if (!catalog::IsValidFileId(file_id)) {
     return Status::InvalidArgument(
         request.file_id.empty() ? "no file_id given and none can be derived from the file name"

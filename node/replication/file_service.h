@@ -3,7 +3,8 @@
 // to its replicas and commit its catalog entry, read it from any healthy replica, delete it.
 //
 // Upload (the acknowledgement rule of DESIGN.md §2):
-//  1. file_id: given, or derived from the file name (DeriveFileId). Checked before anything else.
+//  1. file_id: given, or derived from the file name (FileIdFromPath, common/file_id.h). Checked
+//     before anything else.
 //  2. Fail fast, before reading a byte, when the Raft group has no leader or fewer than W nodes
 //     are alive, where W = floor(R'/2) + 1 and R' = min(R, members): kUnavailable.
 //  3. Take the lease "upload:<file_id>" (a catalog lock; TTL lock_ttl, renewed while bytes flow,
@@ -57,7 +58,7 @@ class PeerClient;
 
 // What the client says about an upload (tags come from the API layer).
 struct UploadRequest {
-  std::string file_id;  // empty: DeriveFileId(file_name)
+  std::string file_id;  // empty: FileIdFromPath(file_name)
   std::string file_name;
   std::string content_type;
   std::string title;
@@ -117,10 +118,6 @@ struct FileServiceDeps {
   std::function<std::vector<NodeId>()> members;
   std::function<uint32_t()> replication_factor;
 };
-
-// A valid file_id from a file name: characters outside [A-Za-z0-9._-] become '-', runs of '-'
-// collapse, leading dots are dropped, at most kMaxFileIdSize characters. Empty when nothing is left.
-std::string DeriveFileId(std::string_view file_name);
 
 // floor(r/2) + 1: copies an upload needs before it is acknowledged.
 inline size_t WriteQuorum(size_t r) {

@@ -58,7 +58,27 @@ TEST(ArgsTest, Upload) {
   ASSERT_TRUE(inv.ok());
   EXPECT_EQ(inv->command, Command::kUpload);
   EXPECT_EQ(inv->operands, (std::vector<std::string>{"a.mp3", "dir"}));
+  EXPECT_FALSE(inv->replace);
   EXPECT_FALSE(Parse({"upload"}).ok());
+
+  inv = Parse({"upload", "--replace", "dir"});
+  ASSERT_TRUE(inv.ok());
+  EXPECT_TRUE(inv->replace);
+  EXPECT_FALSE(Parse({"ls", "--replace"}).ok());
+  EXPECT_FALSE(Parse({"upload", "--replace=yes", "dir"}).ok());
+}
+
+TEST(ArgsTest, StaleAppliesToReadsOnly) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"ls", "--stale"}, {"search", "abba", "--stale"}, {"--stale", "stream", "x.mp3", "-o", "-"}}) {
+    auto inv = Parse(args);
+    ASSERT_TRUE(inv.ok()) << args[0] << ": " << inv.status().ToString();
+    EXPECT_TRUE(inv->stale);
+  }
+  EXPECT_FALSE(Parse({"ls"})->stale);
+  EXPECT_FALSE(Parse({"upload", "x.mp3", "--stale"}).ok());
+  EXPECT_FALSE(Parse({"rm", "x.mp3", "--stale"}).ok());
+  EXPECT_FALSE(Parse({"cluster", "status", "--stale"}).ok());
 }
 
 TEST(ArgsTest, Stream) {
@@ -78,6 +98,16 @@ TEST(ArgsTest, Stream) {
   EXPECT_FALSE(Parse({"stream", "x.mp3", "--resume"}).ok());  // nothing to resume on stdout
   EXPECT_FALSE(Parse({"stream", "../etc/passwd"}).ok());      // not a file id
   EXPECT_FALSE(Parse({"stream", ".."}).ok());
+
+  // --sha256 names the content; any case in, lowercase out.
+  const std::string upper(64, 'A');
+  inv = Parse({"stream", "x.mp3", "--sha256", upper, "-o", "-"});
+  ASSERT_TRUE(inv.ok());
+  EXPECT_EQ(inv->sha256, std::string(64, 'a'));
+  EXPECT_EQ(Parse({"stream", "x.mp3"})->sha256, std::nullopt);
+  EXPECT_FALSE(Parse({"stream", "x.mp3", "--sha256", "abc"}).ok());
+  EXPECT_FALSE(Parse({"stream", "x.mp3", "--sha256", std::string(64, 'g')}).ok());
+  EXPECT_FALSE(Parse({"ls", "--sha256", std::string(64, 'a')}).ok());
 }
 
 TEST(ArgsTest, RemoveChecksEveryId) {

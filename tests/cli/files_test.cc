@@ -54,8 +54,42 @@ TEST(FilesTest, WalksFoldersRecursivelyInPathOrder) {
   EXPECT_EQ(plan.files[0].size, 5u);
   EXPECT_EQ(plan.files[2].path, dir.Sub("music/sub/deeper/c.OGG"));
   EXPECT_EQ(plan.files[2].size, 7u);
+  // Paths are sent relative to the folder's parent, like a browser's webkitRelativePath.
+  EXPECT_EQ(plan.files[0].relative_path, "music/a.flac");
+  EXPECT_EQ(plan.files[2].relative_path, "music/sub/deeper/c.OGG");
   EXPECT_EQ(plan.skipped, 2u);
   EXPECT_TRUE(plan.problems.empty());
+}
+
+TEST(FilesTest, RelativePathsNameTheFolderHoweverItIsWritten) {
+  mocks::TempDir dir;
+  Write(dir.Sub("Music/Album A/01 - Intro.mp3"), 1);
+  Write(dir.Sub("Music/Album B/01 - Intro.mp3"), 2);
+  for (const std::string& operand :
+       {dir.Sub("Music"), dir.Sub("Music/"), dir.Sub("Music/."), dir.Sub("Music/Album A/../")}) {
+    UploadPlan plan = PlanUploads({operand});
+    std::vector<std::string> paths;
+    for (const auto& f : plan.files) paths.push_back(f.relative_path);
+    EXPECT_EQ(paths,
+              (std::vector<std::string>{"Music/Album A/01 - Intro.mp3", "Music/Album B/01 - Intro.mp3"}))
+        << operand;
+  }
+  // A file operand is sent under its own name; a subfolder under its own name.
+  UploadPlan file = PlanUploads({dir.Sub("Music/Album A/01 - Intro.mp3")});
+  ASSERT_EQ(file.files.size(), 1u);
+  EXPECT_EQ(file.files[0].relative_path, "01 - Intro.mp3");
+  UploadPlan album = PlanUploads({dir.Sub("Music/Album B")});
+  ASSERT_EQ(album.files.size(), 1u);
+  EXPECT_EQ(album.files[0].relative_path, "Album B/01 - Intro.mp3");
+}
+
+TEST(FilesTest, HashFile) {
+  mocks::TempDir dir;
+  std::ofstream(dir.Sub("a.mp3"), std::ios::binary) << "hello world";
+  auto d = HashFile(dir.Sub("a.mp3"));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(ToHex(*d), "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
+  EXPECT_FALSE(HashFile(dir.Sub("missing.mp3")).ok());
 }
 
 TEST(FilesTest, FileOperandsKeepTheirOrderAndNonAudioIsAProblem) {

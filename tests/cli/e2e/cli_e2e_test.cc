@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/sha256.h"
 #include "e2e/cluster_harness.h"
 #include "tests/mocks/temp_dir.h"
 
@@ -125,22 +126,47 @@ TEST_F(CliE2eTest, UploadSearchListStreamRemoveAndStatus) {
   WriteFile(tmp_.Sub("music/First Song.wav"), first);
   WriteFile(tmp_.Sub("music/sub/Second.wav"), second);
   WriteFile(tmp_.Sub("music/notes.txt"), "not audio");
+  // The same name in two albums: two songs (the id comes from the path below the folder's parent).
+  const std::string intro_a = Wav(8'000, 3);
+  const std::string intro_b = Wav(9'000, 4);
+  WriteFile(tmp_.Sub("music/Album A/01 - Intro.wav"), intro_a);
+  WriteFile(tmp_.Sub("music/Album B/01 - Intro.wav"), intro_b);
 
   // The first endpoint is down: the client moves on to the node (and retries its 503s while it
   // gets ready).
   const std::string down = "http://127.0.0.1:" + std::to_string(FreePort());
   CtlRun up = Ctl({"upload", tmp_.Sub("music")}, down + "," + endpoint_);
   EXPECT_RUN(up, 0);
-  EXPECT_NE(up.out.find("uploaded       " + tmp_.Sub("music/First Song.wav") + " -> First-Song.wav"),
+  EXPECT_NE(up.out.find("stored          " + tmp_.Sub("music/First Song.wav") + " -> music_First-Song.wav"),
             std::string::npos)
       << up.out;
-  EXPECT_NE(up.out.find("uploaded 2, already present 0, failed 0"), std::string::npos) << up.out;
+  EXPECT_NE(up.out.find(" -> music_Album-A_01-Intro.wav"), std::string::npos) << up.out;
+  EXPECT_NE(up.out.find(" -> music_Album-B_01-Intro.wav"), std::string::npos) << up.out;
+  EXPECT_NE(up.out.find("stored 4, already present 0, failed 0"), std::string::npos) << up.out;
   EXPECT_NE(up.out.find("skipped 1 file that is not audio"), std::string::npos) << up.out;
 
   // Again: the same bytes are already there (200), which is no failure.
   CtlRun again = Ctl({"upload", tmp_.Sub("music")});
   EXPECT_RUN(again, 0);
-  EXPECT_NE(again.out.find("uploaded 0, already present 2, failed 0"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("stored 0, already present 4, failed 0"), std::string::npos) << again.out;
+  EXPECT_NE(
+      again.out.find("already present " + tmp_.Sub("music/sub/Second.wav") + " -> music_sub_Second.wav"),
+      std::string::npos)
+      << again.out;
+
+  // Other bytes under a stored path: refused, with the way out named.
+  WriteFile(tmp_.Sub("other/music/Album A/01 - Intro.wav"), Wav(8'000, 5));
+  CtlRun clash = Ctl({"upload", tmp_.Sub("other/music")});
+  EXPECT_RUN(clash, 1);
+  EXPECT_NE(clash.err.find("already_exists"), std::string::npos) << clash.err;
+  EXPECT_NE(clash.err.find("--replace"), std::string::npos) << clash.err;
+
+  // A file operand is sent under its own name.
+  WriteFile(tmp_.Sub("single/Solo Take.wav"), Wav(5'000, 6));
+  CtlRun single = Ctl({"upload", tmp_.Sub("single/Solo Take.wav")});
+  EXPECT_RUN(single, 0);
+  EXPECT_NE(single.out.find(" -> Solo-Take.wav"), std::string::npos) << single.out;
+  EXPECT_RUN(Ctl({"rm", "Solo-Take.wav"}), 0);
 
   // Problems are reported per file, and the exit code says so.
   CtlRun bad = Ctl({"upload", tmp_.Sub("music/notes.txt"), tmp_.Sub("missing.mp3")});
@@ -152,7 +178,7 @@ TEST_F(CliE2eTest, UploadSearchListStreamRemoveAndStatus) {
   EXPECT_TRUE(Eventually(
       [&] {
         search = Ctl({"search", "second"});
-        return search.code == 0 && search.out.find("Second.wav") != std::string::npos;
+        return search.code == 0 && search.out.find("music_sub_Second.wav") != std::string::npos;
       },
       10s))
       << search.out << search.err;
@@ -161,47 +187,66 @@ TEST_F(CliE2eTest, UploadSearchListStreamRemoveAndStatus) {
 
   CtlRun json_search = Ctl({"--json", "search", "first"});
   EXPECT_RUN(json_search, 0);
-  EXPECT_NE(json_search.out.find("\"file_id\":\"First-Song.wav\""), std::string::npos) << json_search.out;
+  EXPECT_NE(json_search.out.find("\"file_id\":\"music_First-Song.wav\""), std::string::npos)
+      << json_search.out;
+  CtlRun stale_search = Ctl({"search", "first", "--stale"});
+  EXPECT_RUN(stale_search, 0);
+  EXPECT_NE(stale_search.out.find("music_First-Song.wav"), std::string::npos) << stale_search.out;
 
   CtlRun ls = Ctl({"ls"});
   EXPECT_RUN(ls, 0);
-  EXPECT_NE(ls.out.find("First-Song.wav"), std::string::npos) << ls.out;
-  EXPECT_NE(ls.out.find("Second.wav"), std::string::npos) << ls.out;
-  EXPECT_NE(ls.out.find("\n2 songs\n"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find("music_First-Song.wav"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find("music_sub_Second.wav"), std::string::npos) << ls.out;
+  EXPECT_NE(ls.out.find("\n4 songs\n"), std::string::npos) << ls.out;
+  CtlRun stale_ls = Ctl({"ls", "--stale"});
+  EXPECT_RUN(stale_ls, 0);
+  EXPECT_NE(stale_ls.out.find("\n4 songs\n"), std::string::npos) << stale_ls.out;
   CtlRun ls1 = Ctl({"ls", "--limit", "1"});
   EXPECT_RUN(ls1, 0);
   EXPECT_NE(ls1.out.find("\n1 song\n"), std::string::npos) << ls1.out;
 
   // Stream back, to a file and to stdout, and compare the bytes.
   const std::string out_path = tmp_.Sub("back.wav");
-  CtlRun to_file = Ctl({"stream", "Second.wav", "-o", out_path});
+  CtlRun to_file = Ctl({"stream", "music_sub_Second.wav", "-o", out_path});
   EXPECT_RUN(to_file, 0);
   EXPECT_TRUE(ReadFile(out_path) == second) << "streamed file differs";
-  CtlRun to_stdout = Ctl({"stream", "First-Song.wav", "-o", "-"});
+  for (const auto& [id, bytes] :
+       {std::pair{"music_Album-A_01-Intro.wav", &intro_a}, {"music_Album-B_01-Intro.wav", &intro_b}}) {
+    const std::string path = tmp_.Sub(std::string(id));
+    EXPECT_RUN(Ctl({"stream", id, "-o", path}), 0);
+    EXPECT_TRUE(ReadFile(path) == *bytes) << id << " differs";
+  }
+  // With the digest known, the song is not looked up first.
+  const std::string with_digest = tmp_.Sub("digest.wav");
+  EXPECT_RUN(Ctl({"stream", "music_sub_Second.wav", "--sha256", Sha256Hex(second), "-o", with_digest}), 0);
+  EXPECT_TRUE(ReadFile(with_digest) == second) << "stream --sha256 differs";
+  CtlRun to_stdout = Ctl({"stream", "music_First-Song.wav", "-o", "-"});
   EXPECT_RUN(to_stdout, 0);
   EXPECT_TRUE(to_stdout.out == first) << "streamed stdout differs (" << to_stdout.out.size() << " bytes)";
 
   // Resume: a file holding the first part gets the rest.
   WriteFile(out_path, second.substr(0, 1000));
-  CtlRun resumed = Ctl({"stream", "Second.wav", "-o", out_path, "--resume"});
+  CtlRun resumed = Ctl({"stream", "music_sub_Second.wav", "-o", out_path, "--resume"});
   EXPECT_RUN(resumed, 0);
   EXPECT_TRUE(ReadFile(out_path) == second) << "resumed file differs";
 
   CtlRun status = Ctl({"cluster", "status"});
   EXPECT_RUN(status, 0);
   EXPECT_NE(status.out.find("leader:       node 1"), std::string::npos) << status.out;
-  EXPECT_NE(status.out.find("songs:        2"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("songs:        4"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find("ID  ADDRESS"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find(cluster_->spec(1).address() + "  leader"), std::string::npos) << status.out;
 
-  CtlRun rm = Ctl({"rm", "First-Song.wav", "Second.wav"});
+  CtlRun rm = Ctl({"rm", "music_First-Song.wav", "music_sub_Second.wav", "music_Album-A_01-Intro.wav",
+                   "music_Album-B_01-Intro.wav"});
   EXPECT_RUN(rm, 0);
-  EXPECT_NE(rm.out.find("deleted First-Song.wav\ndeleted Second.wav\n"), std::string::npos) << rm.out;
-  CtlRun gone = Ctl({"stream", "Second.wav", "-o", tmp_.Sub("gone.wav")});
+  EXPECT_NE(rm.out.find("deleted music_First-Song.wav\ndeleted music_sub_Second.wav\n"), std::string::npos)
+      << rm.out;
+  CtlRun gone = Ctl({"stream", "music_sub_Second.wav", "-o", tmp_.Sub("gone.wav")});
   EXPECT_RUN(gone, 1);
   EXPECT_NE(gone.err.find("HTTP 404 not_found"), std::string::npos) << gone.err;
   EXPECT_FALSE(std::filesystem::exists(tmp_.Sub("gone.wav")));
-  CtlRun rm_again = Ctl({"rm", "Second.wav"});
+  CtlRun rm_again = Ctl({"rm", "music_sub_Second.wav"});
   EXPECT_RUN(rm_again, 1);
   EXPECT_NE(rm_again.err.find("HTTP 404"), std::string::npos) << rm_again.err;
   CtlRun empty = Ctl({"ls"});
