@@ -20,6 +20,9 @@ packages=(
   # the Python venv that holds PyPI test tools (scripts/install-test-tools.sh)
   python3 python3-venv
 )
+# Go builds dispotify-lincheck (e2e/linearizability, go 1.19: Debian 12's golang-go is 1.19). A Go
+# already on PATH (e.g. an upstream toolchain in /usr/local/go) is used as it is.
+if ! command -v go >/dev/null; then packages+=(golang-go); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,38 +1,85 @@
 #!/usr/bin/env bash
-# Installs the Python tools that the tests use (from PyPI, pinned) into a private virtualenv:
-#   ${DISPOTIFY_TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/venv}
-# Today: schemathesis (the `st` command), which fuzzes the REST API against docs/openapi.yaml
-# (e2e/schemathesis/run.sh, ctest label api).
-# Idempotent, non-interactive and silent when everything is already installed (a stamp file in
-# the venv records what was installed). Prints the venv's path with --print-venv.
-# Environment: PYTHON (the interpreter that creates the venv, default python3).
+# Installs the tools that the tests use, each cached and rebuilt only when its pin changes:
+#   - Python tools from PyPI (pinned) in a private virtualenv:
+#       ${DISPOTIFY_TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/venv}
+#     Today: schemathesis (the `st` command), which fuzzes the REST API against docs/openapi.yaml
+#     (e2e/schemathesis/run.sh, ctest label api).
+#   - dispotify-lincheck, the linearizability checker of e2e/linearizability (Go, porcupine), built
+#     with `go build` into ${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/bin/dispotify-lincheck.
+# Idempotent, non-interactive and silent when everything is already installed (stamp files record
+# what was installed: the pins for the venv, a hash of the Go sources and toolchain for the
+# checker). --print-venv prints the venv's path, --print-lincheck the checker's.
+# Environment: PYTHON (the interpreter that creates the venv, default python3), GO (default go).
 set -euo pipefail
 
 venv=${DISPOTIFY_TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/venv}
-if [[ "${1:-}" == --print-venv ]]; then
-  echo "$venv"
-  exit 0
-fi
+lincheck=${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/bin/dispotify-lincheck
+case "${1:-}" in
+  --print-venv)
+    echo "$venv"
+    exit 0
+    ;;
+  --print-lincheck)
+    echo "$lincheck"
+    exit 0
+    ;;
+esac
 
-# Bump a pin here and every machine reinstalls on its next run.
-requirements=(schemathesis==4.32.5)
-stamp="$venv/.dispotify-requirements"
-want="${requirements[*]}"
+install_python_tools() {
+  # Bump a pin here and every machine reinstalls on its next run.
+  local requirements=(schemathesis==4.32.5)
+  local stamp="$venv/.dispotify-requirements"
+  local want="${requirements[*]}"
 
-if [[ -x "$venv/bin/python" && -x "$venv/bin/st" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]] &&
-  "$venv/bin/python" -c '' 2>/dev/null; then
-  exit 0
-fi
+  if [[ -x "$venv/bin/python" && -x "$venv/bin/st" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]] &&
+    "$venv/bin/python" -c '' 2>/dev/null; then
+    return 0
+  fi
 
-python=${PYTHON:-python3}
-echo "install-test-tools: installing ${want} into $venv" >&2
-if ! "$venv/bin/python" -c '' 2>/dev/null; then
-  # Missing or broken (e.g. its interpreter was removed): start over.
-  rm -rf "$venv"
-  mkdir -p "$(dirname "$venv")"
-  "$python" -m venv "$venv"
-fi
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-"$venv/bin/python" -m pip install -q "${requirements[@]}"
-"$venv/bin/st" --version >/dev/null
-echo "$want" >"$stamp"
+  local python=${PYTHON:-python3}
+  echo "install-test-tools: installing ${want} into $venv" >&2
+  if ! "$venv/bin/python" -c '' 2>/dev/null; then
+    # Missing or broken (e.g. its interpreter was removed): start over.
+    rm -rf "$venv"
+    mkdir -p "$(dirname "$venv")"
+    "$python" -m venv "$venv"
+  fi
+  export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+  "$venv/bin/python" -m pip install -q "${requirements[@]}"
+  "$venv/bin/st" --version >/dev/null
+  echo "$want" >"$stamp"
+}
+
+install_lincheck() {
+  local go=${GO:-go}
+  local src
+  src="$(cd "$(dirname "$0")/../e2e/linearizability" && pwd)"
+  if ! command -v "$go" >/dev/null; then
+    echo "install-test-tools: no '$go' on PATH to build dispotify-lincheck (scripts/install-deps.sh installs golang-go)" >&2
+    return 1
+  fi
+  # The stamp names what the binary was built from: the toolchain, go.mod, go.sum and every
+  # non-test Go source (paths relative to the module, so every checkout of the same sources
+  # shares the binary).
+  local stamp="$lincheck.stamp" want
+  want="dispotify-lincheck $("$go" env GOVERSION) $(
+    cd "$src" &&
+      find . -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum | LC_ALL=C sort |
+      xargs sha256sum | sha256sum | cut -d' ' -f1
+  )"
+  if [[ -x "$lincheck" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return 0
+  fi
+
+  echo "install-test-tools: building $lincheck" >&2
+  mkdir -p "$(dirname "$lincheck")"
+  # Built aside and renamed, so that a concurrent run never sees half a binary. -mod=readonly:
+  # go.sum pins porcupine; the module proxy (or the module cache, once filled) supplies it.
+  local tmp="$lincheck.tmp.$$"
+  (cd "$src" && "$go" build -mod=readonly -buildvcs=false -trimpath -o "$tmp" ./cmd/dispotify-lincheck)
+  mv -f "$tmp" "$lincheck"
+  echo "$want" >"$stamp"
+}
+
+install_python_tools
+install_lincheck

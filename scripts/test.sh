@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
-./scripts/install-test-tools.sh  # schemathesis (PyPI, pinned) for the REST API fuzz test
+./scripts/install-test-tools.sh  # schemathesis (REST API fuzzing), dispotify-lincheck (Go)
 
 presets=("$@")
 if ((${#presets[@]} == 0)); then presets=(release asan); fi
