@@ -6,7 +6,9 @@
 // simulated millisecond; at the end every acknowledged write must be on every member, and every
 // read must have returned a prefix of the final state.
 //
-// DISPOTIFY_SIM_SEEDS=N runs N seeds (default 500); DISPOTIFY_SIM_SEED=S reruns one seed alone.
+// DISPOTIFY_SIM_SEEDS=N runs N seeds (default DISPOTIFY_SIM_DEFAULT_SEEDS, set by tests/CMakeLists.txt:
+// 500 in release builds, fewer under sanitizers and in debug builds); DISPOTIFY_SIM_SEED=S reruns
+// one seed alone.
 
 #include <gtest/gtest.h>
 
@@ -14,6 +16,10 @@
 #include <iostream>
 
 #include "tests/sim/sim_cluster.h"
+
+#ifndef DISPOTIFY_SIM_DEFAULT_SEEDS
+#define DISPOTIFY_SIM_DEFAULT_SEEDS 500
+#endif
 
 namespace dispotify::sim {
 namespace {
@@ -147,7 +153,7 @@ TEST(RaftRandomized, ManySeedsKeepEveryAcknowledgedWrite) {
     RunSeed(seed);
     return;
   }
-  uint64_t seeds = EnvOr("DISPOTIFY_SIM_SEEDS", 500);
+  uint64_t seeds = EnvOr("DISPOTIFY_SIM_SEEDS", DISPOTIFY_SIM_DEFAULT_SEEDS);
   uint64_t base = EnvOr("DISPOTIFY_SIM_SEED_BASE", 1);
   std::cout << "running seeds " << base << ".." << base + seeds - 1 << "\n";
   for (uint64_t s = base; s < base + seeds; ++s) {
