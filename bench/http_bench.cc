@@ -20,6 +20,10 @@
 //   search    GET /music/search?q=... for --duration s; queries drawn from the same generator
 //             as populate over its first --songs songs (whole title words, 3-4 letter prefixes,
 //             artist names, two-word titles, a word with one typo).
+//   song      GET /music/songs/<prefix>-<n>.mp3 for random n < --songs (the ids populate made)
+//             for --duration s; 404s are counted (no_match), not errors.
+//   With --consistency stale, search and song add ?consistency=stale (the node answers from its
+//   own catalog; otherwise every read confirms the latest state with the leader first).
 //   failover  Uploads --file in a loop from --threads threads; after --kill-after s sends
 //             SIGKILL to --kill-pid and measures the time from the kill until an upload started
 //             after the kill succeeds (gap_ms), and until any upload completes (first_ok_ms).
@@ -30,7 +34,7 @@
 // Usage: dispotify-http-bench MODE [--target HOST:PORT] [--path P] [--threads N]
 //          [--duration S] [--requests N] [--range-bytes N] [--file PATH] [--prefix P]
 //          [--songs N] [--kill-pid PID] [--kill-after S] [--timeout S] [--label L]
-//          [--seed N] [--copy-body] [--out PATH] [--size BYTES] [--title T]
+//          [--seed N] [--copy-body] [--out PATH] [--size BYTES] [--title T] [--consistency stale]
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -78,7 +82,8 @@ struct Config {
   std::string file;
   std::string prefix = "bench";
   uint64_t songs = 1000;
-  std::string queries;  // search: a file of queries, one per line (else the generator's)
+  std::string queries;      // search: a file of queries, one per line (else the generator's)
+  std::string consistency;  // search, song: "stale" adds ?consistency=stale
   int kill_pid = 0;
   double kill_after = 2;
   double timeout = 30;
@@ -650,6 +655,11 @@ int RunPopulate(Config c) {
   return totals.ok > 0 ? 0 : 1;
 }
 
+// "&consistency=stale" (or with '?') when asked for; empty for the default linearizable reads.
+std::string ConsistencyParam(const Config& c, char sep) {
+  return c.consistency == "stale" ? std::string(1, sep) + "consistency=stale" : std::string();
+}
+
 int RunSearch(Config c) {
   Totals totals;
   std::vector<std::mt19937_64> rngs;
@@ -666,8 +676,8 @@ int RunSearch(Config c) {
   const double secs = RunLoad(c, &totals, [&](int t, Connection& conn, uint64_t, std::string* error) {
     auto& rng = rngs[static_cast<size_t>(t)];
     const std::string q = queries.empty() ? Query(c.songs, rng) : queries[rng() % queries.size()];
-    const std::string head =
-        "GET /music/search?q=" + UrlEncode(q) + " HTTP/1.1\r\nHost: " + HostHeader(c) + "\r\n\r\n";
+    const std::string head = "GET /music/search?q=" + UrlEncode(q) + ConsistencyParam(c, '&') +
+                             " HTTP/1.1\r\nHost: " + HostHeader(c) + "\r\n\r\n";
     auto r = conn.Roundtrip(head, {}, -1, 0, true, false, error);
     if (!r) return std::optional<uint64_t>();
     if (r->status != 200) {
@@ -679,6 +689,31 @@ int RunSearch(Config c) {
   });
   PrintTotals(c, totals, secs,
               " songs=" + std::to_string(c.songs) + " no_match=" + std::to_string(empty.load()));
+  return totals.ok > 0 ? 0 : 1;
+}
+
+int RunSong(Config c) {
+  Totals totals;
+  std::vector<std::mt19937_64> rngs;
+  for (int t = 0; t < c.threads; ++t) rngs.emplace_back(c.seed * 1000 + static_cast<uint64_t>(t));
+  std::atomic<uint64_t> missing{0};
+  const double secs = RunLoad(c, &totals, [&](int t, Connection& conn, uint64_t, std::string* error) {
+    auto& rng = rngs[static_cast<size_t>(t)];
+    const std::string id = c.prefix + "-" + std::to_string(rng() % std::max<uint64_t>(c.songs, 1)) + ".mp3";
+    const std::string head = "GET /music/songs/" + id + ConsistencyParam(c, '?') +
+                             " HTTP/1.1\r\nHost: " + HostHeader(c) + "\r\n\r\n";
+    auto r = conn.Roundtrip(head, {}, -1, 0, true, false, error);
+    if (!r) return std::optional<uint64_t>();
+    if (r->status == 404) {
+      missing.fetch_add(1);
+    } else if (r->status != 200) {
+      *error = "status " + std::to_string(r->status) + " for " + id;
+      return std::optional<uint64_t>();
+    }
+    return std::optional<uint64_t>(r->body_bytes);
+  });
+  PrintTotals(c, totals, secs,
+              " songs=" + std::to_string(c.songs) + " no_match=" + std::to_string(missing.load()));
   return totals.ok > 0 ? 0 : 1;
 }
 
@@ -806,7 +841,8 @@ int RunMkMp3(const Config& c) {
 
 Config Parse(int argc, char** argv) {
   if (argc < 2)
-    Die("usage: dispotify-http-bench get|upload|populate|search|failover|mkmp3 [options] (see the source)");
+    Die("usage: dispotify-http-bench get|upload|populate|search|song|failover|mkmp3 [options] (see the "
+        "source)");
   Config c;
   c.mode = argv[1];
   for (int i = 2; i < argc; ++i) {
@@ -835,6 +871,10 @@ Config Parse(int argc, char** argv) {
       c.file = next();
     } else if (a == "--prefix") {
       c.prefix = next();
+    } else if (a == "--consistency") {
+      c.consistency = next();
+      if (c.consistency != "stale" && c.consistency != "linearizable")
+        Die("--consistency: stale or linearizable");
     } else if (a == "--queries") {
       c.queries = next();
     } else if (a == "--songs") {
@@ -863,7 +903,8 @@ Config Parse(int argc, char** argv) {
   }
   if (c.label.empty()) c.label = c.mode;
   if (c.mode != "mkmp3" && c.port <= 0) Die("--target HOST:PORT is required");
-  if (c.duration <= 0 && c.requests == 0 && (c.mode == "get" || c.mode == "upload" || c.mode == "search"))
+  if (c.duration <= 0 && c.requests == 0 &&
+      (c.mode == "get" || c.mode == "upload" || c.mode == "search" || c.mode == "song"))
     Die("give --duration or --requests");
   return c;
 }
@@ -877,6 +918,7 @@ int main(int argc, char** argv) {
   if (c.mode == "upload") return RunUpload(c);
   if (c.mode == "populate") return RunPopulate(c);
   if (c.mode == "search") return RunSearch(c);
+  if (c.mode == "song") return RunSong(c);
   if (c.mode == "failover") return RunFailover(c);
   if (c.mode == "mkmp3") return RunMkMp3(c);
   Die("unknown mode " + c.mode);

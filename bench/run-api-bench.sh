@@ -13,6 +13,13 @@
 #             album for --search-seconds (at most --search-songs), then p50/p99 of searches with 1
 #             and 32 clients. Loading 1,000,000 songs through the API does not fit in a run:
 #             bench/run-search-bench.sh measures the stores themselves at 1,000,000 songs.
+#   reads     the same cluster: --reads-songs tiny songs (at most --reads-seconds of uploads), then
+#             searches and song gets through a follower, linearizable (the default: a read-index
+#             round through the leader, shared by concurrent reads) and with the stale opt-in
+#             (?consistency=stale, the node's own catalog), 1 and 32 clients, --reads-duration s
+#             each; p50/p99 and the ratio linearizable/stale; and the follower's read-index rounds
+#             per read at 32 clients (its dispotify_catalog_read_index_rounds_total over
+#             dispotify_catalog_linearizable_reads_total).
 #   failover  the same cluster: uploads of a small file in a loop through a follower; the load
 #             generator kill -9s the leader and reports the time until an upload started after the
 #             kill succeeds; the node is restarted between runs (--failover-runs).
@@ -22,8 +29,9 @@
 # its own copy and of nginx.
 #
 # Usage: bench/run-api-bench.sh [--node-binary PATH] [--bench-binary PATH] [--base-dir DIR]
-#          [--only stream,upload,search,failover] [--duration 5] [--search-seconds 180]
-#          [--search-songs 1000000] [--search-duration 10] [--failover-runs 3] [--keep]
+#          [--only stream,upload,search,reads,failover] [--duration 5] [--search-seconds 180]
+#          [--search-songs 1000000] [--search-duration 10] [--reads-songs 2000] [--reads-seconds 60]
+#          [--reads-duration 10] [--failover-runs 3] [--keep]
 #          [--node-flags "..."]
 set -euo pipefail
 
@@ -33,17 +41,20 @@ repo=$(cd "$script_dir/.." && pwd)
 node_binary="$repo/build/release/node/server/dispotify-node"
 bench_binary="$repo/build/release/bench/dispotify-http-bench"
 base_parent=${TMPDIR:-/tmp}
-only="stream,upload,search,failover"
+only="stream,upload,search,reads,failover"
 duration=5
 search_seconds=180
 search_songs=1000000
 search_duration=10
+reads_songs=2000
+reads_seconds=60
+reads_duration=10
 failover_runs=3
 keep=0
 node_flags=""
 
 usage() {
-  sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 }
 
@@ -57,6 +68,9 @@ while [[ $# -gt 0 ]]; do
     --search-seconds) search_seconds=$2; shift 2 ;;
     --search-songs) search_songs=$2; shift 2 ;;
     --search-duration) search_duration=$2; shift 2 ;;
+    --reads-songs) reads_songs=$2; shift 2 ;;
+    --reads-seconds) reads_seconds=$2; shift 2 ;;
+    --reads-duration) reads_duration=$2; shift 2 ;;
     --failover-runs) failover_runs=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     --node-flags) node_flags=$2; shift 2 ;;
@@ -347,7 +361,7 @@ NGINX_CONF
 fi
 
 # --- Uploads, search, failover on one R=3 cluster -------------------------------------------------
-if wants upload || wants search || wants failover; then
+if wants upload || wants search || wants reads || wants failover; then
   start_cluster main 3
 fi
 
@@ -382,6 +396,44 @@ if wants search; then
     done
   done
   echo "search_note: catalog of $songs songs loaded through the API in ${search_seconds}s max, not 1,000,000; bench/run-search-bench.sh measures the stores at 1,000,000"
+fi
+
+if wants reads; then
+  log "reads: uploading up to $reads_songs tiny songs (at most $reads_seconds s)"
+  line=$("$bench_binary" populate --target "127.0.0.1:${c_http[1]}" --file "$files/tiny.mp3" --threads 8 \
+    --songs "$reads_songs" --duration "$reads_seconds" --prefix rd --label reads_load) ||
+    die "loading the catalog failed"
+  echo "$line"
+  songs=$(field songs "$line")
+  leader=$(leader_id)
+  follower=$(( leader % 3 + 1 ))
+  log "reads: through follower node $follower (leader node $leader)"
+  metric() {  # metric NODE NAME: the value of an unlabelled series
+    curl -fs --max-time 5 "http://127.0.0.1:${c_metrics[$1]}/metrics" | awk -v n="$2" '$1 == n { print $2 }'
+  }
+  declare -A p50 p99
+  for kind in search song; do
+    for threads in 1 32; do
+      for consistency in linearizable stale; do
+        before_reads=$(metric "$follower" dispotify_catalog_linearizable_reads_total)
+        before_rounds=$(metric "$follower" dispotify_catalog_read_index_rounds_total)
+        load_note
+        line=$("$bench_binary" "$kind" --target "127.0.0.1:${c_http[$follower]}" --threads "$threads" \
+          --duration "$reads_duration" --songs "$songs" --prefix rd --consistency "$consistency" \
+          --label "reads_${kind}_${consistency}_c$threads") || die "$kind reads failed"
+        echo "$line"
+        p50[$kind,$threads,$consistency]=$(field p50_ms "$line")
+        p99[$kind,$threads,$consistency]=$(field p99_ms "$line")
+        if [[ $consistency == linearizable ]]; then
+          reads=$(awk -v a="$before_reads" -v b="$(metric "$follower" dispotify_catalog_linearizable_reads_total)" 'BEGIN { print b - a }')
+          rounds=$(awk -v a="$before_rounds" -v b="$(metric "$follower" dispotify_catalog_read_index_rounds_total)" 'BEGIN { print b - a }')
+          echo "reads_rounds: kind=$kind clients=$threads reads=$reads rounds=$rounds rounds_per_read=$(awk -v r="$rounds" -v n="$reads" 'BEGIN { if (n > 0) printf "%.3f", r / n; else print "nan" }')"
+        fi
+      done
+      ratio() { awk -v l="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.2f", l / s; else print "inf" }'; }
+      echo "reads: kind=$kind clients=$threads linearizable_p50_ms=${p50[$kind,$threads,linearizable]} stale_p50_ms=${p50[$kind,$threads,stale]} p50_ratio=$(ratio "${p50[$kind,$threads,linearizable]}" "${p50[$kind,$threads,stale]}") linearizable_p99_ms=${p99[$kind,$threads,linearizable]} stale_p99_ms=${p99[$kind,$threads,stale]} p99_ratio=$(ratio "${p99[$kind,$threads,linearizable]}" "${p99[$kind,$threads,stale]}")"
+    done
+  done
 fi
 
 if wants failover; then

@@ -407,7 +407,7 @@ std::string UsageText() {
   --metadata-store NAME    embedded (SQLite in the data dir, default) | postgres
   --postgres-url STR       libpq connection string of this node's database (with postgres)
   --http-listen H:P        the REST API (default 127.0.0.1:8080; "" = off; port 0 picks one)
-  --http-workers N         threads running REST handlers (default 8)
+  --http-workers N         threads running REST handlers (default 64)
   --api-token STR          bearer token the admin API requires (default "": open)
   --max-upload-mib N       larger uploads get 413 (default 2048)
   --min-free-mib N         disk space blobs never use, room for metadata and the Raft log;

@@ -30,7 +30,9 @@
 //   auto_promote: false             # the leader promotes caught-up learners by itself
 //   advertise: ""                   # the address peers use for this node (default: listen)
 //   http_listen: 127.0.0.1:8080     # the REST API (catalog mode; "" = off; port 0 picks one)
-//   http_workers: 8                 # threads running REST handlers
+//   http_workers: 64                # threads running REST handlers (a linearizable read waits
+//                                   # in its thread for its read round: more threads, larger
+//                                   # shared rounds)
 //   max_upload_mib: 2048            # larger uploads get 413
 //   min_free_mib: 256               # disk space blobs never use (metadata + Raft log room); 507
 //   api_token: ""                   # bearer token of the admin API ("" = open)
@@ -76,7 +78,7 @@ struct NodeConfig {
   bool auto_promote = false;
   std::string advertise;
   std::string http_listen = "127.0.0.1:8080";
-  int http_workers = 8;
+  int http_workers = 64;
   uint64_t max_upload_mib = 2048;
   uint64_t min_free_mib = 256;
   uint64_t dead_after_s = 600;
