@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -188,6 +189,15 @@ class ConsistencyE2eTest : public ::testing::Test {
           20s))
           << "node " << node << ": " << (r ? r->body : "no answer");
     }
+  }
+
+  // Three nodes that accept uploads, started with `flags`; `*leader` is the leader's id.
+  void StartThree(std::vector<std::string> flags, uint64_t* leader) {
+    Cluster& c = MakeCluster(3, std::move(flags));
+    c.StartAll();
+    *leader = c.WaitLeader();
+    ASSERT_NE(*leader, 0u);
+    ASSERT_NO_FATAL_FAILURE(WaitUploadsWork(3));
   }
 
   // A node other than the leader.
@@ -392,6 +402,16 @@ TEST_F(ConsistencyE2eTest, StaleOptInOnACutOffFollowerIsStaleAndTheCheckerSaysSo
       << "node 3 never caught up once reconnected";
 }
 
+// True once an upload on `node` has read body bytes into its spool file: it reads the body only
+// after it took its lease. (Probing with another upload would race the first one for the lease.)
+bool UploadUnderWay(Cluster& c, uint64_t node) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(c.spec(node).data_dir + "/spool", ec)) {
+    if (entry.file_size(ec) > 0) return true;
+  }
+  return false;
+}
+
 // Sends the head and the first `sent` bytes of a raw upload whose Content-Length is the whole of
 // `data`; the rest is for the caller to send (or never).
 std::unique_ptr<TestClient> StartUpload(int port, const std::string& id, const std::string& data, size_t sent,
@@ -406,24 +426,21 @@ std::unique_ptr<TestClient> StartUpload(int port, const std::string& id, const s
 }
 
 TEST_F(ConsistencyE2eTest, AKilledHoldersLeaseLapses) {
-  Cluster& c = MakeCluster(3, {"--upload-lock-ttl-ms", "1500"});
-  c.StartAll();
-  const uint64_t leader = c.WaitLeader();
-  ASSERT_NE(leader, 0u);
-  ASSERT_NO_FATAL_FAILURE(WaitUploadsWork(3));
+  uint64_t leader = 0;
+  ASSERT_NO_FATAL_FAILURE(StartThree({"--upload-lock-ttl-ms", "1500"}, &leader));
+  Cluster& c = *cluster_;
   const uint64_t holder = Follower(leader);
   const std::string a = testing_audio::MakeWav(44100, 2, 3000);  // ~500 KiB: more than a piece
   const std::string b = testing_audio::MakeWav(44100, 2, 2000);
   auto first = StartUpload(Port(holder), "lease-1", a, a.size() / 2);
   ASSERT_TRUE(first);
   // The holder takes the lease before it reads the body; it holds it while bytes flow.
-  ASSERT_TRUE(Eventually(
-      [&] {
-        auto r = Upload(leader, "lease-1", b);
-        return r && r->status == 409 && JsonField(r->body, "code") == "conflict";
-      },
-      5s))
-      << "a second upload of the id must wait while the first one holds the lease";
+  ASSERT_TRUE(Eventually([&] { return UploadUnderWay(c, holder); }, 10s));
+  auto second = Upload(leader, "lease-1", b);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 409)
+      << "a second upload of the id must wait while the first one holds the lease: " << second->body;
+  EXPECT_EQ(JsonField(second->body, "code"), "conflict");
   c.Kill9(holder);
   const auto killed = Clock::now();
   std::optional<ClientResponse> r;
@@ -442,24 +459,18 @@ TEST_F(ConsistencyE2eTest, AKilledHoldersLeaseLapses) {
 }
 
 TEST_F(ConsistencyE2eTest, TheSameContentRetriedThroughAnotherNodeTakesTheLeaseOverAtOnce) {
-  Cluster& c = MakeCluster(3, {"--upload-lock-ttl-ms", "60000"});
-  c.StartAll();
-  const uint64_t leader = c.WaitLeader();
-  ASSERT_NE(leader, 0u);
-  ASSERT_NO_FATAL_FAILURE(WaitUploadsWork(3));
+  uint64_t leader = 0;
+  ASSERT_NO_FATAL_FAILURE(StartThree({"--upload-lock-ttl-ms", "60000"}, &leader));
   const uint64_t first_node = Follower(leader);
   const std::string a = testing_audio::MakeWav(44100, 2, 3000);
   const std::string b = testing_audio::MakeWav(44100, 2, 2000);
   // A first attempt stalls half-way (a client whose link died), holding a lease of a minute.
   auto first = StartUpload(Port(first_node), "retry-1", a, a.size() / 2, ReprDigest(a));
   ASSERT_TRUE(first);
-  ASSERT_TRUE(Eventually(
-      [&] {
-        auto r = Upload(leader, "retry-1", b, ReprDigest(b));
-        return r && r->status == 409 && JsonField(r->body, "code") == "conflict";
-      },
-      5s))
-      << "other content must wait for the lease";
+  ASSERT_TRUE(Eventually([&] { return UploadUnderWay(*cluster_, first_node); }, 10s));
+  auto other = Upload(leader, "retry-1", b, ReprDigest(b));
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->status, 409) << "other content must wait for the lease: " << other->body;
   // The retry of the same bytes, through another node, does not wait a minute.
   const auto start = Clock::now();
   auto retry = Upload(leader, "retry-1", a, ReprDigest(a));
@@ -480,17 +491,15 @@ TEST_F(ConsistencyE2eTest, TheSameContentRetriedThroughAnotherNodeTakesTheLeaseO
 }
 
 TEST_F(ConsistencyE2eTest, AHolderPausedPastItsLeaseCannotCommitLate) {
-  Cluster& c = MakeCluster(3, {"--upload-lock-ttl-ms", "1500"});
-  c.StartAll();
-  const uint64_t leader = c.WaitLeader();
-  ASSERT_NE(leader, 0u);
-  ASSERT_NO_FATAL_FAILURE(WaitUploadsWork(3));
+  uint64_t leader = 0;
+  ASSERT_NO_FATAL_FAILURE(StartThree({"--upload-lock-ttl-ms", "1500"}, &leader));
+  Cluster& c = *cluster_;
   const uint64_t holder = Follower(leader);
   const std::string a = testing_audio::MakeWav(44100, 2, 3000);
   const std::string b = testing_audio::MakeWav(44100, 2, 2000);
   auto first = StartUpload(Port(holder), "pause-1", a, a.size() - 1);
   ASSERT_TRUE(first);
-  std::this_thread::sleep_for(500ms);  // the holder reads most of the body under its lease
+  ASSERT_TRUE(Eventually([&] { return UploadUnderWay(c, holder); }, 10s));
   c.process(holder)->Signal(SIGSTOP);
   ASSERT_TRUE(first->Send(std::string_view(a).substr(a.size() - 1)));  // waits in the socket
   std::optional<ClientResponse> other;

@@ -4,10 +4,7 @@
 // path, a second upload must store nothing, every file must stream back byte-exact, and with two
 // of the three nodes killed every file must still stream by its content URL from the survivor.
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -22,6 +19,7 @@
 #include "e2e/cluster_harness.h"
 #include "e2e/http_helpers.h"
 #include "tests/mocks/temp_dir.h"
+#include "tests/support/exec.h"
 
 extern char** environ;
 
@@ -30,43 +28,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct ExecResult {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
+using testing_exec::Exec;
+using testing_exec::ExecResult;
 std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Runs argv[0] (a path, or a name looked up in PATH) to completion, stdout and stderr to files.
-ExecResult Exec(const std::vector<std::string>& args, const std::string& scratch) {
-  std::vector<std::string> argv = args;
-  std::vector<char*> cargv;
-  for (auto& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  const std::string out_path = scratch + "/exec.out";
-  const std::string err_path = scratch + "/exec.err";
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = -1;
-  ExecResult run;
-  if (posix_spawnp(&pid, cargv[0], &actions, nullptr, cargv.data(), environ) == 0) {
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    run.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  run.out = ReadFile(out_path);
-  run.err = ReadFile(err_path);
-  return run;
+  return testing_exec::ReadWholeFile(path);
 }
 
 size_t Count(const std::string& haystack, const std::string& needle) {

@@ -1,10 +1,7 @@
 // dispotifyctl against a real one-node cluster: the built binary is run as a user would, and its
 // exit codes, output and streamed bytes are checked.
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -20,6 +17,7 @@
 #include "common/sha256.h"
 #include "e2e/cluster_harness.h"
 #include "tests/mocks/temp_dir.h"
+#include "tests/support/exec.h"
 
 extern char** environ;
 
@@ -28,17 +26,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct CtlRun {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using CtlRun = testing_exec::ExecResult;
 
 std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return testing_exec::ReadWholeFile(path);
 }
 
 // A small valid PCM WAV file (mono, 8 kHz, 16-bit) of random samples, so that a tag reader accepts it.
@@ -80,27 +71,7 @@ class CliE2eTest : public ::testing::Test {
     std::vector<std::string> argv = {DISPOTIFYCTL_BINARY, "--endpoints",
                                      endpoints.empty() ? endpoint_ : endpoints, "--timeout", "20"};
     argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> cargv;
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    const std::string out_path = tmp_.Sub("ctl.out");
-    const std::string err_path = tmp_.Sub("ctl.err");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = -1;
-    CtlRun run;
-    if (posix_spawn(&pid, cargv[0], &actions, nullptr, cargv.data(), environ) == 0) {
-      int status = 0;
-      ::waitpid(pid, &status, 0);
-      run.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    posix_spawn_file_actions_destroy(&actions);
-    run.out = ReadFile(out_path);
-    run.err = ReadFile(err_path);
-    return run;
+    return testing_exec::Exec(argv, tmp_.path());
   }
 
   static bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
