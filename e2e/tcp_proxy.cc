@@ -66,11 +66,15 @@ TcpProxy::~TcpProxy() {
 }
 
 void TcpProxy::Cut() {
-  cut_ = true;
+  {
+    std::lock_guard lock(mu_);  // no link accepted before the cut is added after it
+    cut_ = true;
+  }
   ShutdownLinks();
 }
 
 void TcpProxy::Restore() {
+  std::lock_guard lock(mu_);
   cut_ = false;
 }
 
@@ -88,6 +92,7 @@ void TcpProxy::AcceptLoop() {
     if (::poll(&p, 1, 50) <= 0) continue;
     int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) continue;
+    std::lock_guard lock(mu_);
     if (cut_) {
       ::close(client);
       continue;
@@ -96,7 +101,6 @@ void TcpProxy::AcceptLoop() {
     link->client = client;
     link->server = ConnectLoopback(target_port_);
     Link* raw = link.get();
-    std::lock_guard lock(mu_);
     // Finished links are reaped here, so a long test does not accumulate threads.
     for (auto it = links_.begin(); it != links_.end();) {
       if ((*it)->finished) {

@@ -119,12 +119,20 @@ using replication::ReadConsistency;
 
 // A catalog read's consistency: linearizable unless the client opts in to a possibly stale answer
 // with ?consistency=stale or the header Dispotify-Consistency: stale.
+// Both are checked when both are sent; the parameter wins.
 Result<ReadConsistency> ConsistencyOf(const Request& req) {
-  std::optional<std::string_view> v = req.Query("consistency");
-  if (!v) v = req.Header("Dispotify-Consistency");
-  if (!v || *v == "linearizable") return ReadConsistency::kLinearizable;
-  if (*v == "stale") return ReadConsistency::kStale;
-  return Status::InvalidArgument("consistency must be 'linearizable' or 'stale'");
+  std::optional<ReadConsistency> out;
+  for (std::optional<std::string_view> v : {req.Header("Dispotify-Consistency"), req.Query("consistency")}) {
+    if (!v) continue;
+    if (*v == "linearizable") {
+      out = ReadConsistency::kLinearizable;
+    } else if (*v == "stale") {
+      out = ReadConsistency::kStale;
+    } else {
+      return Status::InvalidArgument("consistency must be 'linearizable' or 'stale'");
+    }
+  }
+  return out.value_or(ReadConsistency::kLinearizable);
 }
 
 // Every catalog read says how it was served; a stale one may miss recent changes.
@@ -650,20 +658,15 @@ class Routes {
     }
     // Otherwise from a replica, relayed as it arrives.
     const bool full = status == 200;
-    const std::string file_id = song.file_id;
-    const std::string sha256 = song.sha256;
-    const uint64_t size = song.size_bytes;
     replication::FileService* files = deps_.files;
-    auto proxy = std::make_shared<ProxyStream>(
-        [files, file_id, sha256, size, full, start, length, by_content](const auto& sink) {
+    auto proxy =
+        std::make_shared<ProxyStream>([files, song, full, start, length, by_content](const auto& sink) {
           const uint64_t offset = full ? 0 : start;
           const uint64_t count = full ? 0 : length;
-          if (by_content) return files->ReadContent(file_id, sha256, size, offset, count, sink);
-          // The request already read the catalog with its consistency; a copy of other bytes
-          // is refused by the read (the song's SHA-256 is checked).
-          return files->Read(
-              file_id, offset, count, [](const catalog::Song&) { return Status::Ok(); }, sink,
-              ReadConsistency::kStale);
+          // Exactly the bytes the headers describe (the song as this request read it).
+          if (by_content)
+            return files->ReadContent(song.file_id, song.sha256, song.size_bytes, offset, count, sink);
+          return files->ReadSong(song, offset, count, sink);
         });
     if (length == 0)
       return finish(Response::Stream(

@@ -211,8 +211,7 @@ Status CatalogStateMachine::Plan(const Command& cmd, std::vector<Mutation>* muta
           if constexpr (std::is_same_v<T, RenewLockCmd>) {
             if (!mine) return Status::FailedPrecondition("lock " + c.name + " is not held by " + c.owner);
           } else {
-            const bool shared = live && !c.share_key.empty() &&
-                                (*held)->owner.size() > c.share_key.size() &&
+            const bool shared = live && !c.share_key.empty() && (*held)->owner.size() > c.share_key.size() &&
                                 (*held)->owner.compare(0, c.share_key.size() + 1, c.share_key + "/") == 0;
             if (live && !mine && !shared)
               return Status::FailedPrecondition("lock " + c.name + " is held by " + (*held)->owner);

@@ -207,7 +207,13 @@ Status BlobWriter::CommitChecked(std::optional<uint64_t> size, std::optional<std
   if (s.ok()) s = file_->Sync();
   if (!s.ok()) return Fail(std::move(s));
   file_.reset();
-  s = store_->Install(tmp_path_, file_id_, written_, digest, options_.overwrite);
+  if (options_.fence_token != 0 && store_->fence_) {
+    std::lock_guard fence_lock(store_->FenceStripe(file_id_));
+    s = store_->fence_(options_.fence_name, options_.fence_token);
+    if (s.ok()) s = store_->Install(tmp_path_, file_id_, written_, digest, options_.overwrite);
+  } else {
+    s = store_->Install(tmp_path_, file_id_, written_, digest, options_.overwrite);
+  }
   if (!s.ok()) return Fail(std::move(s));
   sha256_ = std::move(hex);
   state_ = State::kCommitted;

@@ -53,6 +53,7 @@
 // (BlobReader::ReadAt may run concurrently with anything). Writers and readers must not outlive
 // the store. One BlobStore per root directory.
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -78,6 +79,12 @@ struct BlobWriteOptions {
   std::optional<std::string> expected_sha256;  // 64 hex digits, either case
   // Replace an existing blob whose content differs (otherwise Commit returns kAlreadyExists).
   bool overwrite = false;
+  // An upload's lease (catalog lock name and fencing token; 0: none). The commit asks the store's
+  // fence (SetFence) whether that lease is still the id's current one, and renames only then, so
+  // an upload that lost its lease (its node paused past the TTL) never replaces the copy of the
+  // upload that took the lease over.
+  std::string fence_name;
+  uint64_t fence_token = 0;
 };
 
 // Streams one blob into a temp file; see the write protocol above. Destruction without a
@@ -212,6 +219,8 @@ struct BlobPage {
 class BlobStore {
  public:
   static constexpr size_t kHeaderSize = 256;
+  // OK when the lease `name` still has fencing token `token` (a linearizable check).
+  using Fence = std::function<Status(const std::string& name, uint64_t token)>;
 
   BlobStore(const BlobStore&) = delete;
   BlobStore& operator=(const BlobStore&) = delete;
@@ -239,6 +248,10 @@ class BlobStore {
 
   // Removes the blob durably (directory fsynced). kNotFound when absent.
   Status Delete(std::string_view file_id);
+
+  // Installs the check of fenced commits (BlobWriteOptions::fence_token); without one, fenced
+  // commits are not checked. Set once, before writers are created.
+  void SetFence(Fence fence) { fence_ = std::move(fence); }
 
   // False for an invalid id.
   bool Exists(std::string_view file_id);
@@ -283,6 +296,13 @@ class BlobStore {
     int64_t mtime_ns = 0, ctime_ns = 0;
     bool operator==(const FileStamp&) const = default;
   };
+  Fence fence_;
+  // Fenced commits of one id check their lease and rename under the same stripe, so a commit
+  // whose check passed renames before any later holder's check runs.
+  std::array<std::mutex, 64> fence_stripes_;
+  std::mutex& FenceStripe(const std::string& file_id) {
+    return fence_stripes_[std::hash<std::string>{}(file_id) % fence_stripes_.size()];
+  }
   std::mutex verified_mu_;
   std::map<std::string, FileStamp, std::less<>> verified_;  // guarded by verified_mu_
 

@@ -53,6 +53,7 @@ class UploadLease {
   UploadLease& operator=(const UploadLease&) = delete;
 
   Status Acquire() {
+    const auto started = std::chrono::steady_clock::now();
     auto r = proposer_->Propose(catalog::AcquireLockCmd{name_, owner_, ttl_.count(), share_key_}, timeout_);
     if (!r.ok()) {
       if (r.status().code() == StatusCode::kFailedPrecondition)
@@ -61,7 +62,7 @@ class UploadLease {
       return r.status();
     }
     token_ = std::stoull(*r);
-    renewed_ = std::chrono::steady_clock::now();
+    renewed_ = started;  // the lease runs from when it was asked for, at the latest
     return Status::Ok();
   }
 
@@ -69,6 +70,12 @@ class UploadLease {
   // least two thirds of it left when this returns OK.
   Status RenewIfDue() {
     if (std::chrono::steady_clock::now() - renewed_ < ttl_ / 3) return Status::Ok();
+    return Confirm();
+  }
+
+  // Renews now: OK while this upload still holds its lease.
+  Status Confirm() {
+    if (lost_) return Status::Aborted("the upload lost its lease on " + name_);
     const auto started = std::chrono::steady_clock::now();
     auto r = proposer_->Propose(catalog::RenewLockCmd{name_, owner_, ttl_.count()},
                                 std::min<std::chrono::milliseconds>(timeout_, ttl_ / 3));
@@ -158,10 +165,14 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
   UploadLease lease(deps_.proposer, "upload:" + file_id, share_key, options_.self, options_.lock_ttl,
                     options_.commit_timeout);
   DISPOTIFY_RETURN_IF_ERROR(lease.Acquire());
-  // Copies this upload made are deleted on failure only while it still holds its lease: once it
-  // lost it, the same content may be another attempt's (the scrubber removes true orphans).
+  // Copies this upload made are deleted on failure only when they can be nobody else's: not when
+  // the song already holds this content (they are its copies), and only while this upload still
+  // holds its lease (confirmed now: a retry of the same content may have taken it over silently,
+  // and its copies have the same SHA-256). Otherwise the scrubber removes true orphans.
+  bool song_has_content = false;  // set once the content is known
   auto delete_copies = [&](const std::vector<NodeId>& nodes, const std::string& sha256) {
-    if (!lease.lost()) DeleteCopies(file_id, nodes, sha256);
+    if (song_has_content || lease.lost() || !lease.Confirm().ok()) return;
+    DeleteCopies(file_id, nodes, sha256);
   };
 
   auto existing = deps_.store->GetSong(file_id);
@@ -171,8 +182,11 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
   // Open one writer per target; a target that cannot even start is dropped.
   WriteExpectations expect;
   expect.size = request.expected_size;
-  // A replica's rename replaces its blob only after a replaced song was deleted (below).
+  // A replica's rename replaces its blob only after a replaced song was deleted (below), and only
+  // while this upload still holds its lease (the replica checks the token).
   expect.overwrite = !exists || request.replace;
+  expect.fence_name = lease.name();
+  expect.fence_token = lease.token();
   std::vector<std::unique_ptr<ReplicaWriter>> writers;
   Status last_error = Status::Unavailable("no replica accepted the upload");
   for (NodeId node : targets) {
@@ -258,9 +272,10 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
                                              LowerHex(*request.expected_sha256)));
   }
   const bool replacing = exists && (*existing)->sha256 != sha256;
+  song_has_content = exists && !replacing;
   if (replacing && !request.replace) {
-    return abort_all(Status::AlreadyExists("file_id " + file_id +
-                                           " already holds other content (ask to replace it)"));
+    return abort_all(
+        Status::AlreadyExists("file_id " + file_id + " already holds other content (ask to replace it)"));
   }
   if (Status s = lease.RenewIfDue(); !s.ok()) return abort_all(s);
   if (replacing) {
@@ -361,6 +376,7 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
   catalog::PutSongCmd put{song, /*if_absent=*/true, confirmed, lease.name(), lease.token()};
   const auto deadline = std::chrono::steady_clock::now() + options_.commit_timeout;
   Result<std::string> committed = Status::Unavailable("not proposed");
+  bool maybe_committed = false;  // an earlier attempt's outcome is unknown
   while (true) {
     auto remaining =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -369,13 +385,24 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
     if (committed.ok() || committed.status().code() != StatusCode::kCommitUnknown ||
         std::chrono::steady_clock::now() >= deadline)
       break;
+    maybe_committed = true;
+  }
+  if (!committed.ok() && committed.status().code() == StatusCode::kFailedPrecondition && maybe_committed) {
+    // The fence refused a retry: the lease lapsed meanwhile, perhaps because the first attempt
+    // committed (and released nothing). The catalog says which.
+    auto stored = GetSong(file_id);
+    if (stored.ok() && stored->sha256 == sha256) committed = std::string();
   }
   if (!committed.ok()) {
-    if (committed.status().code() == StatusCode::kFailedPrecondition) {
+    const StatusCode code = committed.status().code();
+    if (code == StatusCode::kFailedPrecondition) {
       lease.SetLost();
       return Status::Aborted(committed.status().message());
     }
-    if (committed.status().code() != StatusCode::kCommitUnknown) delete_copies(confirmed, sha256);
+    // Only a definite refusal by the catalog means the song was not stored; after a timeout or
+    // an unreachable leader it may have been, and its copies must stay.
+    if (code == StatusCode::kAlreadyExists || code == StatusCode::kInvalidArgument)
+      delete_copies(confirmed, sha256);
     return committed.status();
   }
   auto stored = deps_.store->GetSong(file_id);
@@ -402,9 +429,19 @@ Status FileService::Read(std::string_view file_id_view, uint64_t offset, uint64_
                          const std::function<Status(std::string_view)>& sink, ReadConsistency consistency) {
   auto song = GetSong(file_id_view, consistency);
   if (!song.ok()) return song.status();
-  const std::string file_id(file_id_view);
   if (offset > song->size_bytes || (length > 0 && offset + length > song->size_bytes) ||
       (length == 0 && offset > 0 && offset >= song->size_bytes)) {
+    return Status::InvalidArgument("range outside the file");
+  }
+  DISPOTIFY_RETURN_IF_ERROR(on_song(*song));
+  return ReadSong(*song, offset, length, sink);
+}
+
+Status FileService::ReadSong(const catalog::Song& song, uint64_t offset, uint64_t length,
+                             const std::function<Status(std::string_view)>& sink) {
+  const std::string& file_id = song.file_id;
+  if (offset > song.size_bytes || (length > 0 && offset + length > song.size_bytes) ||
+      (length == 0 && offset > 0 && offset >= song.size_bytes)) {
     return Status::InvalidArgument("range outside the file");
   }
   auto replicas = deps_.store->GetReplicas(file_id);
@@ -421,8 +458,7 @@ Status FileService::Read(std::string_view file_id_view, uint64_t offset, uint64_
       if (deps_.peers->IsAlive(r.node) == (pass == 0)) order.push_back(r.node);
     }
   }
-  DISPOTIFY_RETURN_IF_ERROR(on_song(*song));
-  return ReadFromCopies(file_id, song->sha256, song->size_bytes, order, offset, length, sink, /*report=*/true);
+  return ReadFromCopies(file_id, song.sha256, song.size_bytes, order, offset, length, sink, /*report=*/true);
 }
 
 std::vector<NodeId> FileService::ContentCandidates(const std::string& file_id) {
@@ -452,9 +488,18 @@ Result<uint64_t> FileService::StatContent(const std::string& file_id, const std:
   if (!catalog::IsValidFileId(file_id)) return Status::InvalidArgument("invalid file_id");
   Status last = Status::NotFound("no reachable copy of " + file_id + " holds the content " + sha256);
   for (NodeId node : ContentCandidates(file_id)) {
-    auto info = deps_.peers->VerifyFile(node, file_id);
-    if (info.ok() && info->sha256 == sha256) return info->size;
-    if (!info.ok() && info.status().code() != StatusCode::kNotFound) last = info.status();
+    // The copy's header says its size and digest: a ranged read of one byte, so that a URL with
+    // a made-up digest costs no re-hash of whole files (the bytes served are verified anyway).
+    std::optional<BlobInfo> found;
+    Status s = deps_.peers->ReadFile(
+        node, file_id, 0, 1,
+        [&](const BlobInfo& info) {
+          found = info;
+          return Status::Ok();
+        },
+        [](std::string_view) { return Status::Ok(); });
+    if (found && found->sha256 == sha256) return found->size;
+    if (!s.ok() && s.code() != StatusCode::kNotFound && !found) last = s;
   }
   if (last.code() != StatusCode::kNotFound)
     return Status::Unavailable("no copy of " + file_id + " could be checked: " + last.message());
@@ -465,7 +510,8 @@ Status FileService::ReadContent(const std::string& file_id, const std::string& s
                                 uint64_t offset, uint64_t length,
                                 const std::function<Status(std::string_view)>& sink) {
   if (!catalog::IsValidFileId(file_id)) return Status::InvalidArgument("invalid file_id");
-  if (offset > size || (length > 0 && offset + length > size) || (length == 0 && offset > 0 && offset >= size))
+  if (offset > size || (length > 0 && offset + length > size) ||
+      (length == 0 && offset > 0 && offset >= size))
     return Status::InvalidArgument("range outside the file");
   return ReadFromCopies(file_id, sha256, size, ContentCandidates(file_id), offset, length, sink,
                         /*report=*/false);
@@ -524,7 +570,8 @@ Status FileService::ReadFromCopies(const std::string& file_id, const std::string
     if (sink_failed) return sink_error;
     if (report && s.code() == StatusCode::kCorruption)
       ReportBadCopy(file_id, node, catalog::ReplicaState::kCorrupt);
-    if (report && s.code() == StatusCode::kNotFound) ReportBadCopy(file_id, node, catalog::ReplicaState::kMissing);
+    if (report && s.code() == StatusCode::kNotFound)
+      ReportBadCopy(file_id, node, catalog::ReplicaState::kMissing);
     DLOG_WARN << "read of " << file_id << " from node " << node.value() << " failed: " << s.ToString()
               << "; trying another replica";
     last = s;

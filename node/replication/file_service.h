@@ -31,9 +31,9 @@
 //  removes after a grace period.
 //
 // Read: the song from the catalog (linearizable unless asked otherwise); healthy replicas in the
-// order: this node, then alive peers, then the others. A replica whose copy fails its checksum (or holds another version) is
-// reported (its replica state becomes corrupt, and repair replaces it) and the next one is tried;
-// a full read that already delivered bytes resumes on the next replica at the same offset with a
+// order: this node, then alive peers, then the others. A replica whose copy fails its checksum (or holds
+// another version) is reported (its replica state becomes corrupt, and repair replaces it) and the next one
+// is tried; a full read that already delivered bytes resumes on the next replica at the same offset with a
 // verified read whose first bytes are skipped.
 //
 // Thread-safe: calls may run concurrently (one per request thread).
@@ -152,6 +152,11 @@ class FileService {
               const std::function<Status(const catalog::Song&)>& on_song,
               const std::function<Status(std::string_view)>& sink,
               ReadConsistency consistency = ReadConsistency::kLinearizable);
+
+  // Reads the bytes of `song` as the caller read it from the catalog (its SHA-256 and size: a
+  // copy of another version is never delivered), from its healthy replicas; same rules as Read.
+  Status ReadSong(const catalog::Song& song, uint64_t offset, uint64_t length,
+                  const std::function<Status(std::string_view)>& sink);
 
   // Reads the content `sha256` stored under `file_id` (a content-addressed read: no catalog read
   // through the leader, so it works without a quorum while one copy is reachable). Copies are

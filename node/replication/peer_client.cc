@@ -749,6 +749,8 @@ Result<std::unique_ptr<ReplicaWriter>> PeerClient::OpenWriter(NodeId node, const
     o.expected_size = expect.size;
     o.expected_sha256 = expect.sha256;
     o.overwrite = expect.overwrite;
+    o.fence_name = expect.fence_name;
+    o.fence_token = expect.fence_token;
     auto w = impl_->local->Create(file_id, std::move(o));
     if (!w.ok()) return w.status();
     return std::unique_ptr<ReplicaWriter>(std::make_unique<LocalReplicaWriter>(node, std::move(w).value()));
@@ -761,6 +763,8 @@ Result<std::unique_ptr<ReplicaWriter>> PeerClient::OpenWriter(NodeId node, const
   header.set_expected_size(expect.size.value_or(0));
   header.set_expected_sha256(expect.sha256.value_or(""));
   header.set_overwrite(expect.overwrite);
+  header.set_fence_name(expect.fence_name);
+  header.set_fence_token(expect.fence_token);
   header.set_sender_id(impl_->options.self.value());
   header.set_cluster_id(impl_->options.cluster_id);
   v1::Replication::Stub* stub = peer->stub.get();

@@ -71,6 +71,9 @@ struct WriteExpectations {
   std::optional<uint64_t> size;
   std::optional<std::string> sha256;
   bool overwrite = false;
+  // The upload's lease; see BlobWriteOptions::fence_token.
+  std::string fence_name;
+  uint64_t fence_token = 0;
 };
 
 // A blob's identity as a replica reports it.

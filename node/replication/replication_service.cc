@@ -64,6 +64,8 @@ class ReplicationService::Impl final : public v1::Replication::Service {
     if (h.has_expected_size()) options.expected_size = h.expected_size();
     if (!h.expected_sha256().empty()) options.expected_sha256 = h.expected_sha256();
     options.overwrite = h.overwrite();
+    options.fence_name = h.fence_name();
+    options.fence_token = h.fence_token();
     auto created = store_->Create(h.file_id(), std::move(options));
     if (!created.ok()) return ToGrpc(created.status());
     BlobWriter& writer = **created;  // destroyed (so aborted) on every early return

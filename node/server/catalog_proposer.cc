@@ -9,6 +9,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <variant>
 
 #include "dispotify/v1/cluster.grpc.pb.h"
 #include "node/server/raft_node.h"
@@ -76,7 +77,8 @@ struct CatalogProposer::Channels {
 CatalogProposer::CatalogProposer(RaftNode* node)
     : node_(node),
       channels_(std::make_unique<Channels>()),
-      reads_(std::make_unique<ReadBatcher>([this](Clock::time_point deadline) { return FetchReadIndex(deadline); })) {}
+      reads_(std::make_unique<ReadBatcher>(
+          [this](Clock::time_point deadline) { return FetchReadIndex(deadline); })) {}
 CatalogProposer::~CatalogProposer() = default;
 
 bool CatalogProposer::HasLeader() const {
@@ -90,13 +92,30 @@ Result<std::string> CatalogProposer::Propose(const catalog::CommandBody& body,
   // The follower's clock: replaced by the leader's when it prepares the command.
   const std::string command = catalog::EncodeCommand(catalog::Command{WallClockMs(), body});
   Status last = Status::Unavailable("no leader");
+  // A call to the leader that failed in transit may have reached it and committed: retrying is
+  // safe for every command (each is idempotent for its proposer) except in what it answers, since
+  // a delete that already happened answers 404 the second time.
+  bool ambiguous = false;
   auto r = ThroughLeader<std::string>(
       deadline, [&] { return ProposeLocally(command, deadline); },
-      [&](const std::string& address) { return ProposeRemotely(address, command, deadline); }, &last);
-  if (r) return std::move(*r);
-  return Status::Unavailable("the catalog change was not committed within " +
-                             std::to_string(timeout.count()) +
-                             " ms (no leader or no quorum): " + last.message());
+      [&](const std::string& address) {
+        auto out = ProposeRemotely(address, command, deadline);
+        if (!out.ok() && out.status().code() == StatusCode::kUnavailable) ambiguous = true;
+        return out;
+      },
+      &last);
+  if (r) {
+    if (ambiguous && !r->ok() && r->status().code() == StatusCode::kNotFound &&
+        std::holds_alternative<catalog::DeleteSongCmd>(body)) {
+      return Status::CommitUnknown(
+          "an earlier attempt of this delete may have been applied (its answer was lost)");
+    }
+    return std::move(*r);
+  }
+  const std::string why = "the catalog change was not committed within " + std::to_string(timeout.count()) +
+                          " ms (no leader or no quorum): " + last.message();
+  if (ambiguous) return Status::CommitUnknown(why + "; an earlier attempt may have been applied");
+  return Status::Unavailable(why);
 }
 
 template <typename T>
@@ -195,7 +214,8 @@ Status CatalogProposer::CatchUp(std::chrono::milliseconds timeout) {
 }
 
 catalog::ReadStats CatalogProposer::read_stats() const {
-  return catalog::ReadStats{reads_->reads(), reads_->rounds(), read_failures_.load(std::memory_order_relaxed)};
+  return catalog::ReadStats{reads_->reads(), reads_->rounds(),
+                            read_failures_.load(std::memory_order_relaxed)};
 }
 
 Result<LogIndex> CatalogProposer::FetchReadIndex(Clock::time_point deadline) {

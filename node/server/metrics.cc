@@ -396,8 +396,9 @@ void Metrics::Impl::RegisterDataPlane() {
                                     "Replica records of the catalog pending, corrupt or missing");
   replication_factor =
       AddGauge(r, "dispotify_catalog_replication_factor", "Copies the cluster keeps of every song");
-  linearizable_reads.counter = AddCounter(r, "dispotify_catalog_linearizable_reads_total",
-                                          "Catalog reads that confirmed the latest state with the leader first");
+  linearizable_reads.counter =
+      AddCounter(r, "dispotify_catalog_linearizable_reads_total",
+                 "Catalog reads that confirmed the latest state with the leader first");
   read_rounds.counter = AddCounter(r, "dispotify_catalog_read_index_rounds_total",
                                    "Read-index rounds this node ran for them (concurrent reads share one)");
   read_failures.counter = AddCounter(r, "dispotify_catalog_read_unavailable_total",

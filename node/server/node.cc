@@ -304,6 +304,19 @@ void Node::StartDataPlane() {
   catalog::CatalogStateMachine* sm = catalog_.get();
   auto factor = [sm] { return sm->replication_factor(); };
   proposer_ = std::make_unique<CatalogProposer>(raft);
+  // A replica commits an upload's copy only while the upload's lease is still the id's current
+  // one (checked linearizably), so a writer that lost its lease cannot replace a newer copy.
+  catalog::Proposer* fence_proposer = proposer_.get();
+  catalog::MetadataStore* fence_store = metadata_.get();
+  const auto read_timeout = std::chrono::milliseconds(config_.read_timeout_ms);
+  blobs_->SetFence([fence_proposer, fence_store, read_timeout](const std::string& name, uint64_t token) {
+    DISPOTIFY_RETURN_IF_ERROR(fence_proposer->CatchUp(read_timeout));
+    auto lock = fence_store->GetLock(name);
+    if (!lock.ok()) return lock.status();
+    if (!lock->has_value() || (*lock)->token != token)
+      return Status::Aborted("the upload's lease on " + name + " was taken over; its copy is refused");
+    return Status::Ok();
+  });
   replication::PeerClientOptions popts;
   popts.self = config_.node_id;
   popts.cluster_id = config_.cluster_id;

@@ -205,8 +205,8 @@ class RaftNode {
   std::map<LogIndex, PendingProposal> proposals_;
   uint64_t next_read_id_ = 1;
   std::map<uint64_t, std::vector<ReadDone>> reads_in_flight_;  // one heartbeat round each
-  std::multimap<LogIndex, ReadDone> reads_waiting_apply_;  // confirmed, waiting for apply
-  consensus::ConfState applied_conf_;                      // membership as of the applied index
+  std::multimap<LogIndex, ReadDone> reads_waiting_apply_;      // confirmed, waiting for apply
+  consensus::ConfState applied_conf_;                          // membership as of the applied index
   uint64_t readies_ = 0;
   LogIndex snapshot_index_;
   consensus::HardState saved_hs_;

@@ -7,8 +7,8 @@ namespace dispotify::server {
 ReadBatcher::ReadBatcher(Fetch fetch) : fetch_(std::move(fetch)) {}
 
 Result<LogIndex> ReadBatcher::Await(Clock::time_point deadline) {
-  reads_.fetch_add(1, std::memory_order_relaxed);
   std::unique_lock lock(mu_);
+  reads_.fetch_add(1, std::memory_order_relaxed);  // counted once it joined its round
   if (!next_) {
     next_ = std::make_shared<Round>();
     next_->deadline = deadline;

@@ -47,8 +47,8 @@ class ReadBatcher {
   const Fetch fetch_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool running_ = false;          // a round is in flight
-  std::shared_ptr<Round> next_;   // collects the reads that arrive meanwhile
+  bool running_ = false;         // a round is in flight
+  std::shared_ptr<Round> next_;  // collects the reads that arrive meanwhile
   std::atomic<uint64_t> rounds_{0};
   std::atomic<uint64_t> reads_{0};
 };
