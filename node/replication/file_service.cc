@@ -342,6 +342,14 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
     }
   }
   if (confirmed.size() < quorum) {
+    // Replicas refuse the commit of an upload whose lease was taken over (paused past its TTL):
+    // that is a conflict for the client (409), not an outage.
+    if (lease.lost() || !lease.Confirm().ok()) {
+      if (lease.lost())
+        return Status::Aborted("the upload lost its lease on " + lease.name() + ": " +
+                               below_quorum().message());
+      return below_quorum();
+    }
     delete_copies(confirmed, sha256);
     return below_quorum();
   }
