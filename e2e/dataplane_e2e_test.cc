@@ -249,7 +249,10 @@ TEST_F(DataPlaneE2eTest, ReplicationFactorUpThenDownNeverBelowTarget) {
   };
   ASSERT_TRUE(Eventually([&] { return min_healthy() == 3; }, 30s));
 
-  ASSERT_TRUE(SetFactor(1, 5).ok());
+  {
+    const grpc::Status set = SetFactor(1, 5);
+    ASSERT_TRUE(set.ok()) << set.error_code() << ": " << set.error_message();
+  }
   ASSERT_TRUE(Eventually(
       [&] {
         size_t m = min_healthy();
@@ -261,7 +264,10 @@ TEST_F(DataPlaneE2eTest, ReplicationFactorUpThenDownNeverBelowTarget) {
     for (uint64_t n = 1; n <= 5; ++n) EXPECT_EQ(CopyOnDisk(n, id), content) << id << " on node " << n;
   }
 
-  ASSERT_TRUE(SetFactor(2, 2).ok());
+  {
+    const grpc::Status set = SetFactor(2, 2);
+    ASSERT_TRUE(set.ok()) << set.error_code() << ": " << set.error_message();
+  }
   ASSERT_TRUE(Eventually(
       [&] {
         size_t max_copies = 0;
