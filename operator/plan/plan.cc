@@ -1,0 +1,460 @@
+#include "operator/plan/plan.h"
+
+#include <algorithm>
+
+namespace dispotify::op::plan {
+
+const Member* Group::Find(uint64_t node_id) const {
+  for (const auto& m : members) {
+    if (m.node_id == node_id) return &m;
+  }
+  return nullptr;
+}
+
+int Group::Voters() const {
+  return static_cast<int>(
+      std::count_if(members.begin(), members.end(), [](const Member& m) { return m.voter; }));
+}
+
+const Pod* Observed::FindPod(int ordinal) const {
+  for (const auto& p : pods) {
+    if (p.ordinal == ordinal) return &p;
+  }
+  return nullptr;
+}
+
+const char* ActionName(ActionType type) {
+  switch (type) {
+    case ActionType::kNone: return "none";
+    case ActionType::kWait: return "wait";
+    case ActionType::kMarkBootstrapped: return "mark-bootstrapped";
+    case ActionType::kAddLearner: return "add-learner";
+    case ActionType::kPromote: return "promote";
+    case ActionType::kTransferLeadership: return "transfer-leadership";
+    case ActionType::kDrain: return "drain";
+    case ActionType::kUndrain: return "undrain";
+    case ActionType::kRemoveMember: return "remove-member";
+    case ActionType::kSetReplicationFactor: return "set-replication-factor";
+    case ActionType::kDeletePod: return "delete-pod";
+  }
+  return "?";
+}
+
+namespace {
+
+int OrdinalOf(uint64_t node_id) {
+  return static_cast<int>(node_id) - 1;
+}
+uint64_t IdOf(int ordinal) {
+  return static_cast<uint64_t>(ordinal) + 1;
+}
+std::string Node(uint64_t id) {
+  return "node " + std::to_string(id);
+}
+
+bool CaughtUp(const Group& g, const Member& m, const Options& o) {
+  return m.match_index + o.max_catch_up_lag >= g.commit_index;
+}
+
+// Incarnations match, or one side does not know (a node that reports none).
+bool SameIncarnation(const std::string& a, const std::string& b) {
+  return a.empty() || b.empty() || a == b;
+}
+
+enum class Removal {
+  kShrink,   // the member leaves for good: R members must remain
+  kReplace,  // its disk is already gone and a new incarnation takes its place: only quorum matters
+};
+
+// Removing `id` must leave a healthy majority of the voters that remain, and R members when it
+// leaves for good.
+std::optional<Refusal> CheckRemoval(const Group& g, uint64_t id, Removal kind) {
+  const Member* m = g.Find(id);
+  if (m == nullptr) return std::nullopt;
+  const int members_after = static_cast<int>(g.members.size()) - 1;
+  if (kind == Removal::kShrink && members_after < static_cast<int>(g.replication_factor)) {
+    return Refusal{"BelowReplicationFactor", "removing " + Node(id) + " would leave " +
+                                                 std::to_string(members_after) +
+                                                 " members for R=" + std::to_string(g.replication_factor)};
+  }
+  if (!m->voter) return std::nullopt;  // a learner never counts toward a quorum
+  const int voters_after = g.Voters() - 1;
+  int healthy_after = 0;
+  for (const auto& v : g.members) healthy_after += (v.voter && v.node_id != id && v.healthy) ? 1 : 0;
+  if (voters_after < 1 || healthy_after < QuorumOf(voters_after)) {
+    return Refusal{"WouldLoseQuorum", "removing " + Node(id) + " would leave " +
+                                          std::to_string(healthy_after) + " healthy of " +
+                                          std::to_string(voters_after) + " voters (a quorum needs " +
+                                          std::to_string(QuorumOf(voters_after)) + ")"};
+  }
+  return std::nullopt;
+}
+
+bool Drained(const Group& g, const Member& m) {
+  return m.files.has_value() && *m.files == 0 && g.under_replicated == 0;
+}
+
+// The StatefulSet never shrinks below a pod that is still a member or the subject of the
+// operation in flight, and never at all while the membership is unknown.
+int StatefulSetReplicas(const Observed& o, const Operation& in_flight) {
+  int n = o.desired.replicas;
+  if (!o.group) {
+    for (const auto& p : o.pods) n = std::max(n, p.ordinal + 1);
+    return n;
+  }
+  for (const auto& m : o.group->members) n = std::max(n, OrdinalOf(m.node_id) + 1);
+  if (in_flight.active() && in_flight.member > 0) n = std::max(n, OrdinalOf(in_flight.member) + 1);
+  return n;
+}
+
+Decision Wait(Decision d, std::string reason) {
+  d.action = Action{.type = ActionType::kWait, .reason = std::move(reason)};
+  return d;
+}
+
+// Ends the operation in flight: the next pass starts the next one.
+Decision Done(Decision d, std::string reason) {
+  d.operation = Operation{};
+  return Wait(std::move(d), std::move(reason));
+}
+
+// Records `op` at `step` (its clock restarts when the step changes) and takes `action`.
+Decision Record(const Observed& o, Decision d, Operation op, std::string step, Action action) {
+  const bool same = op.step == step && o.operation.type == op.type && o.operation.member == op.member;
+  op.step = std::move(step);
+  op.step_since_s = same ? o.operation.step_since_s : o.now_s;
+  if (!same) op.last_error.clear();
+  d.operation = std::move(op);
+  d.action = std::move(action);
+  return d;
+}
+
+Action Act(ActionType type, uint64_t node_id, std::string reason) {
+  return Action{.type = type, .node_id = node_id, .reason = std::move(reason)};
+}
+
+Operation NewOperation(const char* type, uint64_t member, std::string node_uuid, uint32_t value = 0) {
+  return Operation{.type = type, .member = member, .node_uuid = std::move(node_uuid), .value = value};
+}
+
+// add-member, and the second half of replace-member: add-learner -> promote (or remove-learner when
+// the spec no longer wants the member).
+Decision ContinueAdd(const Observed& o, const Group& g, const Options& opt, Decision d) {
+  const Operation& op = o.operation;
+  const Member* m = g.Find(op.member);
+  const bool wanted = OrdinalOf(op.member) < o.desired.replicas;
+  if (op.step == "remove-learner") {
+    if (m == nullptr) return Done(std::move(d), Node(op.member) + " removed: scale-up reversed");
+    return Record(o, std::move(d), op, "remove-learner",
+                  Act(ActionType::kRemoveMember, op.member, "the spec no longer wants " + Node(op.member)));
+  }
+  if (m == nullptr) {
+    if (op.step != "add-learner") return Done(std::move(d), Node(op.member) + " left the group");
+    if (!wanted) return Done(std::move(d), "scale-up reversed before " + Node(op.member) + " was added");
+    const Pod* pod = o.FindPod(OrdinalOf(op.member));
+    if (pod == nullptr || !pod->node_uuid || !SameIncarnation(*pod->node_uuid, op.node_uuid)) {
+      // Its pod is gone or came back as another incarnation: start over from what runs now.
+      return Done(std::move(d), "the pod of " + Node(op.member) + " changed before it was added");
+    }
+    Action add = Act(ActionType::kAddLearner, op.member, "add " + Node(op.member) + " as a learner");
+    add.address = pod->peer_address;
+    add.node_uuid = op.node_uuid;
+    return Record(o, std::move(d), op, "add-learner", std::move(add));
+  }
+  if (!SameIncarnation(m->node_uuid, op.node_uuid))
+    return Done(std::move(d), "another incarnation of " + Node(op.member) + " is in the group");
+  if (m->voter) return Done(std::move(d), Node(op.member) + " is a voter");
+  if (!wanted) {
+    return Record(o, std::move(d), op, "remove-learner",
+                  Act(ActionType::kRemoveMember, op.member, "the spec no longer wants " + Node(op.member)));
+  }
+  if (!CaughtUp(g, *m, opt)) {
+    return Wait(std::move(d), Node(op.member) + " catching up (match index " +
+                                  std::to_string(m->match_index) + " of " + std::to_string(g.commit_index) +
+                                  ")");
+  }
+  return Record(o, std::move(d), op, "promote",
+                Act(ActionType::kPromote, op.member, "promote " + Node(op.member)));
+}
+
+Decision ContinueReplace(const Observed& o, const Group& g, const Options& opt, Decision d) {
+  const Operation& op = o.operation;
+  if (op.step != "remove-old") return ContinueAdd(o, g, opt, std::move(d));
+  const Member* m = g.Find(op.member);
+  if (m != nullptr && !SameIncarnation(m->node_uuid, op.node_uuid)) {
+    if (auto r = CheckRemoval(g, op.member, Removal::kReplace)) {
+      d.refusal = *r;
+      return Wait(std::move(d), r->message);
+    }
+    return Record(
+        o, std::move(d), op, "remove-old",
+        Act(ActionType::kRemoveMember, op.member, "remove the old incarnation of " + Node(op.member)));
+  }
+  // The old incarnation is gone: add the new one.
+  Observed next = o;
+  next.operation.step = "add-learner";
+  Decision r = ContinueAdd(next, g, opt, std::move(d));
+  if (r.operation.active() && r.operation.step == "add-learner" && r.operation.type == op.type &&
+      o.operation.step == "remove-old")
+    r.operation.step_since_s = o.now_s;
+  return r;
+}
+
+Decision ContinueRemove(const Observed& o, const Group& g, Decision d) {
+  const Operation& op = o.operation;
+  const Member* m = g.Find(op.member);
+  if (m == nullptr) return Done(std::move(d), Node(op.member) + " removed");
+  if (!SameIncarnation(m->node_uuid, op.node_uuid))
+    return Done(std::move(d), "another incarnation of " + Node(op.member) + " is in the group");
+  const bool wanted = OrdinalOf(op.member) < o.desired.replicas;
+  if (wanted && op.step != "remove") {
+    // The spec wants the member back before it left: undo the drain.
+    if (m->draining) {
+      return Record(o, std::move(d), op, "undrain",
+                    Act(ActionType::kUndrain, op.member, "the spec wants " + Node(op.member) + " again"));
+    }
+    return Done(std::move(d), "scale-down of " + Node(op.member) + " reversed");
+  }
+  if (op.step == "undrain") return Done(std::move(d), "undrain of " + Node(op.member) + " superseded");
+  if (g.leader_id == op.member) {
+    return Record(
+        o, std::move(d), op, "transfer-leadership",
+        Act(ActionType::kTransferLeadership, op.member, "move leadership away from " + Node(op.member)));
+  }
+  if (op.step != "remove") {
+    if (!m->draining) {
+      return Record(
+          o, std::move(d), op, "drain",
+          Act(ActionType::kDrain, op.member, "copy the files of " + Node(op.member) + " elsewhere"));
+    }
+    if (!Drained(g, *m)) {
+      return Wait(std::move(d),
+                  "draining " + Node(op.member) + ": " +
+                      (m->files ? std::to_string(*m->files) + " files left" : "file count unknown") + ", " +
+                      std::to_string(g.under_replicated) + " under-replicated");
+    }
+  }
+  if (auto r = CheckRemoval(g, op.member, Removal::kShrink)) {
+    d.refusal = *r;
+    return Wait(std::move(d), r->message);
+  }
+  return Record(o, std::move(d), op, "remove",
+                Act(ActionType::kRemoveMember, op.member, "remove " + Node(op.member) + " from the group"));
+}
+
+Decision ContinueSetR(const Observed& o, const Group& g, Decision d) {
+  const Operation& op = o.operation;
+  if (g.replication_factor == op.value)
+    return Done(std::move(d), "replication factor is " + std::to_string(op.value));
+  Action a{.type = ActionType::kSetReplicationFactor,
+           .value = op.value,
+           .reason = "set the replication factor to " + std::to_string(op.value)};
+  return Record(o, std::move(d), op, "set", std::move(a));
+}
+
+Decision ContinueRestart(const Observed& o, const Group& g, const Options& opt, Decision d) {
+  const Operation& op = o.operation;
+  const int ordinal = OrdinalOf(op.member);
+  const Pod* pod = o.FindPod(ordinal);
+  const std::string who = "pod " + std::to_string(ordinal) + " (" + Node(op.member) + ")";
+  if (op.step == "transfer-leadership" || op.step == "delete-pod") {
+    if (op.step == "delete-pod" && pod != nullptr && pod->up_to_date && !pod->terminating) {
+      Decision r = Record(o, std::move(d), op, "wait-ready", Action{});
+      return Wait(std::move(r), who + " to come back");
+    }
+    if (pod != nullptr && pod->terminating) return Wait(std::move(d), who + " to terminate");
+    if (g.leader_id == op.member) {
+      return Record(
+          o, std::move(d), op, "transfer-leadership",
+          Act(ActionType::kTransferLeadership, op.member, "move leadership away before restarting " + who));
+    }
+    if (pod == nullptr) {
+      Decision r = Record(o, std::move(d), op, "wait-ready", Action{});
+      return Wait(std::move(r), who + " to come back");
+    }
+    return Record(o, std::move(d), op, "delete-pod",
+                  Act(ActionType::kDeletePod, op.member, "restart " + who));
+  }
+  // wait-ready
+  const Member* m = g.Find(op.member);
+  if (pod != nullptr && pod->ready && pod->up_to_date && m != nullptr && m->healthy && CaughtUp(g, *m, opt))
+    return Done(std::move(d), who + " restarted");
+  if (o.now_s - op.step_since_s > opt.restart_timeout_s) {
+    d.operation.last_error = who + " not back after " + std::to_string(o.now_s - op.step_since_s) + " s";
+    d.refusal = Refusal{"RestartStalled", d.operation.last_error + "; the upgrade stops here"};
+  }
+  return Wait(std::move(d), who + " to come back Ready and caught up");
+}
+
+Decision Start(const Observed& o, Decision d, Operation op, std::string step, Action action) {
+  return Record(o, std::move(d), std::move(op), std::move(step), std::move(action));
+}
+
+// No operation in flight: what is the next change, if any?
+Decision Begin(const Observed& o, const Group& g, const Options& opt, Decision d) {
+  // 1. A member whose pod came back as another incarnation (an empty disk): it is not the old voter.
+  for (const auto& m : g.members) {
+    const Pod* pod = o.FindPod(OrdinalOf(m.node_id));
+    if (pod == nullptr || !pod->running || !pod->node_uuid || pod->node_uuid->empty() ||
+        m.node_uuid.empty() || *pod->node_uuid == m.node_uuid)
+      continue;
+    if (auto r = CheckRemoval(g, m.node_id, Removal::kReplace)) {
+      d.refusal = *r;
+      return Wait(std::move(d), r->message);
+    }
+    return Start(
+        o, std::move(d), NewOperation(kOpReplaceMember, m.node_id, *pod->node_uuid), "remove-old",
+        Act(ActionType::kRemoveMember, m.node_id, "remove the old incarnation of " + Node(m.node_id)));
+  }
+  // 2. A lower R goes first: the members it no longer needs may then leave.
+  if (o.desired.replication_factor < g.replication_factor) {
+    const uint32_t r = o.desired.replication_factor;
+    return Start(o, std::move(d), NewOperation(kOpSetReplicationFactor, 0, "", r), "set",
+                 Action{.type = ActionType::kSetReplicationFactor,
+                        .value = r,
+                        .reason = "lower the replication factor to " + std::to_string(r)});
+  }
+  // 3. Learners the spec wants as voters (left by an earlier operation).
+  for (const auto& m : g.members) {
+    if (m.voter || OrdinalOf(m.node_id) >= o.desired.replicas) continue;
+    if (!CaughtUp(g, m, opt))
+      return Wait(std::move(d), "learner " + Node(m.node_id) + " catching up before promotion");
+    return Start(o, std::move(d), NewOperation(kOpAddMember, m.node_id, m.node_uuid), "promote",
+                 Act(ActionType::kPromote, m.node_id, "promote " + Node(m.node_id)));
+  }
+  // 4. Additions, lowest ordinal first, one at a time.
+  for (int ordinal = 0; ordinal < o.desired.replicas; ++ordinal) {
+    const uint64_t id = IdOf(ordinal);
+    if (g.Find(id) != nullptr) continue;
+    const Pod* pod = o.FindPod(ordinal);
+    if (pod == nullptr || pod->terminating || !pod->running || !pod->node_uuid)
+      return Wait(std::move(d), "pod " + std::to_string(ordinal) + " to start before adding " + Node(id));
+    Action add = Act(ActionType::kAddLearner, id, "add " + Node(id) + " as a learner");
+    add.address = pod->peer_address;
+    add.node_uuid = *pod->node_uuid;
+    return Start(o, std::move(d), NewOperation(kOpAddMember, id, *pod->node_uuid), "add-learner",
+                 std::move(add));
+  }
+  // 5. A higher R, once there are members for it.
+  if (o.desired.replication_factor > g.replication_factor) {
+    const uint32_t r = o.desired.replication_factor;
+    if (static_cast<int>(g.members.size()) < static_cast<int>(r)) {
+      d.refusal =
+          Refusal{"NotEnoughMembers", "R=" + std::to_string(r) + " needs " + std::to_string(r) +
+                                          " members, the group has " + std::to_string(g.members.size())};
+      return Wait(std::move(d), d.refusal->message);
+    }
+    return Start(o, std::move(d), NewOperation(kOpSetReplicationFactor, 0, "", r), "set",
+                 Action{.type = ActionType::kSetReplicationFactor,
+                        .value = r,
+                        .reason = "raise the replication factor to " + std::to_string(r)});
+  }
+  // 6. Removals, highest ordinal first (a StatefulSet removes its highest ordinal).
+  const Member* leaving = nullptr;
+  for (const auto& m : g.members) {
+    if (OrdinalOf(m.node_id) >= o.desired.replicas && (leaving == nullptr || m.node_id > leaving->node_id))
+      leaving = &m;
+  }
+  if (leaving != nullptr) {
+    if (auto r = CheckRemoval(g, leaving->node_id, Removal::kShrink)) {
+      d.refusal = *r;
+      return Wait(std::move(d), r->message);
+    }
+    Operation op = NewOperation(kOpRemoveMember, leaving->node_id, leaving->node_uuid);
+    if (g.leader_id == leaving->node_id) {
+      return Start(o, std::move(d), std::move(op), "transfer-leadership",
+                   Act(ActionType::kTransferLeadership, leaving->node_id,
+                       "move leadership away from " + Node(leaving->node_id)));
+    }
+    return Start(o, std::move(d), std::move(op), "drain",
+                 Act(ActionType::kDrain, leaving->node_id,
+                     "copy the files of " + Node(leaving->node_id) + " elsewhere"));
+  }
+  // 7. Rolling restart of pods whose template changed: followers first (highest ordinal first),
+  // the leader last, and only while every member is healthy and Ready.
+  const Member* restart = nullptr;
+  for (const auto& m : g.members) {
+    const Pod* pod = o.FindPod(OrdinalOf(m.node_id));
+    if (pod == nullptr || pod->up_to_date) continue;
+    const bool better = restart == nullptr || (restart->node_id == g.leader_id) ||
+                        (m.node_id != g.leader_id && m.node_id > restart->node_id);
+    if (better) restart = &m;
+  }
+  if (restart != nullptr) {
+    for (const auto& m : g.members) {
+      const Pod* pod = o.FindPod(OrdinalOf(m.node_id));
+      if (!m.healthy || pod == nullptr || !pod->ready)
+        return Wait(std::move(d), "the upgrade waits for " + Node(m.node_id) + " to be healthy and Ready");
+    }
+    Operation op = NewOperation(kOpRestartPod, restart->node_id, restart->node_uuid);
+    const int ordinal = OrdinalOf(restart->node_id);
+    if (g.leader_id == restart->node_id) {
+      return Start(o, std::move(d), std::move(op), "transfer-leadership",
+                   Act(ActionType::kTransferLeadership, restart->node_id,
+                       "move leadership away before restarting pod " + std::to_string(ordinal)));
+    }
+    return Start(o, std::move(d), std::move(op), "delete-pod",
+                 Act(ActionType::kDeletePod, restart->node_id, "restart pod " + std::to_string(ordinal)));
+  }
+  d.action = Action{.type = ActionType::kNone, .reason = "the cluster matches the spec"};
+  return d;
+}
+
+Decision Continue(const Observed& o, const Group& g, const Options& opt, Decision d) {
+  const std::string& type = o.operation.type;
+  if (type == kOpAddMember) return ContinueAdd(o, g, opt, std::move(d));
+  if (type == kOpReplaceMember) return ContinueReplace(o, g, opt, std::move(d));
+  if (type == kOpRemoveMember) return ContinueRemove(o, g, std::move(d));
+  if (type == kOpSetReplicationFactor) return ContinueSetR(o, g, std::move(d));
+  if (type == kOpRestartPod) return ContinueRestart(o, g, opt, std::move(d));
+  // A journal this version does not know (written by a newer operator): touch nothing.
+  d.refusal = Refusal{"UnknownOperation", "status.operation has an unknown type '" + type + "'"};
+  return Wait(std::move(d), d.refusal->message);
+}
+
+}  // namespace
+
+namespace {
+
+Decision Decide(const Observed& o, const Options& opt) {
+  Decision d;
+  d.operation = o.operation;
+  if (o.desired.paused) return Wait(std::move(d), "spec.paused is set");
+  if (!o.bootstrapped) {
+    if (o.group) {
+      d.action = Action{.type = ActionType::kMarkBootstrapped, .reason = "the group has a leader"};
+      return d;
+    }
+    return Wait(std::move(d), "the first member to start the group");
+  }
+  if (!o.group) return Wait(std::move(d), "a leader");
+  const Group& g = *o.group;
+  if (!o.operation.active()) return Begin(o, g, opt, std::move(d));
+
+  Decision result = Continue(o, g, opt, d);
+  if (!result.refusal && result.operation == o.operation) {
+    // Still in flight: say what else the spec asks for, which must wait for it.
+    Observed idle = o;
+    idle.operation = Operation{};
+    Decision next = Begin(idle, g, opt, d);
+    if (next.operation.active() &&
+        (next.operation.type != o.operation.type || next.operation.member != o.operation.member)) {
+      result.refusal =
+          Refusal{"ChangeInFlight", "waiting for " + o.operation.type + " of " + Node(o.operation.member) +
+                                        " (step " + o.operation.step + ") before " + next.operation.type +
+                                        (next.operation.member ? " of " + Node(next.operation.member) : "")};
+    }
+  }
+  return result;
+}
+
+}  // namespace
+
+Decision NextStep(const Observed& o, const Options& opt) {
+  Decision d = Decide(o, opt);
+  // From the operation as it stands after this step, so a finished removal lets the set shrink.
+  d.statefulset_replicas = StatefulSetReplicas(o, d.operation);
+  return d;
+}
+
+}  // namespace dispotify::op::plan
