@@ -8,8 +8,10 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -73,6 +75,46 @@ class RestE2eTest : public ::testing::Test {
 
   std::unique_ptr<Cluster> cluster_;
 };
+
+// The string value of `"key":"..."` in a flat JSON text (the first occurrence), or "".
+std::string JsonString(const std::string& body, const std::string& key, size_t from = 0) {
+  const std::string needle = "\"" + key + "\":\"";
+  auto pos = body.find(needle, from);
+  if (pos == std::string::npos) return "";
+  pos += needle.size();
+  auto end = body.find('"', pos);
+  return end == std::string::npos ? "" : body.substr(pos, end - pos);
+}
+
+std::string ReadIdentityUuid(const std::string& data_dir) {
+  std::ifstream in(data_dir + "/IDENTITY");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("node_uuid=", 0) == 0) return line.substr(10);
+  }
+  return "";
+}
+
+// What an operator reads to tell members apart during a rolling upgrade or an empty-disk return:
+// the software's version, the cluster's id and each node's incarnation.
+TEST_F(RestE2eTest, ClusterStatusShowsVersionClusterAndIncarnation) {
+  Cluster& c = MakeCluster(3);
+  c.StartAll();
+  ASSERT_NE(c.WaitLeader(), 0u);
+  std::set<std::string> uuids;
+  for (uint64_t n = 1; n <= 3; ++n) {
+    auto st = Call(n, "GET", "/cluster/status");
+    ASSERT_TRUE(st);
+    ASSERT_EQ(st->status, 200) << st->body;
+    EXPECT_EQ(JsonString(st->body, "version"), DISPOTIFY_VERSION) << st->body;
+    EXPECT_EQ(JsonString(st->body, "cluster_id"), "rest") << st->body;
+    const std::string uuid = JsonString(st->body, "node_uuid");
+    EXPECT_EQ(uuid.size(), 32u) << st->body;
+    EXPECT_EQ(uuid, ReadIdentityUuid(c.spec(n).data_dir)) << "node " << n;
+    uuids.insert(uuid);
+  }
+  EXPECT_EQ(uuids.size(), 3u) << "every node has its own incarnation";
+}
 
 TEST_F(RestE2eTest, UploadStreamSearchAndDelete) {
   Cluster& c = MakeCluster(3);

@@ -701,8 +701,10 @@ class Routes {
   Response ClusterStatus(Request&, BodyReader&) {
     ClusterView v = deps_.cluster->View();
     std::string out =
-        "{\"node_id\":" + std::to_string(v.self.value()) + ",\"role\":" + Quote(v.role) +
-        ",\"term\":" + std::to_string(v.term) + ",\"leader_id\":" + std::to_string(v.leader.value()) +
+        "{\"node_id\":" + std::to_string(v.self.value()) + ",\"node_uuid\":" + Quote(options_.node_uuid) +
+        ",\"cluster_id\":" + Quote(options_.cluster_id) + ",\"version\":" + Quote(options_.version) +
+        ",\"role\":" + Quote(v.role) + ",\"term\":" + std::to_string(v.term) +
+        ",\"leader_id\":" + std::to_string(v.leader.value()) +
         ",\"leader_address\":" + Quote(v.leader_address) +
         ",\"commit_index\":" + std::to_string(v.commit_index) +
         ",\"applied_index\":" + std::to_string(v.applied_index) +

@@ -50,7 +50,8 @@ struct RaftRef {
 
 }  // namespace
 
-Node::Node(NodeConfig config) : config_(std::move(config)), fs_(&DefaultFileSystem()) {}
+Node::Node(NodeConfig config, std::string version)
+    : config_(std::move(config)), version_(std::move(version)), fs_(&DefaultFileSystem()) {}
 
 Node::~Node() {
   Shutdown();
@@ -100,6 +101,7 @@ int Node::Start() {
     }
     return StorageFailure("cannot read the identity of " + dir, identity.status());
   }
+  node_uuid_ = identity->node_uuid;
 
   auto log = storage::OpenSegmentedLog(*fs_, dir + "/log");
   if (!log.ok()) return StorageFailure("cannot open the Raft log", log.status());
@@ -219,9 +221,9 @@ int Node::Start() {
     }
     cv_.notify_all();
   });
-  DLOG_INFO << "dispotify-node " << config_.node_id << " of cluster '" << config_.cluster_id
-            << "' serving gRPC on " << config_.listen << " (port " << port_ << "), metrics on port "
-            << metrics_->port() << ", data in " << dir;
+  DLOG_INFO << "dispotify-node " << version_ << ", node " << config_.node_id << " (uuid " << node_uuid_
+            << ") of cluster '" << config_.cluster_id << "' serving gRPC on " << config_.listen << " (port "
+            << port_ << "), metrics on port " << metrics_->port() << ", data in " << dir;
   return kExitOk;
 }
 
@@ -405,6 +407,9 @@ int Node::StartHttp() {
   options.max_upload_bytes = config_.max_upload_mib << 20;
   options.bearer_token = config_.api_token;
   options.spool_dir = spool;
+  options.version = version_;
+  options.cluster_id = config_.cluster_id;
+  options.node_uuid = node_uuid_;
   api::RestApiDeps deps;
   deps.files = files_.get();
   deps.store = metadata_.get();

@@ -83,7 +83,9 @@ class RaftNode;
 
 class Node {
  public:
-  explicit Node(NodeConfig config);
+  // `version`: the software's version (main passes the build's, CMake's PROJECT_VERSION), shown
+  // in /cluster/status so that an operator sees the mix of versions during a rolling upgrade.
+  Node(NodeConfig config, std::string version);
   ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -118,6 +120,8 @@ class Node {
   void Shutdown();
 
   NodeConfig config_;
+  const std::string version_;
+  std::string node_uuid_;  // this data directory's incarnation (node/storage/identity.h)
   FileSystem* fs_ = nullptr;
   std::unique_ptr<storage::LogStore> log_;
   std::unique_ptr<storage::StableStore> stable_;
