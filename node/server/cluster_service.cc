@@ -117,18 +117,7 @@ class ClusterService::Impl final : public dispotify::v1::Cluster::CallbackServic
     auto guard = call->guard();
     NodeId target(req->target());
     if (target == kNoNode) {
-      // Pick the most up-to-date other voter.
-      NodeStatus st = node_->status();
-      LogIndex best;
-      for (const auto& [id, member] : st.conf.members) {
-        if (id == st.id || !member.voter) continue;
-        auto it = st.match.find(id);
-        LogIndex match = it == st.match.end() ? LogIndex() : it->second;
-        if (target == kNoNode || match > best) {
-          target = id;
-          best = match;
-        }
-      }
+      target = MostUpToDateVoter(node_->status());
       if (target == kNoNode) {
         Call::Finish(guard, [] {
           return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,

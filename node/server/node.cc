@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
+#include <thread>
 
 #include "common/file_system.h"
 #include "common/logging.h"
@@ -242,11 +244,61 @@ int Node::Wait() {
     cv_.wait(lock, [this] { return stop_requested_; });
     code = loop_exit_code_;
   }
+  if (code == kExitOk) HandOffLeadership(kHandOffBudget);
   DLOG_INFO << "stopping"
             << (code == kExitOk ? "" : " after a fatal condition (exit code " + std::to_string(code) + ")");
   Shutdown();
   DLOG_INFO << "stopped";
   return code;
+}
+
+void Node::HandOffLeadership(std::chrono::milliseconds budget) {
+  if (!raft_ || raft_->status().role != consensus::Role::kLeader) return;
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const auto deadline = start + budget;
+  // The core abandons a transfer that did not complete within an election timeout (the target was
+  // behind or unreachable): ask again, for the then most up-to-date voter, after that long.
+  const auto retry_after = std::chrono::milliseconds(config_.tick_ms * config_.election_ticks);
+  const Term term = raft_->status().term;
+  NodeId target;
+  auto asked = Clock::time_point();
+  std::optional<Clock::time_point> stepped_down;
+  while (Clock::now() < deadline) {
+    NodeStatus st = raft_->status();
+    if (!st.running) return;
+    if (st.role != consensus::Role::kLeader) {
+      // Stepped down without a successor in sight (e.g. check-quorum with the others down): wait
+      // a little for the new leader's first message, not the whole budget.
+      if (!stepped_down) stepped_down = Clock::now();
+      if (Clock::now() - *stepped_down > 2 * retry_after) break;
+      if (st.leader != kNoNode && st.leader != config_.node_id) {
+        DLOG_INFO << "stopping: handed leadership to node " << st.leader << " (term " << term << " -> "
+                  << st.term << ") in "
+                  << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count()
+                  << " ms";
+        return;
+      }
+    } else if (target == kNoNode || Clock::now() - asked >= retry_after) {
+      target = MostUpToDateVoter(st);
+      if (target == kNoNode) {
+        DLOG_INFO << "stopping as leader: no other voter to hand leadership to";
+        return;
+      }
+      DLOG_INFO << "stopping: transferring leadership to node " << target;
+      asked = Clock::now();
+      raft_->TransferLeadership(target, [target](const Status& s) {
+        if (!s.ok()) DLOG_WARN << "leadership transfer to node " << target << " refused: " << s.ToString();
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (stepped_down) {
+    DLOG_INFO << "stopping: stepped down as leader; no new leader known yet";
+  } else {
+    DLOG_WARN << "stopping as leader: no other node took over within " << budget.count()
+              << " ms; the others elect a leader after an election timeout";
+  }
 }
 
 void Node::Shutdown() {

@@ -20,10 +20,16 @@
 // the leader as a learner until it appears in the configuration; on the leader with
 // auto_promote, promote learners that have caught up.
 //
+// Stopping (SIGTERM): a leader first hands leadership to the most up-to-date voter and waits for
+// it to take over (bounded: kHandOffBudget; the outcome is logged), so the cluster need not sit
+// out an election timeout; a follower stops at once. A loop that stopped by itself (removal,
+// storage failure) skips the handoff.
+//
 // Shutdown order: background work (membership thread, repair, scrubber, peer health), then the
 // gRPC server's new calls stop while in-flight ones get a short grace period, then the Raft loop
 // (pending calls fail with UNAVAILABLE), then the transport.
 
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -92,6 +98,8 @@ class Node {
 
   // Start() finished a one-shot command (--reset): exit 0 without serving.
   static constexpr int kCompleted = -1;
+  // How long a stopping leader waits for another node to take over before it stops anyway.
+  static constexpr std::chrono::milliseconds kHandOffBudget{5000};
 
   // Opens everything and starts serving. Returns 0, kCompleted, or the process exit code to fail
   // with (after logging why): 2 bad configuration, 3 foreign data dir, 4 removed member, 5 storage
@@ -117,6 +125,8 @@ class Node {
   // Catalog mode: the REST API. Returns an exit code (kExitBadConfig when it cannot listen).
   int StartHttp();
   void MembershipLoop();
+  // Leader only: transfers leadership away and waits (up to `budget`) for another node to lead.
+  void HandOffLeadership(std::chrono::milliseconds budget);
   void Shutdown();
 
   NodeConfig config_;

@@ -39,6 +39,21 @@ uint64_t DeriveSeed(NodeId id) {
 
 }  // namespace
 
+NodeId MostUpToDateVoter(const NodeStatus& st) {
+  NodeId best;
+  LogIndex best_match;
+  for (const auto& [id, member] : st.conf.members) {
+    if (id == st.id || !member.voter) continue;
+    auto it = st.match.find(id);
+    const LogIndex match = it == st.match.end() ? LogIndex() : it->second;
+    if (best == kNoNode || match > best_match) {
+      best = id;
+      best_match = match;
+    }
+  }
+  return best;
+}
+
 RaftNode::RaftNode(RaftNodeOptions options, RaftNodeDeps deps) : options_(std::move(options)), deps_(deps) {}
 
 RaftNode::~RaftNode() {

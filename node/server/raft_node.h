@@ -113,6 +113,10 @@ struct NodeStatus {
   bool running = false;
 };
 
+// The voter other than `st.id` with the highest match index in the leader's view (the best
+// target of a leadership transfer), or kNoNode when there is none.
+NodeId MostUpToDateVoter(const NodeStatus& st);
+
 class RaftNode {
  public:
   // status: OK once the entry is applied (then the state machine's own result status); NotLeader
