@@ -17,7 +17,7 @@
 //   DELETE /music/songs/{file_id}
 //   GET    /healthz, /readyz, /cluster/status
 //   admin (bearer token when configured):
-//   POST   /admin/members {"node_id","address"}, POST /admin/members/{id}/promote,
+//   POST   /admin/members {"node_id","address"[,"node_uuid"]}, POST /admin/members/{id}/promote,
 //   DELETE /admin/members/{id}, POST /admin/leadership {"target"},
 //   PUT    /admin/replication {"factor"}
 

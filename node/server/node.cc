@@ -145,6 +145,7 @@ int Node::Start() {
 
   RaftNodeOptions ropts;
   ropts.id = config_.node_id;
+  ropts.node_uuid = node_uuid_;
   ropts.data_dir = dir;
   ropts.tick_ms = config_.tick_ms;
   ropts.election_ticks = config_.election_ticks;
@@ -508,6 +509,7 @@ void Node::MembershipLoop() {
   constexpr uint64_t kPromoteMaxLag = 1000;
   std::shared_ptr<grpc::Channel> join_channel;
   size_t join_target = 0;
+  bool told_incarnation = false;
   std::vector<std::string> seeds;
   for (const auto& [id, addr] : config_.peers) {
     if (id != config_.node_id) seeds.push_back(addr);
@@ -527,8 +529,9 @@ void Node::MembershipLoop() {
       for (const auto& [id, member] : st.conf.members) addresses[id] = member.address;
       peers_->SetPeers(addresses);
     }
-    // Register with the leader until the configuration lists this node.
-    if (config_.join && !st.conf.members.contains(config_.node_id) && !seeds.empty()) {
+    // Register with the leader until the configuration lists this node as itself (not as an
+    // earlier incarnation of its id: the leader refuses that until the old member is removed).
+    if (config_.join && !st.conf.ContainsIncarnation(config_.node_id, node_uuid_) && !seeds.empty()) {
       const std::string& target = seeds[join_target % seeds.size()];
       join_channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
       auto stub = v1::Cluster::NewStub(join_channel);
@@ -538,6 +541,7 @@ void Node::MembershipLoop() {
       req.set_op(v1::MembershipRequest::ADD_LEARNER);
       req.set_node_id(config_.node_id.value());
       req.set_address(config_.advertise.empty() ? config_.listen : config_.advertise);
+      req.set_node_uuid(node_uuid_);
       v1::MembershipResponse resp;
       grpc::Status gs = stub->ChangeMembership(&ctx, req, &resp);
       if (gs.ok()) {
@@ -549,6 +553,10 @@ void Node::MembershipLoop() {
           seeds.push_back(msg.substr(colon + 1));  // go straight to the leader next time
           join_target = seeds.size() - 1;
         } else {
+          if (gs.error_code() == grpc::StatusCode::FAILED_PRECONDITION && !told_incarnation) {
+            told_incarnation = true;  // e.g. "a member as incarnation X": waits for its removal
+            DLOG_WARN << "cannot register with the leader yet: " << msg;
+          }
           ++join_target;
         }
       }

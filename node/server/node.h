@@ -17,7 +17,9 @@
 //
 // Background duties of the root (one "membership" thread, every 500 ms): keep the peer client's
 // address book equal to the Raft configuration; a node started with `join` registers itself with
-// the leader as a learner until it appears in the configuration; on the leader with
+// the leader as a learner, with its incarnation (node_uuid), until it appears in the configuration
+// as itself (while the membership holds an earlier incarnation of its id -- it came back with an
+// empty data directory -- the leader refuses until that member is removed); on the leader with
 // auto_promote, promote learners that have caught up.
 //
 // Stopping (SIGTERM): a leader first hands leadership to the most up-to-date voter and waits for
