@@ -4,14 +4,18 @@
 //     acknowledged write is readable afterwards, and the killed nodes catch up once restarted;
 //   - a node refuses another cluster's data dir (exit 3);
 //   - a removed member stops (exit 4), refuses to restart (exit 4) until --reset, then rejoins;
-//   - a learner is added, catches up and is promoted through KV.ChangeMembership.
+//   - a learner is added, catches up and is promoted through KV.ChangeMembership;
+//   - SIGTERM of the leader hands leadership over first (no election timeout), then it exits 0.
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -283,6 +287,72 @@ TEST_F(ClusterE2eTest, LearnerIsAddedCatchesUpAndIsPromoted) {
   std::optional<std::string> v;
   ASSERT_TRUE(client2.Get("pre99", 10s, &v).ok());
   EXPECT_EQ(v.value_or(""), "x");
+}
+
+// A pod being stopped (rolling upgrade, node drain) gets SIGTERM: as leader, the node hands
+// leadership to the most up-to-date voter before it exits, so the cluster does not sit out an
+// election timeout. The timeout is made long (3-6 s) so that an election could not explain a new
+// leader within it; a transfer moves the term by exactly one.
+TEST_F(ClusterE2eTest, SigtermOfTheLeaderHandsLeadershipOverFirst) {
+  Cluster& c = MakeCluster(3);
+  c.SetCommonFlags({"--election-ticks", "60"});
+  c.StartAll();
+  const uint64_t leader = c.WaitLeader(40s);
+  ASSERT_NE(leader, 0u);
+  KvClient client(c.Endpoints());
+  uint64_t last = 0;
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(client.Put("before" + std::to_string(i), "x", 20s, &last).ok());
+  auto before = c.Status(leader);
+  ASSERT_TRUE(before);
+  const uint64_t term = before->term();
+  std::vector<uint64_t> others;
+  for (uint64_t id = 1; id <= 3; ++id) {
+    if (id != leader) others.push_back(id);
+  }
+  for (uint64_t id : others) ASSERT_TRUE(c.WaitApplied(id, last, 10s)) << "node " << id;
+
+  const auto start = std::chrono::steady_clock::now();
+  c.process(leader)->Signal(SIGTERM);
+  uint64_t next = 0;
+  uint64_t next_term = 0;
+  while (next == 0 && std::chrono::steady_clock::now() - start < 10s) {
+    auto a = c.Status(others[0]);
+    auto b = c.Status(others[1]);
+    if (a && b && a->leader_id() == b->leader_id() && a->term() == b->term() && a->leader_id() != 0 &&
+        a->leader_id() != leader) {
+      next = a->leader_id();
+      next_term = a->term();
+      break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_NE(next, 0u) << "no new leader after SIGTERM of the leader";
+  EXPECT_LT(took, 2500ms) << "a new leader this late means an election timeout, not a transfer";
+  EXPECT_EQ(next_term, term + 1) << "a transfer moves the term by exactly one";
+  std::printf("leadership moved from node %llu to node %llu in %lld ms\n",
+              static_cast<unsigned long long>(leader), static_cast<unsigned long long>(next),
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+  EXPECT_EQ(c.process(leader)->Wait(10s).value_or(-1), 0) << "graceful stop exits 0";
+  std::ifstream log(c.LogPath(leader));
+  std::stringstream text;
+  text << log.rdbuf();
+  EXPECT_NE(text.str().find("handed leadership to node " + std::to_string(next)), std::string::npos)
+      << "the stopping leader logs the handoff";
+
+  // Writes keep working on the two that remain, and nothing acknowledged was lost.
+  KvClient rest({c.spec(others[0]).address(), c.spec(others[1]).address()});
+  ASSERT_TRUE(rest.Put("after", "y", 20s).ok());
+  std::optional<std::string> v;
+  ASSERT_TRUE(rest.Get("before19", 10s, &v).ok());
+  EXPECT_EQ(v.value_or(""), "x");
+
+  // A follower just stops (exit 0), and the leader keeps its term.
+  const uint64_t follower = others[0] == next ? others[1] : others[0];
+  EXPECT_EQ(c.Stop(follower).value_or(-1), 0);
+  auto after = c.Status(next);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->term(), next_term);
 }
 
 }  // namespace

@@ -8,8 +8,11 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <random>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -73,6 +76,199 @@ class RestE2eTest : public ::testing::Test {
 
   std::unique_ptr<Cluster> cluster_;
 };
+
+// The string value of `"key":"..."` in a flat JSON text (the first occurrence), or "".
+std::string JsonString(const std::string& body, const std::string& key, size_t from = 0) {
+  const std::string needle = "\"" + key + "\":\"";
+  auto pos = body.find(needle, from);
+  if (pos == std::string::npos) return "";
+  pos += needle.size();
+  auto end = body.find('"', pos);
+  return end == std::string::npos ? "" : body.substr(pos, end - pos);
+}
+
+std::string ReadIdentityUuid(const std::string& data_dir) {
+  std::ifstream in(data_dir + "/IDENTITY");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("node_uuid=", 0) == 0) return line.substr(10);
+  }
+  return "";
+}
+
+// What an operator reads to tell members apart during a rolling upgrade or an empty-disk return:
+// the software's version, the cluster's id and each node's incarnation.
+TEST_F(RestE2eTest, ClusterStatusShowsVersionClusterAndIncarnation) {
+  Cluster& c = MakeCluster(3);
+  c.StartAll();
+  ASSERT_NE(c.WaitLeader(), 0u);
+  std::set<std::string> uuids;
+  for (uint64_t n = 1; n <= 3; ++n) {
+    auto st = Call(n, "GET", "/cluster/status");
+    ASSERT_TRUE(st);
+    ASSERT_EQ(st->status, 200) << st->body;
+    EXPECT_EQ(JsonString(st->body, "version"), DISPOTIFY_VERSION) << st->body;
+    EXPECT_EQ(JsonString(st->body, "cluster_id"), "rest") << st->body;
+    const std::string uuid = JsonString(st->body, "node_uuid");
+    EXPECT_EQ(uuid.size(), 32u) << st->body;
+    EXPECT_EQ(uuid, ReadIdentityUuid(c.spec(n).data_dir)) << "node " << n;
+    uuids.insert(uuid);
+  }
+  EXPECT_EQ(uuids.size(), 3u) << "every node has its own incarnation";
+}
+
+// The JSON object of member `id` in a /cluster/status body ("" when not listed).
+std::string MemberJson(const std::string& status, uint64_t id) {
+  const auto pos = status.find("{\"node_id\":" + std::to_string(id) + ",\"address\"");
+  if (pos == std::string::npos) return "";
+  return status.substr(pos, status.find('}', pos) - pos + 1);
+}
+
+// Issue 10, incarnations: a node that comes back with an empty data directory under its old id
+// is not the voter it replaces. The cluster is brought up as the operator does (bootstrap_node_id:
+// node 1 alone, the others join as learners with their node_uuid and are promoted). Then node
+// V's disk is wiped: it returns with a new node_uuid, the others refuse its Raft messages (the
+// membership still shows the old uuid) and keep working as two; once the old member is removed
+// and V added back as a learner with its new uuid through the admin API, it catches up and is
+// promoted: three healthy voters again.
+TEST_F(RestE2eTest, AWipedNodeIsRefusedUntilReAddedAsItsNewIncarnation) {
+  Cluster& c = MakeCluster(3, {"--bootstrap-node-id", "1"});
+  c.StartAll();
+  ASSERT_EQ(c.WaitLeader(), 1u);
+  auto status_of = [&](uint64_t n) -> std::string {
+    auto st = Call(n, "GET", "/cluster/status");
+    return st && st->status == 200 ? st->body : "";
+  };
+  auto own_uuid = [&](uint64_t n) { return JsonString(status_of(n), "node_uuid"); };
+  // Nodes 2 and 3 registered themselves (with their incarnation) through their seeds.
+  for (uint64_t n : {2u, 3u}) {
+    ASSERT_TRUE(Eventually(
+        [&] {
+          auto r = Call(1, "POST", "/admin/members/" + std::to_string(n) + "/promote");
+          return r && r->status == 200;
+        },
+        30s))
+        << "node " << n << " was not added and promoted";
+  }
+  std::string status;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        status = status_of(1);
+        for (uint64_t n = 1; n <= 3; ++n) {
+          const std::string m = MemberJson(status, n);
+          if (m.find("\"role\":\"learner\"") != std::string::npos ||
+              JsonString(m, "node_uuid") != own_uuid(n))
+            return false;
+        }
+        return true;
+      },
+      20s))
+      << status;
+  for (uint64_t n = 1; n <= 3; ++n) ASSERT_TRUE(WaitReady(n)) << "node " << n;
+  const std::string song = testing_audio::MakeMp3("Before the wipe", 20);
+  auto up = Call(1, "POST", "/music/upload?filename=before-wipe.mp3", song);
+  ASSERT_TRUE(up);
+  ASSERT_EQ(up->status, 201) << up->body;
+
+  const uint64_t leader = c.WaitLeader();
+  const uint64_t victim = leader == 3 ? 2 : 3;
+  const std::string old_uuid = own_uuid(victim);
+  ASSERT_EQ(old_uuid.size(), 32u);
+  ASSERT_EQ(c.Stop(victim).value_or(-1), 0);
+  std::filesystem::remove_all(c.spec(victim).data_dir);
+  c.Start(victim);  // the same flags: bootstrap_node_id 1 makes it join
+  std::string new_uuid;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        new_uuid = own_uuid(victim);
+        return !new_uuid.empty();
+      },
+      20s));
+  EXPECT_NE(new_uuid, old_uuid) << "an empty data directory is a new incarnation";
+
+  // Refused: the leader still lists the old incarnation and says it refuses this one.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        status = status_of(leader);
+        const std::string m = MemberJson(status, victim);
+        return JsonString(m, "node_uuid") == old_uuid &&
+               m.find("\"incarnation_refused\":true") != std::string::npos;
+      },
+      20s))
+      << status;
+  auto metrics = HttpCall(c.spec(leader).metrics_port, "GET", "/metrics");
+  ASSERT_TRUE(metrics);
+  const std::string series = "\ndispotify_raft_incarnation_refusals_total ";
+  const auto counter = metrics->body.find(series);
+  ASSERT_NE(counter, std::string::npos);
+  EXPECT_GT(std::atof(metrics->body.c_str() + counter + series.size()), 0.0)
+      << metrics->body.substr(counter, series.size() + 20);
+  {
+    std::ifstream log(c.LogPath(leader));
+    std::stringstream text;
+    text << log.rdbuf();
+    EXPECT_NE(text.str().find("refusing the messages of node " + std::to_string(victim)), std::string::npos);
+  }
+  // Adding the new incarnation while the old one is a member is refused with a clear error.
+  const std::string add_body = "{\"node_id\":" + std::to_string(victim) + ",\"address\":\"" +
+                               c.spec(victim).address() + "\",\"node_uuid\":\"" + new_uuid + "\"}";
+  auto early = Call(leader, "POST", "/admin/members", add_body, "Content-Type: application/json\r\n");
+  ASSERT_TRUE(early);
+  EXPECT_EQ(early->status, 409) << early->body;
+  EXPECT_NE(early->body.find("remove it first"), std::string::npos) << early->body;
+  auto bad = Call(leader, "POST", "/admin/members",
+                  "{\"node_id\":9,\"address\":\"127.0.0.1:1\",\"node_uuid\":\"NOT-HEX\"}",
+                  "Content-Type: application/json\r\n");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400) << bad->body;
+  // The other two keep the cluster writable.
+  for (const char* factor : {"2", "3"}) {
+    auto rf = Call(leader, "PUT", "/admin/replication", std::string("{\"factor\": ") + factor + "}",
+                   "Content-Type: application/json\r\n");
+    ASSERT_TRUE(rf);
+    EXPECT_EQ(rf->status, 200) << rf->body;
+  }
+
+  // Remove the old incarnation, add the new one as a learner, promote it once caught up.
+  auto removed = Call(leader, "DELETE", "/admin/members/" + std::to_string(victim));
+  ASSERT_TRUE(removed);
+  ASSERT_EQ(removed->status, 204) << removed->body;
+  std::optional<ClientResponse> added;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        added = Call(leader, "POST", "/admin/members", add_body, "Content-Type: application/json\r\n");
+        return added && added->status == 200;
+      },
+      20s))
+      << (added ? added->body : "no answer");
+  EXPECT_NE(added->body.find(new_uuid), std::string::npos) << added->body;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto r = Call(leader, "POST", "/admin/members/" + std::to_string(victim) + "/promote");
+        return r && r->status == 200;
+      },
+      30s))
+      << "the new incarnation did not catch up";
+  ASSERT_TRUE(Eventually(
+      [&] {
+        status = status_of(c.WaitLeader());
+        int voters = 0;
+        for (uint64_t n = 1; n <= 3; ++n) {
+          const std::string m = MemberJson(status, n);
+          if (m.find("\"role\":\"learner\"") == std::string::npos &&
+              m.find("\"healthy\":true") != std::string::npos &&
+              m.find("\"incarnation_refused\":false") != std::string::npos)
+            ++voters;
+        }
+        return voters == 3 && JsonString(MemberJson(status, victim), "node_uuid") == new_uuid;
+      },
+      30s))
+      << status;
+  ASSERT_TRUE(WaitReady(victim));
+  auto found = Call(victim, "GET", "/music/songs/before-wipe.mp3");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->status, 200) << found->body;
+}
 
 TEST_F(RestE2eTest, UploadStreamSearchAndDelete) {
   Cluster& c = MakeCluster(3);

@@ -17,6 +17,9 @@ struct MemberView {
   std::string address;
   bool voter = false;
   uint64_t match_index = 0;  // known on the leader only
+  std::string node_uuid;     // the incarnation the membership records ("" = unknown)
+  // Its messages are refused: it speaks as another incarnation (it came back with an empty disk).
+  bool incarnation_refused = false;
 };
 
 struct ClusterView {
@@ -37,7 +40,9 @@ class ClusterControl {
   virtual ClusterView View() const = 0;
   // Each returns once the change is committed (or refused): kInvalidArgument, kUnavailable
   // (no leader / the learner is still catching up), kFailedPrecondition.
-  virtual Status AddLearner(NodeId node, const std::string& address) = 0;
+  // `node_uuid` ("" = unknown) is the learner's incarnation: a node already a member as another
+  // incarnation is refused (kFailedPrecondition) until it is removed.
+  virtual Status AddLearner(NodeId node, const std::string& address, const std::string& node_uuid) = 0;
   virtual Status Promote(NodeId node) = 0;
   virtual Status Remove(NodeId node) = 0;
   // kNoNode: the most up-to-date other voter.

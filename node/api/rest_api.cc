@@ -52,6 +52,14 @@ std::string Quote(std::string_view s) {
   return "\"" + JsonEscape(s) + "\"";
 }
 
+// A node's incarnation as node/storage/identity.h makes it (32 lowercase hex digits); up to 64
+// accepted so that the format may grow.
+bool ValidNodeUuid(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
 std::string SongJson(const catalog::Song& s, const std::vector<catalog::Replica>* replicas) {
   std::string out = "{\"file_id\":" + Quote(s.file_id) + ",\"title\":" + Quote(s.title) +
                     ",\"artist\":" + Quote(s.artist) + ",\"album\":" + Quote(s.album) +
@@ -701,8 +709,10 @@ class Routes {
   Response ClusterStatus(Request&, BodyReader&) {
     ClusterView v = deps_.cluster->View();
     std::string out =
-        "{\"node_id\":" + std::to_string(v.self.value()) + ",\"role\":" + Quote(v.role) +
-        ",\"term\":" + std::to_string(v.term) + ",\"leader_id\":" + std::to_string(v.leader.value()) +
+        "{\"node_id\":" + std::to_string(v.self.value()) + ",\"node_uuid\":" + Quote(options_.node_uuid) +
+        ",\"cluster_id\":" + Quote(options_.cluster_id) + ",\"version\":" + Quote(options_.version) +
+        ",\"role\":" + Quote(v.role) + ",\"term\":" + std::to_string(v.term) +
+        ",\"leader_id\":" + std::to_string(v.leader.value()) +
         ",\"leader_address\":" + Quote(v.leader_address) +
         ",\"commit_index\":" + std::to_string(v.commit_index) +
         ",\"applied_index\":" + std::to_string(v.applied_index) +
@@ -719,7 +729,8 @@ class Routes {
              ",\"role\":\"" + (m.id == v.leader ? "leader" : (m.voter ? "voter" : "learner")) +
              "\",\"healthy\":" + (alive ? "true" : "false") + ",\"draining\":" +
              (std::find(draining.begin(), draining.end(), m.id) != draining.end() ? "true" : "false") +
-             ",\"match_index\":" + std::to_string(m.match_index);
+             ",\"match_index\":" + std::to_string(m.match_index) + ",\"node_uuid\":" + Quote(m.node_uuid) +
+             ",\"incarnation_refused\":" + (m.incarnation_refused ? "true" : "false");
       if (auto it = peers.find(m.id); it != peers.end()) {
         out += ",\"files\":" + std::to_string(it->second.files) +
                ",\"bytes\":" + std::to_string(it->second.bytes) +
@@ -765,7 +776,7 @@ class Routes {
   }
 
   Response AddMember(Request&, BodyReader& body) {
-    auto obj = ParseJsonObject(body, {"node_id", "address"});
+    auto obj = ParseJsonObject(body, {"node_id", "address", "node_uuid"});
     if (!obj.ok()) return Error(obj.status());
     auto id = JsonUint(*obj, "node_id", true, UINT64_MAX >> 1);
     if (!id.ok()) return Error(id.status());
@@ -775,9 +786,19 @@ class Routes {
     const std::string address = obj->at("address").as_string();
     if (address.empty() || address.size() > 255 || address.find(':') == std::string::npos)
       return JsonError(400, "invalid_argument", "address must be host:port");
-    Status s = deps_.cluster->AddLearner(NodeId(*id), address);
+    std::string uuid;
+    if (obj->has_field("node_uuid")) {
+      const auto& u = obj->at("node_uuid");
+      if (!u.is_string() || !ValidNodeUuid(u.as_string()))
+        return JsonError(400, "invalid_argument",
+                         "node_uuid must be the node's incarnation: 1 to 64 lowercase hex digits (its "
+                         "/cluster/status node_uuid)");
+      uuid = u.as_string();
+    }
+    Status s = deps_.cluster->AddLearner(NodeId(*id), address, uuid);
     if (!s.ok()) return Error(s);
-    return Response::Json(200, "{\"node_id\":" + std::to_string(*id) + ",\"role\":\"learner\"}");
+    return Response::Json(200, "{\"node_id\":" + std::to_string(*id) +
+                                   ",\"role\":\"learner\",\"node_uuid\":" + Quote(uuid) + "}");
   }
 
   Response Promote(Request& req, BodyReader&) {

@@ -17,7 +17,7 @@
 //   DELETE /music/songs/{file_id}
 //   GET    /healthz, /readyz, /cluster/status
 //   admin (bearer token when configured):
-//   POST   /admin/members {"node_id","address"}, POST /admin/members/{id}/promote,
+//   POST   /admin/members {"node_id","address"[,"node_uuid"]}, POST /admin/members/{id}/promote,
 //   DELETE /admin/members/{id}, POST /admin/leadership {"target"},
 //   PUT    /admin/replication {"factor"}
 
@@ -61,6 +61,11 @@ struct RestApiOptions {
   uint64_t max_upload_bytes = 2ull << 30;
   std::string bearer_token;  // empty: the admin API is open (a local cluster)
   std::string spool_dir;     // where uploads are spooled while they stream to the replicas
+  // Shown in /cluster/status: the software's version (mixed versions run side by side during a
+  // rolling upgrade), the cluster's id and this node's incarnation (its data directory's uuid).
+  std::string version;
+  std::string cluster_id;
+  std::string node_uuid;
 };
 
 struct RestApiDeps {

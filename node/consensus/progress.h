@@ -17,6 +17,9 @@ struct Progress {
 
   LogIndex match;
   LogIndex next;
+  // The incarnation this progress was built for: a member added back with another one (it lost
+  // its disk) starts from scratch, never from its predecessor's match.
+  std::string node_uuid;
   State state = State::kProbe;
   bool probe_sent = false;        // kProbe: an append is outstanding; wait for a reply or a heartbeat
   std::deque<LogIndex> inflight;  // kReplicate: last index of each append not yet acknowledged

@@ -1,6 +1,7 @@
 #include "node/consensus/raft.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "common/assert.h"
 
@@ -27,14 +28,17 @@ LogIndex QuorumIndex(std::vector<LogIndex> matches) {
 }
 }  // namespace
 
-RestartState BootstrapState(const std::map<NodeId, std::string>& initial_members) {
+RestartState BootstrapState(const std::map<NodeId, std::string>& initial_members,
+                            const std::map<NodeId, std::string>& uuids) {
   RestartState rs;
   LogIndex index;
   for (const auto& [id, address] : initial_members) {
+    auto uuid = uuids.find(id);
     for (auto type : {ConfChangeType::kAddLearner, ConfChangeType::kPromote}) {
       index = index.next();
-      rs.entries.push_back(
-          Entry{Term(1), index, EntryType::kConfChange, EncodeConfChange({type, id, address})});
+      ConfChange cc{type, id, address, {}};
+      if (type == ConfChangeType::kAddLearner && uuid != uuids.end()) cc.node_uuid = uuid->second;
+      rs.entries.push_back(Entry{Term(1), index, EntryType::kConfChange, EncodeConfChange(cc)});
     }
   }
   rs.hard_state = HardState{Term(1), kNoNode, index};
@@ -42,7 +46,7 @@ RestartState BootstrapState(const std::map<NodeId, std::string>& initial_members
 }
 
 Raft::Raft(Config config, RestartState restart)
-    : cfg_(config), rng_(cfg_.random_seed ^ (cfg_.id.value() * 0x9E3779B97F4A7C15ull)) {
+    : cfg_(std::move(config)), rng_(cfg_.random_seed ^ (cfg_.id.value() * 0x9E3779B97F4A7C15ull)) {
   DISPOTIFY_CHECK(cfg_.id != kNoNode, "node id must not be 0");
   DISPOTIFY_CHECK(cfg_.election_tick > cfg_.heartbeat_tick, "election timeout must exceed the heartbeat");
   log_.Restore(restart.snapshot, std::move(restart.entries), restart.hard_state.commit, restart.applied);
@@ -110,6 +114,7 @@ void Raft::BecomeLeader() {
     Progress& pr = progress_[id];
     pr.next = log_.last_index().next();
     pr.recent_active = true;
+    pr.node_uuid = member.node_uuid;
   }
   if (conf_.Contains(cfg_.id)) progress_[cfg_.id].match = log_.stable();
   // §5.4.2: a leader commits entries of earlier terms only through an entry of its own term.
@@ -209,12 +214,27 @@ bool Raft::QuorumActive() {
 
 void Raft::Send(Message m) {
   m.from = cfg_.id;
+  m.from_uuid = cfg_.node_uuid;
   if (m.term == Term()) m.term = term_;
   msgs_.push_back(std::move(m));
 }
 
+bool Raft::RefuseIncarnation(const Message& m) {
+  if (conf_.IncarnationMatches(m.from, m.from_uuid)) {
+    refused_incarnations_.erase(m.from);
+    return false;
+  }
+  ++incarnation_refusals_;
+  refused_incarnations_[m.from] = m.from_uuid;
+  return true;
+}
+
 void Raft::Step(const Message& m) {
   if (m.to != cfg_.id || m.from == cfg_.id || m.from == kNoNode) return;
+  // Before anything else, the term included: a member that came back with an empty disk (another
+  // incarnation) neither votes, nor acknowledges, nor leads, nor moves our term, until it is
+  // removed and added back as itself (types.h, "Incarnations"). Dropped without an answer.
+  if (RefuseIncarnation(m)) return;
 
   if (m.term > term_) {
     if (m.type == MessageType::kRequestVote) {
@@ -765,10 +785,14 @@ void Raft::RefreshConfFromLog() {
 void Raft::SyncProgressWithConf() {
   if (role_ != Role::kLeader) return;
   for (const auto& [id, member] : conf_.members) {
-    if (progress_.contains(id)) continue;
+    auto it = progress_.find(id);
+    if (it != progress_.end() && it->second.node_uuid == member.node_uuid) continue;
+    // New, or added back as another incarnation: its predecessor's match says nothing about it.
     Progress& pr = progress_[id];
+    pr = Progress{};
     pr.next = log_.last_index().next();
     pr.recent_active = true;
+    pr.node_uuid = member.node_uuid;
     if (id == cfg_.id) pr.match = log_.stable();
   }
 }
@@ -822,9 +846,11 @@ Ready Raft::GetReady() {
   for (const auto& e : rd.committed) {
     ConfChange cc;
     if (e.type != EntryType::kConfChange || !DecodeConfChange(e.data, &cc) || cc.node != cfg_.id) continue;
-    // A member reset and added back under its old id replays its old removal, then the re-add.
+    // A member reset and added back under its old id replays its old removal, then the re-add
+    // (of its own incarnation: the add of a predecessor does not bring this server back).
     if (cc.type == ConfChangeType::kRemove) removed_ = true;
-    if (cc.type == ConfChangeType::kAddLearner) removed_ = false;
+    if (cc.type == ConfChangeType::kAddLearner && IncarnationMatches(cc.node_uuid, cfg_.node_uuid))
+      removed_ = false;
   }
   rd.read_states = std::move(read_states_);
   read_states_.clear();

@@ -45,6 +45,8 @@ struct Config {
   size_t max_inflight_appends = 256;  // pipelined AppendEntries per follower in replicate state
   uint64_t snapshot_chunk_bytes = 1 << 20;
   uint64_t random_seed = 1;  // all randomness (election timeouts) derives from this seed
+  // This server's incarnation (types.h, "Incarnations"), sent with every message; "" = unknown.
+  std::string node_uuid;
 };
 
 // What the core restarts from: what storage recovered. A brand-new cluster starts from an empty
@@ -61,7 +63,10 @@ struct RestartState {
 // initial member), not only into a snapshot: a member added later learns the configuration it
 // joins by replicating those entries. (etcd bootstraps the same way.)
 // Persist it (log entries and hard state) before building the core from it.
-RestartState BootstrapState(const std::map<NodeId, std::string>& initial_members);
+// `uuids` gives members' incarnations; give one only for a one-member bootstrap (a member of a
+// multi-member one knows only its own, and the entries must be identical on every member).
+RestartState BootstrapState(const std::map<NodeId, std::string>& initial_members,
+                            const std::map<NodeId, std::string>& uuids = {});
 
 struct ReadState {
   uint64_t request_id = 0;
@@ -148,6 +153,13 @@ class Raft {
   NodeId transfer_target() const { return transfer_target_; }
   // True when this server was removed from the configuration by a committed entry.
   bool removed() const { return removed_; }
+  // Messages refused so far because the sender's incarnation is not the configuration's.
+  uint64_t incarnation_refusals() const { return incarnation_refusals_; }
+  // Per member whose messages are being refused, the incarnation they carry (a member leaves
+  // this map as soon as one of its messages is accepted again).
+  const std::map<NodeId, std::string>& refused_incarnations() const { return refused_incarnations_; }
+  // This server is in the configuration as itself (its own incarnation, or an unknown one).
+  bool IsSelfIncarnation() const { return conf_.IncarnationMatches(cfg_.id, cfg_.node_uuid); }
 
   // Checks every local invariant; aborts on violation. Called from tests and debug builds.
   void CheckInvariants() const;
@@ -193,7 +205,11 @@ class Raft {
   bool QuorumActive();
 
   void Send(Message m);
-  bool Promotable() const { return conf_.IsVoter(cfg_.id) && !removed_; }
+  // A voter whose configuration entry belongs to another incarnation of its id (it came back with
+  // an empty disk) must not campaign: it would stand for a log it no longer holds.
+  bool Promotable() const { return conf_.IsVoter(cfg_.id) && !removed_ && IsSelfIncarnation(); }
+  // Step's incarnation check: true (and counted) when `m` must be dropped.
+  bool RefuseIncarnation(const Message& m);
   HardState CurrentHardState() const { return {term_, vote_, log_.committed()}; }
 
   Config cfg_;
@@ -206,6 +222,8 @@ class Raft {
   RaftLog log_;
   ConfState conf_;  // the latest configuration in the log (or the snapshot's)
   bool removed_ = false;
+  uint64_t incarnation_refusals_ = 0;
+  std::map<NodeId, std::string> refused_incarnations_;
 
   int election_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;

@@ -27,11 +27,30 @@ struct Entry {
   bool operator==(const Entry&) const = default;
 };
 
+// Incarnations. A server's node_uuid is made with its data directory (node/storage/identity.h):
+// a server that comes back under the same id with an empty disk has a new one. The membership
+// records each member's incarnation, so that a server which lost its log is never counted as the
+// voter it replaces (it could otherwise grant a vote or acknowledge an entry it does not hold,
+// and elect a leader without committed entries). Messages carry the sender's incarnation; one
+// from a member whose incarnation is not the configuration's is refused (Raft::Step). An empty
+// node_uuid means "unknown" and matches anything: configurations written before incarnations
+// existed (old log entries and snapshots), members of a multi-member bootstrap (their entries
+// must be identical on every initial member, which each know only their own uuid), and senders
+// running a version that does not send it.
 struct Member {
-  std::string address;  // where the transport reaches this node; opaque to the core
-  bool voter = true;    // false: a learner, replicated to but not counted in any quorum
+  std::string address;    // where the transport reaches this node; opaque to the core
+  bool voter = true;      // false: a learner, replicated to but not counted in any quorum
+  std::string node_uuid;  // the member's incarnation; "" = unknown (accepted)
   bool operator==(const Member&) const = default;
 };
+
+// Upper bound on a node_uuid's length (identity.h makes 32 hex digits).
+inline constexpr size_t kMaxNodeUuidBytes = 64;
+
+// True when `uuid` may speak for member `id`: either side unknown (""), or equal.
+inline bool IncarnationMatches(const std::string& member_uuid, const std::string& uuid) {
+  return member_uuid.empty() || uuid.empty() || member_uuid == uuid;
+}
 
 // The cluster's membership. A server uses the latest configuration in its log, committed or not
 // (thesis §4.1), and at most one change is uncommitted at any time.
@@ -44,6 +63,15 @@ struct ConfState {
     return it != members.end() && it->second.voter;
   }
   bool Contains(NodeId id) const { return members.contains(id); }
+  // A non-member matches (nothing to check); a member matches as IncarnationMatches says.
+  bool IncarnationMatches(NodeId id, const std::string& uuid) const {
+    auto it = members.find(id);
+    return it == members.end() || consensus::IncarnationMatches(it->second.node_uuid, uuid);
+  }
+  // `id` is a member and `uuid` may be its incarnation.
+  bool ContainsIncarnation(NodeId id, const std::string& uuid) const {
+    return Contains(id) && IncarnationMatches(id, uuid);
+  }
   size_t VoterCount() const {
     size_t n = 0;
     for (const auto& [id, m] : members) n += m.voter ? 1 : 0;
@@ -60,12 +88,16 @@ enum class ConfChangeType : uint8_t {
 struct ConfChange {
   ConfChangeType type = ConfChangeType::kAddLearner;
   NodeId node;
-  std::string address;  // for kAddLearner
+  std::string address;    // for kAddLearner
+  std::string node_uuid;  // for kAddLearner: the new member's incarnation ("" = unknown)
   bool operator==(const ConfChange&) const = default;
 };
 
 // Encoding of ConfChange inside an Entry's data (little-endian):
-//   u8 version=1 | u8 type | u64 node | u32 address length | address bytes
+//   version 1: u8 1 | u8 type | u64 node | u32 address length | address bytes
+//   version 2: version 1's fields (with u8 2) | u32 node_uuid length | node_uuid bytes
+// Version 1 is written when node_uuid is empty (what servers without incarnations read); both
+// are read, a version 1 entry meaning "incarnation unknown".
 std::string EncodeConfChange(const ConfChange& cc);
 bool DecodeConfChange(const std::string& data, ConfChange* out);
 // Applies a change to a configuration; returns false (leaving `conf` as it was) if the change
@@ -105,6 +137,9 @@ struct Message {
   NodeId from;
   NodeId to;
   Term term;
+  // The sender's incarnation, stamped by Raft::Send (the receiver checks it against its
+  // configuration; "" = not said, accepted).
+  std::string from_uuid;
 
   // kRequestVote
   bool pre_vote = false;

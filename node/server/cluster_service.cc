@@ -41,11 +41,13 @@ class ClusterService::Impl final : public dispotify::v1::Cluster::CallbackServic
     resp->set_leader_address(LeaderAddress(st, st.leader));
     resp->set_commit_index(st.commit.value());
     resp->set_applied_index(st.applied.value());
+    resp->set_node_uuid(st.node_uuid);
     for (const auto& [id, member] : st.conf.members) {
       auto* m = resp->add_members();
       m->set_node_id(id.value());
       m->set_address(member.address);
       m->set_voter(member.voter);
+      m->set_node_uuid(member.node_uuid);
       auto it = st.match.find(id);
       if (it != st.match.end()) m->set_match_index(it->second.value());
     }
@@ -65,13 +67,24 @@ class ClusterService::Impl final : public dispotify::v1::Cluster::CallbackServic
     switch (req->op()) {
       case v1::MembershipRequest::ADD_LEARNER:
         cc.type = consensus::ConfChangeType::kAddLearner;
+        cc.node_uuid = req->node_uuid();
         if (cc.address.empty()) {
           invalid = {grpc::StatusCode::INVALID_ARGUMENT, "ADD_LEARNER needs an address"};
+        } else if (cc.node_uuid.size() > consensus::kMaxNodeUuidBytes) {
+          invalid = {grpc::StatusCode::INVALID_ARGUMENT, "node_uuid is too long"};
         } else if (NodeStatus st = node_->status(); st.role == consensus::Role::kLeader) {
-          // A joining node registers itself and an operator may add it too: adding a member that
-          // is already there with the same address is a success, not an error.
           auto it = st.conf.members.find(cc.node);
-          if (it != st.conf.members.end() && it->second.address == cc.address) {
+          if (it != st.conf.members.end() &&
+              !consensus::IncarnationMatches(it->second.node_uuid, cc.node_uuid)) {
+            // The same id with another data directory: the member it names lost its log (or is
+            // another server); it must leave before this incarnation may join.
+            invalid = {grpc::StatusCode::FAILED_PRECONDITION,
+                       "node " + std::to_string(cc.node.value()) + " is a member as incarnation " +
+                           it->second.node_uuid + ", not " + cc.node_uuid +
+                           "; remove it first, then add this incarnation as a learner"};
+          } else if (it != st.conf.members.end() && it->second.address == cc.address) {
+            // A joining node registers itself and an operator may add it too: adding a member
+            // that is already there with the same address (and incarnation) is a success.
             Call::Finish(guard, [] { return grpc::Status::OK; });
             return call;
           }
@@ -117,18 +130,7 @@ class ClusterService::Impl final : public dispotify::v1::Cluster::CallbackServic
     auto guard = call->guard();
     NodeId target(req->target());
     if (target == kNoNode) {
-      // Pick the most up-to-date other voter.
-      NodeStatus st = node_->status();
-      LogIndex best;
-      for (const auto& [id, member] : st.conf.members) {
-        if (id == st.id || !member.voter) continue;
-        auto it = st.match.find(id);
-        LogIndex match = it == st.match.end() ? LogIndex() : it->second;
-        if (target == kNoNode || match > best) {
-          target = id;
-          best = match;
-        }
-      }
+      target = MostUpToDateVoter(node_->status());
       if (target == kNoNode) {
         Call::Finish(guard, [] {
           return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,

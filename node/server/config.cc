@@ -61,6 +61,18 @@ const std::map<std::string, Setter>& Setters() {
          uint64_t id = 0;
          DISPOTIFY_RETURN_IF_ERROR(ParseInt<uint64_t>("node_id", v, 1, UINT64_MAX, &id));
          c->node_id = NodeId(id);
+         c->node_id_set = true;
+         return Status::Ok();
+       }},
+      {"pod_ordinal",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt<int64_t>("pod_ordinal", v, -1, INT64_MAX - 1, &c->pod_ordinal);
+       }},
+      {"bootstrap_node_id",
+       [](NodeConfig* c, const std::string& v) {
+         uint64_t id = 0;
+         DISPOTIFY_RETURN_IF_ERROR(ParseInt<uint64_t>("bootstrap_node_id", v, 0, UINT64_MAX, &id));
+         c->bootstrap_node_id = NodeId(id);
          return Status::Ok();
        }},
       {"cluster_id",
@@ -286,10 +298,36 @@ Status ApplyYaml(std::string_view yaml_text, NodeConfig* config) {
 }
 
 Status Validate(NodeConfig* config) {
+  if (config->pod_ordinal >= 0) {
+    const NodeId from_ordinal(static_cast<uint64_t>(config->pod_ordinal) + 1);
+    if (config->node_id_set && config->node_id != from_ordinal) {
+      return Status::InvalidArgument("node_id " + std::to_string(config->node_id.value()) +
+                                     " contradicts pod_ordinal " + std::to_string(config->pod_ordinal) +
+                                     " (which means node id " + std::to_string(from_ordinal.value()) +
+                                     "); set only one of them");
+    }
+    config->node_id = from_ordinal;
+  }
+  if (config->bootstrap_node_id != kNoNode) {
+    // The bootstrap node creates the cluster alone; everyone else waits to be added. Whether it
+    // really bootstraps is decided on the data directory: one with Raft state always resumes.
+    if (config->node_id == config->bootstrap_node_id) {
+      if (config->join) {
+        return Status::InvalidArgument("join: true contradicts bootstrap_node_id " +
+                                       std::to_string(config->bootstrap_node_id.value()) +
+                                       " (this node, which starts the cluster)");
+      }
+      // `peers`, if any, are the addresses the joining nodes register through.
+      config->peers = {{config->node_id, config->advertise.empty() ? config->listen : config->advertise}};
+    } else {
+      config->join = true;
+    }
+  }
   if (config->peers.empty()) {
-    if (config->join)
+    // With bootstrap_node_id a joining node may have no seed: an operator adds it.
+    if (config->join && config->bootstrap_node_id == kNoNode)
       return Status::InvalidArgument("--join needs --peers: the addresses of current members");
-    config->peers[config->node_id] = config->listen;
+    if (!config->join) config->peers[config->node_id] = config->listen;
   }
   if (config->metadata_store == "postgres" && config->postgres_url.empty())
     return Status::InvalidArgument("metadata_store: postgres needs postgres_url (a libpq connection string)");
@@ -391,12 +429,17 @@ std::string UsageText() {
   return R"(usage: dispotify-node [flags]
   --config FILE            YAML configuration (keys as below, with '_' for '-')
   --node-id N              this server's Raft id (default 1)
+  --pod-ordinal N          a StatefulSet pod's index: the node id is N + 1 (default -1: unset);
+                           an explicit --node-id must agree
   --cluster-id STR         cluster identity stamped on the data dir (default dispotify-local)
   --data-dir DIR           (default ./dispotify-data)
   --listen HOST:PORT       gRPC for Raft and the KV service (default 127.0.0.1:7001)
   --peers ID=HOST:PORT,... initial voters including this node (default: this node alone);
                            with --join: the addresses of current members
   --join                   start empty and wait to be added by the leader (KV.ChangeMembership)
+  --bootstrap-node-id N    the node with id N starts a one-member cluster when its data dir is
+                           empty; every other node starts as with --join, --peers optional
+                           (default 0: off). A data dir with Raft state always resumes
   --metrics-listen H:P     Prometheus /metrics (default 127.0.0.1:0, the port is logged)
   --tick-ms N              Raft tick (default 50)
   --election-ticks N       election timeout in ticks (default 6)

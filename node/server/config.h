@@ -6,12 +6,19 @@
 //
 // YAML keys (and flags, with '-' for '_'; and env vars, upper case with the DISPOTIFY_ prefix):
 //   node_id: 1                      # this server's Raft id (>= 1), stamped on the data dir
+//   pod_ordinal: -1                 # >= 0: node_id = pod_ordinal + 1 (a StatefulSet pod's index,
+//                                   # DISPOTIFY_POD_ORDINAL); an explicit node_id must agree
 //   cluster_id: dispotify-local     # a node refuses a data dir stamped by another cluster
 //   data_dir: ./dispotify-data
 //   listen: 127.0.0.1:7001          # gRPC: Raft transport, Cluster, Replication, Files (KV)
 //   peers: "1=127.0.0.1:7001,2=127.0.0.1:7002"   # or a map {1: addr, 2: addr}
 //                                   # initial voters incl. self; with join: addresses to reach
 //   join: false                     # start empty and wait to be added by the leader
+//   bootstrap_node_id: 0            # 0: off (peers/join decide). Else the node with this id
+//                                   # starts a one-member cluster {self} when its data dir is
+//                                   # empty, and every other node starts as with join: true (peers
+//                                   # optional: without them it waits for an operator to add it).
+//                                   # A data dir with Raft state always resumes, whatever the mode.
 //   metrics_listen: 127.0.0.1:0     # Prometheus /metrics; port 0 picks one (logged)
 //   tick_ms: 50
 //   election_ticks: 6               # election timeout drawn from [6, 12) ticks
@@ -57,6 +64,8 @@ namespace dispotify::server {
 
 struct NodeConfig {
   NodeId node_id{1};
+  int64_t pod_ordinal = -1;  // -1: unset
+  NodeId bootstrap_node_id;  // kNoNode: unset
   std::string cluster_id = "dispotify-local";
   std::string data_dir = "./dispotify-data";
   std::string listen = "127.0.0.1:7001";
@@ -88,8 +97,9 @@ struct NodeConfig {
   int read_timeout_ms = 2000;
   int upload_lock_ttl_ms = 15000;
 
-  bool reset = false;  // flag only
-  bool help = false;   // flag only
+  bool node_id_set = false;  // node_id was given explicitly (file, env or flag), not defaulted
+  bool reset = false;        // flag only
+  bool help = false;         // flag only
   std::string config_file;
 };
 

@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  Node node(std::move(config).value());
+  Node node(std::move(config).value(), DISPOTIFY_VERSION);
   int code = node.Start();
   if (code == Node::kCompleted) return kExitOk;
   if (code != kExitOk) return code;

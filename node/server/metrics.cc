@@ -176,6 +176,7 @@ struct Metrics::Impl {
   prometheus::Gauge* is_leader = nullptr;
   prometheus::Gauge* leader_id = nullptr;
   prometheus::Counter* leader_changes = nullptr;
+  prometheus::Counter* incarnation_refusals = nullptr;
   prometheus::Gauge* commit = nullptr;
   prometheus::Gauge* applied = nullptr;
   prometheus::Histogram* proposal = nullptr;
@@ -278,6 +279,9 @@ Result<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen) {
   impl->leader_id = AddGauge(r, "dispotify_raft_leader_id", "Id of the leader this node knows (0: none)");
   impl->leader_changes =
       AddCounter(r, "dispotify_raft_leader_changes_total", "Times the known leader changed");
+  impl->incarnation_refusals = AddCounter(
+      r, "dispotify_raft_incarnation_refusals_total",
+      "Raft messages refused because the sender's incarnation (node_uuid) is not the membership's");
   impl->commit = AddGauge(r, "dispotify_raft_commit_index", "Highest log index known committed");
   impl->applied =
       AddGauge(r, "dispotify_raft_applied_index", "Highest log index applied to the state machine");
@@ -506,6 +510,9 @@ void Metrics::OnState(consensus::Role role, Term term, NodeId leader, LogIndex c
 
 void Metrics::OnLeaderChange() {
   impl_->leader_changes->Increment();
+}
+void Metrics::OnIncarnationRefusals(uint64_t messages) {
+  impl_->incarnation_refusals->Increment(static_cast<double>(messages));
 }
 void Metrics::ObserveFsync(double seconds) {
   impl_->fsync->Observe(seconds);

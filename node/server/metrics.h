@@ -75,6 +75,7 @@ class Metrics final : public RaftObserver, public api::http::RequestObserver {
   // RaftObserver
   void OnState(consensus::Role role, Term term, NodeId leader, LogIndex commit, LogIndex applied) override;
   void OnLeaderChange() override;
+  void OnIncarnationRefusals(uint64_t messages) override;
   void ObserveFsync(double seconds) override;
   void ObserveProposal(double seconds) override;
 

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
+#include <thread>
 
 #include "common/file_system.h"
 #include "common/logging.h"
@@ -50,7 +52,8 @@ struct RaftRef {
 
 }  // namespace
 
-Node::Node(NodeConfig config) : config_(std::move(config)), fs_(&DefaultFileSystem()) {}
+Node::Node(NodeConfig config, std::string version)
+    : config_(std::move(config)), version_(std::move(version)), fs_(&DefaultFileSystem()) {}
 
 Node::~Node() {
   Shutdown();
@@ -100,6 +103,7 @@ int Node::Start() {
     }
     return StorageFailure("cannot read the identity of " + dir, identity.status());
   }
+  node_uuid_ = identity->node_uuid;
 
   auto log = storage::OpenSegmentedLog(*fs_, dir + "/log");
   if (!log.ok()) return StorageFailure("cannot open the Raft log", log.status());
@@ -141,6 +145,7 @@ int Node::Start() {
 
   RaftNodeOptions ropts;
   ropts.id = config_.node_id;
+  ropts.node_uuid = node_uuid_;
   ropts.data_dir = dir;
   ropts.tick_ms = config_.tick_ms;
   ropts.election_ticks = config_.election_ticks;
@@ -219,9 +224,9 @@ int Node::Start() {
     }
     cv_.notify_all();
   });
-  DLOG_INFO << "dispotify-node " << config_.node_id << " of cluster '" << config_.cluster_id
-            << "' serving gRPC on " << config_.listen << " (port " << port_ << "), metrics on port "
-            << metrics_->port() << ", data in " << dir;
+  DLOG_INFO << "dispotify-node " << version_ << ", node " << config_.node_id << " (uuid " << node_uuid_
+            << ") of cluster '" << config_.cluster_id << "' serving gRPC on " << config_.listen << " (port "
+            << port_ << "), metrics on port " << metrics_->port() << ", data in " << dir;
   return kExitOk;
 }
 
@@ -240,11 +245,61 @@ int Node::Wait() {
     cv_.wait(lock, [this] { return stop_requested_; });
     code = loop_exit_code_;
   }
+  if (code == kExitOk) HandOffLeadership(kHandOffBudget);
   DLOG_INFO << "stopping"
             << (code == kExitOk ? "" : " after a fatal condition (exit code " + std::to_string(code) + ")");
   Shutdown();
   DLOG_INFO << "stopped";
   return code;
+}
+
+void Node::HandOffLeadership(std::chrono::milliseconds budget) {
+  if (!raft_ || raft_->status().role != consensus::Role::kLeader) return;
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const auto deadline = start + budget;
+  // The core abandons a transfer that did not complete within an election timeout (the target was
+  // behind or unreachable): ask again, for the then most up-to-date voter, after that long.
+  const auto retry_after = std::chrono::milliseconds(config_.tick_ms * config_.election_ticks);
+  const Term term = raft_->status().term;
+  NodeId target;
+  auto asked = Clock::time_point();
+  std::optional<Clock::time_point> stepped_down;
+  while (Clock::now() < deadline) {
+    NodeStatus st = raft_->status();
+    if (!st.running) return;
+    if (st.role != consensus::Role::kLeader) {
+      // Stepped down without a successor in sight (e.g. check-quorum with the others down): wait
+      // a little for the new leader's first message, not the whole budget.
+      if (!stepped_down) stepped_down = Clock::now();
+      if (Clock::now() - *stepped_down > 2 * retry_after) break;
+      if (st.leader != kNoNode && st.leader != config_.node_id) {
+        DLOG_INFO << "stopping: handed leadership to node " << st.leader << " (term " << term << " -> "
+                  << st.term << ") in "
+                  << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count()
+                  << " ms";
+        return;
+      }
+    } else if (target == kNoNode || Clock::now() - asked >= retry_after) {
+      target = MostUpToDateVoter(st);
+      if (target == kNoNode) {
+        DLOG_INFO << "stopping as leader: no other voter to hand leadership to";
+        return;
+      }
+      DLOG_INFO << "stopping: transferring leadership to node " << target;
+      asked = Clock::now();
+      raft_->TransferLeadership(target, [target](const Status& s) {
+        if (!s.ok()) DLOG_WARN << "leadership transfer to node " << target << " refused: " << s.ToString();
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (stepped_down) {
+    DLOG_INFO << "stopping: stepped down as leader; no new leader known yet";
+  } else {
+    DLOG_WARN << "stopping as leader: no other node took over within " << budget.count()
+              << " ms; the others elect a leader after an election timeout";
+  }
 }
 
 void Node::Shutdown() {
@@ -405,6 +460,9 @@ int Node::StartHttp() {
   options.max_upload_bytes = config_.max_upload_mib << 20;
   options.bearer_token = config_.api_token;
   options.spool_dir = spool;
+  options.version = version_;
+  options.cluster_id = config_.cluster_id;
+  options.node_uuid = node_uuid_;
   api::RestApiDeps deps;
   deps.files = files_.get();
   deps.store = metadata_.get();
@@ -451,6 +509,7 @@ void Node::MembershipLoop() {
   constexpr uint64_t kPromoteMaxLag = 1000;
   std::shared_ptr<grpc::Channel> join_channel;
   size_t join_target = 0;
+  bool told_incarnation = false;
   std::vector<std::string> seeds;
   for (const auto& [id, addr] : config_.peers) {
     if (id != config_.node_id) seeds.push_back(addr);
@@ -470,8 +529,9 @@ void Node::MembershipLoop() {
       for (const auto& [id, member] : st.conf.members) addresses[id] = member.address;
       peers_->SetPeers(addresses);
     }
-    // Register with the leader until the configuration lists this node.
-    if (config_.join && !st.conf.members.contains(config_.node_id) && !seeds.empty()) {
+    // Register with the leader until the configuration lists this node as itself (not as an
+    // earlier incarnation of its id: the leader refuses that until the old member is removed).
+    if (config_.join && !st.conf.ContainsIncarnation(config_.node_id, node_uuid_) && !seeds.empty()) {
       const std::string& target = seeds[join_target % seeds.size()];
       join_channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
       auto stub = v1::Cluster::NewStub(join_channel);
@@ -481,6 +541,7 @@ void Node::MembershipLoop() {
       req.set_op(v1::MembershipRequest::ADD_LEARNER);
       req.set_node_id(config_.node_id.value());
       req.set_address(config_.advertise.empty() ? config_.listen : config_.advertise);
+      req.set_node_uuid(node_uuid_);
       v1::MembershipResponse resp;
       grpc::Status gs = stub->ChangeMembership(&ctx, req, &resp);
       if (gs.ok()) {
@@ -492,6 +553,10 @@ void Node::MembershipLoop() {
           seeds.push_back(msg.substr(colon + 1));  // go straight to the leader next time
           join_target = seeds.size() - 1;
         } else {
+          if (gs.error_code() == grpc::StatusCode::FAILED_PRECONDITION && !told_incarnation) {
+            told_incarnation = true;  // e.g. "a member as incarnation X": waits for its removal
+            DLOG_WARN << "cannot register with the leader yet: " << msg;
+          }
           ++join_target;
         }
       }

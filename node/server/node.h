@@ -17,13 +17,21 @@
 //
 // Background duties of the root (one "membership" thread, every 500 ms): keep the peer client's
 // address book equal to the Raft configuration; a node started with `join` registers itself with
-// the leader as a learner until it appears in the configuration; on the leader with
+// the leader as a learner, with its incarnation (node_uuid), until it appears in the configuration
+// as itself (while the membership holds an earlier incarnation of its id -- it came back with an
+// empty data directory -- the leader refuses until that member is removed); on the leader with
 // auto_promote, promote learners that have caught up.
+//
+// Stopping (SIGTERM): a leader first hands leadership to the most up-to-date voter and waits for
+// it to take over (bounded: kHandOffBudget; the outcome is logged), so the cluster need not sit
+// out an election timeout; a follower stops at once. A loop that stopped by itself (removal,
+// storage failure) skips the handoff.
 //
 // Shutdown order: background work (membership thread, repair, scrubber, peer health), then the
 // gRPC server's new calls stop while in-flight ones get a short grace period, then the Raft loop
 // (pending calls fail with UNAVAILABLE), then the transport.
 
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -83,13 +91,17 @@ class RaftNode;
 
 class Node {
  public:
-  explicit Node(NodeConfig config);
+  // `version`: the software's version (main passes the build's, CMake's PROJECT_VERSION), shown
+  // in /cluster/status so that an operator sees the mix of versions during a rolling upgrade.
+  Node(NodeConfig config, std::string version);
   ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
   // Start() finished a one-shot command (--reset): exit 0 without serving.
   static constexpr int kCompleted = -1;
+  // How long a stopping leader waits for another node to take over before it stops anyway.
+  static constexpr std::chrono::milliseconds kHandOffBudget{5000};
 
   // Opens everything and starts serving. Returns 0, kCompleted, or the process exit code to fail
   // with (after logging why): 2 bad configuration, 3 foreign data dir, 4 removed member, 5 storage
@@ -115,9 +127,13 @@ class Node {
   // Catalog mode: the REST API. Returns an exit code (kExitBadConfig when it cannot listen).
   int StartHttp();
   void MembershipLoop();
+  // Leader only: transfers leadership away and waits (up to `budget`) for another node to lead.
+  void HandOffLeadership(std::chrono::milliseconds budget);
   void Shutdown();
 
   NodeConfig config_;
+  const std::string version_;
+  std::string node_uuid_;  // this data directory's incarnation (node/storage/identity.h)
   FileSystem* fs_ = nullptr;
   std::unique_ptr<storage::LogStore> log_;
   std::unique_ptr<storage::StableStore> stable_;

@@ -35,6 +35,8 @@ api::ClusterView RaftClusterControl::View() const {
     m.id = id;
     m.address = member.address;
     m.voter = member.voter;
+    m.node_uuid = member.node_uuid;
+    m.incarnation_refused = st.refused_incarnations.contains(id);
     if (auto it = st.match.find(id); it != st.match.end()) m.match_index = it->second.value();
     v.members.push_back(std::move(m));
   }
@@ -56,19 +58,20 @@ KvClient ClientFor(RaftNode* node) {
 }
 
 Status Change(RaftNode* node, v1::MembershipRequest::Op op, NodeId id, const std::string& address,
-              std::chrono::milliseconds budget) {
+              std::chrono::milliseconds budget, const std::string& node_uuid = "") {
   v1::MembershipRequest req;
   req.set_op(op);
   req.set_node_id(id.value());
   req.set_address(address);
+  req.set_node_uuid(node_uuid);
   KvClient client = ClientFor(node);
   return FromGrpc(client.ChangeMembership(req, budget));
 }
 
 }  // namespace
 
-Status RaftClusterControl::AddLearner(NodeId node, const std::string& address) {
-  return Change(node_, v1::MembershipRequest::ADD_LEARNER, node, address, budget_);
+Status RaftClusterControl::AddLearner(NodeId node, const std::string& address, const std::string& node_uuid) {
+  return Change(node_, v1::MembershipRequest::ADD_LEARNER, node, address, budget_, node_uuid);
 }
 
 Status RaftClusterControl::Promote(NodeId node) {

@@ -18,7 +18,7 @@ class RaftClusterControl final : public api::ClusterControl {
       : node_(node), budget_(budget) {}
 
   api::ClusterView View() const override;
-  Status AddLearner(NodeId node, const std::string& address) override;
+  Status AddLearner(NodeId node, const std::string& address, const std::string& node_uuid) override;
   Status Promote(NodeId node) override;
   Status Remove(NodeId node) override;
   Status TransferLeadership(NodeId target) override;

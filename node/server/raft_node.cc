@@ -39,6 +39,22 @@ uint64_t DeriveSeed(NodeId id) {
 
 }  // namespace
 
+NodeId MostUpToDateVoter(const NodeStatus& st) {
+  NodeId best;
+  LogIndex best_match;
+  for (const auto& [id, member] : st.conf.members) {
+    // A member whose messages are refused (another incarnation) could not take over.
+    if (id == st.id || !member.voter || st.refused_incarnations.contains(id)) continue;
+    auto it = st.match.find(id);
+    const LogIndex match = it == st.match.end() ? LogIndex() : it->second;
+    if (best == kNoNode || match > best_match) {
+      best = id;
+      best_match = match;
+    }
+  }
+  return best;
+}
+
 RaftNode::RaftNode(RaftNodeOptions options, RaftNodeDeps deps) : options_(std::move(options)), deps_(deps) {}
 
 RaftNode::~RaftNode() {
@@ -58,6 +74,7 @@ Result<std::unique_ptr<RaftNode>> RaftNode::Open(RaftNodeOptions options, RaftNo
   cfg.election_tick = node->options_.election_ticks;
   cfg.heartbeat_tick = node->options_.heartbeat_ticks;
   cfg.random_seed = node->options_.random_seed != 0 ? node->options_.random_seed : DeriveSeed(cfg.id);
+  cfg.node_uuid = node->options_.node_uuid;
   const SnapshotMeta snapshot = restart.snapshot;
   DLOG_INFO << "raft: node " << cfg.id << " restarting at term " << restart.hard_state.term << ", snapshot "
             << snapshot.index << ", log (" << snapshot.index << ", "
@@ -90,7 +107,9 @@ Status RaftNode::Recover(consensus::RestartState* restart) {
     }
     std::map<NodeId, std::string> members;
     for (const auto& [id, m] : options_.initial_conf.members) members[id] = m.address;
-    consensus::RestartState boot = consensus::BootstrapState(members);
+    std::map<NodeId, std::string> uuids;
+    if (members.size() == 1 && !options_.node_uuid.empty()) uuids[options_.id] = options_.node_uuid;
+    consensus::RestartState boot = consensus::BootstrapState(members, uuids);
     DISPOTIFY_RETURN_IF_ERROR(log.Append(boot.entries));
     DISPOTIFY_RETURN_IF_ERROR(log.Sync());
     DISPOTIFY_RETURN_IF_ERROR(deps_.stable->Save(boot.hard_state));
@@ -266,6 +285,7 @@ void RaftNode::Run() {
       if (next_tick <= now) next_tick = now + tick;  // fell behind (a long fsync): do not burst
     }
     HandleInbox(in);
+    ReportRefusals();
     failure = ProcessReadies();
     if (failure.ok()) failure = MaybeSaveCommitHint();
     if (!failure.ok()) {
@@ -423,14 +443,35 @@ Status RaftNode::ProcessReadies() {
   return Status::Ok();
 }
 
+void RaftNode::ReportRefusals() {
+  const uint64_t total = raft_->incarnation_refusals();
+  if (total == reported_refusals_) return;
+  if (deps_.observer) deps_.observer->OnIncarnationRefusals(total - reported_refusals_);
+  reported_refusals_ = total;
+  for (const auto& [peer, uuid] : raft_->refused_incarnations()) {
+    auto [it, added] = logged_refusals_.emplace(peer, uuid);
+    if (!added && it->second == uuid) continue;
+    it->second = uuid;
+    const auto& members = raft_->conf().members;
+    auto member = members.find(peer);
+    DLOG_WARN << "raft: refusing the messages of node " << peer << ": its incarnation " << uuid
+              << " is not the membership's "
+              << (member == members.end() ? "(none)" : member->second.node_uuid)
+              << " (did it come back with an empty data directory?). Remove the member and add it back as a "
+                 "learner with its new node_uuid";
+  }
+  PublishStatus();
+}
+
 bool RaftNode::RemovalFinal(Clock::time_point now) {
   // The core flags a committed removal of this server. A server that was reset and added back
   // under the same id replays its old removal from the leader's log, with the re-add a few entries
   // later: so the removal counts only if neither the applied nor the latest configuration lists
   // this server, and stays so for a grace period (a removed server hears nothing more from the
   // leader, a re-added one receives the rest of the log within milliseconds).
-  const bool removed =
-      raft_->removed() && !applied_conf_.Contains(options_.id) && !raft_->conf().Contains(options_.id);
+  const bool removed = raft_->removed() &&
+                       !applied_conf_.ContainsIncarnation(options_.id, options_.node_uuid) &&
+                       !raft_->conf().ContainsIncarnation(options_.id, options_.node_uuid);
   if (!removed) {
     removal_seen_.reset();
     return false;
@@ -656,6 +697,7 @@ void RaftNode::RefreshPeers() {
 void RaftNode::PublishStatus() {
   NodeStatus s;
   s.id = options_.id;
+  s.node_uuid = options_.node_uuid;
   s.role = raft_->role();
   s.term = raft_->term();
   s.leader = raft_->leader();
@@ -666,6 +708,7 @@ void RaftNode::PublishStatus() {
   if (s.role == Role::kLeader) {
     for (const auto& [id, pr] : raft_->progress()) s.match[id] = pr.match;
   }
+  s.refused_incarnations = raft_->refused_incarnations();
   if (deps_.observer) deps_.observer->OnState(s.role, s.term, s.leader, s.commit, s.applied);
   std::lock_guard lock(status_mu_);
   s.running = status_.running;

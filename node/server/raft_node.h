@@ -28,7 +28,8 @@
 //
 // Bootstrap: a fresh data directory (no snapshot, empty log, zero hard state) started with
 // initial members writes consensus::BootstrapState: the initial configuration as committed log
-// entries, identical on every initial member. A node started with `join` stays with an empty
+// entries, identical on every initial member (so only a one-member bootstrap records its
+// member's incarnation; consensus/types.h, "Incarnations"). A node started with `join` stays with an empty
 // configuration until the leader's log (or snapshot) tells it the members.
 
 #include <chrono>
@@ -69,12 +70,17 @@ class RaftObserver {
   virtual ~RaftObserver() = default;
   virtual void OnState(consensus::Role role, Term term, NodeId leader, LogIndex commit, LogIndex applied) = 0;
   virtual void OnLeaderChange() = 0;
+  // `messages` more Raft messages were refused for their sender's incarnation.
+  virtual void OnIncarnationRefusals(uint64_t messages) { (void)messages; }
   virtual void ObserveFsync(double seconds) = 0;
   virtual void ObserveProposal(double seconds) = 0;
 };
 
 struct RaftNodeOptions {
   NodeId id;
+  // This data directory's incarnation (node/storage/identity.h): sent with every Raft message and
+  // recorded in the initial configuration of a one-member bootstrap. "" = unknown.
+  std::string node_uuid;
   std::string data_dir;  // marked removed when a committed change removes this server
   int tick_ms = 50;
   int election_ticks = 6;
@@ -102,6 +108,7 @@ struct RaftNodeDeps {
 // A consistent copy of the node's state, refreshed by the loop after every Ready.
 struct NodeStatus {
   NodeId id;
+  std::string node_uuid;  // this server's incarnation
   consensus::Role role = consensus::Role::kFollower;
   Term term;
   NodeId leader;
@@ -110,8 +117,14 @@ struct NodeStatus {
   LogIndex snapshot_index;
   consensus::ConfState conf;
   std::map<NodeId, LogIndex> match;  // leader only
+  // Members whose messages are refused: the incarnation they carry (not the configuration's).
+  std::map<NodeId, std::string> refused_incarnations;
   bool running = false;
 };
+
+// The voter other than `st.id` with the highest match index in the leader's view (the best
+// target of a leadership transfer), or kNoNode when there is none.
+NodeId MostUpToDateVoter(const NodeStatus& st);
 
 class RaftNode {
  public:
@@ -196,6 +209,8 @@ class RaftNode {
   void PublishStatus();
   Status MaybeSaveCommitHint();
   bool RemovalFinal(std::chrono::steady_clock::time_point now);
+  // Logs (once per member and incarnation) and counts the messages the core refused.
+  void ReportRefusals();
 
   const RaftNodeOptions options_;
   const RaftNodeDeps deps_;
@@ -217,6 +232,8 @@ class RaftNode {
   consensus::Role last_role_ = consensus::Role::kFollower;
   Term last_term_;
   std::optional<std::chrono::steady_clock::time_point> removal_seen_;
+  uint64_t reported_refusals_ = 0;
+  std::map<NodeId, std::string> logged_refusals_;
 
   // Inbox and lifecycle.
   mutable std::mutex mu_;

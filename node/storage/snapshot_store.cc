@@ -1,6 +1,6 @@
 // SnapshotStore on disk.
 //
-// ON-DISK FORMAT (version 1)
+// ON-DISK FORMAT (versions 1 and 2)
 // A snapshot is two files in the snapshot directory; the payload is a file of its own so that
 // the state machine can restore from PayloadPath() directly (e.g. open it as a database):
 //   snapshot-<index, 20 digits>-<term>.payload  the payload, byte for byte
@@ -10,13 +10,18 @@
 //
 // .snap (little-endian):
 //   magic           8 bytes "DSPFYSNP"
-//   version         u32     1
+//   version         u32     1 or 2
 //   meta_length     u32     bytes of `meta`
 //   meta            SnapshotMeta: index u64 | term u64 | member_count u32 |
-//                   member_count x (node_id u64 | voter u8 | address_length u32 | address bytes)
+//                   member_count x (node_id u64 | voter u8 | address_length u32 | address bytes
+//                                   [version 2: | node_uuid_length u32 | node_uuid bytes])
 //   payload_length  u64     size of the .payload file
 //   payload_crc     u32     CRC-32C of the whole payload
 //   header_crc      u32     CRC-32C of everything before it in the .snap file
+//
+// Version 2 adds each member's incarnation (consensus/types.h, "Incarnations"); it is written only
+// when some member has one, so a configuration without incarnations stays readable by servers
+// that know version 1 only. A version 1 header reads as incarnations unknown ("").
 //
 // Commit (the same for a local snapshot and a received one): fdatasync the payload temp file,
 // rename it to .payload, fsync the directory, write the .snap through temp + fdatasync + rename +
@@ -50,7 +55,8 @@ using encoding::PutU64;
 using encoding::PutU8;
 
 constexpr char kMagic[8] = {'D', 'S', 'P', 'F', 'Y', 'S', 'N', 'P'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion1 = 1;
+constexpr uint32_t kVersion2 = 2;  // + node_uuid per member
 constexpr std::string_view kPrefix = "snapshot-";
 constexpr std::string_view kSnapSuffix = ".snap";
 constexpr std::string_view kPayloadSuffix = ".payload";
@@ -75,7 +81,14 @@ bool ParseName(std::string_view name, std::string_view suffix, LogIndex* index, 
   return true;
 }
 
-std::string EncodeMeta(const SnapshotMeta& meta) {
+uint32_t VersionFor(const SnapshotMeta& meta) {
+  for (const auto& [id, m] : meta.conf.members) {
+    if (!m.node_uuid.empty()) return kVersion2;
+  }
+  return kVersion1;
+}
+
+std::string EncodeMeta(const SnapshotMeta& meta, uint32_t version) {
   std::string out;
   PutU64(&out, meta.index.value());
   PutU64(&out, meta.term.value());
@@ -85,11 +98,15 @@ std::string EncodeMeta(const SnapshotMeta& meta) {
     PutU8(&out, m.voter ? 1 : 0);
     PutU32(&out, static_cast<uint32_t>(m.address.size()));
     out += m.address;
+    if (version >= kVersion2) {
+      PutU32(&out, static_cast<uint32_t>(m.node_uuid.size()));
+      out += m.node_uuid;
+    }
   }
   return out;
 }
 
-bool DecodeMeta(std::string_view data, SnapshotMeta* meta) {
+bool DecodeMeta(std::string_view data, uint32_t version, SnapshotMeta* meta) {
   Decoder d(data);
   uint64_t index = 0;
   uint64_t term = 0;
@@ -106,16 +123,23 @@ bool DecodeMeta(std::string_view data, SnapshotMeta* meta) {
     if (!d.GetU64(&id) || !d.GetU8(&voter) || !d.GetU32(&len) || !d.GetBytes(len, &address) || voter > 1) {
       return false;
     }
-    if (!meta->conf.members.emplace(NodeId(id), Member{std::string(address), voter == 1}).second)
+    std::string_view uuid;
+    if (version >= kVersion2) {
+      uint32_t uuid_len = 0;
+      if (!d.GetU32(&uuid_len) || !d.GetBytes(uuid_len, &uuid)) return false;
+    }
+    if (!meta->conf.members.emplace(NodeId(id), Member{std::string(address), voter == 1, std::string(uuid)})
+             .second)
       return false;
   }
   return d.remaining() == 0;
 }
 
 std::string EncodeHeader(const SnapshotMeta& meta, uint64_t payload_length, uint32_t payload_crc) {
-  const std::string m = EncodeMeta(meta);
+  const uint32_t version = VersionFor(meta);
+  const std::string m = EncodeMeta(meta, version);
   std::string h(kMagic, sizeof(kMagic));
-  PutU32(&h, kVersion);
+  PutU32(&h, version);
   PutU32(&h, static_cast<uint32_t>(m.size()));
   h += m;
   PutU64(&h, payload_length);
@@ -141,8 +165,9 @@ std::string DecodeHeader(std::string_view data, Header* h) {
   uint32_t meta_len = 0;
   std::string_view meta;
   (void)d.GetU32(&version);
-  if (version != kVersion) return "unsupported version " + std::to_string(version);
-  if (!d.GetU32(&meta_len) || !d.GetBytes(meta_len, &meta) || !DecodeMeta(meta, &h->meta)) return "bad meta";
+  if (version != kVersion1 && version != kVersion2) return "unsupported version " + std::to_string(version);
+  if (!d.GetU32(&meta_len) || !d.GetBytes(meta_len, &meta) || !DecodeMeta(meta, version, &h->meta))
+    return "bad meta";
   if (!d.GetU64(&h->payload_length) || !d.GetU32(&h->payload_crc) || d.remaining() != 4) return "bad length";
   return "";
 }

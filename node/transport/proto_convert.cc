@@ -142,6 +142,7 @@ void EncodeSnapshotMeta(const consensus::SnapshotMeta& meta, v1::SnapshotMeta* o
     pm->set_node_id(id.value());
     pm->set_address(member.address);
     pm->set_voter(member.voter);
+    pm->set_node_uuid(member.node_uuid);
   }
 }
 
@@ -157,8 +158,12 @@ Status DecodeSnapshotMeta(const v1::SnapshotMeta& in, consensus::SnapshotMeta* o
     if (pm.address().size() > limits.max_address_bytes) {
       return Invalid("member " + U(pm.node_id()) + " has an address of " + U(pm.address().size()) + " bytes");
     }
-    auto [it, inserted] =
-        out->conf.members.emplace(NodeId(pm.node_id()), consensus::Member{pm.address(), pm.voter()});
+    if (pm.node_uuid().size() > limits.max_uuid_bytes) {
+      return Invalid("member " + U(pm.node_id()) + " has a node_uuid of " + U(pm.node_uuid().size()) +
+                     " bytes");
+    }
+    auto [it, inserted] = out->conf.members.emplace(
+        NodeId(pm.node_id()), consensus::Member{pm.address(), pm.voter(), pm.node_uuid()});
     if (!inserted) return Invalid("member " + U(pm.node_id()) + " listed twice");
   }
   return Status::Ok();
@@ -168,6 +173,7 @@ void EncodeMessage(consensus::Message msg, std::string_view cluster_id, v1::Raft
   out->set_from(msg.from.value());
   out->set_to(msg.to.value());
   out->set_cluster_id(cluster_id.data(), cluster_id.size());
+  out->set_from_uuid(std::move(msg.from_uuid));
   switch (msg.type) {
     case MessageType::kRequestVote: {
       v1::RequestVote* b = out->mutable_request_vote();
@@ -245,9 +251,13 @@ Status DecodeMessage(v1::RaftMessage* in, NodeId self, consensus::Message* out, 
     return Invalid("addressed to node " + U(in->to()) + ", this is node " + U(self.value()));
   if (in->from() == in->to()) return Invalid("node " + U(in->from()) + " sent a message to itself");
 
+  if (in->from_uuid().size() > limits.max_uuid_bytes) {
+    return Invalid("sender's node_uuid of " + U(in->from_uuid().size()) + " bytes");
+  }
   consensus::Message m;
   m.from = NodeId(in->from());
   m.to = NodeId(in->to());
+  m.from_uuid = in->from_uuid();
   switch (in->body_case()) {
     case v1::RaftMessage::kRequestVote: {
       const v1::RequestVote& b = in->request_vote();
@@ -324,9 +334,10 @@ Status DecodeMessage(v1::RaftMessage* in, NodeId self, consensus::Message* out, 
 size_t EstimateWireSize(const consensus::Message& msg) {
   // Worst cases: a varint field is 11 bytes with its tag, a length prefix 6. Envelope and the
   // largest fixed body (install_snapshot with its SnapshotMeta) stay under 128.
-  size_t n = 128 + msg.data.size();
+  size_t n = 128 + msg.data.size() + msg.from_uuid.size();
   for (const consensus::Entry& e : msg.entries) n += 40 + e.data.size();
-  for (const auto& [id, member] : msg.snapshot.conf.members) n += 32 + member.address.size();
+  for (const auto& [id, member] : msg.snapshot.conf.members)
+    n += 40 + member.address.size() + member.node_uuid.size();
   return n;
 }
 

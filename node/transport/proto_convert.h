@@ -5,7 +5,7 @@
 //
 // Wire mapping (fields of consensus::Message not listed for a type are zero on the wire and
 // are decoded as zero):
-//   every type        RaftMessage.from / .to / .cluster_id, body.term
+//   every type        RaftMessage.from / .to / .cluster_id / .from_uuid, body.term
 //   kRequestVote      request_vote: candidate_id (= from), last_log_index, last_log_term,
 //                     pre_vote, transfer
 //   kRequestVoteResp  request_vote_response: granted, pre_vote
@@ -41,11 +41,12 @@ namespace dispotify::transport {
 // Upper bounds on what one decoded message may hold. gRPC's message size limit bounds the
 // bytes; these bound the counts that would otherwise make a tiny message expensive.
 struct DecodeLimits {
-  size_t max_entries = 1u << 16;                // entries in one AppendEntries
-  size_t max_entry_bytes = 16u << 20;           // data of one entry
-  size_t max_snapshot_chunk_bytes = 64u << 20;  // data of one InstallSnapshot chunk
-  size_t max_members = 1024;                    // members in a SnapshotMeta
-  size_t max_address_bytes = 1024;              // one member's address
+  size_t max_entries = 1u << 16;                         // entries in one AppendEntries
+  size_t max_entry_bytes = 16u << 20;                    // data of one entry
+  size_t max_snapshot_chunk_bytes = 64u << 20;           // data of one InstallSnapshot chunk
+  size_t max_members = 1024;                             // members in a SnapshotMeta
+  size_t max_address_bytes = 1024;                       // one member's address
+  size_t max_uuid_bytes = consensus::kMaxNodeUuidBytes;  // a node_uuid (member or sender)
 };
 
 // Encoding never fails: every consensus::Message has a wire form. `msg` is taken by value so

@@ -61,11 +61,16 @@ std::string EncodeAppend(const std::string& key, const std::string& value) {
 
 SimCluster::SimCluster(SimOptions options) : opts_(options), rng_(options.seed) {
   std::map<NodeId, std::string> members;
-  for (int i = 1; i <= opts_.nodes; ++i) members[NodeId(i)] = "sim";
-  const consensus::RestartState boot = consensus::BootstrapState(members);
+  std::map<NodeId, std::string> uuids;
+  for (int i = 1; i <= opts_.nodes; ++i) {
+    members[NodeId(i)] = "sim";
+    if (opts_.incarnations) uuids[NodeId(i)] = "n" + std::to_string(i) + "-1";
+  }
+  const consensus::RestartState boot = consensus::BootstrapState(members, uuids);
   for (int i = 1; i <= opts_.nodes; ++i) {
     auto n = std::make_unique<SimNode>();
     n->id = NodeId(i);
+    if (opts_.incarnations) n->uuid = uuids[NodeId(i)];
     n->disk.hard_state = boot.hard_state;
     n->disk.log = boot.entries;
     n->raft = MakeRaft(*n);
@@ -85,6 +90,7 @@ std::unique_ptr<Raft> SimCluster::MakeRaft(SimNode& n) {
   cfg.max_entries_per_append = opts_.max_entries_per_append;
   cfg.snapshot_chunk_bytes = opts_.snapshot_chunk_bytes;
   cfg.random_seed = opts_.seed * 7919 + n.restarts;
+  cfg.node_uuid = n.uuid;
   consensus::RestartState rs;
   rs.hard_state = n.disk.hard_state;
   rs.snapshot = n.disk.snapshot;
@@ -195,9 +201,18 @@ void SimCluster::Restart(NodeId id) {
   n.up = true;
 }
 
-void SimCluster::AddFreshNode(NodeId id) {
+void SimCluster::Wipe(NodeId id, std::string uuid) {
+  Crash(id);
+  SimNode& n = node(id);
+  n.disk = SimDisk{};
+  n.uuid = std::move(uuid);
+  Restart(id);
+}
+
+void SimCluster::AddFreshNode(NodeId id, std::string uuid) {
   auto n = std::make_unique<SimNode>();
   n->id = id;
+  n->uuid = std::move(uuid);
   n->raft = MakeRaft(*n);
   nodes_[id] = std::move(n);
 }

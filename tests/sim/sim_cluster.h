@@ -46,6 +46,9 @@ struct SimOptions {
   uint64_t snapshot_interval = 0;  // take a snapshot every N applied entries (0: never)
   uint64_t snapshot_chunk_bytes = 64;
   size_t max_entries_per_append = 64;
+  // Every node has an incarnation ("n<id>-1"), recorded in the initial configuration (as an
+  // operator adding each node with its node_uuid would). Off: incarnations unknown, unchecked.
+  bool incarnations = false;
   NetworkOptions net;
 };
 
@@ -66,6 +69,7 @@ struct SimDisk {
 
 struct SimNode {
   NodeId id;
+  std::string uuid;  // its incarnation; a wipe gives it a new one
   bool up = true;
   std::unique_ptr<Raft> raft;
   SimDisk disk;
@@ -117,7 +121,10 @@ class SimCluster {
   void CancelPendingCrashes() { crash_on_next_ready_.clear(); }
   void Restart(NodeId id);
   // Adds a fresh node that knows no configuration; the leader must add it as a learner.
-  void AddFreshNode(NodeId id);
+  void AddFreshNode(NodeId id, std::string uuid = "");
+  // The node loses its disk and comes back empty (knowing no configuration) as incarnation
+  // `uuid`, like a pod whose volume was replaced.
+  void Wipe(NodeId id, std::string uuid);
 
   SimNode& node(NodeId id) { return *nodes_.at(id); }
   const SimNode& node(NodeId id) const { return *nodes_.at(id); }

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <memory>
+#include <string>
+
 #include "node/consensus/raft.h"
 
 namespace dispotify::consensus {
@@ -118,6 +122,259 @@ TEST(RaftCore, VotesOncePerTermForUpToDateLogsOnly) {
   ASSERT_TRUE(rd.hard_state.has_value()) << "the vote must be persisted before the reply leaves";
   EXPECT_EQ(rd.hard_state->vote, NodeId(3));
   EXPECT_EQ(rd.hard_state->term, Term(3));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Incarnations (types.h): a member that came back with an empty disk speaks as another
+// incarnation of its id; until it is removed and added back, nothing it sends is obeyed.
+
+// Voters 1, 2, 3 with incarnations u1, u2, u3; log {term 1, term 1}; current term 2.
+RestartState ThreeVotersWithIncarnations() {
+  RestartState rs;
+  for (uint64_t i = 1; i <= 3; ++i)
+    rs.snapshot.conf.members[NodeId(i)] = Member{"", true, "u" + std::to_string(i)};
+  for (uint64_t i = 1; i <= 2; ++i)
+    rs.entries.push_back(Entry{Term(1), LogIndex(i), EntryType::kNormal, "x"});
+  rs.hard_state.term = Term(2);
+  return rs;
+}
+
+Config IncarnationConfig(uint64_t id = 1) {
+  return Config{.id = NodeId(id), .pre_vote = false, .node_uuid = "u" + std::to_string(id)};
+}
+
+Message From(MessageType type, uint64_t from, uint64_t term) {
+  Message m = Reply(type, from, term);
+  m.from_uuid = "u" + std::to_string(from);
+  return m;
+}
+
+// A receiver in a given role: "follower" (term 2, no leader), "candidate" (term 3, voted for
+// itself), "leader" (term 3, elected by node 2, its no-op at index 3 persisted).
+std::unique_ptr<Raft> Receiver(const std::string& role) {
+  auto r = std::make_unique<Raft>(IncarnationConfig(), ThreeVotersWithIncarnations());
+  if (role == "follower") return r;
+  r->Campaign();
+  Drain(*r);
+  if (role == "candidate") return r;
+  Message v = From(MessageType::kRequestVoteResponse, 2, 3);
+  v.granted = true;
+  r->Step(v);
+  Drain(*r);
+  return r;
+}
+
+struct IncarnationCase {
+  const char* name;
+  const char* role;
+  std::function<Message()> make;  // what the member sends, with its configured incarnation
+  std::function<bool(const Raft&, const Ready&)> obeyed;
+};
+
+const std::vector<IncarnationCase>& IncarnationCases() {
+  static const std::vector<IncarnationCase> cases = {
+      {"vote request", "follower",
+       [] {
+         Message m = From(MessageType::kRequestVote, 3, 3);
+         m.last_log_index = LogIndex(2);
+         m.last_log_term = Term(1);
+         return m;
+       },
+       [](const Raft& r, const Ready&) { return r.term() == Term(3) && r.vote() == NodeId(3); }},
+      {"pre-vote request", "follower",
+       [] {
+         Message m = From(MessageType::kRequestVote, 3, 3);
+         m.pre_vote = true;
+         m.last_log_index = LogIndex(2);
+         m.last_log_term = Term(1);
+         return m;
+       },
+       [](const Raft&, const Ready& rd) { return rd.messages.size() == 1 && rd.messages[0].granted; }},
+      {"vote", "candidate",
+       [] {
+         Message m = From(MessageType::kRequestVoteResponse, 2, 3);
+         m.granted = true;
+         return m;
+       },
+       [](const Raft& r, const Ready&) { return r.role() == Role::kLeader; }},
+      {"append", "follower",
+       [] {
+         Message m = From(MessageType::kAppendEntries, 2, 3);
+         m.prev_log_index = LogIndex(2);
+         m.prev_log_term = Term(1);
+         m.entries.push_back(Entry{Term(3), LogIndex(3), EntryType::kNormal, "y"});
+         return m;
+       },
+       [](const Raft& r, const Ready&) { return r.last_index() == LogIndex(3) && r.leader() == NodeId(2); }},
+      {"heartbeat", "follower",
+       [] {
+         Message m = From(MessageType::kAppendEntries, 2, 3);
+         m.heartbeat = true;
+         return m;
+       },
+       [](const Raft& r, const Ready&) { return r.term() == Term(3) && r.leader() == NodeId(2); }},
+      {"append response", "leader",
+       [] {
+         Message m = From(MessageType::kAppendEntriesResponse, 2, 3);
+         m.success = true;
+         m.match_index = LogIndex(3);
+         return m;
+       },
+       [](const Raft& r, const Ready&) { return r.commit_index() == LogIndex(3); }},
+      {"snapshot", "follower",
+       [] {
+         Message m = From(MessageType::kInstallSnapshot, 2, 3);
+         m.snapshot.index = LogIndex(5);
+         m.snapshot.term = Term(3);
+         m.snapshot.conf = ThreeVotersWithIncarnations().snapshot.conf;
+         m.data = "snapshot";
+         m.done = true;
+         return m;
+       },
+       [](const Raft& r, const Ready& rd) { return r.leader() == NodeId(2) && !rd.snapshot_chunks.empty(); }},
+      {"timeout-now", "follower",
+       [] {
+         Message m = From(MessageType::kTimeoutNow, 2, 2);
+         return m;
+       },
+       [](const Raft& r, const Ready&) { return r.role() == Role::kCandidate && r.term() == Term(3); }},
+  };
+  return cases;
+}
+
+// The table: each message is obeyed from the configured incarnation and from a sender that does
+// not say its incarnation (an older version), and refused -- no state change, no answer,
+// counted -- from another incarnation of the same id.
+TEST(RaftCoreIncarnation, MessagesFromAnotherIncarnationAreRefused) {
+  for (const IncarnationCase& c : IncarnationCases()) {
+    SCOPED_TRACE(c.name);
+    for (const char* uuid : {"configured", ""}) {
+      auto r = Receiver(c.role);
+      Message m = c.make();
+      if (std::string(uuid).empty()) m.from_uuid.clear();
+      r->Step(m);
+      Ready rd = r->GetReady();
+      EXPECT_TRUE(c.obeyed(*r, rd)) << "from incarnation '" << m.from_uuid << "'";
+      EXPECT_EQ(r->incarnation_refusals(), 0u);
+      r->CheckInvariants();
+    }
+
+    auto r = Receiver(c.role);
+    const Term term = r->term();
+    const NodeId vote = r->vote();
+    const Role role = r->role();
+    const NodeId leader = r->leader();
+    const LogIndex commit = r->commit_index();
+    const LogIndex last = r->last_index();
+    Message m = c.make();
+    m.from_uuid = "wiped-disk";
+    r->Step(m);
+    Ready rd = r->GetReady();
+    EXPECT_FALSE(c.obeyed(*r, rd));
+    EXPECT_TRUE(rd.messages.empty()) << "a refused message gets no answer";
+    EXPECT_FALSE(rd.hard_state.has_value());
+    EXPECT_EQ(r->term(), term) << "a refused message never moves the term";
+    EXPECT_EQ(r->vote(), vote);
+    EXPECT_EQ(r->role(), role);
+    EXPECT_EQ(r->leader(), leader);
+    EXPECT_EQ(r->commit_index(), commit);
+    EXPECT_EQ(r->last_index(), last);
+    EXPECT_EQ(r->incarnation_refusals(), 1u);
+    ASSERT_EQ(r->refused_incarnations().size(), 1u);
+    EXPECT_EQ(r->refused_incarnations().begin()->first, m.from);
+    EXPECT_EQ(r->refused_incarnations().begin()->second, "wiped-disk");
+    r->CheckInvariants();
+
+    // Once the member speaks as its configured incarnation again, it is no longer listed.
+    Message ok = c.make();
+    r->Step(ok);
+    EXPECT_TRUE(r->refused_incarnations().empty());
+  }
+}
+
+// The danger the check exists for: a voter that lost its log grants any vote (its empty log is
+// behind everyone's). Node 1's log misses what 2 holds; only the wiped 3 would vote for it.
+TEST(RaftCoreIncarnation, AWipedVoterCannotElectALeader) {
+  Raft r(IncarnationConfig(), ThreeVotersWithIncarnations());
+  r.Campaign();
+  ASSERT_EQ(r.role(), Role::kCandidate);
+  Message wiped = From(MessageType::kRequestVoteResponse, 3, 3);
+  wiped.from_uuid = "new-empty-disk";
+  wiped.granted = true;
+  r.Step(wiped);
+  EXPECT_EQ(r.role(), Role::kCandidate) << "the vote of another incarnation counts for nothing";
+  Message behind = From(MessageType::kRequestVoteResponse, 2, 3);
+  behind.granted = false;
+  r.Step(behind);
+  EXPECT_NE(r.role(), Role::kLeader);
+}
+
+// A voter whose configuration names another incarnation of its id (it came back with an empty
+// disk and replayed the log) never campaigns, nor answers TimeoutNow.
+TEST(RaftCoreIncarnation, AVoterOfAnotherIncarnationDoesNotCampaign) {
+  for (const char* self : {"u3", "", "new-empty-disk"}) {
+    SCOPED_TRACE(self);
+    Raft r(Config{.id = NodeId(3), .election_tick = 5, .pre_vote = false, .node_uuid = self},
+           ThreeVotersWithIncarnations());
+    for (int i = 0; i < 30; ++i) r.Tick();
+    const bool campaigns = r.role() != Role::kFollower;
+    EXPECT_EQ(campaigns, std::string(self) != "new-empty-disk");
+    EXPECT_EQ(r.IsSelfIncarnation(), campaigns);
+  }
+}
+
+// The leader's progress for a member added back as another incarnation starts from nothing: its
+// predecessor's match index must not count the new server as holding entries.
+TEST(RaftCoreIncarnation, AMemberAddedBackAsAnotherIncarnationStartsFromScratch) {
+  auto r = Receiver("leader");
+  auto ack = [&](uint64_t from, LogIndex index) {
+    Message m = From(MessageType::kAppendEntriesResponse, from, 3);
+    m.success = true;
+    m.match_index = index;
+    r->Step(m);
+    Drain(*r);
+  };
+  ack(2, LogIndex(3));
+  ack(3, LogIndex(3));
+  ASSERT_EQ(r->progress().at(NodeId(3)).match, LogIndex(3));
+
+  auto remove = r->ProposeConfChange(ConfChange{ConfChangeType::kRemove, NodeId(3), "", ""});
+  ASSERT_TRUE(remove.ok()) << remove.status().ToString();
+  Drain(*r);
+  ack(2, remove->index);
+  ASSERT_EQ(r->commit_index(), remove->index);
+  // Node 3 (wiped) never acknowledges its removal, so the leader still tracks it.
+  auto add = r->ProposeConfChange(ConfChange{ConfChangeType::kAddLearner, NodeId(3), "addr", "u3-new"});
+  ASSERT_TRUE(add.ok()) << add.status().ToString();
+  Drain(*r);
+  const Progress& pr = r->progress().at(NodeId(3));
+  EXPECT_EQ(pr.match, LogIndex(0)) << "the new incarnation holds nothing yet";
+  EXPECT_EQ(pr.node_uuid, "u3-new");
+  EXPECT_EQ(r->conf().members.at(NodeId(3)).node_uuid, "u3-new");
+
+  // Its predecessor is now the refused one; the new incarnation's acknowledgements count.
+  Message old_ack = From(MessageType::kAppendEntriesResponse, 3, 3);
+  old_ack.success = true;
+  old_ack.match_index = add->index;
+  r->Step(old_ack);
+  EXPECT_EQ(r->progress().at(NodeId(3)).match, LogIndex(0));
+  EXPECT_EQ(r->incarnation_refusals(), 1u);
+  Message new_ack = old_ack;
+  new_ack.from_uuid = "u3-new";
+  r->Step(new_ack);
+  EXPECT_EQ(r->progress().at(NodeId(3)).match, add->index);
+  r->CheckInvariants();
+}
+
+// A one-member bootstrap records its member's incarnation; a multi-member one cannot.
+TEST(RaftCoreIncarnation, BootstrapRecordsTheIncarnationItIsGiven) {
+  RestartState one = BootstrapState({{NodeId(1), "a:1"}}, {{NodeId(1), "u1"}});
+  Raft r(IncarnationConfig(), one);
+  EXPECT_EQ(r.conf().members.at(NodeId(1)).node_uuid, "u1");
+  EXPECT_TRUE(r.conf().IsVoter(NodeId(1)));
+  RestartState three = BootstrapState({{NodeId(1), "a:1"}, {NodeId(2), "a:2"}, {NodeId(3), "a:3"}});
+  Raft r3(IncarnationConfig(), three);
+  for (const auto& [id, m] : r3.conf().members) EXPECT_EQ(m.node_uuid, "") << id.value();
 }
 
 }  // namespace

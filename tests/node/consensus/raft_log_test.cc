@@ -76,5 +76,43 @@ TEST(ConfChangeCodec, RoundTripAndRejectsGarbage) {
   EXPECT_FALSE(DecodeConfChange(bad, &out)) << "unknown type";
 }
 
+// Version 2 carries the new member's incarnation; without one, version 1 is written (what
+// servers without incarnations read), and a version 1 entry -- every entry written before
+// incarnations -- reads as "incarnation unknown".
+TEST(ConfChangeCodec, IncarnationIsVersion2AndVersion1StillReads) {
+  ConfChange with{ConfChangeType::kAddLearner, NodeId(3), "10.0.0.3:7000",
+                  "0123456789abcdef0123456789abcdef"};
+  const std::string v2 = EncodeConfChange(with);
+  EXPECT_EQ(v2[0], 2);
+  ConfChange out;
+  ASSERT_TRUE(DecodeConfChange(v2, &out));
+  EXPECT_EQ(out, with);
+  std::string bad = v2;
+  bad.pop_back();
+  EXPECT_FALSE(DecodeConfChange(bad, &out)) << "truncated uuid";
+  bad = v2 + "x";
+  EXPECT_FALSE(DecodeConfChange(bad, &out)) << "trailing bytes";
+
+  // A version 1 entry, byte for byte as older servers wrote it.
+  std::string v1 = {1, 0};                                   // version 1, kAddLearner
+  for (int i = 0; i < 8; ++i) v1.push_back(i == 0 ? 3 : 0);  // node 3
+  for (int i = 0; i < 4; ++i) v1.push_back(i == 0 ? 3 : 0);  // address length 3
+  v1 += "a:1";
+  ASSERT_TRUE(DecodeConfChange(v1, &out));
+  EXPECT_EQ(out, (ConfChange{ConfChangeType::kAddLearner, NodeId(3), "a:1", ""}));
+  EXPECT_EQ(EncodeConfChange(out), v1) << "no incarnation: still written as version 1";
+
+  ConfState conf;
+  ASSERT_TRUE(ApplyConfChange(with, &conf));
+  EXPECT_EQ(conf.members.at(NodeId(3)).node_uuid, with.node_uuid);
+  EXPECT_TRUE(conf.IncarnationMatches(NodeId(3), with.node_uuid));
+  EXPECT_TRUE(conf.IncarnationMatches(NodeId(3), "")) << "a sender that does not say is accepted";
+  EXPECT_FALSE(conf.IncarnationMatches(NodeId(3), "another"));
+  EXPECT_TRUE(conf.IncarnationMatches(NodeId(4), "another")) << "not a member: nothing to check";
+  ConfState unknown;
+  ASSERT_TRUE(ApplyConfChange(out, &unknown));
+  EXPECT_TRUE(unknown.IncarnationMatches(NodeId(3), "anything")) << "unknown incarnation: accepted";
+}
+
 }  // namespace
 }  // namespace dispotify::consensus

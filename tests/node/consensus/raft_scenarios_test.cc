@@ -45,13 +45,13 @@ std::vector<uint64_t> TermsOf(const consensus::RaftLog& log) {
 
 // Proposes a membership change through the leader, retrying while the leader asks to (as a client
 // would), and waits for it to commit.
-Status ChangeMembers(SimCluster& c, ConfChangeType type, NodeId node) {
+Status ChangeMembers(SimCluster& c, ConfChangeType type, NodeId node, const std::string& uuid = "") {
   NodeId l;
   Result<consensus::Proposal> p = Status::Unavailable("no leader");
   for (int attempt = 0; attempt < 50; ++attempt) {
     l = c.WaitForLeader();
     if (l == kNoNode) return Status::Unavailable("no leader");
-    p = c.raft(l).ProposeConfChange(ConfChange{type, node, "sim"});
+    p = c.raft(l).ProposeConfChange(ConfChange{type, node, "sim", uuid});
     if (p.ok() || p.status().code() != StatusCode::kRetry) break;
     c.Run(20);
   }
@@ -598,6 +598,84 @@ TEST_F(RaftScenario, SingleNodeCluster) {
   auto r = c.Read(NodeId(1), "k");
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->size(), 10u);
+}
+
+// Issue 10, incarnations (consensus/types.h): a voter that comes back with an empty disk must
+// not count as the voter it was. Here the entries committed by {L, A} are on no other server
+// once L is down and A wiped: the stale B must not be elected with the wiped A's vote (A grants
+// any vote: its empty log is behind everyone's). B refuses A's votes; no leader until L returns.
+TEST_F(RaftScenario, AWipedVoterCannotElectALeaderWithoutTheCommittedEntries) {
+  auto& c = Make({.incarnations = true});
+  const NodeId l = c.WaitForLeader();
+  ASSERT_NE(l, kNoNode);
+  std::vector<NodeId> others;
+  for (NodeId id : c.ids()) {
+    if (id != l) others.push_back(id);
+  }
+  const NodeId a = others[0];
+  const NodeId b = others[1];
+  ASSERT_TRUE(c.Put("k", "before"));
+  ASSERT_TRUE(c.WaitConverged());
+  c.Partition({{l, a}, {b}});
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(c.Put("k", "only-on-l-and-a-" + std::to_string(i)));
+  c.Crash(l);
+  c.Wipe(a, "a-after-wipe");
+  c.Heal();
+  c.Run(5000);
+  EXPECT_EQ(c.Leader(), kNoNode) << "B was elected by the wiped A: committed entries lost";
+  EXPECT_GT(c.raft(b).incarnation_refusals(), 0u);
+  EXPECT_EQ(c.raft(b).refused_incarnations().count(a), 1u);
+
+  c.Restart(l);
+  const NodeId back = c.WaitForLeader();
+  ASSERT_EQ(back, l) << "only L holds every committed entry";
+  ASSERT_TRUE(c.Put("k", "after"));
+  // The wiped A is not the member it replaced: the leader refuses it too.
+  EXPECT_EQ(c.raft(l).refused_incarnations().count(a), 1u);
+  EXPECT_EQ(c.raft(l).progress().at(a).match, LogIndex()) << "its acknowledgements never count";
+}
+
+// What an operator does about it: remove the old incarnation, add the new one as a learner, let
+// it catch up, promote it. Meanwhile the other two keep the cluster writable.
+TEST_F(RaftScenario, AWipedVoterIsRemovedAndAddedBackAsItsNewIncarnation) {
+  auto& c = Make({.snapshot_interval = 20, .incarnations = true});
+  NodeId l = c.WaitForLeader();
+  const NodeId w = l == NodeId(3) ? NodeId(2) : NodeId(3);
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(c.Put("k", std::to_string(i)));
+  ASSERT_TRUE(c.WaitConverged());
+  c.Wipe(w, "w-2");
+  for (int i = 40; i < 60; ++i) ASSERT_TRUE(c.Put("k", std::to_string(i))) << "two voters of three go on";
+  c.Run(500);
+  l = c.Leader();
+  ASSERT_NE(l, kNoNode);
+  EXPECT_EQ(c.raft(l).conf().members.at(w).node_uuid, "n" + std::to_string(w.value()) + "-1");
+  EXPECT_EQ(c.raft(l).refused_incarnations().count(w), 1u);
+  // It may receive the leader's state, but never stands for its old self.
+  EXPECT_EQ(c.raft(w).role(), Role::kFollower);
+  EXPECT_EQ(c.raft(w).term(), c.raft(l).term());
+
+  // Added back under the same id while the old incarnation is a member: refused by the core too.
+  EXPECT_EQ(
+      c.raft(l).ProposeConfChange(ConfChange{ConfChangeType::kAddLearner, w, "sim", "w-2"}).status().code(),
+      StatusCode::kInvalidArgument);
+  ASSERT_TRUE(ChangeMembers(c, ConfChangeType::kRemove, w).ok());
+  ASSERT_TRUE(ChangeMembers(c, ConfChangeType::kAddLearner, w, "w-2").ok());
+  l = c.Leader();
+  ASSERT_TRUE(c.RunUntil([&] { return c.node(w).applied == c.raft(c.Leader()).commit_index(); }, 10000))
+      << "the new incarnation catches up (by snapshot: the log was compacted)";
+  EXPECT_FALSE(c.raft(w).removed()) << "it replayed its old removal, then its own addition";
+  ASSERT_TRUE(ChangeMembers(c, ConfChangeType::kPromote, w).ok());
+  l = c.Leader();
+  EXPECT_TRUE(c.raft(l).conf().IsVoter(w));
+  EXPECT_TRUE(c.raft(l).refused_incarnations().empty());
+  // It now counts: with another voter down, the leader and the new incarnation are a majority.
+  for (NodeId id : c.ids()) {
+    if (id != l && id != w) c.Crash(id);
+  }
+  ASSERT_TRUE(c.Put("k", "with-the-new-incarnation"));
+  ASSERT_TRUE(c.WaitConverged());
+  c.CheckAckedWritesPresent();
+  EXPECT_EQ(c.node(w).kv["k"].size(), 61u);
 }
 
 }  // namespace

@@ -106,5 +106,95 @@ TEST(ConfigTest, PeersMustIncludeSelfUnlessJoining) {
   EXPECT_EQ(p->at(NodeId(2)), "127.0.0.1:7002");
 }
 
+TEST(ConfigTest, PodOrdinalGivesTheNodeId) {
+  auto c = LoadConfig({}, {{"DISPOTIFY_POD_ORDINAL", "2"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->node_id, NodeId(3));
+  EXPECT_EQ(c->pod_ordinal, 2);
+  // The default peer list is built for the derived id.
+  ASSERT_EQ(c->peers.size(), 1u);
+  EXPECT_TRUE(c->peers.contains(NodeId(3)));
+
+  auto zero = LoadConfig({"--pod-ordinal", "0"}, {});
+  ASSERT_TRUE(zero.ok()) << zero.status().ToString();
+  EXPECT_EQ(zero->node_id, NodeId(1));
+
+  // Unset (-1, the default) leaves node_id alone.
+  auto unset = LoadConfig({"--node-id", "5", "--pod-ordinal=-1"}, {});
+  ASSERT_TRUE(unset.ok()) << unset.status().ToString();
+  EXPECT_EQ(unset->node_id, NodeId(5));
+
+  // An explicit node_id that agrees is fine, one that does not is an error naming both.
+  auto agree = LoadConfig({"--node-id", "3"}, {{"DISPOTIFY_POD_ORDINAL", "2"}});
+  ASSERT_TRUE(agree.ok()) << agree.status().ToString();
+  EXPECT_EQ(agree->node_id, NodeId(3));
+  auto clash = LoadConfig({"--node-id", "1"}, {{"DISPOTIFY_POD_ORDINAL", "2"}});
+  ASSERT_FALSE(clash.ok());
+  EXPECT_NE(clash.status().message().find("node_id 1 contradicts pod_ordinal 2"), std::string::npos)
+      << clash.status().message();
+  EXPECT_FALSE(LoadConfig({"--pod-ordinal", "-2"}, {}).ok());
+  EXPECT_FALSE(LoadConfig({"--pod-ordinal", "x"}, {}).ok());
+}
+
+TEST(ConfigTest, BootstrapNodeStartsAOneMemberCluster) {
+  // The pod contract (docs/operator.md): the bootstrap node's peers are itself at its advertised
+  // address, whatever `peers` says (the joiners' seeds).
+  auto c = LoadConfig({"--bootstrap-node-id", "1", "--peers", "2=10.0.0.2:7000"},
+                      {{"DISPOTIFY_POD_ORDINAL", "0"},
+                       {"DISPOTIFY_LISTEN", "10.0.0.1:7000"},
+                       {"DISPOTIFY_ADVERTISE", "music-0.music-peers.ns.svc.cluster.local:7000"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->node_id, NodeId(1));
+  EXPECT_FALSE(c->join);
+  ASSERT_EQ(c->peers.size(), 1u);
+  EXPECT_EQ(c->peers.at(NodeId(1)), "music-0.music-peers.ns.svc.cluster.local:7000");
+
+  // Without advertise, the listen address.
+  auto plain = LoadConfig({"--bootstrap-node-id", "2", "--node-id", "2", "--listen", "127.0.0.1:7002"}, {});
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_FALSE(plain->join);
+  ASSERT_EQ(plain->peers.size(), 1u);
+  EXPECT_EQ(plain->peers.at(NodeId(2)), "127.0.0.1:7002");
+
+  // Asking the bootstrap node to join is a contradiction.
+  auto clash = LoadConfig({"--bootstrap-node-id", "1", "--join"}, {});
+  ASSERT_FALSE(clash.ok());
+  EXPECT_NE(clash.status().message().find("contradicts bootstrap_node_id 1"), std::string::npos)
+      << clash.status().message();
+}
+
+TEST(ConfigTest, OtherNodesJoinWhenABootstrapNodeIsSet) {
+  // No peers needed: an operator adds the node through the admin API.
+  auto c = LoadConfig({}, {{"DISPOTIFY_POD_ORDINAL", "1"}, {"DISPOTIFY_BOOTSTRAP_NODE_ID", "1"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->node_id, NodeId(2));
+  EXPECT_TRUE(c->join);
+  EXPECT_TRUE(c->peers.empty());
+
+  // With peers they are the seeds it registers through, as with a plain --join.
+  auto seeded = LoadConfig({"--node-id", "3", "--bootstrap-node-id", "1", "--peers", "1=127.0.0.1:7001"}, {});
+  ASSERT_TRUE(seeded.ok()) << seeded.status().ToString();
+  EXPECT_TRUE(seeded->join);
+  ASSERT_EQ(seeded->peers.size(), 1u);
+  EXPECT_EQ(seeded->peers.at(NodeId(1)), "127.0.0.1:7001");
+
+  // The same YAML file (one ConfigMap for every pod) gives each pod its role.
+  std::string path = ::testing::TempDir() + "/dispotify-bootstrap-test.yaml";
+  {
+    std::ofstream out(path);
+    out << "bootstrap_node_id: 1\nreplication_factor: 3\n";
+  }
+  for (int ordinal = 0; ordinal < 3; ++ordinal) {
+    auto pod = LoadConfig({"--config", path}, {{"DISPOTIFY_POD_ORDINAL", std::to_string(ordinal)}});
+    ASSERT_TRUE(pod.ok()) << pod.status().ToString();
+    EXPECT_EQ(pod->node_id, NodeId(static_cast<uint64_t>(ordinal) + 1));
+    EXPECT_EQ(pod->join, ordinal != 0) << ordinal;
+  }
+  std::remove(path.c_str());
+
+  // Unset (0) keeps today's rule: --join needs peers.
+  EXPECT_FALSE(LoadConfig({"--join", "--bootstrap-node-id", "0"}, {}).ok());
+}
+
 }  // namespace
 }  // namespace dispotify::server

@@ -243,5 +243,37 @@ TEST_F(RaftNodeTest, JoiningNodeWaitsAndRefusesProposals) {
   EXPECT_EQ(h.Put("k", "v").code(), StatusCode::kNotLeader);
 }
 
+// bootstrap_node_id (node/server/config.h) turns into join on every node but one; a node whose
+// data directory holds Raft state resumes from it whatever `join` says, so a restarted member
+// (bootstrap node or not) never waits to be added again nor bootstraps over its own log.
+TEST_F(RaftNodeTest, ExistingDataDirResumesWhateverJoinSays) {
+  {
+    Harness h;
+    ASSERT_TRUE(h.Open(dir_).ok());  // bootstraps {1}
+    ASSERT_TRUE(h.WaitLeader());
+    ASSERT_TRUE(h.Put("k", "v").ok());
+  }
+  {
+    Harness h;
+    ASSERT_TRUE(h.Open(dir_, 10000, /*join=*/true).ok());
+    ASSERT_TRUE(h.WaitLeader());
+    EXPECT_EQ(h.node->status().conf.members.size(), 1u);
+    auto end = std::chrono::steady_clock::now() + 5s;
+    while (!h.kv.Get("k").has_value() && std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(h.kv.Get("k").value_or(""), "v");
+    ASSERT_TRUE(h.Put("k2", "v2").ok());
+  }
+  // And back without join: the log is not bootstrapped a second time.
+  Harness h;
+  ASSERT_TRUE(h.Open(dir_).ok());
+  ASSERT_TRUE(h.WaitLeader());
+  auto end = std::chrono::steady_clock::now() + 5s;
+  while (!h.kv.Get("k2").has_value() && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(h.kv.Get("k2").value_or(""), "v2");
+  EXPECT_EQ(h.node->status().conf.members.size(), 1u);
+}
+
 }  // namespace
 }  // namespace dispotify::server

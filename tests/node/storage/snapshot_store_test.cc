@@ -127,6 +127,28 @@ TEST_F(SnapshotStoreTest, CreateCommitReadReopen) {
   EXPECT_EQ(ReadPayload(LogIndex(100)), payload);
 }
 
+// Members' incarnations survive a reopen (header version 2); a configuration without any is
+// written as version 1, which is also what every snapshot before incarnations is.
+TEST_F(SnapshotStoreTest, MembersIncarnationsAreKept) {
+  OpenOk();
+  SnapshotMeta with = Meta(100, 3);
+  with.conf.members[NodeId(2)].node_uuid = "0123456789abcdef0123456789abcdef";
+  CreateOk(with, Payload(100, 'b'));
+  OpenOk();
+  ASSERT_TRUE(store_->Latest().has_value());
+  EXPECT_EQ(*store_->Latest(), with);
+  auto header = ReadFileToString(fs_, dir_ + "/snapshot-00000000000000000100-3.snap");
+  ASSERT_TRUE(header.ok());
+  EXPECT_EQ((*header)[8], 2) << "version 2";
+
+  CreateOk(Meta(200, 3), Payload(100, 'c'));
+  OpenOk();
+  EXPECT_EQ(*store_->Latest(), Meta(200, 3));
+  header = ReadFileToString(fs_, dir_ + "/snapshot-00000000000000000200-3.snap");
+  ASSERT_TRUE(header.ok());
+  EXPECT_EQ((*header)[8], 1) << "no incarnation: version 1";
+}
+
 TEST_F(SnapshotStoreTest, EmptyPayloadAndIndexZero) {
   OpenOk();
   CreateOk(Meta(0, 0), "");

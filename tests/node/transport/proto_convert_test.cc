@@ -26,6 +26,7 @@ void ExpectSameMessage(const Message& want, const Message& got) {
   EXPECT_EQ(want.from, got.from);
   EXPECT_EQ(want.to, got.to);
   EXPECT_EQ(want.term, got.term);
+  EXPECT_EQ(want.from_uuid, got.from_uuid);
   EXPECT_EQ(want.pre_vote, got.pre_vote);
   EXPECT_EQ(want.transfer, got.transfer);
   EXPECT_EQ(want.last_log_index, got.last_log_index);
@@ -190,7 +191,7 @@ TEST(ProtoConvertTest, EntryAndSnapshotMetaRoundTrip) {
 
   consensus::SnapshotMeta meta{LogIndex(10), Term(2), {}};
   meta.conf.members[NodeId(1)] = {"a:1", true};
-  meta.conf.members[NodeId(2)] = {"b:2", false};
+  meta.conf.members[NodeId(2)] = {"b:2", false, "0123456789abcdef0123456789abcdef"};
   v1::SnapshotMeta pmeta;
   EncodeSnapshotMeta(meta, &pmeta);
   consensus::SnapshotMeta got_meta;
@@ -457,6 +458,21 @@ TEST(ProtoConvertTest, MalformedMessagesAreRejected) {
          return pm;
        },
        "overflows"},
+      {"member node_uuid too long",
+       [] {
+         auto pm = ValidSnapshot();
+         pm.mutable_install_snapshot()->mutable_snapshot()->mutable_members(0)->set_node_uuid(
+             std::string(65, 'a'));
+         return pm;
+       },
+       "has a node_uuid of 65 bytes"},
+      {"sender node_uuid too long",
+       [] {
+         auto pm = ValidVote();
+         pm.set_from_uuid(std::string(65, 'a'));
+         return pm;
+       },
+       "sender's node_uuid of 65 bytes"},
   };
   for (const MalformedCase& c : cases) {
     SCOPED_TRACE(c.name);
@@ -476,6 +492,18 @@ TEST(ProtoConvertTest, ValidFixturesDecode) {
     Message out;
     Status st = DecodeMessage(&pm, kTo, &out);
     EXPECT_TRUE(st.ok()) << st.ToString();
+  }
+}
+
+// The sender's incarnation travels with every message; an older sender's (none) decodes as "".
+TEST(ProtoConvertTest, SenderIncarnationRoundTrip) {
+  for (MessageType type : {MessageType::kRequestVote, MessageType::kRequestVoteResponse,
+                           MessageType::kAppendEntriesResponse, MessageType::kTimeoutNow}) {
+    Message m = Base(type);
+    m.from_uuid = "0123456789abcdef0123456789abcdef";
+    ExpectSameMessage(m, RoundTrip(m));
+    m.from_uuid.clear();
+    ExpectSameMessage(m, RoundTrip(m));
   }
 }
 
