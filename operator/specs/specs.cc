@@ -154,7 +154,8 @@ value PodTemplate(const api::DispotifyCluster& c, const Settings& settings) {
   const std::string& name = c.metadata.name;
   const api::PodTemplateOverrides& over = c.spec.pod_template;
   value labels = StringMap(over.labels);
-  for (const auto& [k, v] : CommonLabels(name).as_object()) labels[k] = v;  // ours win
+  const value common = CommonLabels(name);  // (a temporary's as_object() would dangle in the loop)
+  for (const auto& [k, v] : common.as_object()) labels[k] = v;  // ours win
   labels[std::string(kLabelComponent)] = S("node");
 
   std::vector<value> volumes = {
