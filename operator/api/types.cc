@@ -222,6 +222,12 @@ Status ParseMonitoring(const Fields& f, MonitoringSpec* out) {
   return Status::Ok();
 }
 
+Status ConfigError(std::string prefix, const std::string& key, std::string_view what) {
+  prefix += key;
+  prefix += what;
+  return Status::InvalidArgument(std::move(prefix));
+}
+
 Status ParseConfig(const Fields& f, std::map<std::string, std::string>* out) {
   const value* v = f.Get("config");
   if (v == nullptr) return Status::Ok();
@@ -231,19 +237,19 @@ Status ParseConfig(const Fields& f, std::map<std::string, std::string>* out) {
   const auto& owned = OperatorOwnedConfigKeys();
   for (const auto& [key, item] : v->as_object()) {
     if (!std::regex_match(key, kKey) || key.size() > 64) {
-      return Status::InvalidArgument(path + ": key '" + key + "' is not a node setting in snake_case");
+      return ConfigError(path + ": key '", key, "' is not a node setting in snake_case");
     }
     if (std::find(owned.begin(), owned.end(), key) != owned.end()) {
-      return Status::InvalidArgument(path + "." + key +
-                                     ": is set by the operator (use spec.replicationFactor and "
-                                     "spec.metadataStore for those)");
+      return ConfigError(
+          path + ".", key,
+          ": is set by the operator (use spec.replicationFactor and spec.metadataStore for those)");
     }
     if (item.is_string()) {
       (*out)[key] = item.as_string();
     } else if (item.is_number() && item.as_number().is_int64()) {
       (*out)[key] = std::to_string(item.as_number().to_int64());
     } else {
-      return Status::InvalidArgument(path + "." + key + ": must be a string or an integer");
+      return ConfigError(path + ".", key, ": must be a string or an integer");
     }
   }
   return Status::Ok();
