@@ -570,9 +570,21 @@ value StatusToJson(const ClusterStatus& s) {
   value members = value::array();
   for (size_t i = 0; i < s.members.size(); ++i) members[i] = MemberToJson(s.members[i]);
   out["members"] = members;
-  // An explicit null clears a finished operation under a merge patch; server-side apply of the
-  // status drops the field when the applier no longer sets it.
+  // Left out when there is none: server-side apply of the status removes a field its manager no
+  // longer sets (a JSON merge patch would need an explicit null).
   if (s.operation) out["operation"] = OperationToJson(*s.operation);
+  return out;
+}
+
+value StatusApplyObject(const ObjectMeta& metadata, const ClusterStatus& status) {
+  value meta = value::object();
+  meta["name"] = value::string(metadata.name);
+  meta["namespace"] = value::string(metadata.namespace_);
+  value out = value::object();
+  out["apiVersion"] = value::string(std::string(kApiVersion));
+  out["kind"] = value::string(std::string(kKind));
+  out["metadata"] = meta;
+  out["status"] = StatusToJson(status);
   return out;
 }
 

@@ -191,6 +191,10 @@ Result<ClusterStatus> ParseStatus(const web::json::value& status);
 
 // The status as the status subresource takes it; empty strings and absent optionals are left out.
 web::json::value StatusToJson(const ClusterStatus& status);
+// The object to server-side apply to the status subresource: apiVersion, kind, metadata (name,
+// namespace) and the status. Fields the operator applied before and no longer sets (a finished
+// status.operation) are removed by the apply.
+web::json::value StatusApplyObject(const ObjectMeta& metadata, const ClusterStatus& status);
 web::json::value ConditionToJson(const Condition& condition);
 web::json::value MemberToJson(const Member& member);
 web::json::value OperationToJson(const Operation& operation);

@@ -245,6 +245,22 @@ TEST(StatusTest, EmptyStatusOmitsOptionalFields) {
   EXPECT_TRUE(json.at("conditions").is_array());
 }
 
+TEST(StatusTest, ApplyObjectNamesTheCluster) {
+  ObjectMeta meta;
+  meta.name = "music";
+  meta.namespace_ = "ns";
+  meta.uid = "u";
+  ClusterStatus s;
+  s.phase = "Ready";
+  const value obj = StatusApplyObject(meta, s);
+  EXPECT_EQ(obj.at("apiVersion").as_string(), "dispotify.io/v1alpha1");
+  EXPECT_EQ(obj.at("kind").as_string(), "DispotifyCluster");
+  EXPECT_EQ(obj.at("metadata").at("name").as_string(), "music");
+  EXPECT_EQ(obj.at("metadata").at("namespace").as_string(), "ns");
+  EXPECT_EQ(obj.at("status").at("phase").as_string(), "Ready");
+  EXPECT_FALSE(obj.has_field("spec"));
+}
+
 TEST(StatusTest, BadStatusIsRefused) {
   EXPECT_FALSE(ParseStatus(Json(R"({"members":[{"pod":"a","role":"king"}]})")).ok());
   EXPECT_FALSE(ParseStatus(Json(R"({"members":[{"role":"voter"}]})")).ok());
