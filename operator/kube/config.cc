@@ -238,7 +238,16 @@ Result<std::string> TokenSource::Token() {
     if (stamp_) return cached_;
     return text.status();
   }
-  cached_ = Trim(std::move(*text));
+  std::string token = Trim(std::move(*text));
+  // It goes into an HTTP header: a line break would cut the request in two.
+  for (char ch : token) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u < 0x20 || u == 0x7f) {
+      return Status::InvalidArgument("the token file " + file_ +
+                                     " holds more than one line or control characters");
+    }
+  }
+  cached_ = std::move(token);
   stamp_ = now;
   return cached_;
 }

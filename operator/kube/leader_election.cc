@@ -43,8 +43,9 @@ json::value LeaseToJson(const LeaseRecord& record, const json::value& base, cons
   json::value& meta = obj["metadata"];
   meta["name"] = json::value::string(name);
   meta["namespace"] = json::value::string(ns);
+  // json::value::erase throws on a missing key.
   if (record.resource_version.empty()) {
-    meta.erase("resourceVersion");
+    if (meta.has_field("resourceVersion")) meta.erase("resourceVersion");
   } else {
     meta["resourceVersion"] = json::value::string(record.resource_version);
   }
@@ -52,10 +53,11 @@ json::value LeaseToJson(const LeaseRecord& record, const json::value& base, cons
   if (!obj.has_field("spec") || !obj.at("spec").is_object()) obj["spec"] = json::value::object();
   json::value& spec = obj["spec"];
   auto set = [&spec](const char* key, const std::string& v) {
-    if (v.empty())
-      spec.erase(key);
-    else
+    if (!v.empty()) {
       spec[key] = json::value::string(v);
+    } else if (spec.has_field(key)) {
+      spec.erase(key);
+    }
   };
   set("holderIdentity", record.holder);
   set("acquireTime", record.acquire_time);

@@ -69,12 +69,10 @@ std::string ResourcePath(const ResourceRef& ref) {
 std::string Describe(const ResourceRef& ref) {
   std::string s = ref.type.plural;
   if (!ref.subresource.empty()) s += "/" + ref.subresource;
-  if (ref.type.namespaced && !ref.ns.empty())
-    s += " " + ref.ns + "/" + ref.name;
-  else if (!ref.name.empty())
-    s += " " + ref.name;
-  if (ref.name.empty() && ref.type.namespaced && ref.ns.empty()) s += " (all namespaces)";
-  return s;
+  const bool in_ns = ref.type.namespaced && !ref.ns.empty();
+  if (!ref.name.empty()) return s + " " + (in_ns ? ref.ns + "/" : "") + ref.name;
+  if (in_ns) return s + " in " + ref.ns;
+  return ref.type.namespaced ? s + " in all namespaces" : s;
 }
 
 std::string EncodeQuery(const std::vector<std::pair<std::string, std::string>>& params) {
