@@ -49,6 +49,8 @@ class ControlPlane {
   std::string LogTail(const std::string& component, int lines = 30) const;
 
  private:
+  void KillAll();
+
   std::string dir_;
   std::string kubeconfig_;
   bool running_ = false;

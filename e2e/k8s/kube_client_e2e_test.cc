@@ -114,7 +114,10 @@ class KubeClientE2E : public ControlPlaneTest {
     ASSERT_TRUE(made.ok()) << made.status().ToString();
     ASSERT_TRUE(Eventually([&] {
       auto got = api_->Get(crd_ref);
-      if (!got.ok() || !got->has_field("status") || !got->at("status").has_field("conditions")) return false;
+      if (!got.ok() || !got->has_field("status") || !got->at("status").has_field("conditions") ||
+          !got->at("status").at("conditions").is_array()) {
+        return false;  // conditions are null at first
+      }
       for (const auto& c : got->at("status").at("conditions").as_array()) {
         if (c.at("type").as_string() == "Established" && c.at("status").as_string() == "True") return true;
       }
