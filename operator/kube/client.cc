@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <system_error>
+#include <thread>
 
 namespace dispotify::op::kube {
 namespace {
@@ -406,6 +407,16 @@ class HttpsKubeApi final : public KubeApi {
 };
 
 }  // namespace
+
+Status RetryOnConflict(const std::function<Status()>& attempt, int max_attempts) {
+  auto wait = std::chrono::milliseconds(10);
+  for (int i = 1;; ++i) {
+    Status s = attempt();
+    if (!IsConflict(s) || i >= max_attempts) return s;
+    std::this_thread::sleep_for(wait);
+    wait *= 2;
+  }
+}
 
 Result<std::unique_ptr<KubeApi>> NewHttpsKubeApi(const KubeConfig& config, const HttpOptions& options) {
   if (config.server.empty()) return Status::InvalidArgument("no API server address");

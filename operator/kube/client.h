@@ -102,6 +102,11 @@ class KubeApi {
   virtual Result<web::json::value> MergePatch(const ResourceRef& ref, const web::json::value& patch) = 0;
 };
 
+// Runs `attempt` (typically: read, change, Update with the resourceVersion read) again while it
+// fails with a conflict (kAborted), up to `max_attempts` times, waiting 10, 20, 40... ms in between
+// (client-go's retry.RetryOnConflict). Returns the last attempt's status.
+Status RetryOnConflict(const std::function<Status()>& attempt, int max_attempts = 5);
+
 struct HttpOptions {
   // How long a request may wait for the server without a byte (connect, TLS, answer).
   std::chrono::milliseconds request_timeout{30000};

@@ -174,6 +174,8 @@ void Informer::Run(std::stop_token stop) {
       DLOG_INFO << "informer " << what << ": resourceVersion " << wo.resource_version
                 << " is too old; listing again";
       need_list = true;
+      // Relisting is right, but not in a tight loop with a server that answers 410 at once.
+      if (!got_events && Clock::now() - started < std::chrono::seconds(1) && !Sleep(stop, backoff)) return;
       continue;
     }
     if (!s.ok()) {

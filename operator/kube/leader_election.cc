@@ -179,6 +179,7 @@ bool LeaderElector::Sleep(std::stop_token stop, std::chrono::milliseconds d) {
 void LeaderElector::Loop(std::stop_token stop) {
   const std::string what = "lease " + config_.lease_namespace + "/" + config_.lease_name;
   bool must_read = true;
+  uint64_t failures = 0;  // writes failed in a row, for the log
   while (!stop.stop_requested()) {
     bool read = true;
     {
@@ -227,6 +228,7 @@ void LeaderElector::Loop(std::stop_token stop) {
                                                         : api_->Update(lease_ref_, body);
       std::lock_guard lock(mu_);
       if (r.ok()) {
+        failures = 0;
         const bool was = state_.IsLeader(SteadyClock::now());
         last_object_ = *r;
         state_.Written(LeaseRecordFromJson(*r), sent);
@@ -239,8 +241,9 @@ void LeaderElector::Loop(std::stop_token stop) {
         must_read = true;
         if (IsConflict(r.status()) || r.status().code() == StatusCode::kAlreadyExists) {
           DLOG_DEBUG << "leader election: lost the race for " << what << ": " << r.status().ToString();
-        } else {
-          DLOG_WARN << "leader election: writing " << what << " failed: " << r.status().ToString();
+        } else if (++failures % 30 == 1) {  // the first of a run, then about once a minute
+          DLOG_WARN << "leader election: writing " << what << " failed (" << failures
+                    << " in a row): " << r.status().ToString();
         }
       }
     }

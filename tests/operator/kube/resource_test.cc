@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "operator/kube/client.h"
+
 namespace dispotify::op::kube {
 namespace {
 
@@ -158,6 +160,29 @@ TEST(ObjectHelpers, KeysAndTimes) {
   const auto t = std::chrono::system_clock::time_point(std::chrono::microseconds(1796571061123456));
   EXPECT_EQ(FormatTime(t), "2026-12-06T15:31:01.123456Z");
   EXPECT_EQ(FormatTime(t, false), "2026-12-06T15:31:01Z");
+}
+
+TEST(RetryOnConflict, RetriesConflictsOnly) {
+  int calls = 0;
+  Status s = RetryOnConflict([&] { return ++calls < 3 ? ApiError(409, "", "update") : Status::Ok(); });
+  EXPECT_TRUE(s.ok());
+  EXPECT_EQ(calls, 3);
+  calls = 0;
+  s = RetryOnConflict(
+      [&] {
+        ++calls;
+        return ApiError(409, "", "update");
+      },
+      4);
+  EXPECT_TRUE(IsConflict(s));
+  EXPECT_EQ(calls, 4);
+  calls = 0;
+  s = RetryOnConflict([&] {
+    ++calls;
+    return ApiError(404, "", "update");
+  });
+  EXPECT_TRUE(IsNotFound(s));
+  EXPECT_EQ(calls, 1);
 }
 
 }  // namespace
