@@ -57,6 +57,11 @@ bool ControlPlane::Available(std::string* why) {
       start = end + 1;
     }
   }
+  // Without its stamp install-k8s.sh (which control-plane.sh runs) would start a build: binaries
+  // without one are from a build still running or cut short.
+  if (missing.empty() && ::access((bin + "/.stamp").c_str(), R_OK) != 0) {
+    missing += " " + bin + "/.stamp (a build of the binaries is running or was cut short)";
+  }
   if (!etcd) missing += " etcd (Debian package etcd-server)";
   if (missing.empty()) return true;
   *why = "missing:" + missing + " (run e2e/k8s/install-k8s.sh)";
