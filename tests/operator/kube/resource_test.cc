@@ -162,6 +162,35 @@ TEST(ObjectHelpers, KeysAndTimes) {
   EXPECT_EQ(FormatTime(t, false), "2026-12-06T15:31:01Z");
 }
 
+TEST(NewHttpsKubeApi, RefusesUnusableSettingsUpFront) {
+  KubeConfig c;
+  EXPECT_EQ(NewHttpsKubeApi(c).status().code(), StatusCode::kInvalidArgument);  // no server
+  c.server = "https://127.0.0.1:1";
+  EXPECT_TRUE(NewHttpsKubeApi(c).ok());
+  c.ca_pem = "not a certificate";
+  auto bad_ca = NewHttpsKubeApi(c);
+  EXPECT_EQ(bad_ca.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_ca.status().message().find("no PEM certificate"), std::string::npos)
+      << bad_ca.status().ToString();
+  c.ca_pem.clear();
+  c.client_cert_pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+  c.client_key_pem = "garbage";
+  EXPECT_EQ(NewHttpsKubeApi(c).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(NewHttpsKubeApi, AnUnreachableServerIsUnavailableNotAnException) {
+  KubeConfig c;
+  c.server = "https://127.0.0.1:1";  // nothing listens on port 1
+  auto api = NewHttpsKubeApi(c);
+  ASSERT_TRUE(api.ok());
+  auto got = (*api)->Get({ConfigMaps(), "ns", "x", ""});
+  EXPECT_EQ(got.status().code(), StatusCode::kUnavailable) << got.status().ToString();
+  EXPECT_EQ(HttpCode(got.status()), std::nullopt);
+  Status w = (*api)->Watch(
+      {ConfigMaps(), "ns", "", ""}, {}, [](const WatchEvent&) {}, std::stop_token());
+  EXPECT_EQ(w.code(), StatusCode::kUnavailable) << w.ToString();
+}
+
 TEST(RetryOnConflict, RetriesConflictsOnly) {
   int calls = 0;
   Status s = RetryOnConflict([&] { return ++calls < 3 ? ApiError(409, "", "update") : Status::Ok(); });
