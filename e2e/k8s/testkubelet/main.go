@@ -86,6 +86,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -93,6 +94,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 )
+
+// emergencyCleanup removes the network when a second signal makes us exit at once (the pods and
+// dnsmasq die with us by their parent-death signal).
+var emergencyCleanup atomic.Pointer[func()]
 
 type multiFlag []string
 
@@ -194,6 +199,9 @@ func runKubelet(opts options) error {
 		// A second signal stops at once (the pods die with us: parent-death signal).
 		s := <-sigs
 		logf("%v again: exiting now", s)
+		if f := emergencyCleanup.Load(); f != nil {
+			(*f)()
+		}
 		os.Exit(1)
 	}()
 
@@ -202,6 +210,8 @@ func runKubelet(opts options) error {
 		return fmt.Errorf("network: %v", err)
 	}
 	defer nw.teardown()
+	teardown := func() { nw.teardown() }
+	emergencyCleanup.Store(&teardown)
 	dns, err := startDNS(opts.stateDir, nw.gateway.String(), opts.clusterDomain, opts.dnsLogQueries)
 	if err != nil {
 		return err

@@ -97,6 +97,7 @@ type podWorker struct {
 	goneOnce sync.Once
 	refresh  chan struct{}
 	events   chan workerEvent
+	done     chan struct{} // closed when run returns
 
 	pod        *v1.Pod
 	dir        string // <state-dir>/pods/<ns>_<name>: the test's hooks (pid, log)
@@ -116,7 +117,7 @@ type podWorker struct {
 func newPodWorker(k *kubelet, pod *v1.Pod) *podWorker {
 	w := &podWorker{k: k, uid: pod.UID, ns: pod.Namespace, key: pod.Namespace + "/" + pod.Name,
 		updates: make(chan *v1.Pod, 1), gone: make(chan struct{}), refresh: make(chan struct{}, 1),
-		events: make(chan workerEvent, 64), pod: pod, tokens: map[string]map[string]fileEntry{},
+		events: make(chan workerEvent, 64), done: make(chan struct{}), pod: pod, tokens: map[string]map[string]fileEntry{},
 		dir: filepath.Join(k.opts.stateDir, "pods", pod.Namespace+"_"+pod.Name)}
 	for i, c := range pod.Spec.InitContainers {
 		x := &ctr{spec: c, init: true, sidecar: c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways}
@@ -194,11 +195,12 @@ func (w *podWorker) isGone() bool {
 func (w *podWorker) send(ev workerEvent) {
 	select {
 	case w.events <- ev:
-	case <-w.k.ctx.Done():
+	case <-w.done:
 	}
 }
 
 func (w *podWorker) run() {
+	defer close(w.done)
 	logf("%s: admitted (uid %s)", w.key, w.uid)
 	_ = os.MkdirAll(w.dir, 0o755)
 	for {

@@ -106,11 +106,6 @@ func containerMain(specJSON string) {
 			fail("create mount point %s: %v", m.Target, err)
 		}
 	}
-	if s.ReadOnlyRoot {
-		if err := readOnlyRoot(); err != nil {
-			fail("read-only root filesystem: %v", err)
-		}
-	}
 	for _, m := range s.Mounts {
 		if err := unix.Mount(m.Source, m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			fail("bind %s on %s: %v", m.Source, m.Target, err)
@@ -119,6 +114,19 @@ func containerMain(specJSON string) {
 			if err := unix.Mount("", m.Target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
 				fail("read-only %s: %v", m.Target, err)
 			}
+		}
+	}
+	// After the binds: a bind mount takes the flags of its source's mount, so the volumes must be
+	// mounted while the host's mounts are still writable, and are then left out.
+	if s.ReadOnlyRoot {
+		keep := map[string]bool{}
+		for _, m := range s.Mounts {
+			if !m.ReadOnly {
+				keep[filepath.Clean(m.Target)] = true
+			}
+		}
+		if err := readOnlyRoot(keep); err != nil {
+			fail("read-only root filesystem: %v", err)
 		}
 	}
 	if s.NoNewPrivs {
@@ -165,7 +173,7 @@ func containerMain(specJSON string) {
 
 // readOnlyRoot remounts read-only every mount of this namespace but the kernel's (/proc, /sys,
 // /dev) and the network namespace files, like a container's readOnlyRootFilesystem.
-func readOnlyRoot() error {
+func readOnlyRoot(keep map[string]bool) error {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return err
@@ -185,7 +193,7 @@ func readOnlyRoot() error {
 				skip = true
 			}
 		}
-		if !skip {
+		if !skip && !keep[p] {
 			points = append(points, p)
 		}
 	}
