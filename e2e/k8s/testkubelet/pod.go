@@ -69,7 +69,8 @@ type ctr struct {
 	succeeded           bool // an init container that completed
 	restartCount        int32
 	waitReason, waitMsg string
-	backoff             time.Duration
+	backoff             time.Duration // the next restart's delay
+	delay               time.Duration // this restart's delay
 	nextStart           time.Time
 	started             bool
 	ready               bool
@@ -672,6 +673,7 @@ func (w *podWorker) recordExit(c *ctr, startedAt time.Time, code int32, signal i
 	if now.Sub(startedAt) >= 2*w.k.opts.maxBackoff {
 		c.backoff = 0
 	}
+	c.delay = c.backoff
 	c.nextStart = now.Add(c.backoff)
 	switch {
 	case c.backoff == 0:
@@ -929,7 +931,7 @@ func (w *podWorker) containerStatus(c *ctr, initDone bool) v1.ContainerStatus {
 			case c.lastTerm != nil && time.Now().Before(c.nextStart):
 				reason = "CrashLoopBackOff"
 				msg = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)",
-					c.backoff.String(), c.spec.Name, w.pod.Name, w.pod.Namespace, w.pod.UID)
+					c.delay.String(), c.spec.Name, w.pod.Name, w.pod.Namespace, w.pod.UID)
 			case !c.init && !initDone:
 				reason = "PodInitializing"
 			default:
