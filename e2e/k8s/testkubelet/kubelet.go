@@ -31,6 +31,7 @@ import (
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 )
@@ -714,8 +715,7 @@ func (k *kubelet) registerNode() error {
 	if apierrors.IsNotFound(err) {
 		node = &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: k.opts.nodeName, Labels: k.nodeLabels()},
 			Spec: v1.NodeSpec{PodCIDR: k.net.cidr.String(), PodCIDRs: []string{k.net.cidr.String()}}}
-		node, err = nodes.Create(ctx, node, metav1.CreateOptions{})
-		if err != nil {
+		if _, err = nodes.Create(ctx, node, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create node: %v", err)
 		}
 		logf("node %s registered", k.opts.nodeName)
@@ -728,13 +728,22 @@ func (k *kubelet) registerNode() error {
 			}
 			node.Labels[key] = v
 		}
-		if node, err = nodes.Update(ctx, node, metav1.UpdateOptions{}); err != nil {
+		if _, err = nodes.Update(ctx, node, metav1.UpdateOptions{}); err != nil && !apierrors.IsConflict(err) {
 			return fmt.Errorf("update node: %v", err)
 		}
 		logf("node %s exists; taking it over", k.opts.nodeName)
 	}
-	node.Status = status
-	if _, err := nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+	// The node lifecycle controller writes the new node too (taints, annotations): retry.
+	err = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		node, err := nodes.Get(ctx, k.opts.nodeName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		node.Status = status
+		_, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("node status: %v", err)
 	}
 	return nil

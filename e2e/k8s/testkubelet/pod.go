@@ -469,6 +469,17 @@ func (w *podWorker) resolvConf() string {
 // resolveImage maps an image to its local entrypoint: --image REPO=PATH matches the repository
 // with any tag or digest (and a docker.io/ or docker.io/library/ prefix).
 func (k *kubelet) resolveImage(image string) (string, bool) {
+	repo := imageRepo(image)
+	for _, cand := range []string{repo, strings.TrimPrefix(repo, "docker.io/"), strings.TrimPrefix(repo, "docker.io/library/")} {
+		if p, ok := k.opts.images[cand]; ok {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// imageRepo strips the tag and digest.
+func imageRepo(image string) string {
 	repo := image
 	if i := strings.Index(repo, "@"); i >= 0 {
 		repo = repo[:i]
@@ -476,12 +487,7 @@ func (k *kubelet) resolveImage(image string) (string, bool) {
 	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
 		repo = repo[:i]
 	}
-	for _, cand := range []string{repo, strings.TrimPrefix(repo, "docker.io/"), strings.TrimPrefix(repo, "docker.io/library/")} {
-		if p, ok := k.opts.images[cand]; ok {
-			return p, true
-		}
-	}
-	return "", false
+	return repo
 }
 
 func (w *podWorker) waiting(c *ctr, reason, msg string, retry time.Duration) error {
@@ -499,7 +505,7 @@ func (w *podWorker) start(c *ctr) error {
 	entry, ok := w.k.resolveImage(c.spec.Image)
 	if !ok {
 		return w.waiting(c, "ErrImagePull", fmt.Sprintf("image %q is not known to the test kubelet (give --image %s=/path/to/binary)",
-			c.spec.Image, strings.Split(c.spec.Image, ":")[0]), 5*time.Second)
+			c.spec.Image, imageRepo(c.spec.Image)), 5*time.Second)
 	}
 	env, err := containerEnv(pod, &c.spec, w.facts(), w.k, w.hostname)
 	if err != nil {
@@ -903,7 +909,10 @@ func (w *podWorker) release() {
 
 func (w *podWorker) containerStatus(c *ctr, initDone bool) v1.ContainerStatus {
 	cs := v1.ContainerStatus{Name: c.spec.Name, Image: c.spec.Image, RestartCount: c.restartCount,
-		ContainerID: "", Ready: c.running && c.ready, Started: ptr.To(c.running && c.started)}
+		Ready: c.running && c.ready, Started: ptr.To(c.running && c.started)}
+	if c.init && !c.sidecar && c.succeeded {
+		cs.Ready = true // as the kubelet reports a completed init container
+	}
 	if c.binary != "" {
 		cs.ImageID = "testkubelet://" + c.binary
 	}
