@@ -88,25 +88,23 @@ func containerMain(specJSON string) {
 	// the container's root; this kubelet runs pods on the host's root filesystem, so a missing
 	// mount point (e.g. /var/lib/dispotify, /etc/dispotify) IS CREATED ON THE HOST, empty, as
 	// root, and left there. Nothing of the host is hidden: the volume is mounted over it only in
-	// the pod's own mount namespace.
+	// the pod's own mount namespace. Each is made just before its bind (parents first), so a
+	// mount point under another volume is made inside that volume, as a runtime would.
 	for _, m := range s.Mounts {
-		if _, err := os.Stat(m.Target); err == nil {
-			continue
-		}
-		if m.File {
-			if err := os.MkdirAll(filepath.Dir(m.Target), 0o755); err != nil {
+		if _, err := os.Stat(m.Target); err != nil {
+			if m.File {
+				if err := os.MkdirAll(filepath.Dir(m.Target), 0o755); err != nil {
+					fail("create mount point %s: %v", m.Target, err)
+				}
+				f, err := os.OpenFile(m.Target, os.O_CREATE|os.O_WRONLY, 0o644)
+				if err != nil {
+					fail("create mount point %s: %v", m.Target, err)
+				}
+				f.Close()
+			} else if err := os.MkdirAll(m.Target, 0o755); err != nil {
 				fail("create mount point %s: %v", m.Target, err)
 			}
-			f, err := os.OpenFile(m.Target, os.O_CREATE|os.O_WRONLY, 0o644)
-			if err != nil {
-				fail("create mount point %s: %v", m.Target, err)
-			}
-			f.Close()
-		} else if err := os.MkdirAll(m.Target, 0o755); err != nil {
-			fail("create mount point %s: %v", m.Target, err)
 		}
-	}
-	for _, m := range s.Mounts {
 		if err := unix.Mount(m.Source, m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			fail("bind %s on %s: %v", m.Source, m.Target, err)
 		}
