@@ -82,20 +82,20 @@ func tryLock(path string) (*os.File, bool) {
 }
 
 // cleanStale removes what a dead kubelet of index n left: its network namespaces and bridge.
-func cleanStale(n int) {
+func cleanStale(n int, what string) {
 	prefix := fmt.Sprintf("tkb%d-", n)
 	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
 		for _, line := range strings.Split(string(out), "\n") {
 			f := strings.Fields(line)
 			if len(f) > 0 && strings.HasPrefix(f[0], prefix) {
-				logf("network: removing stale network namespace %s", f[0])
+				logf("network: removing %snetwork namespace %s", what, f[0])
 				_ = run("ip", "netns", "del", f[0])
 			}
 		}
 	}
 	br := fmt.Sprintf("tkb%d", n)
 	if linkExists(br) {
-		logf("network: removing stale bridge %s", br)
+		logf("network: removing %sbridge %s", what, br)
 		_ = run("ip", "link", "del", br)
 	}
 }
@@ -121,7 +121,7 @@ func setupNetwork(cidrFlag string) (*network, error) {
 		if !ok {
 			continue
 		}
-		cleanStale(n)
+		cleanStale(n, "stale ")
 		cidrText := fmt.Sprintf("10.244.%d.0/24", n)
 		if cidrFlag != "" {
 			cidrText = cidrFlag
@@ -164,7 +164,7 @@ func setupNetwork(cidrFlag string) (*network, error) {
 }
 
 func (nw *network) teardown() {
-	cleanStale(nw.index)
+	cleanStale(nw.index, "")
 	if nw.lockFile != nil {
 		nw.lockFile.Close()
 	}
