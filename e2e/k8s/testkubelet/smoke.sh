@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# Smoke check of the test kubelet on a real control plane (root; about 30 s with the binaries
+# Smoke check of the test kubelet on a real control plane (root; about 20 s with the binaries
 # cached): a 3-replica StatefulSet behind a headless Service (python3's http.server as the
-# "node"), then Ready with IPs, pod names resolving from inside a pod through the cluster DNS, a
-# kill -9 restarting the container, a deleted pod coming back on its PVC, and a clean stop.
+# "node", its volume at /var/lib/dispotify like the real pods), then Ready with IPs, pod names
+# resolving from inside a pod through the cluster DNS, a kill -9 restarting the container, a
+# deleted pod coming back on its PVC, and a clean stop.
 #   e2e/k8s/testkubelet/smoke.sh [WORKDIR]     (default: a fresh temp dir, removed on success)
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 k8s="$(cd "$here/.." && pwd)"
+keep=${1:-}
 work=${1:-$(mktemp -d /tmp/testkubelet-smoke.XXXXXX)}
 mkdir -p "$work"
 kubelet_pid=
+passed=0
 cleanup() {
   [[ -n "$kubelet_pid" ]] && kill -TERM "$kubelet_pid" 2>/dev/null && wait "$kubelet_pid" 2>/dev/null || true
   "$k8s/control-plane.sh" stop "$work/cp" || true
+  # Only after the stop: it needs the pid files under $work.
+  if [[ $passed == 1 && -z "$keep" ]]; then rm -rf "$work"; fi
 }
 trap cleanup EXIT
 fail() { echo "smoke: FAIL: $*" >&2; echo "smoke: logs in $work" >&2; exit 1; }
@@ -58,14 +63,14 @@ spec:
       containers:
       - name: web
         image: python:3
-        args: [-c, "import os,http.server,functools; open('/data/boots','a').write(os.environ['POD_NAME']+'\\n'); http.server.ThreadingHTTPServer((os.environ['POD_IP'],8080), functools.partial(http.server.SimpleHTTPRequestHandler, directory='/data')).serve_forever()"]
+        args: [-c, "import os,http.server,functools; open('/var/lib/dispotify/boots','a').write(os.environ['POD_NAME']+'\\n'); http.server.ThreadingHTTPServer((os.environ['POD_IP'],8080), functools.partial(http.server.SimpleHTTPRequestHandler, directory='/var/lib/dispotify')).serve_forever()"]
         env:
         - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
         - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
         readinessProbe: {httpGet: {path: /boots, port: 8080}, periodSeconds: 1}
         livenessProbe: {tcpSocket: {port: 8080}, periodSeconds: 2, initialDelaySeconds: 2}
         securityContext: {readOnlyRootFilesystem: true, allowPrivilegeEscalation: false}
-        volumeMounts: [{name: data, mountPath: /data}]
+        volumeMounts: [{name: data, mountPath: /var/lib/dispotify}]
   volumeClaimTemplates:
   - metadata: {name: data}
     spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
@@ -116,4 +121,4 @@ kill -TERM "$kubelet_pid"
 wait "$kubelet_pid" || fail "kubelet exit status $?"
 kubelet_pid=
 echo "smoke: PASS" >&2
-if [[ -z "${1:-}" ]]; then rm -rf "$work"; fi
+passed=1
