@@ -9,7 +9,8 @@
 //	    --image dispotify/node=/abs/path/to/dispotify-node [--image debian=] \
 //	    [--namespace NS]... [--node-name testnode] [--ttl 1h]
 //
-// Root is needed (network namespaces, bind mounts). It stops by itself after --ttl, and on
+// e2e/k8s/testkubelet/smoke.sh checks it end to end (control plane, StatefulSet, DNS, restarts,
+// deletion) in about 20 s. Root is needed (network namespaces, bind mounts). It stops by itself after --ttl, and on
 // SIGTERM/SIGINT; either way it stops every pod process (SIGTERM, then SIGKILL), removes the
 // network namespaces, veths and bridge it made, and stops dnsmasq. If it is SIGKILLed, its pod
 // processes and dnsmasq die with it (parent-death signal) and the next run removes the leftover
