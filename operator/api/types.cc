@@ -315,10 +315,10 @@ Result<Member> ParseMember(const value& v, const std::string& path) {
   return m;
 }
 
-constexpr const char* kOperationFields[] = {"type",          "member",         "nodeId",
-                                            "nodeUuid",      "step",           "started",
-                                            "lastError",     "targetReplicas", "targetReplicationFactor",
-                                            "targetRevision"};
+constexpr const char* kOperationFields[] = {
+    "type",          "member",      "nodeId",    "nodeUuid",       "step",
+    "started",       "stepStarted", "lastError", "targetReplicas", "targetReplicationFactor",
+    "targetRevision"};
 
 Result<Operation> ParseOperation(const value& v) {
   auto f = Fields::Of(v, "status.operation");
@@ -330,6 +330,7 @@ Result<Operation> ParseOperation(const value& v) {
   DISPOTIFY_RETURN_IF_ERROR(f->String("nodeUuid", &op.node_uuid));
   DISPOTIFY_RETURN_IF_ERROR(f->String("step", &op.step));
   DISPOTIFY_RETURN_IF_ERROR(f->String("started", &op.started));
+  DISPOTIFY_RETURN_IF_ERROR(f->String("stepStarted", &op.step_started));
   DISPOTIFY_RETURN_IF_ERROR(f->String("lastError", &op.last_error));
   if (f->Get("targetReplicas") != nullptr) {
     int32_t n = 0;
@@ -545,6 +546,7 @@ value OperationToJson(const Operation& op) {
   if (!op.node_uuid.empty()) out["nodeUuid"] = value::string(op.node_uuid);
   if (!op.step.empty()) out["step"] = value::string(op.step);
   if (!op.started.empty()) out["started"] = value::string(op.started);
+  if (!op.step_started.empty()) out["stepStarted"] = value::string(op.step_started);
   if (!op.last_error.empty()) out["lastError"] = value::string(op.last_error);
   if (op.target_replicas) out["targetReplicas"] = value::number(*op.target_replicas);
   if (op.target_replication_factor)
@@ -659,6 +661,20 @@ std::string Rfc3339(int64_t unix_seconds) {
   char buf[32];
   const size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return std::string(buf, n);
+}
+
+Result<int64_t> ParseRfc3339(std::string_view text) {
+  std::tm tm{};
+  const std::string copy(text);
+  const char* end = strptime(copy.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (end == nullptr) return Status::InvalidArgument("'" + copy + "' is not an RFC 3339 time");
+  if (*end == '.') {
+    ++end;
+    while (*end >= '0' && *end <= '9') ++end;
+  }
+  if (std::string_view(end) != "Z")
+    return Status::InvalidArgument("'" + copy + "' is not an RFC 3339 time in UTC");
+  return static_cast<int64_t>(timegm(&tm));
 }
 
 std::string NowRfc3339() {

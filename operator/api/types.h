@@ -147,7 +147,8 @@ struct Operation {
   uint64_t node_id = 0;
   std::string node_uuid;
   std::string step;
-  std::string started;  // RFC 3339
+  std::string started;       // RFC 3339: when the operation began
+  std::string step_started;  // RFC 3339: when its current step was recorded
   std::string last_error;
   std::optional<int32_t> target_replicas;
   std::optional<int32_t> target_replication_factor;
@@ -216,6 +217,8 @@ Result<int64_t> ParseQuantityBytes(std::string_view quantity);
 
 // Time as metav1.Time writes it: RFC 3339 in UTC with second precision ("2026-01-02T03:04:05Z").
 std::string Rfc3339(int64_t unix_seconds);
+// Back to unix seconds; InvalidArgument for anything that is not "YYYY-MM-DDTHH:MM:SS[.frac]Z".
+Result<int64_t> ParseRfc3339(std::string_view text);
 std::string NowRfc3339();
 
 }  // namespace dispotify::op::api

@@ -340,6 +340,16 @@ TEST(TimeTest, Rfc3339) {
   EXPECT_EQ(NowRfc3339().size(), 20u);
 }
 
+TEST(TimeTest, ParseRfc3339RoundTripsAndRefusesOtherText) {
+  EXPECT_EQ(*ParseRfc3339("2026-01-02T03:04:05Z"), 1767323045);
+  EXPECT_EQ(*ParseRfc3339("2026-01-02T03:04:05.123456Z"), 1767323045);  // a MicroTime
+  EXPECT_EQ(*ParseRfc3339(Rfc3339(1800000000)), 1800000000);
+  for (const char* bad :
+       {"", "2026-01-02", "2026-01-02T03:04:05", "2026-01-02T03:04:05+01:00", "yesterday"}) {
+    EXPECT_FALSE(ParseRfc3339(bad).ok()) << bad;
+  }
+}
+
 TEST(NamesTest, RolesRoundTrip) {
   for (auto r : {MemberRole::kNone, MemberRole::kLeader, MemberRole::kVoter, MemberRole::kLearner}) {
     auto back = ParseMemberRole(MemberRoleName(r));

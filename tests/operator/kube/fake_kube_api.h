@@ -110,9 +110,25 @@ class FakeKubeApi : public KubeApi {
     return Status::Ok();
   }
 
+  // Server-side apply, roughly: the status subresource replaces only the status; the object itself
+  // is replaced but keeps its status, uid and generation (bumped when the spec changes).
   Result<web::json::value> Apply(const ResourceRef& ref, const web::json::value& object) override {
     std::lock_guard lock(mu_);
+    ++applies;
+    if (!write_error_.ok()) return write_error_;
+    auto it = objects_.find(ObjectPath(ref));
     web::json::value stored = object;
+    if (ref.subresource == "status") {
+      if (it == objects_.end()) return ApiError(404, "", "apply status");
+      stored = it->second;
+      stored["status"] = object.has_field("status") ? object.at("status") : web::json::value::object();
+    } else if (it != objects_.end()) {
+      const web::json::value& old = it->second;
+      if (old.has_field("status")) stored["status"] = old.at("status");
+      for (const char* f : {"uid", "generation", "creationTimestamp"}) {
+        if (old.at("metadata").has_field(f)) stored["metadata"][f] = old.at("metadata").at(f);
+      }
+    }
     stored["metadata"]["resourceVersion"] = web::json::value::string(std::to_string(++rv_));
     objects_[ObjectPath(ref)] = stored;
     return stored;
@@ -185,7 +201,7 @@ class FakeKubeApi : public KubeApi {
     return created_;
   }
 
-  std::atomic<int> gets{0}, lists{0}, watches{0}, creates{0}, updates{0}, patches{0};
+  std::atomic<int> gets{0}, lists{0}, watches{0}, creates{0}, updates{0}, patches{0}, applies{0};
 
  private:
   static std::string ObjectPath(ResourceRef ref) {

@@ -597,11 +597,13 @@ TEST_P(NextStepTable, Decides) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Plan, NextStepTable, ::testing::ValuesIn(Rows()), [](const ::testing::TestParamInfo<Row>& param_info) {
-  std::string name;
-  for (char c : param_info.param.name) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  return name;
-});
+INSTANTIATE_TEST_SUITE_P(Plan, NextStepTable, ::testing::ValuesIn(Rows()),
+                         [](const ::testing::TestParamInfo<Row>& param_info) {
+                           std::string name;
+                           for (char c : param_info.param.name)
+                             name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return name;
+                         });
 
 TEST(NextStep, AddLearnerCarriesTheAddressAndIncarnation) {
   Observed o = Healthy(3);
