@@ -1,5 +1,6 @@
 #pragma once
-// The HTTP side of dispotifyctl: requests to the REST API of a list of nodes, with failover.
+// A client of the nodes' REST API (used by dispotifyctl and the operator): requests to a list of
+// nodes, with failover.
 //
 // Any node serves the whole API (admin calls are forwarded to the leader by the server), so the
 // client only needs to move on when a node is unreachable or answers 503 (no quorum or leader right
@@ -25,7 +26,7 @@
 
 #include "common/status.h"
 
-namespace dispotify::cli {
+namespace dispotify::rest {
 
 struct ClientOptions {
   std::vector<std::string> endpoints;  // base URLs ("http://127.0.0.1:8081")
@@ -110,4 +111,4 @@ std::string DescribeHttpError(int status, std::string_view body);
 // Seconds from a Retry-After header value ("2"); nullopt when absent or not a number of seconds.
 std::optional<double> ParseRetryAfter(std::string_view value);
 
-}  // namespace dispotify::cli
+}  // namespace dispotify::rest

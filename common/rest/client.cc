@@ -4,7 +4,7 @@
 // one chunk per socket write) and SinkBuffer (hands chunks to a DownloadTarget once the status is
 // known; the network thread waits when the target is slow, so memory stays bounded).
 
-#include "cli/dispotifyctl/client.h"
+#include "common/rest/client.h"
 
 #include <cpprest/astreambuf.h>
 #include <cpprest/http_client.h>
@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-namespace dispotify::cli {
+namespace dispotify::rest {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -653,4 +653,4 @@ std::optional<double> ParseRetryAfter(std::string_view value) {
   return static_cast<double>(seconds);
 }
 
-}  // namespace dispotify::cli
+}  // namespace dispotify::rest
