@@ -6,7 +6,8 @@
 // client only needs to move on when a node is unreachable or answers 503 (no quorum or leader right
 // now): it tries the endpoints in order, starting with the last one that answered, and after a
 // round with no usable answer waits (Retry-After of a 503, else a short backoff) and goes round
-// again, until `timeout` has passed. Any other HTTP answer, an error included, is final.
+// again, until `timeout` has passed (or `max_rounds` rounds). Any other HTTP answer, an error
+// included, is final.
 //
 // Bodies stream with bounded memory in both directions: an upload reads its file in chunks as the
 // socket takes them; a download hands each chunk to a DownloadTarget as it arrives, and a download
@@ -36,6 +37,9 @@ struct ClientOptions {
   // Told (on the calling thread) before each wait for another round, e.g. to tell the user why
   // nothing seems to happen.
   std::function<void(const std::string& note)> on_retry;
+  // How many times at most to go round the endpoints (0: until `timeout`). 1 sends one request per
+  // endpoint and never waits, for a caller that has its own retry loop (the operator).
+  int max_rounds = 0;
 };
 
 struct HttpReply {

@@ -169,6 +169,26 @@ TEST(ClientTest, OtherErrorsAreFinalAndTheTokenGoesOnAdminCallsOnly) {
   EXPECT_EQ(heads[1].find("Authorization"), std::string::npos) << heads[1];
 }
 
+TEST(ClientTest, OneRoundSendsOneRequestAndReturnsA503AtOnce) {
+  FakeServer server([](size_t, const std::string&) {
+    return Response(503, R"({"error":{"code":"unavailable","message":"no leader"}})", "Retry-After: 0\r\n");
+  });
+  ClientOptions options{{server.url()}, "", std::chrono::milliseconds(5000)};
+  options.max_rounds = 1;
+  Client client(options);
+  auto r = client.Call("GET", "/cluster/status");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(server.heads().size(), 1u);
+
+  options.endpoints = {"http://127.0.0.1:" + std::to_string(ClosedPort())};
+  Client down(options);
+  const auto start = std::chrono::steady_clock::now();
+  auto refused = down.Call("GET", "/cluster/status");
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1000));  // no backoff
+}
+
 TEST(ClientTest, FailsOverToTheNextEndpoint) {
   FakeServer server([](size_t, const std::string&) { return Response(200, "{}"); });
   const std::string down = "http://127.0.0.1:" + std::to_string(ClosedPort());
