@@ -134,6 +134,8 @@ int Node::Start() {
   transport::GrpcTransportOptions topts;
   topts.self = config_.node_id;
   topts.cluster_id = config_.cluster_id;
+  // A node that waits to be added with no seed knows no member: it answers the leader here.
+  topts.self_address = config_.advertise.empty() ? config_.listen : config_.advertise;
   transport_ = std::make_unique<transport::GrpcTransport>(
       topts,
       [ref](consensus::Message&& m) {
