@@ -568,7 +568,10 @@ void Node::MembershipLoop() {
       for (const auto& [id, member] : st.conf.members) {
         if (member.voter) continue;
         auto it = st.match.find(id);
-        if (it == st.match.end() || it->second.value() + kPromoteMaxLag < st.commit.value()) continue;
+        // Match 0: it never answered, and may not be reachable (see ClusterService's PROMOTE).
+        if (it == st.match.end() || it->second == LogIndex() ||
+            it->second.value() + kPromoteMaxLag < st.commit.value())
+          continue;
         consensus::ConfChange cc;
         cc.type = consensus::ConfChangeType::kPromote;
         cc.node = id;
