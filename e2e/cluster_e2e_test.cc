@@ -5,6 +5,9 @@
 //   - a node refuses another cluster's data dir (exit 3);
 //   - a removed member stops (exit 4), refuses to restart (exit 4) until --reset, then rejoins;
 //   - a learner is added, catches up and is promoted through KV.ChangeMembership;
+//   - a node started with no seed (bootstrap_node_id of another node, no peers) answers the leader
+//     that adds it, so it catches up;
+//   - a learner that never answered is not promoted (it would cost the quorum);
 //   - SIGTERM of the leader hands leadership over first (no election timeout), then it exits 0.
 
 #include <gtest/gtest.h>
@@ -287,6 +290,62 @@ TEST_F(ClusterE2eTest, LearnerIsAddedCatchesUpAndIsPromoted) {
   std::optional<std::string> v;
   ASSERT_TRUE(client2.Get("pre99", 10s, &v).ok());
   EXPECT_EQ(v.value_or(""), "x");
+}
+
+// As the operator brings a cluster up: node 1 bootstraps it, node 2 starts with no seed and waits
+// for the leader to add it. It knows no member (hence no address) until the leader's log reaches
+// it, so it must answer the leader at the address the leader's messages carry.
+TEST_F(ClusterE2eTest, ANodeStartedWithNoSeedAnswersTheLeaderThatAddsIt) {
+  Cluster& c = MakeCluster(2);
+  c.SetCommonFlags({"--bootstrap-node-id", "1", "--peers", ""});
+  c.Start(1);
+  c.Start(2);
+  ASSERT_EQ(c.WaitLeader(), 1u);
+  KvClient client({c.spec(1).address()});
+  ASSERT_TRUE(client.Put("before", "x", 10s).ok());
+
+  v1::MembershipRequest req;
+  req.set_op(v1::MembershipRequest::ADD_LEARNER);
+  req.set_node_id(2);
+  req.set_address(c.spec(2).address());
+  grpc::Status st = client.ChangeMembership(req, 20s);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  auto lst = c.Status(1);
+  ASSERT_TRUE(lst);
+  ASSERT_TRUE(c.WaitApplied(2, lst->commit_index(), 20s)) << "the learner never caught up";
+
+  req.set_op(v1::MembershipRequest::PROMOTE);
+  st = client.ChangeMembership(req, 20s);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_TRUE(client.Put("after", "y", 10s).ok());
+}
+
+// A learner the leader never heard from (here: nothing listens at its address) stays a learner:
+// as a voter it would leave the leader without a quorum, even though its lag is small in a young
+// cluster.
+TEST_F(ClusterE2eTest, ALearnerThatNeverAnsweredIsNotPromoted) {
+  Cluster& c = MakeCluster(1);
+  c.Start(1);
+  ASSERT_EQ(c.WaitLeader(), 1u);
+  KvClient client({c.spec(1).address()});
+  ASSERT_TRUE(client.Put("before", "x", 10s).ok());
+
+  v1::MembershipRequest req;
+  req.set_op(v1::MembershipRequest::ADD_LEARNER);
+  req.set_node_id(9);
+  req.set_address("127.0.0.1:" + std::to_string(FreePort()));
+  grpc::Status st = client.ChangeMembership(req, 20s);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+
+  req.set_op(v1::MembershipRequest::PROMOTE);
+  st = client.ChangeMembership(req, 2s);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(st.error_message().find("has not acknowledged any entry"), std::string::npos)
+      << st.error_message();
+  ASSERT_TRUE(client.Put("after", "y", 10s).ok()) << "the cluster lost its quorum";
+  auto lst = c.Status(1);
+  ASSERT_TRUE(lst);
+  for (const auto& m : lst->members()) EXPECT_TRUE(m.node_id() != 9 || !m.voter());
 }
 
 // A pod being stopped (rolling upgrade, node drain) gets SIGTERM: as leader, the node hands

@@ -5,16 +5,23 @@
 #include <optional>
 
 #include "cli/dispotifyctl/api_model.h"
-#include "cli/dispotifyctl/client.h"
 #include "cli/dispotifyctl/download_target.h"
 #include "cli/dispotifyctl/files.h"
 #include "cli/dispotifyctl/format.h"
 #include "common/repr_digest.h"
+#include "common/rest/client.h"
 #include "common/sha256.h"
 
 namespace dispotify::cli {
 namespace {
 
+using rest::Client;
+using rest::ClientOptions;
+using rest::DescribeHttpError;
+using rest::DownloadTarget;
+using rest::HttpErrorCode;
+using rest::HttpReply;
+using rest::PercentEncode;
 using Clock = std::chrono::steady_clock;
 
 double SecondsSince(Clock::time_point start) {

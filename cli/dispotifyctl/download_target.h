@@ -5,14 +5,14 @@
 #include <cstdint>
 #include <string>
 
-#include "cli/dispotifyctl/client.h"
+#include "common/rest/client.h"
 
 namespace dispotify::cli {
 
 // A file at `path`, created (or truncated) only when the first byte of the song is on its way, so
 // an error answer leaves an existing file alone. With `resume`, an existing file's bytes count as
 // held, and the download asks for the rest.
-class FileTarget : public DownloadTarget {
+class FileTarget : public rest::DownloadTarget {
  public:
   FileTarget(std::string path, bool resume);
   ~FileTarget() override;
@@ -32,7 +32,7 @@ class FileTarget : public DownloadTarget {
 };
 
 // A descriptor that can only be appended to (a pipe, a terminal). Not owned.
-class StreamTarget : public DownloadTarget {
+class StreamTarget : public rest::DownloadTarget {
  public:
   explicit StreamTarget(int fd) : fd_(fd) {}
   uint64_t size() const override { return size_; }

@@ -93,14 +93,20 @@ class ClusterService::Impl final : public dispotify::v1::Cluster::CallbackServic
       case v1::MembershipRequest::PROMOTE: {
         cc.type = consensus::ConfChangeType::kPromote;
         // A learner far behind would make the new quorum wait for it: promote once caught up.
+        // One that never acknowledged an entry (match 0) may be unreachable: as a voter it could
+        // cost the quorum for good, however short the log (the lag alone allows it then).
         NodeStatus st = node_->status();
         if (st.role == consensus::Role::kLeader) {
           auto it = st.match.find(cc.node);
-          if (it == st.match.end() || it->second.value() + kPromoteMaxLag < st.commit.value()) {
+          if (it == st.match.end() || it->second == LogIndex() ||
+              it->second.value() + kPromoteMaxLag < st.commit.value()) {
+            const uint64_t match = it == st.match.end() ? 0 : it->second.value();
             invalid = {grpc::StatusCode::UNAVAILABLE,
-                       "learner " + std::to_string(cc.node.value()) + " is still catching up (match " +
-                           std::to_string(it == st.match.end() ? 0 : it->second.value()) + ", commit " +
-                           std::to_string(st.commit.value()) + ")"};
+                       "learner " + std::to_string(cc.node.value()) +
+                           (match == 0 ? " has not acknowledged any entry yet (is it reachable at its "
+                                         "address?)"
+                                       : " is still catching up (match " + std::to_string(match) +
+                                             ", commit " + std::to_string(st.commit.value()) + ")")};
           }
         }
         break;

@@ -134,6 +134,8 @@ int Node::Start() {
   transport::GrpcTransportOptions topts;
   topts.self = config_.node_id;
   topts.cluster_id = config_.cluster_id;
+  // A node that waits to be added with no seed knows no member: it answers the leader here.
+  topts.self_address = config_.advertise.empty() ? config_.listen : config_.advertise;
   transport_ = std::make_unique<transport::GrpcTransport>(
       topts,
       [ref](consensus::Message&& m) {
@@ -566,7 +568,10 @@ void Node::MembershipLoop() {
       for (const auto& [id, member] : st.conf.members) {
         if (member.voter) continue;
         auto it = st.match.find(id);
-        if (it == st.match.end() || it->second.value() + kPromoteMaxLag < st.commit.value()) continue;
+        // Match 0: it never answered, and may not be reachable (see ClusterService's PROMOTE).
+        if (it == st.match.end() || it->second == LogIndex() ||
+            it->second.value() + kPromoteMaxLag < st.commit.value())
+          continue;
         consensus::ConfChange cc;
         cc.type = consensus::ConfChangeType::kPromote;
         cc.node = id;

@@ -38,6 +38,8 @@ int Millis(std::chrono::milliseconds d) {
 
 // Room for the envelope around the largest single message in a batch.
 constexpr size_t kBatchOverhead = 4096;
+// A sender's address longer than this (host:port) is ignored.
+constexpr size_t kMaxAddressBytes = 255;
 
 grpc::ChannelArguments PeerChannelArguments(const GrpcTransportOptions& o) {
   grpc::ChannelArguments args;
@@ -126,7 +128,18 @@ class GrpcTransport::RaftService final : public v1::Raft::Service {
       return {grpc::StatusCode::UNAVAILABLE, "raft transport is shutting down"};
     v1::RaftBatch batch;
     uint64_t received = 0;
+    std::string noted;  // the sender's address as last noted: every batch repeats it
     while (!owner_->stopping_.load(std::memory_order_acquire) && reader->Read(&batch)) {
+      // Before the messages: the answer to the first one may need the address. Only from a
+      // sender that passes the fencing Deliver applies.
+      if (!batch.from_address().empty() && batch.from_address() != noted && batch.messages_size() > 0) {
+        const v1::RaftMessage& first = batch.messages(0);
+        if (first.cluster_id() == owner_->options_.cluster_id &&
+            first.to() == owner_->options_.self.value()) {
+          noted = batch.from_address();
+          owner_->NoteSenderAddress(NodeId(first.from()), noted);
+        }
+      }
       for (v1::RaftMessage& pm : *batch.mutable_messages()) {
         if (owner_->stopping_.load(std::memory_order_acquire)) break;
         owner_->Deliver(&pm);
@@ -246,24 +259,53 @@ void GrpcTransport::UpdatePeers(const std::map<NodeId, std::string>& addresses) 
   {
     std::lock_guard lk(mu_);
     if (shut_down_) return;
-    for (auto it = peers_.begin(); it != peers_.end();) {
-      auto want = addresses.find(it->first);
-      if (want == addresses.end() || want->second != it->second->address) {
-        stopped.push_back(std::move(it->second));
-        it = peers_.erase(it);
-      } else {
-        ++it;
-      }
+    members_ = addresses;
+    std::erase_if(heard_, [this](const auto& kv) { return members_.contains(kv.first); });
+    ReconcilePeersLocked(&stopped);
+  }
+  // Joined outside mu_ so that Send() never waits for a stopping sender.
+  for (auto& p : stopped) StopPeer(p.get());
+}
+
+void GrpcTransport::NoteSenderAddress(NodeId from, const std::string& address) {
+  if (from == options_.self || from == kNoNode || address.size() > kMaxAddressBytes) return;
+  std::vector<std::shared_ptr<Peer>> stopped;
+  {
+    std::lock_guard lk(mu_);
+    if (shut_down_ || members_.contains(from)) return;
+    auto [it, added] = heard_.emplace(from, address);
+    if (!added && it->second == address) return;
+    it->second = address;
+    DLOG_INFO << "node " << from << " is not among the known peers; answering it at " << address
+              << ", the address it sends";
+    ReconcilePeersLocked(&stopped);
+  }
+  for (auto& p : stopped) StopPeer(p.get());
+}
+
+void GrpcTransport::ReconcilePeersLocked(std::vector<std::shared_ptr<Peer>>* stopped) {
+  auto want = [this](NodeId id) -> const std::string* {
+    if (auto it = members_.find(id); it != members_.end()) return &it->second;
+    if (auto it = heard_.find(id); it != heard_.end()) return &it->second;
+    return nullptr;
+  };
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    const std::string* address = want(it->first);
+    if (address == nullptr || *address != it->second->address) {
+      stopped->push_back(std::move(it->second));
+      it = peers_.erase(it);
+    } else {
+      ++it;
     }
-    for (const auto& [id, address] : addresses) {
+  }
+  for (const auto* addresses : {&members_, &heard_}) {
+    for (const auto& [id, address] : *addresses) {
       if (id == options_.self || id == kNoNode || peers_.contains(id)) continue;
       auto peer = std::make_shared<Peer>(id, address);
       peer->thread = std::thread([this, p = peer.get()] { RunPeer(p); });
       peers_.emplace(id, std::move(peer));
     }
   }
-  // Joined outside mu_ so that Send() never waits for a stopping sender.
-  for (auto& p : stopped) StopPeer(p.get());
 }
 
 void GrpcTransport::StopPeer(Peer* p) {
@@ -374,6 +416,7 @@ void GrpcTransport::RunPeer(Peer* p) {
 
     if (!writer) writer = stub->Stream(ctx.get(), &summary);
     batch.Clear();
+    batch.set_from_address(options_.self_address);
     const size_t n = pending.size();
     for (consensus::Message& m : pending)
       EncodeMessage(std::move(m), options_.cluster_id, batch.add_messages());

@@ -24,6 +24,11 @@
 //     waits for in-flight Handler calls; after it returns neither handler is called again.
 //     Never call it from a handler.
 //
+// Addresses: UpdatePeers gives the members' (the Raft core's configuration). Each batch also
+// carries its sender's own address (options.self_address), used for a sender UpdatePeers does not
+// list: a node started with no seed, waiting to be added, knows no member until the leader's log
+// tells it, and must answer the leader before that.
+//
 // Dead and stalled peers: a refused connection fails fast; a connection attempt is bounded by
 // connect_timeout; a stream whose peer stops answering HTTP/2 pings is closed after
 // keepalive_time + keepalive_timeout. The server carrying service() must be built with
@@ -62,6 +67,9 @@ namespace dispotify::transport {
 struct GrpcTransportOptions {
   NodeId self;
   std::string cluster_id;
+  // This node's Raft address as its peers reach it, sent with every batch so that a peer with no
+  // address for this node can answer ("" = not sent).
+  std::string self_address;
 
   // Per-peer send queue; beyond either bound new messages are dropped.
   size_t queue_max_messages = 4096;
@@ -137,14 +145,22 @@ class GrpcTransport final : public Transport {
   bool BeginIncoming(grpc::ServerContext* ctx);  // false when shutting down
   void EndIncoming(grpc::ServerContext* ctx);
   void Deliver(dispotify::v1::RaftMessage* pm);
+  // A sender's own address (RaftBatch.from_address), used while UpdatePeers lists no address
+  // for it.
+  void NoteSenderAddress(NodeId from, const std::string& address);
+  // Starts and stops senders so that peers_ matches members_ plus heard_. Must hold mu_; the
+  // stopped peers are for StopPeer once mu_ is released.
+  void ReconcilePeersLocked(std::vector<std::shared_ptr<Peer>>* stopped);
 
   const GrpcTransportOptions options_;
   const Handler handler_;
   const UnreachableHandler on_unreachable_;
   std::unique_ptr<RaftService> service_;
 
-  std::mutex mu_;  // guards peers_, shut_down_
+  std::mutex mu_;  // guards peers_, members_, heard_, shut_down_
   std::map<NodeId, std::shared_ptr<Peer>> peers_;
+  std::map<NodeId, std::string> members_;  // the last UpdatePeers
+  std::map<NodeId, std::string> heard_;    // senders' own addresses, for ids not in members_
   bool shut_down_ = false;
 
   std::mutex incoming_mu_;  // guards incoming_, stopping_incoming_

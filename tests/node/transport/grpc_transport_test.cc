@@ -556,6 +556,43 @@ TEST(GrpcTransportTest, UnknownPeersAndSelfAreDroppedAndPeersCanChange) {
   EXPECT_EQ(b->inbox.Snapshot()[0].read_seq, 2u);
 }
 
+// A node waiting to be added knows no member: it answers at the address the sender's batches
+// carry, until UpdatePeers lists the sender (whose address then wins).
+TEST(GrpcTransportTest, ASenderWithNoKnownAddressIsAnsweredAtTheAddressItSends) {
+  const int a_port = ClosedPort();
+  GrpcTransportOptions a_options = TestOptions(NodeId(1));
+  a_options.self_address = "127.0.0.1:" + std::to_string(a_port);
+  auto a = TestNode::Start(a_options, a_port);
+  auto b = TestNode::Start(TestOptions(NodeId(2)));
+  ASSERT_TRUE(a && b);
+  a->transport->UpdatePeers({{b->id(), b->address()}});
+
+  a->transport->Send({Append(a->id(), b->id(), 0)});
+  ASSERT_TRUE(Eventually([&] { return b->inbox.size() == 1; }));
+  b->transport->Send({Append(b->id(), a->id(), 0)});
+  ASSERT_TRUE(Eventually([&] { return a->inbox.CountFrom(b->id()) == 1; }));
+  EXPECT_EQ(b->transport->stats().dropped_unknown_peer, 0u);
+
+  // Once b's membership lists a, that address wins, even a wrong one (nothing listens there).
+  b->transport->UpdatePeers({{a->id(), "127.0.0.1:" + std::to_string(ClosedPort())}});
+  a->transport->Send({Append(a->id(), b->id(), 1)});
+  ASSERT_TRUE(Eventually([&] { return b->inbox.size() == 2; }));
+  b->transport->Send({Append(b->id(), a->id(), 1)});
+  ASSERT_TRUE(Eventually([&] { return b->transport->stats().stream_failures >= 1; }));
+  EXPECT_EQ(a->inbox.CountFrom(b->id()), 1u);
+
+  // A sender from another cluster teaches nothing.
+  GrpcTransportOptions x_options = TestOptions(NodeId(3), "other-cluster");
+  x_options.self_address = a->address();
+  auto x = TestNode::Start(x_options);
+  ASSERT_TRUE(x);
+  x->transport->UpdatePeers({{b->id(), b->address()}});
+  x->transport->Send({Append(x->id(), b->id(), 0)});
+  ASSERT_TRUE(Eventually([&] { return b->transport->stats().rejected_cluster == 1; }));
+  b->transport->Send({Append(b->id(), x->id(), 0)});
+  EXPECT_EQ(b->transport->stats().dropped_unknown_peer, 1u);
+}
+
 TEST(GrpcTransportTest, StalledPeerFillsItsQueueWithoutBlockingSendOrOthers) {
   StalledRaftService stalled;
   GrpcTransportOptions o = TestOptions(NodeId(1));

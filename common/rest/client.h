@@ -1,11 +1,13 @@
 #pragma once
-// The HTTP side of dispotifyctl: requests to the REST API of a list of nodes, with failover.
+// A client of the nodes' REST API (used by dispotifyctl and the operator): requests to a list of
+// nodes, with failover.
 //
 // Any node serves the whole API (admin calls are forwarded to the leader by the server), so the
 // client only needs to move on when a node is unreachable or answers 503 (no quorum or leader right
 // now): it tries the endpoints in order, starting with the last one that answered, and after a
 // round with no usable answer waits (Retry-After of a 503, else a short backoff) and goes round
-// again, until `timeout` has passed. Any other HTTP answer, an error included, is final.
+// again, until `timeout` has passed (or `max_rounds` rounds). Any other HTTP answer, an error
+// included, is final.
 //
 // Bodies stream with bounded memory in both directions: an upload reads its file in chunks as the
 // socket takes them; a download hands each chunk to a DownloadTarget as it arrives, and a download
@@ -25,7 +27,7 @@
 
 #include "common/status.h"
 
-namespace dispotify::cli {
+namespace dispotify::rest {
 
 struct ClientOptions {
   std::vector<std::string> endpoints;  // base URLs ("http://127.0.0.1:8081")
@@ -35,6 +37,9 @@ struct ClientOptions {
   // Told (on the calling thread) before each wait for another round, e.g. to tell the user why
   // nothing seems to happen.
   std::function<void(const std::string& note)> on_retry;
+  // How many times at most to go round the endpoints (0: until `timeout`). 1 sends one request per
+  // endpoint and never waits, for a caller that has its own retry loop (the operator).
+  int max_rounds = 0;
 };
 
 struct HttpReply {
@@ -110,4 +115,4 @@ std::string DescribeHttpError(int status, std::string_view body);
 // Seconds from a Retry-After header value ("2"); nullopt when absent or not a number of seconds.
 std::optional<double> ParseRetryAfter(std::string_view value);
 
-}  // namespace dispotify::cli
+}  // namespace dispotify::rest

@@ -4,7 +4,7 @@
 // one chunk per socket write) and SinkBuffer (hands chunks to a DownloadTarget once the status is
 // known; the network thread waits when the target is slow, so memory stays bounded).
 
-#include "cli/dispotifyctl/client.h"
+#include "common/rest/client.h"
 
 #include <cpprest/astreambuf.h>
 #include <cpprest/http_client.h>
@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-namespace dispotify::cli {
+namespace dispotify::rest {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -332,7 +332,7 @@ struct Client::Impl {
     auto backoff = std::chrono::milliseconds(250);
     const bool any_usable =
         std::any_of(clients.begin(), clients.end(), [](const auto& c) { return c != nullptr; });
-    while (any_usable) {
+    for (int round = 1; any_usable; ++round) {
       std::optional<double> retry_after;
       for (size_t k = 0; k < clients.size(); ++k) {
         const size_t idx = (preferred + k) % clients.size();
@@ -353,6 +353,7 @@ struct Client::Impl {
         }
         failures.push_back(options.endpoints[idx] + ": " + a.transport.message());
       }
+      if (options.max_rounds > 0 && round >= options.max_rounds) break;
       auto wait = retry_after ? std::chrono::duration_cast<std::chrono::milliseconds>(
                                     std::chrono::duration<double>(*retry_after))
                               : backoff;
@@ -653,4 +654,4 @@ std::optional<double> ParseRetryAfter(std::string_view value) {
   return static_cast<double>(seconds);
 }
 
-}  // namespace dispotify::cli
+}  // namespace dispotify::rest

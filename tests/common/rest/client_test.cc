@@ -1,7 +1,7 @@
 // The client's helpers, and its failover, retries and resumed downloads against a scripted fake
 // server (the e2e test drives real nodes).
 
-#include "cli/dispotifyctl/client.h"
+#include "common/rest/client.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -16,9 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "cli/dispotifyctl/download_target.h"
-
-namespace dispotify::cli {
+namespace dispotify::rest {
 namespace {
 
 // A loopback port nothing listens on: bound to learn a free one, then released.
@@ -100,6 +98,23 @@ class FakeServer {
   std::vector<std::string> heads_;
 };
 
+// A download target in memory that can rewind (like a file).
+struct MemoryTarget : DownloadTarget {
+  uint64_t size() const override { return bytes.size(); }
+  Result<uint64_t> Begin(uint64_t from) override {
+    if (from > bytes.size()) return Status::InvalidArgument("a range beyond what is held");
+    began = true;
+    bytes.resize(from);
+    return uint64_t{0};
+  }
+  Status Write(const char* data, size_t n) override {
+    bytes.append(data, n);
+    return Status::Ok();
+  }
+  bool began = false;
+  std::string bytes;
+};
+
 std::string Response(int status, const std::string& body, const std::string& extra = "") {
   return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " + std::to_string(body.size()) +
          "\r\nConnection: close\r\n" + extra + "\r\n" + body;
@@ -154,6 +169,26 @@ TEST(ClientTest, OtherErrorsAreFinalAndTheTokenGoesOnAdminCallsOnly) {
   EXPECT_EQ(heads[1].find("Authorization"), std::string::npos) << heads[1];
 }
 
+TEST(ClientTest, OneRoundSendsOneRequestAndReturnsA503AtOnce) {
+  FakeServer server([](size_t, const std::string&) {
+    return Response(503, R"({"error":{"code":"unavailable","message":"no leader"}})", "Retry-After: 0\r\n");
+  });
+  ClientOptions options{{server.url()}, "", std::chrono::milliseconds(5000)};
+  options.max_rounds = 1;
+  Client client(options);
+  auto r = client.Call("GET", "/cluster/status");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(server.heads().size(), 1u);
+
+  options.endpoints = {"http://127.0.0.1:" + std::to_string(ClosedPort())};
+  Client down(options);
+  const auto start = std::chrono::steady_clock::now();
+  auto refused = down.Call("GET", "/cluster/status");
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1000));  // no backoff
+}
+
 TEST(ClientTest, FailsOverToTheNextEndpoint) {
   FakeServer server([](size_t, const std::string&) { return Response(200, "{}"); });
   const std::string down = "http://127.0.0.1:" + std::to_string(ClosedPort());
@@ -201,20 +236,12 @@ TEST(ClientTest, ADownloadCutShortResumesWithARange) {
     const uint64_t from = std::stoull(head.substr(eq + 1));
     if (from == 0 || from > 100'000) return Response(400, "bad range: " + head);
     range_from = from;
-    const std::string rest = song.substr(from);
-    return "HTTP/1.1 206 Partial\r\nContent-Length: " + std::to_string(rest.size()) +
+    const std::string tail = song.substr(from);
+    return "HTTP/1.1 206 Partial\r\nContent-Length: " + std::to_string(tail.size()) +
            "\r\nContent-Range: bytes " + std::to_string(from) + "-299999/300000\r\n" + etag +
-           "Connection: close\r\n\r\n" + rest;
+           "Connection: close\r\n\r\n" + tail;
   });
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  std::string received;
-  std::thread reader([&] {
-    char buf[65536];
-    ssize_t n = 0;
-    while ((n = ::read(fds[0], buf, sizeof(buf))) > 0) received.append(buf, static_cast<size_t>(n));
-  });
-  StreamTarget target(fds[1]);
+  MemoryTarget target;
   Client client({{server.url()}, "", std::chrono::milliseconds(5000)});
   uint64_t last_done = 0;
   uint64_t last_total = 0;
@@ -222,12 +249,9 @@ TEST(ClientTest, ADownloadCutShortResumesWithARange) {
     last_done = done;
     last_total = total;
   });
-  ::close(fds[1]);
-  reader.join();
-  ::close(fds[0]);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->status, 206);
-  EXPECT_TRUE(received == song) << received.size() << " bytes received";
+  EXPECT_TRUE(target.bytes == song) << target.bytes.size() << " bytes received";
   EXPECT_EQ(last_done, song.size());
   EXPECT_EQ(last_total, song.size());
   const auto heads = server.heads();
@@ -240,19 +264,7 @@ TEST(ClientTest, ADownloadErrorKeepsTheErrorOutOfTheTarget) {
   FakeServer server([](size_t, const std::string&) {
     return Response(404, R"({"error":{"code":"not_found","message":"no song with file_id x.mp3"}})");
   });
-  struct Recorder : DownloadTarget {
-    uint64_t size() const override { return bytes.size(); }
-    Result<uint64_t> Begin(uint64_t) override {
-      began = true;
-      return uint64_t{0};
-    }
-    Status Write(const char* data, size_t n) override {
-      bytes.append(data, n);
-      return Status::Ok();
-    }
-    bool began = false;
-    std::string bytes;
-  } target;
+  MemoryTarget target;
   Client client({{server.url()}, "", std::chrono::milliseconds(5000)});
   auto r = client.Download("x.mp3", &target, {});
   ASSERT_TRUE(r.ok());
@@ -303,4 +315,4 @@ TEST(ClientTest, NoNodeAnsweringIsUnavailableNamingEachEndpoint) {
 }
 
 }  // namespace
-}  // namespace dispotify::cli
+}  // namespace dispotify::rest
