@@ -203,14 +203,8 @@ TEST_F(ClusterE2eTest, RefusesAnotherClustersDataDir) {
   EXPECT_EQ(*code, 3);
 }
 
-TEST_F(ClusterE2eTest, RemovedMemberRefusesToRestartUntilReset) {
-  Cluster& c = MakeCluster(3);
-  c.StartAll();
-  ASSERT_NE(c.WaitLeader(), 0u);
-  KvClient client(c.Endpoints());
-  ASSERT_TRUE(client.Put("before", "removal", 10s).ok());
-
-  // Remove node 3 (moving leadership away first if it leads).
+// Removes node 3 of a running 3-node cluster and waits for it to stop (exit code 4).
+void RemoveNode3(Cluster& c, KvClient& client) {
   if (c.Status(3) && c.Status(3)->role() == "leader") {
     ASSERT_TRUE(client.TransferLeadership(1, 10s).ok());
     ASSERT_NE(c.WaitLeader(20s, 3), 0u);
@@ -220,15 +214,31 @@ TEST_F(ClusterE2eTest, RemovedMemberRefusesToRestartUntilReset) {
   req.set_node_id(3);
   grpc::Status st = client.ChangeMembership(req, 20s);
   ASSERT_TRUE(st.ok()) << st.error_message();
-
   // Node 3 learns of its committed removal and stops with exit code 4.
   auto code = c.process(3)->Wait(20s);
   ASSERT_TRUE(code.has_value()) << "removed node kept running";
   EXPECT_EQ(*code, 4);
   c.Kill9(3);  // reap the guard
+}
 
-  // Restarting on the old disk is refused.
+TEST_F(ClusterE2eTest, RemovedMemberRefusesToRestartUntilReset) {
+  Cluster& c = MakeCluster(3);
+  c.StartAll();
+  ASSERT_NE(c.WaitLeader(), 0u);
+  KvClient client(c.Endpoints());
+  ASSERT_TRUE(client.Put("before", "removal", 10s).ok());
+  RemoveNode3(c, client);
+  if (HasFatalFailure()) return;
+  v1::MembershipRequest req;
+  req.set_node_id(3);
+  grpc::Status st;
+  std::optional<int> code;
+
+  // Restarting on the old disk is refused, also with reset_removed unless it joins.
   code = c.RunToExit(3, {"--peers", c.Peers()});
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 4);
+  code = c.RunToExit(3, {"--peers", c.Peers(), "--reset-removed", "true"});
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 4);
 
@@ -250,6 +260,33 @@ TEST_F(ClusterE2eTest, RemovedMemberRefusesToRestartUntilReset) {
   auto lst = c.Status(c.WaitLeader());
   ASSERT_TRUE(lst);
   EXPECT_TRUE(c.WaitApplied(3, lst->commit_index(), 30s));
+}
+
+// What an operator's pod does when a scale-up brings it back on the volume of a member removed by
+// an earlier scale-down: with reset_removed it wipes the volume, starts as a new incarnation and
+// waits to be added.
+TEST_F(ClusterE2eTest, RemovedMemberWithResetRemovedStartsAfreshAndRejoins) {
+  Cluster& c = MakeCluster(3);
+  c.StartAll();
+  ASSERT_NE(c.WaitLeader(), 0u);
+  KvClient client(c.Endpoints());
+  ASSERT_TRUE(client.Put("before", "removal", 10s).ok());
+  RemoveNode3(c, client);
+  if (HasFatalFailure()) return;
+  c.Start(3, {"--join", "--reset-removed", "true"});
+  v1::MembershipRequest req;
+  req.set_node_id(3);
+  req.set_op(v1::MembershipRequest::ADD_LEARNER);
+  req.set_address(c.spec(3).address());
+  grpc::Status st = client.ChangeMembership(req, 20s);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  req.set_op(v1::MembershipRequest::PROMOTE);
+  st = client.ChangeMembership(req, 30s);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  auto lst = c.Status(c.WaitLeader());
+  ASSERT_TRUE(lst);
+  EXPECT_TRUE(c.WaitApplied(3, lst->commit_index(), 30s));
+  EXPECT_TRUE(c.process(3)->running());
 }
 
 TEST_F(ClusterE2eTest, LearnerIsAddedCatchesUpAndIsPromoted) {

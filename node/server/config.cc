@@ -101,6 +101,8 @@ const std::map<std::string, Setter>& Setters() {
          return Status::Ok();
        }},
       {"join", [](NodeConfig* c, const std::string& v) { return ParseBool("join", v, &c->join); }},
+      {"reset_removed",
+       [](NodeConfig* c, const std::string& v) { return ParseBool("reset_removed", v, &c->reset_removed); }},
       {"metrics_listen",
        [](NodeConfig* c, const std::string& v) {
          DISPOTIFY_RETURN_IF_ERROR(CheckHostPort("metrics_listen", v));
@@ -324,9 +326,10 @@ Status Validate(NodeConfig* config) {
     }
   }
   if (config->peers.empty()) {
-    // With bootstrap_node_id a joining node may have no seed: an operator adds it.
-    if (config->join && config->bootstrap_node_id == kNoNode)
-      return Status::InvalidArgument("--join needs --peers: the addresses of current members");
+    // A joining node without seeds cannot register itself: it waits for an operator (or an
+    // admin) to add it through a member's POST /admin/members. That is how an operator-managed
+    // node starts once its cluster exists: no node may bootstrap any more, not even one whose disk
+    // came back empty.
     if (!config->join) config->peers[config->node_id] = config->listen;
   }
   if (config->metadata_store == "postgres" && config->postgres_url.empty())
@@ -436,7 +439,8 @@ std::string UsageText() {
   --listen HOST:PORT       gRPC for Raft and the KV service (default 127.0.0.1:7001)
   --peers ID=HOST:PORT,... initial voters including this node (default: this node alone);
                            with --join: the addresses of current members
-  --join                   start empty and wait to be added by the leader (KV.ChangeMembership)
+  --join                   start empty and wait to be added by the leader: registers through
+                           --peers, or without them waits for an operator (POST /admin/members)
   --bootstrap-node-id N    the node with id N starts a one-member cluster when its data dir is
                            empty; every other node starts as with --join, --peers optional
                            (default 0: off). A data dir with Raft state always resumes
@@ -469,6 +473,8 @@ std::string UsageText() {
   --upload-lock-ttl-ms N   lease of an upload on its file id, renewed while bytes flow
                            (default 15000)
   --auto-promote BOOL      the leader promotes caught-up learners by itself (default false)
+  --reset-removed BOOL     wipe a data dir marked as a removed member at start and join as a new
+                           incarnation, instead of refusing to start (default false)
   --reset                  wipe the data dir of a removed member, then exit
 Every key can also be set as DISPOTIFY_<KEY> (e.g. DISPOTIFY_NODE_ID=2); flags win over the
 environment, which wins over the file.

@@ -13,7 +13,8 @@
 //   listen: 127.0.0.1:7001          # gRPC: Raft transport, Cluster, Replication, Files (KV)
 //   peers: "1=127.0.0.1:7001,2=127.0.0.1:7002"   # or a map {1: addr, 2: addr}
 //                                   # initial voters incl. self; with join: addresses to reach
-//   join: false                     # start empty and wait to be added by the leader
+//   join: false                     # start empty and wait to be added by the leader (through
+//                                   # the peers given, or by an operator when there are none)
 //   bootstrap_node_id: 0            # 0: off (peers/join decide). Else the node with this id
 //                                   # starts a one-member cluster {self} when its data dir is
 //                                   # empty, and every other node starts as with join: true (peers
@@ -71,6 +72,10 @@ struct NodeConfig {
   std::string listen = "127.0.0.1:7001";
   std::map<NodeId, std::string> peers;  // empty: this node alone, at `listen`
   bool join = false;
+  // A data directory marked as a removed member is wiped at start instead of refused, and the node
+  // joins as a new incarnation. For an operator that keeps volumes across a scale-down (its
+  // members are drained before removal, so nothing on the volume is still needed).
+  bool reset_removed = false;
   std::string metrics_listen = "127.0.0.1:0";
   int tick_ms = 50;
   int election_ticks = 6;

@@ -90,6 +90,14 @@ int Node::Start() {
 
   if (Status st = fs_->CreateDirs(dir); !st.ok()) return StorageFailure("cannot create " + dir, st);
   auto identity = storage::LoadOrStampIdentity(*fs_, dir, config_.cluster_id, config_.node_id);
+  if (!identity.ok() && config_.reset_removed && config_.join && storage::IsMarkedRemoved(*fs_, dir)) {
+    DLOG_WARN << "node " << config_.node_id << " was removed from the cluster; reset_removed is set, so "
+              << dir << " is wiped and the node joins again as a new incarnation";
+    if (Status st = storage::ResetDataDir(*fs_, dir); !st.ok())
+      return StorageFailure("cannot wipe " + dir, st);
+    if (Status st = fs_->CreateDirs(dir); !st.ok()) return StorageFailure("cannot create " + dir, st);
+    identity = storage::LoadOrStampIdentity(*fs_, dir, config_.cluster_id, config_.node_id);
+  }
   if (!identity.ok()) {
     if (storage::IsMarkedRemoved(*fs_, dir)) {
       DLOG_ERROR << "node " << config_.node_id << " was removed from the cluster; refusing to start on "

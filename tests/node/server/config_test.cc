@@ -98,7 +98,8 @@ TEST(ConfigTest, HelpListsEveryKeyAsAFlag) {
 TEST(ConfigTest, PeersMustIncludeSelfUnlessJoining) {
   EXPECT_FALSE(LoadConfig({"--node-id", "4", "--peers", "1=127.0.0.1:7001"}, {}).ok());
   EXPECT_TRUE(LoadConfig({"--node-id", "4", "--peers", "1=127.0.0.1:7001", "--join"}, {}).ok());
-  EXPECT_FALSE(LoadConfig({"--join"}, {}).ok());
+  // No seeds: it waits for an operator to add it through a member's admin API.
+  EXPECT_TRUE(LoadConfig({"--join"}, {}).ok());
   EXPECT_FALSE(ParsePeers("1=a:1,1=b:2").ok());
   EXPECT_FALSE(ParsePeers("x=a:1").ok());
   auto p = ParsePeers("1=127.0.0.1:7001,2=127.0.0.1:7002");
@@ -192,8 +193,12 @@ TEST(ConfigTest, OtherNodesJoinWhenABootstrapNodeIsSet) {
   }
   std::remove(path.c_str());
 
-  // Unset (0) keeps today's rule: --join needs peers.
-  EXPECT_FALSE(LoadConfig({"--join", "--bootstrap-node-id", "0"}, {}).ok());
+  // Once the cluster exists the operator writes join: true with no peers: the node waits to be
+  // added, and never bootstraps (bootstrap_node_id 0 means "off", not "nobody").
+  auto waiting = LoadConfig({"--join", "--bootstrap-node-id", "0", "--node-id", "4"}, {});
+  ASSERT_TRUE(waiting.ok()) << waiting.status().ToString();
+  EXPECT_TRUE(waiting->join);
+  EXPECT_TRUE(waiting->peers.empty());
 }
 
 }  // namespace
