@@ -366,6 +366,7 @@ const std::vector<std::string>& OperatorOwnedConfigKeys() {
                                                  "peers",
                                                  "join",
                                                  "bootstrap_node_id",
+                                                 "reset_removed",
                                                  "api_token",
                                                  "replication_factor",
                                                  "metadata_store",

@@ -52,8 +52,10 @@ std::string Node(uint64_t id) {
   return "node " + std::to_string(id);
 }
 
+// A learner that has acknowledged nothing is not caught up however young the log is: the leader
+// may not reach it at all, and promoting it would make a voter that can never vote.
 bool CaughtUp(const Group& g, const Member& m, const Options& o) {
-  return m.match_index + o.max_catch_up_lag >= g.commit_index;
+  return m.match_index > 0 && m.match_index + o.max_catch_up_lag >= g.commit_index;
 }
 
 // Incarnations match, or one side does not know (a node that reports none).
@@ -110,6 +112,12 @@ int StatefulSetReplicas(const Observed& o, const Operation& in_flight) {
 Decision Wait(Decision d, std::string reason) {
   d.action = Action{.type = ActionType::kWait, .reason = std::move(reason)};
   return d;
+}
+
+// Waits, saying why: the refusal's message (read before `d` is moved from).
+Decision WaitRefused(Decision d) {
+  std::string why = d.refusal->message;
+  return Wait(std::move(d), std::move(why));
 }
 
 // Ends the operation in flight: the next pass starts the next one.
@@ -342,7 +350,7 @@ Decision Begin(const Observed& o, const Group& g, const Options& opt, Decision d
       d.refusal =
           Refusal{"NotEnoughMembers", "R=" + std::to_string(r) + " needs " + std::to_string(r) +
                                           " members, the group has " + std::to_string(g.members.size())};
-      return Wait(std::move(d), d.refusal->message);
+      return WaitRefused(std::move(d));
     }
     return Start(o, std::move(d), NewOperation(kOpSetReplicationFactor, 0, "", r), "set",
                  Action{.type = ActionType::kSetReplicationFactor,
@@ -409,7 +417,7 @@ Decision Continue(const Observed& o, const Group& g, const Options& opt, Decisio
   if (type == kOpRestartPod) return ContinueRestart(o, g, opt, std::move(d));
   // A journal this version does not know (written by a newer operator): touch nothing.
   d.refusal = Refusal{"UnknownOperation", "status.operation has an unknown type '" + type + "'"};
-  return Wait(std::move(d), d.refusal->message);
+  return WaitRefused(std::move(d));
 }
 
 }  // namespace

@@ -376,7 +376,17 @@ std::string ConfigYaml(const api::DispotifyCluster& c, uint64_t bootstrap_node_i
   std::string out = "# Written by dispotify-operator for DispotifyCluster " + c.metadata.namespace_ + "/" +
                     c.metadata.name + "; edits are overwritten.\n";
   out += "replication_factor: " + std::to_string(c.spec.replication_factor) + "\n";
-  out += "bootstrap_node_id: " + std::to_string(bootstrap_node_id) + "\n";
+  // Before the group exists, node `bootstrap_node_id` creates it and every other node waits to be
+  // added. After, every node waits to be added (join with no seeds): bootstrap_node_id 0 would
+  // mean "off" to the node, which then bootstraps on its own, a second group.
+  if (bootstrap_node_id != 0) {
+    out += "bootstrap_node_id: " + std::to_string(bootstrap_node_id) + "\n";
+  } else {
+    out += "join: true\n";
+  }
+  // A pod back on the volume of a member removed by a scale-down (volumes are kept by default)
+  // starts afresh instead of refusing to start: that member was drained before it left.
+  out += "reset_removed: true\n";
   if (!c.spec.config.empty()) out += "# spec.config\n" + SpecConfigYaml(c.spec);
   return out;
 }

@@ -90,7 +90,18 @@ func containerMain(specJSON string) {
 	// root, and left there. Nothing of the host is hidden: the volume is mounted over it only in
 	// the pod's own mount namespace. Each is made just before its bind (parents first), so a
 	// mount point under another volume is made inside that volume, as a runtime would.
-	for _, m := range s.Mounts {
+	// Every source is opened before the first bind: a volume mounted over a parent of the state
+	// directory (an emptyDir on /tmp while the state directory is under /tmp) would otherwise hide
+	// the sources of the mounts after it. The binds then go through /proc/self/fd.
+	sources := make([]string, len(s.Mounts))
+	for i, m := range s.Mounts {
+		fd, err := unix.Open(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			fail("open %s: %v", m.Source, err)
+		}
+		sources[i] = fmt.Sprintf("/proc/self/fd/%d", fd)
+	}
+	for i, m := range s.Mounts {
 		if _, err := os.Stat(m.Target); err != nil {
 			if m.File {
 				if err := os.MkdirAll(filepath.Dir(m.Target), 0o755); err != nil {
@@ -105,7 +116,7 @@ func containerMain(specJSON string) {
 				fail("create mount point %s: %v", m.Target, err)
 			}
 		}
-		if err := unix.Mount(m.Source, m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		if err := unix.Mount(sources[i], m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			fail("bind %s on %s: %v", m.Source, m.Target, err)
 		}
 		if m.ReadOnly {

@@ -172,6 +172,17 @@ std::vector<Row> Rows() {
          return o;
        },
        ActionType::kWait, 0, kOpAddMember, "add-learner"});
+  add({"scale up: a learner that acknowledged nothing is never promoted, even in a young log",
+       [] {
+         auto o = Healthy(3);
+         o.group->commit_index = 8;
+         o.desired.replicas = 5;
+         o.pods.push_back(PodFor(3));
+         AddLearner(o, 4, 0);
+         o.operation = Op(kOpAddMember, 4, "add-learner");
+         return o;
+       },
+       ActionType::kWait, 0, kOpAddMember, "add-learner"});
   add({"scale up: learner caught up: record promote",
        [] {
          auto o = Healthy(3);

@@ -394,6 +394,9 @@ TEST(RestartHashTest, BootstrapNodeIsNotARestart) {
   // config.yaml changes when the cluster has formed (bootstrap_node_id 1 -> 0); the hash must not.
   auto c = Cluster();
   EXPECT_NE(ConfigYaml(c, 1), ConfigYaml(c, 0));
+  EXPECT_NE(ConfigYaml(c, 0).find("join: true\n"), std::string::npos);
+  EXPECT_EQ(ConfigYaml(c, 0).find("bootstrap_node_id"), std::string::npos)
+      << "0 means off: the node would bootstrap";
   EXPECT_EQ(RestartHash(c, kSettings), RestartHash(c, kSettings));
 }
 
@@ -437,9 +440,10 @@ TEST(ConfigMapTest, ConfigYamlParsesWithEveryValue) {
   EXPECT_EQ(yaml["tick_ms"].Scalar(), "20");
   EXPECT_EQ(yaml["log_level"].Scalar(), "debug");
   EXPECT_EQ(yaml["odd"].Scalar(), "a: b # \"c\"\n");
-  EXPECT_EQ(yaml.size(), 5u);
-  EXPECT_EQ(YAML::Load(ConfigYaml(c, 0))["bootstrap_node_id"].Scalar(), "0");
-  EXPECT_EQ(YAML::Load(ConfigYaml(Cluster(), 1)).size(), 2u);
+  EXPECT_EQ(yaml["reset_removed"].Scalar(), "true");
+  EXPECT_EQ(yaml.size(), 6u);
+  EXPECT_EQ(YAML::Load(ConfigYaml(c, 0))["join"].Scalar(), "true");
+  EXPECT_EQ(YAML::Load(ConfigYaml(Cluster(), 1)).size(), 3u);
 }
 
 TEST(SecretTest, HoldsTheTokenItWasGiven) {
