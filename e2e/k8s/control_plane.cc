@@ -161,10 +161,11 @@ void ControlPlaneTest::SetUpTestSuite() {
   if (std::string why; !ControlPlane::Available(&why)) {
     skip_reason_ = "no Kubernetes control plane binaries: " + why;
     if (ControlPlane::Required()) {
-      std::fprintf(stderr,
-                   "\n*** FAILING the Kubernetes end-to-end tests: %s ***\n"
-                   "*** DISPOTIFY_REQUIRE_K8S is set (scripts/test.sh installs the tools and sets it). ***\n\n",
-                   skip_reason_.c_str());
+      std::fprintf(
+          stderr,
+          "\n*** FAILING the Kubernetes end-to-end tests: %s ***\n"
+          "*** DISPOTIFY_REQUIRE_K8S is set (scripts/test.sh installs the tools and sets it). ***\n\n",
+          skip_reason_.c_str());
     } else {
       std::fprintf(stderr,
                    "\n*** SKIPPING the Kubernetes end-to-end tests: %s ***\n"
