@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs dependencies, builds and runs every test in the release preset,
 # then again under AddressSanitizer + UndefinedBehaviorSanitizer (all but the Kubernetes suite,
-# ctest label k8s, which runs in the release preset only).
+# ctest label k8s, and lint, which run in the release preset only).
 #   scripts/test.sh            release + asan
 #   scripts/test.sh release    one preset only (release, asan, tsan, debug)
 set -euo pipefail
