@@ -14,7 +14,7 @@ packages=(
   # real peers for benchmarks and tests
   etcd-server etcd-client nginx-light postgresql prometheus
   # tools used by scripts
-  curl procps iproute2 dnsmasq-base
+  curl procps iproute2 dnsmasq-base openssl
   # makes the real audio library (mp3, flac, ogg, wav with tags) of e2e/library_e2e_test.cc
   ffmpeg
   # the Python venv that holds PyPI test tools (scripts/install-test-tools.sh)

@@ -6,6 +6,12 @@
 #     (e2e/schemathesis/run.sh, ctest label api).
 #   - dispotify-lincheck, the linearizability checker of e2e/linearizability (Go, porcupine), built
 #     with `go build` into ${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/bin/dispotify-lincheck.
+#   - The Kubernetes tools of the operator's end-to-end tests (e2e/k8s, ctest label operator):
+#     kube-apiserver, kube-controller-manager and kubectl built from their Go module by
+#     e2e/k8s/install-k8s.sh into ${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/k8s-<version>/bin
+#     (first run only: about 11 minutes on 2 cores), and the test kubelet built by
+#     e2e/k8s/build-testkubelet.sh into ${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/bin. etcd is
+#     Debian's etcd-server (scripts/install-deps.sh).
 # Idempotent, non-interactive and silent when everything is already installed (stamp files record
 # what was installed: the pins for the venv, a hash of the Go sources and toolchain for the
 # checker). --print-venv prints the venv's path, --print-lincheck the checker's.
@@ -81,5 +87,14 @@ install_lincheck() {
   echo "$want" >"$stamp"
 }
 
+install_k8s_tools() {
+  local k8s
+  k8s="$(cd "$(dirname "$0")/../e2e/k8s" && pwd)"
+  # Each script is silent and takes well under a second when its binaries are up to date.
+  "$k8s/install-k8s.sh"
+  "$k8s/build-testkubelet.sh"
+}
+
 install_python_tools
 install_lincheck
+install_k8s_tools

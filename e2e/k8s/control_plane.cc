@@ -39,6 +39,11 @@ std::string ControlPlane::BinDir() {
   return Trim(out);
 }
 
+bool ControlPlane::Required() {
+  const char* v = std::getenv("DISPOTIFY_REQUIRE_K8S");
+  return v != nullptr && *v != '\0' && std::string(v) != "0";
+}
+
 bool ControlPlane::Available(std::string* why) {
   const std::string bin = BinDir();
   std::string missing;
@@ -155,10 +160,18 @@ void ControlPlaneTest::SetUpTestSuite() {
   start_status_ = Status::Ok();
   if (std::string why; !ControlPlane::Available(&why)) {
     skip_reason_ = "no Kubernetes control plane binaries: " + why;
-    std::fprintf(stderr,
-                 "\n*** SKIPPING the Kubernetes end-to-end tests: %s ***\n"
-                 "*** CI installs them: a skip there is a bug. ***\n\n",
-                 skip_reason_.c_str());
+    if (ControlPlane::Required()) {
+      std::fprintf(
+          stderr,
+          "\n*** FAILING the Kubernetes end-to-end tests: %s ***\n"
+          "*** DISPOTIFY_REQUIRE_K8S is set (scripts/test.sh installs the tools and sets it). ***\n\n",
+          skip_reason_.c_str());
+    } else {
+      std::fprintf(stderr,
+                   "\n*** SKIPPING the Kubernetes end-to-end tests: %s ***\n"
+                   "*** CI installs them: a skip there is a bug. ***\n\n",
+                   skip_reason_.c_str());
+    }
     return;
   }
   plane_ = std::make_unique<ControlPlane>();
@@ -170,7 +183,10 @@ void ControlPlaneTest::TearDownTestSuite() {
 }
 
 void ControlPlaneTest::SetUp() {
-  if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
+  if (!skip_reason_.empty()) {
+    if (ControlPlane::Required()) FAIL() << skip_reason_ << " (DISPOTIFY_REQUIRE_K8S is set: not skipping)";
+    GTEST_SKIP() << skip_reason_;
+  }
   ASSERT_TRUE(start_status_.ok()) << start_status_.ToString();
 }
 

@@ -5,8 +5,10 @@
 // dies first).
 //
 // The binaries come from e2e/k8s/install-k8s.sh's cache. When they are missing the suite is
-// skipped, loudly: CI installs them, so a skip there is a bug. The fixture never builds them itself
-// (control-plane.sh would start a 10-minute build).
+// skipped, loudly, unless DISPOTIFY_REQUIRE_K8S is set (to anything but "" or "0"): then every test
+// fails instead. scripts/test.sh (so CI) installs the tools and sets it, so a missing binary there
+// is a failure, never a silent skip. The fixture never builds them itself (control-plane.sh would
+// start a 10-minute build).
 
 #include <gtest/gtest.h>
 
@@ -32,6 +34,8 @@ class ControlPlane {
   // Whether kube-apiserver, kube-controller-manager, kubectl and etcd are all there; `why` says
   // what is missing.
   static bool Available(std::string* why);
+  // Whether DISPOTIFY_REQUIRE_K8S asks for missing binaries to fail the tests instead of skipping.
+  static bool Required();
 
   // Starts in a new temporary directory; the script stops everything after `ttl` regardless.
   Status Start(std::chrono::seconds ttl = std::chrono::seconds(900));
@@ -57,7 +61,8 @@ class ControlPlane {
 };
 
 // A suite sharing one control plane: started in SetUpTestSuite, stopped in TearDownTestSuite.
-// SetUp skips each test (printing why) when the binaries are missing or the start failed.
+// SetUp skips each test (printing why) when the binaries are missing (fails it when Required()),
+// and fails it when the start failed.
 class ControlPlaneTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite();

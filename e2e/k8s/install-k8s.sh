@@ -35,6 +35,15 @@ command -v "$go" >/dev/null || {
   echo "install-k8s: no '$go' on PATH (scripts/install-deps.sh installs golang-go)" >&2
   exit 1
 }
+# k8s.io/kubernetes v1.37 says `go 1.26.0` (and `go mod edit -tool` needs 1.24): Debian 12's
+# golang-go (1.19) cannot build it; a machine of ours comes with Go 1.26 in /usr/local/go.
+goversion=$("$go" env GOVERSION 2>/dev/null || true)
+gominor=${goversion#go1.}
+gominor=${gominor%%[!0-9]*}
+if [[ ! "$gominor" =~ ^[0-9]+$ ]] || ((gominor < 26)); then
+  echo "install-k8s: $version needs Go 1.26 or newer; '$go' is ${goversion:-unknown}" >&2
+  exit 1
+fi
 command -v etcd >/dev/null || echo "install-k8s: warning: no etcd on PATH (Debian: etcd-server)" >&2
 
 echo "install-k8s: building ${tools[*]} $version into $bin (first run only)" >&2

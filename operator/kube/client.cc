@@ -259,7 +259,7 @@ class HttpsKubeApi final : public KubeApi {
         if (status == 401) token_.Invalidate();
         return ApiError(status, sink->Text(), what);
       }
-      response.content_ready().then([sink](pplx::task<http::http_response> t) {
+      response.content_ready().then([sink](const pplx::task<http::http_response>& t) {
         try {
           t.get();
           sink->Finish(Status::Ok());

@@ -20,7 +20,7 @@ Result<std::string> ReadWholeFile(const std::string& path, std::string_view what
   return out.str();
 }
 
-std::string Trim(std::string s) {
+std::string Trim(const std::string& s) {
   const auto first = s.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) return "";
   const auto last = s.find_last_not_of(" \t\r\n");
@@ -35,7 +35,7 @@ std::string Resolve(const std::string& base_dir, const std::string& path) {
 // The entry named `name` of a kubeconfig list (clusters, users, contexts), or an undefined node.
 YAML::Node FindNamed(const YAML::Node& list, const std::string& name) {
   if (!list || !list.IsSequence()) return YAML::Node(YAML::NodeType::Undefined);
-  for (const auto& item : list) {
+  for (const YAML::Node& item : list) {  // a Node, not the iterator_value (no slicing copy)
     if (item["name"] && item["name"].as<std::string>() == name) return item;
   }
   return YAML::Node(YAML::NodeType::Undefined);
@@ -172,7 +172,7 @@ Result<KubeConfig> LoadKubeconfig(const std::string& path, const std::string& co
 
 EnvLookup ProcessEnv() {
   return [](const std::string& name) -> std::optional<std::string> {
-    const char* v = std::getenv(name.c_str());
+    const char* v = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe): nothing here sets it
     if (v == nullptr) return std::nullopt;
     return std::string(v);
   };
@@ -238,7 +238,7 @@ Result<std::string> TokenSource::Token() {
     if (stamp_) return cached_;
     return text.status();
   }
-  std::string token = Trim(std::move(*text));
+  std::string token = Trim(*text);
   // It goes into an HTTP header: a line break would cut the request in two.
   for (char ch : token) {
     const auto u = static_cast<unsigned char>(ch);
