@@ -191,8 +191,9 @@ int Run(const Flags& flags) {
   controller::ReconcilerOptions ropts;
   ropts.settings.cluster_domain = flags.cluster_domain;
   ropts.settings.default_image = flags.default_image;
-  if (const char* crash = std::getenv("DISPOTIFY_OPERATOR_CRASH_AFTER_JOURNAL"))
-    ropts.crash_after_journal = crash;
+  // Read before any thread starts; nothing sets the environment.
+  const char* crash = std::getenv("DISPOTIFY_OPERATOR_CRASH_AFTER_JOURNAL");  // NOLINT(concurrency-mt-unsafe)
+  if (crash != nullptr) ropts.crash_after_journal = crash;
 
   controller::ControllerOptions copts;
   copts.watch_namespace = flags.watch_namespace;
