@@ -93,6 +93,11 @@ func containerMain(specJSON string) {
 	// Every source is opened before the first bind: a volume mounted over a parent of the state
 	// directory (an emptyDir on /tmp while the state directory is under /tmp) would otherwise hide
 	// the sources of the mounts after it. The binds then go through /proc/self/fd.
+	// The entrypoint likewise (a binary under a build tree in /tmp, say), executed through its fd.
+	exe := s.Path
+	if fd, err := unix.Open(s.Path, unix.O_PATH|unix.O_CLOEXEC, 0); err == nil {
+		exe = fmt.Sprintf("/proc/self/fd/%d", fd)
+	}
 	sources := make([]string, len(s.Mounts))
 	for i, m := range s.Mounts {
 		fd, err := unix.Open(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
@@ -175,7 +180,7 @@ func containerMain(specJSON string) {
 	if err := os.Chdir(wd); err != nil {
 		fail("chdir %s: %v", wd, err)
 	}
-	if err := syscall.Exec(s.Path, s.Argv, s.Env); err != nil {
+	if err := syscall.Exec(exe, s.Argv, s.Env); err != nil {
 		fail("exec %s: %v", s.Path, err)
 	}
 }
