@@ -70,10 +70,31 @@ class OperatorE2E : public ControlPlaneTest {
       return;
     }
     state_dir_ = work_ + "/kubelet";
+    // The pods' "image": the node and its sibling tagger, copied out of the build tree, which may
+    // be under /tmp, where every pod mounts an emptyDir of its own that would hide them.
+    char images[] = "/var/tmp/dispotify-e2e-images.XXXXXX";
+    if (::mkdtemp(images) == nullptr) {
+      setup_error_ = "mkdtemp /var/tmp";
+      return;
+    }
+    images_ = images;
+    const std::string built = fs::path(DISPOTIFY_NODE_BIN).parent_path();
+    std::error_code ec;
+    for (const char* bin : {"dispotify-node", "dispotify-tagger"}) {
+      fs::copy_file(built + "/" + bin, images_ + "/" + bin, ec);
+      fs::permissions(images_,
+                      fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                          fs::perms::others_read | fs::perms::others_exec,
+                      ec);
+      if (ec) {
+        setup_error_ = "copy " + std::string(bin) + ": " + ec.message();
+        return;
+      }
+    }
     kubelet_ = std::make_unique<e2e::Process>(
         std::vector<std::string>{kubelet, "--kubeconfig", plane().kubeconfig(), "--state-dir", state_dir_,
                                  "--namespace", kNs, "--image",
-                                 std::string("dispotify/node=") + DISPOTIFY_NODE_BIN, "--ttl", "1200s"},
+                                 "dispotify/node=" + images_ + "/dispotify-node", "--ttl", "1200s"},
         work_ + "/kubelet.log");
     StartOperator({});
   }
@@ -86,6 +107,7 @@ class OperatorE2E : public ControlPlaneTest {
       kubelet_.reset();
     }
     ControlPlaneTest::TearDownTestSuite();
+    if (!images_.empty()) fs::remove_all(images_);
   }
 
   void SetUp() override {
@@ -193,7 +215,7 @@ class OperatorE2E : public ControlPlaneTest {
     return "";
   }
 
-  static inline std::string work_, state_dir_, setup_error_;
+  static inline std::string work_, state_dir_, setup_error_, images_;
   static inline std::unique_ptr<e2e::Process> kubelet_, operator_;
   static inline int operator_starts_ = 0;
 };
