@@ -172,6 +172,11 @@ Decision ContinueAdd(const Observed& o, const Group& g, const Options& opt, Deci
   if (!SameIncarnation(m->node_uuid, op.node_uuid))
     return Done(std::move(d), "another incarnation of " + Node(op.member) + " is in the group");
   if (m->voter) return Done(std::move(d), Node(op.member) + " is a voter");
+  // The learner's pod restarted on an empty disk: the learner in the group is an incarnation that
+  // no longer runs and never catches up; the next pass replaces it.
+  if (const Pod* pod = o.FindPod(OrdinalOf(op.member));
+      pod != nullptr && pod->node_uuid && !SameIncarnation(*pod->node_uuid, op.node_uuid))
+    return Done(std::move(d), "the pod of " + Node(op.member) + " came back as another incarnation");
   if (!wanted) {
     return Record(o, std::move(d), op, "remove-learner",
                   Act(ActionType::kRemoveMember, op.member, "the spec no longer wants " + Node(op.member)));

@@ -183,6 +183,16 @@ std::vector<Row> Rows() {
          return o;
        },
        ActionType::kWait, 0, kOpAddMember, "add-learner"});
+  add({"scale up: the learner's pod came back as another incarnation: the add ends, a replace follows",
+       [] {
+         auto o = Healthy(3);
+         o.desired.replicas = 5;
+         o.pods.push_back(PodFor(3, 7));
+         AddLearner(o, 4, 0);
+         o.operation = Op(kOpAddMember, 4, "add-learner");
+         return o;
+       },
+       ActionType::kWait, 0, "", ""});
   add({"scale up: learner caught up: record promote",
        [] {
          auto o = Healthy(3);
