@@ -96,6 +96,14 @@ Reconciler::Reconciler(ReconcilerDeps deps, ReconcilerOptions options)
   }
 }
 
+bool CrashPointMatches(const std::string& point, const std::string& type, const std::string& step) {
+  if (point.empty()) return false;
+  const size_t slash = point.find('/');
+  if (slash == std::string::npos) return false;
+  const std::string want_type = point.substr(0, slash);
+  return (want_type == "*" || want_type == type) && point.substr(slash + 1) == step;
+}
+
 Status Reconciler::Gate() const {
   return deps_.may_act() ? Status::Ok()
                          : Status::Aborted("no longer the leader: this pass stops before writing");
@@ -279,7 +287,7 @@ Result<Outcome> Reconciler::Reconcile(const std::string& ns, const std::string& 
   if (!(decision.operation == observed.operation)) {
     DISPOTIFY_RETURN_IF_ERROR(WriteStatus(cluster, status));
     const std::string step = decision.operation.type + "/" + decision.operation.step;
-    if (!options_.crash_after_journal.empty() && step == options_.crash_after_journal) {
+    if (CrashPointMatches(options_.crash_after_journal, decision.operation.type, decision.operation.step)) {
       DLOG_WARN << "failpoint crash_after_journal " << step << ": exiting before the action";
       std::_Exit(86);
     }

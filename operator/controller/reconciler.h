@@ -37,10 +37,14 @@ struct ReconcilerOptions {
   plan::Options plan;
   std::chrono::milliseconds resync{15000};  // next look when the cluster matches its spec
   std::chrono::milliseconds busy{2000};     // next look while a change is in flight or awaited
-  // "<operation type>/<step>" (e.g. "add-member/promote"): the process exits right after writing
-  // that journal step, before acting on it. For the crash tests; empty in production.
+  // "<operation type>/<step>" (e.g. "add-member/promote", or "*/promote" for any operation): the
+  // process exits right after writing that journal step, before acting on it. For the crash tests;
+  // empty in production.
   std::string crash_after_journal;
 };
+
+// Whether `point` ("<type>/<step>", the type may be "*") names the journal step type/step.
+bool CrashPointMatches(const std::string& point, const std::string& type, const std::string& step);
 
 struct ReconcilerDeps {
   kube::KubeApi* kube = nullptr;

@@ -257,3 +257,18 @@ INSTANTIATE_TEST_SUITE_P(Seeds, ReconcilerCrashTest, ::testing::Range(1u, 31u));
 
 }  // namespace
 }  // namespace dispotify::op::controller::testing
+
+namespace dispotify::op::controller {
+namespace {
+
+TEST(CrashPointTest, MatchesOneStepOfOneTypeOrOfAny) {
+  EXPECT_TRUE(CrashPointMatches("add-member/promote", "add-member", "promote"));
+  EXPECT_FALSE(CrashPointMatches("add-member/promote", "replace-member", "promote"));
+  EXPECT_TRUE(CrashPointMatches("*/promote", "replace-member", "promote"));
+  EXPECT_FALSE(CrashPointMatches("*/promote", "add-member", "add-learner"));
+  EXPECT_FALSE(CrashPointMatches("", "add-member", "promote"));
+  EXPECT_FALSE(CrashPointMatches("promote", "add-member", "promote"));
+}
+
+}  // namespace
+}  // namespace dispotify::op::controller
