@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -287,6 +288,72 @@ TEST_F(ClusterE2eTest, RemovedMemberWithResetRemovedStartsAfreshAndRejoins) {
   ASSERT_TRUE(lst);
   EXPECT_TRUE(c.WaitApplied(3, lst->commit_index(), 30s));
   EXPECT_TRUE(c.process(3)->running());
+}
+
+// Quorum-loss recovery: two of three members lost with their disks. The survivor, restarted
+// with force_new_cluster, goes on alone with everything it held; the others come back empty and
+// are added again. A later restart with the same token does not force again.
+TEST_F(ClusterE2eTest, ASurvivorForcedIntoANewClusterKeepsItsDataAndTakesNewMembers) {
+  Cluster& c = MakeCluster(3);
+  c.StartAll();
+  ASSERT_NE(c.WaitLeader(), 0u);
+  KvClient client(c.Endpoints());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(client.Put("song" + std::to_string(i), "x", 10s).ok());
+  // The survivor must hold the writes: wait until it applied them.
+  auto lst = c.Status(c.WaitLeader());
+  ASSERT_TRUE(lst);
+  ASSERT_TRUE(c.WaitApplied(1, lst->commit_index(), 30s));
+  for (uint64_t id : {1, 2, 3}) c.Kill9(id);
+  for (uint64_t id : {2, 3}) std::filesystem::remove_all(c.spec(id).data_dir);
+
+  // Without the recovery the survivor alone has no quorum.
+  c.Start(1);
+  KvClient alone({c.spec(1).address()});
+  EXPECT_FALSE(alone.Put("no", "quorum", 3s).ok());
+  c.Kill9(1);
+
+  c.Start(1, {"--force-new-cluster", "recovery-1"});
+  ASSERT_EQ(c.WaitLeader(20s), 1u);
+  std::optional<std::string> v;
+  ASSERT_TRUE(alone.Get("song19", 10s, &v).ok());
+  EXPECT_EQ(v, std::optional<std::string>("x"));
+  ASSERT_TRUE(alone.Put("after", "recovery", 10s).ok());
+  auto st = c.Status(1);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->members_size(), 1);
+
+  // Node 2 comes back empty and is added again.
+  c.Start(2, {"--join"});
+  v1::MembershipRequest req;
+  req.set_node_id(2);
+  req.set_op(v1::MembershipRequest::ADD_LEARNER);
+  req.set_address(c.spec(2).address());
+  grpc::Status gs = alone.ChangeMembership(req, 20s);
+  ASSERT_TRUE(gs.ok()) << gs.error_message();
+  st = c.Status(1);
+  ASSERT_TRUE(st);
+  ASSERT_TRUE(c.WaitApplied(2, st->commit_index(), 30s));
+  req.set_op(v1::MembershipRequest::PROMOTE);
+  gs = alone.ChangeMembership(req, 30s);
+  ASSERT_TRUE(gs.ok()) << gs.error_message();
+
+  // The survivor restarts with the same setting: it does not force again, the group stays two.
+  c.Kill9(1);
+  c.Start(1, {"--force-new-cluster", "recovery-1"});
+  ASSERT_NE(c.WaitLeader(20s), 0u);
+  KvClient both({c.spec(1).address(), c.spec(2).address()});
+  ASSERT_TRUE(both.Put("two", "members", 10s).ok());
+  st = c.Status(c.WaitLeader());
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->members_size(), 2);
+  ASSERT_TRUE(both.Get("song0", 10s, &v).ok());
+  EXPECT_EQ(v, std::optional<std::string>("x"));
+
+  // A node with nothing to rebuild from refuses the setting (exit 2, bad configuration).
+  std::filesystem::remove_all(c.spec(3).data_dir);
+  auto code = c.RunToExit(3, {"--force-new-cluster", "recovery-1"});
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 2);
 }
 
 TEST_F(ClusterE2eTest, LearnerIsAddedCatchesUpAndIsPromoted) {

@@ -42,13 +42,15 @@ struct Flags {
   std::string listen = "0.0.0.0:8081";
   std::string cluster_domain = "cluster.local", default_image;
   int node_timeout_ms = 3000;
+  int lease_duration_ms = 15000;
 };
 
 constexpr const char* kUsage =
     "usage: dispotify-operator [--kubeconfig PATH] [--context NAME] [--namespace NS] [--leader-elect=false]\n"
     "                          [--lease-namespace NS] [--lease-name NAME] [--identity ID] [--listen "
     "HOST:PORT]\n"
-    "                          [--cluster-domain D] [--default-image IMAGE] [--node-timeout-ms N]\n";
+    "                          [--cluster-domain D] [--default-image IMAGE] [--node-timeout-ms N]\n"
+    "                          [--lease-duration-ms N]\n";
 
 Result<Flags> ParseFlags(int argc, char** argv) {
   Flags f;
@@ -87,6 +89,10 @@ Result<Flags> ParseFlags(int argc, char** argv) {
       f.node_timeout_ms = std::atoi(value.c_str());
       if (f.node_timeout_ms <= 0)
         return Status::InvalidArgument("--node-timeout-ms must be a positive number");
+    } else if (arg == "lease-duration-ms") {
+      f.lease_duration_ms = std::atoi(value.c_str());
+      if (f.lease_duration_ms < 1500)
+        return Status::InvalidArgument("--lease-duration-ms must be at least 1500");
     } else {
       return Status::InvalidArgument("unknown flag --" + arg);
     }
@@ -194,6 +200,8 @@ int Run(const Flags& flags) {
   // Read before any thread starts; nothing sets the environment.
   const char* crash = std::getenv("DISPOTIFY_OPERATOR_CRASH_AFTER_JOURNAL");  // NOLINT(concurrency-mt-unsafe)
   if (crash != nullptr) ropts.crash_after_journal = crash;
+  crash = std::getenv("DISPOTIFY_OPERATOR_CRASH_AFTER_ACTION");  // NOLINT(concurrency-mt-unsafe)
+  if (crash != nullptr) ropts.crash_after_action = crash;
 
   controller::ControllerOptions copts;
   copts.watch_namespace = flags.watch_namespace;
@@ -201,6 +209,11 @@ int Run(const Flags& flags) {
   copts.election.lease_namespace = flags.lease_namespace.empty() ? config->ns : flags.lease_namespace;
   copts.election.lease_name = flags.lease_name;
   copts.election.identity = identity;
+  // client-go's proportions (15 s / 10 s / 2 s): a deposed leader gives up at the renew deadline,
+  // well before another replica may take the lease over.
+  const std::chrono::milliseconds lease(flags.lease_duration_ms);
+  copts.election.timing = {
+      .lease_duration = lease, .renew_deadline = lease * 2 / 3, .retry_period = lease * 2 / 15};
 
   // SIGTERM/SIGINT end the process cleanly (the lease is released for a fast successor).
   sigset_t signals;

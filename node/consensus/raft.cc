@@ -45,6 +45,38 @@ RestartState BootstrapState(const std::map<NodeId, std::string>& initial_members
   return rs;
 }
 
+Result<RestartState> ForceNewClusterState(RestartState restart, NodeId self) {
+  ConfState conf = restart.snapshot.conf;
+  Term last_term = restart.snapshot.term;
+  LogIndex last = restart.snapshot.index;
+  for (const Entry& e : restart.entries) {
+    last_term = e.term;
+    last = e.index;
+    if (e.type != EntryType::kConfChange) continue;
+    ConfChange cc;
+    if (!DecodeConfChange(e.data, &cc))
+      return Status::Corruption("undecodable configuration change at index " +
+                                std::to_string(e.index.value()));
+    ApplyConfChange(cc, &conf);  // a change that does not apply was a no-op when it was appended too
+  }
+  if (!conf.Contains(self)) {
+    return Status::FailedPrecondition("node " + std::to_string(self.value()) +
+                                      " is not a member of the configuration its log ends with; it "
+                                      "cannot rebuild the cluster");
+  }
+  const Term term(std::max(restart.hard_state.term, last_term).value() + 1);
+  auto append = [&](ConfChange cc) {
+    last = last.next();
+    restart.entries.push_back(Entry{term, last, EntryType::kConfChange, EncodeConfChange(cc)});
+  };
+  for (const auto& [id, member] : conf.members) {
+    if (id != self) append(ConfChange{ConfChangeType::kRemove, id, {}, {}});
+  }
+  if (!conf.IsVoter(self)) append(ConfChange{ConfChangeType::kPromote, self, {}, {}});
+  restart.hard_state = HardState{term, kNoNode, last};
+  return restart;
+}
+
 Raft::Raft(Config config, RestartState restart)
     : cfg_(std::move(config)), rng_(cfg_.random_seed ^ (cfg_.id.value() * 0x9E3779B97F4A7C15ull)) {
   DISPOTIFY_CHECK(cfg_.id != kNoNode, "node id must not be 0");

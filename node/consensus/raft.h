@@ -68,6 +68,16 @@ struct RestartState {
 RestartState BootstrapState(const std::map<NodeId, std::string>& initial_members,
                             const std::map<NodeId, std::string>& uuids = {});
 
+// Recovery from the loss of a quorum (etcd's --force-new-cluster): the state `restart` becomes
+// when this server, `self`, goes on alone. Every entry it holds counts as committed (the entries
+// it never saw committed may or may not have been: keeping them is the better guess), and entries
+// of a new term, after them, remove every other member (and promote `self` if it was a learner).
+// The caller persists the entries past the old last index and the hard state, then builds the
+// core from the result: a group of one voter, which elects itself. Only ever on the one survivor
+// a person chose; the other members must come back as new, empty members.
+// FailedPrecondition when `self` is not a member of the configuration the log ends with.
+Result<RestartState> ForceNewClusterState(RestartState restart, NodeId self);
+
 struct ReadState {
   uint64_t request_id = 0;
   LogIndex index;  // serve the read once the state machine applied at least this index

@@ -75,6 +75,19 @@ const std::map<std::string, Setter>& Setters() {
          c->bootstrap_node_id = NodeId(id);
          return Status::Ok();
        }},
+      {"force_new_cluster",
+       [](NodeConfig* c, const std::string& v) {
+         if (v.size() > 128) return Status::InvalidArgument("force_new_cluster: at most 128 characters");
+         c->force_new_cluster = v;
+         return Status::Ok();
+       }},
+      {"force_new_cluster_node",
+       [](NodeConfig* c, const std::string& v) {
+         uint64_t id = 0;
+         DISPOTIFY_RETURN_IF_ERROR(ParseInt<uint64_t>("force_new_cluster_node", v, 0, UINT64_MAX, &id));
+         c->force_new_cluster_node = NodeId(id);
+         return Status::Ok();
+       }},
       {"cluster_id",
        [](NodeConfig* c, const std::string& v) {
          if (v.empty()) return Status::InvalidArgument("cluster_id: must not be empty");
@@ -475,6 +488,11 @@ std::string UsageText() {
   --auto-promote BOOL      the leader promotes caught-up learners by itself (default false)
   --reset-removed BOOL     wipe a data dir marked as a removed member at start and join as a new
                            incarnation, instead of refusing to start (default false)
+  --force-new-cluster TOKEN
+                           quorum-loss recovery: go on alone from this data dir as the only
+                           member, once per TOKEN (docs/operator.md, "Quorum loss"; default "")
+  --force-new-cluster-node N
+                           only the node with id N acts on --force-new-cluster (default 0: any)
   --reset                  wipe the data dir of a removed member, then exit
 Every key can also be set as DISPOTIFY_<KEY> (e.g. DISPOTIFY_NODE_ID=2); flags win over the
 environment, which wins over the file.

@@ -20,6 +20,11 @@
 //                                   # empty, and every other node starts as with join: true (peers
 //                                   # optional: without them it waits for an operator to add it).
 //                                   # A data dir with Raft state always resumes, whatever the mode.
+//   force_new_cluster: ""           # quorum-loss recovery (docs/operator.md, "Quorum loss"): a
+//                                   # token; this node goes on alone from its data as the only
+//                                   # member, once per token. The other members come back empty.
+//   force_new_cluster_node: 0       # 0: any node given force_new_cluster. Else only the node with
+//                                   # this id acts on it (one setting shared by every pod)
 //   metrics_listen: 127.0.0.1:0     # Prometheus /metrics; port 0 picks one (logged)
 //   tick_ms: 50
 //   election_ticks: 6               # election timeout drawn from [6, 12) ticks
@@ -76,6 +81,8 @@ struct NodeConfig {
   // joins as a new incarnation. For an operator that keeps volumes across a scale-down (its
   // members are drained before removal, so nothing on the volume is still needed).
   bool reset_removed = false;
+  std::string force_new_cluster;  // "": off
+  NodeId force_new_cluster_node;  // kNoNode: this node, whatever its id
   std::string metrics_listen = "127.0.0.1:0";
   int tick_ms = 50;
   int election_ticks = 6;

@@ -161,6 +161,8 @@ int Node::Start() {
   ropts.election_ticks = config_.election_ticks;
   ropts.snapshot_entries = config_.snapshot_entries;
   ropts.join = config_.join;
+  if (config_.force_new_cluster_node == kNoNode || config_.force_new_cluster_node == config_.node_id)
+    ropts.force_new_cluster = config_.force_new_cluster;
   for (const auto& [id, addr] : config_.peers) {
     ropts.initial_conf.members[id] = consensus::Member{addr, true};
     if (id != config_.node_id) ropts.seed_addresses[id] = addr;

@@ -99,6 +99,11 @@ Status RaftNode::Recover(consensus::RestartState* restart) {
   std::optional<SnapshotMeta> latest = snaps.Latest();
   const bool fresh = !latest && log.last_index() == LogIndex() && hs == HardState{};
 
+  if (fresh && !options_.force_new_cluster.empty()) {
+    // Before anything is written: an empty directory must not become a cluster of its own.
+    return Status::InvalidArgument("force_new_cluster: " + options_.data_dir +
+                                   " holds no Raft state to rebuild the cluster from");
+  }
   if (fresh && !options_.join) {
     // The initial configuration goes into the log (consensus::BootstrapState), identical on every
     // initial member, so that members added later learn it by replication.
@@ -166,6 +171,39 @@ Status RaftNode::Recover(consensus::RestartState* restart) {
   restart->snapshot = snap;
   restart->entries = std::move(entries);
   restart->applied = snap.index;
+  if (!options_.force_new_cluster.empty()) return ForceNewCluster(restart);
+  return Status::Ok();
+}
+
+Status RaftNode::ForceNewCluster(consensus::RestartState* restart) {
+  const std::string& token = options_.force_new_cluster;
+  if (storage::ForcedNewClusterToken(*deps_.fs, options_.data_dir) == token) {
+    DLOG_INFO << "raft: force_new_cluster " << token << " was done before; resuming normally";
+    return Status::Ok();
+  }
+  const LogIndex old_last =
+      restart->entries.empty() ? restart->snapshot.index : restart->entries.back().index;
+  auto forced = consensus::ForceNewClusterState(*restart, options_.id);
+  if (!forced.ok()) {
+    if (forced.status().code() == StatusCode::kFailedPrecondition)
+      return Status::InvalidArgument("force_new_cluster: " + forced.status().message());
+    return forced.status();
+  }
+  std::vector<Entry> appended;
+  for (const Entry& e : forced->entries)
+    if (e.index > old_last) appended.push_back(e);
+  if (!appended.empty()) {
+    DISPOTIFY_RETURN_IF_ERROR(deps_.log->Append(appended));
+    DISPOTIFY_RETURN_IF_ERROR(deps_.log->Sync());
+  }
+  DISPOTIFY_RETURN_IF_ERROR(deps_.stable->Save(forced->hard_state));
+  // Recorded last: a crash before it forces again, which finds a group of one and adds nothing.
+  DISPOTIFY_RETURN_IF_ERROR(storage::RecordForcedNewCluster(*deps_.fs, options_.data_dir, token));
+  DLOG_WARN << "raft: force_new_cluster " << token << ": node " << options_.id
+            << " goes on alone from its data (term " << forced->hard_state.term << ", every entry up to "
+            << forced->hard_state.commit << " taken as committed, " << appended.size()
+            << " membership change(s) appended); add the other members back as new, empty members";
+  *restart = std::move(forced).value();
   return Status::Ok();
 }
 

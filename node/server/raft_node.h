@@ -93,6 +93,10 @@ struct RaftNodeOptions {
   // Addresses the transport should know besides the configuration's (a joining server must reach
   // the leader before it learns the configuration).
   std::map<NodeId, std::string> seed_addresses;
+  // Not empty: quorum-loss recovery. This server goes on alone from its data as the only member
+  // (consensus::ForceNewClusterState), once per token: the token is recorded in the data
+  // directory, and a restart with the same one resumes normally.
+  std::string force_new_cluster;
 };
 
 struct RaftNodeDeps {
@@ -203,6 +207,8 @@ class RaftNode {
   Status ApplyCommitted(const std::vector<consensus::Entry>& committed);
   void CompleteReads();
   Status MaybeSnapshot(bool force);
+  // Recover()'s last part when options_.force_new_cluster is set.
+  Status ForceNewCluster(consensus::RestartState* restart);
   void FailProposals(const Status& why, LogIndex upto);
   void FailEverything(const Status& why);
   void RefreshPeers();

@@ -28,6 +28,7 @@ namespace {
 
 constexpr char kIdentityFile[] = "IDENTITY";
 constexpr char kRemovedFile[] = "REMOVED";
+constexpr char kForcedFile[] = "FORCED_NEW_CLUSTER";
 constexpr char kFormat[] = "1";
 
 // Parses "key=value" lines; false on a malformed line or a repeated key.
@@ -188,6 +189,18 @@ Status MarkRemoved(FileSystem& fs, const std::string& dir) {
 
 bool IsMarkedRemoved(FileSystem& fs, const std::string& dir) {
   return fs.Exists(JoinPath(dir, kRemovedFile));
+}
+
+std::string ForcedNewClusterToken(FileSystem& fs, const std::string& dir) {
+  auto text = ReadFileToString(fs, JoinPath(dir, kForcedFile));
+  if (!text.ok()) return "";
+  std::string token = *text;
+  while (!token.empty() && (token.back() == '\n' || token.back() == ' ')) token.pop_back();
+  return token;
+}
+
+Status RecordForcedNewCluster(FileSystem& fs, const std::string& dir, const std::string& token) {
+  return WriteFileAtomically(fs, JoinPath(dir, kForcedFile), token + "\n");
 }
 
 Status ResetDataDir(FileSystem& fs, const std::string& dir) {

@@ -24,6 +24,10 @@ Result<Identity> LoadOrStampIdentity(FileSystem& fs, const std::string& dir, con
 // Marks the directory as belonging to a member that was removed from the cluster.
 Status MarkRemoved(FileSystem& fs, const std::string& dir);
 bool IsMarkedRemoved(FileSystem& fs, const std::string& dir);
+// The token of the last forced new cluster (quorum-loss recovery) this directory went through, ""
+// if none: a node restarted with the same request must not force it again.
+std::string ForcedNewClusterToken(FileSystem& fs, const std::string& dir);
+Status RecordForcedNewCluster(FileSystem& fs, const std::string& dir, const std::string& token);
 // Deletes everything in `dir` (the explicit reset of a removed member).
 Status ResetDataDir(FileSystem& fs, const std::string& dir);
 

@@ -316,9 +316,9 @@ Result<Member> ParseMember(const value& v, const std::string& path) {
 }
 
 constexpr const char* kOperationFields[] = {
-    "type",          "member",      "nodeId",    "nodeUuid",       "step",
-    "started",       "stepStarted", "lastError", "targetReplicas", "targetReplicationFactor",
-    "targetRevision"};
+    "type",           "member",      "nodeId",    "nodeUuid",       "step",
+    "started",        "stepStarted", "lastError", "targetReplicas", "targetReplicationFactor",
+    "targetRevision", "token"};
 
 Result<Operation> ParseOperation(const value& v) {
   auto f = Fields::Of(v, "status.operation");
@@ -332,6 +332,7 @@ Result<Operation> ParseOperation(const value& v) {
   DISPOTIFY_RETURN_IF_ERROR(f->String("started", &op.started));
   DISPOTIFY_RETURN_IF_ERROR(f->String("stepStarted", &op.step_started));
   DISPOTIFY_RETURN_IF_ERROR(f->String("lastError", &op.last_error));
+  DISPOTIFY_RETURN_IF_ERROR(f->String("token", &op.token));
   if (f->Get("targetReplicas") != nullptr) {
     int32_t n = 0;
     DISPOTIFY_RETURN_IF_ERROR(f->Int32("targetReplicas", &n, 0));
@@ -367,6 +368,8 @@ const std::vector<std::string>& OperatorOwnedConfigKeys() {
                                                  "join",
                                                  "bootstrap_node_id",
                                                  "reset_removed",
+                                                 "force_new_cluster",
+                                                 "force_new_cluster_node",
                                                  "api_token",
                                                  "replication_factor",
                                                  "metadata_store",
@@ -553,6 +556,7 @@ value OperationToJson(const Operation& op) {
   if (op.target_replication_factor)
     out["targetReplicationFactor"] = value::number(*op.target_replication_factor);
   if (!op.target_revision.empty()) out["targetRevision"] = value::string(op.target_revision);
+  if (!op.token.empty()) out["token"] = value::string(op.token);
   return out;
 }
 

@@ -25,6 +25,11 @@ inline constexpr std::string_view kGroup = "dispotify.io";
 inline constexpr std::string_view kVersion = "v1alpha1";
 inline constexpr std::string_view kApiVersion = "dispotify.io/v1alpha1";
 inline constexpr std::string_view kKind = "DispotifyCluster";
+// A quorum-loss recovery request (docs/operator.md, "Quorum loss"): the pod of the surviving
+// member to rebuild from, and the cluster's UID echoed, so that a request copied from another
+// cluster of the same name does nothing. The operator removes both once the recovery is done.
+inline constexpr std::string_view kRecoverFromAnnotation = "dispotify.io/recover-from";
+inline constexpr std::string_view kRecoverUidAnnotation = "dispotify.io/recover-uid";
 inline constexpr std::string_view kPlural = "dispotifyclusters";
 
 // Node settings the operator writes itself (environment or config.yaml); spec.config may not set
@@ -153,6 +158,7 @@ struct Operation {
   std::optional<int32_t> target_replicas;
   std::optional<int32_t> target_replication_factor;
   std::string target_revision;  // the restart hash a rolling upgrade moves the pods to
+  std::string token;            // recover-quorum: the node's force_new_cluster token
   web::json::value extra = web::json::value::object();
 
   bool operator==(const Operation&) const = default;

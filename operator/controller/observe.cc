@@ -62,7 +62,10 @@ bool IsVoterRole(const std::string& role) {
 }  // namespace
 
 int32_t PodOrdinal(std::string_view cluster_name, const value& pod) {
-  const std::string name = StringAt(pod, {"metadata", "name"});
+  return OrdinalOfPodName(cluster_name, StringAt(pod, {"metadata", "name"}));
+}
+
+int32_t OrdinalOfPodName(std::string_view cluster_name, const std::string& name) {
   if (name.size() <= cluster_name.size() + 1 || name.compare(0, cluster_name.size(), cluster_name) != 0 ||
       name[cluster_name.size()] != '-')
     return -1;
@@ -76,6 +79,10 @@ int32_t PodOrdinal(std::string_view cluster_name, const value& pod) {
 
 std::string PodIp(const value& pod) {
   return StringAt(pod, {"status", "podIP"});
+}
+
+std::string PodUid(const value& pod) {
+  return StringAt(pod, {"metadata", "uid"});
 }
 
 bool PodTerminating(const value& pod) {
@@ -136,6 +143,7 @@ plan::Operation JournalFromStatus(const std::optional<api::Operation>& operation
   j.step = operation->step;
   j.value = static_cast<uint32_t>(operation->target_replication_factor.value_or(0));
   j.last_error = operation->last_error;
+  j.token = operation->token;
   // A journal without a readable time is as old as can be: a timeout judged on it fires at once
   // rather than never.
   if (auto t = api::ParseRfc3339(operation->step_started); t.ok()) j.step_since_s = *t;
@@ -156,6 +164,7 @@ std::optional<api::Operation> JournalToStatus(const plan::Operation& journal, st
   if (!same || op.started.empty()) op.started = api::Rfc3339(now_s);
   op.step_started = api::Rfc3339(journal.step_since_s > 0 ? journal.step_since_s : now_s);
   op.last_error = journal.last_error;
+  op.token = journal.token;
   if (journal.value > 0) op.target_replication_factor = static_cast<int32_t>(journal.value);
   return op;
 }
@@ -181,10 +190,26 @@ plan::Observed BuildObserved(const api::DispotifyCluster& cluster, const specs::
     p.up_to_date = PodAnnotation(v.pod, specs::kRestartHashAnnotation) == hash;
     if (v.status) p.node_uuid = v.status->node_uuid;
     p.peer_address = specs::PeerAddress(cluster.metadata, v.ordinal, settings);
+    p.uid = PodUid(v.pod);
     o.pods.push_back(std::move(p));
   }
   if (const nodes::NodeStatus* leader = FindLeader(views)) o.group = GroupFromStatus(*leader);
+  o.known_members = KnownMembers(views);
+  o.recovery = RecoveryRequestOf(cluster);
   return o;
+}
+
+std::optional<plan::RecoveryRequest> RecoveryRequestOf(const api::DispotifyCluster& cluster) {
+  const auto& annotations = cluster.metadata.annotations;
+  auto from = annotations.find(std::string(api::kRecoverFromAnnotation));
+  auto uid = annotations.find(std::string(api::kRecoverUidAnnotation));
+  if (from == annotations.end() && uid == annotations.end()) return std::nullopt;
+  plan::RecoveryRequest r;
+  if (from != annotations.end()) r.pod = from->second;
+  r.uid_matches = uid != annotations.end() && uid->second == cluster.metadata.uid;
+  const int32_t ordinal = OrdinalOfPodName(cluster.metadata.name, r.pod);
+  if (ordinal >= 0) r.node_id = specs::NodeIdOfOrdinal(ordinal);
+  return r;
 }
 
 std::vector<plan::Member> KnownMembers(const std::vector<NodeView>& views) {

@@ -29,6 +29,8 @@ struct NodeView {
 
 // The ordinal of pod "<cluster>-<n>", or -1 for any other name.
 int32_t PodOrdinal(std::string_view cluster_name, const web::json::value& pod);
+int32_t OrdinalOfPodName(std::string_view cluster_name, const std::string& name);
+std::string PodUid(const web::json::value& pod);
 // status.podIP, "" when it has none yet.
 std::string PodIp(const web::json::value& pod);
 bool PodTerminating(const web::json::value& pod);
@@ -53,6 +55,8 @@ plan::Observed BuildObserved(const api::DispotifyCluster& cluster, const specs::
 // The membership as last known: the leader's, else the answer of the highest term (to tell an
 // election from a lost quorum).
 std::vector<plan::Member> KnownMembers(const std::vector<NodeView>& views);
+// The quorum-loss recovery request in the cluster's annotations, if any (api::kRecoverFrom...).
+std::optional<plan::RecoveryRequest> RecoveryRequestOf(const api::DispotifyCluster& cluster);
 
 // The status to write after a pass: members, leader, counts and conditions from `health` (their
 // lastTransitionTime kept from `previous` when unchanged), and the journal.

@@ -62,8 +62,10 @@ kube::ResourceType TypeOf(const value& object) {
 }
 
 // Event reasons for the actions, as `kubectl describe` shows them.
-const char* ActionReason(plan::ActionType t) {
-  switch (t) {
+const char* ActionReason(const plan::Decision& d) {
+  if (d.operation.type == plan::kOpRecoverQuorum && d.action.type == plan::ActionType::kDeletePod)
+    return "RecoveringQuorum";
+  switch (d.action.type) {
     case plan::ActionType::kMarkBootstrapped: return "Bootstrapped";
     case plan::ActionType::kAddLearner: return "AddingLearner";
     case plan::ActionType::kPromote: return "PromotingMember";
@@ -73,6 +75,7 @@ const char* ActionReason(plan::ActionType t) {
     case plan::ActionType::kRemoveMember: return "RemovingMember";
     case plan::ActionType::kSetReplicationFactor: return "SettingReplicationFactor";
     case plan::ActionType::kDeletePod: return "RestartingPod";
+    case plan::ActionType::kClearRecoveryRequest: return "QuorumRecovered";
     case plan::ActionType::kNone:
     case plan::ActionType::kWait: break;
   }
@@ -189,6 +192,10 @@ Status Reconciler::ApplyOwned(const api::DispotifyCluster& cluster, const plan::
   params.bootstrap_node_id = cluster.status.bootstrapped ? 0 : 1;
   params.admin_token = token;
   params.current_voters = observed.group ? observed.group->Voters() : 0;
+  if (decision.operation.type == plan::kOpRecoverQuorum) {
+    params.force_new_cluster =
+        specs::ForceNewCluster{.node_id = decision.operation.member, .token = decision.operation.token};
+  }
   if (cluster.spec.monitoring.service_monitor) {
     auto crd =
         deps_.kube->Get({kube::CustomResourceDefinitions(), "", "servicemonitors.monitoring.coreos.com", ""});
@@ -230,6 +237,16 @@ Status Reconciler::Act(const api::DispotifyCluster& cluster, const plan::Decisio
       return kube::IsNotFound(s) ? Status::Ok() : s;
     }
     return Status::Ok();  // already gone
+  }
+  if (a.type == plan::ActionType::kClearRecoveryRequest) {
+    value annotations = value::object();
+    annotations[std::string(api::kRecoverFromAnnotation)] = value::null();
+    annotations[std::string(api::kRecoverUidAnnotation)] = value::null();
+    value patch = value::object();
+    patch["metadata"]["annotations"] = annotations;
+    auto r = deps_.kube->MergePatch(
+        {DispotifyClusters(), cluster.metadata.namespace_, cluster.metadata.name, ""}, patch);
+    return r.ok() ? Status::Ok() : r.status();
   }
   std::string leader;
   const nodes::NodeStatus* lead = FindLeader(views);
@@ -293,7 +310,14 @@ Result<Outcome> Reconciler::Reconcile(const std::string& ns, const std::string& 
     }
   }
   Status acted = Act(cluster, decision, views, admin.get());
-  const char* reason = ActionReason(decision.action.type);
+  if (acted.ok() && decision.action.type != plan::ActionType::kWait &&
+      decision.action.type != plan::ActionType::kNone &&
+      CrashPointMatches(options_.crash_after_action, decision.operation.type, decision.operation.step)) {
+    DLOG_WARN << "failpoint crash_after_action " << decision.operation.type << "/" << decision.operation.step
+              << ": exiting after the action";
+    std::_Exit(86);
+  }
+  const char* reason = ActionReason(decision);
   if (acted.ok()) {
     if (decision.action.type == plan::ActionType::kMarkBootstrapped) status.bootstrapped = true;
     if (*reason != '\0') deps_.events->Normal(*object, reason, decision.action.reason);

@@ -41,6 +41,8 @@ struct ReconcilerOptions {
   // process exits right after writing that journal step, before acting on it. For the crash tests;
   // empty in production.
   std::string crash_after_journal;
+  // The same, right after the action of that step succeeded (before the next journal write).
+  std::string crash_after_action;
 };
 
 // Whether `point` ("<type>/<step>", the type may be "*") names the journal step type/step.

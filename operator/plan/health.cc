@@ -10,18 +10,6 @@ int OrdinalOf(uint64_t node_id) {
   return static_cast<int>(node_id) - 1;
 }
 
-// Members whose pod runs with the member's own incarnation (its disk).
-int AliveWithDisk(const Observed& o, const std::vector<Member>& members) {
-  int alive = 0;
-  for (const auto& m : members) {
-    if (!m.voter) continue;
-    const Pod* pod = o.FindPod(OrdinalOf(m.node_id));
-    if (pod == nullptr || !pod->running || !pod->node_uuid) continue;
-    if (m.node_uuid.empty() || *pod->node_uuid == m.node_uuid) ++alive;
-  }
-  return alive;
-}
-
 }  // namespace
 
 Health Summarize(const Observed& o, const Decision& d, const std::vector<Member>& known_members) {
@@ -44,14 +32,8 @@ Health Summarize(const Observed& o, const Decision& d, const std::vector<Member>
                            : d.action.reason;
 
   if (!o.group) {
-    const int voters = static_cast<int>(
-        std::count_if(known_members.begin(), known_members.end(), [](const Member& m) { return m.voter; }));
-    const int alive = AliveWithDisk(o, known_members);
-    if (o.bootstrapped && voters > 0 && alive < QuorumOf(voters)) {
-      quorum = {"QuorumLost", true, "MajorityLost",
-                std::to_string(alive) + " of " + std::to_string(voters) +
-                    " voters run with their data; a quorum needs " + std::to_string(QuorumOf(voters)) +
-                    ". Not repaired automatically: see docs/operator.md, \"Quorum loss\""};
+    if (auto lost = QuorumLost(o, known_members)) {
+      quorum = {"QuorumLost", true, "MajorityLost", *lost};
     } else {
       quorum = {"QuorumLost", false, "NoLeader", "no leader right now (election or start-up)"};
     }

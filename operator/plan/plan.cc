@@ -36,6 +36,7 @@ const char* ActionName(ActionType type) {
     case ActionType::kRemoveMember: return "remove-member";
     case ActionType::kSetReplicationFactor: return "set-replication-factor";
     case ActionType::kDeletePod: return "delete-pod";
+    case ActionType::kClearRecoveryRequest: return "clear-recovery-request";
   }
   return "?";
 }
@@ -413,6 +414,70 @@ Decision Begin(const Observed& o, const Group& g, const Options& opt, Decision d
   return d;
 }
 
+// Quorum-loss recovery, asked for by a person (never started on the operator's own): the
+// survivor's pod restarts with force_new_cluster (the ConfigMap carries it while this operation is
+// in flight) and leads a group of one; the request is then removed, and the usual steps add the
+// other members back as new ones.
+Decision BeginRecover(const Observed& o, Decision d) {
+  const RecoveryRequest& req = *o.recovery;
+  auto refuse = [&](std::string message) {
+    d.refusal = Refusal{"RecoveryRefused", std::move(message)};
+    return WaitRefused(std::move(d));
+  };
+  if (!req.uid_matches)
+    return refuse("the annotation dispotify.io/recover-uid is not this cluster's UID: nothing done");
+  if (!QuorumLost(o, o.known_members)) {
+    return refuse(
+        "the group has not lost its quorum (a majority of its voters still run with their data and may "
+        "elect a leader): nothing done");
+  }
+  if (req.node_id == 0) return refuse("'" + req.pod + "' is not a pod of this cluster");
+  const Member* m = nullptr;
+  for (const auto& k : o.known_members) {
+    if (k.node_id == req.node_id) m = &k;
+  }
+  if (m == nullptr || !m->voter)
+    return refuse(Node(req.node_id) + " is not a voter of the last known configuration");
+  const Pod* pod = o.FindPod(OrdinalOf(req.node_id));
+  if (pod == nullptr || !pod->running || !pod->node_uuid ||
+      (!m->node_uuid.empty() && *pod->node_uuid != m->node_uuid)) {
+    return refuse("pod " + req.pod + " does not run with the data of " + Node(req.node_id) +
+                  ": there is nothing to rebuild the group from");
+  }
+  Operation op = NewOperation(kOpRecoverQuorum, req.node_id, *pod->node_uuid);
+  // Fixed for the whole recovery: the node forces a new cluster once per token.
+  op.token = !pod->uid.empty() ? pod->uid : *pod->node_uuid + "-" + std::to_string(o.now_s);
+  return Start(o, std::move(d), std::move(op), "restart-survivor",
+               Act(ActionType::kDeletePod, req.node_id,
+                   "restart pod " + req.pod + " to rebuild the group from the data of " + Node(req.node_id)));
+}
+
+Decision ContinueRecover(const Observed& o, const Options& opt, Decision d) {
+  const Operation& op = o.operation;
+  const std::string who = "pod " + std::to_string(OrdinalOf(op.member)) + " (" + Node(op.member) + ")";
+  const Action clear{.type = ActionType::kClearRecoveryRequest,
+                     .node_id = op.member,
+                     .reason = "the group was rebuilt from " + Node(op.member) + ": remove the request"};
+  if (op.step == "clear-request") {
+    if (!o.recovery) return Done(std::move(d), "the group was rebuilt from " + Node(op.member));
+    return Record(o, std::move(d), op, "clear-request", clear);
+  }
+  if (o.group && o.group->leader_id == op.member && o.group->Voters() == 1)
+    return Record(o, std::move(d), op, "clear-request", clear);
+  const Pod* pod = o.FindPod(OrdinalOf(op.member));
+  if (pod != nullptr && !pod->terminating && pod->uid == op.token) {
+    // Still the pod from before the recovery (its restart was recorded but not taken).
+    return Record(o, std::move(d), op, "restart-survivor",
+                  Act(ActionType::kDeletePod, op.member, "restart " + who + " to rebuild the group"));
+  }
+  if (o.now_s - op.step_since_s > opt.restart_timeout_s) {
+    d.operation.last_error =
+        who + " does not lead a group of one after " + std::to_string(o.now_s - op.step_since_s) + " s";
+    d.refusal = Refusal{"RecoveryStalled", d.operation.last_error + "; see its log"};
+  }
+  return Wait(std::move(d), who + " to restart and lead a group of one");
+}
+
 Decision Continue(const Observed& o, const Group& g, const Options& opt, Decision d) {
   const std::string& type = o.operation.type;
   if (type == kOpAddMember) return ContinueAdd(o, g, opt, std::move(d));
@@ -440,9 +505,20 @@ Decision Decide(const Observed& o, const Options& opt) {
     }
     return Wait(std::move(d), "the first member to start the group");
   }
-  if (!o.group) return Wait(std::move(d), "a leader");
+  if (o.operation.type == kOpRecoverQuorum) return ContinueRecover(o, opt, std::move(d));
+  if (!o.group) {
+    if (o.recovery && !o.operation.active()) return BeginRecover(o, std::move(d));
+    return Wait(std::move(d), "a leader");
+  }
   const Group& g = *o.group;
-  if (!o.operation.active()) return Begin(o, g, opt, std::move(d));
+  if (!o.operation.active()) {
+    Decision next = Begin(o, g, opt, std::move(d));
+    if (o.recovery && !next.refusal) {
+      next.refusal = Refusal{"RecoveryNotNeeded",
+                             "the group has a leader: the recovery annotations are ignored (remove them)"};
+    }
+    return next;
+  }
 
   Decision result = Continue(o, g, opt, d);
   if (!result.refusal && result.operation == o.operation) {
@@ -462,6 +538,23 @@ Decision Decide(const Observed& o, const Options& opt) {
 }
 
 }  // namespace
+
+std::optional<std::string> QuorumLost(const Observed& o, const std::vector<Member>& known_members) {
+  if (o.group || !o.bootstrapped) return std::nullopt;
+  int voters = 0;
+  int alive = 0;  // voters whose pod runs with the member's own incarnation (its disk)
+  for (const auto& m : known_members) {
+    if (!m.voter) continue;
+    ++voters;
+    const Pod* pod = o.FindPod(OrdinalOf(m.node_id));
+    if (pod == nullptr || !pod->running || !pod->node_uuid) continue;
+    if (m.node_uuid.empty() || *pod->node_uuid == m.node_uuid) ++alive;
+  }
+  if (voters == 0 || alive >= QuorumOf(voters)) return std::nullopt;
+  return std::to_string(alive) + " of " + std::to_string(voters) +
+         " voters run with their data; a quorum needs " + std::to_string(QuorumOf(voters)) +
+         ". Not repaired automatically: see docs/operator.md, \"Quorum loss\"";
+}
 
 Decision NextStep(const Observed& o, const Options& opt) {
   Decision d = Decide(o, opt);

@@ -64,6 +64,7 @@ struct Pod {
   // From the node's own /cluster/status, nullopt when it did not answer.
   std::optional<std::string> node_uuid;
   std::string peer_address;  // host:port the group reaches it at
+  std::string uid;           // the Pod object's UID (a recreated pod has a new one)
 };
 
 // status.operation: the journal of the change in flight. An empty type means none.
@@ -75,6 +76,7 @@ struct Operation {
   uint32_t value = 0;        // the target of set-replication-factor
   int64_t step_since_s = 0;  // when the step was recorded (unix seconds)
   std::string last_error;
+  std::string token;  // recover-quorum: the survivor's force_new_cluster token
 
   bool active() const { return !type.empty(); }
   bool operator==(const Operation&) const = default;
@@ -87,6 +89,7 @@ inline constexpr const char* kOpRemoveMember =
 inline constexpr const char* kOpReplaceMember = "replace-member";  // remove-old, add-learner, promote
 inline constexpr const char* kOpSetReplicationFactor = "set-replication-factor";  // set
 inline constexpr const char* kOpRestartPod = "restart-pod";  // transfer-leadership, delete-pod, wait-ready
+inline constexpr const char* kOpRecoverQuorum = "recover-quorum";  // restart-survivor, clear-request
 
 struct Desired {
   int replicas = 3;
@@ -94,12 +97,23 @@ struct Desired {
   bool paused = false;
 };
 
+// A person's request to rebuild a group that lost its quorum from one surviving member.
+struct RecoveryRequest {
+  std::string pod;       // as written in the annotation
+  uint64_t node_id = 0;  // 0: `pod` is not a pod of this cluster
+  bool uid_matches = false;
+};
+
 struct Observed {
   Desired desired;
   bool bootstrapped = false;   // status.bootstrapped: the group has existed
   std::vector<Pod> pods;       // the StatefulSet's pods that exist, any order
   std::optional<Group> group;  // nullopt: no leader answered
-  Operation operation;         // the journal
+  // The membership as the best-informed node knows it (the leader's, else the highest term's):
+  // what a group without a leader is judged on.
+  std::vector<Member> known_members;
+  std::optional<RecoveryRequest> recovery;
+  Operation operation;  // the journal
   int64_t now_s = 0;
 
   const Pod* FindPod(int ordinal) const;
@@ -124,6 +138,7 @@ enum class ActionType {
   kRemoveMember,          // node_id
   kSetReplicationFactor,  // value
   kDeletePod,             // ordinal = node_id - 1
+  kClearRecoveryRequest,  // remove the recovery annotations from the custom resource
 };
 
 const char* ActionName(ActionType type);
@@ -154,5 +169,10 @@ struct Decision {
 };
 
 Decision NextStep(const Observed& observed, const Options& options = {});
+
+// Set when no leader answers and a majority of the voters `known_members` lists no longer run
+// with their data (their pods are gone or came back as other incarnations): the group cannot
+// elect a leader by itself. Says how many are left and what quorum they need.
+std::optional<std::string> QuorumLost(const Observed& o, const std::vector<Member>& known_members);
 
 }  // namespace dispotify::op::plan

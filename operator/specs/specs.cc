@@ -372,7 +372,8 @@ value ClientService(const api::DispotifyCluster& c) {
   return svc;
 }
 
-std::string ConfigYaml(const api::DispotifyCluster& c, uint64_t bootstrap_node_id) {
+std::string ConfigYaml(const api::DispotifyCluster& c, uint64_t bootstrap_node_id,
+                       const std::optional<ForceNewCluster>& force) {
   std::string out = "# Written by dispotify-operator for DispotifyCluster " + c.metadata.namespace_ + "/" +
                     c.metadata.name + "; edits are overwritten.\n";
   out += "replication_factor: " + std::to_string(c.spec.replication_factor) + "\n";
@@ -387,14 +388,19 @@ std::string ConfigYaml(const api::DispotifyCluster& c, uint64_t bootstrap_node_i
   // A pod back on the volume of a member removed by a scale-down (volumes are kept by default)
   // starts afresh instead of refusing to start: that member was drained before it left.
   out += "reset_removed: true\n";
+  if (force) {
+    out += "force_new_cluster: \"" + force->token + "\"\n";
+    out += "force_new_cluster_node: " + std::to_string(force->node_id) + "\n";
+  }
   if (!c.spec.config.empty()) out += "# spec.config\n" + SpecConfigYaml(c.spec);
   return out;
 }
 
-value ConfigMap(const api::DispotifyCluster& c, uint64_t bootstrap_node_id) {
+value ConfigMap(const api::DispotifyCluster& c, uint64_t bootstrap_node_id,
+                const std::optional<ForceNewCluster>& force) {
   value cm =
       Object("v1", "ConfigMap", c.metadata, ConfigMapName(c.metadata.name), CommonLabels(c.metadata.name));
-  cm["data"] = O({{std::string(kConfigKey), S(ConfigYaml(c, bootstrap_node_id))}});
+  cm["data"] = O({{std::string(kConfigKey), S(ConfigYaml(c, bootstrap_node_id, force))}});
   return cm;
 }
 
@@ -461,7 +467,7 @@ std::vector<value> DesiredObjects(const api::DispotifyCluster& c, const Settings
                                   const DesiredParams& params) {
   std::vector<value> out = {
       AdminSecret(c, params.admin_token),
-      ConfigMap(c, params.bootstrap_node_id),
+      ConfigMap(c, params.bootstrap_node_id, params.force_new_cluster),
       PeerService(c),
       ClientService(c),
       StatefulSet(c, settings, params.stateful_set),

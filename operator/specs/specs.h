@@ -11,6 +11,7 @@
 #include <cpprest/json.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -119,8 +120,16 @@ web::json::value ClientService(const api::DispotifyCluster& cluster);
 
 // config.yaml: replication_factor, bootstrap_node_id and spec.config. `bootstrap_node_id` is the
 // node allowed to create the cluster on an empty disk (1), or 0 once the cluster has a leader.
-std::string ConfigYaml(const api::DispotifyCluster& cluster, uint64_t bootstrap_node_id);
-web::json::value ConfigMap(const api::DispotifyCluster& cluster, uint64_t bootstrap_node_id);
+// A quorum-loss recovery in flight: node `node_id` goes on alone from its data, once per `token`
+// (the node's force_new_cluster settings; docs/operator.md, "Quorum loss").
+struct ForceNewCluster {
+  uint64_t node_id = 0;
+  std::string token;
+};
+std::string ConfigYaml(const api::DispotifyCluster& cluster, uint64_t bootstrap_node_id,
+                       const std::optional<ForceNewCluster>& force = std::nullopt);
+web::json::value ConfigMap(const api::DispotifyCluster& cluster, uint64_t bootstrap_node_id,
+                           const std::optional<ForceNewCluster>& force = std::nullopt);
 // The admin-token Secret; the controller makes the token once and passes the existing one after.
 web::json::value AdminSecret(const api::DispotifyCluster& cluster, std::string_view token);
 
@@ -143,6 +152,7 @@ struct DesiredParams {
   int32_t current_voters = 0;
   // Leave the ServiceMonitor out even when asked for (its CRD is not installed).
   bool service_monitor_crd_missing = false;
+  std::optional<ForceNewCluster> force_new_cluster;
 };
 
 // Every owned object in the order to apply them: Secret, ConfigMap, peer Service, client

@@ -377,5 +377,63 @@ TEST(RaftCoreIncarnation, BootstrapRecordsTheIncarnationItIsGiven) {
   for (const auto& [id, m] : r3.conf().members) EXPECT_EQ(m.node_uuid, "") << id.value();
 }
 
+// Quorum-loss recovery: the survivor keeps every entry it holds, takes them as committed, and
+// goes on as the only voter of a new term.
+TEST(RaftCoreForceNewCluster, TheSurvivorGoesOnAloneWithEverythingItHeld) {
+  RestartState rs = BootstrapState({{NodeId(1), "a:1"}, {NodeId(2), "a:2"}, {NodeId(3), "a:3"}});
+  const LogIndex boot_last = rs.entries.back().index;
+  for (uint64_t i = 1; i <= 3; ++i)
+    rs.entries.push_back(Entry{Term(4), LogIndex(boot_last.value() + i), EntryType::kNormal, "song"});
+  rs.hard_state = HardState{Term(5), NodeId(3), LogIndex(boot_last.value() + 1)};  // last entry uncommitted
+  auto forced = ForceNewClusterState(rs, NodeId(2));
+  ASSERT_TRUE(forced.ok()) << forced.status().ToString();
+  // Two removals, in a term after every term it saw.
+  ASSERT_EQ(forced->entries.size(), rs.entries.size() + 2);
+  for (size_t i = 0; i < rs.entries.size(); ++i) EXPECT_EQ(forced->entries[i], rs.entries[i]);
+  EXPECT_EQ(forced->hard_state.term, Term(6));
+  EXPECT_EQ(forced->hard_state.commit, forced->entries.back().index);
+  EXPECT_EQ(forced->entries.back().term, Term(6));
+
+  Raft r(Config{.id = NodeId(2), .pre_vote = true}, *forced);
+  EXPECT_EQ(r.conf().members.size(), 1u);
+  EXPECT_TRUE(r.conf().IsVoter(NodeId(2)));
+  EXPECT_EQ(r.commit_index(), forced->entries.back().index);
+  for (int i = 0; i < 100 && r.role() != Role::kLeader; ++i) {
+    r.Tick();
+    Drain(r);
+  }
+  ASSERT_EQ(r.role(), Role::kLeader);
+  EXPECT_GT(r.term(), Term(6));
+  auto p = r.Propose("after");
+  ASSERT_TRUE(p.ok());
+  Drain(r);
+  EXPECT_EQ(r.commit_index(), p->index);
+  // Forcing again finds a group of one: nothing to remove.
+  auto again = ForceNewClusterState(*forced, NodeId(2));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->entries.size(), forced->entries.size());
+}
+
+TEST(RaftCoreForceNewCluster, ALearnerIsPromotedAndANonMemberRefused) {
+  RestartState rs;
+  rs.snapshot.index = LogIndex(10);
+  rs.snapshot.term = Term(3);
+  rs.snapshot.conf.members[NodeId(1)] = Member{"a:1", true};
+  rs.snapshot.conf.members[NodeId(2)] = Member{"a:2", true};
+  rs.snapshot.conf.members[NodeId(4)] = Member{"a:4", false};
+  rs.hard_state = HardState{Term(3), kNoNode, LogIndex(10)};
+  rs.applied = LogIndex(10);
+  auto forced = ForceNewClusterState(rs, NodeId(4));
+  ASSERT_TRUE(forced.ok());
+  Raft r(Config{.id = NodeId(4)}, *forced);
+  ASSERT_EQ(r.conf().members.size(), 1u);
+  EXPECT_TRUE(r.conf().IsVoter(NodeId(4)));
+  EXPECT_EQ(forced->entries.front().index, LogIndex(11));
+
+  auto refused = ForceNewClusterState(rs, NodeId(3));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace dispotify::consensus

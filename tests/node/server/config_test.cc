@@ -201,5 +201,14 @@ TEST(ConfigTest, OtherNodesJoinWhenABootstrapNodeIsSet) {
   EXPECT_TRUE(waiting->peers.empty());
 }
 
+TEST(ConfigTest, ForceNewClusterIsATokenForOneNodeOrAny) {
+  auto c = LoadConfig({"--node-id", "2", "--force-new-cluster", "r-1", "--force-new-cluster-node", "2"}, {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->force_new_cluster, "r-1");
+  EXPECT_EQ(c->force_new_cluster_node, NodeId(2));
+  EXPECT_FALSE(LoadConfig({"--force-new-cluster-node", "x"}, {}).ok());
+  EXPECT_FALSE(LoadConfig({"--force-new-cluster", std::string(200, 'x')}, {}).ok());
+}
+
 }  // namespace
 }  // namespace dispotify::server

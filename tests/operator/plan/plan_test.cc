@@ -585,6 +585,126 @@ std::vector<Row> Rows() {
        },
        ActionType::kWait});
 
+  // Quorum loss: nodes 2 and 3 came back with empty disks (new incarnations), no leader. Only a
+  // person's request (the annotations) starts a recovery, and only from a member with its data.
+  auto lost = [] {
+    auto o = Healthy(3);
+    o.known_members = o.group->members;
+    o.group.reset();
+    *P(o, 1) = PodFor(1, 2);
+    *P(o, 2) = PodFor(2, 2);
+    for (auto& p : o.pods) p.uid = "pod-uid-" + std::to_string(p.ordinal);
+    return o;
+  };
+  auto request = [](uint64_t node, bool uid_matches = true) {
+    return RecoveryRequest{
+        .pod = "m-" + std::to_string(node - 1), .node_id = node, .uid_matches = uid_matches};
+  };
+  add({"quorum lost, no request: wait, never repair by itself", lost, ActionType::kWait, 0, "", "", "", 3});
+  add({"quorum lost, a request: restart the survivor to rebuild from it",
+       [=] {
+         auto o = lost();
+         o.recovery = request(1);
+         return o;
+       },
+       ActionType::kDeletePod, 1, kOpRecoverQuorum, "restart-survivor"});
+  add({"a request with another cluster's UID is refused",
+       [=] {
+         auto o = lost();
+         o.recovery = request(1, false);
+         return o;
+       },
+       ActionType::kWait, 0, "", "", "RecoveryRefused"});
+  add({"a request naming a member without its data is refused",
+       [=] {
+         auto o = lost();
+         o.recovery = request(2);
+         return o;
+       },
+       ActionType::kWait, 0, "", "", "RecoveryRefused"});
+  add({"a request naming no pod of the cluster is refused",
+       [=] {
+         auto o = lost();
+         o.recovery = RecoveryRequest{.pod = "other-0", .node_id = 0, .uid_matches = true};
+         return o;
+       },
+       ActionType::kWait, 0, "", "", "RecoveryRefused"});
+  add({"a request while a majority still has its data is refused (no leader yet)",
+       [=] {
+         auto o = lost();
+         *P(o, 1) = PodFor(1);
+         o.recovery = request(1);
+         return o;
+       },
+       ActionType::kWait, 0, "", "", "RecoveryRefused"});
+  add({"a request while the group has a leader is ignored, the rest goes on",
+       [=] {
+         auto o = Healthy(3);
+         o.desired.replicas = 4;
+         o.pods.push_back(PodFor(3));
+         o.recovery = request(1);
+         return o;
+       },
+       ActionType::kAddLearner, 4, kOpAddMember, "add-learner", "RecoveryNotNeeded"});
+  add({"recovery: the survivor's pod was not restarted yet (journal written, action lost)",
+       [=] {
+         auto o = lost();
+         o.recovery = request(1);
+         o.operation = Op(kOpRecoverQuorum, 1, "restart-survivor");
+         o.operation.token = "pod-uid-0";
+         return o;
+       },
+       ActionType::kDeletePod, 1, kOpRecoverQuorum, "restart-survivor"});
+  add({"recovery: the survivor restarted, not leading yet: wait",
+       [=] {
+         auto o = lost();
+         o.recovery = request(1);
+         o.operation = Op(kOpRecoverQuorum, 1, "restart-survivor");
+         o.operation.token = "pod-uid-0-before";
+         return o;
+       },
+       ActionType::kWait, 0, kOpRecoverQuorum, "restart-survivor"});
+  add({"recovery: the survivor does not lead after the timeout: reported",
+       [=] {
+         auto o = lost();
+         o.recovery = request(1);
+         o.operation = Op(kOpRecoverQuorum, 1, "restart-survivor");
+         o.operation.token = "pod-uid-0-before";
+         o.now_s = o.operation.step_since_s + 1000;
+         return o;
+       },
+       ActionType::kWait, 0, kOpRecoverQuorum, "restart-survivor", "RecoveryStalled"});
+  auto rebuilt = [=] {
+    auto o = lost();
+    o.group = Group{.leader_id = 1, .commit_index = 510, .replication_factor = 3};
+    o.group->members.push_back(o.known_members[0]);
+    o.known_members = o.group->members;
+    o.operation = Op(kOpRecoverQuorum, 1, "restart-survivor");
+    o.operation.token = "pod-uid-0-before";
+    return o;
+  };
+  add({"recovery: the survivor leads a group of one: remove the request",
+       [=] {
+         auto o = rebuilt();
+         o.recovery = request(1);
+         return o;
+       },
+       ActionType::kClearRecoveryRequest, 1, kOpRecoverQuorum, "clear-request"});
+  add({"recovery: the request is gone: done",
+       [=] {
+         auto o = rebuilt();
+         o.operation.step = "clear-request";
+         return o;
+       },
+       ActionType::kWait, 0, "", ""});
+  add({"after a recovery, with no operation: add node 2 (its new incarnation) as a learner",
+       [=] {
+         auto o = rebuilt();
+         o.operation = Operation{};
+         return o;
+       },
+       ActionType::kAddLearner, 2, kOpAddMember, "add-learner"});
+
   add({"steady state", [] { return Healthy(3); }, ActionType::kNone, 0, "", "", "", 3});
   add({"a journal from a newer operator is left alone",
        [] {
