@@ -10,10 +10,6 @@
 // Without --kubeconfig: in-cluster configuration, else $KUBECONFIG, else ~/.kube/config.
 
 #include <cpprest/http_listener.h>
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-#include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -28,6 +24,7 @@
 #include "operator/controller/controller.h"
 #include "operator/kube/config.h"
 #include "operator/kube/events.h"
+#include "operator/metrics/prometheus_metrics.h"
 #include "operator/nodes/nodes.h"
 
 namespace {
@@ -110,24 +107,9 @@ std::string DefaultIdentity() {
 // /healthz (the process answers), /readyz (its caches are synced) and /metrics, on one port.
 class HealthServer {
  public:
-  HealthServer(const std::string& listen, const controller::ControllerStats* stats)
-      : stats_(stats),
-        passes_(prometheus::BuildCounter()
-                    .Name("dispotify_operator_reconcile_passes_total")
-                    .Help("Reconcile passes run")
-                    .Register(*registry_)
-                    .Add({})),
-        failures_(prometheus::BuildCounter()
-                      .Name("dispotify_operator_reconcile_failures_total")
-                      .Help("Reconcile passes that failed and were retried with backoff")
-                      .Register(*registry_)
-                      .Add({})),
-        leading_(prometheus::BuildGauge()
-                     .Name("dispotify_operator_leader")
-                     .Help("1 while this replica holds the leader election lease")
-                     .Register(*registry_)
-                     .Add({})),
-        listener_(web::uri("http://" + listen)) {
+  HealthServer(const std::string& listen, const controller::Controller* controller,
+               metrics::PrometheusMetrics* metrics)
+      : controller_(controller), metrics_(metrics), listener_(web::uri("http://" + listen)) {
     listener_.support(web::http::methods::GET, [this](const web::http::http_request& req) { Serve(req); });
   }
   Status Open() {
@@ -148,27 +130,22 @@ class HealthServer {
  private:
   void Serve(const web::http::http_request& req) {
     const std::string path = req.relative_uri().path();
+    const controller::ControllerStats& stats = controller_->stats();
     if (path == "/healthz") {
       req.reply(200, "ok\n");
     } else if (path == "/readyz") {
-      req.reply(stats_->synced ? 200 : 503, stats_->synced ? "ok\n" : "caches not synced\n");
+      req.reply(stats.synced ? 200 : 503, stats.synced ? "ok\n" : "caches not synced\n");
     } else if (path == "/metrics") {
-      passes_.Increment(static_cast<double>(stats_->passes.load()) - passes_.Value());
-      failures_.Increment(static_cast<double>(stats_->failures.load()) - failures_.Value());
-      leading_.Set(stats_->leading ? 1 : 0);
       web::http::http_response res(200);
-      res.set_body(prometheus::TextSerializer().Serialize(registry_->Collect()), "text/plain; version=0.0.4");
+      res.set_body(metrics_->Scrape(controller_->QueueDepth(), stats.leading), "text/plain; version=0.0.4");
       req.reply(res);
     } else {
       req.reply(404, "not found\n");
     }
   }
 
-  const controller::ControllerStats* stats_;
-  std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
-  prometheus::Counter& passes_;
-  prometheus::Counter& failures_;
-  prometheus::Gauge& leading_;
+  const controller::Controller* controller_;
+  metrics::PrometheusMetrics* metrics_;
   web::http::experimental::listener::http_listener listener_;
 };
 
@@ -190,6 +167,8 @@ int Run(const Flags& flags) {
   controller::ReconcilerDeps deps;
   deps.kube = api->get();
   deps.events = &events;
+  metrics::PrometheusMetrics metrics;
+  deps.metrics = &metrics;
   const auto node_timeout = std::chrono::milliseconds(flags.node_timeout_ms);
   deps.node_admin = [node_timeout](const std::string& token) {
     return nodes::NewHttpNodeAdmin(nodes::NodeAdminOptions{.token = token, .timeout = node_timeout});
@@ -223,7 +202,7 @@ int Run(const Flags& flags) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   controller::Controller ctl(api->get(), std::move(deps), std::move(ropts), copts);
-  HealthServer health(flags.listen, &ctl.stats());
+  HealthServer health(flags.listen, &ctl, &metrics);
   if (Status s = health.Open(); !s.ok()) {
     std::cerr << "dispotify-operator: --listen " << flags.listen << ": " << s.ToString() << "\n";
     return 1;

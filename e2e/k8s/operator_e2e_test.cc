@@ -134,10 +134,11 @@ class OperatorE2E : public ControlPlaneTest {
     std::vector<std::string> argv = {"/usr/bin/env"};
     for (const auto& e : env) argv.push_back(e);
     // A short lease, so that a killed operator's successor takes over within seconds.
-    argv.insert(argv.end(),
-                {DISPOTIFY_OPERATOR_BIN, "--kubeconfig", plane().kubeconfig(), "--namespace", kNs,
-                 "--lease-namespace", kNs, "--listen", "127.0.0.1:" + std::to_string(e2e::FreePort()),
-                 "--identity", identity, "--lease-duration-ms", "6000"});
+    const int port = e2e::FreePort();
+    if (log == "operator.log") operator_port_ = port;
+    argv.insert(argv.end(), {DISPOTIFY_OPERATOR_BIN, "--kubeconfig", plane().kubeconfig(), "--namespace", kNs,
+                             "--lease-namespace", kNs, "--listen", "127.0.0.1:" + std::to_string(port),
+                             "--identity", identity, "--lease-duration-ms", "6000"});
     return std::make_unique<e2e::Process>(argv, work_ + "/" + log);
   }
 
@@ -272,6 +273,7 @@ class OperatorE2E : public ControlPlaneTest {
   static inline std::string work_, state_dir_, setup_error_, images_;
   static inline std::unique_ptr<e2e::Process> kubelet_, operator_;
   static inline int operator_starts_ = 0;
+  static inline int operator_port_ = 0;  // the /metrics port of operator_
 };
 
 TEST_F(OperatorE2E, ACustomResourceBecomesAThreeMemberCluster) {
@@ -338,6 +340,16 @@ TEST_F(OperatorE2E, KubectlScaleGrowsAndShrinksTheGroupOneMemberAtATime) {
   ASSERT_EQ(got.code, 0) << got.err;
   EXPECT_EQ(testing_exec::ReadWholeFile(work_ + "/after-scaling.mp3"),
             testing_exec::ReadWholeFile(work_ + "/before-scaling.mp3"));
+  // The operator counted what it did.
+  auto metrics = e2e::HttpCall(operator_port_, "GET", "/metrics");
+  ASSERT_TRUE(metrics.has_value());
+  for (const char* series :
+       {"dispotify_operator_actions_total{action=\"add-learner\",operation=\"add-member\",result=\"ok\"}",
+        "dispotify_operator_actions_total{action=\"remove-member\",operation=\"remove-member\",result="
+        "\"ok\"}",
+        "dispotify_operator_reconcile_duration_seconds_count", "dispotify_operator_leader 1"}) {
+    EXPECT_NE(metrics->body.find(series), std::string::npos) << series << "\n" << metrics->body;
+  }
   // A refused spec is refused by the API server, with the CRD's message.
   r = Kubectl({"patch", "dspc/music", "--type=merge", "-p", R"({"spec":{"replicationFactor":4}})"});
   EXPECT_NE(r.code, 0);
@@ -610,20 +622,112 @@ TEST_F(OperatorE2E, OfTwoOperatorsOnlyTheLeaseHolderActs) {
   operator_ = std::move(second);
 }
 
+TEST_F(OperatorE2E, AGroupThatLostItsQuorumIsRebuiltFromTheSurvivorAPersonNames) {
+  std::string why = WaitSettled(3);
+  ASSERT_TRUE(why.empty()) << why;
+  const std::string survivor = MemberUuid(1);
+  const std::string lost2 = MemberUuid(2), lost3 = MemberUuid(3);
+  // Two of three members lose their disks: their pods come back empty, as new incarnations.
+  for (int ordinal : {1, 2}) {
+    const std::string pvc_uid = Str(Get("pvc/data-music-" + std::to_string(ordinal)), {"metadata", "uid"});
+    ASSERT_FALSE(pvc_uid.empty());
+    const pid_t pid = NodePid(ordinal);
+    ASSERT_GT(pid, 0);
+    ::kill(pid, SIGSTOP);
+    for (const auto& entry : fs::directory_iterator(state_dir_ + "/volumes/" + pvc_uid))
+      fs::remove_all(entry.path());
+    ::kill(pid, SIGKILL);
+  }
+  // Reported, never repaired by the operator on its own.
+  ASSERT_TRUE(e2e::Eventually(
+      [&] {
+        const auto [status, since] = Condition("QuorumLost");
+        return status == "True" && Str(Get("dspc/music"), {"status", "phase"}) == "QuorumLost";
+      },
+      120s))
+      << Tail(work_ + "/operator.log");
+  const value lost = Get("dspc/music");
+  std::string message;
+  for (const auto& k : lost.at("status").at("conditions").as_array())
+    if (Str(k, {"type"}) == "QuorumLost") message = Str(k, {"message"});
+  EXPECT_NE(message.find("1 of 3 voters"), std::string::npos) << message;
+  const std::string survivor_pod = PodUid(0);
+  std::this_thread::sleep_for(5s);
+  EXPECT_EQ(PodUid(0), survivor_pod) << "nothing is done without a request";
+  EXPECT_EQ(Str(Get("dspc/music"), {"status", "operation", "type"}), "");
+
+  // A request with the wrong UID is refused.
+  auto r = Kubectl(
+      {"annotate", "dspc/music", "dispotify.io/recover-from=music-0", "dispotify.io/recover-uid=not-it"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_TRUE(e2e::Eventually(
+      [&] {
+        auto ev = Kubectl({"get", "events", "--field-selector", "involvedObject.kind=DispotifyCluster", "-o",
+                           "jsonpath={range .items[*]}{.reason}{\"\\n\"}{end}"});
+        return ev.out.find("RecoveryRefused") != std::string::npos;
+      },
+      60s));
+  // The documented recovery: name the survivor and echo the cluster's UID.
+  const std::string uid = Str(lost, {"metadata", "uid"});
+  r = Kubectl({"annotate", "--overwrite", "dspc/music", "dispotify.io/recover-from=music-0",
+               "dispotify.io/recover-uid=" + uid});
+  ASSERT_EQ(r.code, 0) << r.err;
+  why = WaitSettled(3, 240s);
+  ASSERT_TRUE(why.empty()) << why;
+  const value after = Get("dspc/music");
+  EXPECT_EQ(Str(after, {"metadata", "annotations", "dispotify.io/recover-from"}), "");
+  EXPECT_EQ(MemberUuid(1), survivor);
+  EXPECT_NE(MemberUuid(2), lost2);
+  EXPECT_NE(MemberUuid(3), lost3);
+  auto ev = Kubectl({"get", "events", "--field-selector", "involvedObject.kind=DispotifyCluster", "-o",
+                     "jsonpath={range .items[*]}{.reason}{\"\\n\"}{end}"});
+  EXPECT_NE(ev.out.find("RecoveringQuorum"), std::string::npos) << ev.out;
+  EXPECT_NE(ev.out.find("QuorumRecovered"), std::string::npos) << ev.out;
+  // The survivor's songs, through every pod, and with R copies again.
+  for (int i = 0; i < 3; ++i) {
+    auto got = Ctl(i, {"stream", "before-scaling.mp3", "-o", work_ + "/after-recovery.mp3"});
+    ASSERT_EQ(got.code, 0) << got.err;
+    EXPECT_EQ(testing_exec::ReadWholeFile(work_ + "/after-recovery.mp3"),
+              testing_exec::ReadWholeFile(work_ + "/before-scaling.mp3"));
+  }
+  EXPECT_TRUE(e2e::Eventually(
+      [&] {
+        return Str(Get("dspc/music"), {"status", "underReplicatedFiles"}) == "0" &&
+               Condition("ReplicationHealthy").first == "True";
+      },
+      120s));
+}
+
 TEST_F(OperatorE2E, DeletingAClusterCollectsWhatItOwnsAndKeepsVolumesAsItsPolicySays) {
-  // A second, one-member cluster whose volumes go with it.
+  // A second, one-member cluster whose volumes go with it, on a class that lets volumes grow.
   const std::string manifest = work_ + "/solo.yaml";
   {
     std::ofstream out(manifest);
-    out << "apiVersion: dispotify.io/v1alpha1\nkind: DispotifyCluster\nmetadata:\n  name: solo\n"
+    out << "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: e2e-expandable\n"
+           "provisioner: dispotify.io/testkubelet\nallowVolumeExpansion: true\n---\n"
+           "apiVersion: dispotify.io/v1alpha1\nkind: DispotifyCluster\nmetadata:\n  name: solo\n"
            "spec:\n  replicas: 1\n  replicationFactor: 1\n  image: dispotify/node:e2e\n"
-           "  storage:\n    size: 1Gi\n    retention:\n      whenDeleted: Delete\n";
+           "  storage:\n    size: 1Gi\n    storageClassName: e2e-expandable\n"
+           "    retention:\n      whenDeleted: Delete\n";
   }
   auto r = Kubectl({"apply", "-f", manifest});
   ASSERT_EQ(r.code, 0) << r.err;
   std::string why = WaitSettled(1, 120s, "solo");
   ASSERT_TRUE(why.empty()) << why;
   ASSERT_FALSE(Get("pvc/data-solo-0").is_null());
+  // Its volume grows with the spec (PVC expansion; the StatefulSet's template cannot change), and
+  // never shrinks.
+  r = Kubectl({"patch", "dspc/solo", "--type=merge", "-p", R"({"spec":{"storage":{"size":"2Gi"}}})"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(e2e::Eventually(
+      [&] {
+        return Str(Get("pvc/data-solo-0"), {"status", "capacity", "storage"}) == "2Gi";
+      },
+      60s))
+      << Str(Get("pvc/data-solo-0"), {"spec", "resources", "requests", "storage"});
+  r = Kubectl({"patch", "dspc/solo", "--type=merge", "-p", R"({"spec":{"storage":{"size":"1Gi"}}})"});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("storage"), std::string::npos) << r.err;
 
   for (const std::string name : {"music", "solo"}) {
     r = Kubectl({"delete", "dspc/" + name, "--wait=true", "--timeout=60s"});
@@ -644,6 +748,7 @@ TEST_F(OperatorE2E, DeletingAClusterCollectsWhatItOwnsAndKeepsVolumesAsItsPolicy
   // music keeps its volumes (the default), solo's went with it.
   EXPECT_TRUE(e2e::Eventually([&] { return Get("pvc/data-solo-0").is_null(); }, 60s));
   for (int i = 0; i < 3; ++i) EXPECT_FALSE(Get("pvc/data-music-" + std::to_string(i)).is_null()) << i;
+  Kubectl({"delete", "storageclass", "e2e-expandable"});
 }
 
 }  // namespace

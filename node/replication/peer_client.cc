@@ -92,6 +92,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const Pee
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, Millis(o.call_timeout));  // a connect attempt's deadline
   // Bulk file traffic gets its own connection, never shared with the Raft transport's.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  transport::ApplyPeerChannelDefaults(&args);
   return grpc::CreateCustomChannel(address, transport::MakePeerChannelCredentials(), args);
 }
 

@@ -13,6 +13,7 @@
 
 #include "dispotify/v1/cluster.grpc.pb.h"
 #include "node/server/raft_node.h"
+#include "node/transport/grpc_transport.h"
 
 namespace dispotify::server {
 namespace {
@@ -64,6 +65,7 @@ struct CatalogProposer::Channels {
       grpc::ChannelArguments args;
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+      transport::ApplyPeerChannelDefaults(&args);
       ch = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
     }
     return ch;

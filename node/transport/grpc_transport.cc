@@ -56,6 +56,7 @@ grpc::ChannelArguments PeerChannelArguments(const GrpcTransportOptions& o) {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Millis(o.keepalive_timeout));
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  ApplyPeerChannelDefaults(&args);
   // One connection per transport and peer, never shared with another channel of this process
   // (in tests several nodes live in one process).
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
@@ -488,6 +489,10 @@ GrpcTransport::Stats GrpcTransport::stats() const {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+void ApplyPeerChannelDefaults(grpc::ChannelArguments* args) {
+  args->SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 500);
+}
 
 std::shared_ptr<grpc::ChannelCredentials> MakePeerChannelCredentials() {
   return grpc::InsecureChannelCredentials();

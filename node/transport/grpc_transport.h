@@ -55,6 +55,7 @@
 #include "node/transport/transport.h"
 
 namespace grpc {
+class ChannelArguments;
 class ChannelCredentials;
 class Server;
 class ServerBuilder;
@@ -186,6 +187,12 @@ class GrpcTransport final : public Transport {
 // The credentials every node-to-node channel uses. Insecure for now; mTLS replaces this one
 // function.
 std::shared_ptr<grpc::ChannelCredentials> MakePeerChannelCredentials();
+
+// Settings every node-to-node channel shares. A peer named by DNS (a StatefulSet pod, a Swarm
+// task) comes back from a restart at a new address: the channel must look the name up again
+// soon after its connection fails, not only after gRPC's default 30 s between lookups, which
+// left a restarted member cut off from its leader (and not Ready) for that long.
+void ApplyPeerChannelDefaults(grpc::ChannelArguments* args);
 
 // Applies what a server carrying the Raft service needs: message size limit and acceptance of
 // the transport's keepalive pings. The composition root calls it on its own builder.

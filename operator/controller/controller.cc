@@ -21,7 +21,7 @@ std::string Label(const value& object, std::string_view key) {
 
 Controller::Controller(kube::KubeApi* api, ReconcilerDeps deps, ReconcilerOptions reconciler_options,
                        ControllerOptions options)
-    : api_(api), options_(std::move(options)) {
+    : api_(api), options_(std::move(options)), metrics_(deps.metrics) {
   auto user_may_act = deps.may_act;
   deps.may_act = [this, user_may_act] {
     if (options_.leader_elect && (elector_ == nullptr || !elector_->IsLeader())) return false;
@@ -93,8 +93,10 @@ void Controller::Work(std::stop_token stop) {
     const size_t slash = key->find('/');
     const std::string ns = key->substr(0, slash);
     const std::string name = key->substr(slash + 1);
+    const auto started = std::chrono::steady_clock::now();
     auto result = reconciler_->Reconcile(ns, name);
     ++stats_.passes;
+    if (metrics_ != nullptr) metrics_->Pass(result.ok(), std::chrono::steady_clock::now() - started);
     if (result.ok()) {
       queue_.Forget(*key);
       DLOG_DEBUG << "reconcile " << *key << ": " << result->summary;

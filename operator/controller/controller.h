@@ -45,6 +45,8 @@ class Controller {
   Status Start();
   void Stop();
   const ControllerStats& stats() const { return stats_; }
+  // Keys waiting in the work queue.
+  size_t QueueDepth() const { return queue_.Len(); }
 
  private:
   void StartLeading();
@@ -57,6 +59,7 @@ class Controller {
   std::unique_ptr<Reconciler> reconciler_;
   WorkQueue queue_;
   ControllerStats stats_;
+  Metrics* const metrics_;
   std::unique_ptr<kube::Informer> clusters_, statefulsets_, pods_;
   std::unique_ptr<kube::LeaderElector> elector_;
   std::mutex worker_mu_;  // guards worker_ (start/stop leading)

@@ -318,6 +318,12 @@ Result<Outcome> Reconciler::Reconcile(const std::string& ns, const std::string& 
     std::_Exit(86);
   }
   const char* reason = ActionReason(decision);
+  if (deps_.metrics != nullptr) {
+    const plan::ActionType t = decision.action.type;
+    if (t != plan::ActionType::kNone && t != plan::ActionType::kWait)
+      deps_.metrics->Action(decision.operation.type, plan::ActionName(t), acted.ok());
+    if (decision.refusal) deps_.metrics->Refusal(decision.refusal->reason);
+  }
   if (acted.ok()) {
     if (decision.action.type == plan::ActionType::kMarkBootstrapped) status.bootstrapped = true;
     if (*reason != '\0') deps_.events->Normal(*object, reason, decision.action.reason);

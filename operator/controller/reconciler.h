@@ -20,6 +20,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "operator/controller/metrics.h"
 #include "operator/controller/observe.h"
 #include "operator/kube/client.h"
 #include "operator/kube/events.h"
@@ -58,6 +59,7 @@ struct ReconcilerDeps {
   std::function<int64_t()> now;            // unix seconds; default the system clock
   std::function<bool()> may_act;           // default always
   std::function<std::string()> new_token;  // default 32 random bytes as hex
+  Metrics* metrics = nullptr;              // optional
 };
 
 struct Outcome {
