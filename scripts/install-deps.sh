@@ -19,6 +19,8 @@ packages=(
   ffmpeg
   # the Python venv that holds PyPI test tools (scripts/install-test-tools.sh)
   python3 python3-venv
+  # PyYAML: deploy/monitoring/prometheus/generate-prometheusrule.py --check parses both rule files
+  python3-yaml
 )
 # Go builds dispotify-lincheck (e2e/linearizability, go 1.19: Debian 12's golang-go is 1.19). A Go
 # already on PATH (e.g. an upstream toolchain in /usr/local/go) is used as it is.
