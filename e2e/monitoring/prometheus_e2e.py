@@ -4,7 +4,7 @@ dispotify-node processes with the repository's alerting rules loaded. After a sm
 (uploads, streams, searches, 404s) every query of every panel of the Grafana dashboard, with its
 variables substituted, returns data with at least one number (no NaN-only answer, and the queries
 carry no `or vector(0)` padding); the dashboard's variable queries find the cluster and its nodes;
-no alert fires on the healthy cluster. Then two of the three nodes are killed, and the no-leader
+no alert is pending or firing on the healthy cluster. Then two of the three nodes are killed, and the no-leader
 and quorum alerts must appear as firing in Prometheus's ALERTS (polled under a generous deadline:
 their `for:` is one minute).
 
@@ -284,9 +284,14 @@ scrape_configs:
                 raise AssertionError(f"node={node}: {len(pending)} of {len(queries)} panel queries have no data:\n  " +
                                      "\n  ".join(f"{w}: {e}" for w, e, _ in sorted(pending)))
             log(f"all {len(queries)} panel queries answer with data (node={node})")
-        # A healthy cluster sets off no alert.
-        firing = prom.api("query", query=f'ALERTS{{cluster_id="{cluster_id}", alertstate="firing"}}')["result"]
-        assert not firing, f"alerts firing on a healthy cluster: {firing}"
+        # On a healthy cluster no alert's condition holds: none is even pending (every rule has been
+        # evaluated once a second for a while now). But for a disk that really is nearly full: the
+        # nodes' data share the file system of the temp dir.
+        fs = os.statvfs(tmp)
+        tolerated = {"DispotifyDiskNearlyFull"} if fs.f_bavail / fs.f_blocks < 0.15 else set()
+        active = {a["metric"]["alertname"]
+                  for a in prom.api("query", query=f'ALERTS{{cluster_id="{cluster_id}"}}')["result"]}
+        assert active <= tolerated, f"alerts pending or firing on a healthy cluster: {sorted(active)}"
 
         # Two of three nodes die, the leader among them: no leader, no quorum.
         victims = [2, 3] if leader != 1 else [1, 2]
