@@ -19,10 +19,15 @@ packages=(
   ffmpeg
   # the Python venv that holds PyPI test tools (scripts/install-test-tools.sh)
   python3 python3-venv
+  # PyYAML: deploy/monitoring/prometheus/generate-prometheusrule.py --check parses both rule files
+  python3-yaml
 )
 # Go builds dispotify-lincheck (e2e/linearizability, go 1.19: Debian 12's golang-go is 1.19). A Go
 # already on PATH (e.g. an upstream toolchain in /usr/local/go) is used as it is.
 if ! command -v go >/dev/null; then packages+=(golang-go); fi
+# Node.js and npm install and run tsc with @grafana/schema (deploy/monitoring/schema-check). A
+# Node.js already on PATH (e.g. from another repository) is used as it is.
+if ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -12,15 +12,29 @@
 #     (first run only: about 11 minutes on 2 cores), and the test kubelet built by
 #     e2e/k8s/build-testkubelet.sh into ${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/bin. etcd is
 #     Debian's etcd-server (scripts/install-deps.sh).
+#   - @grafana/schema and tsc (npm, pinned by deploy/monitoring/schema-check/package-lock.json),
+#     which type-check the Grafana dashboards (deploy/monitoring/schema-check/check.sh, ctest label
+#     monitoring): `npm ci` into
+#       ${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/grafana-schema-<hash of package.json + lockfile>
+#     so every checkout with the same pins shares one install, and a bumped pin gets a new one.
 # Idempotent, non-interactive and silent when everything is already installed (stamp files record
 # what was installed: the pins for the venv, a hash of the Go sources and toolchain for the
-# checker). --print-venv prints the venv's path, --print-lincheck the checker's.
+# checker). --print-venv prints the venv's path, --print-lincheck the checker's,
+# --print-grafana-schema the directory whose node_modules hold @grafana/schema and tsc.
 # Environment: PYTHON (the interpreter that creates the venv, default python3), GO (default go).
 set -euo pipefail
 
 venv=${DISPOTIFY_TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/venv}
 lincheck=${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/bin/dispotify-lincheck
+schema_check_src="$(cd "$(dirname "$0")/../deploy/monitoring/schema-check" && pwd)"
+grafana_schema=${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/grafana-schema-$(
+  cat "$schema_check_src/package.json" "$schema_check_src/package-lock.json" | sha256sum | cut -c1-16
+)
 case "${1:-}" in
+  --print-grafana-schema)
+    echo "$grafana_schema"
+    exit 0
+    ;;
   --print-venv)
     echo "$venv"
     exit 0
@@ -87,6 +101,27 @@ install_lincheck() {
   echo "$want" >"$stamp"
 }
 
+install_grafana_schema() {
+  local stamp="$grafana_schema/.dispotify-installed"
+  if [[ -f "$stamp" && -x "$grafana_schema/node_modules/.bin/tsc" ]]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null; then
+    echo "install-test-tools: no npm on PATH to install @grafana/schema (scripts/install-deps.sh installs nodejs and npm)" >&2
+    return 1
+  fi
+  echo "install-test-tools: npm ci @grafana/schema and typescript into $grafana_schema" >&2
+  # Installed aside and renamed, so that a concurrent run never sees half a node_modules.
+  local tmp="$grafana_schema.tmp.$$"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  cp "$schema_check_src/package.json" "$schema_check_src/package-lock.json" "$tmp/"
+  (cd "$tmp" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  touch "$tmp/.dispotify-installed"
+  rm -rf "$grafana_schema"
+  mv "$tmp" "$grafana_schema"
+}
+
 install_k8s_tools() {
   local k8s
   k8s="$(cd "$(dirname "$0")/../e2e/k8s" && pwd)"
@@ -97,4 +132,5 @@ install_k8s_tools() {
 
 install_python_tools
 install_lincheck
+install_grafana_schema
 install_k8s_tools

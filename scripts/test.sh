@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite: installs dependencies, builds and runs every test in the release preset,
 # then again under AddressSanitizer + UndefinedBehaviorSanitizer (all but the Kubernetes suite,
-# ctest label k8s, and lint, which run in the release preset only).
+# ctest label k8s, lint, and the monitoring checks, label monitoring, which run in the release
+# preset only).
 #   scripts/test.sh            release + asan
 #   scripts/test.sh release    one preset only (release, asan, tsan, debug)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
-# schemathesis (REST API fuzzing), dispotify-lincheck (Go), and the Kubernetes binaries and test
+# schemathesis (REST API fuzzing), dispotify-lincheck (Go), @grafana/schema and tsc (npm; the
+# dashboard's type check), and the Kubernetes binaries and test
 # kubelet of the operator's end-to-end tests (e2e/k8s; the first build takes about 11 minutes).
 ./scripts/install-test-tools.sh
 # The tools are installed now: the e2e/k8s tests fail instead of skipping if they are missing.

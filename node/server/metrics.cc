@@ -266,9 +266,17 @@ prometheus::Counter* AddCounter(prometheus::Registry& r, const std::string& name
 }
 }  // namespace
 
-Result<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen) {
+Result<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen, const BuildInfo& build) {
   auto impl = std::make_unique<Impl>();
   auto& r = *impl->registry;
+  prometheus::BuildGauge()
+      .Name("dispotify_build_info")
+      .Help("Always 1; the labels say which version, cluster and node this process is")
+      .Register(r)
+      .Add({{"version", build.version},
+            {"cluster_id", build.cluster_id},
+            {"node_id", std::to_string(build.node_id.value())}})
+      .Set(1);
   impl->term = AddGauge(r, "dispotify_raft_term", "Current Raft term");
   auto& role = prometheus::BuildGauge()
                    .Name("dispotify_raft_role")

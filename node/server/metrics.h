@@ -53,10 +53,20 @@ struct DataPlaneSources {
   std::function<catalog::ReadStats()> reads;
 };
 
+// What dispotify_build_info says of this process. Its labels are the join key of the dashboard and
+// the alerts: every series of a target is tied to its cluster and node through it (`* on (job,
+// instance) group_left (cluster_id, node_id) dispotify_build_info`), so no deployment has to
+// relabel each series.
+struct BuildInfo {
+  std::string version;
+  std::string cluster_id;
+  NodeId node_id;
+};
+
 class Metrics final : public RaftObserver, public api::http::RequestObserver {
  public:
   // Starts serving on `listen` (HOST:PORT; port 0 picks a free one).
-  static Result<std::unique_ptr<Metrics>> Start(const std::string& listen);
+  static Result<std::unique_ptr<Metrics>> Start(const std::string& listen, const BuildInfo& build);
   ~Metrics() override;
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;

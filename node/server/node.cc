@@ -131,7 +131,7 @@ int Node::Start() {
     state_machine = catalog_.get();
   }
 
-  auto metrics = Metrics::Start(config_.metrics_listen);
+  auto metrics = Metrics::Start(config_.metrics_listen, {version_, config_.cluster_id, config_.node_id});
   if (!metrics.ok()) {
     DLOG_ERROR << metrics.status().message();
     return kExitBadConfig;

@@ -79,7 +79,7 @@ bool Eventually(const std::function<bool()>& pred, std::chrono::milliseconds tim
 }
 
 std::unique_ptr<Metrics> StartMetrics() {
-  auto m = Metrics::Start("127.0.0.1:0");
+  auto m = Metrics::Start("127.0.0.1:0", {"0.1.0-test", "unit", NodeId(7)});
   EXPECT_TRUE(m.ok()) << m.status().ToString();
   return m.ok() ? std::move(m).value() : nullptr;
 }
@@ -94,6 +94,32 @@ RequestRecord Record(std::string_view route, std::string_view method, int status
   r.request_body_bytes = in;
   r.response_body_bytes = out;
   return r;
+}
+
+// The dashboard and the alerts select a cluster and a node through this one series per target.
+TEST(MetricsTest, BuildInfoNamesTheVersionClusterAndNode) {
+  auto m = Metrics::Start("127.0.0.1:0", {"1.2.3", "blue-cluster", NodeId(42)});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const std::string t = (*m)->Text();
+  EXPECT_EQ(Sample(t, "dispotify_build_info{cluster_id=\"blue-cluster\",node_id=\"42\",version=\"1.2.3\"}"),
+            1);
+  EXPECT_NE(t.find("# TYPE dispotify_build_info gauge"), std::string::npos);
+  // Exactly one series of the family: nothing else may carry another identity.
+  size_t series = 0;
+  for (size_t pos = t.find("\ndispotify_build_info{"); pos != std::string::npos;
+       pos = t.find("\ndispotify_build_info{", pos + 1)) {
+    ++series;
+  }
+  EXPECT_EQ(series, 1u);
+  // Served as scraped, not only serialised in process.
+  api::http::testing::TestClient served(static_cast<uint16_t>((*m)->port()));
+  ASSERT_TRUE(served.connected());
+  ASSERT_TRUE(served.Send("GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+  auto r = served.ReadResponse(false);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(
+      Sample(r->body, "dispotify_build_info{cluster_id=\"blue-cluster\",node_id=\"42\",version=\"1.2.3\"}"),
+      1);
 }
 
 TEST(MetricsTest, ObserverFeedsTheSeriesOfItsRouteMethodAndCode) {
