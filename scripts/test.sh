@@ -16,6 +16,10 @@ cd "$(dirname "$0")/.."
 # The tools are installed now: the e2e/k8s tests fail instead of skipping if they are missing.
 export DISPOTIFY_REQUIRE_K8S=1
 
+# ccache keys on paths relative to the checkout, so a clone elsewhere (a CI run) reuses the
+# objects an earlier build compiled.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
+
 presets=("$@")
 if ((${#presets[@]} == 0)); then presets=(release asan); fi
 

@@ -507,7 +507,9 @@ Decision Decide(const Observed& o, const Options& opt) {
   }
   if (o.operation.type == kOpRecoverQuorum) return ContinueRecover(o, opt, std::move(d));
   if (!o.group) {
-    if (o.recovery && !o.operation.active()) return BeginRecover(o, std::move(d));
+    // A recovery supersedes a change caught by the quorum loss: without a leader it cannot go
+    // on, and after the recovery the next pass plans again from the group of one.
+    if (o.recovery) return BeginRecover(o, std::move(d));
     return Wait(std::move(d), "a leader");
   }
   const Group& g = *o.group;

@@ -448,6 +448,10 @@ value ServiceMonitor(const api::DispotifyCluster& c) {
   match[std::string(kLabelComponent)] = S("peers");
   sm["spec"] = O({
       {"selector", O({{"matchLabels", match}})},
+      // Every series gets app_kubernetes_io_instance=<cluster name>: the dashboards key on
+      // cluster_id (dispotify_build_info), which here is the custom resource's UID; this is the
+      // name people know.
+      {"targetLabels", A({S(kLabelInstance)})},
       {"endpoints",
        A({O(
            {{"port", S("metrics")}, {"path", S("/metrics")}, {"interval", S(c.spec.monitoring.interval)}})})},

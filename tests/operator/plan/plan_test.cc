@@ -608,6 +608,14 @@ std::vector<Row> Rows() {
          return o;
        },
        ActionType::kDeletePod, 1, kOpRecoverQuorum, "restart-survivor"});
+  add({"quorum lost in the middle of a replacement: the request supersedes it",
+       [=] {
+         auto o = lost();
+         o.operation = Op(kOpReplaceMember, 2, "add-learner");
+         o.recovery = request(1);
+         return o;
+       },
+       ActionType::kDeletePod, 1, kOpRecoverQuorum, "restart-survivor"});
   add({"a request with another cluster's UID is refused",
        [=] {
          auto o = lost();

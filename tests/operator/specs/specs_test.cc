@@ -508,6 +508,10 @@ TEST(ServiceMonitorTest, ScrapesEveryMemberThroughThePeerService) {
   const value& ep = sm.at("spec").at("endpoints").at(0);
   EXPECT_EQ(ep.at("port").as_string(), "metrics");
   EXPECT_EQ(ep.at("interval").as_string(), "15s");
+  // The cluster's name on every series.
+  EXPECT_EQ(sm.at("spec").at("targetLabels").at(0).as_string(), "app.kubernetes.io/instance");
+  EXPECT_EQ(PeerService(Cluster()).at("metadata").at("labels").at("app.kubernetes.io/instance").as_string(),
+            "music");
   // Only the peer Service carries that component label.
   EXPECT_EQ(PeerService(Cluster()).at("metadata").at("labels").at("app.kubernetes.io/component").as_string(),
             "peers");
