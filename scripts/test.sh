@@ -16,9 +16,11 @@ cd "$(dirname "$0")/.."
 # The tools are installed now: the e2e/k8s tests fail instead of skipping if they are missing.
 export DISPOTIFY_REQUIRE_K8S=1
 
-# ccache keys on paths relative to the checkout, so a clone elsewhere (a CI run) reuses the
-# objects an earlier build compiled.
+# ccache keys on paths relative to the checkout and not on the build directory (the presets
+# compile with -g, which otherwise hashes it), so a clone elsewhere (a CI run) reuses the objects
+# an earlier build compiled.
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
+export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 
 presets=("$@")
 if ((${#presets[@]} == 0)); then presets=(release asan); fi

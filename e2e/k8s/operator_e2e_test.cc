@@ -36,6 +36,7 @@ using namespace std::chrono_literals;
 using web::json::value;
 
 constexpr const char* kNs = "music-e2e";
+constexpr const char* kOperatorNs = "dispotify-system";  // deploy/kubernetes/operator
 
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -64,6 +65,34 @@ class OperatorE2E : public ControlPlaneTest {
              .code == 0) {
       setup_error_ = "the CRD was not established";
       return;
+    }
+    // The operator runs as the ServiceAccount of deploy/kubernetes/ with exactly its RBAC: a verb
+    // the operator needs and the ClusterRole lacks fails these tests.
+    for (const char* file : {"namespace.yaml", "serviceaccount.yaml", "rbac.yaml"}) {
+      r = plane().Kubectl(
+          {"apply", "-f", std::string(DISPOTIFY_SOURCE_DIR "/deploy/kubernetes/operator/") + file});
+      if (r.code != 0) {
+        setup_error_ = std::string("kubectl apply ") + file + ": " + r.err;
+        return;
+      }
+    }
+    r = plane().Kubectl({"create", "token", "dispotify-operator", "-n", kOperatorNs, "--duration", "3h"});
+    if (r.code != 0 || Trim(r.out).empty()) {
+      setup_error_ = "kubectl create token: " + r.err;
+      return;
+    }
+    operator_kubeconfig_ = work_ + "/operator.kubeconfig";
+    fs::copy_file(plane().kubeconfig(), operator_kubeconfig_);
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"config", "set-credentials", "dispotify-operator",
+                                   "--token=" + Trim(r.out)},
+          std::vector<std::string>{"config", "set-context", "--current", "--user=dispotify-operator"}}) {
+      std::vector<std::string> argv = {"--kubeconfig", operator_kubeconfig_};
+      argv.insert(argv.end(), args.begin(), args.end());
+      if (auto k = plane().Kubectl(argv); k.code != 0) {
+        setup_error_ = "kubectl config: " + k.err;
+        return;
+      }
     }
     FILE* p = ::popen(DISPOTIFY_SOURCE_DIR "/e2e/k8s/build-testkubelet.sh --print", "r");
     char buf[4096] = {};
@@ -136,9 +165,10 @@ class OperatorE2E : public ControlPlaneTest {
     // A short lease, so that a killed operator's successor takes over within seconds.
     const int port = e2e::FreePort();
     if (log == "operator.log") operator_port_ = port;
-    argv.insert(argv.end(), {DISPOTIFY_OPERATOR_BIN, "--kubeconfig", plane().kubeconfig(), "--namespace", kNs,
-                             "--lease-namespace", kNs, "--listen", "127.0.0.1:" + std::to_string(port),
-                             "--identity", identity, "--lease-duration-ms", "6000"});
+    argv.insert(argv.end(),
+                {DISPOTIFY_OPERATOR_BIN, "--kubeconfig", operator_kubeconfig_, "--namespace", kNs,
+                 "--lease-namespace", kOperatorNs, "--listen", "127.0.0.1:" + std::to_string(port),
+                 "--identity", identity, "--lease-duration-ms", "6000"});
     return std::make_unique<e2e::Process>(argv, work_ + "/" + log);
   }
 
@@ -270,7 +300,7 @@ class OperatorE2E : public ControlPlaneTest {
     return out;
   }
 
-  static inline std::string work_, state_dir_, setup_error_, images_;
+  static inline std::string work_, state_dir_, setup_error_, images_, operator_kubeconfig_;
   static inline std::unique_ptr<e2e::Process> kubelet_, operator_;
   static inline int operator_starts_ = 0;
   static inline int operator_port_ = 0;  // the /metrics port of operator_
