@@ -19,6 +19,9 @@ packages=(
   ffmpeg
   # the Python venv that holds PyPI test tools (scripts/install-test-tools.sh)
   python3 python3-venv
+  # container images (deploy/docker, e2e/containers): a daemonless engine, runc (crun refuses to
+  # start containers on our machines, ../shared/CONTAINERS.md) and debootstrap for the base image
+  podman buildah runc debootstrap uidmap fuse-overlayfs slirp4netns
 )
 # Go builds dispotify-lincheck (e2e/linearizability, go 1.19: Debian 12's golang-go is 1.19). A Go
 # already on PATH (e.g. an upstream toolchain in /usr/local/go) is used as it is.
