@@ -52,5 +52,5 @@ if [[ ! -s "$tarball" ]]; then
   find "$cache" -maxdepth 1 -name 'debian-bookworm-minbase-*.tar' ! -name "$(basename "$tarball")" -delete
 fi
 
-podman import --change 'CMD ["/bin/bash"]' "$tarball" "$image" >/dev/null
+podman import --quiet --change 'CMD ["/bin/bash"]' "$tarball" "$image" >/dev/null
 echo "make-base-image: imported $image from $tarball" >&2
