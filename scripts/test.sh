@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs dependencies, builds and runs every test in the release preset,
 # then again under AddressSanitizer + UndefinedBehaviorSanitizer (all but the Kubernetes suite,
-# ctest label k8s, and lint, which run in the release preset only).
+# ctest label k8s, the container images, label containers, and lint, which run in the release
+# preset only).
 #   scripts/test.sh            release + asan
 #   scripts/test.sh release    one preset only (release, asan, tsan, debug)
 set -euo pipefail
@@ -13,6 +14,9 @@ cd "$(dirname "$0")/.."
 ./scripts/install-test-tools.sh
 # The tools are installed now: the e2e/k8s tests fail instead of skipping if they are missing.
 export DISPOTIFY_REQUIRE_K8S=1
+# So do the image and Swarm stack tests (e2e/containers; podman and docker-compose come from
+# install-deps.sh).
+export DISPOTIFY_REQUIRE_CONTAINERS=1
 
 presets=("$@")
 if ((${#presets[@]} == 0)); then presets=(release asan); fi
