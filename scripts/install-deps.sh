@@ -34,6 +34,8 @@ packages=(
   netavark aardvark-dns
   # checks deploy/swarm/docker-stack.yml offline (no Docker engine: --no-install-recommends)
   docker-compose
+  # e2e/containers/stack_service.py reads the stack file
+  python3-yaml
 )
 # Go builds dispotify-lincheck (e2e/linearizability, go 1.19: Debian 12's golang-go is 1.19). A Go
 # already on PATH (e.g. an upstream toolchain in /usr/local/go) is used as it is.

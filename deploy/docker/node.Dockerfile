@@ -11,8 +11,10 @@
 # --format docker: the OCI format has no HEALTHCHECK, and podman would drop it.
 # BASE: made here by make-base-image.sh (no registry); debian:bookworm-slim elsewhere.
 ARG BASE=localhost/debian:bookworm
-# compiled: the build stage below; prebuilt: rootfs/ from the build context.
-ARG ROOTFS=compiled
+# Unset or compiled: the build stage below; prebuilt: rootfs/ from the build context. The default
+# is written in the FROM (${ROOTFS:-compiled}), not here: buildah 1.28 decides which stages to
+# build from --build-arg values only, and would skip the build stage it then needs.
+ARG ROOTFS=
 
 FROM ${BASE} AS compiled
 # The packages first, in a layer of their own: a source change does not reinstall them.
@@ -29,16 +31,16 @@ RUN cmake --preset release && \
 FROM scratch AS prebuilt
 COPY rootfs/ /rootfs/
 
-FROM ${ROOTFS} AS rootfs
+FROM ${ROOTFS:-compiled} AS rootfs
 # An instruction, so that the stage is committed: buildah 1.28 fails a --layers=false build that
 # copies from a stage without one.
 ARG ROOTFS
-LABEL org.dispotify.binaries=${ROOTFS}
+LABEL org.dispotify.binaries=${ROOTFS:-compiled}
 
 FROM scratch
 ARG ROOTFS
 # Where the binaries were compiled: in this build (compiled) or outside it (prebuilt).
-LABEL org.dispotify.binaries=${ROOTFS}
+LABEL org.dispotify.binaries=${ROOTFS:-compiled}
 COPY --from=rootfs /rootfs/image/ /
 # The data directory belongs to the node's user, so that a new named volume mounted there (which
 # the engine fills from the image, ownership included) is writable by it.
@@ -47,7 +49,8 @@ COPY --from=rootfs --chown=10001:10001 /rootfs/user-owned/ /
 USER 10001:10001
 WORKDIR /data
 # Every address on the container's interfaces: the engine publishes the ports. Peers, node id and
-# the rest come from the environment (docs/operations.md, deploy/swarm/docker-stack.yml).
+# the rest come from the environment (docs/operations.md, deploy/swarm/docker-stack.yml); in a
+# cluster DISPOTIFY_ADVERTISE must name the address peers reach, as 0.0.0.0 is none.
 ENV DISPOTIFY_DATA_DIR=/data \
     DISPOTIFY_LISTEN=0.0.0.0:7001 \
     DISPOTIFY_HTTP_LISTEN=0.0.0.0:8080 \

@@ -8,8 +8,10 @@
 # --format docker: the OCI format has no HEALTHCHECK, and podman would drop it.
 # BASE: made here by make-base-image.sh (no registry); debian:bookworm-slim elsewhere.
 ARG BASE=localhost/debian:bookworm
-# compiled: the build stage below; prebuilt: rootfs/ from the build context.
-ARG ROOTFS=compiled
+# Unset or compiled: the build stage below; prebuilt: rootfs/ from the build context. The default
+# is written in the FROM (${ROOTFS:-compiled}), not here: buildah 1.28 decides which stages to
+# build from --build-arg values only, and would skip the build stage it then needs.
+ARG ROOTFS=
 
 FROM ${BASE} AS compiled
 COPY scripts/install-deps.sh /src/scripts/install-deps.sh
@@ -23,16 +25,16 @@ RUN cmake --preset release && \
 FROM scratch AS prebuilt
 COPY rootfs/ /rootfs/
 
-FROM ${ROOTFS} AS rootfs
+FROM ${ROOTFS:-compiled} AS rootfs
 # An instruction, so that the stage is committed: buildah 1.28 fails a --layers=false build that
 # copies from a stage without one.
 ARG ROOTFS
-LABEL org.dispotify.binaries=${ROOTFS}
+LABEL org.dispotify.binaries=${ROOTFS:-compiled}
 
 FROM scratch
 ARG ROOTFS
 # Where the binaries were compiled: in this build (compiled) or outside it (prebuilt).
-LABEL org.dispotify.binaries=${ROOTFS}
+LABEL org.dispotify.binaries=${ROOTFS:-compiled}
 COPY --from=rootfs /rootfs/image/ /
 USER 10001:10001
 # In a cluster the operator reads its service account's token and CA from the files Kubernetes

@@ -101,16 +101,19 @@ python3 -c 'import json, sys; sys.exit(json.loads(sys.argv[1]) != json.loads(sys
 # 2. The cluster, from the stack's service definition.
 podman network create "$net" >/dev/null
 token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+# Through files, not process substitution: set -e must see the parser fail.
+"$here/stack_service.py" "$stack" "$service" --secrets >"$tmp/secrets"
 while read -r name; do
   printf '%s' "$token" | podman secret create "$prefix$name" - >/dev/null
   secrets+=("$prefix$name")
-done < <("$here/stack_service.py" "$stack" "$service" --secrets)
+done <"$tmp/secrets"
 alias=$("$here/stack_service.py" "$stack" "$service" --aliases)
 replicas=$("$here/stack_service.py" "$stack" "$service" --replicas)
 ((replicas >= 3)) || fail "the stack runs $replicas replicas; the test needs a cluster of 3 or more"
 endpoints=()
 for slot in $(seq 1 "$replicas"); do
-  mapfile -d '' spec < <("$here/stack_service.py" "$stack" "$service" --slot "$slot" --prefix "$prefix")
+  "$here/stack_service.py" "$stack" "$service" --slot "$slot" --prefix "$prefix" >"$tmp/spec-$slot"
+  mapfile -d '' spec <"$tmp/spec-$slot"
   opts=() cmd=() seen=0
   for a in "${spec[@]}"; do
     if [[ $seen == 0 && "$a" == -- ]]; then seen=1; elif [[ $seen == 0 ]]; then opts+=("$a"); else cmd+=("$a"); fi
@@ -177,8 +180,9 @@ print(up[0]["file_id"] if len(up) == 1 else "")')
 import json, sys
 d = json.load(sys.stdin)
 items = d.get("items", []) if isinstance(d, dict) else d
-sys.exit(0 if any(s.get("file_id") == sys.argv[1] for s in items) else 1)' "$file_id" ||
-  fail "the song uploaded through ${endpoints[0]} is not listed by ${endpoints[1]}"
+# The title comes from the tags, which dispotify-tagger (a child process in the image) read.
+sys.exit(0 if any(s.get("file_id") == sys.argv[1] and s.get("title") == "Container Song" for s in items) else 1)' "$file_id" ||
+  fail "the song uploaded through ${endpoints[0]} is not listed by ${endpoints[1]} with the title of its tags"
 "$ctl" -e "${endpoints[1]}" -t 30 stream "$file_id" -o "$tmp/streamed.mp3"
 cmp -s "$song" "$tmp/streamed.mp3" || fail "the song streamed through ${endpoints[1]} differs from the one uploaded"
 echo "image-test: uploaded $file_id through ${containers[0]}, streamed it identical through ${containers[1]}"
