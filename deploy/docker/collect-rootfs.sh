@@ -34,20 +34,22 @@ for bin in "$@"; do
   strip --strip-debug "$dest/usr/local/bin/$(basename "$bin")"
 done
 
+# ldd's output is read whole (a `ldd | grep -q` under pipefail can fail on SIGPIPE and hide a match).
+resolved=$(ldd "$@")
+if grep -q 'not found' <<<"$resolved"; then
+  grep 'not found' <<<"$resolved" >&2
+  echo "collect-rootfs: a library is missing" >&2
+  exit 1
+fi
+
 # Each library at the path ldd resolved (the loader included, at the path the binaries name), with
 # symlinks followed: the copy holds the file under its SONAME, which is what the loader looks up.
-libs=$(for bin in "$@"; do
-  ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
-done | sort -u)
+# (With several binaries ldd heads each one's list with "PATH:", which is no library.)
+libs=$(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// && $1 !~ /:$/ { print $1 }' <<<"$resolved" | sort -u)
 for lib in $libs; do
   mkdir -p "$dest$(dirname "$lib")"
   cp -L "$lib" "$dest$lib"
 done
-if ldd "$@" | grep -q 'not found'; then
-  ldd "$@" | grep 'not found' >&2
-  echo "collect-rootfs: a library is missing" >&2
-  exit 1
-fi
 
 # glibc 2.36 has the files and dns name services built in (no libnss_*.so to copy); the engine
 # mounts /etc/hosts and /etc/resolv.conf.

@@ -156,6 +156,16 @@ until cluster_ready; do
   sleep 1
 done
 echo "image-test: $replicas voters, all healthy, joined through $alias"
+# The joining nodes resolve the alias themselves (ResolveSeeds: glibc's resolver, which must work
+# in an image without libnss files) and try its addresses. The first to join registered through
+# an address of the alias; a later one may also have been sent to the leader by a member.
+via_address=0
+for c in "${containers[@]:1}"; do
+  line=$(podman logs "$c" 2>&1 | grep -m1 'registered with the leader as a learner (via ' || true)
+  echo "image-test: $c: ${line:-no registration logged}"
+  [[ "$line" =~ \(via\ [0-9]+\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+\)$ ]] && via_address=1
+done
+((via_address)) || fail "no node registered through an address that $alias resolved to"
 "$ctl" -e "${endpoints[0]}" cluster status
 
 # The admin API wants the token the secret holds.
