@@ -8,6 +8,9 @@
 //                      [--node-timeout-ms N]
 //
 // Without --kubeconfig: in-cluster configuration, else $KUBECONFIG, else ~/.kube/config.
+//
+//   dispotify-operator probe URL [--timeout-ms N]: a GET, exit 0 on 2xx (the image's HEALTHCHECK,
+//   which has no shell or curl to run; common/rest/probe.h).
 
 #include <cpprest/http_listener.h>
 #include <unistd.h>
@@ -18,9 +21,11 @@
 #include <map>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "common/logging.h"
+#include "common/rest/probe.h"
 #include "operator/controller/controller.h"
 #include "operator/kube/config.h"
 #include "operator/kube/events.h"
@@ -225,6 +230,9 @@ int Run(const Flags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "probe") {
+    return dispotify::rest::RunProbeCommand("dispotify-operator", {argv + 2, argv + argc});
+  }
   auto flags = ParseFlags(argc, argv);
   if (!flags.ok()) {
     if (!flags.status().message().empty())

@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # Installs every Debian package that Dispotify's build, tests and benchmarks need.
 # Idempotent and non-interactive: safe to run on every invocation of the README's commands.
+#   scripts/install-deps.sh               everything
+#   scripts/install-deps.sh --build-only  only what compiling the binaries needs (the build stage of
+#                                         the images, deploy/docker)
 set -euo pipefail
 
-packages=(
+build_packages=(
   # toolchain
-  build-essential cmake ninja-build ccache pkg-config clang-format clang-tidy git
+  build-essential cmake ninja-build pkg-config
   # node-to-node RPC
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  # libraries named in DESIGN.md
+  # libraries named in DESIGN.md (GoogleTest too: CMake's configure step requires it)
   libboost1.74-dev libcpprest-dev libssl-dev libsqlite3-dev libpqxx-dev libyaml-cpp-dev
   prometheus-cpp-dev libtag1-dev libgtest-dev libgmock-dev
+)
+packages=(
+  "${build_packages[@]}"
+  # development tools
+  ccache clang-format clang-tidy git
   # real peers for benchmarks and tests
   etcd-server etcd-client nginx-light postgresql prometheus
   # tools used by scripts
@@ -19,7 +27,15 @@ packages=(
   ffmpeg
   # the Python venv that holds PyPI test tools (scripts/install-test-tools.sh)
   python3 python3-venv
-  # PyYAML: deploy/monitoring/prometheus/generate-prometheusrule.py --check parses both rule files
+  # container images (deploy/docker, e2e/containers): a daemonless engine, runc (crun refuses to
+  # start containers on our machines, ../shared/CONTAINERS.md) and debootstrap for the base image
+  podman buildah runc debootstrap uidmap fuse-overlayfs slirp4netns
+  # name resolution between containers (podman with netavark; its CNI backend has none)
+  netavark aardvark-dns
+  # checks deploy/swarm/docker-stack.yml offline (no Docker engine: --no-install-recommends)
+  docker-compose
+  # PyYAML: e2e/containers/stack_service.py reads the stack file, and
+  # deploy/monitoring/prometheus/generate-prometheusrule.py --check parses both rule files
   python3-yaml
 )
 # Go builds dispotify-lincheck (e2e/linearizability, go 1.19: Debian 12's golang-go is 1.19). A Go
@@ -28,6 +44,11 @@ if ! command -v go >/dev/null; then packages+=(golang-go); fi
 # Node.js and npm install and run tsc with @grafana/schema (deploy/monitoring/schema-check). A
 # Node.js already on PATH (e.g. from another repository) is used as it is.
 if ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
+case "${1:-}" in
+  --build-only) packages=("${build_packages[@]}") ;;
+  "") ;;
+  *) echo "usage: $0 [--build-only]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs dependencies, builds and runs every test in the release preset,
 # then again under AddressSanitizer + UndefinedBehaviorSanitizer (all but the Kubernetes suite,
-# ctest label k8s, lint, and the monitoring checks, label monitoring, which run in the release
+# ctest label k8s, the container images, label containers, the monitoring checks, label
+# monitoring, and lint, which run in the release
 # preset only).
 #   scripts/test.sh            release + asan
 #   scripts/test.sh release    one preset only (release, asan, tsan, debug)
@@ -15,6 +16,9 @@ cd "$(dirname "$0")/.."
 ./scripts/install-test-tools.sh
 # The tools are installed now: the e2e/k8s tests fail instead of skipping if they are missing.
 export DISPOTIFY_REQUIRE_K8S=1
+# So do the image and Swarm stack tests (e2e/containers; podman and docker-compose come from
+# install-deps.sh).
+export DISPOTIFY_REQUIRE_CONTAINERS=1
 
 # ccache keys on paths relative to the checkout and not on the build directory (the presets
 # compile with -g, which otherwise hashes it), so a clone elsewhere (a CI run) reuses the objects

@@ -1,7 +1,11 @@
 #include "node/server/config.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <fstream>
@@ -221,6 +225,11 @@ const std::map<std::string, Setter>& Setters() {
          c->api_token = v;
          return Status::Ok();
        }},
+      {"api_token_file",
+       [](NodeConfig* c, const std::string& v) {
+         c->api_token_file = v;
+         return Status::Ok();
+       }},
       {"auto_promote",
        [](NodeConfig* c, const std::string& v) { return ParseBool("auto_promote", v, &c->auto_promote); }},
       {"log_level",
@@ -345,6 +354,22 @@ Status Validate(NodeConfig* config) {
     // came back empty.
     if (!config->join) config->peers[config->node_id] = config->listen;
   }
+  if (!config->api_token_file.empty()) {
+    if (!config->api_token.empty()) {
+      return Status::InvalidArgument("api_token and api_token_file are both set; set only one");
+    }
+    std::ifstream in(config->api_token_file);
+    if (!in) return Status::InvalidArgument("api_token_file: cannot read " + config->api_token_file);
+    std::stringstream buf;
+    buf << in.rdbuf();
+    std::string token = buf.str();
+    // A secret written with `echo` or an editor ends in a newline that is no part of the token.
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+    // An empty token would leave the admin API open, which is not what naming a file asks for.
+    if (token.empty())
+      return Status::InvalidArgument("api_token_file: " + config->api_token_file + " is empty");
+    config->api_token = std::move(token);
+  }
   if (config->metadata_store == "postgres" && config->postgres_url.empty())
     return Status::InvalidArgument("metadata_store: postgres needs postgres_url (a libpq connection string)");
   if (!config->join && !config->peers.contains(config->node_id)) {
@@ -423,6 +448,47 @@ Result<NodeConfig> LoadConfig(const std::vector<std::string>& args,
   return config;
 }
 
+std::vector<std::string> ResolveSeeds(const std::vector<std::string>& seeds) {
+  std::vector<std::string> out;
+  for (const std::string& seed : seeds) {
+    const size_t colon = seed.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      out.push_back(seed);
+      continue;
+    }
+    std::string host = seed.substr(0, colon);
+    const std::string port = seed.substr(colon + 1);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) {
+      out.push_back(seed);
+      continue;
+    }
+    const size_t first = out.size();
+    for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+      char ip[INET6_ADDRSTRLEN] = {};
+      std::string addr;
+      if (ai->ai_family == AF_INET) {
+        ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr, ip, sizeof(ip));
+        addr = std::string(ip) + ":" + port;
+      } else if (ai->ai_family == AF_INET6) {
+        ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr, ip, sizeof(ip));
+        addr = "[" + std::string(ip) + "]:" + port;
+      } else {
+        continue;
+      }
+      if (std::find(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(), addr) == out.end())
+        out.push_back(std::move(addr));
+    }
+    ::freeaddrinfo(res);
+    if (out.size() == first) out.push_back(seed);
+  }
+  return out;
+}
+
 std::map<std::string, std::string> ProcessEnvironment() {
   std::map<std::string, std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
@@ -443,6 +509,7 @@ std::vector<std::string> ConfigKeys() {
 
 std::string UsageText() {
   return R"(usage: dispotify-node [flags]
+       dispotify-node probe URL [--timeout-ms N]   GET URL once: exit 0 on 2xx, else 1 (health checks)
   --config FILE            YAML configuration (keys as below, with '_' for '-')
   --node-id N              this server's Raft id (default 1)
   --pod-ordinal N          a StatefulSet pod's index: the node id is N + 1 (default -1: unset);
@@ -469,6 +536,7 @@ std::string UsageText() {
   --http-listen H:P        the REST API (default 127.0.0.1:8080; "" = off; port 0 picks one)
   --http-workers N         threads running REST handlers (default 64)
   --api-token STR          bearer token the admin API requires (default "": open)
+  --api-token-file FILE    read the token from FILE (a Docker or Kubernetes secret); not both
   --max-upload-mib N       larger uploads get 413 (default 2048)
   --min-free-mib N         disk space blobs never use, room for metadata and the Raft log;
                            uploads that would go below get 507 (default 256)

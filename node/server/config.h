@@ -49,12 +49,15 @@
 //   max_upload_mib: 2048            # larger uploads get 413
 //   min_free_mib: 256               # disk space blobs never use (metadata + Raft log room); 507
 //   api_token: ""                   # bearer token of the admin API ("" = open)
+//   api_token_file: ""              # read api_token from this file instead (a Docker/Kubernetes
+//                                   # secret; trailing whitespace dropped); not both
 //   inventory_interval_ms: 0        # the scrubber's orphan/missing sweep (0: 30 s)
 //   orphan_grace_ms: 0              # age before an unreferenced blob is deleted (0: 15 min)
 //   read_timeout_ms: 2000           # a linearizable read that cannot confirm the latest state
 //                                   # with the leader this fast gets 503 + Retry-After
 //   upload_lock_ttl_ms: 15000       # lease of an upload on its file id, renewed while bytes flow
 // Flags only: --config FILE, --reset (wipe a removed member's data dir, then exit), --help.
+// `dispotify-node probe URL` is not a configuration: main hands it to common/rest/probe.h.
 // Unknown keys and flags are errors (a typo must not silently keep a default).
 
 #include <cstdint>
@@ -104,6 +107,7 @@ struct NodeConfig {
   uint64_t min_free_mib = 256;
   uint64_t dead_after_s = 600;
   std::string api_token;
+  std::string api_token_file;  // read into api_token by Validate
   int inventory_interval_ms = 0;
   int64_t orphan_grace_ms = 0;
   int read_timeout_ms = 2000;
@@ -117,6 +121,13 @@ struct NodeConfig {
 
 // Parses "1=host:port,2=host:port".
 Result<std::map<NodeId, std::string>> ParsePeers(std::string_view text);
+// The addresses a joining node tries to register through, from its seeds ("host:port"): each
+// address a seed's name resolves to, as "ip:port" ("[ip6]:port"), in the order of the resolver,
+// then the next seed. A name may stand for several nodes (Swarm's tasks.<service>, a headless
+// Service), some of them joining like this one: trying one address at a time reaches a member
+// whatever the order, where a channel to the name would keep picking the first. A seed that does
+// not resolve (yet) is kept as it is, so the gRPC call says why it fails.
+std::vector<std::string> ResolveSeeds(const std::vector<std::string>& seeds);
 // Applies a YAML document on top of `config`.
 Status ApplyYaml(std::string_view yaml_text, NodeConfig* config);
 // Defaults <- YAML file <- env <- flags, then validated (peers defaulted to {self: listen}).

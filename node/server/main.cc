@@ -1,5 +1,6 @@
 // dispotify-node: parses the configuration, builds the Node composition root and runs it until
 // SIGTERM/SIGINT (graceful stop) or a fatal condition (see UsageText() for the exit codes).
+// `dispotify-node probe URL` is a health probe instead (common/rest/probe.h).
 
 #include <signal.h>
 
@@ -10,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/rest/probe.h"
 #include "node/server/config.h"
 #include "node/server/node.h"
 #include "node/server/raft_node.h"
@@ -17,6 +19,10 @@
 int main(int argc, char** argv) {
   using namespace dispotify::server;
   std::vector<std::string> args(argv + 1, argv + argc);
+  // The images' HEALTHCHECK (no shell or curl in them): a GET, exit 0 on 2xx.
+  if (!args.empty() && args[0] == "probe") {
+    return dispotify::rest::RunProbeCommand("dispotify-node", {args.begin() + 1, args.end()});
+  }
   auto config = LoadConfig(args, ProcessEnvironment());
   if (!config.ok()) {
     std::fprintf(stderr, "dispotify-node: %s\n(see dispotify-node --help)\n",

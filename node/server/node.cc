@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <optional>
+#include <string_view>
 #include <thread>
 
 #include "common/file_system.h"
@@ -520,12 +521,15 @@ void Node::MembershipLoop() {
   constexpr auto kPeriod = std::chrono::milliseconds(200);
   constexpr uint64_t kPromoteMaxLag = 1000;
   std::shared_ptr<grpc::Channel> join_channel;
-  size_t join_target = 0;
   bool told_incarnation = false;
   std::vector<std::string> seeds;
   for (const auto& [id, addr] : config_.peers) {
     if (id != config_.node_id) seeds.push_back(addr);
   }
+  // The seeds' addresses, resolved again each time they are used up: the nodes behind a name
+  // change as they start and stop (ResolveSeeds).
+  std::vector<std::string> targets;
+  size_t next_target = 0;
   for (bool first = true;; first = false) {
     {
       std::unique_lock lock(mu_);
@@ -544,7 +548,11 @@ void Node::MembershipLoop() {
     // Register with the leader until the configuration lists this node as itself (not as an
     // earlier incarnation of its id: the leader refuses that until the old member is removed).
     if (config_.join && !st.conf.ContainsIncarnation(config_.node_id, node_uuid_) && !seeds.empty()) {
-      const std::string& target = seeds[join_target % seeds.size()];
+      if (next_target >= targets.size()) {
+        targets = ResolveSeeds(seeds);
+        next_target = 0;
+      }
+      const std::string target = targets[next_target];
       join_channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
       auto stub = v1::Cluster::NewStub(join_channel);
       grpc::ClientContext ctx;
@@ -560,16 +568,20 @@ void Node::MembershipLoop() {
         DLOG_INFO << "registered with the leader as a learner (via " << target << ")";
       } else {
         const std::string& msg = gs.error_message();
-        auto colon = msg.rfind(':');
-        if (msg.rfind("not-leader:", 0) == 0 && colon != std::string::npos && colon + 1 < msg.size()) {
-          seeds.push_back(msg.substr(colon + 1));  // go straight to the leader next time
-          join_target = seeds.size() - 1;
-        } else {
-          if (gs.error_code() == grpc::StatusCode::FAILED_PRECONDITION && !told_incarnation) {
-            told_incarnation = true;  // e.g. "a member as incarnation X": waits for its removal
-            DLOG_WARN << "cannot register with the leader yet: " << msg;
-          }
-          ++join_target;
+        // "not-leader:<id>:<host:port>" (grpc_call.h); the address is empty when no leader is known.
+        constexpr std::string_view kNotLeader = "not-leader:";
+        const size_t id_end =
+            msg.rfind(kNotLeader, 0) == 0 ? msg.find(':', kNotLeader.size()) : std::string::npos;
+        ++next_target;
+        if (id_end != std::string::npos && id_end + 1 < msg.size()) {
+          // Go straight to the leader next time, then back to the seeds (resolved afresh) if that
+          // fails: the list never grows, however many redirects come.
+          targets.resize(next_target);
+          targets.push_back(msg.substr(id_end + 1));
+        } else if (gs.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+                   msg.rfind(kNotLeader, 0) != 0 && !told_incarnation) {
+          told_incarnation = true;  // e.g. "a member as incarnation X": waits for its removal
+          DLOG_WARN << "cannot register with the leader yet: " << msg;
         }
       }
     }

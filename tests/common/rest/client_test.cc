@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/rest/probe.h"
+
 namespace dispotify::rest {
 namespace {
 
@@ -312,6 +314,71 @@ TEST(ClientTest, NoNodeAnsweringIsUnavailableNamingEachEndpoint) {
   EXPECT_NE(r.status().message().find(b), std::string::npos) << r.status().message();
   EXPECT_GE(notes, 1);  // it went round more than once
   EXPECT_LT(took, std::chrono::seconds(5));
+}
+
+// The probe of the images' HEALTHCHECK (probe.h): one GET, healthy only on a 2xx.
+TEST(ProbeTest, SplitUrl) {
+  auto a = SplitUrl("http://127.0.0.1:8080/healthz");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->first, "http://127.0.0.1:8080");
+  EXPECT_EQ(a->second, "/healthz");
+  auto b = SplitUrl("https://node-1:8080");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->second, "/");
+  auto c = SplitUrl("http://h:1?x=1");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->first, "http://h:1");
+  EXPECT_EQ(c->second, "/?x=1");
+  EXPECT_FALSE(SplitUrl("127.0.0.1:8080/healthz").ok());
+  EXPECT_FALSE(SplitUrl("ftp://h/x").ok());
+  EXPECT_FALSE(SplitUrl("http:///healthz").ok());
+}
+
+TEST(ProbeTest, HealthyOnlyOnA2xxAndNeverRetries) {
+  FakeServer server([](size_t i, const std::string&) {
+    if (i == 0) return Response(204, "");
+    return Response(503, R"({"error":{"code":"unavailable","message":"no leader"}})", "Retry-After: 0\r\n");
+  });
+  EXPECT_TRUE(Probe(server.url() + "/readyz").ok());
+  const Status down = Probe(server.url() + "/readyz");
+  EXPECT_EQ(down.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(down.message(), "GET " + server.url() + "/readyz: HTTP 503 unavailable: no leader");
+  const auto heads = server.heads();
+  ASSERT_EQ(heads.size(), 2u);  // a 503 is not retried: the engine has its own retries
+  EXPECT_EQ(heads[0].rfind("GET /readyz HTTP/1.1\r\n", 0), 0u) << heads[0];
+}
+
+TEST(ProbeTest, AClosedPortFailsFastWithTheCause) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(ClosedPort()) + "/healthz";
+  const auto start = std::chrono::steady_clock::now();
+  const Status s = Probe(url);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1000));
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(s.message().rfind("GET " + url + ": no answer (", 0), 0u) << s.message();
+  EXPECT_EQ(s.message().find("no node answered"), std::string::npos) << s.message();
+}
+
+TEST(ProbeTest, ASilentServerFailsWithinTheTimeout) {
+  // Accepts and never answers: the probe must end on its own, before the engine's timeout.
+  FakeServer server([](size_t, const std::string&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    return Response(200, "");
+  });
+  const auto start = std::chrono::steady_clock::now();
+  const Status s = Probe(server.url() + "/healthz", std::chrono::milliseconds(300));
+  EXPECT_FALSE(s.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1400));
+}
+
+TEST(ProbeTest, CommandExitCodes) {
+  FakeServer server([](size_t i, const std::string&) { return Response(i == 0 ? 200 : 500, "{}"); });
+  EXPECT_EQ(RunProbeCommand("t", {server.url() + "/healthz"}), 0);
+  EXPECT_EQ(RunProbeCommand("t", {server.url() + "/healthz", "--timeout-ms", "500"}), 1);  // the 500
+  EXPECT_EQ(RunProbeCommand("t", {"http://127.0.0.1:" + std::to_string(ClosedPort()) + "/"}), 1);
+  EXPECT_EQ(RunProbeCommand("t", {}), 2);
+  EXPECT_EQ(RunProbeCommand("t", {"not-a-url"}), 2);
+  EXPECT_EQ(RunProbeCommand("t", {server.url(), "--timeout-ms=0"}), 2);
+  EXPECT_EQ(RunProbeCommand("t", {server.url(), "extra"}), 2);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "node/server/config.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -93,6 +94,41 @@ TEST(ConfigTest, HelpListsEveryKeyAsAFlag) {
     std::replace(key.begin(), key.end(), '_', '-');
     EXPECT_NE(usage.find("  --" + key + " "), std::string::npos) << "--help does not explain --" << key;
   }
+}
+
+TEST(ConfigTest, ApiTokenFromASecretFile) {
+  const std::string path = ::testing::TempDir() + "/dispotify-api-token-" + std::to_string(::getpid());
+  std::ofstream(path) << "s3cret\n";  // as `echo s3cret > file` or a Swarm secret leaves it
+  auto c = LoadConfig({}, {{"DISPOTIFY_API_TOKEN_FILE", path}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->api_token, "s3cret");
+
+  auto both = LoadConfig({"--api-token", "x", "--api-token-file", path}, {});
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find("set only one"), std::string::npos) << both.status().ToString();
+
+  std::ofstream(path) << " \n";  // an empty secret must not leave the admin API open
+  auto empty = LoadConfig({"--api-token-file", path}, {});
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.status().message().find("is empty"), std::string::npos) << empty.status().ToString();
+  std::remove(path.c_str());
+
+  auto missing = LoadConfig({"--api-token-file", path}, {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("cannot read"), std::string::npos) << missing.status().ToString();
+}
+
+TEST(ConfigTest, SeedsResolveToEachAddressInTurn) {
+  // An address is itself; a name gives its addresses; what does not resolve stays for gRPC to
+  // report.
+  EXPECT_EQ(ResolveSeeds({"127.0.0.1:7001", "[::1]:7002"}),
+            (std::vector<std::string>{"127.0.0.1:7001", "[::1]:7002"}));
+  const auto local = ResolveSeeds({"localhost:7003"});
+  ASSERT_FALSE(local.empty());
+  EXPECT_NE(std::find(local.begin(), local.end(), "127.0.0.1:7003"), local.end());
+  for (const auto& a : local) EXPECT_TRUE(a == "127.0.0.1:7003" || a == "[::1]:7003") << a;
+  EXPECT_EQ(ResolveSeeds({"no-such-host.invalid:7001"}),
+            (std::vector<std::string>{"no-such-host.invalid:7001"}));
 }
 
 TEST(ConfigTest, PeersMustIncludeSelfUnlessJoining) {
