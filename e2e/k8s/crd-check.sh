@@ -270,5 +270,21 @@ expect_eq "objects left after delete" "" "$left"
 expect_eq "PVCs kept (whenDeleted: Retain)" "data-music-0 data-music-1 data-music-2" \
   "$(k get pvc -n "$ns" -l app.kubernetes.io/instance=music -o jsonpath='{.items[*].metadata.name}')"
 
+echo "== deploy/kubernetes: the operator's install and every example, checked by the server's schemas"
+# A dry run creates nothing: the namespace the rest goes into must exist for real.
+k apply -f "$repo/deploy/kubernetes/operator/namespace.yaml" >/dev/null
+if out=$(k apply --server-side --dry-run=server -k "$repo/deploy/kubernetes/" 2>&1); then
+  pass "kubectl apply -k deploy/kubernetes/ (server-side dry run)"
+else
+  fail "kubectl apply -k deploy/kubernetes/: $out"
+fi
+for example in "$repo"/deploy/kubernetes/examples/*.yaml; do
+  if out=$(k apply --server-side --dry-run=server -n "$ns" -f "$example" 2>&1); then
+    pass "example $(basename "$example") (server-side dry run)"
+  else
+    fail "example $(basename "$example"): $out"
+  fi
+done
+
 echo "crd-check: $passed passed, $failures failed"
 [[ $failures -eq 0 ]]

@@ -682,7 +682,10 @@ TEST_F(OperatorE2E, AGroupThatLostItsQuorumIsRebuiltFromTheSurvivorAPersonNames)
   std::string message;
   for (const auto& k : lost.at("status").at("conditions").as_array())
     if (Str(k, {"type"}) == "QuorumLost") message = Str(k, {"message"});
-  EXPECT_NE(message.find("1 of 3 voters run with their data; a quorum needs 2"), std::string::npos)
+  // "1 of 3", or "1 of 2" when the operator had begun replacing a lost member just before the
+  // second loss (its removal is in the survivor's log, uncommitted: Raft counts it).
+  EXPECT_TRUE(message.find("1 of 3 voters run with their data; a quorum needs 2") != std::string::npos ||
+              message.find("1 of 2 voters run with their data; a quorum needs 2") != std::string::npos)
       << message;
   const std::string survivor_pod = PodUid(0);
   std::this_thread::sleep_for(5s);

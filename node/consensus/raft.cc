@@ -65,7 +65,7 @@ Result<RestartState> ForceNewClusterState(RestartState restart, NodeId self) {
                                       "cannot rebuild the cluster");
   }
   const Term term(std::max(restart.hard_state.term, last_term).value() + 1);
-  auto append = [&](ConfChange cc) {
+  auto append = [&](const ConfChange& cc) {
     last = last.next();
     restart.entries.push_back(Entry{term, last, EntryType::kConfChange, EncodeConfChange(cc)});
   };
