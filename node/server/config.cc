@@ -230,6 +230,11 @@ const std::map<std::string, Setter>& Setters() {
          c->api_token_file = v;
          return Status::Ok();
        }},
+      {"postgres_url_file",
+       [](NodeConfig* c, const std::string& v) {
+         c->postgres_url_file = v;
+         return Status::Ok();
+       }},
       {"auto_promote",
        [](NodeConfig* c, const std::string& v) { return ParseBool("auto_promote", v, &c->auto_promote); }},
       {"log_level",
@@ -321,6 +326,28 @@ Status ApplyYaml(std::string_view yaml_text, NodeConfig* config) {
   return Status::Ok();
 }
 
+namespace {
+
+// `<key>_file` names a file (a Docker or Kubernetes secret) that holds `<key>`'s value.
+Status ReadSecretFile(const std::string& key, const std::string& path, std::string* value) {
+  if (path.empty()) return Status::Ok();
+  if (!value->empty())
+    return Status::InvalidArgument(key + " and " + key + "_file are both set; set only one");
+  std::ifstream in(path);
+  if (!in) return Status::InvalidArgument(key + "_file: cannot read " + path);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  std::string text = buf.str();
+  // A secret written with `echo` or an editor ends in a newline that is no part of the value.
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  // An empty token would leave the admin API open, which is not what naming a file asks for.
+  if (text.empty()) return Status::InvalidArgument(key + "_file: " + path + " is empty");
+  *value = std::move(text);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status Validate(NodeConfig* config) {
   if (config->pod_ordinal >= 0) {
     const NodeId from_ordinal(static_cast<uint64_t>(config->pod_ordinal) + 1);
@@ -354,22 +381,8 @@ Status Validate(NodeConfig* config) {
     // came back empty.
     if (!config->join) config->peers[config->node_id] = config->listen;
   }
-  if (!config->api_token_file.empty()) {
-    if (!config->api_token.empty()) {
-      return Status::InvalidArgument("api_token and api_token_file are both set; set only one");
-    }
-    std::ifstream in(config->api_token_file);
-    if (!in) return Status::InvalidArgument("api_token_file: cannot read " + config->api_token_file);
-    std::stringstream buf;
-    buf << in.rdbuf();
-    std::string token = buf.str();
-    // A secret written with `echo` or an editor ends in a newline that is no part of the token.
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-    // An empty token would leave the admin API open, which is not what naming a file asks for.
-    if (token.empty())
-      return Status::InvalidArgument("api_token_file: " + config->api_token_file + " is empty");
-    config->api_token = std::move(token);
-  }
+  DISPOTIFY_RETURN_IF_ERROR(ReadSecretFile("api_token", config->api_token_file, &config->api_token));
+  DISPOTIFY_RETURN_IF_ERROR(ReadSecretFile("postgres_url", config->postgres_url_file, &config->postgres_url));
   if (config->metadata_store == "postgres" && config->postgres_url.empty())
     return Status::InvalidArgument("metadata_store: postgres needs postgres_url (a libpq connection string)");
   if (!config->join && !config->peers.contains(config->node_id)) {
@@ -533,6 +546,8 @@ std::string UsageText() {
   --state-machine NAME     catalog (the music store, default) | kv (consensus tests, benchmark)
   --metadata-store NAME    embedded (SQLite in the data dir, default) | postgres
   --postgres-url STR       libpq connection string of this node's database (with postgres)
+  --postgres-url-file FILE read the connection string from FILE (a secret; one per member on
+                           Kubernetes, docs/operator.md); not both
   --http-listen H:P        the REST API (default 127.0.0.1:8080; "" = off; port 0 picks one)
   --http-workers N         threads running REST handlers (default 64)
   --api-token STR          bearer token the admin API requires (default "": open)

@@ -33,6 +33,7 @@
 //   state_machine: catalog          # catalog (the music store) | kv (consensus tests, benchmark)
 //   metadata_store: embedded        # embedded (SQLite in data_dir) | postgres
 //   postgres_url: ""                # libpq connection string of this node's database
+//   postgres_url_file: ""           # read postgres_url from this file instead (a secret)
 //   replication_factor: 3           # R on a new cluster (later: the admin API changes it)
 //   repair_interval_ms: 2000        # the leader's repair pass (bring files to R, trim, rebalance)
 //   scrub_interval_s: 3600          # every node re-hashes its blobs this often (0: never)
@@ -94,6 +95,7 @@ struct NodeConfig {
   std::string state_machine = "catalog";
   std::string metadata_store = "embedded";
   std::string postgres_url;
+  std::string postgres_url_file;  // read into postgres_url by Validate
   uint32_t replication_factor = 3;
   int repair_interval_ms = 2000;
   int scrub_interval_s = 3600;

@@ -118,6 +118,22 @@ TEST(ConfigTest, ApiTokenFromASecretFile) {
   EXPECT_NE(missing.status().message().find("cannot read"), std::string::npos) << missing.status().ToString();
 }
 
+TEST(ConfigTest, PostgresUrlFromASecretFile) {
+  // The operator gives each pod DISPOTIFY_POSTGRES_URL_FILE: its own member's key of the Secret.
+  const std::string path = ::testing::TempDir() + "/dispotify-pg-url-" + std::to_string(::getpid());
+  std::ofstream(path) << "postgresql://music@db-0/music\n";
+  auto c = LoadConfig({"--metadata-store", "postgres"}, {{"DISPOTIFY_POSTGRES_URL_FILE", path}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->postgres_url, "postgresql://music@db-0/music");
+  auto both = LoadConfig({"--postgres-url", "x", "--postgres-url-file", path}, {});
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find("postgres_url and postgres_url_file"), std::string::npos);
+  std::remove(path.c_str());
+  auto missing = LoadConfig({"--metadata-store", "postgres", "--postgres-url-file", path}, {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("postgres_url_file: cannot read"), std::string::npos);
+}
+
 TEST(ConfigTest, SeedsResolveToEachAddressInTurn) {
   // An address is itself; a name gives its addresses; what does not resolve stays for gRPC to
   // report.
