@@ -38,6 +38,10 @@ using web::json::value;
 constexpr const char* kNs = "music-e2e";
 constexpr const char* kOperatorNs = "dispotify-system";  // deploy/kubernetes/operator
 
+double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
@@ -314,10 +318,12 @@ TEST_F(OperatorE2E, ACustomResourceBecomesAThreeMemberCluster) {
     out << testing_exec::ReadWholeFile(DISPOTIFY_SOURCE_DIR "/deploy/kubernetes/examples/minimal.yaml")
         << "  image: dispotify/node:e2e\n";
   }
+  const auto started = std::chrono::steady_clock::now();
   auto r = Kubectl({"apply", "-f", manifest});
   ASSERT_EQ(r.code, 0) << r.err;
   const std::string why = WaitSettled(3);
   ASSERT_TRUE(why.empty()) << why;
+  std::printf("kubectl apply -> 3 voters Ready: %.1f s\n", SecondsSince(started));
   const value c = Get("dspc/music");
   EXPECT_EQ(Str(c, {"status", "bootstrapped"}), "true");
   EXPECT_EQ(Str(c, {"status", "replicationFactor"}), "3");
@@ -356,15 +362,19 @@ TEST_F(OperatorE2E, TheClusterStoresAndStreamsSongs) {
 }
 
 TEST_F(OperatorE2E, KubectlScaleGrowsAndShrinksTheGroupOneMemberAtATime) {
+  auto started = std::chrono::steady_clock::now();
   auto r = Kubectl({"scale", "dspc/music", "--replicas=5"});
   ASSERT_EQ(r.code, 0) << r.err;
   std::string why = WaitSettled(5);
   ASSERT_TRUE(why.empty()) << why;
+  std::printf("kubectl scale 3 -> 5 voters: %.1f s\n", SecondsSince(started));
   EXPECT_EQ(Str(Get("pdb/music"), {"spec", "minAvailable"}), "3");
+  started = std::chrono::steady_clock::now();
   r = Kubectl({"scale", "dspc/music", "--replicas=3"});
   ASSERT_EQ(r.code, 0) << r.err;
   why = WaitSettled(3);
   ASSERT_TRUE(why.empty()) << why;
+  std::printf("kubectl scale 5 -> 3 voters: %.1f s\n", SecondsSince(started));
   // The song outlived both changes.
   auto got = Ctl(2, {"stream", "before-scaling.mp3", "-o", work_ + "/after-scaling.mp3"});
   ASSERT_EQ(got.code, 0) << got.err;
