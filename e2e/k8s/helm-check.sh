@@ -51,11 +51,13 @@ cleanup() {
   if [[ -z "$cp_dir" && -n "${KUBECONFIG:-}" ]]; then  # someone else's server: leave it as found
     for rel in "${releases[@]}"; do "$helm" uninstall "${rel#*/}" -n "${rel%%/*}" >/dev/null 2>&1 || true; done
     for ns in "${namespaces[@]}"; do "$kubectl" delete namespace "$ns" --wait=false >/dev/null 2>&1 || true; done
+    [[ -z "$stub_crd" ]] || "$kubectl" delete crd servicemonitors.monitoring.coreos.com --wait=false >/dev/null 2>&1 || true
   fi
   [[ -z "$cp_dir" ]] || { "${CONTROL_PLANE:-$here/control-plane.sh}" stop "$cp_dir" || true; rm -rf "$cp_dir"; }
   rm -rf "$work"
 }
 releases=()
+stub_crd=""
 trap cleanup EXIT
 
 failures=0
@@ -121,7 +123,7 @@ expect_refused "a watchNamespace that is no namespace" "watchNamespace" t --set 
 expect_refused "a lease shorter than 1.5 s" "leaseDurationMs" t --set operator.leaseDurationMs=100
 expect_refused "a cluster storage size" "size" t --set cluster.storage.size=ten
 expect_refused "a cluster name too long" "name" t --set "cluster.name=$(printf 'a%.0s' {1..53})"
-expect_refused "a config key not in snake_case" "config" t --set cluster.config.TickMs=20
+expect_refused "a config key not in snake_case" "'TickMs' does not match pattern" t --set cluster.config.TickMs=20
 expect_refused "R above replicas" "must not exceed cluster.replicas" \
   t --set cluster.enabled=true --set cluster.replicas=1
 expect_refused "a cluster outside the watched namespace" "the operator watches only watchNamespace" \
@@ -136,7 +138,8 @@ else
   fail "helm/dispotify-operator/crds/$(basename "$crd_file") is not a symlink to $crd_file"
 fi
 "$helm" show crds "$chart" >"$work/show-crds.yaml"
-if cmp -s <(sed '/^---$/d' "$work/show-crds.yaml") <(sed '/^---$/d' "$crd_file"); then
+# (It separates files with "---" and ends each with a newline of its own.)
+if [[ "$(sed '/^---$/d' "$work/show-crds.yaml")" == "$(sed '/^---$/d' "$crd_file")" ]]; then
   pass "helm show crds prints crds/'s file"
 else
   fail "helm show crds differs from $crd_file"
@@ -219,6 +222,53 @@ new_ns() {  # a namespace enforcing (and warning about) the restricted Pod Secur
   k label namespace "$1" pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/warn=restricted >/dev/null
 }
 
+# The ServiceMonitor CRD (Prometheus Operator), for the chart's and the operator's ServiceMonitors:
+# a stand-in that accepts any spec when the real one is absent.
+if ! k get crd servicemonitors.monitoring.coreos.com >/dev/null 2>&1; then
+  k apply -f - >/dev/null <<'EOF'
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: servicemonitors.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: ServiceMonitor, plural: servicemonitors, singular: servicemonitor, listKind: ServiceMonitorList}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+EOF
+  [[ -n "$cp_dir" ]] || stub_crd=1
+  k wait --for=condition=Established crd/servicemonitors.monitoring.coreos.com --timeout=60s >/dev/null
+fi
+
+# check_installed NAMESPACE RELEASE CHART [HELM_ARGS...]: every object `helm template` renders for
+# these values exists on the server, by kind, name and namespace.
+check_installed() {
+  local ns=$1 rel=$2 ch=$3 missing="" kind name namespace got
+  shift 3
+  "$helm" template "$rel" "$ch" -n "$ns" "$@" 2>/dev/null >"$work/installed-$rel.yaml"
+  while read -r kind name namespace; do
+    if [[ "$namespace" == - ]]; then got=$(k get "$kind" "$name" -o name 2>/dev/null || true)
+    else got=$(k get "$kind" "$name" -n "$namespace" -o name 2>/dev/null || true); fi
+    [[ -n "$got" ]] || missing+=" $kind/$name"
+  done < <(python3 -c '
+import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d: print(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace", "-"))' "$work/installed-$rel.yaml")
+  expect_eq "$rel: rendered objects missing on the server" "" "$missing"
+}
+kinds_of() {
+  python3 -c '
+import sys, yaml
+print(" ".join(sorted({d["kind"] for d in yaml.safe_load_all(open(sys.argv[1])) if d})))' "$work/installed-$1.yaml"
+}
+
 echo "-- helm install (every namespace watched, a first cluster)"
 ns=$default_ns-$suffix
 new_ns "$ns"
@@ -239,22 +289,9 @@ if out=$(k diff --server-side --force-conflicts -f "$crd_file" 2>&1); then
 else
   fail "the server's CRD differs from $crd_file: $out"
 fi
-# Every object `helm template` renders for these values, by kind and name, exists.
-"$helm" template "$default_name" "$chart" -n "$ns" --set cluster.enabled=true >"$work/installed.yaml"
-missing=""
-while read -r kind name namespace; do
-  if [[ "$namespace" == - ]]; then got=$(k get "$kind" "$name" -o name 2>/dev/null || true)
-  else got=$(k get "$kind" "$name" -n "$namespace" -o name 2>/dev/null || true); fi
-  [[ -n "$got" ]] || missing+=" $kind/$name"
-done < <(python3 -c '
-import sys, yaml
-for d in yaml.safe_load_all(open(sys.argv[1])):
-    if d: print(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace", "-"))' "$work/installed.yaml")
-expect_eq "installed objects missing" "" "$missing"
+check_installed "$ns" "$default_name" "$chart" --set cluster.enabled=true
 expect_eq "kinds installed" "ClusterRole ClusterRoleBinding Deployment DispotifyCluster Role RoleBinding Service ServiceAccount" \
-  "$(python3 -c '
-import sys, yaml
-print(" ".join(sorted({d["kind"] for d in yaml.safe_load_all(open(sys.argv[1])) if d})))' "$work/installed.yaml")"
+  "$(kinds_of "$default_name")"
 expect_eq "the DispotifyCluster's defaults from the CRD (spec.storage.retention.whenDeleted)" Retain \
   "$(k get dspc music -n "$ns" -o jsonpath='{.spec.storage.retention.whenDeleted}')"
 
@@ -296,13 +333,18 @@ watched=music-$suffix
 new_ns "$ns2"
 new_ns "$watched"
 releases+=("$ns2/scoped")
-if out=$("$helm" install scoped "$chart" -n "$ns2" --set watchNamespace="$watched" \
-  --set cluster.enabled=true --set cluster.namespace="$watched" --set cluster.name=library 2>&1); then
-  pass "helm install scoped -n $ns2 --set watchNamespace=$watched"
+scoped=(--set watchNamespace="$watched" --set cluster.enabled=true --set cluster.namespace="$watched"
+  --set cluster.name=library --set serviceMonitor.enabled=true)
+if out=$("$helm" install scoped "$chart" -n "$ns2" "${scoped[@]}" 2>&1); then
+  pass "helm install scoped -n $ns2 ${scoped[*]}"
   if warned "$out"; then fail "helm install warned: $out"; fi
 else
   fail "helm install scoped: $out"
 fi
+check_installed "$ns2" scoped "$chart" "${scoped[@]}"
+expect_eq "kinds installed" \
+  "ClusterRole ClusterRoleBinding Deployment DispotifyCluster Role RoleBinding Service ServiceAccount ServiceMonitor" \
+  "$(kinds_of scoped)"
 sa2=$ns2:scoped-dispotify-operator
 while read -r verb res; do
   if [[ "$res" == customresourcedefinitions.* ]]; then
