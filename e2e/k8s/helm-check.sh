@@ -13,8 +13,10 @@
 #     operator's ServiceAccount proves every verb of rbac.yaml is granted and a few others are not,
 #     for every namespace and for one watched namespace; `helm upgrade` from the previous chart
 #     version (below) leaves the CRD alone, `kubectl apply --server-side --force-conflicts -f
-#     crds/` (the documented step before an upgrade) is idempotent; `helm uninstall` keeps the CRD
-#     and the DispotifyCluster (helm.sh/resource-policy: keep).
+#     crds/` (the documented step before an upgrade) is idempotent, and is what brings a changed CRD
+#     (a copy with one description changed) to the server, which `helm upgrade` does not, and
+#     which kubectl refuses without --force-conflicts (Helm owns the fields it created); `helm
+#     uninstall` keeps the CRD and the DispotifyCluster (helm.sh/resource-policy: keep).
 # The operator's pod never runs here (no kubelet): only the objects are checked.
 #
 # The previous chart version is taken from git: the chart as it was just before the commit that
@@ -394,6 +396,25 @@ k apply --server-side --force-conflicts -f "$chart/crds/" >/dev/null
 expect_eq "CRD resourceVersion after applying crds/ again (idempotent)" "$rv1" "$(crd_rv)"
 "$helm" upgrade upgrade "$chart" -n "$ns3" --reuse-values >/dev/null
 expect_eq "CRD resourceVersion after another helm upgrade" "$rv1" "$(crd_rv)"
+
+echo "-- a changed CRD: helm upgrade ignores it, the documented kubectl apply brings it"
+# A copy of the chart whose CRD differs in one printer column's description (not committed
+# anywhere: it stands for the next chart version's CRD).
+cp -rL "$chart" "$work/changed"
+changed_crd=$work/changed/crds/$(basename "$crd_file")
+column_jsonpath='{.spec.versions[0].additionalPrinterColumns[0].description}'
+old_desc=$(k get crd "$crd" -o jsonpath="$column_jsonpath")
+sed -i "0,/description: $old_desc\$/s//description: $old_desc (changed)/" "$changed_crd"
+if cmp -s "$changed_crd" "$crd_file"; then fail "could not change the copy's CRD (description '$old_desc')"; fi
+"$helm" upgrade upgrade "$work/changed" -n "$ns3" --reuse-values >/dev/null 2>&1 || fail "helm upgrade to the changed chart"
+expect_eq "the CRD after helm upgrade with a changed crds/" "$old_desc" "$(k get crd "$crd" -o jsonpath="$column_jsonpath")"
+# Helm created the CRD (field manager "helm"): without --force-conflicts the apply is refused.
+expect_refused "kubectl apply --server-side without --force-conflicts" 'conflict with "helm"' \
+  k apply --server-side -f "$work/changed/crds/"
+k apply --server-side --force-conflicts -f "$work/changed/crds/" >/dev/null
+expect_eq "the CRD after kubectl apply --server-side --force-conflicts" "$old_desc (changed)" \
+  "$(k get crd "$crd" -o jsonpath="$column_jsonpath")"
+k apply --server-side --force-conflicts -f "$chart/crds/" >/dev/null
 
 echo "-- helm uninstall keeps the CRD and the cluster"
 if out=$("$helm" uninstall "$default_name" -n "$ns" 2>&1); then pass "helm uninstall $default_name"; else fail "helm uninstall: $out"; fi
