@@ -39,7 +39,7 @@ command -v etcd >/dev/null || missing+=("etcd (Debian package etcd-server)")
 if [[ $need_root == 1 && $(id -u) -ne 0 ]]; then missing+=("root (network namespaces)"); fi
 if [[ $need_helm == 1 ]]; then
   helm_bin=$("$here/install-helm.sh" --print-bin)
-  [[ -x "$helm_bin/helm" && -f "$helm_bin/.stamp" ]] || missing+=("$helm_bin/helm (e2e/k8s/install-helm.sh)")
+  [[ -x "$helm_bin/helm" && -f "$helm_bin/.stamp" ]] || missing+=("$helm_bin/helm or its stamp (e2e/k8s/install-helm.sh)")
 fi
 if [[ ${#missing[@]} -gt 0 ]]; then
   why="missing: ${missing[*]} (scripts/install-test-tools.sh installs the tools)"
