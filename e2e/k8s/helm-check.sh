@@ -54,12 +54,14 @@ cleanup() {
     for rel in "${releases[@]}"; do "$helm" uninstall "${rel#*/}" -n "${rel%%/*}" >/dev/null 2>&1 || true; done
     for ns in "${namespaces[@]}"; do "$kubectl" delete namespace "$ns" --wait=false >/dev/null 2>&1 || true; done
     [[ -z "$stub_crd" ]] || "$kubectl" delete crd servicemonitors.monitoring.coreos.com --wait=false >/dev/null 2>&1 || true
+    [[ -z "$own_crd" ]] || "$kubectl" delete crd "$own_crd" --wait=false >/dev/null 2>&1 || true
   fi
   [[ -z "$cp_dir" ]] || { "${CONTROL_PLANE:-$here/control-plane.sh}" stop "$cp_dir" || true; rm -rf "$cp_dir"; }
   rm -rf "$work"
 }
 releases=()
 stub_crd=""
+own_crd=""  # the CRD this test installed (the server had none)
 trap cleanup EXIT
 
 failures=0
@@ -214,6 +216,7 @@ if k get crd "$crd" >/dev/null 2>&1; then
   echo "helm-check: the server already has the CRD $crd: this test must install it (use --own-control-plane)" >&2
   exit 1
 fi
+own_crd=$crd
 # Whether helm's output holds a warning (the API server's, e.g. "would violate PodSecurity"), but
 # for the line that says it followed crds/'s symlink.
 warned() { grep -v 'found symbolic link in path' <<<"$1" | grep -qiE 'warn|would violate'; }
