@@ -9,9 +9,11 @@
 #   - The Kubernetes tools of the operator's end-to-end tests (e2e/k8s, ctest label operator):
 #     kube-apiserver, kube-controller-manager and kubectl built from their Go module by
 #     e2e/k8s/install-k8s.sh into ${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/k8s-<version>/bin
-#     (first run only: about 11 minutes on 2 cores), and the test kubelet built by
-#     e2e/k8s/build-testkubelet.sh into ${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/bin. etcd is
-#     Debian's etcd-server (scripts/install-deps.sh).
+#     (first run only: about 11 minutes on 2 cores), the test kubelet built by
+#     e2e/k8s/build-testkubelet.sh into ${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/bin, and helm
+#     (the chart's test) built from its Go module by e2e/k8s/install-helm.sh into
+#     ${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/helm-<version>/bin (first run only: about 3
+#     minutes). etcd is Debian's etcd-server (scripts/install-deps.sh).
 #   - @grafana/schema and tsc (npm, pinned by deploy/monitoring/schema-check/package-lock.json),
 #     which type-check the Grafana dashboards (deploy/monitoring/schema-check/check.sh, ctest label
 #     monitoring): `npm ci` into
@@ -128,6 +130,7 @@ install_k8s_tools() {
   # Each script is silent and takes well under a second when its binaries are up to date.
   "$k8s/install-k8s.sh"
   "$k8s/build-testkubelet.sh"
+  "$k8s/install-helm.sh"
 }
 
 install_python_tools
