@@ -165,12 +165,15 @@ echo "== the previous chart version (git)"
 if [[ -n "${DISPOTIFY_HELM_PREVIOUS_REF:-}" ]]; then
   prev_ref=$(git -C "$repo" rev-parse --verify "${DISPOTIFY_HELM_PREVIOUS_REF}^{commit}")
   prev_why="DISPOTIFY_HELM_PREVIOUS_REF"
+elif [[ "$(git -C "$repo" rev-parse --is-shallow-repository 2>/dev/null)" != false ]]; then
+  # A shallow clone (or no git at all) has no earlier chart: the upgrade is then from the chart as
+  # it is, which still checks that an upgrade keeps the release and leaves the CRD alone. Said, so
+  # nobody takes it for the real thing.
+  echo "helm-check: WARNING: $repo has no full git history (a shallow clone?): the upgrade is" \
+    "from the current chart, not from the previous version" >&2
+  prev_ref=""
+  prev_why="no git history: the current chart"
 else
-  [[ "$(git -C "$repo" rev-parse --is-shallow-repository 2>/dev/null)" == false ]] || {
-    echo "helm-check: $repo is no git checkout with its full history (a shallow clone?);" \
-      "the upgrade from the previous chart version needs it" >&2
-    exit 1
-  }
   # The commits that changed Chart.yaml, newest first: the last one still at the current version
   # set it; the chart just before that commit is the previous version.
   first_current=""
@@ -196,10 +199,16 @@ else
   fi
 fi
 mkdir -p "$work/prev"
-git -C "$repo" archive "$prev_ref" "$chart_rel" crds | tar -x -C "$work/prev"
+if [[ -n "$prev_ref" ]]; then
+  git -C "$repo" archive "$prev_ref" "$chart_rel" crds | tar -x -C "$work/prev"
+  prev_at=$(git -C "$repo" rev-parse --short "$prev_ref")
+else
+  (cd "$repo" && tar -c "$chart_rel" crds) | tar -x -C "$work/prev"
+  prev_at="the working tree"
+fi
 prev_chart=$work/prev/$chart_rel
 prev_version=$(awk '$1 == "version:" {print $2; exit}' "$prev_chart/Chart.yaml")
-echo "      previous: $prev_version at $(git -C "$repo" rev-parse --short "$prev_ref"), $prev_why"
+echo "      previous: $prev_version at $prev_at, $prev_why"
 
 echo "== on the API server"
 if [[ "$1" == --own-control-plane ]]; then
