@@ -1,6 +1,8 @@
 #include "node/catalog/commands.h"
 
 #include <algorithm>
+#include <iterator>
+#include <variant>
 
 #include "common/encoding.h"
 
@@ -96,6 +98,25 @@ struct Encoder {
     PutU8(out, c.draining ? 1 : 0);
   }
 };
+
+// Indexed like CommandBody's alternatives (its index is the kind on the wire).
+constexpr uint32_t kCommandLevels[] = {
+    1,  // PutSongCmd
+    1,  // DeleteSongCmd
+    1,  // SetReplicaCmd
+    1,  // RemoveReplicaCmd
+    1,  // SetReplicationFactorCmd
+    1,  // AcquireLockCmd
+    1,  // RenewLockCmd
+    1,  // ReleaseLockCmd
+    1,  // SetDrainingCmd
+};
+static_assert(std::size(kCommandLevels) == std::variant_size_v<CommandBody>,
+              "a new command kind needs its level in kCommandLevels");
+constexpr const char* kCommandNames[] = {
+    "put-song",     "delete-song", "set-replica",  "remove-replica", "set-replication-factor",
+    "acquire-lock", "renew-lock",  "release-lock", "set-draining"};
+static_assert(std::size(kCommandNames) == std::variant_size_v<CommandBody>);
 
 Result<CommandBody> DecodeBody(uint8_t kind, Decoder& d) {
   switch (kind) {
@@ -224,6 +245,14 @@ std::string FormatNodeList(const std::vector<NodeId>& nodes) {
     out += std::to_string(n.value());
   }
   return out;
+}
+
+uint32_t CommandLevelOf(const CommandBody& body) {
+  return kCommandLevels[body.index()];
+}
+
+const char* CommandName(const CommandBody& body) {
+  return kCommandNames[body.index()];
 }
 
 }  // namespace dispotify::catalog

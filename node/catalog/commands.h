@@ -91,6 +91,16 @@ struct Command {
   CommandBody body;
 };
 
+// Rolling upgrades: a node fails to apply a command kind it does not know, and its catalog would
+// then drift from the others'. So every kind has the command level that introduced it, a node
+// tells its peers the level it speaks (RaftBatch.command_level), and the leader proposes a
+// command only once every member has reached its level (node/server/command_levels.h). A new kind
+// gets kCommandLevel + 1 here and kCommandLevel moves with it.
+inline constexpr uint32_t kCommandLevel = 1;
+// The level that introduced this body's kind (kCommandLevels, indexed like CommandBody).
+uint32_t CommandLevelOf(const CommandBody& body);
+const char* CommandName(const CommandBody& body);
+
 std::string EncodeCommand(const Command& cmd);
 Result<Command> DecodeCommand(std::string_view data);
 

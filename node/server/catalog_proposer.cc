@@ -47,9 +47,10 @@ Status FromGrpc(const grpc::Status& st) {
 
 }  // namespace
 
-Result<std::string> PrepareCatalogCommand(std::string_view command) {
+Result<std::string> PrepareCatalogCommand(std::string_view command, const CommandLevelGate& gate) {
   auto cmd = catalog::DecodeCommand(command);
   if (!cmd.ok()) return Status::InvalidArgument("not a catalog command: " + cmd.status().message());
+  if (gate) DISPOTIFY_RETURN_IF_ERROR(gate(cmd->body));
   cmd->now_ms = WallClockMs();
   return catalog::EncodeCommand(*cmd);
 }
@@ -76,8 +77,9 @@ struct CatalogProposer::Channels {
   }
 };
 
-CatalogProposer::CatalogProposer(RaftNode* node)
+CatalogProposer::CatalogProposer(RaftNode* node, CommandLevelGate gate)
     : node_(node),
+      gate_(std::move(gate)),
       channels_(std::make_unique<Channels>()),
       reads_(std::make_unique<ReadBatcher>(
           [this](Clock::time_point deadline) { return FetchReadIndex(deadline); })) {}
@@ -148,7 +150,7 @@ std::optional<Result<T>> CatalogProposer::ThroughLeader(
 }
 
 Result<std::string> CatalogProposer::ProposeLocally(const std::string& command, Clock::time_point deadline) {
-  auto prepared = PrepareCatalogCommand(command);
+  auto prepared = PrepareCatalogCommand(command, gate_);
   if (!prepared.ok()) return prepared.status();
   struct Outcome {
     Status status;

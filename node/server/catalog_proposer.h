@@ -15,6 +15,7 @@
 #include <string>
 
 #include "node/catalog/proposer.h"
+#include "node/server/command_levels.h"
 #include "node/server/read_batcher.h"
 
 namespace dispotify::server {
@@ -22,12 +23,13 @@ namespace dispotify::server {
 class RaftNode;
 
 // The leader's side of a proposal: decodes `command`, stamps the leader's wall clock into it and
-// re-encodes it; kInvalidArgument for bytes that are not a catalog command.
-Result<std::string> PrepareCatalogCommand(std::string_view command);
+// re-encodes it; kInvalidArgument for bytes that are not a catalog command, and what `gate` says
+// (kFailedPrecondition) for a command some member's version does not know yet.
+Result<std::string> PrepareCatalogCommand(std::string_view command, const CommandLevelGate& gate = {});
 
 class CatalogProposer final : public catalog::Proposer {
  public:
-  explicit CatalogProposer(RaftNode* node);
+  explicit CatalogProposer(RaftNode* node, CommandLevelGate gate = {});
   ~CatalogProposer() override;
 
   Result<std::string> Propose(const catalog::CommandBody& body, std::chrono::milliseconds timeout) override;
@@ -63,6 +65,7 @@ class CatalogProposer final : public catalog::Proposer {
   Status WaitApplied(LogIndex index, std::chrono::steady_clock::time_point deadline) const;
 
   RaftNode* node_;
+  const CommandLevelGate gate_;
   std::unique_ptr<Channels> channels_;
   std::unique_ptr<ReadBatcher> reads_;
   std::atomic<uint64_t> read_failures_{0};

@@ -68,6 +68,15 @@ int Node::metrics_port() const {
   return metrics_ ? metrics_->port() : 0;
 }
 
+CommandLevelGate Node::LevelGate() {
+  return [this](const catalog::CommandBody& body) {
+    const uint32_t needed = catalog::CommandLevelOf(body);
+    if (needed <= 1) return Status::Ok();  // every version: no status to copy on the hot path
+    return CheckMembersSpeak(needed, catalog::CommandName(body), raft_->status().conf, config_.node_id,
+                             transport_->PeerCommandLevels());
+  };
+}
+
 int Node::Start() {
   LogLevel level = LogLevel::kInfo;
   if (ParseLogLevel(config_.log_level, &level)) SetLogLevel(level);
@@ -145,6 +154,7 @@ int Node::Start() {
   topts.cluster_id = config_.cluster_id;
   // A node that waits to be added with no seed knows no member: it answers the leader here.
   topts.self_address = config_.advertise.empty() ? config_.listen : config_.advertise;
+  topts.command_level = catalog::kCommandLevel;
   transport_ = std::make_unique<transport::GrpcTransport>(
       topts,
       [ref](consensus::Message&& m) {
@@ -190,7 +200,9 @@ int Node::Start() {
     kv_service_ = std::make_unique<KvService>(raft_.get(), kv_.get());
     cluster_service_ = std::make_unique<ClusterService>(raft_.get(), nullptr);
   } else {
-    cluster_service_ = std::make_unique<ClusterService>(raft_.get(), PrepareCatalogCommand);
+    cluster_service_ = std::make_unique<ClusterService>(
+        raft_.get(),
+        [gate = LevelGate()](std::string_view command) { return PrepareCatalogCommand(command, gate); });
     StartDataPlane();
     DataPlaneSources sources;
     sources.blobs = blobs_.get();
@@ -371,7 +383,7 @@ void Node::StartDataPlane() {
   auto is_leader = [raft] { return raft->status().role == consensus::Role::kLeader; };
   catalog::CatalogStateMachine* sm = catalog_.get();
   auto factor = [sm] { return sm->replication_factor(); };
-  proposer_ = std::make_unique<CatalogProposer>(raft);
+  proposer_ = std::make_unique<CatalogProposer>(raft, LevelGate());
   // A replica commits an upload's copy only while the upload's lease is still the id's current
   // one (checked linearizably), so a writer that lost its lease cannot replace a newer copy.
   catalog::Proposer* fence_proposer = proposer_.get();

@@ -38,6 +38,7 @@
 #include <string>
 #include <thread>
 
+#include "node/server/command_levels.h"
 #include "node/server/config.h"
 
 namespace grpc {
@@ -122,6 +123,9 @@ class Node {
  private:
   // Catalog mode: opens the metadata store, the blob store and the catalog state machine.
   int OpenCatalog();
+  // The leader's command-level check (command_levels.h) over this node's membership and what its
+  // transport heard from each peer.
+  CommandLevelGate LevelGate();
   // Catalog mode, after the Raft node exists: the data plane's services and background work.
   void StartDataPlane();
   // Catalog mode: the REST API. Returns an exit code (kExitBadConfig when it cannot listen).

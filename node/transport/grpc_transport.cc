@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <climits>
 #include <deque>
+#include <optional>
 #include <random>
 #include <thread>
 #include <utility>
@@ -130,15 +131,20 @@ class GrpcTransport::RaftService final : public v1::Raft::Service {
     v1::RaftBatch batch;
     uint64_t received = 0;
     std::string noted;  // the sender's address as last noted: every batch repeats it
+    std::optional<uint32_t> noted_level;
     while (!owner_->stopping_.load(std::memory_order_acquire) && reader->Read(&batch)) {
       // Before the messages: the answer to the first one may need the address. Only from a
       // sender that passes the fencing Deliver applies.
-      if (!batch.from_address().empty() && batch.from_address() != noted && batch.messages_size() > 0) {
-        const v1::RaftMessage& first = batch.messages(0);
-        if (first.cluster_id() == owner_->options_.cluster_id &&
-            first.to() == owner_->options_.self.value()) {
+      if (batch.messages_size() > 0 && batch.messages(0).cluster_id() == owner_->options_.cluster_id &&
+          batch.messages(0).to() == owner_->options_.self.value()) {
+        const NodeId from(batch.messages(0).from());
+        if (!batch.from_address().empty() && batch.from_address() != noted) {
           noted = batch.from_address();
-          owner_->NoteSenderAddress(NodeId(first.from()), noted);
+          owner_->NoteSenderAddress(from, noted);
+        }
+        if (noted_level != batch.command_level()) {
+          noted_level = batch.command_level();
+          owner_->NoteCommandLevel(from, *noted_level);
         }
       }
       for (v1::RaftMessage& pm : *batch.mutable_messages()) {
@@ -266,6 +272,17 @@ void GrpcTransport::UpdatePeers(const std::map<NodeId, std::string>& addresses) 
   }
   // Joined outside mu_ so that Send() never waits for a stopping sender.
   for (auto& p : stopped) StopPeer(p.get());
+}
+
+void GrpcTransport::NoteCommandLevel(NodeId from, uint32_t level) {
+  if (from == options_.self || from == kNoNode) return;
+  std::lock_guard lk(levels_mu_);
+  levels_[from] = level;
+}
+
+std::map<NodeId, uint32_t> GrpcTransport::PeerCommandLevels() const {
+  std::lock_guard lk(levels_mu_);
+  return levels_;
 }
 
 void GrpcTransport::NoteSenderAddress(NodeId from, const std::string& address) {
@@ -418,6 +435,7 @@ void GrpcTransport::RunPeer(Peer* p) {
     if (!writer) writer = stub->Stream(ctx.get(), &summary);
     batch.Clear();
     batch.set_from_address(options_.self_address);
+    batch.set_command_level(options_.command_level);
     const size_t n = pending.size();
     for (consensus::Message& m : pending)
       EncodeMessage(std::move(m), options_.cluster_id, batch.add_messages());

@@ -71,6 +71,8 @@ struct GrpcTransportOptions {
   // This node's Raft address as its peers reach it, sent with every batch so that a peer with no
   // address for this node can answer ("" = not sent).
   std::string self_address;
+  // This node's catalog command level, sent with every batch (0 = not sent).
+  uint32_t command_level = 0;
 
   // Per-peer send queue; beyond either bound new messages are dropped.
   size_t queue_max_messages = 4096;
@@ -131,6 +133,9 @@ class GrpcTransport final : public Transport {
   grpc::Service* service();
 
   Stats stats() const;
+  // The command level each peer last sent (RaftBatch.command_level; 0: a version before levels).
+  // A peer this node never heard from is absent.
+  std::map<NodeId, uint32_t> PeerCommandLevels() const;
   const GrpcTransportOptions& options() const { return options_; }
 
  private:
@@ -149,6 +154,7 @@ class GrpcTransport final : public Transport {
   // A sender's own address (RaftBatch.from_address), used while UpdatePeers lists no address
   // for it.
   void NoteSenderAddress(NodeId from, const std::string& address);
+  void NoteCommandLevel(NodeId from, uint32_t level);
   // Starts and stops senders so that peers_ matches members_ plus heard_. Must hold mu_; the
   // stopped peers are for StopPeer once mu_ is released.
   void ReconcilePeersLocked(std::vector<std::shared_ptr<Peer>>* stopped);
@@ -158,7 +164,9 @@ class GrpcTransport final : public Transport {
   const UnreachableHandler on_unreachable_;
   std::unique_ptr<RaftService> service_;
 
-  std::mutex mu_;  // guards peers_, members_, heard_, shut_down_
+  mutable std::mutex levels_mu_;
+  std::map<NodeId, uint32_t> levels_;  // guarded by levels_mu_
+  std::mutex mu_;                      // guards peers_, members_, heard_, shut_down_
   std::map<NodeId, std::shared_ptr<Peer>> peers_;
   std::map<NodeId, std::string> members_;  // the last UpdatePeers
   std::map<NodeId, std::string> heard_;    // senders' own addresses, for ids not in members_

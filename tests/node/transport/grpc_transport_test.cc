@@ -593,6 +593,31 @@ TEST(GrpcTransportTest, ASenderWithNoKnownAddressIsAnsweredAtTheAddressItSends) 
   EXPECT_EQ(b->transport->stats().dropped_unknown_peer, 1u);
 }
 
+// The command level a node speaks travels with its batches; the receiver keeps the last one per
+// sender, and nothing from a sender of another cluster.
+TEST(GrpcTransportTest, EachSendersCommandLevelIsKept) {
+  GrpcTransportOptions a_options = TestOptions(NodeId(1));
+  a_options.command_level = 7;
+  auto a = TestNode::Start(a_options);
+  auto b = TestNode::Start(TestOptions(NodeId(2)));  // a version before levels: sends 0
+  GrpcTransportOptions x_options = TestOptions(NodeId(3), "other-cluster");
+  x_options.command_level = 9;
+  auto x = TestNode::Start(x_options);
+  ASSERT_TRUE(a && b && x);
+  a->transport->UpdatePeers({{b->id(), b->address()}});
+  b->transport->UpdatePeers({{a->id(), a->address()}, {x->id(), x->address()}});
+  x->transport->UpdatePeers({{b->id(), b->address()}});
+  EXPECT_TRUE(b->transport->PeerCommandLevels().empty());
+  a->transport->Send({Append(a->id(), b->id(), 0)});
+  x->transport->Send({Append(x->id(), b->id(), 0)});
+  ASSERT_TRUE(
+      Eventually([&] { return b->inbox.size() == 1 && b->transport->stats().rejected_cluster == 1; }));
+  EXPECT_EQ(b->transport->PeerCommandLevels(), (std::map<NodeId, uint32_t>{{a->id(), 7u}}));
+  b->transport->Send({Append(b->id(), a->id(), 0)});
+  ASSERT_TRUE(Eventually([&] { return a->inbox.CountFrom(b->id()) == 1; }));
+  EXPECT_EQ(a->transport->PeerCommandLevels(), (std::map<NodeId, uint32_t>{{b->id(), 0u}}));
+}
+
 TEST(GrpcTransportTest, StalledPeerFillsItsQueueWithoutBlockingSendOrOthers) {
   StalledRaftService stalled;
   GrpcTransportOptions o = TestOptions(NodeId(1));
