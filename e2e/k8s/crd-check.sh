@@ -178,24 +178,7 @@ echo "== the owned objects: server-side dry run"
 # stand-in that accepts any spec is installed when the real one is absent.
 if ! k get crd servicemonitors.monitoring.coreos.com >/dev/null 2>&1; then
   stub_crd=1
-  k apply -f - >/dev/null <<'EOF'
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: servicemonitors.monitoring.coreos.com
-spec:
-  group: monitoring.coreos.com
-  scope: Namespaced
-  names: {kind: ServiceMonitor, plural: servicemonitors, singular: servicemonitor, listKind: ServiceMonitorList}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          x-kubernetes-preserve-unknown-fields: true
-EOF
+  k apply -f "$here/servicemonitor-crd-standin.yaml" >/dev/null
   k wait --for=condition=Established crd/servicemonitors.monitoring.coreos.com --timeout=60s >/dev/null
 fi
 cluster full '{replicas: 5, replicationFactor: 2, image: "registry.example/dispotify/node:1.2.3",

@@ -239,24 +239,7 @@ new_ns() {  # a namespace enforcing (and warning about) the restricted Pod Secur
 # The ServiceMonitor CRD (Prometheus Operator), for the chart's and the operator's ServiceMonitors:
 # a stand-in that accepts any spec when the real one is absent.
 if ! k get crd servicemonitors.monitoring.coreos.com >/dev/null 2>&1; then
-  k apply -f - >/dev/null <<'EOF'
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: servicemonitors.monitoring.coreos.com
-spec:
-  group: monitoring.coreos.com
-  scope: Namespaced
-  names: {kind: ServiceMonitor, plural: servicemonitors, singular: servicemonitor, listKind: ServiceMonitorList}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          x-kubernetes-preserve-unknown-fields: true
-EOF
+  k apply -f "$here/servicemonitor-crd-standin.yaml" >/dev/null
   [[ -n "$cp_dir" ]] || stub_crd=1
   k wait --for=condition=Established crd/servicemonitors.monitoring.coreos.com --timeout=60s >/dev/null
 fi
