@@ -17,22 +17,12 @@
 #include <vector>
 
 #include "common/rest/probe.h"
+#include "tests/support/ports.h"
 
 namespace dispotify::rest {
 namespace {
 
-// A loopback port nothing listens on: bound to learn a free one, then released.
-int ClosedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using testsupport::ClosedPort;
 
 // Answers each connection with the bytes `script` returns for its request head (and the index of
 // the request), then closes it. One connection at a time, on loopback.

@@ -13,6 +13,8 @@
 #include <chrono>
 #include <string>
 
+#include "tests/support/ports.h"
+
 namespace dispotify::op::nodes {
 namespace {
 
@@ -136,18 +138,7 @@ TEST(ParseNodeStatusTest, BadInputNamesTheField) {
       std::string::npos);
 }
 
-// A loopback port nothing listens on: bound to learn a free one, then released.
-int ClosedPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using testsupport::ClosedPort;
 
 // A hung pod: the kernel completes connections (backlog) but nobody ever reads or answers.
 class SilentListener {
