@@ -12,6 +12,10 @@
 # Everything listens on 127.0.0.1 free ports. --ttl (default 3600) arms a watchdog that stops the
 # control plane by itself, so a test that dies without calling stop leaves nothing running.
 # The admin identity is a static token in system:masters (DIR/token); DIR/env has the ports.
+# The default admission plugins run, ServiceAccount among them: a pod gets its projected token,
+# the cluster CA (kube-root-ca.crt, published by the controller-manager) and its namespace, as on
+# a real cluster; the test kubelet routes the `kubernetes` Service's ClusterIP (10.0.0.1:443, a
+# name in the API server's certificate) from inside each pod to this API server.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -94,7 +98,6 @@ mkdir -p "$dir/certs"
   --token-auth-file "$dir/tokens.csv" \
   --authorization-mode RBAC \
   --service-cluster-ip-range 10.0.0.0/24 \
-  --disable-admission-plugins ServiceAccount \
   --endpoint-reconciler-type none \
   >"$dir/kube-apiserver.log" 2>&1 &
 echo $! >"$dir/kube-apiserver.pid"

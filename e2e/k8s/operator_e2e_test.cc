@@ -27,6 +27,7 @@
 #include "e2e/k8s/control_plane.h"
 #include "tests/support/audio_files.h"
 #include "tests/support/exec.h"
+#include "tests/support/postgres_server.h"
 
 namespace dispotify::e2e_k8s {
 namespace {
@@ -37,6 +38,7 @@ using web::json::value;
 
 constexpr const char* kNs = "music-e2e";
 constexpr const char* kOperatorNs = "dispotify-system";  // deploy/kubernetes/operator
+constexpr const char* kHelmNs = "dispotify-helm";          // the chart's release
 
 double SecondsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -119,8 +121,12 @@ class OperatorE2E : public ControlPlaneTest {
     images_ = images;
     const std::string built = fs::path(DISPOTIFY_NODE_BIN).parent_path();
     std::error_code ec;
-    for (const char* bin : {"dispotify-node", "dispotify-tagger"}) {
-      fs::copy_file(built + "/" + bin, images_ + "/" + bin, ec);
+    const std::vector<std::pair<std::string, std::string>> binaries = {
+        {built + "/dispotify-node", "dispotify-node"},
+        {built + "/dispotify-tagger", "dispotify-tagger"},
+        {DISPOTIFY_OPERATOR_BIN, "dispotify-operator"}};
+    for (const auto& [from, bin] : binaries) {
+      fs::copy_file(from, images_ + "/" + bin, ec);
       fs::permissions(images_,
                       fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                           fs::perms::others_read | fs::perms::others_exec,
@@ -132,8 +138,9 @@ class OperatorE2E : public ControlPlaneTest {
     }
     kubelet_ = std::make_unique<e2e::Process>(
         std::vector<std::string>{kubelet, "--kubeconfig", plane().kubeconfig(), "--state-dir", state_dir_,
-                                 "--namespace", kNs, "--image",
-                                 "dispotify/node=" + images_ + "/dispotify-node", "--ttl", "1200s"},
+                                 "--namespace", kNs, "--namespace", kHelmNs, "--image",
+                                 "dispotify/node=" + images_ + "/dispotify-node", "--image",
+                                 "dispotify/operator=" + images_ + "/dispotify-operator", "--ttl", "1200s"},
         work_ + "/kubelet.log");
     StartOperator({});
   }
@@ -246,12 +253,14 @@ class OperatorE2E : public ControlPlaneTest {
     return out;
   }
 
-  static std::string PodIp(int ordinal) {
-    return Str(Get("pod/music-" + std::to_string(ordinal)), {"status", "podIP"});
+  static std::string PodIp(int ordinal, const std::string& name = "music") {
+    return Str(Get("pod/" + name + "-" + std::to_string(ordinal)), {"status", "podIP"});
   }
 
-  static testing_exec::ExecResult Ctl(int ordinal, std::vector<std::string> args) {
-    args.insert(args.begin(), {DISPOTIFY_CTL_BIN, "--endpoints", "http://" + PodIp(ordinal) + ":8080"});
+  static testing_exec::ExecResult Ctl(int ordinal, std::vector<std::string> args,
+                                      const std::string& name = "music") {
+    args.insert(args.begin(),
+                {DISPOTIFY_CTL_BIN, "--endpoints", "http://" + PodIp(ordinal, name) + ":8080"});
     return testing_exec::Exec(args, work_);
   }
 
@@ -742,6 +751,208 @@ TEST_F(OperatorE2E, AGroupThatLostItsQuorumIsRebuiltFromTheSurvivorAPersonNames)
                Condition("ReplicationHealthy").first == "True";
       },
       120s));
+}
+
+TEST_F(OperatorE2E, APostgresBackedClusterKeepsItsCatalogInOneDatabasePerMember) {
+  // A real PostgreSQL on this machine, reached by the pods at the gateway of their network (the
+  // Node's InternalIP), with a password as a real deployment would; a database per member.
+  std::string gateway;
+  ASSERT_TRUE(e2e::Eventually(
+      [&] {
+        gateway = Trim(Kubectl({"get", "nodes", "-o",
+                                "jsonpath={.items[*].status.addresses[?(@.type==\"InternalIP\")].address}"})
+                           .out);
+        return !gateway.empty();
+      },
+      60s))
+      << "the test kubelet registered no Node";
+  auto started_pg = testsupport::PostgresServer::Start(
+      {.extra_listen_addresses = {gateway}, .hba_lines = {"host all dispotify samenet scram-sha-256"}});
+  ASSERT_TRUE(started_pg.ok()) << started_pg.status().ToString();
+  testsupport::PostgresServer& pg = **started_pg;
+  ASSERT_TRUE(pg.Execute("postgres", "CREATE ROLE dispotify LOGIN PASSWORD 'e2e-secret'").ok());
+  std::vector<std::string> dbs;
+  std::string literals;
+  for (int i = 0; i < 3; ++i) {
+    dbs.push_back("music_member_" + std::to_string(i));
+    ASSERT_TRUE(pg.CreateDatabase(dbs.back()).ok());
+    ASSERT_TRUE(pg.Execute("postgres", "ALTER DATABASE " + dbs.back() + " OWNER TO dispotify").ok());
+    literals += " --from-literal=member-" + std::to_string(i) + "=postgresql://dispotify:e2e-secret@" +
+                gateway + ":" + std::to_string(pg.port()) + "/" + dbs.back();
+  }
+  auto secret_args = [&](int members) {
+    std::vector<std::string> args = {"create", "secret", "generic", "pg-urls", "--dry-run=client", "-o",
+                                     "yaml"};
+    std::istringstream in(literals);
+    for (std::string lit; in >> lit && members > 0; --members) args.push_back(lit);
+    return args;
+  };
+  // The Secret holds URLs for two members of three: the third waits, saying why.
+  auto yaml = Kubectl(secret_args(2));
+  ASSERT_EQ(yaml.code, 0) << yaml.err;
+  const std::string secret_file = work_ + "/pg-urls.yaml";
+  { std::ofstream(secret_file) << yaml.out; }
+  ASSERT_EQ(Kubectl({"apply", "-f", secret_file}).code, 0);
+  const std::string manifest = work_ + "/pg.yaml";
+  {
+    std::ofstream out(manifest);
+    out << "apiVersion: dispotify.io/v1alpha1\nkind: DispotifyCluster\nmetadata:\n  name: pg\n"
+           "spec:\n  replicas: 3\n  replicationFactor: 2\n  image: dispotify/node:e2e\n"
+           "  storage:\n    size: 1Gi\n    retention:\n      whenDeleted: Delete\n"
+           "  metadataStore:\n    type: postgres\n    postgres:\n      secretName: pg-urls\n";
+  }
+  const auto started = std::chrono::steady_clock::now();
+  auto r = Kubectl({"apply", "-f", manifest});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(e2e::Eventually(
+      [&] {
+        const value c = Get("dspc/pg");
+        return Condition("Progressing", "pg").first != "" &&
+               Str(c, {"status", "readyReplicas"}) == "2" &&
+               Str(Get("statefulset/pg"), {"spec", "replicas"}) == "2" &&
+               Kubectl({"get", "dspc/pg", "-o",
+                        "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}"})
+                       .out == "MetadataSecretIncomplete";
+      },
+      120s))
+      << Kubectl({"get", "dspc/pg", "-o", "yaml"}).out << Tail(work_ + "/operator.log");
+  EXPECT_TRUE(Get("pod/pg-2").is_null()) << "a member without its URL was started";
+  // The third URL arrives: the third member follows.
+  yaml = Kubectl(secret_args(3));
+  ASSERT_EQ(yaml.code, 0) << yaml.err;
+  { std::ofstream(secret_file) << yaml.out; }
+  ASSERT_EQ(Kubectl({"apply", "-f", secret_file}).code, 0);
+  std::string why = WaitSettled(3, 180s, "pg");
+  ASSERT_TRUE(why.empty()) << why;
+  std::printf("postgres-backed cluster: apply -> 3 voters Ready: %.1f s (one URL added on the way)\n",
+              SecondsSince(started));
+
+  // Songs go through Raft into every member's own database.
+  const std::string song = work_ + "/on-postgres.mp3";
+  { std::ofstream(song) << testing_audio::MakeMp3("On PostgreSQL", 30); }
+  auto up = Ctl(0, {"upload", song}, "pg");
+  ASSERT_EQ(up.code, 0) << up.out << up.err;
+  for (const auto& db : dbs) {
+    EXPECT_TRUE(e2e::Eventually(
+        [&] {
+          auto n = pg.QueryValue(db, "SELECT count(*) FROM songs WHERE file_id = 'on-postgres.mp3'");
+          return n.ok() && *n == "1";
+        },
+        30s))
+        << db;
+  }
+  // A member's pod deleted comes back as the same member: its catalog is in PostgreSQL, its Raft
+  // log and files on its volume.
+  const std::string uuid = [&] {
+    const value before = Get("dspc/pg");
+    for (const auto& m : before.at("status").at("members").as_array())
+      if (Str(m, {"nodeId"}) == "2") return Str(m, {"nodeUuid"});
+    return std::string();
+  }();
+  ASSERT_EQ(Kubectl({"delete", "pod", "pg-1", "--wait=true", "--timeout=60s"}).code, 0);
+  why = WaitSettled(3, 180s, "pg");
+  ASSERT_TRUE(why.empty()) << why;
+  const value c = Get("dspc/pg");
+  for (const auto& m : c.at("status").at("members").as_array()) {
+    if (Str(m, {"nodeId"}) == "2") {
+      EXPECT_EQ(Str(m, {"nodeUuid"}), uuid);
+    }
+  }
+  auto got = Ctl(1, {"stream", "on-postgres.mp3", "-o", work_ + "/on-postgres.got"}, "pg");
+  ASSERT_EQ(got.code, 0) << got.err;
+  EXPECT_EQ(testing_exec::ReadWholeFile(work_ + "/on-postgres.got"), testing_exec::ReadWholeFile(song));
+  auto ls = Ctl(2, {"search", "postgresql"}, "pg");
+  EXPECT_NE(ls.out.find("on-postgres"), std::string::npos) << ls.out << ls.err;
+
+  // Gone before its database server.
+  r = Kubectl({"delete", "dspc/pg", "--wait=true", "--timeout=60s"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(e2e::Eventually(
+      [&] {
+        auto k = Kubectl({"get", "pods", "-l", "app.kubernetes.io/instance=pg", "-o", "name"});
+        return k.code == 0 && Trim(k.out).empty();
+      },
+      60s));
+  Kubectl({"delete", "secret", "pg-urls"});
+}
+
+TEST_F(OperatorE2E, TheHelmChartsOperatorPodsTakeOverAndReconcile) {
+  // helm install of the chart: its Deployment's pods run the operator binary in the test kubelet,
+  // with the in-cluster configuration a real kubelet gives them (projected ServiceAccount token,
+  // the cluster CA, KUBERNETES_SERVICE_HOST), and the chart's RBAC.
+  FILE* p = ::popen(DISPOTIFY_SOURCE_DIR "/e2e/k8s/install-helm.sh --print-bin", "r");
+  char buf[4096] = {};
+  std::string bin;
+  while (p != nullptr && std::fgets(buf, sizeof(buf), p) != nullptr) bin += buf;
+  if (p != nullptr) ::pclose(p);
+  const std::string helm = Trim(bin) + "/helm";
+  ASSERT_TRUE(fs::exists(helm)) << helm << " (e2e/k8s/install-helm.sh)";
+  auto Helm = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {helm, "--kubeconfig", plane().kubeconfig()});
+    return testing_exec::Exec(args, work_);
+  };
+  // The test's own operator leaves; the chart's replicas elect a leader among themselves.
+  operator_.reset();
+  auto r = Helm({"install", "dspo", DISPOTIFY_SOURCE_DIR "/helm/dispotify-operator", "-n", kHelmNs,
+                 "--create-namespace", "--set", "operator.leaseDurationMs=6000", "--wait", "--timeout",
+                 "180s"});
+  ASSERT_EQ(r.code, 0) << r.out << r.err << Tail(state_dir_ + "/../kubelet.log");
+  auto pods = plane().Kubectl({"-n", kHelmNs, "get", "pods", "-o",
+                               "jsonpath={range .items[*]}{.metadata.name} {.status.phase} "
+                               "{.status.podIP}{\"\\n\"}{end}"});
+  std::printf("the chart's operator pods:\n%s", pods.out.c_str());
+  std::string holder;
+  ASSERT_TRUE(e2e::Eventually(
+      [&] {
+        holder = Trim(plane()
+                          .Kubectl({"-n", kHelmNs, "get", "lease", "dispotify-operator", "-o",
+                                    "jsonpath={.spec.holderIdentity}"})
+                          .out);
+        return !holder.empty();
+      },
+      60s))
+      << "no operator pod took the lease";
+  EXPECT_NE(pods.out.find(holder + " Running"), std::string::npos) << holder;
+  // The pod reads the CA and token a real cluster gives it, not a kubeconfig.
+  const value pod = value::parse(plane().Kubectl({"-n", kHelmNs, "get", "pod", holder, "-o", "json"}).out);
+  bool projected = false;
+  for (const auto& v : pod.at("spec").at("volumes").as_array())
+    projected = projected || v.at("name").as_string().rfind("kube-api-access", 0) == 0;
+  EXPECT_TRUE(projected) << pod.serialize();
+
+  // The pods reconcile: a member added and removed again.
+  const auto started = std::chrono::steady_clock::now();
+  r = Kubectl({"scale", "dspc/music", "--replicas=4"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::string why = WaitSettled(4);
+  ASSERT_TRUE(why.empty()) << why;
+  std::printf("the chart's operator: scale 3 -> 4 in %.1f s\n", SecondsSince(started));
+  r = Kubectl({"scale", "dspc/music", "--replicas=3"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  why = WaitSettled(3);
+  ASSERT_TRUE(why.empty()) << why;
+  r = Kubectl({"get", "events", "--field-selector", "involvedObject.kind=DispotifyCluster", "-o",
+               "jsonpath={range .items[*]}{.source.component}{\"\\n\"}{end}"});
+  EXPECT_NE(r.out.find("dispotify-operator"), std::string::npos) << r.out;
+  // Its leader's metrics through its pod IP, as the chart's Service publishes them.
+  const std::string ip = Str(pod, {"status", "podIP"});
+  auto metrics = testing_exec::Exec({"curl", "-fsS", "--max-time", "5", "http://" + ip + ":8081/metrics"}, work_);
+  EXPECT_NE(metrics.out.find("dispotify_operator_leader 1"), std::string::npos)
+      << metrics.err << metrics.out.substr(0, 400);
+
+  r = Helm({"uninstall", "dspo", "-n", kHelmNs, "--wait", "--timeout", "120s"});
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_TRUE(e2e::Eventually(
+      [&] {
+        auto k = plane().Kubectl({"-n", kHelmNs, "get", "pods", "-o", "name"});
+        return k.code == 0 && Trim(k.out).empty();
+      },
+      90s));
+  // The CRD stays (Helm never deletes a chart's crds/), and with it the clusters.
+  EXPECT_FALSE(Get("dspc/music").is_null());
+  StartOperator({});
+  why = WaitSettled(3);
+  EXPECT_TRUE(why.empty()) << why;
 }
 
 TEST_F(OperatorE2E, DeletingAClusterCollectsWhatItOwnsAndKeepsVolumesAsItsPolicySays) {

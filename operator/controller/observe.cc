@@ -199,6 +199,21 @@ plan::Observed BuildObserved(const api::DispotifyCluster& cluster, const specs::
   return o;
 }
 
+plan::MetadataUrls MetadataUrlsOf(const std::string& secret_name, const value* secret) {
+  plan::MetadataUrls urls{.secret = secret_name};
+  if (secret == nullptr || !secret->is_object()) return urls;
+  urls.found = true;
+  if (!secret->has_field("data") || !secret->at("data").is_object()) return urls;
+  const value& data = secret->at("data");
+  // Values are base64; a non-empty encoding is a non-empty URL. Whether it connects is the node's
+  // to say (its pod does not become Ready).
+  for (;; ++urls.members) {
+    const std::string key = "member-" + std::to_string(urls.members);
+    if (!data.has_field(key) || !data.at(key).is_string() || data.at(key).as_string().empty()) break;
+  }
+  return urls;
+}
+
 std::optional<plan::RecoveryRequest> RecoveryRequestOf(const api::DispotifyCluster& cluster) {
   const auto& annotations = cluster.metadata.annotations;
   auto from = annotations.find(std::string(api::kRecoverFromAnnotation));

@@ -52,6 +52,10 @@ std::optional<api::Operation> JournalToStatus(const plan::Operation& journal, st
 plan::Observed BuildObserved(const api::DispotifyCluster& cluster, const specs::Settings& settings,
                              const std::vector<NodeView>& views, int64_t now_s);
 
+// What the PostgreSQL Secret of a cluster offers its members: how many consecutive keys
+// member-0, member-1, ... hold a non-empty value. `secret` is null when it does not exist.
+plan::MetadataUrls MetadataUrlsOf(const std::string& secret_name, const web::json::value* secret);
+
 // The membership as last known: the leader's, else the answer of the highest term (to tell an
 // election from a lost quorum).
 std::vector<plan::Member> KnownMembers(const std::vector<NodeView>& views);

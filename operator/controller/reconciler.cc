@@ -292,7 +292,13 @@ Result<Outcome> Reconciler::Reconcile(const std::string& ns, const std::string& 
   const std::vector<NodeView> views = Observe(cluster, pods->items, admin.get(), *object);
 
   const int64_t now = deps_.now();
-  const plan::Observed observed = BuildObserved(cluster, options_.settings, views, now);
+  plan::Observed observed = BuildObserved(cluster, options_.settings, views, now);
+  if (cluster.spec.metadata_store.type == api::MetadataStoreType::kPostgres) {
+    const std::string& secret_name = cluster.spec.metadata_store.postgres_secret_name;
+    auto secret = deps_.kube->Get({kube::Secrets(), ns, secret_name, ""});
+    if (!secret.ok() && !kube::IsNotFound(secret.status())) return secret.status();
+    observed.metadata_urls = MetadataUrlsOf(secret_name, secret.ok() ? &*secret : nullptr);
+  }
   plan::Decision decision = plan::NextStep(observed, options_.plan);
 
   if (!cluster.spec.paused) DISPOTIFY_RETURN_IF_ERROR(ApplyOwned(cluster, decision, observed, *token));
@@ -338,7 +344,9 @@ Result<Outcome> Reconciler::Reconcile(const std::string& ns, const std::string& 
 
   Outcome out;
   out.summary = std::string(plan::ActionName(decision.action.type)) + ": " + decision.action.reason;
-  out.requeue_after = decision.action.type == plan::ActionType::kNone ? options_.resync : options_.busy;
+  // A refusal may clear without an event the informers see (a Secret gains a key): look again soon.
+  out.requeue_after =
+      decision.action.type == plan::ActionType::kNone && !decision.refusal ? options_.resync : options_.busy;
   return out;
 }
 

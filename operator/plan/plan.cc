@@ -99,8 +99,30 @@ bool Drained(const Group& g, const Member& m) {
 
 // The StatefulSet never shrinks below a pod that is still a member or the subject of the
 // operation in flight, and never at all while the membership is unknown.
+// How many members can run: a member without a metadata URL would only crash-loop.
+int Runnable(const Observed& o) {
+  if (!o.metadata_urls) return o.desired.replicas;
+  return std::min(o.desired.replicas, o.metadata_urls->members);
+}
+
+// Says why members the spec wants cannot be added yet (nullopt when they can).
+std::optional<Refusal> MissingMetadataUrls(const Observed& o) {
+  if (!o.metadata_urls || o.metadata_urls->members >= o.desired.replicas) return std::nullopt;
+  const MetadataUrls& u = *o.metadata_urls;
+  if (!u.found) {
+    return Refusal{"MetadataSecretMissing", "the Secret " + u.secret +
+                                                " (spec.metadataStore.postgres.secretName) does not exist: "
+                                                "no member can start until it holds a URL per member"};
+  }
+  return Refusal{"MetadataSecretIncomplete",
+                 "the Secret " + u.secret + " has no key member-" + std::to_string(u.members) +
+                     " (a PostgreSQL URL for node " + std::to_string(u.members + 1) + "): " +
+                     std::to_string(o.desired.replicas - u.members) + " of " +
+                     std::to_string(o.desired.replicas) + " members wait for their URL"};
+}
+
 int StatefulSetReplicas(const Observed& o, const Operation& in_flight) {
-  int n = o.desired.replicas;
+  int n = Runnable(o);
   if (!o.group) {
     for (const auto& p : o.pods) n = std::max(n, p.ordinal + 1);
     return n;
@@ -336,8 +358,8 @@ Decision Begin(const Observed& o, const Group& g, const Options& opt, Decision d
     return Start(o, std::move(d), NewOperation(kOpAddMember, m.node_id, m.node_uuid), "promote",
                  Act(ActionType::kPromote, m.node_id, "promote " + Node(m.node_id)));
   }
-  // 4. Additions, lowest ordinal first, one at a time.
-  for (int ordinal = 0; ordinal < o.desired.replicas; ++ordinal) {
+  // 4. Additions, lowest ordinal first, one at a time (those without a metadata URL wait).
+  for (int ordinal = 0; ordinal < Runnable(o); ++ordinal) {
     const uint64_t id = IdOf(ordinal);
     if (g.Find(id) != nullptr) continue;
     const Pod* pod = o.FindPod(ordinal);
@@ -560,6 +582,7 @@ std::optional<std::string> QuorumLost(const Observed& o, const std::vector<Membe
 
 Decision NextStep(const Observed& o, const Options& opt) {
   Decision d = Decide(o, opt);
+  if (!d.refusal) d.refusal = MissingMetadataUrls(o);
   // From the operation as it stands after this step, so a finished removal lets the set shrink.
   d.statefulset_replicas = StatefulSetReplicas(o, d.operation);
   return d;

@@ -169,8 +169,9 @@ Status PostgresSession::Exec(std::string_view sql, std::string* value) {
   return st;
 }
 
-Result<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
+Result<std::unique_ptr<PostgresServer>> PostgresServer::Start(const PostgresOptions& options) {
   std::unique_ptr<PostgresServer> server(new PostgresServer());
+  server->options_ = options;
   Status st = server->Init();
   if (!st.ok()) return st;
   return server;
@@ -225,6 +226,13 @@ Status PostgresServer::Init() {
     conf << "\ninclude 'dispotify.conf'\n";
     if (!conf) return Status::IoError("cannot append to " + data_dir_ + "/postgresql.conf");
   }
+  if (!options_.hba_lines.empty()) {
+    std::ofstream hba(data_dir_ + "/pg_hba.conf", std::ios::app);
+    for (const auto& line : options_.hba_lines) hba << line << "\n";
+    if (!hba) return Status::IoError("cannot append to " + data_dir_ + "/pg_hba.conf");
+  }
+  std::string listen = "127.0.0.1";
+  for (const auto& a : options_.extra_listen_addresses) listen += "," + a;
 
   Status last;
   for (int attempt = 0; attempt < 5; ++attempt) {
@@ -235,7 +243,7 @@ Status PostgresServer::Init() {
     {
       std::ofstream conf(conf_path, std::ios::trunc);
       conf << "port = " << port_ << "\n"
-           << "listen_addresses = '127.0.0.1'\n"
+           << "listen_addresses = '" << listen << "'\n"
            << "unix_socket_directories = " << ConfQuote(dir_) << "\n"
            << "fsync = on\n"
            << "max_connections = 100\n";

@@ -3,7 +3,7 @@
 // temp directory, on a free loopback port. Never a mock.
 //
 //   <tmp>/data           the cluster (initdb -U postgres --auth=trust -E UTF8 --locale=C.UTF-8)
-//   <tmp>/data/dispotify.conf  port, listen_addresses=127.0.0.1, unix_socket_directories=<tmp>,
+//   <tmp>/data/dispotify.conf  port, listen_addresses=127.0.0.1 (+ PostgresOptions), unix_socket_directories=<tmp>,
 //                        fsync=on (included from postgresql.conf, so pg_ctl restart keeps them)
 //   <tmp>/server.log     the server's log; <tmp>/commands.log the output of initdb / pg_ctl
 //
@@ -56,10 +56,19 @@ class PostgresSession {
   ::pg_conn* conn_;
 };
 
+struct PostgresOptions {
+  // Addresses to listen on besides 127.0.0.1 (e.g. the gateway of a test network the clients
+  // live behind); each must exist on this machine when the server starts.
+  std::vector<std::string> extra_listen_addresses;
+  // Lines appended to pg_hba.conf, e.g. "host all dispotify 10.244.0.0/16 scram-sha-256"
+  // (loopback stays trusted for the superuser).
+  std::vector<std::string> hba_lines;
+};
+
 class PostgresServer {
  public:
   // initdb + start. Fails with a clear message when the binaries are missing.
-  static Result<std::unique_ptr<PostgresServer>> Start();
+  static Result<std::unique_ptr<PostgresServer>> Start(const PostgresOptions& options = {});
   ~PostgresServer();
   PostgresServer(const PostgresServer&) = delete;
   PostgresServer& operator=(const PostgresServer&) = delete;
@@ -109,6 +118,7 @@ class PostgresServer {
   std::string run_user_;
   uid_t uid_ = 0;
   gid_t gid_ = 0;
+  PostgresOptions options_;
   int db_counter_ = 0;
   int watchdog_fd_ = -1;  // write end of the watchdog's pipe
 };

@@ -73,6 +73,7 @@ type kubelet struct {
 	recorder record.EventRecorder // source kubelet
 	schedRec record.EventRecorder // source default-scheduler
 	nodeIP   string
+	api      *apiProxy // the `kubernetes` Service in pods (apiproxy.go)
 	capacity v1.ResourceList
 	bcast    record.EventBroadcaster
 

@@ -220,6 +220,9 @@ func runKubelet(opts options) error {
 	defer dns.stop()
 
 	k := newKubelet(ctx, opts, client, nw, dns)
+	if k.api, err = newAPIProxy(cfg.Host); err != nil {
+		return err
+	}
 	if err := k.registerNode(); err != nil {
 		return err
 	}

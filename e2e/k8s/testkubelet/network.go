@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -215,6 +216,7 @@ type sandbox struct {
 	netns    string // name under /run/netns; empty for hostNetwork pods
 	hostVeth string
 	ip       string
+	closers  []io.Closer // listeners inside the namespace (apiproxy.go)
 }
 
 func (sb *sandbox) netnsPath() string {
@@ -262,6 +264,10 @@ func (nw *network) destroySandbox(sb *sandbox) {
 	if sb == nil {
 		return
 	}
+	for _, c := range sb.closers {
+		_ = c.Close()
+	}
+	sb.closers = nil
 	if sb.netns != "" {
 		_ = run("ip", "netns", "del", sb.netns)
 		if linkExists(sb.hostVeth) {

@@ -343,6 +343,10 @@ func (w *podWorker) createSandbox() error {
 		if sb, err = w.k.net.createSandbox(string(pod.UID)); err != nil {
 			return err
 		}
+		if err = w.k.attachAPIService(sb); err != nil {
+			w.k.net.destroySandbox(sb)
+			return err
+		}
 	}
 	etc := filepath.Join(w.volumeRoot(), "etc")
 	if err := os.MkdirAll(etc, 0o755); err != nil {

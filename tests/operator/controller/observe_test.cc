@@ -140,5 +140,19 @@ TEST(Observe, PodsAndGroupBecomeThePlannersInput) {
   EXPECT_EQ(o.group->members[1].match_index, 7u);
 }
 
+TEST(Observe, MetadataUrlsCountsConsecutiveNonEmptyMemberKeys) {
+  EXPECT_FALSE(MetadataUrlsOf("pg", nullptr).found);
+  value secret = value::parse(
+      R"({"data":{"member-0":"cG9zdGdyZXM6Ly8=","member-1":"eA==","member-2":"","member-3":"eA=="}})");
+  auto urls = MetadataUrlsOf("pg", &secret);
+  EXPECT_TRUE(urls.found);
+  EXPECT_EQ(urls.secret, "pg");
+  EXPECT_EQ(urls.members, 2);  // member-2 is empty: member-3 cannot be used before it
+  value empty = value::parse(R"({"metadata":{"name":"pg"}})");
+  urls = MetadataUrlsOf("pg", &empty);
+  EXPECT_TRUE(urls.found);
+  EXPECT_EQ(urls.members, 0);
+}
+
 }  // namespace
 }  // namespace dispotify::op::controller

@@ -713,6 +713,51 @@ std::vector<Row> Rows() {
        },
        ActionType::kAddLearner, 2, kOpAddMember, "add-learner"});
 
+  // A PostgreSQL metadata store: a member without its URL in the Secret is never started.
+  add({"postgres: no Secret: no pod before bootstrap, and a refusal that names it",
+       [] {
+         auto o = Healthy(3);
+         o.bootstrapped = false;
+         o.group.reset();
+         o.pods.clear();
+         o.metadata_urls = MetadataUrls{.secret = "pg", .found = false, .members = 0};
+         return o;
+       },
+       ActionType::kWait, 0, "", "", "MetadataSecretMissing", 0});
+  add({"postgres: a URL per member: steady state",
+       [] {
+         auto o = Healthy(3);
+         o.metadata_urls = MetadataUrls{.secret = "pg", .found = true, .members = 3};
+         return o;
+       },
+       ActionType::kNone, 0, "", "", "", 3});
+  add({"postgres: scale to 5 with URLs for 4: node 4 is added, the set stops at 4",
+       [] {
+         auto o = Healthy(3);
+         o.desired.replicas = 5;
+         o.pods.push_back(PodFor(3));
+         o.metadata_urls = MetadataUrls{.secret = "pg", .found = true, .members = 4};
+         return o;
+       },
+       ActionType::kAddLearner, 4, kOpAddMember, "add-learner", "MetadataSecretIncomplete", 4});
+  add({"postgres: scale to 5 with URLs for 4 once node 4 is in: nothing else to do, still refused",
+       [] {
+         auto o = Healthy(4);
+         o.desired.replicas = 5;
+         o.desired.replication_factor = 3;
+         o.group->replication_factor = 3;
+         o.metadata_urls = MetadataUrls{.secret = "pg", .found = true, .members = 4};
+         return o;
+       },
+       ActionType::kNone, 0, "", "", "MetadataSecretIncomplete", 4});
+  add({"postgres: a key removed later never shrinks the set below its members",
+       [] {
+         auto o = Healthy(3);
+         o.metadata_urls = MetadataUrls{.secret = "pg", .found = true, .members = 1};
+         return o;
+       },
+       ActionType::kNone, 0, "", "", "MetadataSecretIncomplete", 3});
+
   add({"steady state", [] { return Healthy(3); }, ActionType::kNone, 0, "", "", "", 3});
   add({"a journal from a newer operator is left alone",
        [] {
