@@ -38,7 +38,7 @@ using web::json::value;
 
 constexpr const char* kNs = "music-e2e";
 constexpr const char* kOperatorNs = "dispotify-system";  // deploy/kubernetes/operator
-constexpr const char* kHelmNs = "dispotify-helm";          // the chart's release
+constexpr const char* kHelmNs = "dispotify-helm";        // the chart's release
 
 double SecondsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -259,8 +259,7 @@ class OperatorE2E : public ControlPlaneTest {
 
   static testing_exec::ExecResult Ctl(int ordinal, std::vector<std::string> args,
                                       const std::string& name = "music") {
-    args.insert(args.begin(),
-                {DISPOTIFY_CTL_BIN, "--endpoints", "http://" + PodIp(ordinal, name) + ":8080"});
+    args.insert(args.begin(), {DISPOTIFY_CTL_BIN, "--endpoints", "http://" + PodIp(ordinal, name) + ":8080"});
     return testing_exec::Exec(args, work_);
   }
 
@@ -781,8 +780,8 @@ TEST_F(OperatorE2E, APostgresBackedClusterKeepsItsCatalogInOneDatabasePerMember)
                 gateway + ":" + std::to_string(pg.port()) + "/" + dbs.back();
   }
   auto secret_args = [&](int members) {
-    std::vector<std::string> args = {"create", "secret", "generic", "pg-urls", "--dry-run=client", "-o",
-                                     "yaml"};
+    std::vector<std::string> args = {"create",           "secret", "generic", "pg-urls",
+                                     "--dry-run=client", "-o",     "yaml"};
     std::istringstream in(literals);
     for (std::string lit; in >> lit && members > 0; --members) args.push_back(lit);
     return args;
@@ -807,8 +806,7 @@ TEST_F(OperatorE2E, APostgresBackedClusterKeepsItsCatalogInOneDatabasePerMember)
   EXPECT_TRUE(e2e::Eventually(
       [&] {
         const value c = Get("dspc/pg");
-        return Condition("Progressing", "pg").first != "" &&
-               Str(c, {"status", "readyReplicas"}) == "2" &&
+        return Condition("Progressing", "pg").first != "" && Str(c, {"status", "readyReplicas"}) == "2" &&
                Str(Get("statefulset/pg"), {"spec", "replicas"}) == "2" &&
                Kubectl({"get", "dspc/pg", "-o",
                         "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}"})
@@ -893,9 +891,9 @@ TEST_F(OperatorE2E, TheHelmChartsOperatorPodsTakeOverAndReconcile) {
   };
   // The test's own operator leaves; the chart's replicas elect a leader among themselves.
   operator_.reset();
-  auto r = Helm({"install", "dspo", DISPOTIFY_SOURCE_DIR "/helm/dispotify-operator", "-n", kHelmNs,
-                 "--create-namespace", "--set", "operator.leaseDurationMs=6000", "--wait", "--timeout",
-                 "180s"});
+  auto r =
+      Helm({"install", "dspo", DISPOTIFY_SOURCE_DIR "/helm/dispotify-operator", "-n", kHelmNs,
+            "--create-namespace", "--set", "operator.leaseDurationMs=6000", "--wait", "--timeout", "180s"});
   ASSERT_EQ(r.code, 0) << r.out << r.err << Tail(state_dir_ + "/../kubelet.log");
   auto pods = plane().Kubectl({"-n", kHelmNs, "get", "pods", "-o",
                                "jsonpath={range .items[*]}{.metadata.name} {.status.phase} "
@@ -936,7 +934,8 @@ TEST_F(OperatorE2E, TheHelmChartsOperatorPodsTakeOverAndReconcile) {
   EXPECT_NE(r.out.find("dispotify-operator"), std::string::npos) << r.out;
   // Its leader's metrics through its pod IP, as the chart's Service publishes them.
   const std::string ip = Str(pod, {"status", "podIP"});
-  auto metrics = testing_exec::Exec({"curl", "-fsS", "--max-time", "5", "http://" + ip + ":8081/metrics"}, work_);
+  auto metrics =
+      testing_exec::Exec({"curl", "-fsS", "--max-time", "5", "http://" + ip + ":8081/metrics"}, work_);
   EXPECT_NE(metrics.out.find("dispotify_operator_leader 1"), std::string::npos)
       << metrics.err << metrics.out.substr(0, 400);
 

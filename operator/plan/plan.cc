@@ -116,8 +116,8 @@ std::optional<Refusal> MissingMetadataUrls(const Observed& o) {
   }
   return Refusal{"MetadataSecretIncomplete",
                  "the Secret " + u.secret + " has no key member-" + std::to_string(u.members) +
-                     " (a PostgreSQL URL for node " + std::to_string(u.members + 1) + "): " +
-                     std::to_string(o.desired.replicas - u.members) + " of " +
+                     " (a PostgreSQL URL for node " + std::to_string(u.members + 1) +
+                     "): " + std::to_string(o.desired.replicas - u.members) + " of " +
                      std::to_string(o.desired.replicas) + " members wait for their URL"};
 }
 

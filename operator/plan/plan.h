@@ -107,17 +107,17 @@ struct RecoveryRequest {
 // With a PostgreSQL metadata store every member needs its own connection URL, read by its pod
 // from the Secret the spec names (key "member-<ordinal>").
 struct MetadataUrls {
-  std::string secret;   // the Secret's name, for messages
-  bool found = false;   // the Secret exists
-  int members = 0;      // member-0 .. member-(members-1) are all there and not empty
+  std::string secret;  // the Secret's name, for messages
+  bool found = false;  // the Secret exists
+  int members = 0;     // member-0 .. member-(members-1) are all there and not empty
 };
 
 struct Observed {
   Desired desired;
   std::optional<MetadataUrls> metadata_urls;  // nullopt: the embedded store (no limit)
-  bool bootstrapped = false;   // status.bootstrapped: the group has existed
-  std::vector<Pod> pods;       // the StatefulSet's pods that exist, any order
-  std::optional<Group> group;  // nullopt: no leader answered
+  bool bootstrapped = false;                  // status.bootstrapped: the group has existed
+  std::vector<Pod> pods;                      // the StatefulSet's pods that exist, any order
+  std::optional<Group> group;                 // nullopt: no leader answered
   // The membership as the best-informed node knows it (the leader's, else the highest term's):
   // what a group without a leader is judged on.
   std::vector<Member> known_members;

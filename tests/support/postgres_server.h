@@ -3,7 +3,8 @@
 // temp directory, on a free loopback port. Never a mock.
 //
 //   <tmp>/data           the cluster (initdb -U postgres --auth=trust -E UTF8 --locale=C.UTF-8)
-//   <tmp>/data/dispotify.conf  port, listen_addresses=127.0.0.1 (+ PostgresOptions), unix_socket_directories=<tmp>,
+//   <tmp>/data/dispotify.conf  port, listen_addresses=127.0.0.1 (+ PostgresOptions),
+//   unix_socket_directories=<tmp>,
 //                        fsync=on (included from postgresql.conf, so pg_ctl restart keeps them)
 //   <tmp>/server.log     the server's log; <tmp>/commands.log the output of initdb / pg_ctl
 //
