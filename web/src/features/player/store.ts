@@ -67,6 +67,12 @@ let loaded: { song: Song; url: string } | null = null;
 let resume: R.ResumeState = R.initialResume;
 let reloadTimer: ReturnType<typeof setTimeout> | null = null;
 let reloading = false;
+let pendingMeta: (() => void) | null = null; // the loadedmetadata listener of a reload in flight
+
+function dropPendingMeta(): void {
+  if (pendingMeta && audio) audio.removeEventListener('loadedmetadata', pendingMeta);
+  pendingMeta = null;
+}
 
 function applyStep(step: Q.Step): void {
   if (step.stop) {
@@ -110,6 +116,7 @@ function sync(): void {
   if (reloadTimer) clearTimeout(reloadTimer);
   reloadTimer = null;
   reloading = false;
+  dropPendingMeta();
   audio.src = url;
   set({ position: 0, duration: song.duration_ms / 1000, reconnecting: false, failed: false });
   updateMediaSession(song);
@@ -120,8 +127,10 @@ function doReload(at: number): void {
   const el = audio;
   reloading = true;
   set({ reconnecting: true });
+  dropPendingMeta();
   const onMeta = () => {
     el.removeEventListener('loadedmetadata', onMeta);
+    pendingMeta = null;
     // Seeking makes the browser ask for the bytes from here on: a Range request on the same URL.
     try {
       el.currentTime = at;
@@ -132,6 +141,7 @@ function doReload(at: number): void {
     if (state.playing) void startPlayback();
   };
   el.addEventListener('loadedmetadata', onMeta);
+  pendingMeta = onMeta;
   el.src = loaded.url;
   el.load();
 }
