@@ -152,13 +152,15 @@ bool Matches(std::string_view if_none_match, std::string_view etag) {
 }  // namespace
 
 bool IsApiPath(std::string_view path) {
-  static constexpr std::array<std::string_view, 6> kApi = {"/music",   "/admin",  "/cluster",
-                                                           "/healthz", "/readyz", "/metrics"};
-  for (std::string_view prefix : kApi) {
-    if (path.size() >= prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
-        (path.size() == prefix.size() || path[prefix.size()] == '/')) {
-      return true;
-    }
+  // Trees of routes: anything below them is the API's ("/cluster" alone is the UI's cluster page).
+  static constexpr std::array<std::string_view, 3> kTrees = {"/music/", "/admin/", "/cluster/"};
+  // Single routes.
+  static constexpr std::array<std::string_view, 3> kExact = {"/healthz", "/readyz", "/metrics"};
+  for (std::string_view prefix : kTrees) {
+    if (path.starts_with(prefix)) return true;
+  }
+  for (std::string_view route : kExact) {
+    if (path == route || (path.starts_with(route) && path[route.size()] == '/')) return true;
   }
   return false;
 }

@@ -8,6 +8,7 @@
 //   GET /<other file>          the file, `Cache-Control: no-cache` (index.html too: revalidated
 //                              with its ETag, so a new build is picked up at once)
 //   /music/*, /admin/*, /cluster/*, /healthz, /readyz, /metrics  never the UI: the JSON 404
+//                              ("/music", "/cluster" alone are UI routes: the cluster page)
 //   a missing /assets/* file, or a missing path whose last segment has a '.'  JSON 404 (a
 //                              browser asking for a script must not get HTML)
 //

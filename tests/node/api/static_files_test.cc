@@ -148,13 +148,16 @@ TEST_F(StaticFilesTest, SecurityHeadersOnEveryFile) {
 
 TEST_F(StaticFilesTest, ApiPathsStayJson404) {
   for (std::string path :
-       {"/music/nothing", "/music", "/admin/x", "/cluster/nope", "/healthz/x", "/metrics"}) {
+       {"/music/nothing", "/music/", "/admin/x", "/cluster/nope", "/healthz/x", "/metrics"}) {
     Response r = Get(path);
     EXPECT_EQ(r.status(), 404) << path;
     EXPECT_EQ(r.content_type(), "application/json") << path;
     EXPECT_NE(BodyOf(r).find("\"not_found\""), std::string::npos) << path;
   }
   EXPECT_FALSE(IsApiPath("/musical"));
+  // The UI's own pages.
+  EXPECT_FALSE(IsApiPath("/cluster"));
+  EXPECT_EQ(BodyOf(Get("/cluster")), "<!doctype html>index");
   EXPECT_FALSE(IsApiPath("/clusters"));
   EXPECT_TRUE(IsApiPath("/cluster/status"));
 }

@@ -43,7 +43,7 @@ function Shell() {
     <div className="app">
       <a className="skip" href="#main">{t.nav.songs}</a>
       <header className="top">
-        <span className="brand" aria-hidden="true">♪ {t.appName}</span>
+        <span className="brand" aria-hidden="true">{t.appName}</span>
         <SearchBox ref={search} />
         <UploadButton />
       </header>

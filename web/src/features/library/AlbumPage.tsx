@@ -36,7 +36,7 @@ export function AlbumPage() {
           </p>
           {album.genres.length > 0 && <p className="muted small">{t.albums.genres}: {album.genres.join(', ')}</p>}
           <button type="button" className="primary" onClick={() => player.playList(album.songs, 0)} disabled={album.songs.length === 0}>
-            ▶ {t.common.playAll}
+            {t.common.playAll}
           </button>
         </div>
       </div>

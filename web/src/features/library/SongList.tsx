@@ -4,6 +4,7 @@ import { Link } from 'react-router-dom';
 import { t } from '../../i18n';
 import type { Song } from '../../lib/api';
 import { formatDuration } from '../../lib/format';
+import { Icon } from '../../lib/Icon';
 import { current } from '../player/queue';
 import { player, usePlayer } from '../player/store';
 import { albumKey } from './derive';
@@ -41,7 +42,7 @@ export function SongList({ songs, onNearEnd, showTrack = false, label = t.songs.
             style={{ position: 'absolute', top: 0, left: 0, right: 0, height: ROW_HEIGHT, transform: `translateY(${row.start - v.options.scrollMargin}px)` }}
           >
             <button type="button" className="icon play-row" aria-label={`${t.common.play}: ${s.title || s.file_name}`} onClick={() => player.playList(songs, row.index)}>
-              {isCurrent ? '♫' : showTrack && s.track ? s.track : '▶'}
+              {isCurrent ? <Icon name="music" size={18} /> : showTrack && s.track ? s.track : <Icon name="play" size={18} />}
             </button>
             <div className="song-main">
               <div className="song-title">{s.title || s.file_name}</div>
@@ -56,7 +57,7 @@ export function SongList({ songs, onNearEnd, showTrack = false, label = t.songs.
               </div>
             </div>
             <span className="song-duration muted small">{formatDuration(s.duration_ms)}</span>
-            <button type="button" className="icon small" aria-label={`${t.common.addToQueue}: ${s.title || s.file_name}`} onClick={() => player.enqueue([s])}>＋</button>
+            <button type="button" className="icon small" aria-label={`${t.common.addToQueue}: ${s.title || s.file_name}`} onClick={() => player.enqueue([s])}><Icon name="add" size={18} /></button>
           </div>
         );
       })}

@@ -1,6 +1,7 @@
 import { useEffect, useRef } from 'react';
 import { t } from '../../i18n';
 import { formatDuration } from '../../lib/format';
+import { Icon } from '../../lib/Icon';
 import { current } from './queue';
 import { attachAudio, player, usePlayer } from './store';
 import { QueuePanel } from './QueuePanel';
@@ -38,14 +39,14 @@ export function PlayerBar() {
       </div>
       <div className="player-main">
         <div className="player-buttons">
-          <button type="button" className={`icon ${shuffle ? 'on' : ''}`} aria-pressed={shuffle} aria-label={t.player.shuffle} title={t.player.shuffle} onClick={player.toggleShuffle}>⤮</button>
-          <button type="button" className="icon" aria-label={t.player.previous} title={t.player.previous} onClick={player.previous} disabled={!song}>⏮</button>
+          <button type="button" className={`icon ${shuffle ? 'on' : ''}`} aria-pressed={shuffle} aria-label={t.player.shuffle} title={t.player.shuffle} onClick={player.toggleShuffle}><Icon name="shuffle" /></button>
+          <button type="button" className="icon" aria-label={t.player.previous} title={t.player.previous} onClick={player.previous} disabled={!song}><Icon name="previous" /></button>
           <button type="button" className="icon big" aria-label={playing ? t.player.pause : t.player.play} title={playing ? t.player.pause : t.player.play} onClick={player.toggle} disabled={!song} data-testid="play-pause">
-            {playing ? '⏸' : '▶'}
+            <Icon name={playing ? 'pause' : 'play'} size={32} />
           </button>
-          <button type="button" className="icon" aria-label={t.player.next} title={t.player.next} onClick={player.next} disabled={!song}>⏭</button>
+          <button type="button" className="icon" aria-label={t.player.next} title={t.player.next} onClick={player.next} disabled={!song}><Icon name="next" /></button>
           <button type="button" className={`icon ${repeat !== 'off' ? 'on' : ''}`} aria-label={repeatLabel} title={repeatLabel} onClick={player.cycleRepeat} data-testid="repeat">
-            {repeat === 'one' ? '🔂' : '🔁'}
+            <Icon name={repeat === 'one' ? 'repeatOne' : 'repeat'} />
           </button>
         </div>
         <div className="player-seek">
@@ -66,11 +67,11 @@ export function PlayerBar() {
       </div>
       <div className="player-side">
         <button type="button" className="icon" aria-label={t.player.mute} aria-pressed={muted} title={t.player.mute} onClick={player.toggleMute}>
-          {muted || volume === 0 ? '🔇' : '🔊'}
+          <Icon name={muted || volume === 0 ? 'muted' : 'volume'} />
         </button>
         <input type="range" className="volume" aria-label={t.player.volume} min={0} max={1} step={0.01} value={muted ? 0 : volume} onChange={(e) => player.setVolume(Number(e.target.value))} />
         <button type="button" className={`icon ${queueOpen ? 'on' : ''}`} aria-expanded={queueOpen} aria-controls="queue-panel" aria-label={queueOpen ? t.player.hideQueue : t.player.showQueue} title={t.player.queue} onClick={player.toggleQueue}>
-          ☰
+          <Icon name="queue" />
         </button>
       </div>
       {queueOpen && <QueuePanel />}

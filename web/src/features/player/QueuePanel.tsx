@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { t } from '../../i18n';
+import { Icon } from '../../lib/Icon';
 import { player, usePlayer } from './store';
 
 // The queue: reorder with the buttons, with drag and drop, or with Alt+Up/Down on a focused row.
@@ -48,9 +49,9 @@ export function QueuePanel() {
                 <span className="muted small">{song.artist}</span>
               </button>
               <span className="queue-actions">
-                <button type="button" className="icon small" aria-label={`${t.player.moveUp}: ${song.title}`} onClick={() => player.move(i, i - 1)} disabled={i === 0}>↑</button>
-                <button type="button" className="icon small" aria-label={`${t.player.moveDown}: ${song.title}`} onClick={() => player.move(i, i + 1)} disabled={i === items.length - 1}>↓</button>
-                <button type="button" className="icon small" aria-label={`${t.player.remove}: ${song.title}`} onClick={() => player.remove(i)}>✕</button>
+                <button type="button" className="icon small" aria-label={`${t.player.moveUp}: ${song.title}`} onClick={() => player.move(i, i - 1)} disabled={i === 0}><Icon name="up" size={16} /></button>
+                <button type="button" className="icon small" aria-label={`${t.player.moveDown}: ${song.title}`} onClick={() => player.move(i, i + 1)} disabled={i === items.length - 1}><Icon name="down" size={16} /></button>
+                <button type="button" className="icon small" aria-label={`${t.player.remove}: ${song.title}`} onClick={() => player.remove(i)}><Icon name="close" size={16} /></button>
               </span>
             </li>
           ))}

@@ -1,6 +1,7 @@
 import { createContext, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { t } from '../../i18n';
+import { Icon } from '../../lib/Icon';
 import { catalogRoots } from '../library/queries';
 import { filesFromDataTransfer, filesFromInput } from './collect';
 import { createUploadManager, xhrTransport, type UploadError, type UploadItem, type UploadManager } from './manager';
@@ -92,7 +93,7 @@ export function UploadButton() {
   return (
     <>
       <button type="button" className="upload-button" onClick={() => input.current?.click()}>
-        ⇪ {t.nav.upload}
+        <Icon name="upload" size={18} /> {t.nav.upload}
       </button>
       <input
         ref={input}
@@ -146,7 +147,7 @@ export function UploadPanel() {
         <h2>{t.upload.title}</h2>
         <span className="muted small">{t.upload.overall(finished, items.length)}</span>
         <button type="button" onClick={manager.clearFinished}>{t.upload.dismiss}</button>
-        <button type="button" className="icon" aria-label={t.upload.close} onClick={() => setClosed(true)}>✕</button>
+        <button type="button" className="icon" aria-label={t.upload.close} onClick={() => setClosed(true)}><Icon name="close" size={16} /></button>
       </div>
       <progress className="overall" max={Math.max(totalBytes, 1)} value={doneBytes} aria-label={t.upload.overall(finished, items.length)} />
       <ul className="upload-list">
