@@ -41,7 +41,7 @@ function Shell() {
   }, []);
   return (
     <div className="app">
-      <a className="skip" href="#main">{t.nav.songs}</a>
+      <a className="skip" href="#main">{t.nav.skip}</a>
       <header className="top">
         <span className="brand" aria-hidden="true">{t.appName}</span>
         <SearchBox ref={search} />

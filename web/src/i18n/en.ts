@@ -1,7 +1,7 @@
 // Every text the UI shows. es.ts has the same keys (the type checker makes sure of it).
 export const en = {
   appName: 'Dispotify',
-  nav: { main: 'Main', songs: 'Songs', albums: 'Albums', artists: 'Artists', cluster: 'Cluster', upload: 'Upload' },
+  nav: { skip: 'Skip to content', main: 'Main', songs: 'Songs', albums: 'Albums', artists: 'Artists', cluster: 'Cluster', upload: 'Upload' },
   common: {
     loading: 'Loading…',
     error: 'Something went wrong',

@@ -2,7 +2,7 @@ import type { Messages } from './en';
 
 export const es: Messages = {
   appName: 'Dispotify',
-  nav: { main: 'Principal', songs: 'Canciones', albums: 'Álbumes', artists: 'Artistas', cluster: 'Clúster', upload: 'Subir' },
+  nav: { skip: 'Saltar al contenido', main: 'Principal', songs: 'Canciones', albums: 'Álbumes', artists: 'Artistas', cluster: 'Clúster', upload: 'Subir' },
   common: {
     loading: 'Cargando…',
     error: 'Algo salió mal',

@@ -2,6 +2,7 @@
 // outcome. The transport is injected (XMLHttpRequest in the browser, for upload progress events; a
 // fake in tests), so the rules — the limit, the mapping from HTTP status to what the person reads,
 // retry — are tested without a network.
+import { handleStatus, uploadUrl } from '../../lib/api';
 
 export type UploadStatus = 'queued' | 'uploading' | 'done' | 'already' | 'error';
 export type UploadError = 'too-large' | 'not-audio' | 'no-quorum' | 'busy' | 'no-space' | 'network' | 'failed';
@@ -151,11 +152,13 @@ export const xhrTransport: Transport = {
   send(item, onProgress) {
     const xhr = new XMLHttpRequest();
     const done = new Promise<SendResult>((resolve) => {
-      xhr.open('POST', '/music/upload?path=' + encodeURIComponent(item.path));
-      xhr.withCredentials = false; // same origin: cookies go anyway
+      xhr.open('POST', uploadUrl(item.path)); // same origin: cookies go as with fetch
       xhr.setRequestHeader('Content-Type', item.file.type || 'application/octet-stream');
       xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : item.total);
-      xhr.onload = () => resolve({ status: xhr.status, body: xhr.responseText });
+      xhr.onload = () => {
+        handleStatus(xhr.status);
+        resolve({ status: xhr.status, body: xhr.responseText });
+      };
       xhr.onerror = () => resolve({ status: 0, body: '' });
       xhr.onabort = () => resolve({ status: 0, body: '' });
       xhr.send(item.file);
