@@ -95,7 +95,7 @@ export const en = {
     members: 'Members',
     none: 'none',
   },
-  song: { replicas: 'Copies on nodes', details: 'Details' },
+  song: { replicas: 'Copies on nodes', details: 'Song details', file: 'File' },
   login: { title: 'Sign in', text: 'Sign-in is not available yet.' },
   notFound: 'Page not found',
 };

@@ -96,7 +96,7 @@ export const es: Messages = {
     members: 'Miembros',
     none: 'ninguno',
   },
-  song: { replicas: 'Copias en los nodos', details: 'Detalles' },
+  song: { replicas: 'Copias en los nodos', details: 'Detalles de la canción', file: 'Archivo' },
   login: { title: 'Iniciar sesión', text: 'El inicio de sesión aún no está disponible.' },
   notFound: 'Página no encontrada',
 };

@@ -1,10 +1,11 @@
-import { useEffect, useRef } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { t } from '../../i18n';
 import { formatDuration } from '../../lib/format';
 import { Icon } from '../../lib/Icon';
 import { current } from './queue';
 import { attachAudio, player, usePlayer } from './store';
 import { QueuePanel } from './QueuePanel';
+import { SongDetails } from '../library/SongDetails';
 
 export function PlayerBar() {
   const audioRef = useRef<HTMLAudioElement>(null);
@@ -20,6 +21,7 @@ export function PlayerBar() {
   const reconnecting = usePlayer((s) => s.reconnecting);
   const failed = usePlayer((s) => s.failed);
   const queueOpen = usePlayer((s) => s.queueOpen);
+  const [details, setDetails] = useState(false);
   const repeatLabel = repeat === 'off' ? t.player.repeatOff : repeat === 'all' ? t.player.repeatAll : t.player.repeatOne;
 
   return (
@@ -28,7 +30,9 @@ export function PlayerBar() {
       <div className="player-now" aria-live="polite">
         {song ? (
           <>
-            <div className="player-title" data-testid="now-title">{song.title || song.file_name}</div>
+            <button type="button" className="link player-title" data-testid="now-title" aria-expanded={details} aria-controls="song-details" title={t.song.details} onClick={() => setDetails(!details)}>
+              {song.title || song.file_name}
+            </button>
             <div className="player-artist muted">{song.artist || t.common.unknownArtist}</div>
             {reconnecting && <div className="muted small">{t.player.reconnecting}</div>}
             {failed && <div className="error small" role="alert">{t.common.error}</div>}
@@ -75,6 +79,11 @@ export function PlayerBar() {
         </button>
       </div>
       {queueOpen && <QueuePanel />}
+      {details && song && (
+        <div id="song-details" className="details-panel" role="region" aria-label={t.song.details}>
+          <SongDetails fileId={song.file_id} />
+        </div>
+      )}
     </section>
   );
 }
