@@ -181,6 +181,7 @@ std::vector<std::string> Cluster::BaseArgs(uint64_t id) const {
                                    "127.0.0.1:" + std::to_string(s.http_port),
                                    "--tick-ms",
                                    "50"};
+  args.push_back("--web-root=");  // the API alone: a test that wants the web UI passes --web-root
   if (s.peer_port != 0) {
     args.push_back("--advertise");
     args.push_back(s.peer_address());

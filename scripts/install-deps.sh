@@ -41,9 +41,10 @@ packages=(
 # Go builds dispotify-lincheck (e2e/linearizability, go 1.19: Debian 12's golang-go is 1.19). A Go
 # already on PATH (e.g. an upstream toolchain in /usr/local/go) is used as it is.
 if ! command -v go >/dev/null; then packages+=(golang-go); fi
-# Node.js and npm install and run tsc with @grafana/schema (deploy/monitoring/schema-check). A
-# Node.js already on PATH (e.g. from another repository) is used as it is.
-if ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
+# Node.js and npm build the web UI (web/, the CMake target `web`) and install and run tsc with
+# @grafana/schema (deploy/monitoring/schema-check). A Node.js already on PATH (e.g. from another
+# repository, or nodesource) is used as it is: Debian's is installed only when node or npm is missing.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
 case "${1:-}" in
   --build-only) packages=("${build_packages[@]}") ;;
   "") ;;

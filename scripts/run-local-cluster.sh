@@ -8,6 +8,8 @@
 #                                       SIGKILL after 10 s)
 #   scripts/run-local-cluster.sh status the cluster as a table (dispotifyctl cluster status)
 #
+# The web UI is served by every node at its REST address (web/, built by the `web` target when npm
+# is installed): the script prints http://127.0.0.1:8081/ to open.
 # Node N: REST API on http://127.0.0.1:808N, gRPC (Raft, Cluster, Replication, Files) on
 # 127.0.0.1:700N, metrics on 127.0.0.1:910N/metrics, data in .cluster/node-N (kept between runs:
 # embedded SQLite catalog + blob store), log in .cluster/node-N.log.
@@ -60,8 +62,11 @@ down() {
 build() {
   if [[ "${SKIP_BUILD:-0}" == 1 ]]; then return; fi
   log "building (cmake --preset release, -j ${JOBS:-2})"
-  (cd "$repo" && cmake --preset release >/dev/null &&
-    cmake --build --preset release -j "${JOBS:-2}" --target dispotify-node dispotify-kvctl dispotifyctl)
+  local targets=(dispotify-node dispotify-kvctl dispotifyctl)
+  (cd "$repo" && cmake --preset release >/dev/null)
+  # The web UI when the build has it (node and npm found: web/CMakeLists.txt).
+  if grep -q '^DISPOTIFY_BUILD_WEB:BOOL=ON$' "$build_dir/CMakeCache.txt" 2>/dev/null; then targets+=(web); fi
+  (cd "$repo" && cmake --build --preset release -j "${JOBS:-2}" --target "${targets[@]}")
 }
 
 up() {
@@ -100,6 +105,12 @@ up() {
   for id in "${ids[@]}"; do
     echo "  node $id  API http://127.0.0.1:808$id  metrics http://127.0.0.1:910$id/metrics  gRPC 127.0.0.1:700$id  data $cluster_dir/node-$id"
   done
+  echo
+  if curl -fs -o /dev/null "http://127.0.0.1:8081/" 2>/dev/null; then
+    echo "Web UI: http://127.0.0.1:8081/  (open it in a browser; every node serves it)"
+  else
+    echo "Web UI: not built (install node and npm, then build the 'web' target)"
+  fi
   echo
   echo "Try:  export DISPOTIFY_ENDPOINTS=$api_endpoints"
   echo "      $ctl_bin upload ~/Music"

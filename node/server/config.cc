@@ -230,6 +230,11 @@ const std::map<std::string, Setter>& Setters() {
          c->api_token_file = v;
          return Status::Ok();
        }},
+      {"web_root",
+       [](NodeConfig* c, const std::string& v) {
+         c->web_root = v;
+         return Status::Ok();
+       }},
       {"postgres_url_file",
        [](NodeConfig* c, const std::string& v) {
          c->postgres_url_file = v;
@@ -568,6 +573,8 @@ std::string UsageText() {
                            leader this fast answers 503 (default 2000)
   --upload-lock-ttl-ms N   lease of an upload on its file id, renewed while bytes flow
                            (default 15000)
+  --web-root DIR           the web UI's built files, served at / (default auto: installed beside
+                           the executable or the source tree's web/dist; "" = no UI)
   --auto-promote BOOL      the leader promotes caught-up learners by itself (default false)
   --reset-removed BOOL     wipe a data dir marked as a removed member at start and join as a new
                            incarnation, instead of refusing to start (default false)

@@ -57,6 +57,9 @@
 //   read_timeout_ms: 2000           # a linearizable read that cannot confirm the latest state
 //                                   # with the leader this fast gets 503 + Retry-After
 //   upload_lock_ttl_ms: 15000       # lease of an upload on its file id, renewed while bytes flow
+//   web_root: auto                  # the web UI's built files, served at / (node/api/static_files.h):
+//                                   # auto = share/dispotify/web beside the executable's bin/, or
+//                                   # the source tree's web/dist above it; "" = no UI
 // Flags only: --config FILE, --reset (wipe a removed member's data dir, then exit), --help.
 // `dispotify-node probe URL` is not a configuration: main hands it to common/rest/probe.h.
 // Unknown keys and flags are errors (a typo must not silently keep a default).
@@ -114,6 +117,7 @@ struct NodeConfig {
   int64_t orphan_grace_ms = 0;
   int read_timeout_ms = 2000;
   int upload_lock_ttl_ms = 15000;
+  std::string web_root = "auto";
 
   bool node_id_set = false;  // node_id was given explicitly (file, env or flag), not defaulted
   bool reset = false;        // flag only

@@ -14,6 +14,7 @@
 #include "node/api/files_service.h"
 #include "node/api/http/http_server.h"
 #include "node/api/rest_api.h"
+#include "node/api/static_files.h"
 #include "node/api/tags/tag_reader.h"
 #include "node/catalog/catalog_state_machine.h"
 #include "node/catalog/metadata_store.h"
@@ -514,6 +515,10 @@ int Node::StartHttp() {
   };
   api::http::Router router;
   api::AddRestRoutes(options, deps, &router);
+  if (Status s = api::AddWebUi(config_.web_root, &router); !s.ok()) {
+    DLOG_ERROR << s.message();
+    return kExitBadConfig;
+  }
   api::http::ServerOptions hopts;
   const auto colon = config_.http_listen.rfind(':');
   hopts.address = config_.http_listen.substr(0, colon);

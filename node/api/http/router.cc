@@ -74,6 +74,16 @@ Router& Router::Add(std::string method, std::string pattern, Handler handler, Ro
   return *this;
 }
 
+Router& Router::Fallback(Handler handler) {
+  DISPOTIFY_CHECK(!fallback_.has_value(), "a second fallback route");
+  Route route;
+  route.method = "GET";
+  route.pattern = "/*";
+  route.handler = std::move(handler);
+  fallback_ = std::move(route);
+  return *this;
+}
+
 Router::Match Router::Find(std::string_view method, std::string_view path) const {
   Match match;
   if (path.empty() || path.front() != '/') return match;
@@ -96,7 +106,14 @@ Router::Match Router::Find(std::string_view method, std::string_view path) const
   }
   if (best == nullptr) best = best_get;
   if (best == nullptr) {
-    if (allowed.empty()) return match;
+    if (allowed.empty()) {
+      if (fallback_ && (method == "GET" || method == "HEAD")) {
+        match.kind = MatchKind::kFound;
+        match.route = &*fallback_;
+        match.pattern = fallback_->pattern;
+      }
+      return match;
+    }
     match.kind = MatchKind::kMethodNotAllowed;
     match.pattern = best_any->pattern;
     for (const std::string& m : allowed) {

@@ -10,6 +10,11 @@
 // only routes of other methods is 405 with an Allow header. HEAD falls back to the GET route when
 // no HEAD route is registered (the server then sends the head only).
 //
+// Fallback: a GET or HEAD whose path matches no pattern at all (would be 404) goes to the fallback
+// handler when one is set (the web UI's files and client-side routes, node/api/static_files.h); its
+// pattern label is "/*". Other methods, and paths that match a route of another method (405), are
+// answered as without it.
+//
 // Threads: build the router before starting the server; it is read-only afterwards.
 
 #include <cstdint>
@@ -76,6 +81,9 @@ class Router {
     return Add("DELETE", std::move(pattern), std::move(handler), options);
   }
 
+  // Sets the handler of GET/HEAD requests that no route matches (see above). At most once.
+  Router& Fallback(Handler handler);
+
   // `path` is the raw (still percent-encoded) path of the request target.
   Match Find(std::string_view method, std::string_view path) const;
 
@@ -83,6 +91,7 @@ class Router {
 
  private:
   std::vector<Route> routes_;
+  std::optional<Route> fallback_;
 };
 
 }  // namespace dispotify::api::http

@@ -27,6 +27,18 @@ TEST(ConfigTest, DefaultsStartOneNodeCluster) {
   EXPECT_FALSE(c->join);
 }
 
+TEST(ConfigTest, WebRootIsAutoByDefaultAndEmptyTurnsTheUiOff) {
+  auto c = LoadConfig({}, {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->web_root, "auto");
+  auto off = LoadConfig({"--web-root="}, {});
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(off->web_root, "");
+  auto env = LoadConfig({}, {{"DISPOTIFY_WEB_ROOT", "/srv/ui"}});
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_EQ(env->web_root, "/srv/ui");
+}
+
 TEST(ConfigTest, FlagsInBothForms) {
   auto c = LoadConfig({"--node-id", "2", "--peers=1=127.0.0.1:7001,2=127.0.0.1:7002", "--listen",
                        "127.0.0.1:7002", "--tick-ms=20", "--join"},

@@ -93,6 +93,29 @@ TEST(RouterTest, BadEscapeInParam) {
   EXPECT_TRUE(m.bad_escape);
 }
 
+TEST(RouterTest, FallbackTakesUnmatchedGetAndHeadOnly) {
+  Router router;
+  router.Get("/music/songs", Named("songs"));
+  router.Post("/music/upload", Named("upload"));
+  router.Fallback(Named("ui"));
+
+  auto m = router.Find("GET", "/albums/x");
+  ASSERT_EQ(m.kind, Router::MatchKind::kFound);
+  EXPECT_EQ(Invoke(m), "ui");
+  EXPECT_EQ(m.pattern, "/*");
+  m = router.Find("HEAD", "/");
+  ASSERT_EQ(m.kind, Router::MatchKind::kFound);
+  EXPECT_EQ(Invoke(m), "ui");
+  // A route still wins, and a path some route serves with another method stays 405.
+  EXPECT_EQ(Invoke(router.Find("GET", "/music/songs")), "songs");
+  m = router.Find("GET", "/music/upload");
+  EXPECT_EQ(m.kind, Router::MatchKind::kMethodNotAllowed);
+  EXPECT_EQ(m.allow, "POST");
+  // Other methods on unmatched paths stay 404.
+  EXPECT_EQ(router.Find("POST", "/albums/x").kind, Router::MatchKind::kNotFound);
+  EXPECT_EQ(router.Find("DELETE", "/").kind, Router::MatchKind::kNotFound);
+}
+
 TEST(RouterDeathTest, MalformedPatterns) {
   EXPECT_DEATH(Router().Get("nope", Named("x")), "start with");
   EXPECT_DEATH(Router().Get("/a/{}", Named("x")), "malformed");

@@ -1,0 +1,2 @@
+export const albumPath = (id: string) => `/albums/${encodeURIComponent(id)}`;
+export const artistPath = (name: string) => `/artists/${encodeURIComponent(name)}`;

@@ -1,0 +1,116 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { song } from '../../test/fixtures';
+import { attachAudio, getPlayerState, player } from './store';
+
+// Enough of an <audio> element for the engine: events, src, currentTime, play/pause/load.
+class FakeAudio extends EventTarget {
+  src = '';
+  currentTime = 0;
+  volume = 1;
+  muted = false;
+  paused = true;
+  ended = false;
+  error: MediaError | null = null;
+  duration = NaN;
+  playbackRate = 1;
+  preload = '';
+  loads = 0;
+  plays = 0;
+  play() {
+    this.plays++;
+    this.paused = false;
+    return Promise.resolve();
+  }
+  pause() {
+    this.paused = true;
+  }
+  load() {
+    this.loads++;
+    this.currentTime = 0;
+  }
+  removeAttribute(name: string) {
+    if (name === 'src') this.src = '';
+  }
+  fire(type: string) {
+    this.dispatchEvent(new Event(type));
+  }
+}
+
+let el: FakeAudio;
+let detach: () => void;
+const songs = [song(1), song(2), song(3)];
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  el = new FakeAudio();
+  detach = attachAudio(el as unknown as HTMLAudioElement);
+});
+
+afterEach(() => {
+  player.clear();
+  detach();
+  vi.useRealTimers();
+});
+
+describe('player engine', () => {
+  it('plays the content-addressed stream URL and moves on when a song ends', () => {
+    player.playList(songs, 0);
+    expect(el.src).toBe(songs[0].stream_url);
+    expect(getPlayerState().playing).toBe(true);
+    el.fire('ended');
+    expect(el.src).toBe(songs[1].stream_url);
+  });
+
+  it('after a stream error it reloads the same URL and seeks back to where it was, silently', () => {
+    player.playList(songs, 1);
+    el.currentTime = 42;
+    el.fire('timeupdate');
+    el.fire('error');
+    expect(getPlayerState().reconnecting).toBe(true);
+    expect(getPlayerState().failed).toBe(false);
+    const loadsBefore = el.loads;
+    vi.advanceTimersByTime(250);
+    expect(el.loads).toBe(loadsBefore + 1);
+    expect(el.src).toBe(songs[1].stream_url);
+    expect(el.currentTime).toBe(0);
+    const plays = el.plays;
+    el.fire('loadedmetadata');
+    expect(el.currentTime).toBe(42); // the seek makes the browser send a Range request
+    expect(el.plays).toBe(plays + 1);
+    el.currentTime = 43;
+    el.fire('timeupdate');
+    expect(getPlayerState().reconnecting).toBe(false);
+    expect(getPlayerState().position).toBe(43);
+  });
+
+  it('a stall that lasts reloads too', () => {
+    player.playList(songs, 0);
+    el.currentTime = 10;
+    el.fire('timeupdate');
+    el.fire('waiting');
+    const loads = el.loads;
+    vi.advanceTimersByTime(5000);
+    expect(el.loads).toBe(loads + 1);
+    el.fire('loadedmetadata');
+    expect(el.currentTime).toBe(10);
+  });
+
+  it('next, previous, seek and volume act on the element', () => {
+    player.playList(songs, 0);
+    player.next();
+    expect(el.src).toBe(songs[1].stream_url);
+    player.previous();
+    expect(el.src).toBe(songs[0].stream_url);
+    el.duration = 100;
+    el.fire('durationchange');
+    player.seek(30);
+    expect(el.currentTime).toBe(30);
+    player.seek(1000);
+    expect(el.currentTime).toBe(100);
+    player.setVolume(0.25);
+    expect(el.volume).toBe(0.25);
+    player.pause();
+    expect(el.paused).toBe(true);
+    expect(getPlayerState().playing).toBe(false);
+  });
+});

@@ -1,0 +1,168 @@
+// Upload state: a queue of files sent at most `concurrency` at a time, each with its progress and
+// outcome. The transport is injected (XMLHttpRequest in the browser, for upload progress events; a
+// fake in tests), so the rules — the limit, the mapping from HTTP status to what the person reads,
+// retry — are tested without a network.
+import { handleStatus, uploadUrl } from '../../lib/api';
+
+export type UploadStatus = 'queued' | 'uploading' | 'done' | 'already' | 'error';
+export type UploadError = 'too-large' | 'not-audio' | 'no-quorum' | 'busy' | 'no-space' | 'network' | 'failed';
+
+export interface UploadItem {
+  id: number;
+  file: File;
+  path: string; // relative path within what was dropped: the file id derives from it
+  status: UploadStatus;
+  loaded: number;
+  total: number;
+  error?: UploadError;
+  message?: string;
+  retryable: boolean;
+}
+
+export interface SendResult {
+  status: number; // 0: the request never got an answer
+  body: string;
+}
+
+export interface Transport {
+  send(item: UploadItem, onProgress: (loaded: number, total: number) => void): { done: Promise<SendResult>; abort: () => void };
+}
+
+export interface Outcome {
+  status: UploadStatus;
+  error?: UploadError;
+  retryable: boolean;
+}
+
+function errorCode(body: string): string | undefined {
+  try {
+    return (JSON.parse(body) as { error?: { code?: string } }).error?.code;
+  } catch {
+    return undefined;
+  }
+}
+
+// From the node's answer (docs/openapi.yaml, POST /music/upload) to what the person sees.
+export function outcomeOf(res: SendResult): Outcome {
+  const { status } = res;
+  if (status === 201) return { status: 'done', retryable: false };
+  if (status === 200) return { status: 'already', retryable: false };
+  if (status === 409) {
+    // already_exists: other bytes under this id; conflict: the same id being uploaded right now.
+    return errorCode(res.body) === 'conflict' ? { status: 'error', error: 'busy', retryable: true } : { status: 'already', retryable: false };
+  }
+  if (status === 413) return { status: 'error', error: 'too-large', retryable: false };
+  if (status === 415) return { status: 'error', error: 'not-audio', retryable: false };
+  if (status === 503 || status === 504) return { status: 'error', error: 'no-quorum', retryable: true };
+  if (status === 507) return { status: 'error', error: 'no-space', retryable: true };
+  if (status === 0) return { status: 'error', error: 'network', retryable: true };
+  return { status: 'error', error: 'failed', retryable: status >= 500 || status === 408 };
+}
+
+export interface UploadManagerOptions {
+  transport: Transport;
+  concurrency?: number;
+  onStored?: (item: UploadItem) => void; // a new song is in the catalog
+}
+
+export interface UploadManager {
+  add(files: { file: File; path: string }[]): void;
+  retry(id: number): void;
+  clearFinished(): void;
+  getItems(): UploadItem[];
+  subscribe(listener: () => void): () => void;
+  active(): number;
+}
+
+export const DEFAULT_CONCURRENCY = 3;
+
+export function createUploadManager(opts: UploadManagerOptions): UploadManager {
+  const limit = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
+  let items: UploadItem[] = [];
+  let nextId = 1;
+  let running = 0;
+  const listeners = new Set<() => void>();
+
+  const emit = () => listeners.forEach((l) => l());
+  const update = (id: number, patch: Partial<UploadItem>) => {
+    items = items.map((it) => (it.id === id ? { ...it, ...patch } : it));
+    emit();
+  };
+
+  function start(item: UploadItem): void {
+    running++;
+    update(item.id, { status: 'uploading', loaded: 0, error: undefined, message: undefined });
+    const { done } = opts.transport.send(item, (loaded, total) => update(item.id, { loaded, total }));
+    done
+      .catch((): SendResult => ({ status: 0, body: '' }))
+      .then((res) => {
+        running--;
+        const o = outcomeOf(res);
+        update(item.id, { status: o.status, error: o.error, retryable: o.retryable, loaded: o.status === 'error' ? 0 : item.total });
+        if (o.status === 'done' || o.status === 'already') opts.onStored?.(item);
+        pump();
+      });
+  }
+
+  function pump(): void {
+    while (running < limit) {
+      const next = items.find((it) => it.status === 'queued');
+      if (!next) return;
+      start(next);
+    }
+  }
+
+  return {
+    add(files) {
+      const added = files.map(({ file, path }) => ({
+        id: nextId++,
+        file,
+        path,
+        status: 'queued' as const,
+        loaded: 0,
+        total: file.size,
+        retryable: false,
+      }));
+      items = [...items, ...added];
+      emit();
+      pump();
+    },
+    retry(id) {
+      const it = items.find((x) => x.id === id);
+      if (!it || it.status !== 'error' || !it.retryable) return;
+      update(id, { status: 'queued', error: undefined, loaded: 0 });
+      pump();
+    },
+    clearFinished() {
+      items = items.filter((it) => it.status === 'queued' || it.status === 'uploading' || (it.status === 'error' && it.retryable));
+      emit();
+    },
+    getItems: () => items,
+    subscribe(l) {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+    active: () => running,
+  };
+}
+
+// The browser's transport: a raw body with the relative path in the query (the node derives the
+// file id from it), XMLHttpRequest for upload progress.
+export const xhrTransport: Transport = {
+  send(item, onProgress) {
+    const xhr = new XMLHttpRequest();
+    const done = new Promise<SendResult>((resolve) => {
+      xhr.open('POST', uploadUrl(item.path)); // same origin: cookies go as with fetch
+      xhr.setRequestHeader('Content-Type', item.file.type || 'application/octet-stream');
+      xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : item.total);
+      xhr.onload = () => {
+        handleStatus(xhr.status);
+        resolve({ status: xhr.status, body: xhr.responseText });
+      };
+      xhr.onerror = () => resolve({ status: 0, body: '' });
+      xhr.onabort = () => resolve({ status: 0, body: '' });
+      xhr.send(item.file);
+    });
+    return { done, abort: () => xhr.abort() };
+  },
+};

@@ -1,0 +1,198 @@
+// The one API client: every request the UI makes goes through here. Same-origin only (paths, never
+// absolute URLs), cookies sent with 'same-origin' and no tokens kept in script-readable storage, so
+// adding authentication later touches this file only; a 401 anywhere goes to onUnauthorized.
+// The types follow docs/openapi.yaml.
+
+export interface Replica {
+  node_id: number;
+  state: 'pending' | 'healthy' | 'corrupt' | 'missing';
+}
+
+export interface Song {
+  file_id: string;
+  title: string;
+  artist: string;
+  album: string;
+  file_name: string;
+  content_type: string;
+  track: number;
+  year: number;
+  duration_ms: number;
+  size_bytes: number;
+  sha256: string;
+  created_at_ms: number;
+  stream_url?: string;
+  replicas?: Replica[];
+  // Added with the album/artist routes; absent on older nodes.
+  album_artist?: string;
+  disc?: number;
+  genre?: string;
+  compilation?: boolean;
+  album_id?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_after: string;
+}
+
+export interface SearchPage {
+  total: number;
+  items: Song[];
+  next_cursor: string;
+}
+
+export interface ArtistSummary {
+  name: string;
+  album_count: number;
+  song_count: number;
+}
+
+export interface AlbumSummary {
+  album_id: string;
+  title: string;
+  album_artist: string;
+  year: number;
+  song_count: number;
+  duration_ms: number;
+  created_at_ms: number;
+}
+
+export interface AlbumDetail extends AlbumSummary {
+  genres: string[];
+  songs: Song[];
+}
+
+export type AlbumSort = 'name' | 'year' | 'recent';
+
+export interface ClusterMember {
+  node_id: number;
+  address: string;
+  role: 'leader' | 'voter' | 'learner';
+  healthy: boolean;
+  draining?: boolean;
+  match_index?: number;
+  files?: number;
+  bytes?: number;
+  free_bytes?: number;
+}
+
+export interface ClusterStatus {
+  node_id: number;
+  cluster_id: string;
+  version: string;
+  role: string;
+  term: number;
+  leader_id: number;
+  leader_address?: string;
+  commit_index: number;
+  applied_index: number;
+  replication_factor: number;
+  members: ClusterMember[];
+  songs?: number;
+  bytes?: number;
+  replicas_healthy?: number;
+  replicas_other?: number;
+  repair?: {
+    under_replicated?: number;
+    unavailable?: number;
+    queued?: number;
+    copies_made?: number;
+    bytes_copied?: number;
+  };
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+let unauthorizedHandler: () => void = () => {
+  if (typeof window !== 'undefined' && window.location.pathname !== '/login') {
+    window.history.pushState(null, '', '/login');
+    window.dispatchEvent(new PopStateEvent('popstate'));
+  }
+};
+
+// The one place a 401 is handled (for now: go to the /login placeholder).
+export function onUnauthorized(handler: () => void): void {
+  unauthorizedHandler = handler;
+}
+
+export function handleStatus(status: number): void {
+  if (status === 401) unauthorizedHandler();
+}
+
+type Query = Record<string, string | number | undefined>;
+
+export function apiPath(path: string, query?: Query): string {
+  if (!path.startsWith('/') || path.startsWith('//')) throw new Error(`not a same-origin path: ${path}`);
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query ?? {})) {
+    if (v !== undefined && v !== '') params.set(k, String(v));
+  }
+  const qs = params.toString();
+  return qs ? `${path}?${qs}` : path;
+}
+
+async function errorFrom(res: Response): Promise<ApiError> {
+  let code = 'http_' + res.status;
+  let message = res.statusText || `HTTP ${res.status}`;
+  try {
+    const body = (await res.json()) as { error?: { code?: string; message?: string } };
+    if (body.error?.code) code = body.error.code;
+    if (body.error?.message) message = body.error.message;
+  } catch {
+    // not JSON: keep the status line
+  }
+  return new ApiError(res.status, code, message);
+}
+
+export async function getJson<T>(path: string, query?: Query, signal?: AbortSignal): Promise<T> {
+  const res = await fetch(apiPath(path, query), {
+    method: 'GET',
+    credentials: 'same-origin',
+    headers: { Accept: 'application/json' },
+    signal,
+  });
+  handleStatus(res.status);
+  if (!res.ok) throw await errorFrom(res);
+  return (await res.json()) as T;
+}
+
+export const api = {
+  songs: (after: string, limit: number, signal?: AbortSignal) =>
+    getJson<Page<Song>>('/music/songs', { limit, after }, signal),
+  song: (fileId: string, signal?: AbortSignal) =>
+    getJson<Song>(`/music/songs/${encodeURIComponent(fileId)}`, undefined, signal),
+  search: (q: string, limit: number, signal?: AbortSignal) =>
+    getJson<SearchPage>('/music/search', { q, limit }, signal),
+  artists: (after: string, limit: number, signal?: AbortSignal) =>
+    getJson<Page<ArtistSummary>>('/music/artists', { limit, after }, signal),
+  albums: (opts: { after: string; limit: number; sort?: AlbumSort; artist?: string }, signal?: AbortSignal) =>
+    getJson<Page<AlbumSummary>>('/music/albums', { ...opts }, signal),
+  album: (albumId: string, signal?: AbortSignal) =>
+    getJson<AlbumDetail>(`/music/albums/${encodeURIComponent(albumId)}`, undefined, signal),
+  clusterStatus: (signal?: AbortSignal) => getJson<ClusterStatus>('/cluster/status', undefined, signal),
+};
+
+// The URL the player streams: the content-addressed one when the song has it (plays from any copy,
+// without a quorum), else the one by id.
+export function streamUrl(song: Pick<Song, 'file_id' | 'stream_url' | 'sha256'>): string {
+  if (song.stream_url && song.stream_url.startsWith('/')) return song.stream_url;
+  return apiPath(`/music/stream/${encodeURIComponent(song.file_id)}`, song.sha256 ? { sha256: song.sha256 } : {});
+}
+
+export function uploadUrl(relativePath: string): string {
+  return apiPath('/music/upload', { path: relativePath });
+}
+
+export function isNotFound(e: unknown): boolean {
+  return e instanceof ApiError && e.status === 404;
+}
