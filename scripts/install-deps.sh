@@ -30,8 +30,10 @@ packages=(
   # container images (deploy/docker, e2e/containers): a daemonless engine, runc (crun refuses to
   # start containers on our machines, ../shared/CONTAINERS.md) and debootstrap for the base image
   podman buildah runc debootstrap uidmap fuse-overlayfs slirp4netns
-  # name resolution between containers (podman with netavark; its CNI backend has none)
-  netavark aardvark-dns
+  # name resolution between containers (podman with netavark; its CNI backend has none), and the
+  # iptables netavark programs a container network's NAT and forwarding with (without it every
+  # `podman run` on a network fails with "netavark: No such file or directory")
+  netavark aardvark-dns iptables
   # checks deploy/swarm/docker-stack.yml offline (no Docker engine: --no-install-recommends)
   docker-compose
   # PyYAML: e2e/containers/stack_service.py reads the stack file, and
@@ -44,9 +46,12 @@ if ! command -v go >/dev/null; then packages+=(golang-go); fi
 # Node.js and npm build the web UI (web/, the CMake target `web`) and install and run tsc with
 # @grafana/schema (deploy/monitoring/schema-check). A Node.js already on PATH (e.g. from another
 # repository, or nodesource) is used as it is: Debian's is installed only when node or npm is missing.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then packages+=(nodejs npm); fi
+web_packages=()
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then web_packages=(nodejs npm); fi
+packages+=("${web_packages[@]}")
 case "${1:-}" in
-  --build-only) packages=("${build_packages[@]}") ;;
+  # The image's build stage: the node, its tagger and the web UI it serves.
+  --build-only) packages=("${build_packages[@]}" "${web_packages[@]}") ;;
   "") ;;
   *) echo "usage: $0 [--build-only]" >&2; exit 2 ;;
 esac

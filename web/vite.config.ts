@@ -28,5 +28,8 @@ export default defineConfig({
     // ctest runs this on a shared 2-core machine.
     pool: 'threads',
     poolOptions: { threads: { maxThreads: 2, minThreads: 1 } },
+    // A budget against hangs, not a speed check: under ctest -j2 beside compilers, rendering 2,000
+    // rows in jsdom took over the default 5 s.
+    testTimeout: 60_000,
   },
 });

@@ -17,16 +17,29 @@
 # images for Debian's security updates, as with any statically assembled image.
 set -euo pipefail
 
-[[ $# -ge 2 ]] || { echo "usage: $0 DEST BINARY..." >&2; exit 2; }
+[[ $# -ge 2 ]] || { echo "usage: $0 DEST [--web DIR] BINARY..." >&2; exit 2; }
 dest=$1/image
 user_owned=$1/user-owned
 shift
 uid=10001
+# --web DIR: the built web UI (web/dist), at the place the node looks for it next to its binary
+# (node/api/static_files.h, FindWebRoot: <bin>/../share/dispotify/web).
+web=""
+if [[ "${1:-}" == "--web" ]]; then
+  web=$2
+  shift 2
+  [[ -f "$web/index.html" ]] || { echo "collect-rootfs: $web has no index.html (build the target web)" >&2; exit 1; }
+fi
 
 # /run and /var/tmp: mount points the engine needs with a read-only root (podman's --read-only
 # puts tmpfs there; secrets go below /run/secrets), which it cannot create itself on a read-only
 # root.
-mkdir -p "$dest/usr/local/bin" "$dest/etc" "$dest/tmp" "$dest/web" "$dest/run/secrets" "$dest/var/tmp" "$user_owned/data"
+mkdir -p "$dest/usr/local/bin" "$dest/etc" "$dest/tmp" "$dest/run/secrets" "$dest/var/tmp" "$user_owned/data"
+if [[ -n "$web" ]]; then
+  mkdir -p "$dest/usr/local/share/dispotify"
+  cp -R "$web" "$dest/usr/local/share/dispotify/web"
+  chmod -R a+rX,go-w "$dest/usr/local/share/dispotify/web"
+fi
 # Stripped: the release preset keeps debug information (RelWithDebInfo), two thirds of a binary's
 # size; it stays in the build tree for whoever debugs a core file.
 for bin in "$@"; do
@@ -57,4 +70,4 @@ printf 'root:x:0:0:root:/:/nonexistent\ndispotify:x:%s:%s:dispotify:/data:/nonex
 printf 'root:x:0:\ndispotify:x:%s:\n' "$uid" >"$dest/etc/group"
 printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$dest/etc/nsswitch.conf"
 chmod 1777 "$dest/tmp" "$dest/var/tmp"
-chmod 0755 "$user_owned/data" "$dest/web"
+chmod 0755 "$user_owned/data"

@@ -3,7 +3,7 @@
 #
 #   podman build --format docker -f deploy/docker/node.Dockerfile -t dispotify-node .
 #       compiles inside the build stage (context: the repository)
-#   deploy/docker/collect-rootfs.sh CTX/rootfs build/release/node/server/dispotify-node \
+#   deploy/docker/collect-rootfs.sh CTX/rootfs --web web/dist build/release/node/server/dispotify-node \
 #       build/release/node/server/dispotify-tagger
 #   podman build --format docker --build-arg ROOTFS=prebuilt -f deploy/docker/node.Dockerfile CTX
 #       the same runtime stage from binaries compiled outside (CI: e2e/containers)
@@ -22,10 +22,11 @@ COPY scripts/install-deps.sh /src/scripts/install-deps.sh
 RUN /src/scripts/install-deps.sh --build-only && rm -rf /var/lib/apt/lists/*
 COPY . /src
 WORKDIR /src
-# The node runs the tagger (TagLib in a child process with limits) from its own directory.
+# The node runs the tagger (TagLib in a child process with limits) from its own directory, and
+# serves the web UI from /usr/local/share/dispotify/web.
 RUN cmake --preset release && \
-    cmake --build --preset release --target dispotify-node dispotify-tagger && \
-    deploy/docker/collect-rootfs.sh /rootfs build/release/node/server/dispotify-node \
+    cmake --build --preset release --target dispotify-node dispotify-tagger web && \
+    deploy/docker/collect-rootfs.sh /rootfs --web web/dist build/release/node/server/dispotify-node \
       build/release/node/server/dispotify-tagger
 
 FROM scratch AS prebuilt
@@ -45,7 +46,6 @@ COPY --from=rootfs /rootfs/image/ /
 # The data directory belongs to the node's user, so that a new named volume mounted there (which
 # the engine fills from the image, ownership included) is writable by it.
 COPY --from=rootfs --chown=10001:10001 /rootfs/user-owned/ /
-# /web: where the web UI's files will go once web/ exists (DESIGN.md: the node serves it).
 USER 10001:10001
 WORKDIR /data
 # Every address on the container's interfaces: the engine publishes the ports. Peers, node id and

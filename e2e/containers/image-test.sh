@@ -79,7 +79,10 @@ build_image() {  # build_image NAME DOCKERFILE BINARY...
     -t "$tag" "$tmp/$name-ctx" >/dev/null
 }
 t0=$SECONDS
-build_image node "$repo/deploy/docker/node.Dockerfile" "$node_bin" "$tagger_bin"
+# The web UI the build made (CMake target web), when there is one: the image serves it at /.
+web_args=()
+[[ -f "$repo/web/dist/index.html" ]] && web_args=(--web "$repo/web/dist")
+build_image node "$repo/deploy/docker/node.Dockerfile" "${web_args[@]}" "$node_bin" "$tagger_bin"
 build_image operator "$repo/deploy/docker/operator.Dockerfile" "$operator_bin"
 node_image=${images[0]} operator_image=${images[1]}
 echo "image-test: built both images from the compiled binaries in $((SECONDS - t0)) s"
@@ -196,6 +199,12 @@ sys.exit(0 if any(s.get("file_id") == sys.argv[1] and s.get("title") == "Contain
 "$ctl" -e "${endpoints[1]}" -t 30 stream "$file_id" -o "$tmp/streamed.mp3"
 cmp -s "$song" "$tmp/streamed.mp3" || fail "the song streamed through ${endpoints[1]} differs from the one uploaded"
 echo "image-test: uploaded $file_id through ${containers[0]}, streamed it identical through ${containers[1]}"
+if ((${#web_args[@]})); then
+  page=$(curl -fsS -D "$tmp/ui.headers" "${endpoints[2]}/albums") || fail "GET /albums of ${containers[2]}: no web UI"
+  [[ "$page" == *'<div id="root">'* ]] || fail "${containers[2]} answers / with something else than the UI: ${page:0:200}"
+  grep -qi '^content-security-policy:' "$tmp/ui.headers" || fail "the UI's page has no Content-Security-Policy"
+  echo "image-test: ${containers[2]} serves the web UI (index.html for the client route /albums, with its CSP)"
+fi
 
 # Each container's HEALTHCHECK (the image's, which is the stack's).
 for c in "${containers[@]}"; do
