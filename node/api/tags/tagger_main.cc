@@ -22,6 +22,7 @@
 #include <taglib/mp4file.h>
 #include <taglib/mpegfile.h>
 #include <taglib/opusfile.h>
+#include <taglib/tpropertymap.h>
 #include <taglib/tfilestream.h>
 #include <taglib/vorbisfile.h>
 #include <taglib/wavfile.h>
@@ -109,8 +110,9 @@ std::string Trim(std::string_view s) {
 }
 
 struct Fields {
-  std::string format, title, artist, album;
+  std::string format, title, artist, album, album_artist, genre;
   uint64_t track = 0, year = 0, duration_ms = 0, bitrate_kbps = 0, sample_rate = 0, channels = 0;
+  uint64_t disc = 0, compilation = 0;
 };
 
 void Print(const Fields& f) {
@@ -120,7 +122,10 @@ void Print(const Fields& f) {
                      ",\"duration_ms\":" + std::to_string(f.duration_ms) +
                      ",\"bitrate_kbps\":" + std::to_string(f.bitrate_kbps) +
                      ",\"sample_rate\":" + std::to_string(f.sample_rate) +
-                     ",\"channels\":" + std::to_string(f.channels) + "}\n";
+                     ",\"channels\":" + std::to_string(f.channels) + ",\"album_artist\":\"" +
+                     JsonEscape(f.album_artist) + "\",\"genre\":\"" + JsonEscape(f.genre) +
+                     "\",\"disc\":" + std::to_string(f.disc) + ",\"compilation\":" + std::to_string(f.compilation) +
+                     "}\n";
   if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size() || std::fflush(stdout) != 0) {
     std::exit(1);
   }
@@ -238,6 +243,31 @@ uint64_t FirstNumber(const std::vector<TagLib::Tag*>& tags, unsigned int (TagLib
   return 0;
 }
 
+// The first non-empty value of a unified property (TagLib maps each format's own key onto it:
+// ALBUMARTIST is ID3v2's TPE2, MP4's aART; DISCNUMBER is TPOS, disk; COMPILATION is TCMP, cpil).
+std::string FirstProperty(const std::vector<TagLib::Tag*>& tags, const char* key) {
+  for (TagLib::Tag* t : tags) {
+    const TagLib::PropertyMap props = t->properties();
+    const auto it = props.find(key);
+    if (it == props.end()) continue;
+    for (const TagLib::String& value : it->second) {
+      std::string v = Trim(value.to8Bit(true));
+      if (!v.empty()) return v;
+    }
+  }
+  return "";
+}
+
+// The leading decimal number of `text` ("2/3" is disc 2 of 3), 0 when there is none.
+uint64_t LeadingNumber(std::string_view text) {
+  uint64_t n = 0;
+  size_t i = 0;
+  for (; i < text.size() && i < 9 && text[i] >= '0' && text[i] <= '9'; ++i) {
+    n = n * 10 + static_cast<uint64_t>(text[i] - '0');
+  }
+  return n;
+}
+
 int ReadFile(const char* path) {
   TagLib::FileStream stream(path, /*openReadOnly=*/true);
   if (!stream.isOpen()) Fail(kExitNotAudio, "cannot open the file");
@@ -280,6 +310,12 @@ int ReadFile(const char* path) {
   f.bitrate_kbps = NonNegative(props->bitrate());
   f.sample_rate = NonNegative(props->sampleRate());
   f.channels = NonNegative(props->channels());
+  f.album_artist = FirstProperty(tags, "ALBUMARTIST");
+  f.genre = FirstString(tags, &TagLib::Tag::genre);
+  f.disc = LeadingNumber(FirstProperty(tags, "DISCNUMBER"));
+  // "1" in ID3v2's TCMP and Vorbis comments; MP4's boolean cpil reads as "1" too.
+  const std::string compilation = FirstProperty(tags, "COMPILATION");
+  f.compilation = !compilation.empty() && compilation != "0" ? 1 : 0;
   Print(f);
   return 0;
 }
