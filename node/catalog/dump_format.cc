@@ -54,10 +54,9 @@ void EncodeDumpRecord(const DumpRecord& record, std::string* out) {
     encoding::PutU64(out, s->size_bytes);
     PutString(out, s->sha256);
     PutI64(out, s->created_at_ms);
-    // Optional (see the header): a song without library tags is written as version 1 wrote it.
-    // album_artist is the one the store holds (CompleteSong's default included), so a load gives
-    // back exactly what was dumped.
-    if (!s->album_artist.empty() || s->disc != 0 || !s->genre.empty() || s->compilation) {
+    // Optional (see the header): a song without library tags is written as version 1 wrote it,
+    // an album_artist equal to the artist included (a load derives it back from the artist).
+    if (s->album_artist != s->artist || s->disc != 0 || !s->genre.empty() || s->compilation) {
       PutString(out, s->album_artist);
       encoding::PutU32(out, s->disc);
       PutString(out, s->genre);
