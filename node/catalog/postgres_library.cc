@@ -18,9 +18,6 @@ binarystring Bytes(std::string_view s) {
 std::string Bytes(const pqxx::field& f) {
   return binarystring(f).str();
 }
-int64_t I64(uint64_t v) {
-  return static_cast<int64_t>(v);
-}
 uint64_t U64(const pqxx::field& f) {
   return static_cast<uint64_t>(f.as<int64_t>());
 }
