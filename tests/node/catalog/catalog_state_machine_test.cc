@@ -165,7 +165,7 @@ TEST(CatalogCommands, AnEntryOfThePreviousVersionAppliesWithDefaults) {
   mocks::TempDir dir;
   CatalogServer server(dir.path());
   auto r = server.sm().Apply(Entry{Term(1), LogIndex(1), EntryType::kNormal, old});
-  ASSERT_TRUE(r.result.ok()) << r.result.ToString();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
   auto song = server.store().GetSong("old-1");
   ASSERT_TRUE(song.ok() && song->has_value());
   EXPECT_EQ((*song)->title, "Yesterday");
