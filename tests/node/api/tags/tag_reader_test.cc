@@ -32,6 +32,7 @@ using testing_audio::MakeFlac;
 using testing_audio::MakeMp3;
 using testing_audio::MakeOpus;
 using testing_audio::MakeWav;
+using testing_audio::WithId3Frames;
 
 std::string Bytes(size_t n, uint64_t seed) {
   std::string out(n, '\0');
@@ -144,25 +145,6 @@ TEST_F(TagReaderTest, ReadsFlacVorbisComments) {
   EXPECT_EQ(tags->duration_ms, 3500U);
   EXPECT_EQ(tags->sample_rate, 48000U);
   EXPECT_EQ(tags->channels, 1U);
-}
-
-// ID3v2.4 text frames added to the tag of a MakeMp3 file (its tag has no padding: the frames go
-// at its end, and the header's size grows).
-std::string WithId3Frames(std::string mp3, const std::vector<std::pair<std::string, std::string>>& frames) {
-  auto synchsafe = [](uint32_t n) {
-    std::string out;
-    for (int shift : {21, 14, 7, 0}) out.push_back(static_cast<char>((n >> shift) & 0x7F));
-    return out;
-  };
-  std::string extra;
-  for (const auto& [id, text] : frames) {
-    const std::string body = "\x03" + text;  // UTF-8
-    extra += id + synchsafe(static_cast<uint32_t>(body.size())) + std::string(2, '\0') + body;
-  }
-  uint32_t size = 0;
-  for (int i = 6; i < 10; ++i) size = (size << 7) | static_cast<uint32_t>(mp3[static_cast<size_t>(i)] & 0x7F);
-  mp3.insert(10 + size, extra);
-  return mp3.replace(6, 4, synchsafe(size + static_cast<uint32_t>(extra.size())));
 }
 
 // A FLAC file (STREAMINFO + VORBIS_COMMENT, as MakeFlac) with the given comments.
