@@ -755,8 +755,9 @@ TEST_F(RestE2eTest, ArtistsAlbumsAndAnAlbumsSongs) {
     if (after.empty()) break;
   }
   EXPECT_EQ(titles, (std::vector<std::string>{"ABBEY ROAD", "Double", "Now 1"}));
-  auto wrong_sort = Call(2, "GET", "/music/albums?limit=1&sort=year&after=" +
-                                       JsonString(Call(2, "GET", "/music/albums?limit=1")->body, "next_after"));
+  auto wrong_sort = Call(2, "GET",
+                         "/music/albums?limit=1&sort=year&after=" +
+                             JsonString(Call(2, "GET", "/music/albums?limit=1")->body, "next_after"));
   ASSERT_TRUE(wrong_sort);
   EXPECT_EQ(wrong_sort->status, 400) << wrong_sort->body;
   EXPECT_EQ(JsonString(wrong_sort->body, "code"), "invalid_argument");
@@ -800,8 +801,8 @@ TEST_F(RestE2eTest, ArtistsAlbumsAndAnAlbumsSongs) {
   EXPECT_NE(song->body.find("\"album_artist\":\"Various Artists\""), std::string::npos) << song->body;
 
   for (const char* bad : {"/music/albums/XYZ", "/music/albums/0123456789ABCDEF", "/music/albums?sort=size",
-                          "/music/albums?limit=0", "/music/artists?limit=1001", "/music/artists?after=garbage",
-                          "/music/albums?consistency=eventual"}) {
+                          "/music/albums?limit=0", "/music/artists?limit=1001",
+                          "/music/artists?after=garbage", "/music/albums?consistency=eventual"}) {
     auto r = Call(1, "GET", bad);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400) << bad << ": " << r->body;

@@ -19,7 +19,8 @@ using rest::Quote;
 std::string AlbumSummaryFields(const catalog::AlbumSummary& a) {
   return "\"album_id\":" + Quote(a.album_id) + ",\"title\":" + Quote(a.title) +
          ",\"album_artist\":" + Quote(a.album_artist) + ",\"year\":" + std::to_string(a.year) +
-         ",\"song_count\":" + std::to_string(a.song_count) + ",\"duration_ms\":" + std::to_string(a.duration_ms) +
+         ",\"song_count\":" + std::to_string(a.song_count) +
+         ",\"duration_ms\":" + std::to_string(a.duration_ms) +
          ",\"created_at_ms\":" + std::to_string(a.created_at_ms);
 }
 
@@ -99,7 +100,8 @@ class LibraryRoutes {
       std::string out = "{" + AlbumSummaryFields(d.summary) + ",\"genres\":[";
       for (size_t i = 0; i < d.genres.size(); ++i) out += (i > 0 ? "," : "") + Quote(d.genres[i]);
       out += "],\"songs\":[";
-      for (size_t i = 0; i < d.songs.size(); ++i) out += (i > 0 ? "," : "") + rest::SongJson(d.songs[i], nullptr);
+      for (size_t i = 0; i < d.songs.size(); ++i)
+        out += (i > 0 ? "," : "") + rest::SongJson(d.songs[i], nullptr);
       return out + "]}";
     });
   }

@@ -60,18 +60,17 @@ std::string Quote(std::string_view s) {
 }
 
 std::string SongJson(const catalog::Song& s, const std::vector<catalog::Replica>* replicas) {
-  std::string out = "{\"file_id\":" + Quote(s.file_id) + ",\"title\":" + Quote(s.title) +
-                    ",\"artist\":" + Quote(s.artist) + ",\"album\":" + Quote(s.album) +
-                    ",\"file_name\":" + Quote(s.file_name) + ",\"content_type\":" + Quote(s.content_type) +
-                    ",\"track\":" + std::to_string(s.track) + ",\"year\":" + std::to_string(s.year) +
-                    ",\"duration_ms\":" + std::to_string(s.duration_ms) +
-                    ",\"size_bytes\":" + std::to_string(s.size_bytes) + ",\"sha256\":" + Quote(s.sha256) +
-                    ",\"created_at_ms\":" + std::to_string(s.created_at_ms) +
-                    ",\"album_artist\":" + Quote(s.album_artist) + ",\"disc\":" + std::to_string(s.disc) +
-                    ",\"genre\":" + Quote(s.genre) + ",\"compilation\":" + (s.compilation ? "true" : "false") +
-                    ",\"album_id\":" + Quote(s.album_id) +
-                    // The content URL: served from any copy, even without a quorum; cacheable.
-                    ",\"stream_url\":" + Quote("/music/stream/" + s.file_id + "?sha256=" + s.sha256);
+  std::string out =
+      "{\"file_id\":" + Quote(s.file_id) + ",\"title\":" + Quote(s.title) + ",\"artist\":" + Quote(s.artist) +
+      ",\"album\":" + Quote(s.album) + ",\"file_name\":" + Quote(s.file_name) +
+      ",\"content_type\":" + Quote(s.content_type) + ",\"track\":" + std::to_string(s.track) +
+      ",\"year\":" + std::to_string(s.year) + ",\"duration_ms\":" + std::to_string(s.duration_ms) +
+      ",\"size_bytes\":" + std::to_string(s.size_bytes) + ",\"sha256\":" + Quote(s.sha256) +
+      ",\"created_at_ms\":" + std::to_string(s.created_at_ms) + ",\"album_artist\":" + Quote(s.album_artist) +
+      ",\"disc\":" + std::to_string(s.disc) + ",\"genre\":" + Quote(s.genre) +
+      ",\"compilation\":" + (s.compilation ? "true" : "false") + ",\"album_id\":" + Quote(s.album_id) +
+      // The content URL: served from any copy, even without a quorum; cacheable.
+      ",\"stream_url\":" + Quote("/music/stream/" + s.file_id + "?sha256=" + s.sha256);
   if (replicas != nullptr) {
     out += ",\"replicas\":[";
     for (size_t i = 0; i < replicas->size(); ++i) {

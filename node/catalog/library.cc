@@ -101,7 +101,8 @@ std::string AlbumIdOf(std::string_view album_artist, std::string_view album) {
 }
 
 bool IsValidAlbumId(std::string_view id) {
-  return id.size() == kAlbumIdChars && std::all_of(id.begin(), id.end(), [](char c) { return HexValue(c) >= 0; });
+  return id.size() == kAlbumIdChars &&
+         std::all_of(id.begin(), id.end(), [](char c) { return HexValue(c) >= 0; });
 }
 
 void CompleteSong(Song* song) {

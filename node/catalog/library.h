@@ -103,8 +103,8 @@ Status ValidateAlbumList(const AlbumListRequest& request);
 // The keyset position after a row, as a cursor. Numbers travel in decimal, strings in hex, so
 // the cursor is plain ASCII and no field can hold the separator.
 struct LibraryCursor {
-  std::string key;   // artists: FoldKey(name); albums by name and year: FoldKey(title)
-  std::string name;  // artists: name; albums: album_id
+  std::string key;     // artists: FoldKey(name); albums by name and year: FoldKey(title)
+  std::string name;    // artists: name; albums: album_id
   int64_t number = 0;  // albums by year: year; by recent: created_at_ms
 };
 std::string EncodeArtistCursor(const LibraryCursor& c);

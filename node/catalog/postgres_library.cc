@@ -60,8 +60,8 @@ void WriteAlbum(pqxx::work& tx, const std::string& album_id, const pqxx::row& ag
   const std::string artist = Bytes(agg[first + 2]);
   const int64_t year = agg[first + 3].as<int64_t>();
   tx.exec_prepared0("put_album", Bytes(album_id), Bytes(title), Bytes(artist), Bytes(FoldKey(title)),
-                    Bytes(FoldKey(artist)), year, -year, agg[first].as<int64_t>(), agg[first + 4].as<int64_t>(),
-                    agg[first + 5].as<int64_t>());
+                    Bytes(FoldKey(artist)), year, -year, agg[first].as<int64_t>(),
+                    agg[first + 4].as<int64_t>(), agg[first + 5].as<int64_t>());
 }
 
 std::string ListAlbumsSql(bool artist, bool after, AlbumSort sort) {
@@ -141,13 +141,15 @@ void MigrateToV3(pqxx::work& tx) {
         "SELECT file_id, artist, album FROM songs WHERE file_id > $1 ORDER BY file_id LIMIT $2", Bytes(after),
         kPage);
     {
-      pqxx::stream_to out(tx, "album_backfill", std::vector<std::string>{"file_id", "album_artist", "album_id"});
+      pqxx::stream_to out(tx, "album_backfill",
+                          std::vector<std::string>{"file_id", "album_artist", "album_id"});
       for (const auto& r : rows) {
         Song s;
         s.artist = Bytes(r[1]);
         s.album = Bytes(r[2]);
         CompleteSong(&s);  // a version-2 song has no album artist tag: its artist
-        out << std::make_tuple("\\x" + Hex(Bytes(r[0])), "\\x" + Hex(s.album_artist), "\\x" + Hex(s.album_id));
+        out << std::make_tuple("\\x" + Hex(Bytes(r[0])), "\\x" + Hex(s.album_artist),
+                               "\\x" + Hex(s.album_id));
       }
       out.complete();
     }
@@ -183,8 +185,8 @@ void MigrateToV3(pqxx::work& tx) {
         "SELECT album_id, title, album_artist FROM albums WHERE album_id > $1 ORDER BY album_id LIMIT 5000",
         Bytes(after_album));
     for (const auto& r : rows) {
-      tx.exec_params("UPDATE albums SET title_key = $2, artist_key = $3 WHERE album_id = $1", binarystring(r[0]),
-                     Bytes(FoldKey(Bytes(r[1]))), Bytes(FoldKey(Bytes(r[2]))));
+      tx.exec_params("UPDATE albums SET title_key = $2, artist_key = $3 WHERE album_id = $1",
+                     binarystring(r[0]), Bytes(FoldKey(Bytes(r[1]))), Bytes(FoldKey(Bytes(r[2]))));
     }
     if (rows.size() < 5000) break;
     after_album = Bytes(rows[rows.size() - 1][0]);
@@ -194,15 +196,16 @@ void MigrateToV3(pqxx::work& tx) {
 
 void PrepareLibraryStatements(pqxx::connection& c) {
   c.prepare("album_aggregate", std::string("SELECT ") + kAggregate + " FROM songs WHERE album_id = $1");
-  c.prepare("all_album_aggregates",
-            std::string("SELECT album_id, ") + kAggregate + " FROM songs GROUP BY album_id ORDER BY album_id");
-  c.prepare("put_album",
-            "INSERT INTO albums (album_id, title, album_artist, title_key, artist_key, year, neg_year, song_count, "
-            "duration_ms, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-            "ON CONFLICT (album_id) DO UPDATE SET title = EXCLUDED.title, album_artist = EXCLUDED.album_artist, "
-            "title_key = EXCLUDED.title_key, artist_key = EXCLUDED.artist_key, year = EXCLUDED.year, "
-            "neg_year = EXCLUDED.neg_year, song_count = EXCLUDED.song_count, duration_ms = EXCLUDED.duration_ms, "
-            "created_at_ms = EXCLUDED.created_at_ms");
+  c.prepare("all_album_aggregates", std::string("SELECT album_id, ") + kAggregate +
+                                        " FROM songs GROUP BY album_id ORDER BY album_id");
+  c.prepare(
+      "put_album",
+      "INSERT INTO albums (album_id, title, album_artist, title_key, artist_key, year, neg_year, song_count, "
+      "duration_ms, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+      "ON CONFLICT (album_id) DO UPDATE SET title = EXCLUDED.title, album_artist = EXCLUDED.album_artist, "
+      "title_key = EXCLUDED.title_key, artist_key = EXCLUDED.artist_key, year = EXCLUDED.year, "
+      "neg_year = EXCLUDED.neg_year, song_count = EXCLUDED.song_count, duration_ms = EXCLUDED.duration_ms, "
+      "created_at_ms = EXCLUDED.created_at_ms");
   c.prepare("delete_album", "DELETE FROM albums WHERE album_id = $1");
   c.prepare("get_album", std::string("SELECT ") + kAlbumColumns + " FROM albums WHERE album_id = $1");
   c.prepare("album_songs", std::string("SELECT ") + kSongColumns +
@@ -272,16 +275,16 @@ Result<AlbumPage> ListAlbums(pqxx::transaction_base& tx, const AlbumListRequest&
     after = std::move(decoded).value();
   }
   const int64_t number = request.sort == AlbumSort::kYear ? -after.number : after.number;
-  const pqxx::result r =
-      tx.exec_prepared(ListAlbumsName(request.artist.has_value(), !request.after.empty(), request.sort),
-                       Bytes(after.key), Bytes(after.name), number, Bytes(request.artist.value_or("")),
-                       static_cast<int64_t>(request.limit) + 1);
+  const pqxx::result r = tx.exec_prepared(
+      ListAlbumsName(request.artist.has_value(), !request.after.empty(), request.sort), Bytes(after.key),
+      Bytes(after.name), number, Bytes(request.artist.value_or("")), static_cast<int64_t>(request.limit) + 1);
   AlbumPage page;
   std::string last_key;
   for (const auto& row : r) {
     if (page.items.size() == request.limit) {
       const AlbumSummary& last = page.items.back();
-      const int64_t n = request.sort == AlbumSort::kYear ? static_cast<int64_t>(last.year) : last.created_at_ms;
+      const int64_t n =
+          request.sort == AlbumSort::kYear ? static_cast<int64_t>(last.year) : last.created_at_ms;
       page.next_after = EncodeAlbumCursor(request.sort, {last_key, last.album_id, n});
       break;
     }

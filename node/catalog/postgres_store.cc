@@ -394,9 +394,10 @@ void PrepareStatements(pqxx::connection& c) {
       "WHEN 'songs' THEN $2::bigint WHEN 'bytes' THEN $3::bigint WHEN 'replicas_healthy' THEN $4::bigint "
       "ELSE $5::bigint END END "
       "WHERE key IN ('applied_index', 'songs', 'bytes', 'replicas_healthy', 'replicas_other')");
-  c.prepare("song_for_write",
-            "SELECT s.size_bytes, t.search_text, s.album_id FROM songs s LEFT JOIN song_search t USING (file_id) "
-            "WHERE s.file_id = $1 FOR UPDATE OF s");
+  c.prepare(
+      "song_for_write",
+      "SELECT s.size_bytes, t.search_text, s.album_id FROM songs s LEFT JOIN song_search t USING (file_id) "
+      "WHERE s.file_id = $1 FOR UPDATE OF s");
   c.prepare(
       "put_song",
       "WITH s AS (INSERT INTO songs (" + cols +
@@ -692,12 +693,12 @@ class PostgresStore final : public MetadataStore {
   }
 
   Result<std::optional<AlbumDetail>> GetAlbum(std::string_view album_id) override {
-    return Read<std::optional<AlbumDetail>>(
-        "get album", [&](pqxx::connection& c) -> Result<std::optional<AlbumDetail>> {
-          // The summary and the songs of one snapshot.
-          pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
-          return pg::GetAlbum(tx, album_id);
-        });
+    return Read<std::optional<AlbumDetail>>("get album",
+                                            [&](pqxx::connection& c) -> Result<std::optional<AlbumDetail>> {
+                                              // The summary and the songs of one snapshot.
+                                              pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
+                                              return pg::GetAlbum(tx, album_id);
+                                            });
   }
 
   Result<std::vector<Replica>> GetReplicas(std::string_view file_id) override {
@@ -1248,9 +1249,9 @@ Status PostgresStore::LoadLocked(pqxx::connection& conn, DumpReader& reader, con
       "DROP INDEX IF EXISTS song_search_trgm; DROP INDEX IF EXISTS song_search_fields;");
 
   static const std::vector<std::string> kSongCols = {
-      "file_id",      "title",        "artist",      "album",      "file_name", "content_type",
-      "track",        "year",         "duration_ms", "size_bytes", "sha256",    "created_at_ms",
-      "album_artist", "disc",         "genre",       "compilation", "album_id"};
+      "file_id",      "title", "artist",      "album",       "file_name", "content_type",
+      "track",        "year",  "duration_ms", "size_bytes",  "sha256",    "created_at_ms",
+      "album_artist", "disc",  "genre",       "compilation", "album_id"};
   static const std::vector<std::string> kReplicaCols = {"file_id", "node", "state", "updated_at_ms"};
   static const std::vector<std::string> kLockCols = {"name", "owner", "expires_at_ms", "token"};
   static const std::vector<std::string> kSettingCols = {"key", "value"};
@@ -1302,13 +1303,12 @@ Status PostgresStore::LoadLocked(pqxx::connection& conn, DumpReader& reader, con
       case Mutation::Kind::kPutSong: {
         Song s = m.song;
         CompleteSong(&s);
-        stream_for(0) << std::make_tuple(CopyBytea(s.file_id), CopyBytea(s.title), CopyBytea(s.artist),
-                                         CopyBytea(s.album), CopyBytea(s.file_name),
-                                         CopyBytea(s.content_type), static_cast<int64_t>(s.track),
-                                         static_cast<int64_t>(s.year), I64(s.duration_ms), I64(s.size_bytes),
-                                         CopyBytea(s.sha256), s.created_at_ms, CopyBytea(s.album_artist),
-                                         static_cast<int64_t>(s.disc), CopyBytea(s.genre),
-                                         std::string(s.compilation ? "t" : "f"), CopyBytea(s.album_id));
+        stream_for(0) << std::make_tuple(
+            CopyBytea(s.file_id), CopyBytea(s.title), CopyBytea(s.artist), CopyBytea(s.album),
+            CopyBytea(s.file_name), CopyBytea(s.content_type), static_cast<int64_t>(s.track),
+            static_cast<int64_t>(s.year), I64(s.duration_ms), I64(s.size_bytes), CopyBytea(s.sha256),
+            s.created_at_ms, CopyBytea(s.album_artist), static_cast<int64_t>(s.disc), CopyBytea(s.genre),
+            std::string(s.compilation ? "t" : "f"), CopyBytea(s.album_id));
         break;
       }
       case Mutation::Kind::kPutReplica: {

@@ -50,8 +50,8 @@ constexpr char kDeleteAlbum[] = "DELETE FROM albums WHERE album_id = ?1";
 
 #define ALBUM_COLUMNS "album_id, title, album_artist, year, song_count, duration_ms, created_at_ms, title_key"
 constexpr char kGetAlbum[] = "SELECT " ALBUM_COLUMNS " FROM albums WHERE album_id = ?1";
-constexpr char kAlbumSongs[] =
-    "SELECT " DISPOTIFY_SQLITE_SONG_COLUMNS " FROM songs WHERE album_id = ?1 ORDER BY disc, track, title, file_id";
+constexpr char kAlbumSongs[] = "SELECT " DISPOTIFY_SQLITE_SONG_COLUMNS
+                               " FROM songs WHERE album_id = ?1 ORDER BY disc, track, title, file_id";
 
 // [artist filter][after][sort]: ?1 key, ?2 album_id, ?3 number (year: -year), ?4 artist, ?5 limit.
 constexpr const char* kListAlbums[2][2][3] = {
@@ -199,8 +199,8 @@ Result<ArtistPage> ListArtists(Conn& r, const ArtistListRequest& request) {
       break;
     }
     last_key = st.Text(0);
-    page.items.push_back(ArtistSummary{st.Text(1), static_cast<uint64_t>(st.Int(2)),
-                                       static_cast<uint64_t>(st.Int(3))});
+    page.items.push_back(
+        ArtistSummary{st.Text(1), static_cast<uint64_t>(st.Int(2)), static_cast<uint64_t>(st.Int(3))});
   }
   return page;
 }
@@ -228,7 +228,8 @@ Result<AlbumPage> ListAlbums(Conn& r, const AlbumListRequest& request) {
     if (!*row) break;
     if (page.items.size() == request.limit) {
       const AlbumSummary& last = page.items.back();
-      const int64_t number = request.sort == AlbumSort::kYear ? static_cast<int64_t>(last.year) : last.created_at_ms;
+      const int64_t number =
+          request.sort == AlbumSort::kYear ? static_cast<int64_t>(last.year) : last.created_at_ms;
       page.next_after = EncodeAlbumCursor(request.sort, {last_key, last.album_id, number});
       break;
     }

@@ -401,7 +401,8 @@ constexpr char kInsertSong[] = "INSERT INTO songs(id, " SONG_COLUMNS
 constexpr char kUpdateSong[] =
     "UPDATE songs SET title = ?3, artist = ?4, album = ?5, file_name = ?6, content_type = ?7, track = ?8, "
     "year = ?9, duration_ms = ?10, size_bytes = ?11, sha256 = ?12, created_at_ms = ?13, ftitle = ?14, "
-    "fartist = ?15, falbum = ?16, ffile = ?17, album_artist = ?18, disc = ?19, genre = ?20, compilation = ?21, "
+    "fartist = ?15, falbum = ?16, ffile = ?17, album_artist = ?18, disc = ?19, genre = ?20, compilation = "
+    "?21, "
     "album_id = ?22 WHERE id = ?1 AND file_id = ?2";
 constexpr char kUpdateSongDisplay[] =
     "UPDATE songs SET title = ?3, artist = ?4, album = ?5, file_name = ?6, content_type = ?7, track = ?8, "

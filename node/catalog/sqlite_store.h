@@ -37,8 +37,8 @@
 //              finds the vocabulary words containing a string; kept by triggers on vocab
 // u64 values (node ids, tokens, sizes) are stored as their two's-complement int64.
 // Versions. Open refuses a database of an unknown version (kFailedPrecondition), migrates version 2
-// to 3 (sqlite_library.h) and version 1 (no word index; vocab keyed by word, 3+ character words only) in place, in one
-// transaction: vocab is refilled from the folded fields and songs_words / vocab_fts are built
+// to 3 (sqlite_library.h) and version 1 (no word index; vocab keyed by word, 3+ character words only) in
+// place, in one transaction: vocab is refilled from the folded fields and songs_words / vocab_fts are built
 // (about 15 s for 1M songs); songs_fts is kept; then on to 3.
 //
 // Order keys. songs.id (the FTS rowid) is not an insertion counter: it is kept in file_id order

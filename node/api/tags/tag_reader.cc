@@ -301,10 +301,9 @@ class FlatJsonParser {
 
  private:
   // Indexes 0-3 and 10-11 are strings, the others numbers (Assign).
-  static constexpr const char* kFields[] = {"format",       "title",   "artist",      "album",
-                                            "track",        "year",    "duration_ms", "bitrate_kbps",
-                                            "sample_rate",  "channels", "album_artist", "genre",
-                                            "disc",         "compilation"};
+  static constexpr const char* kFields[] = {
+      "format",       "title",       "artist",   "album",        "track", "year", "duration_ms",
+      "bitrate_kbps", "sample_rate", "channels", "album_artist", "genre", "disc", "compilation"};
 
   static int FieldIndex(std::string_view key) {
     for (int i = 0; i < static_cast<int>(std::size(kFields)); ++i) {

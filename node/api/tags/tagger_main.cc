@@ -22,8 +22,8 @@
 #include <taglib/mp4file.h>
 #include <taglib/mpegfile.h>
 #include <taglib/opusfile.h>
-#include <taglib/tpropertymap.h>
 #include <taglib/tfilestream.h>
+#include <taglib/tpropertymap.h>
 #include <taglib/vorbisfile.h>
 #include <taglib/wavfile.h>
 #include <unistd.h>
@@ -116,16 +116,15 @@ struct Fields {
 };
 
 void Print(const Fields& f) {
-  std::string line = "{\"format\":\"" + JsonEscape(f.format) + "\",\"title\":\"" + JsonEscape(f.title) +
-                     "\",\"artist\":\"" + JsonEscape(f.artist) + "\",\"album\":\"" + JsonEscape(f.album) +
-                     "\",\"track\":" + std::to_string(f.track) + ",\"year\":" + std::to_string(f.year) +
-                     ",\"duration_ms\":" + std::to_string(f.duration_ms) +
-                     ",\"bitrate_kbps\":" + std::to_string(f.bitrate_kbps) +
-                     ",\"sample_rate\":" + std::to_string(f.sample_rate) +
-                     ",\"channels\":" + std::to_string(f.channels) + ",\"album_artist\":\"" +
-                     JsonEscape(f.album_artist) + "\",\"genre\":\"" + JsonEscape(f.genre) +
-                     "\",\"disc\":" + std::to_string(f.disc) + ",\"compilation\":" + std::to_string(f.compilation) +
-                     "}\n";
+  std::string line =
+      "{\"format\":\"" + JsonEscape(f.format) + "\",\"title\":\"" + JsonEscape(f.title) + "\",\"artist\":\"" +
+      JsonEscape(f.artist) + "\",\"album\":\"" + JsonEscape(f.album) +
+      "\",\"track\":" + std::to_string(f.track) + ",\"year\":" + std::to_string(f.year) +
+      ",\"duration_ms\":" + std::to_string(f.duration_ms) +
+      ",\"bitrate_kbps\":" + std::to_string(f.bitrate_kbps) +
+      ",\"sample_rate\":" + std::to_string(f.sample_rate) + ",\"channels\":" + std::to_string(f.channels) +
+      ",\"album_artist\":\"" + JsonEscape(f.album_artist) + "\",\"genre\":\"" + JsonEscape(f.genre) +
+      "\",\"disc\":" + std::to_string(f.disc) + ",\"compilation\":" + std::to_string(f.compilation) + "}\n";
   if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size() || std::fflush(stdout) != 0) {
     std::exit(1);
   }

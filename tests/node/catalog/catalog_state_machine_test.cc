@@ -9,7 +9,6 @@
 #include <fstream>
 
 #include "common/encoding.h"
-
 #include "tests/mocks/temp_dir.h"
 
 namespace dispotify::catalog {
@@ -118,7 +117,8 @@ TEST(CatalogCommands, LibraryFieldsRoundTripAndNeedLevel2) {
   tagged.disc = 2;
   tagged.genre = "Synth-pop";
   tagged.compilation = true;
-  for (const PutSongCmd& put : {PutSongCmd{tagged, true, {NodeId(1)}}, PutSongCmd{tagged, true, {}, "upload:t", 9}}) {
+  for (const PutSongCmd& put :
+       {PutSongCmd{tagged, true, {NodeId(1)}}, PutSongCmd{tagged, true, {}, "upload:t", 9}}) {
     auto back = DecodeCommand(EncodeCommand(At(1, put)));
     ASSERT_TRUE(back.ok()) << back.status().ToString();
     const auto& got = std::get<PutSongCmd>(back->body);

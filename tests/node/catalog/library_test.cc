@@ -108,8 +108,9 @@ TEST(LibraryTest, CursorsRoundTripAndBelongToOneListing) {
     }
     EXPECT_FALSE(DecodeArtistCursor(text).ok()) << text;
   }
-  for (const char* bad : {"", "a", "a.zz.00", "a.0.00", "n.00.XYZ", "n.00.0123456789abcdef.1", "y.x.00.0123456789abcdef",
-                          "r.5.not-an-album-id", "r.99999999999999999999.0123456789abcdef"}) {
+  for (const char* bad :
+       {"", "a", "a.zz.00", "a.0.00", "n.00.XYZ", "n.00.0123456789abcdef.1", "y.x.00.0123456789abcdef",
+        "r.5.not-an-album-id", "r.99999999999999999999.0123456789abcdef"}) {
     EXPECT_FALSE(DecodeAlbumCursor(AlbumSort::kName, bad).ok()) << bad;
     EXPECT_FALSE(DecodeAlbumCursor(AlbumSort::kYear, bad).ok()) << bad;
     EXPECT_FALSE(DecodeAlbumCursor(AlbumSort::kRecent, bad).ok()) << bad;

@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <optional>
-#include <utility>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace dispotify::catalog {
@@ -783,7 +783,6 @@ TEST_P(MetadataStoreConformance, ConcurrentReadsDuringApply) {
   EXPECT_EQ(store().Stats()->songs, static_cast<uint64_t>(kEntries));
 }
 
-
 // --- The library model (node/catalog/library.h) ----------------------------------------------------
 
 Song Track(std::string file_id, std::string title, std::string artist, std::string album, uint32_t disc,
@@ -869,7 +868,8 @@ TEST_P(MetadataStoreConformance, AlbumsJoinFoldedTagsAndSummariseTheirSongs) {
   ASSERT_EQ(Titles(albums), (std::vector<std::string>{"ABBEY ROAD", "Double", "Now 1", "Zebra"}));
   const AlbumSummary& abbey = albums[0];
   EXPECT_EQ(abbey.album_id, AlbumIdOf("The Beatles", "Abbey Road"));
-  EXPECT_EQ(abbey.album_artist, "The Beatles");  // the smallest of "The Beatles", "the beatles", "The Béatles"
+  EXPECT_EQ(abbey.album_artist,
+            "The Beatles");  // the smallest of "The Beatles", "the beatles", "The Béatles"
   EXPECT_EQ(abbey.year, 1970u);
   EXPECT_EQ(abbey.song_count, 3u);
   EXPECT_EQ(abbey.duration_ms, 20000u);
@@ -926,8 +926,8 @@ TEST_P(MetadataStoreConformance, LibraryPagingCoversEveryAlbumOnce) {
     // 20 artists, 3 albums each; several albums share a year, a title or a creation time.
     const std::string artist = "Artist " + std::string(1, static_cast<char>('A' + i % 20));
     const std::string album = "Album " + std::to_string(i % 7) + (i % 3 == 0 ? "" : " Live");
-    songs.push_back(PutSong(Track("p" + std::to_string(i), "T", artist, album + " " + std::to_string(i / 20), 1,
-                                  1, static_cast<uint32_t>(1990 + i % 4), 1000 + i % 5)));
+    songs.push_back(PutSong(Track("p" + std::to_string(i), "T", artist, album + " " + std::to_string(i / 20),
+                                  1, 1, static_cast<uint32_t>(1990 + i % 4), 1000 + i % 5)));
   }
   ASSERT_OK(store().Apply(LogIndex(1), songs));
   for (AlbumSort sort : {AlbumSort::kName, AlbumSort::kYear, AlbumSort::kRecent}) {
@@ -944,14 +944,17 @@ TEST_P(MetadataStoreConformance, LibraryPagingCoversEveryAlbumOnce) {
       const auto& b = all[i];
       switch (sort) {
         case AlbumSort::kName:
-          EXPECT_LE(std::make_pair(FoldKey(a.title), a.album_id), std::make_pair(FoldKey(b.title), b.album_id));
+          EXPECT_LE(std::make_pair(FoldKey(a.title), a.album_id),
+                    std::make_pair(FoldKey(b.title), b.album_id));
           break;
         case AlbumSort::kYear:
-          EXPECT_TRUE(a.year > b.year || (a.year == b.year && std::make_pair(FoldKey(a.title), a.album_id) <
-                                                                 std::make_pair(FoldKey(b.title), b.album_id)));
+          EXPECT_TRUE(a.year > b.year ||
+                      (a.year == b.year && std::make_pair(FoldKey(a.title), a.album_id) <
+                                               std::make_pair(FoldKey(b.title), b.album_id)));
           break;
         case AlbumSort::kRecent:
-          EXPECT_TRUE(std::make_pair(a.created_at_ms, a.album_id) > std::make_pair(b.created_at_ms, b.album_id));
+          EXPECT_TRUE(std::make_pair(a.created_at_ms, a.album_id) >
+                      std::make_pair(b.created_at_ms, b.album_id));
           break;
       }
     }
@@ -969,7 +972,8 @@ TEST_P(MetadataStoreConformance, LibraryPagingCoversEveryAlbumOnce) {
 TEST_P(MetadataStoreConformance, AlbumsFollowUpdatesAndDeletes) {
   ASSERT_OK(store().Apply(LogIndex(1), LibrarySongs()));
   // A song retagged into another album leaves its old one; the last song's delete removes it.
-  ASSERT_OK(store().Apply(LogIndex(2), {PutSong(Track("solo-1", "Solo", "Band", "Double", 3, 1, 2005, 99, "Band"))}));
+  ASSERT_OK(store().Apply(LogIndex(2),
+                          {PutSong(Track("solo-1", "Solo", "Band", "Double", 3, 1, 2005, 99, "Band"))}));
   auto albums = AllAlbums(store(), AlbumSort::kName, 50);
   EXPECT_EQ(Titles(albums), (std::vector<std::string>{"ABBEY ROAD", "Double", "Now 1"}));
   EXPECT_EQ(albums[1].song_count, 5u);

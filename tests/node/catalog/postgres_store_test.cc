@@ -294,14 +294,16 @@ TEST_F(PostgresStoreTest, MigratesAVersion2DatabaseKeepingEverySongAndListingAlb
     fields += "}";
     // A standard SQL literal: the folded text holds control characters but never a quote.
     auto quote = [](const std::string& v) { return "'" + v + "'"; };
-    sql += "INSERT INTO songs VALUES (convert_to('" + std::string(r.id) + "', 'UTF8'), convert_to('" + r.title +
-           "', 'UTF8'), convert_to('" + r.artist + "', 'UTF8'), convert_to('" + r.album + "', 'UTF8'), convert_to('" +
-           s.file_name + "', 'UTF8'), 'audio/mpeg', 1, 1969, 1000, 10, 'ab', 5);";
-    sql += "INSERT INTO song_search VALUES (convert_to('" + std::string(r.id) + "', 'UTF8'), " + quote(text) + ", " +
-           quote(fields) + ");";
+    sql += "INSERT INTO songs VALUES (convert_to('" + std::string(r.id) + "', 'UTF8'), convert_to('" +
+           r.title + "', 'UTF8'), convert_to('" + r.artist + "', 'UTF8'), convert_to('" + r.album +
+           "', 'UTF8'), convert_to('" + s.file_name +
+           "', 'UTF8'), 'audio/mpeg', 1, 1969, 1000, 10, 'ab', 5);";
+    sql += "INSERT INTO song_search VALUES (convert_to('" + std::string(r.id) + "', 'UTF8'), " + quote(text) +
+           ", " + quote(fields) + ");";
   }
-  sql += "UPDATE meta SET value = CASE key WHEN 'applied_index' THEN 9 WHEN 'songs' THEN 4 WHEN 'bytes' THEN 40 "
-         "ELSE value END;";
+  sql +=
+      "UPDATE meta SET value = CASE key WHEN 'applied_index' THEN 9 WHEN 'songs' THEN 4 WHEN 'bytes' THEN 40 "
+      "ELSE value END;";
   ASSERT_TRUE(server_->Execute(db_, sql).ok());
 
   auto store = Open();

@@ -8,12 +8,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <map>
-#include <set>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -395,7 +395,6 @@ TEST(SqliteStoreTest, MigratesSchemaVersion1) {
   EXPECT_EQ(SearchIds(**reopened, "yesterdya"), (std::vector<std::string>{"v1-a", "v1-c"}));
 }
 
-
 // The schema as version 2 of this store created it (before the library columns and albums).
 constexpr const char* kSchemaV2 = R"sql(
 PRAGMA journal_mode=WAL;
@@ -472,7 +471,8 @@ void WriteV2Database(const std::string& path, const std::vector<Song>& songs, in
   std::vector<Song> sorted = songs;
   std::sort(sorted.begin(), sorted.end(), [](const Song& a, const Song& b) { return a.file_id < b.file_id; });
   sqlite3_stmt* st = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "INSERT INTO songs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "INSERT INTO songs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
                                "?13, ?14, ?15, ?16, ?17)",
                                -1, &st, nullptr),
             SQLITE_OK);
@@ -504,8 +504,8 @@ void WriteV2Database(const std::string& path, const std::vector<Song>& songs, in
     id += int64_t{1} << 24;
   }
   sqlite3_finalize(st);
-  ASSERT_EQ(sqlite3_prepare_v2(db, "INSERT INTO vocab(word, n, len, c0, cl) VALUES (?1, ?2, ?3, ?4, ?5)", -1, &st,
-                               nullptr),
+  ASSERT_EQ(sqlite3_prepare_v2(db, "INSERT INTO vocab(word, n, len, c0, cl) VALUES (?1, ?2, ?3, ?4, ?5)", -1,
+                               &st, nullptr),
             SQLITE_OK);
   for (const auto& [word, n] : vocab) {
     const std::u32string cps = search::DecodeUtf8(word);
@@ -518,9 +518,9 @@ void WriteV2Database(const std::string& path, const std::vector<Song>& songs, in
     sqlite3_reset(st);
   }
   sqlite3_finalize(st);
-  const std::string meta = "UPDATE meta SET value = CASE key WHEN 'applied_index' THEN " + std::to_string(applied) +
-                           " WHEN 'songs' THEN " + std::to_string(songs.size()) + " WHEN 'bytes' THEN " +
-                           std::to_string(bytes) + " ELSE value END";
+  const std::string meta = "UPDATE meta SET value = CASE key WHEN 'applied_index' THEN " +
+                           std::to_string(applied) + " WHEN 'songs' THEN " + std::to_string(songs.size()) +
+                           " WHEN 'bytes' THEN " + std::to_string(bytes) + " ELSE value END";
   ASSERT_EQ(sqlite3_exec(db, meta.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
   ASSERT_EQ(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
@@ -577,8 +577,10 @@ TEST(SqliteStoreTest, MigratesSchemaVersion2KeepingEverySongAndListingAlbums) {
   ASSERT_EQ(artists->items.size(), 3u);  // "Nobody", "THE BEATLES" and "The Beatles" (exact names)
   EXPECT_EQ(artists->items[0].name, "Nobody");
   EXPECT_EQ(SearchIds(**store, "beatels"), (std::vector<std::string>{"a1", "a2", "h1"}));
-  ASSERT_TRUE((*store)->Apply(LogIndex(10), {Put(V2Song("a3", "Octopus's Garden", "The Beatles", "Abbey Road", 5))})
-                  .ok());
+  ASSERT_TRUE(
+      (*store)
+          ->Apply(LogIndex(10), {Put(V2Song("a3", "Octopus's Garden", "The Beatles", "Abbey Road", 5))})
+          .ok());
   store->reset();
   auto reopened = OpenSqliteStore(path);
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
@@ -644,8 +646,9 @@ TEST(SqliteStoreTest, LibraryPagesAreFastAt100kSongs) {
   while (true) {
     const auto start = std::chrono::steady_clock::now();
     auto page = (*store)->ListArtists(areq);
-    worst_ms = std::max(
-        worst_ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    worst_ms =
+        std::max(worst_ms,
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     ASSERT_TRUE(page.ok());
     ++pages;
     if (page->next_after.empty()) break;
@@ -664,23 +667,28 @@ TEST(SqliteStoreTest, LibraryPagesAreFastAt100kSongs) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   const char* queries[] = {
-      "SELECT album_id FROM albums WHERE (title_key, album_id) > ('x', 'y') ORDER BY title_key, album_id LIMIT 5",
+      "SELECT album_id FROM albums WHERE (title_key, album_id) > ('x', 'y') ORDER BY title_key, album_id "
+      "LIMIT 5",
       "SELECT album_id FROM albums WHERE (neg_year, title_key, album_id) > (-1990, 'x', 'y') "
       "ORDER BY neg_year, title_key, album_id LIMIT 5",
       "SELECT album_id FROM albums WHERE (created_at_ms, album_id) < (5, 'y') "
       "ORDER BY created_at_ms DESC, album_id DESC LIMIT 5",
-      "SELECT album_id FROM albums WHERE album_artist = 'a' AND (neg_year, title_key, album_id) > (-1990, 'x', 'y') "
+      "SELECT album_id FROM albums WHERE album_artist = 'a' AND (neg_year, title_key, album_id) > (-1990, "
+      "'x', 'y') "
       "ORDER BY neg_year, title_key, album_id LIMIT 5",
-      "SELECT artist_key, album_artist, count(*), sum(song_count) FROM albums WHERE (artist_key, album_artist) > "
+      "SELECT artist_key, album_artist, count(*), sum(song_count) FROM albums WHERE (artist_key, "
+      "album_artist) > "
       "('x', 'y') GROUP BY artist_key, album_artist ORDER BY artist_key, album_artist LIMIT 5",
       "SELECT file_id FROM songs WHERE album_id = 'x' ORDER BY disc, track, title, file_id",
   };
   for (const char* q : queries) {
     sqlite3_stmt* st = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(db, (std::string("EXPLAIN QUERY PLAN ") + q).c_str(), -1, &st, nullptr), SQLITE_OK)
+    ASSERT_EQ(sqlite3_prepare_v2(db, (std::string("EXPLAIN QUERY PLAN ") + q).c_str(), -1, &st, nullptr),
+              SQLITE_OK)
         << sqlite3_errmsg(db);
     std::string plan;
-    while (sqlite3_step(st) == SQLITE_ROW) plan += std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 3))) + "; ";
+    while (sqlite3_step(st) == SQLITE_ROW)
+      plan += std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 3))) + "; ";
     sqlite3_finalize(st);
     EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << q << "\n" << plan;
     EXPECT_EQ(plan.find("SCAN albums"), std::string::npos) << q << "\n" << plan;

@@ -183,10 +183,9 @@ std::string FlacWithComments(const std::vector<std::string>& fields) {
 // Album artist, disc, genre and the compilation flag, from ID3v2 (TPE2, TPOS, TCON, TCMP) and
 // Vorbis comments (ALBUMARTIST, DISCNUMBER, GENRE, COMPILATION).
 TEST_F(TagReaderTest, ReadsAlbumArtistDiscGenreAndCompilation) {
-  const std::string mp3 = WithId3Frames(MakeMp3("Track", 20), {{"TPE2", "Various Artists"},
-                                                               {"TPOS", "2/3"},
-                                                               {"TCON", "Synth-pop"},
-                                                               {"TCMP", "1"}});
+  const std::string mp3 =
+      WithId3Frames(MakeMp3("Track", 20),
+                    {{"TPE2", "Various Artists"}, {"TPOS", "2/3"}, {"TCON", "Synth-pop"}, {"TCMP", "1"}});
   Result<AudioTags> tags = ReadTags(Write("lib.mp3", mp3), Options());
   ASSERT_TRUE(tags.ok()) << tags.status().ToString();
   EXPECT_EQ(tags->title, "Track");
@@ -481,8 +480,9 @@ TEST(ParseTaggerOutputTest, ParsesTheLibraryFields) {
   EXPECT_EQ(t->album_artist, "");
   EXPECT_EQ(t->disc, 0U);
   EXPECT_FALSE(t->compilation);
-  for (const char* bad : {R"({"format":"mp3","compilation":2})", R"({"format":"mp3","disc":"2"})",
-                          R"({"format":"mp3","genre":1})", R"({"format":"mp3","album_artist":"a","album_artist":"b"})"}) {
+  for (const char* bad :
+       {R"({"format":"mp3","compilation":2})", R"({"format":"mp3","disc":"2"})",
+        R"({"format":"mp3","genre":1})", R"({"format":"mp3","album_artist":"a","album_artist":"b"})"}) {
     EXPECT_FALSE(ParseTaggerOutput(bad).ok()) << bad;
   }
 }
