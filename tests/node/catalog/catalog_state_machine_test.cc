@@ -328,6 +328,9 @@ class FlakyStore final : public MetadataStore {
   Result<std::optional<Song>> GetSong(std::string_view id) override { return inner_->GetSong(id); }
   Result<SongPage> ListSongs(const ListRequest& r) override { return inner_->ListSongs(r); }
   Result<SearchPage> Search(const SearchRequest& r) override { return inner_->Search(r); }
+  Result<ArtistPage> ListArtists(const ArtistListRequest& r) override { return inner_->ListArtists(r); }
+  Result<AlbumPage> ListAlbums(const AlbumListRequest& r) override { return inner_->ListAlbums(r); }
+  Result<std::optional<AlbumDetail>> GetAlbum(std::string_view id) override { return inner_->GetAlbum(id); }
   Result<std::vector<Replica>> GetReplicas(std::string_view id) override { return inner_->GetReplicas(id); }
   Result<std::vector<Replica>> ReplicasOnNode(NodeId n, std::string_view after, uint32_t limit) override {
     return inner_->ReplicasOnNode(n, after, limit);

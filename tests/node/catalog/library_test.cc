@@ -101,10 +101,16 @@ TEST(LibraryTest, CursorsRoundTripAndBelongToOneListing) {
     auto c = DecodeAlbumCursor(sort, text);
     ASSERT_TRUE(c.ok()) << text;
     EXPECT_EQ(c->name, album.name);
-    if (sort != AlbumSort::kRecent) EXPECT_EQ(c->key, album.key);
-    if (sort != AlbumSort::kName) EXPECT_EQ(c->number, album.number);
+    if (sort != AlbumSort::kRecent) {
+      EXPECT_EQ(c->key, album.key);
+    }
+    if (sort != AlbumSort::kName) {
+      EXPECT_EQ(c->number, album.number);
+    }
     for (AlbumSort other : {AlbumSort::kName, AlbumSort::kYear, AlbumSort::kRecent}) {
-      if (other != sort) EXPECT_FALSE(DecodeAlbumCursor(other, text).ok()) << text;
+      if (other != sort) {
+        EXPECT_FALSE(DecodeAlbumCursor(other, text).ok()) << text;
+      }
     }
     EXPECT_FALSE(DecodeArtistCursor(text).ok()) << text;
   }
