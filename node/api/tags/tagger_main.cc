@@ -242,17 +242,16 @@ uint64_t FirstNumber(const std::vector<TagLib::Tag*>& tags, unsigned int (TagLib
   return 0;
 }
 
-// The first non-empty value of a unified property (TagLib maps each format's own key onto it:
-// ALBUMARTIST is ID3v2's TPE2, MP4's aART; DISCNUMBER is TPOS, disk; COMPILATION is TCMP, cpil).
-std::string FirstProperty(const std::vector<TagLib::Tag*>& tags, const char* key) {
-  for (TagLib::Tag* t : tags) {
-    const TagLib::PropertyMap props = t->properties();
-    const auto it = props.find(key);
-    if (it == props.end()) continue;
-    for (const TagLib::String& value : it->second) {
-      std::string v = Trim(value.to8Bit(true));
-      if (!v.empty()) return v;
-    }
+// The first non-empty value of a unified property of the file (TagLib maps each format's own key
+// onto it: ALBUMARTIST is ID3v2's TPE2, MP4's aART; DISCNUMBER is TPOS, disk; COMPILATION is
+// TCMP, cpil). File::properties, not Tag::properties: in TagLib 1.x only the former dispatches to
+// the format's implementation (the latter is non-virtual and knows only the basic fields).
+std::string FirstProperty(const TagLib::PropertyMap& props, const char* key) {
+  const auto it = props.find(key);
+  if (it == props.end()) return "";
+  for (const TagLib::String& value : it->second) {
+    std::string v = Trim(value.to8Bit(true));
+    if (!v.empty()) return v;
   }
   return "";
 }
@@ -309,11 +308,12 @@ int ReadFile(const char* path) {
   f.bitrate_kbps = NonNegative(props->bitrate());
   f.sample_rate = NonNegative(props->sampleRate());
   f.channels = NonNegative(props->channels());
-  f.album_artist = FirstProperty(tags, "ALBUMARTIST");
+  const TagLib::PropertyMap props_map = ref.file()->properties();
+  f.album_artist = FirstProperty(props_map, "ALBUMARTIST");
   f.genre = FirstString(tags, &TagLib::Tag::genre);
-  f.disc = LeadingNumber(FirstProperty(tags, "DISCNUMBER"));
+  f.disc = LeadingNumber(FirstProperty(props_map, "DISCNUMBER"));
   // "1" in ID3v2's TCMP and Vorbis comments; MP4's boolean cpil reads as "1" too.
-  const std::string compilation = FirstProperty(tags, "COMPILATION");
+  const std::string compilation = FirstProperty(props_map, "COMPILATION");
   f.compilation = !compilation.empty() && compilation != "0" ? 1 : 0;
   Print(f);
   return 0;
