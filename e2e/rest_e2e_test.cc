@@ -760,7 +760,7 @@ TEST_F(RestE2eTest, ArtistsAlbumsAndAnAlbumsSongs) {
                              JsonString(Call(2, "GET", "/music/albums?limit=1")->body, "next_after"));
   ASSERT_TRUE(wrong_sort);
   EXPECT_EQ(wrong_sort->status, 400) << wrong_sort->body;
-  EXPECT_EQ(JsonString(wrong_sort->body, "code"), "invalid_argument");
+  EXPECT_NE(wrong_sort->body.find("\"code\": \"invalid_argument\""), std::string::npos) << wrong_sort->body;
 
   auto artists = Call(3, "GET", "/music/artists?limit=2");
   ASSERT_TRUE(artists);
@@ -806,12 +806,12 @@ TEST_F(RestE2eTest, ArtistsAlbumsAndAnAlbumsSongs) {
     auto r = Call(1, "GET", bad);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400) << bad << ": " << r->body;
-    EXPECT_EQ(JsonString(r->body, "code"), "invalid_argument") << bad;
+    EXPECT_NE(r->body.find("\"code\": \"invalid_argument\""), std::string::npos) << bad << ": " << r->body;
   }
   auto unknown = Call(1, "GET", "/music/albums/0000000000000000");
   ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, 404) << unknown->body;
-  EXPECT_EQ(JsonString(unknown->body, "code"), "not_found");
+  EXPECT_NE(unknown->body.find("\"code\": \"not_found\""), std::string::npos) << unknown->body;
 
   // Without a quorum: 503 with Retry-After, unless the client accepts a stale answer.
   c.Kill9(2);
