@@ -689,6 +689,146 @@ TEST_F(RestE2eTest, WithoutQuorumUploadsAnswer503WithRetryAfter) {
   EXPECT_EQ(alive->status, 200) << "but it is alive";
 }
 
+// The library routes over real uploads: tags (album artist, disc, genre, compilation) read by the
+// tagger make albums and artists; listings page by keyset; reads are linearizable through any
+// node, stale on request, and 503 without a quorum.
+TEST_F(RestE2eTest, ArtistsAlbumsAndAnAlbumsSongs) {
+  Cluster& c = MakeCluster(3);
+  c.StartAll();
+  ASSERT_NE(c.WaitLeader(), 0u);
+  for (uint64_t n = 1; n <= 3; ++n) ASSERT_TRUE(WaitReady(n)) << "node " << n;
+  struct Upload {
+    std::string name;
+    std::string query;  // form fields override the file's tags
+    std::vector<std::pair<std::string, std::string>> frames;
+  };
+  const std::vector<Upload> uploads = {
+      {"ar-1.mp3", "&artist=The%20Beatles&album=Abbey%20Road&track=1", {}},
+      {"ar-2.mp3", "&artist=the%20beatles&album=ABBEY%20ROAD&track=2", {{"TPOS", "1/1"}, {"TCON", "Rock"}}},
+      {"now-1.mp3", "&artist=Madonna&album=Now%201", {{"TCMP", "1"}}},
+      {"now-2.mp3", "&artist=Prince&album=Now%201", {{"TCMP", "1"}, {"TCON", "Funk"}}},
+      {"dbl-2.mp3", "&album=Double&track=1", {{"TPE2", "Band"}, {"TPOS", "2/2"}}},
+      {"dbl-1.mp3", "&album=Double&track=9", {{"TPE2", "Band"}, {"TPOS", "1/2"}}},
+  };
+  for (size_t i = 0; i < uploads.size(); ++i) {
+    const auto& u = uploads[i];
+    const std::string data = testing_audio::WithId3Frames(testing_audio::MakeMp3(u.name, 20), u.frames);
+    std::optional<ClientResponse> up;
+    ASSERT_TRUE(Eventually(
+        [&] {
+          up = Call(1 + i % 3, "POST", "/music/upload?filename=" + u.name + u.query, data);
+          return up && up->status != 503;
+        },
+        20s));
+    ASSERT_EQ(up->status, 201) << up->body;
+    EXPECT_NE(up->body.find("\"album_id\":\""), std::string::npos) << up->body;
+  }
+  const std::string abbey = "8c0f512e5bf1fbf3";  // library.h: SHA-256("the beatles\x1f" "abbey road")
+
+  // Through every node at once (linearizable): the albums, by name.
+  for (uint64_t n = 1; n <= 3; ++n) {
+    auto albums = Call(n, "GET", "/music/albums");
+    ASSERT_TRUE(albums);
+    ASSERT_EQ(albums->status, 200) << albums->body;
+    EXPECT_EQ(albums->Header("dispotify-consistency"), "linearizable");
+    const size_t a = albums->body.find("\"title\":\"ABBEY ROAD\"");
+    const size_t d = albums->body.find("\"title\":\"Double\"");
+    const size_t w = albums->body.find("\"title\":\"Now 1\"");
+    ASSERT_NE(a, std::string::npos) << albums->body;
+    ASSERT_NE(d, std::string::npos) << albums->body;
+    ASSERT_NE(w, std::string::npos) << albums->body;
+    EXPECT_LT(a, d);
+    EXPECT_LT(d, w);
+    EXPECT_NE(albums->body.find("\"album_id\":\"" + abbey + "\""), std::string::npos) << albums->body;
+    EXPECT_NE(albums->body.find("\"album_artist\":\"Various Artists\""), std::string::npos) << albums->body;
+    EXPECT_NE(albums->body.find("\"next_after\":\"\""), std::string::npos) << albums->body;
+  }
+  // Paged one at a time, the cursor walks the same three albums.
+  std::vector<std::string> titles;
+  std::string after;
+  for (int page = 0; page < 10; ++page) {
+    auto r = Call(2, "GET", "/music/albums?limit=1&sort=name" + (after.empty() ? "" : "&after=" + after));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    titles.push_back(JsonString(r->body, "title"));
+    after = JsonString(r->body, "next_after");
+    if (after.empty()) break;
+  }
+  EXPECT_EQ(titles, (std::vector<std::string>{"ABBEY ROAD", "Double", "Now 1"}));
+  auto wrong_sort = Call(2, "GET",
+                         "/music/albums?limit=1&sort=year&after=" +
+                             JsonString(Call(2, "GET", "/music/albums?limit=1")->body, "next_after"));
+  ASSERT_TRUE(wrong_sort);
+  EXPECT_EQ(wrong_sort->status, 400) << wrong_sort->body;
+  EXPECT_NE(wrong_sort->body.find("\"code\": \"invalid_argument\""), std::string::npos) << wrong_sort->body;
+
+  auto artists = Call(3, "GET", "/music/artists?limit=2");
+  ASSERT_TRUE(artists);
+  ASSERT_EQ(artists->status, 200) << artists->body;
+  EXPECT_NE(artists->body.find("{\"name\":\"Band\",\"album_count\":1,\"song_count\":2}"), std::string::npos)
+      << artists->body;
+  const std::string next = JsonString(artists->body, "next_after");
+  ASSERT_FALSE(next.empty()) << artists->body;
+  auto rest = Call(3, "GET", "/music/artists?limit=2&after=" + next);
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->status, 200) << rest->body;
+  EXPECT_NE(rest->body.find("\"name\":\"Various Artists\""), std::string::npos) << rest->body;
+
+  auto band = Call(1, "GET", "/music/albums?artist=Band&sort=recent");
+  ASSERT_TRUE(band);
+  ASSERT_EQ(band->status, 200) << band->body;
+  const std::string double_id = JsonString(band->body, "album_id");
+  ASSERT_EQ(double_id.size(), 16u) << band->body;
+  auto album = Call(2, "GET", "/music/albums/" + double_id);
+  ASSERT_TRUE(album);
+  ASSERT_EQ(album->status, 200) << album->body;
+  EXPECT_EQ(JsonString(album->body, "title"), "Double");
+  EXPECT_NE(album->body.find("\"song_count\":2"), std::string::npos) << album->body;
+  const size_t disc1 = album->body.find("\"file_id\":\"dbl-1.mp3\"");
+  const size_t disc2 = album->body.find("\"file_id\":\"dbl-2.mp3\"");
+  ASSERT_NE(disc1, std::string::npos) << album->body;
+  ASSERT_NE(disc2, std::string::npos) << album->body;
+  EXPECT_LT(disc1, disc2) << "disc 1 track 9 before disc 2 track 1";
+  EXPECT_NE(album->body.find("\"disc\":2"), std::string::npos) << album->body;
+  auto abbey_album = Call(3, "GET", "/music/albums/" + abbey);
+  ASSERT_TRUE(abbey_album);
+  ASSERT_EQ(abbey_album->status, 200) << abbey_album->body;
+  EXPECT_NE(abbey_album->body.find("\"genres\":[\"Rock\"]"), std::string::npos) << abbey_album->body;
+  auto song = Call(1, "GET", "/music/songs/now-2.mp3");
+  ASSERT_TRUE(song);
+  EXPECT_NE(song->body.find("\"compilation\":true"), std::string::npos) << song->body;
+  EXPECT_NE(song->body.find("\"genre\":\"Funk\""), std::string::npos) << song->body;
+  EXPECT_NE(song->body.find("\"album_artist\":\"Various Artists\""), std::string::npos) << song->body;
+
+  for (const char* bad : {"/music/albums/XYZ", "/music/albums/0123456789ABCDEF", "/music/albums?sort=size",
+                          "/music/albums?limit=0", "/music/artists?limit=1001",
+                          "/music/artists?after=garbage", "/music/albums?consistency=eventual"}) {
+    auto r = Call(1, "GET", bad);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad << ": " << r->body;
+    EXPECT_NE(r->body.find("\"code\": \"invalid_argument\""), std::string::npos) << bad << ": " << r->body;
+  }
+  auto unknown = Call(1, "GET", "/music/albums/0000000000000000");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404) << unknown->body;
+  EXPECT_NE(unknown->body.find("\"code\": \"not_found\""), std::string::npos) << unknown->body;
+
+  // Without a quorum: 503 with Retry-After, unless the client accepts a stale answer.
+  c.Kill9(2);
+  c.Kill9(3);
+  std::this_thread::sleep_for(3s);
+  for (const char* path : {"/music/albums", "/music/artists", "/music/albums/8c0f512e5bf1fbf3"}) {
+    auto r = Call(1, "GET", path);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 503) << path << ": " << r->body;
+    EXPECT_FALSE(r->Header("retry-after").empty()) << path;
+    auto stale = Call(1, "GET", std::string(path) + "?consistency=stale");
+    ASSERT_TRUE(stale);
+    EXPECT_EQ(stale->status, 200) << path << ": " << stale->body;
+    EXPECT_EQ(stale->Header("dispotify-consistency"), "stale") << path;
+  }
+}
+
 TEST_F(RestE2eTest, AFullDiskAnswers507AndLeavesNothing) {
   // The node keeps more free space in reserve than any disk has: its data disk counts as full.
   Cluster& c = MakeCluster(1, {"--min-free-mib", std::to_string(uint64_t{1} << 30)});

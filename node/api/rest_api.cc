@@ -25,6 +25,8 @@
 #include "node/api/http/range.h"
 #include "node/api/http/request.h"
 #include "node/api/http/response.h"
+#include "node/api/library_routes.h"
+#include "node/catalog/library.h"
 #include "node/catalog/metadata_store.h"
 #include "node/catalog/proposer.h"
 #include "node/replication/blob_store.h"
@@ -48,28 +50,27 @@ constexpr uint64_t kMaxTrack = 100000;
 constexpr uint64_t kMaxYear = 9999;
 constexpr uint64_t kMaxSearchOffset = 1000;  // deeper pages use the cursor (the stores' limit)
 
+}  // namespace
+
+// Shared with the library routes (library_routes.cc); declared in rest_api.h.
+namespace rest {
+
 std::string Quote(std::string_view s) {
   return "\"" + JsonEscape(s) + "\"";
 }
 
-// A node's incarnation as node/storage/identity.h makes it (32 lowercase hex digits); up to 64
-// accepted so that the format may grow.
-bool ValidNodeUuid(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 std::string SongJson(const catalog::Song& s, const std::vector<catalog::Replica>* replicas) {
-  std::string out = "{\"file_id\":" + Quote(s.file_id) + ",\"title\":" + Quote(s.title) +
-                    ",\"artist\":" + Quote(s.artist) + ",\"album\":" + Quote(s.album) +
-                    ",\"file_name\":" + Quote(s.file_name) + ",\"content_type\":" + Quote(s.content_type) +
-                    ",\"track\":" + std::to_string(s.track) + ",\"year\":" + std::to_string(s.year) +
-                    ",\"duration_ms\":" + std::to_string(s.duration_ms) +
-                    ",\"size_bytes\":" + std::to_string(s.size_bytes) + ",\"sha256\":" + Quote(s.sha256) +
-                    ",\"created_at_ms\":" + std::to_string(s.created_at_ms) +
-                    // The content URL: served from any copy, even without a quorum; cacheable.
-                    ",\"stream_url\":" + Quote("/music/stream/" + s.file_id + "?sha256=" + s.sha256);
+  std::string out =
+      "{\"file_id\":" + Quote(s.file_id) + ",\"title\":" + Quote(s.title) + ",\"artist\":" + Quote(s.artist) +
+      ",\"album\":" + Quote(s.album) + ",\"file_name\":" + Quote(s.file_name) +
+      ",\"content_type\":" + Quote(s.content_type) + ",\"track\":" + std::to_string(s.track) +
+      ",\"year\":" + std::to_string(s.year) + ",\"duration_ms\":" + std::to_string(s.duration_ms) +
+      ",\"size_bytes\":" + std::to_string(s.size_bytes) + ",\"sha256\":" + Quote(s.sha256) +
+      ",\"created_at_ms\":" + std::to_string(s.created_at_ms) + ",\"album_artist\":" + Quote(s.album_artist) +
+      ",\"disc\":" + std::to_string(s.disc) + ",\"genre\":" + Quote(s.genre) +
+      ",\"compilation\":" + (s.compilation ? "true" : "false") + ",\"album_id\":" + Quote(s.album_id) +
+      // The content URL: served from any copy, even without a quorum; cacheable.
+      ",\"stream_url\":" + Quote("/music/stream/" + s.file_id + "?sha256=" + s.sha256);
   if (replicas != nullptr) {
     out += ",\"replicas\":[";
     for (size_t i = 0; i < replicas->size(); ++i) {
@@ -123,12 +124,11 @@ Result<uint64_t> UintParam(const Request& req, std::string_view name, uint64_t f
   return out;
 }
 
-using replication::ReadConsistency;
-
 // A catalog read's consistency: linearizable unless the client opts in to a possibly stale answer
 // with ?consistency=stale or the header Dispotify-Consistency: stale.
 // Both are checked when both are sent; the parameter wins.
-Result<ReadConsistency> ConsistencyOf(const Request& req) {
+Result<replication::ReadConsistency> ConsistencyOf(const Request& req) {
+  using replication::ReadConsistency;
   std::optional<ReadConsistency> out;
   for (std::optional<std::string_view> v : {req.Header("Dispotify-Consistency"), req.Query("consistency")}) {
     if (!v) continue;
@@ -144,9 +144,28 @@ Result<ReadConsistency> ConsistencyOf(const Request& req) {
 }
 
 // Every catalog read says how it was served; a stale one may miss recent changes.
-Response WithConsistency(Response r, ReadConsistency c) {
-  r.AddHeader("Dispotify-Consistency", c == ReadConsistency::kStale ? "stale" : "linearizable");
+Response WithConsistency(Response r, replication::ReadConsistency c) {
+  r.AddHeader("Dispotify-Consistency", c == replication::ReadConsistency::kStale ? "stale" : "linearizable");
   return r;
+}
+
+}  // namespace rest
+
+namespace {
+
+using rest::ConsistencyOf;
+using rest::Error;
+using rest::Quote;
+using rest::SongJson;
+using rest::UintParam;
+using rest::WithConsistency;
+
+// A node's incarnation as node/storage/identity.h makes it (32 lowercase hex digits); up to 64
+// accepted so that the format may grow.
+bool ValidNodeUuid(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 // "Album/01.mp3" -> "01.mp3"; either separator, trailing ones ignored.
@@ -491,6 +510,10 @@ class Routes {
       if (given.track == 0) song->track = tags->track;
       if (given.year == 0) song->year = tags->year;
       song->duration_ms = tags->duration_ms;
+      song->album_artist = tags->album_artist;
+      song->disc = tags->disc;
+      song->genre = tags->genre;
+      song->compilation = tags->compilation;
       return Status::Ok();
     };
     auto result = deps_.files->Upload(up, source);
@@ -503,7 +526,9 @@ class Routes {
     auto replicas = deps_.store->GetReplicas(result->song.file_id);
     std::vector<catalog::Replica> listed;
     if (replicas.ok()) listed = std::move(replicas).value();
-    Response r = Response::Json(result->created ? 201 : 200, SongJson(result->song, &listed));
+    catalog::Song song = result->song;
+    catalog::CompleteSong(&song);  // what the store derived when it wrote the song
+    Response r = Response::Json(result->created ? 201 : 200, SongJson(song, &listed));
     r.AddHeader("Location", "/music/songs/" + result->song.file_id);
     return r;
   }
@@ -891,6 +916,7 @@ void AddRestRoutes(const RestApiOptions& options, const RestApiDeps& deps, http:
   router->Get("/music/songs", bind(&Routes::ListSongs));
   router->Get("/music/songs/{file_id}", bind(&Routes::GetSong));
   router->Delete("/music/songs/{file_id}", bind(&Routes::DeleteSong));
+  AddLibraryRoutes(deps, router);
   router->Get("/healthz", bind(&Routes::Healthz));
   router->Get("/readyz", bind(&Routes::Readyz));
   router->Get("/cluster/status", bind(&Routes::ClusterStatus));

@@ -15,6 +15,8 @@
 //   GET    /music/songs?limit=&after=
 //   GET    /music/songs/{file_id}
 //   DELETE /music/songs/{file_id}
+//   GET    /music/artists?limit=&after=, /music/albums?limit=&after=&sort=&artist=,
+//          /music/albums/{album_id}   (library_routes.h)
 //   GET    /healthz, /readyz, /cluster/status
 //   admin (bearer token when configured):
 //   POST   /admin/members {"node_id","address"[,"node_uuid"]}, POST /admin/members/{id}/promote,
@@ -24,14 +26,19 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/ids.h"
 #include "common/status.h"
 #include "node/api/http/router.h"
+#include "node/replication/file_service.h"  // ReadConsistency
 
 namespace dispotify::catalog {
 class MetadataStore;
 class Proposer;
+struct Song;
+struct Replica;
 }  // namespace dispotify::catalog
 
 namespace dispotify::replication {
@@ -54,6 +61,10 @@ struct AudioInfo {
   uint32_t track = 0;
   uint32_t year = 0;
   uint64_t duration_ms = 0;
+  std::string album_artist;  // "": not tagged
+  uint32_t disc = 0;
+  std::string genre;
+  bool compilation = false;
 };
 
 struct RestApiOptions {
@@ -84,5 +95,21 @@ struct RestApiDeps {
 
 // Registers every route on `router`. `deps` must outlive the server.
 void AddRestRoutes(const RestApiOptions& options, const RestApiDeps& deps, http::Router* router);
+
+// What the route files share (rest_api.cc, library_routes.cc): one error mapping, one song JSON,
+// one consistency rule for every catalog read.
+namespace rest {
+std::string Quote(std::string_view s);
+// A song's JSON object; with `replicas`, their nodes and states too.
+std::string SongJson(const catalog::Song& s, const std::vector<catalog::Replica>* replicas);
+// A data-plane error as the REST status and error body.
+http::Response Error(const Status& s);
+// A query parameter as an unsigned number in [min, max]; `fallback` when absent.
+Result<uint64_t> UintParam(const http::Request& req, std::string_view name, uint64_t fallback, uint64_t min,
+                           uint64_t max);
+// ?consistency= / Dispotify-Consistency: linearizable (default) or stale.
+Result<replication::ReadConsistency> ConsistencyOf(const http::Request& req);
+http::Response WithConsistency(http::Response r, replication::ReadConsistency c);
+}  // namespace rest
 
 }  // namespace dispotify::api

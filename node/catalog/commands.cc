@@ -49,6 +49,29 @@ bool GetSong(Decoder& d, Song* s) {
          d.GetString(&s->sha256) && GetI64(d, &s->created_at_ms);
 }
 
+// The song's library fields (the command's second optional group), or false when all are at their
+// defaults: an entry without them is what every version before command level 2 wrote and reads.
+bool HasLibraryFields(const Song& s) {
+  return !s.album_artist.empty() || s.disc != 0 || !s.genre.empty() || s.compilation;
+}
+
+void PutLibraryFields(std::string* out, const Song& s) {
+  PutString(out, s.album_artist);
+  PutU32(out, s.disc);
+  PutString(out, s.genre);
+  PutU8(out, s.compilation ? 1 : 0);
+}
+
+bool GetLibraryFields(Decoder& d, Song* s) {
+  uint8_t compilation = 0;
+  if (!d.GetString(&s->album_artist) || !d.GetU32(&s->disc) || !d.GetString(&s->genre) ||
+      !d.GetU8(&compilation) || compilation > 1) {
+    return false;
+  }
+  s->compilation = compilation == 1;
+  return true;
+}
+
 struct Encoder {
   std::string* out;
   void operator()(const PutSongCmd& c) const {
@@ -56,10 +79,14 @@ struct Encoder {
     PutU8(out, c.if_absent ? 1 : 0);
     PutU32(out, static_cast<uint32_t>(c.replicas.size()));
     for (NodeId n : c.replicas) PutU64(out, n.value());
-    if (c.lock_token != 0) {
+    const bool library = HasLibraryFields(c.song);
+    // The groups are positional: the library group needs the lock group before it (an empty name
+    // and token 0 read back as "not fenced").
+    if (c.lock_token != 0 || library) {
       PutString(out, c.lock_name);
       PutU64(out, c.lock_token);
     }
+    if (library) PutLibraryFields(out, c.song);
   }
   void operator()(const DeleteSongCmd& c) const {
     PutString(out, c.file_id);
@@ -135,6 +162,7 @@ Result<CommandBody> DecodeBody(uint8_t kind, Decoder& d) {
       }
       if (!ok) break;
       if (d.remaining() > 0 && (!d.GetString(&c.lock_name) || !d.GetU64(&c.lock_token))) break;
+      if (d.remaining() > 0 && !GetLibraryFields(d, &c.song)) break;
       return CommandBody{std::move(c)};
     }
     case 1: {
@@ -248,6 +276,11 @@ std::string FormatNodeList(const std::vector<NodeId>& nodes) {
 }
 
 uint32_t CommandLevelOf(const CommandBody& body) {
+  // A put-song with library fields is level 2: a level-1 node would find trailing bytes in it and
+  // apply it as a no-op, losing the song.
+  if (const auto* put = std::get_if<PutSongCmd>(&body); put != nullptr && HasLibraryFields(put->song)) {
+    return 2;
+  }
   return kCommandLevels[body.index()];
 }
 

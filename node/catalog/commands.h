@@ -6,7 +6,10 @@
 // Encoding (little-endian, common/encoding.h):
 //   u8 version=1 | u8 kind | i64 now_ms | kind-specific fields (strings are u32 length + bytes)
 // Fields added later are optional trailing fields, written only when set (older entries decode
-// unchanged): PutSong's and DeleteSong's lock_name + u64 lock_token, AcquireLock's share_key.
+// unchanged): PutSong's and DeleteSong's lock_name + u64 lock_token, AcquireLock's share_key, and
+// then PutSong's library fields: album_artist (string) + u32 disc + genre (string) + u8
+// compilation (0/1), written only when one of them is set (then after the lock group, written
+// too, empty when unfenced). A song's album_id is not carried: the store derives it.
 // An entry that does not decode is applied as a no-op with an InvalidArgument result.
 
 #include <cstdint>
@@ -95,9 +98,12 @@ struct Command {
 // then drift from the others'. So every kind has the command level that introduced it, a node
 // tells its peers the level it speaks (RaftBatch.command_level), and the leader proposes a
 // command only once every member has reached its level (node/server/command_levels.h). A new kind
-// gets kCommandLevel + 1 here and kCommandLevel moves with it.
-inline constexpr uint32_t kCommandLevel = 1;
-// The level that introduced this body's kind (kCommandLevels, indexed like CommandBody).
+// gets kCommandLevel + 1 here and kCommandLevel moves with it. The same holds for a new field
+// of a kind: level 2 is a put-song carrying the library fields (album artist, disc, genre,
+// compilation), which a level-1 node cannot decode.
+inline constexpr uint32_t kCommandLevel = 2;
+// The level this body needs: the level that introduced its kind (kCommandLevels, indexed like
+// CommandBody), or that of the newest optional field it carries.
 uint32_t CommandLevelOf(const CommandBody& body);
 const char* CommandName(const CommandBody& body);
 

@@ -54,6 +54,14 @@ void EncodeDumpRecord(const DumpRecord& record, std::string* out) {
     encoding::PutU64(out, s->size_bytes);
     PutString(out, s->sha256);
     PutI64(out, s->created_at_ms);
+    // Optional (see the header): a song without library tags is written as version 1 wrote it,
+    // an album_artist equal to the artist included (a load derives it back from the artist).
+    if (s->album_artist != s->artist || s->disc != 0 || !s->genre.empty() || s->compilation) {
+      PutString(out, s->album_artist);
+      encoding::PutU32(out, s->disc);
+      PutString(out, s->genre);
+      encoding::PutU8(out, s->compilation ? 1 : 0);
+    }
   } else if (const auto* r = std::get_if<Replica>(&record)) {
     PutString(out, r->file_id);
     encoding::PutU64(out, r->node.value());
@@ -82,6 +90,12 @@ Result<DumpRecord> DecodeDumpRecord(DumpRecordKind kind, std::string_view payloa
            GetString(&d, &s.album) && GetString(&d, &s.file_name) && GetString(&d, &s.content_type) &&
            d.GetU32(&s.track) && d.GetU32(&s.year) && d.GetU64(&s.duration_ms) && d.GetU64(&s.size_bytes) &&
            GetString(&d, &s.sha256) && GetI64(&d, &s.created_at_ms);
+      if (ok && d.remaining() > 0) {
+        uint8_t compilation = 0;
+        ok = GetString(&d, &s.album_artist) && d.GetU32(&s.disc) && GetString(&d, &s.genre) &&
+             d.GetU8(&compilation) && compilation <= 1;
+        s.compilation = compilation == 1;
+      }
       record = std::move(s);
       break;
     }

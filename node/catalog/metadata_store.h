@@ -22,6 +22,7 @@
 
 #include "common/ids.h"
 #include "common/status.h"
+#include "node/catalog/library.h"
 #include "node/catalog/types.h"
 
 namespace dispotify::catalog {
@@ -42,6 +43,12 @@ class MetadataStore {
   // (exact > prefix > fuzzy; ties by file_id), paginated. No stemming or stop words: "The The",
   // "U2" and non-Latin scripts are found. Deep pages use the keyset cursor, not a large OFFSET.
   virtual Result<SearchPage> Search(const SearchRequest& request) = 0;
+
+  // The library model (node/catalog/library.h): album artists, albums and an album with its
+  // songs, each listing paged by keyset. kInvalidArgument for a bad limit, cursor or album id.
+  virtual Result<ArtistPage> ListArtists(const ArtistListRequest& request) = 0;
+  virtual Result<AlbumPage> ListAlbums(const AlbumListRequest& request) = 0;
+  virtual Result<std::optional<AlbumDetail>> GetAlbum(std::string_view album_id) = 0;
 
   virtual Result<std::vector<Replica>> GetReplicas(std::string_view file_id) = 0;
   // Replicas held by `node`, in file_id order after `after_file_id` (for repair and rebalancing).

@@ -40,6 +40,8 @@
 
 #include "common/logging.h"
 #include "node/catalog/dump_format.h"
+#include "node/catalog/library.h"
+#include "node/catalog/postgres_library.h"
 #include "node/catalog/sqlite_store.h"
 
 namespace dispotify::catalog {
@@ -141,26 +143,8 @@ std::string CopyBytea(std::string_view s) {
   return Cat({"\\x", Hex(s)});
 }
 
-constexpr const char* kSongColumns =
-    "file_id, title, artist, album, file_name, content_type, track, year, duration_ms, size_bytes, sha256, "
-    "created_at_ms";
-
-Song SongFromRow(const pqxx::row& r) {
-  Song s;
-  s.file_id = Bytes(r[0]);
-  s.title = Bytes(r[1]);
-  s.artist = Bytes(r[2]);
-  s.album = Bytes(r[3]);
-  s.file_name = Bytes(r[4]);
-  s.content_type = Bytes(r[5]);
-  s.track = static_cast<uint32_t>(r[6].as<int64_t>());
-  s.year = static_cast<uint32_t>(r[7].as<int64_t>());
-  s.duration_ms = U64(r[8]);
-  s.size_bytes = U64(r[9]);
-  s.sha256 = Bytes(r[10]);
-  s.created_at_ms = r[11].as<int64_t>();
-  return s;
-}
+using pg::kSongColumns;
+using pg::SongFromRow;
 
 Replica ReplicaFromRow(const pqxx::row& r) {
   Replica rep;
@@ -345,7 +329,7 @@ struct Migration {
   int version;
   void (*apply)(pqxx::work&);
 };
-constexpr Migration kMigrations[] = {{1, MigrateToV1}, {2, MigrateToV2}};
+constexpr Migration kMigrations[] = {{1, MigrateToV1}, {2, MigrateToV2}, {3, pg::MigrateToV3}};
 static_assert(std::size(kMigrations) == kPostgresSchemaVersion);
 
 // The schema version recorded in the database; 0 when it has no catalog tables yet.
@@ -410,18 +394,20 @@ void PrepareStatements(pqxx::connection& c) {
       "WHEN 'songs' THEN $2::bigint WHEN 'bytes' THEN $3::bigint WHEN 'replicas_healthy' THEN $4::bigint "
       "ELSE $5::bigint END END "
       "WHERE key IN ('applied_index', 'songs', 'bytes', 'replicas_healthy', 'replicas_other')");
-  c.prepare("song_for_write",
-            "SELECT s.size_bytes, t.search_text FROM songs s LEFT JOIN song_search t USING (file_id) "
-            "WHERE s.file_id = $1 FOR UPDATE OF s");
+  c.prepare(
+      "song_for_write",
+      "SELECT s.size_bytes, t.search_text, s.album_id FROM songs s LEFT JOIN song_search t USING (file_id) "
+      "WHERE s.file_id = $1 FOR UPDATE OF s");
   c.prepare(
       "put_song",
       "WITH s AS (INSERT INTO songs (" + cols +
-          ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+          ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $15, $16, $17, $18, $19) "
           "ON CONFLICT (file_id) DO UPDATE SET title = EXCLUDED.title, artist = EXCLUDED.artist, "
           "album = EXCLUDED.album, file_name = EXCLUDED.file_name, content_type = EXCLUDED.content_type, "
           "track = EXCLUDED.track, year = EXCLUDED.year, duration_ms = EXCLUDED.duration_ms, "
           "size_bytes = EXCLUDED.size_bytes, sha256 = EXCLUDED.sha256, created_at_ms = "
-          "EXCLUDED.created_at_ms) "
+          "EXCLUDED.created_at_ms, album_artist = EXCLUDED.album_artist, disc = EXCLUDED.disc, "
+          "genre = EXCLUDED.genre, compilation = EXCLUDED.compilation, album_id = EXCLUDED.album_id) "
           "INSERT INTO song_search (file_id, search_text, fields) VALUES ($1, $13, $14::text[]) "
           "ON CONFLICT (file_id) DO UPDATE SET search_text = EXCLUDED.search_text, fields = EXCLUDED.fields "
           "WHERE song_search.search_text <> EXCLUDED.search_text");
@@ -472,6 +458,7 @@ void PrepareStatements(pqxx::connection& c) {
       "stats",
       "SELECT key, value FROM meta WHERE key IN ('songs', 'bytes', 'replicas_healthy', 'replicas_other')");
   c.prepare("dump_songs", "SELECT " + cols + " FROM songs WHERE file_id > $1 ORDER BY file_id LIMIT $2");
+  pg::PrepareLibraryStatements(c);
   c.prepare("dump_replicas_first",
             "SELECT file_id, node, state, updated_at_ms FROM replicas ORDER BY file_id, node LIMIT $1");
   c.prepare("dump_replicas",
@@ -691,6 +678,29 @@ class PostgresStore final : public MetadataStore {
 
   Result<SearchPage> Search(const SearchRequest& request) override;
 
+  Result<ArtistPage> ListArtists(const ArtistListRequest& request) override {
+    return Read<ArtistPage>("list artists", [&](pqxx::connection& c) -> Result<ArtistPage> {
+      pqxx::nontransaction tx(c);
+      return pg::ListArtists(tx, request);
+    });
+  }
+
+  Result<AlbumPage> ListAlbums(const AlbumListRequest& request) override {
+    return Read<AlbumPage>("list albums", [&](pqxx::connection& c) -> Result<AlbumPage> {
+      pqxx::nontransaction tx(c);
+      return pg::ListAlbums(tx, request);
+    });
+  }
+
+  Result<std::optional<AlbumDetail>> GetAlbum(std::string_view album_id) override {
+    return Read<std::optional<AlbumDetail>>("get album",
+                                            [&](pqxx::connection& c) -> Result<std::optional<AlbumDetail>> {
+                                              // The summary and the songs of one snapshot.
+                                              pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(c);
+                                              return pg::GetAlbum(tx, album_id);
+                                            });
+  }
+
   Result<std::vector<Replica>> GetReplicas(std::string_view file_id) override {
     if (!IsValidFileId(file_id)) return Status::InvalidArgument("invalid file_id");
     return Read<std::vector<Replica>>(
@@ -895,7 +905,9 @@ void PostgresStore::ApplyMutation(pqxx::work& tx, const Mutation& m, Deltas* d) 
   }
 }
 
-void PostgresStore::PutSong(pqxx::work& tx, const Song& s, Deltas* d) {
+void PostgresStore::PutSong(pqxx::work& tx, const Song& song, Deltas* d) {
+  Song s = song;
+  CompleteSong(&s);
   const Folded folded = Fold(s);
   const std::string& text = folded.text;
   const pqxx::result old = tx.exec_prepared("song_for_write", Bytes(s.file_id));
@@ -918,7 +930,13 @@ void PostgresStore::PutSong(pqxx::work& tx, const Song& s, Deltas* d) {
   tx.exec_prepared0("put_song", Bytes(s.file_id), Bytes(s.title), Bytes(s.artist), Bytes(s.album),
                     Bytes(s.file_name), Bytes(s.content_type), static_cast<int64_t>(s.track),
                     static_cast<int64_t>(s.year), I64(s.duration_ms), I64(s.size_bytes), Bytes(s.sha256),
-                    s.created_at_ms, text, folded.fields);
+                    s.created_at_ms, text, folded.fields, Bytes(s.album_artist), static_cast<int64_t>(s.disc),
+                    Bytes(s.genre), s.compilation, Bytes(s.album_id));
+  if (!old.empty()) {
+    const std::string old_album = Bytes(old[0][2]);
+    if (old_album != s.album_id) pg::RefreshAlbum(tx, old_album);
+  }
+  pg::RefreshAlbum(tx, s.album_id);
 }
 
 void PostgresStore::DeleteSong(pqxx::work& tx, const std::string& file_id, Deltas* d) {
@@ -927,9 +945,11 @@ void PostgresStore::DeleteSong(pqxx::work& tx, const std::string& file_id, Delta
   --d->songs;
   d->bytes -= old[0][0].as<int64_t>();
   ChangeVocab(tx, VocabWords(OptionalText(old[0][1])), -1);
+  const std::string album = Bytes(old[0][2]);
   const pqxx::row gone = tx.exec_prepared1("delete_song", Bytes(file_id));
   d->healthy -= gone[0].as<int64_t>();
   d->other -= gone[1].as<int64_t>();
+  pg::RefreshAlbum(tx, album);
 }
 
 void PostgresStore::ChangeVocab(pqxx::work& tx, const std::set<std::string>& words, int delta) {
@@ -1211,7 +1231,7 @@ Status PostgresStore::Load(const std::string& path) {
   // Fresh planner statistics after replacing everything; a failure only costs speed.
   try {
     pqxx::nontransaction tx(*writer_);
-    tx.exec("ANALYZE songs; ANALYZE song_search; ANALYZE replicas; ANALYZE vocab");
+    tx.exec("ANALYZE songs; ANALYZE song_search; ANALYZE replicas; ANALYZE vocab; ANALYZE albums");
   } catch (...) {
     DLOG_WARN << TranslateException("analyze after load").ToString();
   }
@@ -1225,12 +1245,13 @@ Status PostgresStore::LoadLocked(pqxx::connection& conn, DumpReader& reader, con
   pqxx::work tx(conn);
   tx.exec(
       "SET LOCAL maintenance_work_mem = '256MB';"
-      "TRUNCATE songs, song_search, replicas, locks, settings, vocab;"
+      "TRUNCATE songs, song_search, replicas, locks, settings, vocab, albums;"
       "DROP INDEX IF EXISTS song_search_trgm; DROP INDEX IF EXISTS song_search_fields;");
 
   static const std::vector<std::string> kSongCols = {
-      "file_id", "title", "artist",      "album",      "file_name", "content_type",
-      "track",   "year",  "duration_ms", "size_bytes", "sha256",    "created_at_ms"};
+      "file_id",      "title", "artist",      "album",       "file_name", "content_type",
+      "track",        "year",  "duration_ms", "size_bytes",  "sha256",    "created_at_ms",
+      "album_artist", "disc",  "genre",       "compilation", "album_id"};
   static const std::vector<std::string> kReplicaCols = {"file_id", "node", "state", "updated_at_ms"};
   static const std::vector<std::string> kLockCols = {"name", "owner", "expires_at_ms", "token"};
   static const std::vector<std::string> kSettingCols = {"key", "value"};
@@ -1280,12 +1301,14 @@ Status PostgresStore::LoadLocked(pqxx::connection& conn, DumpReader& reader, con
     }
     switch (m.kind) {
       case Mutation::Kind::kPutSong: {
-        const Song& s = m.song;
-        stream_for(0) << std::make_tuple(CopyBytea(s.file_id), CopyBytea(s.title), CopyBytea(s.artist),
-                                         CopyBytea(s.album), CopyBytea(s.file_name),
-                                         CopyBytea(s.content_type), static_cast<int64_t>(s.track),
-                                         static_cast<int64_t>(s.year), I64(s.duration_ms), I64(s.size_bytes),
-                                         CopyBytea(s.sha256), s.created_at_ms);
+        Song s = m.song;
+        CompleteSong(&s);
+        stream_for(0) << std::make_tuple(
+            CopyBytea(s.file_id), CopyBytea(s.title), CopyBytea(s.artist), CopyBytea(s.album),
+            CopyBytea(s.file_name), CopyBytea(s.content_type), static_cast<int64_t>(s.track),
+            static_cast<int64_t>(s.year), I64(s.duration_ms), I64(s.size_bytes), CopyBytea(s.sha256),
+            s.created_at_ms, CopyBytea(s.album_artist), static_cast<int64_t>(s.disc), CopyBytea(s.genre),
+            std::string(s.compilation ? "t" : "f"), CopyBytea(s.album_id));
         break;
       }
       case Mutation::Kind::kPutReplica: {
@@ -1308,6 +1331,7 @@ Status PostgresStore::LoadLocked(pqxx::connection& conn, DumpReader& reader, con
   if (!failed.ok()) return failed;  // the transaction rolls back
 
   BuildSearch(tx);
+  pg::RebuildAlbums(tx);
   tx.exec(kRecount);
   tx.exec(kCreateSearchIndex);
   tx.exec(kCreateFieldsIndex);

@@ -3,7 +3,8 @@
 // node (UTF8 encoding); OpenPostgresStore (metadata_store.h) creates and migrates the schema.
 // libpqxx stays out of this header: everything lives in postgres_store.cc.
 //
-// SCHEMA (version 2; meta.schema_version)
+// SCHEMA (version 3; meta.schema_version; the library columns and the albums table of version 3
+// are in postgres_library.h)
 //   meta      (key text PRIMARY KEY, value bigint): 'schema_version', 'applied_index', and the
 //             Stats counters 'songs', 'bytes', 'replicas_healthy', 'replicas_other' [v2]
 //   songs     (file_id bytea PRIMARY KEY, title, artist, album, file_name, content_type bytea,
@@ -36,7 +37,8 @@
 // Migrations run on open, in order, each in its own transaction under an advisory lock, and
 // record the version they reach; a database of a newer version than this build is refused
 // (kFailedPrecondition). v1: the catalog tables; v2: pg_trgm, song_search (computed here for
-// existing songs), vocab, the Stats counters, the search indexes.
+// existing songs), vocab, the Stats counters, the search indexes; v3: the library columns of
+// songs (album_artist = artist and album_id computed here for existing songs) and albums.
 //
 // Apply: one transaction that first reads meta.applied_index FOR UPDATE (an entry at or below it
 // is a no-op), validates the mutations as the embedded store does, applies them, and writes the
@@ -55,7 +57,7 @@
 
 namespace dispotify::catalog {
 
-inline constexpr int kPostgresSchemaVersion = 2;
+inline constexpr int kPostgresSchemaVersion = 3;
 
 struct PostgresStoreOptions {
   size_t max_idle_read_connections = 4;  // pooled reader connections kept open

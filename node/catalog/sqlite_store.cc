@@ -17,6 +17,9 @@
 #include "common/logging.h"
 #include "common/utf8.h"
 #include "node/catalog/dump_format.h"
+#include "node/catalog/library.h"
+#include "node/catalog/sqlite_internal.h"
+#include "node/catalog/sqlite_library.h"
 
 namespace dispotify::catalog {
 
@@ -267,131 +270,13 @@ namespace {
 using search::FoldField;
 using search::FoldWords;
 
-// --- SQLite plumbing ------------------------------------------------------------------------------
-
-Status SqlError(int rc, sqlite3* db, std::string_view what) {
-  std::string msg = std::string(what) + ": " + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  switch (rc & 0xFF) {
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: return Status::Corruption(msg);
-    case SQLITE_FULL: return Status::NoSpace(msg);
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED: return Status::Unavailable(msg);
-    default: return Status::IoError(msg);
-  }
-}
-
-// One connection and its cache of prepared statements (keyed by the address of the SQL text,
-// which is always one of the named constants below). Used by one thread at a time.
-class Conn {
- public:
-  static Result<std::unique_ptr<Conn>> Open(const std::string& path, const SqliteStoreOptions& options,
-                                            bool create) {
-    sqlite3* db = nullptr;
-    const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
-    const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
-    std::unique_ptr<Conn> conn(new Conn(db));
-    if (rc != SQLITE_OK) return SqlError(rc, db, "open " + path);
-    sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, options.busy_timeout_ms);
-    const std::string pragmas =
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;"
-        "PRAGMA cache_size=-" +
-        std::to_string(options.cache_kib) + "; PRAGMA mmap_size=" + std::to_string(options.mmap_bytes) + ";";
-    DISPOTIFY_RETURN_IF_ERROR(conn->Exec(pragmas.c_str()));
-    return conn;
-  }
-
-  ~Conn() {
-    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
-    sqlite3_close_v2(db_);
-  }
-  Conn(const Conn&) = delete;
-  Conn& operator=(const Conn&) = delete;
-
-  sqlite3* db() const { return db_; }
-
-  Status Exec(const char* sql) {
-    char* err = nullptr;
-    const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
-    sqlite3_free(err);
-    if (rc != SQLITE_OK) return SqlError(rc, db_, "sqlite");
-    return Status::Ok();
-  }
-
-  Result<sqlite3_stmt*> Prepare(const char* sql) {
-    auto it = cache_.find(sql);
-    if (it != cache_.end()) return it->second;
-    sqlite3_stmt* stmt = nullptr;
-    const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-    if (rc != SQLITE_OK) return SqlError(rc, db_, "prepare");
-    cache_.emplace(sql, stmt);
-    return stmt;
-  }
-
- private:
-  explicit Conn(sqlite3* db) : db_(db) {}
-  sqlite3* db_;
-  std::unordered_map<const char*, sqlite3_stmt*> cache_;
-};
-
-// A prepared statement in use: bound, stepped, and reset when it goes out of scope.
-class Stmt {
- public:
-  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
-  ~Stmt() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  Stmt& Bind(int i, std::string_view v) {
-    sqlite3_bind_text(s_, i, v.data() != nullptr ? v.data() : "", static_cast<int>(v.size()),
-                      SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& Bind(int i, int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  // True with a row, false when done.
-  Result<bool> Step() {
-    const int rc = sqlite3_step(s_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return SqlError(rc, sqlite3_db_handle(s_), "sqlite");
-  }
-  // Steps a statement that returns no rows.
-  Status Run() {
-    Result<bool> r = Step();
-    return r.ok() ? Status::Ok() : r.status();
-  }
-  int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
-  // Valid until the statement steps again or is reset.
-  std::string_view View(int col) const {
-    const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
-    const int n = sqlite3_column_bytes(s_, col);
-    return p == nullptr ? std::string_view() : std::string_view(p, static_cast<size_t>(n));
-  }
-  std::string Text(int col) const {
-    const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
-    const int n = sqlite3_column_bytes(s_, col);
-    return p == nullptr ? std::string() : std::string(p, static_cast<size_t>(n));
-  }
-
- private:
-  sqlite3_stmt* s_;
-};
-
-#define DISPOTIFY_ASSIGN_STMT(var, conn, sql)               \
-  auto var##_prepared = (conn).Prepare(sql);                \
-  if (!var##_prepared.ok()) return var##_prepared.status(); \
-  Stmt var(*var##_prepared)
+using sqlite::Conn;
+using sqlite::SqlError;
+using sqlite::Stmt;
 
 // --- Schema and statements -------------------------------------------------------------------------
 
-constexpr int64_t kSchemaVersion = 2;
+constexpr int64_t kSchemaVersion = 3;
 
 // The vocabulary as of schema version 2 (version 1 had only words of 3+ characters that are not
 // all digits, keyed by word, with indexes on (c0, len) and (cl, len)).
@@ -403,7 +288,7 @@ constexpr int64_t kSchemaVersion = 2;
 
 constexpr char kCreateSchema[] = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-INSERT INTO meta VALUES ('schema_version', 2), ('applied_index', 0), ('songs', 0), ('bytes', 0),
+INSERT INTO meta VALUES ('schema_version', 3), ('applied_index', 0), ('songs', 0), ('bytes', 0),
                         ('replicas_healthy', 0), ('replicas_other', 0);
 CREATE TABLE songs(
   id INTEGER PRIMARY KEY, file_id TEXT NOT NULL UNIQUE,
@@ -411,7 +296,9 @@ CREATE TABLE songs(
   content_type TEXT NOT NULL, track INTEGER NOT NULL, year INTEGER NOT NULL,
   duration_ms INTEGER NOT NULL, size_bytes INTEGER NOT NULL, sha256 TEXT NOT NULL,
   created_at_ms INTEGER NOT NULL,
-  ftitle TEXT NOT NULL, fartist TEXT NOT NULL, falbum TEXT NOT NULL, ffile TEXT NOT NULL);
+  ftitle TEXT NOT NULL, fartist TEXT NOT NULL, falbum TEXT NOT NULL, ffile TEXT NOT NULL,
+  album_artist TEXT NOT NULL DEFAULT '', disc INTEGER NOT NULL DEFAULT 0, genre TEXT NOT NULL DEFAULT '',
+  compilation INTEGER NOT NULL DEFAULT 0, album_id TEXT NOT NULL DEFAULT '');
 CREATE INDEX songs_ftitle ON songs(ftitle);
 CREATE INDEX songs_fartist ON songs(fartist);
 CREATE INDEX songs_falbum ON songs(falbum);
@@ -475,6 +362,7 @@ DROP TRIGGER songs_fts_ai; DROP TRIGGER songs_fts_ad; DROP TRIGGER songs_fts_au;
 DROP TRIGGER vocab_fts_ai; DROP TRIGGER vocab_fts_ad;
 DROP TABLE songs_fts; DROP TABLE songs_words; DROP TABLE vocab_fts;
 DELETE FROM songs; DELETE FROM replicas; DELETE FROM locks; DELETE FROM settings; DELETE FROM vocab;
+DELETE FROM albums;
 UPDATE meta SET value = 0 WHERE key <> 'schema_version';
 )sql";
 
@@ -498,28 +386,28 @@ constexpr char kMetaSet[] = "UPDATE meta SET value = ?2 WHERE key = ?1";
 constexpr char kMetaAdd[] = "UPDATE meta SET value = value + ?2 WHERE key = ?1";
 constexpr char kMetaAll[] = "SELECT key, value FROM meta";
 
-#define SONG_COLUMNS                                                                                       \
-  "file_id, title, artist, album, file_name, content_type, track, year, duration_ms, size_bytes, sha256, " \
-  "created_at_ms"
+#define SONG_COLUMNS DISPOTIFY_SQLITE_SONG_COLUMNS
 constexpr char kGetSong[] = "SELECT " SONG_COLUMNS " FROM songs WHERE file_id = ?1";
 constexpr char kGetSongById[] = "SELECT " SONG_COLUMNS " FROM songs WHERE id = ?1";
 constexpr char kListSongs[] =
     "SELECT " SONG_COLUMNS " FROM songs WHERE file_id > ?1 ORDER BY file_id LIMIT ?2";
 constexpr char kDumpSongs[] = "SELECT " SONG_COLUMNS " FROM songs ORDER BY id";
 constexpr char kSongForWrite[] =
-    "SELECT id, size_bytes, ftitle, fartist, falbum, ffile FROM songs WHERE file_id = ?1";
+    "SELECT id, size_bytes, ftitle, fartist, falbum, ffile, album_id FROM songs WHERE file_id = ?1";
 constexpr char kInsertSong[] = "INSERT INTO songs(id, " SONG_COLUMNS
                                ", ftitle, fartist, falbum, ffile) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-                               "?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+                               "?9, ?10, ?11, ?12, ?13, ?18, ?19, ?20, ?21, ?22, ?14, ?15, "
                                "?16, ?17)";
 constexpr char kUpdateSong[] =
     "UPDATE songs SET title = ?3, artist = ?4, album = ?5, file_name = ?6, content_type = ?7, track = ?8, "
     "year = ?9, duration_ms = ?10, size_bytes = ?11, sha256 = ?12, created_at_ms = ?13, ftitle = ?14, "
-    "fartist = ?15, falbum = ?16, ffile = ?17 WHERE id = ?1 AND file_id = ?2";
+    "fartist = ?15, falbum = ?16, ffile = ?17, album_artist = ?18, disc = ?19, genre = ?20, compilation = "
+    "?21, "
+    "album_id = ?22 WHERE id = ?1 AND file_id = ?2";
 constexpr char kUpdateSongDisplay[] =
     "UPDATE songs SET title = ?3, artist = ?4, album = ?5, file_name = ?6, content_type = ?7, track = ?8, "
-    "year = ?9, duration_ms = ?10, size_bytes = ?11, sha256 = ?12, created_at_ms = ?13 "
-    "WHERE id = ?1 AND file_id = ?2";
+    "year = ?9, duration_ms = ?10, size_bytes = ?11, sha256 = ?12, created_at_ms = ?13, album_artist = ?18, "
+    "disc = ?19, genre = ?20, compilation = ?21, album_id = ?22 WHERE id = ?1 AND file_id = ?2";
 constexpr char kDeleteSong[] = "DELETE FROM songs WHERE id = ?1";
 #undef SONG_COLUMNS
 
@@ -636,20 +524,7 @@ FoldedSong Fold(const Song& s) {
 }
 
 Song ReadSong(const Stmt& st) {
-  Song s;
-  s.file_id = st.Text(0);
-  s.title = st.Text(1);
-  s.artist = st.Text(2);
-  s.album = st.Text(3);
-  s.file_name = st.Text(4);
-  s.content_type = st.Text(5);
-  s.track = static_cast<uint32_t>(st.Int(6));
-  s.year = static_cast<uint32_t>(st.Int(7));
-  s.duration_ms = static_cast<uint64_t>(st.Int(8));
-  s.size_bytes = static_cast<uint64_t>(st.Int(9));
-  s.sha256 = st.Text(10);
-  s.created_at_ms = st.Int(11);
-  return s;
+  return sqlite::ReadSongRow(st);
 }
 
 Replica ReadReplica(const Stmt& st) {
@@ -774,7 +649,7 @@ class SqliteStore final : public MetadataStore {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   Status Open();
-  // Brings a version 1 database to the current schema (inside Open's transaction).
+  // Brings a version 1 database to version 2 (inside Open's transaction; Open goes on to 3).
   Status MigrateFromV1();
 
   Result<LogIndex> AppliedIndex() override { return LogIndex(applied_.load()); }
@@ -782,6 +657,22 @@ class SqliteStore final : public MetadataStore {
   Result<std::optional<Song>> GetSong(std::string_view file_id) override;
   Result<SongPage> ListSongs(const ListRequest& request) override;
   Result<SearchPage> Search(const SearchRequest& request) override;
+  Result<ArtistPage> ListArtists(const ArtistListRequest& request) override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    return sqlite::ListArtists((*reader)->conn(), request);
+  }
+  Result<AlbumPage> ListAlbums(const AlbumListRequest& request) override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    return sqlite::ListAlbums((*reader)->conn(), request);
+  }
+  Result<std::optional<AlbumDetail>> GetAlbum(std::string_view album_id) override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    DISPOTIFY_RETURN_IF_ERROR((*reader)->Begin());  // the summary and the songs of one snapshot
+    return sqlite::GetAlbum((*reader)->conn(), album_id);
+  }
   Result<std::vector<Replica>> GetReplicas(std::string_view file_id) override;
   Result<std::vector<Replica>> ReplicasOnNode(NodeId node, std::string_view after_file_id,
                                               uint32_t limit) override;
@@ -906,6 +797,7 @@ Status SqliteStore::Open() {
       DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateTrigramFts));
       DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateWordFts));
       DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateFtsTriggers));
+      DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(sqlite::kCreateLibrarySchema));
       return Status::Ok();
     }
     int64_t version = 0;
@@ -917,7 +809,17 @@ Status SqliteStore::Open() {
       if (!*found) return Status::Corruption(path_ + ": no schema_version in meta");
       version = get.Int(0);
     }
-    if (version == 1) return MigrateFromV1();
+    if (version == 1) {
+      DISPOTIFY_RETURN_IF_ERROR(MigrateFromV1());
+      version = 2;
+    }
+    if (version == 2) {
+      DLOG_INFO << "catalog store " << path_ << ": migrating from schema version 2 (albums)";
+      DISPOTIFY_RETURN_IF_ERROR(sqlite::MigrateToV3(*writer_));
+      DISPOTIFY_ASSIGN_STMT(set, *writer_, kMetaSet);
+      DISPOTIFY_RETURN_IF_ERROR(set.Bind(1, "schema_version").Bind(2, kSchemaVersion).Run());
+      version = kSchemaVersion;
+    }
     if (version != kSchemaVersion) {
       return Status::FailedPrecondition(path_ + ": catalog schema version " + std::to_string(version) +
                                         " is not supported (expected " + std::to_string(kSchemaVersion) +
@@ -962,7 +864,7 @@ Status SqliteStore::MigrateFromV1() {
   DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateFtsTriggers));
   DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kRebuildWordFts));
   DISPOTIFY_ASSIGN_STMT(set, *writer_, kMetaSet);
-  return set.Bind(1, "schema_version").Bind(2, kSchemaVersion).Run();
+  return set.Bind(1, "schema_version").Bind(2, int64_t{2}).Run();
 }
 
 Result<std::unique_ptr<SqliteStore::Reader>> SqliteStore::AcquireReader() {
@@ -1072,11 +974,15 @@ Status SqliteStore::ChangeVocab(const std::set<std::string>& words, int64_t delt
   return Status::Ok();
 }
 
-Status SqliteStore::PutSong(const Song& s, bool maintain_vocab) {
+Status SqliteStore::PutSong(const Song& song, bool maintain_vocab) {
+  Song completed = song;
+  CompleteSong(&completed);
+  const Song& s = completed;
   const FoldedSong folded = Fold(s);
   int64_t id = 0;
   bool exists = false;
   FoldedSong before;
+  std::string old_album;
   {
     DISPOTIFY_ASSIGN_STMT(old, *writer_, kSongForWrite);
     old.Bind(1, s.file_id);
@@ -1087,6 +993,7 @@ Status SqliteStore::PutSong(const Song& s, bool maintain_vocab) {
       id = old.Int(0);
       d_bytes_ -= old.Int(1);
       before = FoldedSong{{old.Text(2), old.Text(3), old.Text(4), old.Text(5)}};
+      old_album = old.Text(6);
     }
   }
   const bool same_text = exists && std::equal(std::begin(before.f), std::end(before.f), std::begin(folded.f));
@@ -1120,16 +1027,26 @@ Status SqliteStore::PutSong(const Song& s, bool maintain_vocab) {
       .Bind(10, static_cast<int64_t>(s.duration_ms))
       .Bind(11, static_cast<int64_t>(s.size_bytes))
       .Bind(12, s.sha256)
-      .Bind(13, s.created_at_ms);
+      .Bind(13, s.created_at_ms)
+      .Bind(18, s.album_artist)
+      .Bind(19, static_cast<int64_t>(s.disc))
+      .Bind(20, s.genre)
+      .Bind(21, int64_t{s.compilation ? 1 : 0})
+      .Bind(22, s.album_id);
   if (sql != kUpdateSongDisplay) {
     for (int i = 0; i < 4; ++i) put.Bind(14 + i, folded.f[i]);
   }
-  return put.Run();
+  DISPOTIFY_RETURN_IF_ERROR(put.Run());
+  // Load rebuilds every album once at the end instead (maintain_vocab is false there).
+  if (!maintain_vocab) return Status::Ok();
+  if (exists && old_album != s.album_id) DISPOTIFY_RETURN_IF_ERROR(sqlite::RefreshAlbum(*writer_, old_album));
+  return sqlite::RefreshAlbum(*writer_, s.album_id);
 }
 
 Status SqliteStore::DeleteSong(std::string_view file_id) {
   int64_t id = 0;
   FoldedSong before;
+  std::string album;
   {
     DISPOTIFY_ASSIGN_STMT(old, *writer_, kSongForWrite);
     old.Bind(1, file_id);
@@ -1139,6 +1056,7 @@ Status SqliteStore::DeleteSong(std::string_view file_id) {
     id = old.Int(0);
     d_bytes_ -= old.Int(1);
     before = FoldedSong{{old.Text(2), old.Text(3), old.Text(4), old.Text(5)}};
+    album = old.Text(6);
   }
   --d_songs_;
   DISPOTIFY_RETURN_IF_ERROR(ChangeVocab(before.Vocab(), -1));
@@ -1146,6 +1064,7 @@ Status SqliteStore::DeleteSong(std::string_view file_id) {
     DISPOTIFY_ASSIGN_STMT(del, *writer_, kDeleteSong);
     DISPOTIFY_RETURN_IF_ERROR(del.Bind(1, id).Run());
   }
+  DISPOTIFY_RETURN_IF_ERROR(sqlite::RefreshAlbum(*writer_, album));
   {
     DISPOTIFY_ASSIGN_STMT(states, *writer_, kReplicaStatesOfFile);
     states.Bind(1, file_id);
@@ -1972,6 +1891,7 @@ Status SqliteStore::Load(const std::string& path) {
       }
     }
     for (const auto& [word, n] : vocab) DISPOTIFY_RETURN_IF_ERROR(ChangeVocab({word}, n));
+    DISPOTIFY_RETURN_IF_ERROR(sqlite::RebuildAlbums(*writer_));
     DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateTrigramFts));
     DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateWordFts));
     DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateFtsTriggers));

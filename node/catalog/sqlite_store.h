@@ -13,7 +13,8 @@
 // mode readers never block the writer and the writer never blocks readers. Prepared statements
 // are cached per connection.
 //
-// Schema (version 2; `meta` holds schema_version, applied_index and the Stats counters):
+// Schema (version 3; `meta` holds schema_version, applied_index and the Stats counters; the
+// library columns and the albums table of version 3 are in sqlite_library.h):
 //   meta(key PRIMARY KEY, value INTEGER)
 //   songs(id INTEGER PRIMARY KEY, file_id TEXT UNIQUE, <Song fields>,
 //         ftitle, fartist, falbum, ffile)     -- folded fields (see "Folding"), each indexed
@@ -35,10 +36,11 @@
 //   vocab_fts  fts5(word; content=vocab, content_rowid=id, tokenize='trigram case_sensitive 1'):
 //              finds the vocabulary words containing a string; kept by triggers on vocab
 // u64 values (node ids, tokens, sizes) are stored as their two's-complement int64.
-// Versions. Open refuses a database of an unknown version (kFailedPrecondition) and migrates
-// version 1 (no word index; vocab keyed by word, 3+ character words only) in place, in one
-// transaction: vocab is refilled from the folded fields and songs_words / vocab_fts are built
-// (about 15 s for 1M songs); songs_fts is kept.
+// Versions. Open refuses a database of an unknown version (kFailedPrecondition) and migrates older
+// ones in place, in Open's one transaction: version 1 (no word index; vocab keyed by word, 3+
+// character words only) to 2 by refilling vocab from the folded fields and building songs_words /
+// vocab_fts (about 15 s for 1M songs; songs_fts is kept), then version 2 to 3 (the library
+// columns and albums; sqlite_library.h).
 //
 // Order keys. songs.id (the FTS rowid) is not an insertion counter: it is kept in file_id order
 // (a new song takes an id between its neighbours' ids; when there is no room, a window of

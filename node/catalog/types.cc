@@ -8,7 +8,8 @@ namespace {
 
 Status ValidateSong(const Song& s) {
   if (!IsValidFileId(s.file_id)) return Status::InvalidArgument("invalid file_id");
-  for (const std::string* f : {&s.title, &s.artist, &s.album, &s.file_name, &s.content_type, &s.sha256}) {
+  for (const std::string* f :
+       {&s.title, &s.artist, &s.album, &s.file_name, &s.content_type, &s.sha256, &s.album_artist, &s.genre}) {
     if (f->size() > kMaxTextBytes) return Status::InvalidArgument("song field longer than 4096 bytes");
   }
   constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());

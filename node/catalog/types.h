@@ -33,6 +33,16 @@ struct Song {
   uint64_t size_bytes = 0;
   std::string sha256;         // 64 lowercase hex characters: SHA-256 of the content
   int64_t created_at_ms = 0;  // the leader's timestamp in the entry that created it
+  // The album model (catalog schema 3; node/catalog/library.h). album_artist is the tag; a store
+  // fills an empty one when it writes the song ("Various Artists" for a compilation, else
+  // `artist`), so that every song belongs to exactly one album.
+  std::string album_artist;
+  uint32_t disc = 0;  // 0: unknown
+  std::string genre;
+  bool compilation = false;
+  // Derived, never carried in a command or a dump: AlbumIdOf(album_artist, album), set by the
+  // store that wrote the song (a derived value then never disagrees with what it derives from).
+  std::string album_id;
   bool operator==(const Song&) const = default;
 };
 

@@ -511,6 +511,10 @@ int Node::StartHttp() {
     info.track = tags->track;
     info.year = tags->year;
     info.duration_ms = tags->duration_ms;
+    info.album_artist = tags->album_artist;
+    info.disc = tags->disc;
+    info.genre = tags->genre;
+    info.compilation = tags->compilation;
     return info;
   };
   api::http::Router router;

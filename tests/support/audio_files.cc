@@ -94,6 +94,24 @@ std::string MakeMp3(const std::string& title, int frames) {
   return out;
 }
 
+// MakeMp3's tag has no padding: the frames go at its end, and the header's size grows.
+std::string WithId3Frames(std::string mp3, const std::vector<std::pair<std::string, std::string>>& frames) {
+  auto synchsafe = [](uint32_t n) {
+    std::string out;
+    for (int shift : {21, 14, 7, 0}) out.push_back(static_cast<char>((n >> shift) & 0x7F));
+    return out;
+  };
+  std::string extra;
+  for (const auto& [id, text] : frames) {
+    const std::string body = "\x03" + text;  // UTF-8
+    extra += id + synchsafe(static_cast<uint32_t>(body.size())) + std::string(2, '\0') + body;
+  }
+  uint32_t size = 0;
+  for (int i = 6; i < 10; ++i) size = (size << 7) | static_cast<uint32_t>(mp3[static_cast<size_t>(i)] & 0x7F);
+  mp3.insert(10 + size, extra);
+  return mp3.replace(6, 4, synchsafe(size + static_cast<uint32_t>(extra.size())));
+}
+
 // fLaC, STREAMINFO and VORBIS_COMMENT blocks, then bytes standing in for frames (TagLib reads the
 // length from STREAMINFO and does not decode).
 std::string MakeFlac(uint32_t sample_rate, uint32_t channels, uint64_t total_samples) {

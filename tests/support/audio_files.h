@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace dispotify::testing_audio {
 
@@ -14,6 +16,8 @@ std::string MakeWav(uint32_t sample_rate, uint16_t channels, uint32_t millisecon
 inline constexpr uint32_t kMp3FrameBytes = 417;
 // ID3v2.4 tags: `title`, "MP3 Artist", "MP3 Album", track 7/12, year 2019.
 std::string MakeMp3(const std::string& title, int frames);
+// `mp3` (from MakeMp3) with more ID3v2.4 text frames, e.g. {{"TPE2", "Various Artists"}, {"TCMP", "1"}}.
+std::string WithId3Frames(std::string mp3, const std::vector<std::pair<std::string, std::string>>& frames);
 std::string MakeFlac(uint32_t sample_rate, uint32_t channels, uint64_t total_samples);
 std::string OggPage(uint8_t flags, uint64_t granule, uint32_t sequence, const std::string& packet);
 std::string MakeOpus(uint32_t milliseconds);

@@ -300,9 +300,10 @@ class FlatJsonParser {
   }
 
  private:
-  static constexpr const char* kFields[] = {"format",      "title",   "artist",      "album",
-                                            "track",       "year",    "duration_ms", "bitrate_kbps",
-                                            "sample_rate", "channels"};
+  // Indexes 0-3 and 10-11 are strings, the others numbers (Assign).
+  static constexpr const char* kFields[] = {
+      "format",       "title",       "artist",   "album",        "track", "year", "duration_ms",
+      "bitrate_kbps", "sample_rate", "channels", "album_artist", "genre", "disc", "compilation"};
 
   static int FieldIndex(std::string_view key) {
     for (int i = 0; i < static_cast<int>(std::size(kFields)); ++i) {
@@ -313,9 +314,9 @@ class FlatJsonParser {
 
   static bool Assign(AudioTags& tags, int field, bool is_string, std::string str, uint64_t num) {
     std::string* strings[] = {&tags.format, &tags.title, &tags.artist, &tags.album};
-    if (field < 4) {
+    if (field < 4 || field == 10 || field == 11) {
       if (!is_string) return false;
-      *strings[field] = std::move(str);
+      *(field == 10 ? &tags.album_artist : field == 11 ? &tags.genre : strings[field]) = std::move(str);
       return true;
     }
     if (is_string) return false;
@@ -330,7 +331,12 @@ class FlatJsonParser {
       case 5: tags.year = v; break;
       case 7: tags.bitrate_kbps = v; break;
       case 8: tags.sample_rate = v; break;
-      default: tags.channels = v; break;
+      case 9: tags.channels = v; break;
+      case 12: tags.disc = v; break;
+      default:
+        if (v > 1) return false;  // a flag
+        tags.compilation = v == 1;
+        break;
     }
     return true;
   }

@@ -10,7 +10,11 @@
 // The tagger's protocol: argv = [tagger, test flags..., "--", path]; on success exit 0 and one line
 // of JSON on stdout, a flat object:
 //   {"format":"mp3","title":"...","artist":"...","album":"...","track":N,"year":N,
-//    "duration_ms":N,"bitrate_kbps":N,"sample_rate":N,"channels":N}
+//    "duration_ms":N,"bitrate_kbps":N,"sample_rate":N,"channels":N,
+//    "album_artist":"...","genre":"...","disc":N,"compilation":0|1}
+// (album_artist: ID3v2 TPE2, Vorbis ALBUMARTIST, MP4 aART; disc: the leading number of TPOS /
+// DISCNUMBER / disk, "2/3" is 2; compilation: TCMP / COMPILATION / cpil. The last four came
+// later: a tagger that does not print them leaves them empty, 0 and false.)
 // format is one of mp3, flac, ogg (Vorbis), opus, m4a, wav (detected by content, not by name);
 // strings are UTF-8, a missing tag is "" and a missing number 0. Exit 3 (with a short message on
 // stderr): not audio, or unreadable. Exit 2: bad arguments.
@@ -39,6 +43,10 @@ struct AudioTags {
   uint32_t bitrate_kbps = 0;
   uint32_t sample_rate = 0;
   uint32_t channels = 0;
+  std::string album_artist;  // "": not tagged
+  std::string genre;
+  uint32_t disc = 0;  // 0: unknown
+  bool compilation = false;
 };
 
 struct TagReaderOptions {

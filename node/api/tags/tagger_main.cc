@@ -23,6 +23,7 @@
 #include <taglib/mpegfile.h>
 #include <taglib/opusfile.h>
 #include <taglib/tfilestream.h>
+#include <taglib/tpropertymap.h>
 #include <taglib/vorbisfile.h>
 #include <taglib/wavfile.h>
 #include <unistd.h>
@@ -109,18 +110,21 @@ std::string Trim(std::string_view s) {
 }
 
 struct Fields {
-  std::string format, title, artist, album;
+  std::string format, title, artist, album, album_artist, genre;
   uint64_t track = 0, year = 0, duration_ms = 0, bitrate_kbps = 0, sample_rate = 0, channels = 0;
+  uint64_t disc = 0, compilation = 0;
 };
 
 void Print(const Fields& f) {
-  std::string line = "{\"format\":\"" + JsonEscape(f.format) + "\",\"title\":\"" + JsonEscape(f.title) +
-                     "\",\"artist\":\"" + JsonEscape(f.artist) + "\",\"album\":\"" + JsonEscape(f.album) +
-                     "\",\"track\":" + std::to_string(f.track) + ",\"year\":" + std::to_string(f.year) +
-                     ",\"duration_ms\":" + std::to_string(f.duration_ms) +
-                     ",\"bitrate_kbps\":" + std::to_string(f.bitrate_kbps) +
-                     ",\"sample_rate\":" + std::to_string(f.sample_rate) +
-                     ",\"channels\":" + std::to_string(f.channels) + "}\n";
+  std::string line =
+      "{\"format\":\"" + JsonEscape(f.format) + "\",\"title\":\"" + JsonEscape(f.title) + "\",\"artist\":\"" +
+      JsonEscape(f.artist) + "\",\"album\":\"" + JsonEscape(f.album) +
+      "\",\"track\":" + std::to_string(f.track) + ",\"year\":" + std::to_string(f.year) +
+      ",\"duration_ms\":" + std::to_string(f.duration_ms) +
+      ",\"bitrate_kbps\":" + std::to_string(f.bitrate_kbps) +
+      ",\"sample_rate\":" + std::to_string(f.sample_rate) + ",\"channels\":" + std::to_string(f.channels) +
+      ",\"album_artist\":\"" + JsonEscape(f.album_artist) + "\",\"genre\":\"" + JsonEscape(f.genre) +
+      "\",\"disc\":" + std::to_string(f.disc) + ",\"compilation\":" + std::to_string(f.compilation) + "}\n";
   if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size() || std::fflush(stdout) != 0) {
     std::exit(1);
   }
@@ -238,6 +242,30 @@ uint64_t FirstNumber(const std::vector<TagLib::Tag*>& tags, unsigned int (TagLib
   return 0;
 }
 
+// The first non-empty value of a unified property of the file (TagLib maps each format's own key
+// onto it: ALBUMARTIST is ID3v2's TPE2, MP4's aART; DISCNUMBER is TPOS, disk; COMPILATION is
+// TCMP, cpil). File::properties, not Tag::properties: in TagLib 1.x only the former dispatches to
+// the format's implementation (the latter is non-virtual and knows only the basic fields).
+std::string FirstProperty(const TagLib::PropertyMap& props, const char* key) {
+  const auto it = props.find(key);
+  if (it == props.end()) return "";
+  for (const TagLib::String& value : it->second) {
+    std::string v = Trim(value.to8Bit(true));
+    if (!v.empty()) return v;
+  }
+  return "";
+}
+
+// The leading decimal number of `text` ("2/3" is disc 2 of 3), 0 when there is none.
+uint64_t LeadingNumber(std::string_view text) {
+  uint64_t n = 0;
+  size_t i = 0;
+  for (; i < text.size() && i < 9 && text[i] >= '0' && text[i] <= '9'; ++i) {
+    n = n * 10 + static_cast<uint64_t>(text[i] - '0');
+  }
+  return n;
+}
+
 int ReadFile(const char* path) {
   TagLib::FileStream stream(path, /*openReadOnly=*/true);
   if (!stream.isOpen()) Fail(kExitNotAudio, "cannot open the file");
@@ -280,6 +308,13 @@ int ReadFile(const char* path) {
   f.bitrate_kbps = NonNegative(props->bitrate());
   f.sample_rate = NonNegative(props->sampleRate());
   f.channels = NonNegative(props->channels());
+  const TagLib::PropertyMap props_map = ref.file()->properties();
+  f.album_artist = FirstProperty(props_map, "ALBUMARTIST");
+  f.genre = FirstString(tags, &TagLib::Tag::genre);
+  f.disc = LeadingNumber(FirstProperty(props_map, "DISCNUMBER"));
+  // "1" in ID3v2's TCMP and Vorbis comments; MP4's boolean cpil reads as "1" too.
+  const std::string compilation = FirstProperty(props_map, "COMPILATION");
+  f.compilation = !compilation.empty() && compilation != "0" ? 1 : 0;
   Print(f);
   return 0;
 }

@@ -8,6 +8,7 @@
 
 #include <fstream>
 
+#include "common/encoding.h"
 #include "tests/mocks/temp_dir.h"
 
 namespace dispotify::catalog {
@@ -106,6 +107,73 @@ TEST(CatalogCommands, MalformedInputIsRejected) {
   std::string bad_kind = good;
   bad_kind[1] = 42;
   EXPECT_EQ(DecodeCommand(bad_kind).status().code(), StatusCode::kInvalidArgument);
+}
+
+// The library fields travel as a trailing group (after the lock group) only when one is set; a
+// put-song carrying them is command level 2, one without them is what level 1 wrote.
+TEST(CatalogCommands, LibraryFieldsRoundTripAndNeedLevel2) {
+  Song tagged = MakeSong("t");
+  tagged.album_artist = "Various Artists";
+  tagged.disc = 2;
+  tagged.genre = "Synth-pop";
+  tagged.compilation = true;
+  for (const PutSongCmd& put :
+       {PutSongCmd{tagged, true, {NodeId(1)}}, PutSongCmd{tagged, true, {}, "upload:t", 9}}) {
+    auto back = DecodeCommand(EncodeCommand(At(1, put)));
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    const auto& got = std::get<PutSongCmd>(back->body);
+    EXPECT_EQ(got.song, tagged);
+    EXPECT_EQ(got.lock_name, put.lock_name);
+    EXPECT_EQ(got.lock_token, put.lock_token);
+    EXPECT_EQ(CommandLevelOf(back->body), 2u);
+  }
+  Song disc_only = MakeSong("d");
+  disc_only.disc = 1;
+  EXPECT_EQ(CommandLevelOf(PutSongCmd{disc_only, true}), 2u);
+  EXPECT_EQ(CommandLevelOf(PutSongCmd{MakeSong("u"), true}), 1u);
+  // A bad flag byte is refused, not read as true.
+  std::string bad = EncodeCommand(At(1, PutSongCmd{tagged, true}));
+  bad.back() = 2;
+  EXPECT_FALSE(DecodeCommand(bad).ok());
+}
+
+// A put-song entry exactly as the previous version wrote it (no library group) still decodes and
+// applies: the song gets the defaults (album_artist = its artist, disc 0, no genre).
+TEST(CatalogCommands, AnEntryOfThePreviousVersionAppliesWithDefaults) {
+  std::string old;
+  encoding::PutU8(&old, 1);  // version
+  encoding::PutU8(&old, 0);  // put-song
+  encoding::PutU64(&old, 77);
+  for (const char* f : {"old-1", "Yesterday", "The Beatles", "Help!", "old-1.mp3", "audio/mpeg"}) {
+    encoding::PutString(&old, f);
+  }
+  encoding::PutU32(&old, 13);
+  encoding::PutU32(&old, 1965);
+  encoding::PutU64(&old, 125000);
+  encoding::PutU64(&old, 4000);
+  encoding::PutString(&old, std::string(64, 'a'));
+  encoding::PutU64(&old, 77);
+  encoding::PutU8(&old, 1);   // if_absent
+  encoding::PutU32(&old, 0);  // no replicas
+  auto decoded = DecodeCommand(old);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  const auto& put = std::get<PutSongCmd>(decoded->body);
+  EXPECT_EQ(put.song.album_artist, "");
+  EXPECT_EQ(put.song.disc, 0u);
+  EXPECT_EQ(EncodeCommand(*decoded), old) << "an untagged song is written as before";
+
+  mocks::TempDir dir;
+  CatalogServer server(dir.path());
+  auto r = server.sm().Apply(Entry{Term(1), LogIndex(1), EntryType::kNormal, old});
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  auto song = server.store().GetSong("old-1");
+  ASSERT_TRUE(song.ok() && song->has_value());
+  EXPECT_EQ((*song)->title, "Yesterday");
+  EXPECT_EQ((*song)->album_artist, "The Beatles");
+  EXPECT_EQ((*song)->album_id, AlbumIdOf("The Beatles", "Help!"));
+  auto album = server.store().GetAlbum((*song)->album_id);
+  ASSERT_TRUE(album.ok() && album->has_value());
+  EXPECT_EQ((*album)->summary.title, "Help!");
 }
 
 TEST(CatalogStateMachine, LocksHaveTtlOwnerOnlyReleaseAndGrowingTokens) {
@@ -260,6 +328,9 @@ class FlakyStore final : public MetadataStore {
   Result<std::optional<Song>> GetSong(std::string_view id) override { return inner_->GetSong(id); }
   Result<SongPage> ListSongs(const ListRequest& r) override { return inner_->ListSongs(r); }
   Result<SearchPage> Search(const SearchRequest& r) override { return inner_->Search(r); }
+  Result<ArtistPage> ListArtists(const ArtistListRequest& r) override { return inner_->ListArtists(r); }
+  Result<AlbumPage> ListAlbums(const AlbumListRequest& r) override { return inner_->ListAlbums(r); }
+  Result<std::optional<AlbumDetail>> GetAlbum(std::string_view id) override { return inner_->GetAlbum(id); }
   Result<std::vector<Replica>> GetReplicas(std::string_view id) override { return inner_->GetReplicas(id); }
   Result<std::vector<Replica>> ReplicasOnNode(NodeId n, std::string_view after, uint32_t limit) override {
     return inner_->ReplicasOnNode(n, after, limit);

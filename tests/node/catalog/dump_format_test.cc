@@ -89,6 +89,43 @@ TEST(DumpFormatTest, RoundTrip) {
   EXPECT_EQ(got, records);
 }
 
+// The library group of a song record (schema 3) is optional both ways: a record without it (as
+// version 1 wrote, or a song whose album artist is just its artist) reads with the defaults.
+TEST(DumpFormatTest, SongLibraryFieldsAreAnOptionalTrailingGroup) {
+  Song tagged = MakeSong(1);
+  tagged.album_artist = "Various Artists";
+  tagged.disc = 3;
+  tagged.genre = "Jazz";
+  tagged.compilation = true;
+  std::string payload;
+  EncodeDumpRecord(DumpRecord(tagged), &payload);
+  auto back = DecodeDumpRecord(DumpRecordKind::kSong, payload);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(std::get<Song>(*back), tagged);
+
+  Song plain = MakeSong(2);  // as stored: album_artist = artist, no other library field
+  plain.album_artist = plain.artist;
+  plain.album_id = "0123456789abcdef";  // derived, never written
+  std::string plain_payload;
+  EncodeDumpRecord(DumpRecord(plain), &plain_payload);
+  Song v1 = MakeSong(2);
+  std::string v1_payload;
+  EncodeDumpRecord(DumpRecord(v1), &v1_payload);
+  EXPECT_EQ(plain_payload.size(), v1_payload.size() - (4 + 4 + 4 + 1))
+      << "the group is left out (it would hold \"\", 0, \"\", 0 for v1's empty album_artist)";
+  auto plain_back = DecodeDumpRecord(DumpRecordKind::kSong, plain_payload);
+  ASSERT_TRUE(plain_back.ok());
+  EXPECT_EQ(std::get<Song>(*plain_back).album_artist, "");
+  EXPECT_EQ(std::get<Song>(*plain_back).album_id, "");
+  EXPECT_EQ(std::get<Song>(*plain_back).title, plain.title);
+
+  // A truncated group or a bad flag is corruption.
+  EXPECT_FALSE(DecodeDumpRecord(DumpRecordKind::kSong, payload.substr(0, payload.size() - 1)).ok());
+  std::string bad_flag = payload;
+  bad_flag.back() = 7;
+  EXPECT_FALSE(DecodeDumpRecord(DumpRecordKind::kSong, bad_flag).ok());
+}
+
 TEST(DumpFormatTest, EmptyDump) {
   mocks::TempDir dir;
   WriteFile(dir.Sub("d"), Encode(LogIndex(0), {}));

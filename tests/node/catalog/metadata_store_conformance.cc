@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace dispotify::catalog {
@@ -59,6 +62,7 @@ Song MakeSong(std::string file_id, std::string title, std::string artist = "", s
   s.size_bytes = 4000000;
   s.sha256 = std::string(64, 'c');
   s.created_at_ms = 1700000000000;
+  CompleteSong(&s);  // as a store gives it back
   return s;
 }
 
@@ -777,6 +781,258 @@ TEST_P(MetadataStoreConformance, ConcurrentReadsDuringApply) {
   EXPECT_GT(reads.load(), 0);
   EXPECT_EQ(*store().AppliedIndex(), LogIndex(kEntries));
   EXPECT_EQ(store().Stats()->songs, static_cast<uint64_t>(kEntries));
+}
+
+// --- The library model (node/catalog/library.h) ----------------------------------------------------
+
+Song Track(std::string file_id, std::string title, std::string artist, std::string album, uint32_t disc,
+           uint32_t track, uint32_t year, int64_t created_at_ms, std::string album_artist = "",
+           bool compilation = false, std::string genre = "") {
+  Song s = MakeSong(std::move(file_id), std::move(title), std::move(artist), std::move(album));
+  s.album_artist = std::move(album_artist);
+  s.compilation = compilation;
+  s.genre = std::move(genre);
+  s.disc = disc;
+  s.track = track;
+  s.year = year;
+  s.duration_ms = 1000 * track;
+  s.created_at_ms = created_at_ms;
+  CompleteSong(&s);
+  return s;
+}
+
+std::vector<AlbumSummary> AllAlbums(MetadataStore& store, AlbumSort sort, uint32_t limit,
+                                    std::optional<std::string> artist = std::nullopt, int* pages = nullptr) {
+  std::vector<AlbumSummary> out;
+  AlbumListRequest req;
+  req.sort = sort;
+  req.limit = limit;
+  req.artist = std::move(artist);
+  for (int page = 0; page < 1000; ++page) {
+    auto got = store.ListAlbums(req);
+    EXPECT_TRUE(got.ok()) << got.status().ToString();
+    if (!got.ok()) break;
+    EXPECT_LE(got->items.size(), limit);
+    out.insert(out.end(), got->items.begin(), got->items.end());
+    if (pages != nullptr) *pages = page + 1;
+    if (got->next_after.empty()) break;
+    EXPECT_EQ(got->items.size(), limit) << "only the last page is short";
+    req.after = got->next_after;
+  }
+  return out;
+}
+
+std::vector<ArtistSummary> AllArtists(MetadataStore& store, uint32_t limit) {
+  std::vector<ArtistSummary> out;
+  ArtistListRequest req;
+  req.limit = limit;
+  for (int page = 0; page < 1000; ++page) {
+    auto got = store.ListArtists(req);
+    EXPECT_TRUE(got.ok()) << got.status().ToString();
+    if (!got.ok()) break;
+    out.insert(out.end(), got->items.begin(), got->items.end());
+    if (got->next_after.empty()) break;
+    req.after = got->next_after;
+  }
+  return out;
+}
+
+std::vector<std::string> Titles(const std::vector<AlbumSummary>& albums) {
+  std::vector<std::string> out;
+  for (const auto& a : albums) out.push_back(a.title);
+  return out;
+}
+
+// A small library with the tag cases the album model must get right.
+std::vector<Mutation> LibrarySongs() {
+  return {
+      // One album despite case and accents in the tags; max year, newest song, summed duration.
+      PutSong(Track("ar-1", "Come Together", "The Beatles", "Abbey Road", 1, 1, 1969, 100)),
+      PutSong(Track("ar-2", "Something", "the beatles", "ABBEY ROAD", 1, 2, 1969, 300)),
+      PutSong(Track("ar-3", "Her Majesty", "The Béatles", "Abbey Road!", 1, 17, 1970, 200)),
+      // A compilation: many artists, one album under "Various Artists".
+      PutSong(Track("now-1", "Like a Prayer", "Madonna", "Now 1", 1, 1, 1989, 50, "", true)),
+      PutSong(Track("now-2", "Kiss", "Prince", "Now 1", 1, 2, 1986, 60, "", true)),
+      // A tagged album artist wins over the track artists; disc then track order; genres.
+      PutSong(Track("dbl-4", "B2", "Guest", "Double", 2, 2, 2001, 10, "Band", false, "Rock")),
+      PutSong(Track("dbl-3", "B1", "Band", "Double", 2, 1, 2001, 11, "Band", false, "Pop")),
+      PutSong(Track("dbl-2", "A2", "Band", "Double", 1, 2, 2001, 12, "Band", false, "Rock")),
+      PutSong(Track("dbl-1", "A1", "Band", "Double", 1, 1, 2001, 13, "Band")),
+      PutSong(Track("solo-1", "Solo", "Band", "Zebra", 0, 0, 0, 14)),
+  };
+}
+
+TEST_P(MetadataStoreConformance, AlbumsJoinFoldedTagsAndSummariseTheirSongs) {
+  ASSERT_OK(store().Apply(LogIndex(1), LibrarySongs()));
+  const auto albums = AllAlbums(store(), AlbumSort::kName, 50);
+  ASSERT_EQ(Titles(albums), (std::vector<std::string>{"ABBEY ROAD", "Double", "Now 1", "Zebra"}));
+  const AlbumSummary& abbey = albums[0];
+  EXPECT_EQ(abbey.album_id, AlbumIdOf("The Beatles", "Abbey Road"));
+  EXPECT_EQ(abbey.album_artist,
+            "The Beatles");  // the smallest of "The Beatles", "the beatles", "The Béatles"
+  EXPECT_EQ(abbey.year, 1970u);
+  EXPECT_EQ(abbey.song_count, 3u);
+  EXPECT_EQ(abbey.duration_ms, 20000u);
+  EXPECT_EQ(abbey.created_at_ms, 300);
+  EXPECT_EQ(albums[2].album_artist, "Various Artists");
+  EXPECT_EQ(albums[2].song_count, 2u);
+
+  auto detail = store().GetAlbum(AlbumIdOf("Band", "Double"));
+  ASSERT_TRUE(detail.ok()) << detail.status().ToString();
+  ASSERT_TRUE(detail->has_value());
+  EXPECT_EQ((*detail)->summary, albums[1]);
+  EXPECT_EQ(Ids((*detail)->songs), (std::vector<std::string>{"dbl-1", "dbl-2", "dbl-3", "dbl-4"}));
+  EXPECT_EQ((*detail)->genres, (std::vector<std::string>{"Pop", "Rock"}));
+  const Song& guest = (*detail)->songs[3];
+  EXPECT_EQ(guest.artist, "Guest");
+  EXPECT_EQ(guest.album_artist, "Band");
+  EXPECT_EQ(guest.disc, 2u);
+  EXPECT_EQ(guest.genre, "Rock");
+  EXPECT_EQ(guest.album_id, AlbumIdOf("Band", "Double"));
+  auto now = store().GetSong("now-2");
+  ASSERT_TRUE(now.ok() && now->has_value());
+  EXPECT_TRUE((*now)->compilation);
+  EXPECT_EQ((*now)->album_artist, "Various Artists");
+
+  auto missing = store().GetAlbum("0000000000000000");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+  EXPECT_EQ(store().GetAlbum("not-an-id").status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_P(MetadataStoreConformance, AlbumListingsAreOrderedAndFilteredByArtist) {
+  ASSERT_OK(store().Apply(LogIndex(1), LibrarySongs()));
+  EXPECT_EQ(Titles(AllAlbums(store(), AlbumSort::kYear, 50)),
+            (std::vector<std::string>{"Double", "Now 1", "ABBEY ROAD", "Zebra"}));
+  EXPECT_EQ(Titles(AllAlbums(store(), AlbumSort::kRecent, 50)),
+            (std::vector<std::string>{"ABBEY ROAD", "Now 1", "Zebra", "Double"}));
+  EXPECT_EQ(Titles(AllAlbums(store(), AlbumSort::kName, 50, "Band")),
+            (std::vector<std::string>{"Double", "Zebra"}));
+  EXPECT_EQ(Titles(AllAlbums(store(), AlbumSort::kRecent, 1, "Band")),
+            (std::vector<std::string>{"Zebra", "Double"}));
+  EXPECT_TRUE(AllAlbums(store(), AlbumSort::kName, 50, "band").empty()) << "the artist filter is exact";
+  const auto artists = AllArtists(store(), 50);
+  ASSERT_EQ(artists.size(), 3u);
+  EXPECT_EQ(artists[0], (ArtistSummary{"Band", 2, 5}));
+  EXPECT_EQ(artists[1], (ArtistSummary{"The Beatles", 1, 3}));
+  EXPECT_EQ(artists[2], (ArtistSummary{"Various Artists", 1, 2}));
+  EXPECT_EQ(AllArtists(store(), 1), artists);
+}
+
+// Keyset pages walk each order exactly once, whatever the page size.
+TEST_P(MetadataStoreConformance, LibraryPagingCoversEveryAlbumOnce) {
+  std::vector<Mutation> songs;
+  for (int i = 0; i < 60; ++i) {
+    // 20 artists, 3 albums each; several albums share a year, a title or a creation time.
+    const std::string artist = "Artist " + std::string(1, static_cast<char>('A' + i % 20));
+    const std::string album = "Album " + std::to_string(i % 7) + (i % 3 == 0 ? "" : " Live");
+    songs.push_back(PutSong(Track("p" + std::to_string(i), "T", artist, album + " " + std::to_string(i / 20),
+                                  1, 1, static_cast<uint32_t>(1990 + i % 4), 1000 + i % 5)));
+  }
+  ASSERT_OK(store().Apply(LogIndex(1), songs));
+  for (AlbumSort sort : {AlbumSort::kName, AlbumSort::kYear, AlbumSort::kRecent}) {
+    const auto all = AllAlbums(store(), sort, 1000);
+    ASSERT_EQ(all.size(), 60u);
+    for (uint32_t limit : {1u, 7u, 59u, 60u}) {
+      int pages = 0;
+      EXPECT_EQ(AllAlbums(store(), sort, limit, std::nullopt, &pages), all)
+          << "sort " << static_cast<int>(sort) << " limit " << limit;
+      EXPECT_EQ(pages, (60 + static_cast<int>(limit) - 1) / static_cast<int>(limit));
+    }
+    for (size_t i = 1; i < all.size(); ++i) {
+      const auto& a = all[i - 1];
+      const auto& b = all[i];
+      switch (sort) {
+        case AlbumSort::kName:
+          EXPECT_LE(std::make_pair(FoldKey(a.title), a.album_id),
+                    std::make_pair(FoldKey(b.title), b.album_id));
+          break;
+        case AlbumSort::kYear:
+          EXPECT_TRUE(a.year > b.year ||
+                      (a.year == b.year && std::make_pair(FoldKey(a.title), a.album_id) <
+                                               std::make_pair(FoldKey(b.title), b.album_id)));
+          break;
+        case AlbumSort::kRecent:
+          EXPECT_TRUE(std::make_pair(a.created_at_ms, a.album_id) >
+                      std::make_pair(b.created_at_ms, b.album_id));
+          break;
+      }
+    }
+  }
+  const auto artists = AllArtists(store(), 1000);
+  ASSERT_EQ(artists.size(), 20u);
+  for (uint32_t limit : {1u, 3u, 19u}) EXPECT_EQ(AllArtists(store(), limit), artists);
+  for (const auto& a : artists) {
+    EXPECT_EQ(a.album_count, 3u);
+    EXPECT_EQ(a.song_count, 3u);
+    EXPECT_EQ(AllAlbums(store(), AlbumSort::kYear, 2, a.name).size(), 3u);
+  }
+}
+
+TEST_P(MetadataStoreConformance, AlbumsFollowUpdatesAndDeletes) {
+  ASSERT_OK(store().Apply(LogIndex(1), LibrarySongs()));
+  // A song retagged into another album leaves its old one; the last song's delete removes it.
+  ASSERT_OK(store().Apply(LogIndex(2),
+                          {PutSong(Track("solo-1", "Solo", "Band", "Double", 3, 1, 2005, 99, "Band"))}));
+  auto albums = AllAlbums(store(), AlbumSort::kName, 50);
+  EXPECT_EQ(Titles(albums), (std::vector<std::string>{"ABBEY ROAD", "Double", "Now 1"}));
+  EXPECT_EQ(albums[1].song_count, 5u);
+  EXPECT_EQ(albums[1].year, 2005u);
+  EXPECT_EQ(albums[1].created_at_ms, 99);
+  ASSERT_OK(store().Apply(LogIndex(3), {DeleteSong("now-1"), DeleteSong("now-2"), DeleteSong("ar-2")}));
+  albums = AllAlbums(store(), AlbumSort::kName, 50);
+  EXPECT_EQ(Titles(albums), (std::vector<std::string>{"Abbey Road", "Double"}));
+  EXPECT_EQ(albums[0].song_count, 2u);
+  EXPECT_EQ(albums[0].created_at_ms, 200);
+  auto gone = store().GetAlbum(AlbumIdOf("Various Artists", "Now 1"));
+  ASSERT_TRUE(gone.ok());
+  EXPECT_FALSE(gone->has_value());
+  EXPECT_EQ(AllArtists(store(), 50).size(), 2u);
+}
+
+TEST_P(MetadataStoreConformance, LibraryRequestsAreValidated) {
+  ASSERT_OK(store().Apply(LogIndex(1), LibrarySongs()));
+  AlbumListRequest albums;
+  albums.limit = 1;
+  auto first = store().ListAlbums(albums);
+  ASSERT_TRUE(first.ok());
+  ASSERT_FALSE(first->next_after.empty());
+  albums.sort = AlbumSort::kYear;  // a cursor of the name order
+  albums.after = first->next_after;
+  EXPECT_EQ(store().ListAlbums(albums).status().code(), StatusCode::kInvalidArgument);
+  albums.sort = AlbumSort::kName;
+  albums.after = "garbage";
+  EXPECT_EQ(store().ListAlbums(albums).status().code(), StatusCode::kInvalidArgument);
+  albums.after.clear();
+  albums.limit = 0;
+  EXPECT_EQ(store().ListAlbums(albums).status().code(), StatusCode::kInvalidArgument);
+  ArtistListRequest artists;
+  artists.after = first->next_after;
+  EXPECT_EQ(store().ListArtists(artists).status().code(), StatusCode::kInvalidArgument);
+  artists.after.clear();
+  artists.limit = 1001;
+  EXPECT_EQ(store().ListArtists(artists).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_P(MetadataStoreConformance, DumpThenLoadKeepsTheLibrary) {
+  ASSERT_OK(store().Apply(LogIndex(4), LibrarySongs()));
+  const std::string path = dir().Sub("library.dump");
+  ASSERT_OK(DumpToFile(store(), path));
+  auto other = OpenFresh("library-copy");
+  ASSERT_NE(other, nullptr);
+  ASSERT_OK(other->Load(path));
+  for (AlbumSort sort : {AlbumSort::kName, AlbumSort::kYear, AlbumSort::kRecent}) {
+    EXPECT_EQ(AllAlbums(*other, sort, 2), AllAlbums(store(), sort, 2));
+  }
+  EXPECT_EQ(AllArtists(*other, 2), AllArtists(store(), 2));
+  for (const char* id : {"dbl-4", "now-1", "ar-3", "solo-1"}) {
+    EXPECT_EQ(*other->GetSong(id), *store().GetSong(id)) << id;
+  }
+  auto a = other->GetAlbum(AlbumIdOf("Band", "Double"));
+  auto b = store().GetAlbum(AlbumIdOf("Band", "Double"));
+  ASSERT_TRUE(a.ok() && b.ok() && a->has_value() && b->has_value());
+  EXPECT_EQ((*a)->songs, (*b)->songs);
+  EXPECT_EQ((*a)->genres, (*b)->genres);
 }
 
 }  // namespace

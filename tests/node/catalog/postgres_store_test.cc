@@ -96,6 +96,7 @@ Song MakeSong(const std::string& file_id, const std::string& title, const std::s
   s.content_type = "audio/mpeg";
   s.size_bytes = 1000;
   s.sha256 = std::string(64, 'a');
+  CompleteSong(&s);  // as the store gives it back (album_artist = artist, album_id)
   return s;
 }
 
@@ -245,6 +246,103 @@ TEST_F(PostgresStoreTest, MigratesAVersion1Database) {
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->AppliedIndex().value(), LogIndex(8));
   EXPECT_EQ(store->Stats()->songs, 3u);
+}
+
+// What version 2 added to version 1's schema (search text, vocabulary, counters; no library).
+constexpr const char* kSchemaV2Additions =
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm;"
+    "CREATE TABLE song_search (file_id bytea PRIMARY KEY, search_text text NOT NULL, fields text[] NOT NULL);"
+    "CREATE TABLE vocab (word text PRIMARY KEY, n bigint NOT NULL, len int NOT NULL, c0 bigint NOT NULL,"
+    "  cl bigint NOT NULL);"
+    "CREATE INDEX vocab_c0 ON vocab (c0, len);"
+    "CREATE INDEX vocab_cl ON vocab (cl, len);"
+    "INSERT INTO meta (key, value) VALUES ('songs', 0), ('bytes', 0), ('replicas_healthy', 0),"
+    "  ('replicas_other', 0);"
+    "UPDATE meta SET value = 2 WHERE key = 'schema_version';"
+    "CREATE INDEX song_search_trgm ON song_search USING gin (search_text gin_trgm_ops);"
+    "CREATE INDEX song_search_fields ON song_search USING gin (fields);";
+
+// A database written by version 2 opens: every song is kept, with album_artist = artist and its
+// album id, and albums and artists are listed; the embedded store lists them identically.
+TEST_F(PostgresStoreTest, MigratesAVersion2DatabaseKeepingEverySongAndListingAlbums) {
+  ASSERT_TRUE(server_->Execute(db_, kSchemaV1).ok());
+  ASSERT_TRUE(server_->Execute(db_, kSchemaV2Additions).ok());
+  struct Row {
+    const char* id;
+    const char* title;
+    const char* artist;
+    const char* album;
+  };
+  const Row rows[] = {{"a1", "Come Together", "The Beatles", "Abbey Road"},
+                      {"a2", "Something", "THE BEATLES", "ABBEY ROAD"},
+                      {"h1", "Help", "The Beatles", "Help!"},
+                      {"u1", "Loose", "Nobody", ""}};
+  std::string sql;
+  for (const Row& r : rows) {
+    Song s;
+    s.title = r.title;
+    s.artist = r.artist;
+    s.album = r.album;
+    s.file_name = std::string(r.id) + ".mp3";
+    std::string text;
+    std::string fields = "{";
+    for (const std::string* f : {&s.title, &s.artist, &s.album, &s.file_name}) {
+      const std::string folded = search::FoldField(*f);
+      if (folded.empty()) continue;
+      text += folded;
+      fields += (fields.size() > 1 ? ",\"" : "\"") + folded + "\"";
+    }
+    fields += "}";
+    // A standard SQL literal: the folded text holds control characters but never a quote.
+    auto quote = [](const std::string& v) { return "'" + v + "'"; };
+    sql += "INSERT INTO songs VALUES (convert_to('" + std::string(r.id) + "', 'UTF8'), convert_to('" +
+           r.title + "', 'UTF8'), convert_to('" + r.artist + "', 'UTF8'), convert_to('" + r.album +
+           "', 'UTF8'), convert_to('" + s.file_name +
+           "', 'UTF8'), 'audio/mpeg', 1, 1969, 1000, 10, 'ab', 5);";
+    sql += "INSERT INTO song_search VALUES (convert_to('" + std::string(r.id) + "', 'UTF8'), " + quote(text) +
+           ", " + quote(fields) + ");";
+  }
+  sql +=
+      "UPDATE meta SET value = CASE key WHEN 'applied_index' THEN 9 WHEN 'songs' THEN 4 WHEN 'bytes' THEN 40 "
+      "ELSE value END;";
+  ASSERT_TRUE(server_->Execute(db_, sql).ok());
+
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Query("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
+  EXPECT_EQ(store->AppliedIndex().value(), LogIndex(9));
+  EXPECT_EQ(store->Stats()->songs, 4u);
+  for (const Row& r : rows) {
+    auto got = store->GetSong(r.id);
+    ASSERT_TRUE(got.ok() && got->has_value()) << r.id;
+    EXPECT_EQ((*got)->title, r.title);
+    EXPECT_EQ((*got)->album_artist, r.artist);
+    EXPECT_EQ((*got)->album_id, AlbumIdOf(r.artist, r.album));
+    EXPECT_EQ((*got)->disc, 0u);
+    EXPECT_FALSE((*got)->compilation);
+  }
+  auto albums = store->ListAlbums(AlbumListRequest{});
+  ASSERT_TRUE(albums.ok()) << albums.status().ToString();
+  ASSERT_EQ(albums->items.size(), 3u);
+  EXPECT_EQ(albums->items[0].title, "");
+  EXPECT_EQ(albums->items[1].title, "ABBEY ROAD");
+  EXPECT_EQ(albums->items[1].album_artist, "THE BEATLES");
+  EXPECT_EQ(albums->items[1].song_count, 2u);
+  EXPECT_EQ(albums->items[2].title, "Help!");
+  auto artists = store->ListArtists(ArtistListRequest{});
+  ASSERT_TRUE(artists.ok()) << artists.status().ToString();
+  ASSERT_EQ(artists->items.size(), 3u);
+  EXPECT_EQ(artists->items[0].name, "Nobody");
+  EXPECT_EQ(artists->items[1].name, "THE BEATLES");
+  EXPECT_EQ(artists->items[2].name, "The Beatles");
+  auto accent = store->Search(SearchRequest{"together", 10});
+  ASSERT_TRUE(accent.ok());
+  EXPECT_EQ(Ids(*accent), std::vector<std::string>{"a1"});
+  ASSERT_TRUE(store->Apply(LogIndex(10), {Put(MakeSong("a3", "Octopus"))}).ok());
+  store.reset();
+  store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->Stats()->songs, 5u);
 }
 
 TEST_F(PostgresStoreTest, RefusesANewerSchema) {

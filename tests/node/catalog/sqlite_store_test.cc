@@ -7,10 +7,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -383,13 +386,324 @@ TEST(SqliteStoreTest, MigratesSchemaVersion1) {
     ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st, nullptr),
               SQLITE_OK);
     ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-    EXPECT_EQ(sqlite3_column_int64(st, 0), 2);
+    EXPECT_EQ(sqlite3_column_int64(st, 0), 3);  // through version 2 on to 3
     sqlite3_finalize(st);
     sqlite3_close(db);
   }
   auto reopened = OpenSqliteStore(path);
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   EXPECT_EQ(SearchIds(**reopened, "yesterdya"), (std::vector<std::string>{"v1-a", "v1-c"}));
+}
+
+// The schema as version 2 of this store created it (before the library columns and albums).
+constexpr const char* kSchemaV2 = R"sql(
+PRAGMA journal_mode=WAL;
+CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO meta VALUES ('schema_version', 2), ('applied_index', 0), ('songs', 0), ('bytes', 0),
+                        ('replicas_healthy', 0), ('replicas_other', 0);
+CREATE TABLE songs(
+  id INTEGER PRIMARY KEY, file_id TEXT NOT NULL UNIQUE,
+  title TEXT NOT NULL, artist TEXT NOT NULL, album TEXT NOT NULL, file_name TEXT NOT NULL,
+  content_type TEXT NOT NULL, track INTEGER NOT NULL, year INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL, size_bytes INTEGER NOT NULL, sha256 TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  ftitle TEXT NOT NULL, fartist TEXT NOT NULL, falbum TEXT NOT NULL, ffile TEXT NOT NULL);
+CREATE INDEX songs_ftitle ON songs(ftitle);
+CREATE INDEX songs_fartist ON songs(fartist);
+CREATE INDEX songs_falbum ON songs(falbum);
+CREATE INDEX songs_ffile ON songs(ffile);
+CREATE TABLE replicas(file_id TEXT NOT NULL, node INTEGER NOT NULL, state INTEGER NOT NULL,
+                      updated_at_ms INTEGER NOT NULL, PRIMARY KEY(file_id, node)) WITHOUT ROWID;
+CREATE INDEX replicas_node ON replicas(node, file_id);
+CREATE TABLE locks(name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at_ms INTEGER NOT NULL,
+                   token INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE vocab(id INTEGER PRIMARY KEY, word TEXT NOT NULL UNIQUE, n INTEGER NOT NULL,
+                   len INTEGER NOT NULL, c0 INTEGER NOT NULL, cl INTEGER NOT NULL);
+CREATE INDEX vocab_c0 ON vocab(c0, len, word);
+CREATE INDEX vocab_cl ON vocab(cl, len, word);
+CREATE VIRTUAL TABLE songs_fts USING fts5(ftitle, fartist, falbum, ffile, content='songs',
+    content_rowid='id', tokenize='trigram case_sensitive 1', detail=none);
+CREATE VIRTUAL TABLE songs_words USING fts5(ftitle, fartist, falbum, ffile, content='songs',
+    content_rowid='id', tokenize='ascii', detail=none);
+CREATE VIRTUAL TABLE vocab_fts USING fts5(word, content='vocab', content_rowid='id',
+    tokenize='trigram case_sensitive 1');
+CREATE TRIGGER songs_fts_ai AFTER INSERT ON songs BEGIN
+  INSERT INTO songs_fts(rowid, ftitle, fartist, falbum, ffile)
+    VALUES (new.id, new.ftitle, new.fartist, new.falbum, new.ffile);
+  INSERT INTO songs_words(rowid, ftitle, fartist, falbum, ffile)
+    VALUES (new.id, new.ftitle, new.fartist, new.falbum, new.ffile);
+END;
+CREATE TRIGGER songs_fts_ad AFTER DELETE ON songs BEGIN
+  INSERT INTO songs_fts(songs_fts, rowid, ftitle, fartist, falbum, ffile)
+    VALUES ('delete', old.id, old.ftitle, old.fartist, old.falbum, old.ffile);
+  INSERT INTO songs_words(songs_words, rowid, ftitle, fartist, falbum, ffile)
+    VALUES ('delete', old.id, old.ftitle, old.fartist, old.falbum, old.ffile);
+END;
+CREATE TRIGGER songs_fts_au AFTER UPDATE OF id, ftitle, fartist, falbum, ffile ON songs BEGIN
+  INSERT INTO songs_fts(songs_fts, rowid, ftitle, fartist, falbum, ffile)
+    VALUES ('delete', old.id, old.ftitle, old.fartist, old.falbum, old.ffile);
+  INSERT INTO songs_fts(rowid, ftitle, fartist, falbum, ffile)
+    VALUES (new.id, new.ftitle, new.fartist, new.falbum, new.ffile);
+  INSERT INTO songs_words(songs_words, rowid, ftitle, fartist, falbum, ffile)
+    VALUES ('delete', old.id, old.ftitle, old.fartist, old.falbum, old.ffile);
+  INSERT INTO songs_words(rowid, ftitle, fartist, falbum, ffile)
+    VALUES (new.id, new.ftitle, new.fartist, new.falbum, new.ffile);
+END;
+CREATE TRIGGER vocab_fts_ai AFTER INSERT ON vocab BEGIN
+  INSERT INTO vocab_fts(rowid, word) VALUES (new.id, new.word);
+END;
+CREATE TRIGGER vocab_fts_ad AFTER DELETE ON vocab BEGIN
+  INSERT INTO vocab_fts(vocab_fts, rowid, word) VALUES ('delete', old.id, old.word);
+END;
+)sql";
+
+// Writes `songs` into a version-2 database the way version 2 did (folded fields, vocabulary,
+// counters), with applied index `applied`.
+void WriteV2Database(const std::string& path, const std::vector<Song>& songs, int64_t applied) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, kSchemaV2, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  ASSERT_EQ(sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::map<std::string, int64_t> vocab;
+  int64_t id = int64_t{1} << 40;
+  int64_t bytes = 0;
+  std::vector<Song> sorted = songs;
+  std::sort(sorted.begin(), sorted.end(), [](const Song& a, const Song& b) { return a.file_id < b.file_id; });
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "INSERT INTO songs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                               "?13, ?14, ?15, ?16, ?17)",
+                               -1, &st, nullptr),
+            SQLITE_OK);
+  for (const Song& s : sorted) {
+    const std::string folded[] = {search::FoldField(s.title), search::FoldField(s.artist),
+                                  search::FoldField(s.album), search::FoldField(s.file_name)};
+    std::set<std::string> words;
+    for (const auto& f : folded) {
+      for (const auto& w : search::FoldWords(f)) words.insert(w);
+    }
+    for (const auto& w : words) ++vocab[w];
+    sqlite3_bind_int64(st, 1, id);
+    int i = 2;
+    for (const std::string* t : {&s.file_id, &s.title, &s.artist, &s.album, &s.file_name, &s.content_type}) {
+      sqlite3_bind_text(st, i++, t->data(), static_cast<int>(t->size()), SQLITE_TRANSIENT);
+    }
+    sqlite3_bind_int64(st, 8, s.track);
+    sqlite3_bind_int64(st, 9, s.year);
+    sqlite3_bind_int64(st, 10, static_cast<int64_t>(s.duration_ms));
+    sqlite3_bind_int64(st, 11, static_cast<int64_t>(s.size_bytes));
+    sqlite3_bind_text(st, 12, s.sha256.data(), static_cast<int>(s.sha256.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 13, s.created_at_ms);
+    for (int f = 0; f < 4; ++f) {
+      sqlite3_bind_text(st, 14 + f, folded[f].data(), static_cast<int>(folded[f].size()), SQLITE_TRANSIENT);
+    }
+    ASSERT_EQ(sqlite3_step(st), SQLITE_DONE) << sqlite3_errmsg(db);
+    sqlite3_reset(st);
+    bytes += static_cast<int64_t>(s.size_bytes);
+    id += int64_t{1} << 24;
+  }
+  sqlite3_finalize(st);
+  ASSERT_EQ(sqlite3_prepare_v2(db, "INSERT INTO vocab(word, n, len, c0, cl) VALUES (?1, ?2, ?3, ?4, ?5)", -1,
+                               &st, nullptr),
+            SQLITE_OK);
+  for (const auto& [word, n] : vocab) {
+    const std::u32string cps = search::DecodeUtf8(word);
+    sqlite3_bind_text(st, 1, word.data(), static_cast<int>(word.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, n);
+    sqlite3_bind_int64(st, 3, static_cast<int64_t>(cps.size()));
+    sqlite3_bind_int64(st, 4, cps.front());
+    sqlite3_bind_int64(st, 5, cps.back());
+    ASSERT_EQ(sqlite3_step(st), SQLITE_DONE) << sqlite3_errmsg(db);
+    sqlite3_reset(st);
+  }
+  sqlite3_finalize(st);
+  const std::string meta = "UPDATE meta SET value = CASE key WHEN 'applied_index' THEN " +
+                           std::to_string(applied) + " WHEN 'songs' THEN " + std::to_string(songs.size()) +
+                           " WHEN 'bytes' THEN " + std::to_string(bytes) + " ELSE value END";
+  ASSERT_EQ(sqlite3_exec(db, meta.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  ASSERT_EQ(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+Song V2Song(const std::string& file_id, const std::string& title, const std::string& artist,
+            const std::string& album, uint32_t track) {
+  Song s = MakeSong(file_id, title);
+  s.artist = artist;
+  s.album = album;
+  s.track = track;
+  s.year = 1969;
+  s.duration_ms = 1000;
+  s.content_type = "audio/mpeg";
+  s.sha256 = std::string(64, 'a');
+  s.created_at_ms = 5;
+  return s;
+}
+
+// A data directory written by version 2 opens: every song is kept (album_artist = artist, an
+// album id), albums and artists are listed, search still works, and writes go on.
+TEST(SqliteStoreTest, MigratesSchemaVersion2KeepingEverySongAndListingAlbums) {
+  mocks::TempDir dir;
+  const std::string path = DbPath(dir.path());
+  const std::vector<Song> songs = {V2Song("a1", "Come Together", "The Beatles", "Abbey Road", 1),
+                                   V2Song("a2", "Something", "THE BEATLES", "ABBEY ROAD", 2),
+                                   V2Song("h1", "Help!", "The Beatles", "Help!", 1),
+                                   V2Song("u1", "Loose", "Nobody", "", 0)};
+  WriteV2Database(path, songs, 9);
+  auto store = OpenSqliteStore(path);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->AppliedIndex()->value(), 9u);
+  EXPECT_EQ((*store)->Stats()->songs, 4u);
+  for (Song want : songs) {
+    auto got = (*store)->GetSong(want.file_id);
+    ASSERT_TRUE(got.ok() && got->has_value()) << want.file_id;
+    CompleteSong(&want);
+    EXPECT_EQ(**got, want);
+    EXPECT_EQ((*got)->album_artist, want.artist);
+  }
+  AlbumListRequest req;
+  auto albums = (*store)->ListAlbums(req);
+  ASSERT_TRUE(albums.ok()) << albums.status().ToString();
+  ASSERT_EQ(albums->items.size(), 3u);
+  EXPECT_EQ(albums->items[0].title, "");  // songs without an album: one album per artist
+  EXPECT_EQ(albums->items[1].title, "ABBEY ROAD");
+  EXPECT_EQ(albums->items[1].song_count, 2u);
+  EXPECT_EQ(albums->items[2].title, "Help!");
+  auto abbey = (*store)->GetAlbum(AlbumIdOf("The Beatles", "Abbey Road"));
+  ASSERT_TRUE(abbey.ok() && abbey->has_value());
+  EXPECT_EQ((*abbey)->songs.size(), 2u);
+  auto artists = (*store)->ListArtists(ArtistListRequest{});
+  ASSERT_TRUE(artists.ok());
+  ASSERT_EQ(artists->items.size(), 3u);  // "Nobody", "THE BEATLES" and "The Beatles" (exact names)
+  EXPECT_EQ(artists->items[0].name, "Nobody");
+  EXPECT_EQ(SearchIds(**store, "beatels"), (std::vector<std::string>{"a1", "a2", "h1"}));
+  ASSERT_TRUE(
+      (*store)
+          ->Apply(LogIndex(10), {Put(V2Song("a3", "Octopus's Garden", "The Beatles", "Abbey Road", 5))})
+          .ok());
+  store->reset();
+  auto reopened = OpenSqliteStore(path);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  auto again = (*reopened)->GetAlbum(AlbumIdOf("The Beatles", "Abbey Road"));
+  ASSERT_TRUE(again.ok() && again->has_value());
+  EXPECT_EQ((*again)->summary.song_count, 3u);
+}
+
+// Sanitizer builds run each query 10-50x slower: they check the plans on a tenth of the songs.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr int kLibrarySongs = 10000;
+#else
+constexpr int kLibrarySongs = 100000;
+#endif
+
+// Keyset paging at 100,000 songs: a page deep in the listing costs what the first one does, and
+// each query is a range scan of an index (EXPLAIN QUERY PLAN: no temp b-tree for ORDER BY).
+TEST(SqliteStoreTest, LibraryPagesAreFastAt100kSongs) {
+  mocks::TempDir dir;
+  const std::string path = DbPath(dir.path());
+  {
+    auto store = OpenSqliteStore(path);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    constexpr int kSongs = kLibrarySongs;
+    constexpr int kPerEntry = 1000;
+    for (int e = 0; e < kSongs / kPerEntry; ++e) {
+      std::vector<Mutation> batch;
+      for (int i = e * kPerEntry; i < (e + 1) * kPerEntry; ++i) {
+        // 10 songs per album, 5 albums per artist: 10,000 albums, 2,000 artists.
+        Song s = V2Song("s" + std::to_string(1000000 + i), "Song " + std::to_string(i),
+                        "Artist " + std::to_string(i / 50), "Album " + std::to_string(i / 10),
+                        static_cast<uint32_t>(i % 10 + 1));
+        s.year = static_cast<uint32_t>(1950 + (i / 10) % 70);
+        s.created_at_ms = i / 10;
+        batch.push_back(Put(std::move(s)));
+      }
+      ASSERT_TRUE((*store)->Apply(LogIndex(static_cast<uint64_t>(e + 1)), batch).ok());
+    }
+  }
+  auto store = OpenSqliteStore(path);
+  ASSERT_TRUE(store.ok());
+  for (AlbumSort sort : {AlbumSort::kName, AlbumSort::kYear, AlbumSort::kRecent}) {
+    AlbumListRequest req;
+    req.sort = sort;
+    req.limit = 100;
+    std::vector<double> times;
+    while (true) {
+      const auto start = std::chrono::steady_clock::now();
+      auto page = (*store)->ListAlbums(req);
+      times.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      ASSERT_TRUE(page.ok()) << page.status().ToString();
+      if (page->next_after.empty()) break;
+      req.after = page->next_after;
+    }
+    const int pages = static_cast<int>(times.size());
+    const double first_ms = times.front();
+    std::sort(times.begin(), times.end());
+    const double median_ms = times[times.size() / 2];
+    const double worst_ms = times.back();
+    EXPECT_EQ(pages, kLibrarySongs / 10 / 100);
+    std::printf(
+        "albums sort=%d at %d songs, 100 per page: first %.2f ms, median %.2f ms, worst %.2f ms (%d "
+        "pages)\n",
+        static_cast<int>(sort), kLibrarySongs, first_ms, median_ms, worst_ms, pages);
+    EXPECT_LT(worst_ms, 250.0);
+  }
+  ArtistListRequest areq;
+  areq.limit = 100;
+  int pages = 0;
+  double worst_ms = 0;
+  while (true) {
+    const auto start = std::chrono::steady_clock::now();
+    auto page = (*store)->ListArtists(areq);
+    worst_ms =
+        std::max(worst_ms,
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    ASSERT_TRUE(page.ok());
+    ++pages;
+    if (page->next_after.empty()) break;
+    areq.after = page->next_after;
+  }
+  EXPECT_EQ(pages, kLibrarySongs / 50 / 100);
+  std::printf("artists at %d songs: worst of %d pages %.2f ms\n", kLibrarySongs, pages, worst_ms);
+  const auto start = std::chrono::steady_clock::now();
+  auto album = (*store)->GetAlbum(AlbumIdOf("Artist 1", "Album 9"));
+  std::printf("one album's songs at %d songs: %.2f ms\n", kLibrarySongs,
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  ASSERT_TRUE(album.ok() && album->has_value());
+  EXPECT_EQ((*album)->songs.size(), 10u);
+
+  // The plans: every listing reads an index in order (no "USE TEMP B-TREE").
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  const char* queries[] = {
+      "SELECT album_id FROM albums WHERE (title_key, album_id) > ('x', 'y') ORDER BY title_key, album_id "
+      "LIMIT 5",
+      "SELECT album_id FROM albums WHERE (neg_year, title_key, album_id) > (-1990, 'x', 'y') "
+      "ORDER BY neg_year, title_key, album_id LIMIT 5",
+      "SELECT album_id FROM albums WHERE (created_at_ms, album_id) < (5, 'y') "
+      "ORDER BY created_at_ms DESC, album_id DESC LIMIT 5",
+      "SELECT album_id FROM albums WHERE album_artist = 'a' AND (neg_year, title_key, album_id) > (-1990, "
+      "'x', 'y') "
+      "ORDER BY neg_year, title_key, album_id LIMIT 5",
+      "SELECT artist_key, album_artist, count(*), sum(song_count) FROM albums WHERE (artist_key, "
+      "album_artist) > "
+      "('x', 'y') GROUP BY artist_key, album_artist ORDER BY artist_key, album_artist LIMIT 5",
+      "SELECT file_id FROM songs WHERE album_id = 'x' ORDER BY disc, track, title, file_id",
+  };
+  for (const char* q : queries) {
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, (std::string("EXPLAIN QUERY PLAN ") + q).c_str(), -1, &st, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    std::string plan;
+    while (sqlite3_step(st) == SQLITE_ROW)
+      plan += std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 3))) + "; ";
+    sqlite3_finalize(st);
+    EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << q << "\n" << plan;
+    EXPECT_EQ(plan.find("SCAN albums"), std::string::npos) << q << "\n" << plan;
+    EXPECT_NE(plan.find("INDEX"), std::string::npos) << q << "\n" << plan;
+  }
+  sqlite3_close(db);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/mocks/temp_dir.h"
@@ -31,6 +32,7 @@ using testing_audio::MakeFlac;
 using testing_audio::MakeMp3;
 using testing_audio::MakeOpus;
 using testing_audio::MakeWav;
+using testing_audio::WithId3Frames;
 
 std::string Bytes(size_t n, uint64_t seed) {
   std::string out(n, '\0');
@@ -143,6 +145,72 @@ TEST_F(TagReaderTest, ReadsFlacVorbisComments) {
   EXPECT_EQ(tags->duration_ms, 3500U);
   EXPECT_EQ(tags->sample_rate, 48000U);
   EXPECT_EQ(tags->channels, 1U);
+}
+
+// A FLAC file (STREAMINFO + VORBIS_COMMENT, as MakeFlac) with the given comments.
+std::string FlacWithComments(const std::vector<std::string>& fields) {
+  auto be = [](std::string& out, uint64_t v, int bytes) {
+    for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+  };
+  auto le32 = [](std::string& out, uint32_t v) {
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+  };
+  std::string out = "fLaC";
+  std::string info;
+  be(info, 4096, 2);
+  be(info, 4096, 2);
+  be(info, 0, 3);
+  be(info, 0, 3);
+  be(info, (uint64_t{44100} << 44) | (uint64_t{1} << 41) | (uint64_t{15} << 36) | 44100, 8);
+  info += std::string(16, '\0');
+  out.push_back('\x00');
+  be(out, info.size(), 3);
+  out += info;
+  std::string comments;
+  le32(comments, 4);
+  comments += "test";
+  le32(comments, static_cast<uint32_t>(fields.size()));
+  for (const std::string& f : fields) {
+    le32(comments, static_cast<uint32_t>(f.size()));
+    comments += f;
+  }
+  out.push_back('\x84');
+  be(out, comments.size(), 3);
+  out += comments;
+  return out + std::string(2000, '\0');
+}
+
+// Album artist, disc, genre and the compilation flag, from ID3v2 (TPE2, TPOS, TCON, TCMP) and
+// Vorbis comments (ALBUMARTIST, DISCNUMBER, GENRE, COMPILATION).
+TEST_F(TagReaderTest, ReadsAlbumArtistDiscGenreAndCompilation) {
+  const std::string mp3 =
+      WithId3Frames(MakeMp3("Track", 20),
+                    {{"TPE2", "Various Artists"}, {"TPOS", "2/3"}, {"TCON", "Synth-pop"}, {"TCMP", "1"}});
+  Result<AudioTags> tags = ReadTags(Write("lib.mp3", mp3), Options());
+  ASSERT_TRUE(tags.ok()) << tags.status().ToString();
+  EXPECT_EQ(tags->title, "Track");
+  EXPECT_EQ(tags->artist, "MP3 Artist");
+  EXPECT_EQ(tags->album_artist, "Various Artists");
+  EXPECT_EQ(tags->disc, 2U);
+  EXPECT_EQ(tags->genre, "Synth-pop");
+  EXPECT_TRUE(tags->compilation);
+
+  tags = ReadTags(Write("lib.flac", FlacWithComments({"TITLE=T", "ARTIST=Guest", "ALBUMARTIST=Band \xC3\xA9",
+                                                      "DISCNUMBER=4", "GENRE=Jazz", "COMPILATION=0"})),
+                  Options());
+  ASSERT_TRUE(tags.ok()) << tags.status().ToString();
+  EXPECT_EQ(tags->album_artist, "Band \xC3\xA9");
+  EXPECT_EQ(tags->disc, 4U);
+  EXPECT_EQ(tags->genre, "Jazz");
+  EXPECT_FALSE(tags->compilation);
+
+  // Untagged: empty, 0 and false.
+  tags = ReadTags(Write("plain.mp3", MakeMp3("Plain", 20)), Options());
+  ASSERT_TRUE(tags.ok()) << tags.status().ToString();
+  EXPECT_EQ(tags->album_artist, "");
+  EXPECT_EQ(tags->disc, 0U);
+  EXPECT_EQ(tags->genre, "");
+  EXPECT_FALSE(tags->compilation);
 }
 
 TEST_F(TagReaderTest, ReadsOggOpusTags) {
@@ -396,6 +464,27 @@ TEST(ParseTaggerOutputTest, ParsesTheFlatObject) {
   EXPECT_EQ(t->bitrate_kbps, 320U);
   EXPECT_EQ(t->sample_rate, 44100U);
   EXPECT_EQ(t->channels, 2U);
+}
+
+TEST(ParseTaggerOutputTest, ParsesTheLibraryFields) {
+  Result<AudioTags> t = ParseTaggerOutput(
+      R"({"format":"flac","album_artist":"Various Artists","genre":"Rock","disc":2,"compilation":1})");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->album_artist, "Various Artists");
+  EXPECT_EQ(t->genre, "Rock");
+  EXPECT_EQ(t->disc, 2U);
+  EXPECT_TRUE(t->compilation);
+  // A tagger of the previous version prints none of them: defaults.
+  t = ParseTaggerOutput(R"({"format":"mp3","title":"x"})");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->album_artist, "");
+  EXPECT_EQ(t->disc, 0U);
+  EXPECT_FALSE(t->compilation);
+  for (const char* bad :
+       {R"({"format":"mp3","compilation":2})", R"({"format":"mp3","disc":"2"})",
+        R"({"format":"mp3","genre":1})", R"({"format":"mp3","album_artist":"a","album_artist":"b"})"}) {
+    EXPECT_FALSE(ParseTaggerOutput(bad).ok()) << bad;
+  }
 }
 
 TEST(ParseTaggerOutputTest, RejectsAnythingElse) {
