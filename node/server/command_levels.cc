@@ -13,7 +13,7 @@ Status CheckMembersSpeak(uint32_t needed, std::string_view what, const consensus
     auto it = heard.find(id);
     const uint32_t level = it == heard.end() ? 1 : std::max<uint32_t>(it->second, 1);
     if (level < needed) {
-      return Status::FailedPrecondition(
+      return Status::Unavailable(
           std::string(what) + " needs command level " + std::to_string(needed) + ", and node " +
           std::to_string(id.value()) +
           (it == heard.end() ? " has not said which it speaks" : " speaks " + std::to_string(level)) +
