@@ -321,6 +321,7 @@ TEST_F(RestE2eTest, UploadStreamSearchAndDelete) {
     EXPECT_EQ(full->body, data) << "node " << n;
     EXPECT_EQ(full->Header("content-type"), "audio/mpeg");
     EXPECT_EQ(full->Header("accept-ranges"), "bytes");
+    EXPECT_EQ(full->Header("dispotify-node"), std::to_string(n));  // which node answered
     etag = full->Header("etag");
     EXPECT_EQ(etag.size(), 66u);
 

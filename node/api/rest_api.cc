@@ -623,6 +623,9 @@ class Routes {
       r.AddHeader("ETag", etag);
       r.AddHeader("Accept-Ranges", "bytes");
       r.AddHeader("Cache-Control", cache_control);
+      // Which node answered: behind a front address (nginx, a Kubernetes Service) the client and
+      // the tests can tell which node a stream came from, e.g. to stop that one.
+      r.AddHeader("Dispotify-Node", std::to_string(options_.self.value()));
       return r;
     };
     if (auto inm = req.Header("If-None-Match"); inm && EtagMatches(*inm, etag)) {
