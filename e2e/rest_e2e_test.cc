@@ -336,6 +336,17 @@ TEST_F(RestE2eTest, UploadStreamSearchAndDelete) {
     EXPECT_EQ(tail->status, 206);
     EXPECT_EQ(tail->body, data.substr(data.size() - 10));
 
+    // If-Range: the range while the tag is this content's (a browser cache fetching the rest of a
+    // partly cached stream), the whole file otherwise.
+    auto same = Call(n, "GET", "/music/stream/Hey-Jude.mp3", "", "Range: bytes=1000-1999\r\nIf-Range: " + etag + "\r\n");
+    ASSERT_TRUE(same);
+    EXPECT_EQ(same->status, 206) << "node " << n;
+    EXPECT_EQ(same->body, data.substr(1000, 1000)) << "node " << n;
+    auto other = Call(n, "GET", "/music/stream/Hey-Jude.mp3", "", "Range: bytes=1000-1999\r\nIf-Range: \"x\"\r\n");
+    ASSERT_TRUE(other);
+    EXPECT_EQ(other->status, 200) << "node " << n;
+    EXPECT_EQ(other->body, data) << "node " << n;
+
     auto beyond = Call(n, "GET", "/music/stream/Hey-Jude.mp3", "", "Range: bytes=99999999-\r\n");
     ASSERT_TRUE(beyond);
     EXPECT_EQ(beyond->status, 416);

@@ -635,7 +635,12 @@ class Routes {
     uint64_t length = song.size_bytes;
     int status = 200;
     std::string content_range;
-    if (auto range = req.Header("Range"); range && !req.Header("If-Range").has_value()) {
+    // If-Range (RFC 9110 13.1.5): the range only while the client's copy is this content, i.e. the
+    // validator is this strong ETag; a date (there is no Last-Modified) or another tag gets the whole
+    // file. Browsers' caches send it to fetch the rest of a partly cached stream.
+    const auto if_range = req.Header("If-Range");
+    const bool range_applies = !if_range.has_value() || *if_range == etag;
+    if (auto range = req.Header("Range"); range && range_applies) {
       auto parsed = http::ParseRange(*range, song.size_bytes);
       if (parsed.kind == http::RangeKind::kUnsatisfiable) {
         Response r = JsonError(416, "range_not_satisfiable", "the range is outside the file");
