@@ -338,11 +338,13 @@ TEST_F(RestE2eTest, UploadStreamSearchAndDelete) {
 
     // If-Range: the range while the tag is this content's (a browser cache fetching the rest of a
     // partly cached stream), the whole file otherwise.
-    auto same = Call(n, "GET", "/music/stream/Hey-Jude.mp3", "", "Range: bytes=1000-1999\r\nIf-Range: " + etag + "\r\n");
+    auto same = Call(n, "GET", "/music/stream/Hey-Jude.mp3", "",
+                     "Range: bytes=1000-1999\r\nIf-Range: " + etag + "\r\n");
     ASSERT_TRUE(same);
     EXPECT_EQ(same->status, 206) << "node " << n;
     EXPECT_EQ(same->body, data.substr(1000, 1000)) << "node " << n;
-    auto other = Call(n, "GET", "/music/stream/Hey-Jude.mp3", "", "Range: bytes=1000-1999\r\nIf-Range: \"x\"\r\n");
+    auto other =
+        Call(n, "GET", "/music/stream/Hey-Jude.mp3", "", "Range: bytes=1000-1999\r\nIf-Range: \"x\"\r\n");
     ASSERT_TRUE(other);
     EXPECT_EQ(other->status, 200) << "node " << n;
     EXPECT_EQ(other->body, data) << "node " << n;
