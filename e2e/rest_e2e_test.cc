@@ -321,6 +321,7 @@ TEST_F(RestE2eTest, UploadStreamSearchAndDelete) {
     EXPECT_EQ(full->body, data) << "node " << n;
     EXPECT_EQ(full->Header("content-type"), "audio/mpeg");
     EXPECT_EQ(full->Header("accept-ranges"), "bytes");
+    EXPECT_EQ(full->Header("dispotify-node"), std::to_string(n));  // which node answered
     etag = full->Header("etag");
     EXPECT_EQ(etag.size(), 66u);
 
@@ -334,6 +335,19 @@ TEST_F(RestE2eTest, UploadStreamSearchAndDelete) {
     ASSERT_TRUE(tail);
     EXPECT_EQ(tail->status, 206);
     EXPECT_EQ(tail->body, data.substr(data.size() - 10));
+
+    // If-Range: the range while the tag is this content's (a browser cache fetching the rest of a
+    // partly cached stream), the whole file otherwise.
+    auto same = Call(n, "GET", "/music/stream/Hey-Jude.mp3", "",
+                     "Range: bytes=1000-1999\r\nIf-Range: " + etag + "\r\n");
+    ASSERT_TRUE(same);
+    EXPECT_EQ(same->status, 206) << "node " << n;
+    EXPECT_EQ(same->body, data.substr(1000, 1000)) << "node " << n;
+    auto other =
+        Call(n, "GET", "/music/stream/Hey-Jude.mp3", "", "Range: bytes=1000-1999\r\nIf-Range: \"x\"\r\n");
+    ASSERT_TRUE(other);
+    EXPECT_EQ(other->status, 200) << "node " << n;
+    EXPECT_EQ(other->body, data) << "node " << n;
 
     auto beyond = Call(n, "GET", "/music/stream/Hey-Jude.mp3", "", "Range: bytes=99999999-\r\n");
     ASSERT_TRUE(beyond);

@@ -19,10 +19,15 @@
 #     monitoring): `npm ci` into
 #       ${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/grafana-schema-<hash of package.json + lockfile>
 #     so every checkout with the same pins shares one install, and a bumped pin gets a new one.
+#   - The browser tests' npm packages, playwright-core and @axe-core/playwright (pinned by
+#     e2e/web/package-lock.json; e2e/web/run.sh, ctest label web and browser), the same way into
+#       ${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/browser-tests-<hash of package.json + lockfile>
+#     and Debian's chromium when it is missing (apt; playwright never downloads a browser).
 # Idempotent, non-interactive and silent when everything is already installed (stamp files record
 # what was installed: the pins for the venv, a hash of the Go sources and toolchain for the
 # checker). --print-venv prints the venv's path, --print-lincheck the checker's,
-# --print-grafana-schema the directory whose node_modules hold @grafana/schema and tsc.
+# --print-grafana-schema the directory whose node_modules hold @grafana/schema and tsc,
+# --print-browser-tests the one whose node_modules hold playwright-core and @axe-core/playwright.
 # Environment: PYTHON (the interpreter that creates the venv, default python3), GO (default go).
 set -euo pipefail
 
@@ -32,7 +37,15 @@ schema_check_src="$(cd "$(dirname "$0")/../deploy/monitoring/schema-check" && pw
 grafana_schema=${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/grafana-schema-$(
   cat "$schema_check_src/package.json" "$schema_check_src/package-lock.json" | sha256sum | cut -c1-16
 )
+browser_tests_src="$(cd "$(dirname "$0")/../e2e/web" && pwd)"
+browser_tests=${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/browser-tests-$(
+  cat "$browser_tests_src/package.json" "$browser_tests_src/package-lock.json" | sha256sum | cut -c1-16
+)
 case "${1:-}" in
+  --print-browser-tests)
+    echo "$browser_tests"
+    exit 0
+    ;;
   --print-grafana-schema)
     echo "$grafana_schema"
     exit 0
@@ -124,6 +137,35 @@ install_grafana_schema() {
   mv "$tmp" "$grafana_schema"
 }
 
+install_browser_tests() {
+  if [[ ! -x /usr/bin/chromium ]]; then
+    echo "install-test-tools: installing Debian's chromium (the browser tests, e2e/web)" >&2
+    local sudo_cmd=()
+    if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends chromium ||
+      { "${sudo_cmd[@]}" apt-get update -q &&
+        DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends chromium; }
+  fi
+  local stamp="$browser_tests/.dispotify-installed"
+  if [[ -f "$stamp" && -d "$browser_tests/node_modules/playwright-core" ]]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null; then
+    echo "install-test-tools: no npm on PATH to install playwright-core (scripts/install-deps.sh installs nodejs and npm)" >&2
+    return 1
+  fi
+  echo "install-test-tools: npm ci playwright-core and @axe-core/playwright into $browser_tests" >&2
+  # --ignore-scripts: playwright-core has no install script today; none may ever fetch a browser.
+  local tmp="$browser_tests.tmp.$$"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  cp "$browser_tests_src/package.json" "$browser_tests_src/package-lock.json" "$tmp/"
+  (cd "$tmp" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  touch "$tmp/.dispotify-installed"
+  rm -rf "$browser_tests"
+  mv "$tmp" "$browser_tests"
+}
+
 install_k8s_tools() {
   local k8s
   k8s="$(cd "$(dirname "$0")/../e2e/k8s" && pwd)"
@@ -136,4 +178,5 @@ install_k8s_tools() {
 install_python_tools
 install_lincheck
 install_grafana_schema
+install_browser_tests
 install_k8s_tools

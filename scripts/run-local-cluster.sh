@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Runs a 3-node Dispotify cluster on loopback for local development.
 #
-#   scripts/run-local-cluster.sh [up]   build (release preset), start nodes 1-3, wait for a leader,
-#                                       print the addresses, then stay in the foreground: Ctrl-C
-#                                       stops every node cleanly
-#   scripts/run-local-cluster.sh down   stop the nodes started by another `up` (SIGTERM, then
-#                                       SIGKILL after 10 s)
+#   scripts/run-local-cluster.sh [up]   build (release preset), start nodes 1-3 and the front
+#                                       address, wait for a leader, print the addresses, then stay
+#                                       in the foreground: Ctrl-C stops everything cleanly
+#   scripts/run-local-cluster.sh down   stop the nodes and the front started by another `up`
+#                                       (SIGTERM, then SIGKILL after 10 s)
 #   scripts/run-local-cluster.sh status the cluster as a table (dispotifyctl cluster status)
 #
 # The web UI is served by every node at its REST address (web/, built by the `web` target when npm
 # is installed): the script prints http://127.0.0.1:8081/ to open.
 # Node N: REST API on http://127.0.0.1:808N, gRPC (Raft, Cluster, Replication, Files) on
 # 127.0.0.1:700N, metrics on 127.0.0.1:910N/metrics, data in .cluster/node-N (kept between runs:
-# embedded SQLite catalog + blob store), log in .cluster/node-N.log.
+# embedded SQLite catalog + blob store), log in .cluster/node-N.log. Every node serves the web UI
+# (web/dist). The front address http://127.0.0.1:8080/ is Debian's nginx balancing over the three
+# nodes (scripts/nginx-front.sh: config, access log and error log in .cluster/front/), where the
+# browser should go: a request to a dead node, or a stream cut by one, is retried on a live node.
+# Without nginx the script says so and names node 1's address for the UI instead.
 # Environment: JOBS (build parallelism, default 2), SKIP_BUILD=1 (use the existing binaries),
 # BUILD_DIR (default build/release).
 set -euo pipefail
@@ -25,6 +29,8 @@ kvctl_bin="$build_dir/node/server/dispotify-kvctl"
 ctl_bin="$build_dir/cli/dispotifyctl/dispotifyctl"
 api_endpoints="http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083"
 ids=(1 2 3)
+front_listen=127.0.0.1:8080
+front_dir="$cluster_dir/front"
 peers="1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003"
 endpoints="127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
 
@@ -39,8 +45,47 @@ pid_of() {
   echo "$pid"
 }
 
+stop_front() {
+  local f="$cluster_dir/front.pid" pid
+  [[ -f "$f" ]] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping the front address (nginx, pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+# Starts nginx in front of the nodes, unless it runs already; says when nginx is missing.
+start_front() {
+  local f="$cluster_dir/front.pid" pid
+  if [[ -f "$f" ]] && pid=$(cat "$f") && kill -0 "$pid" 2>/dev/null; then
+    log "front address already running (pid $pid)"
+    return 0
+  fi
+  if ! "$repo/scripts/nginx-front.sh" which >/dev/null 2>&1; then
+    log "nginx is not installed (scripts/install-deps.sh installs nginx-light): no front address"
+    return 1
+  fi
+  local nodes=() id
+  for id in "${ids[@]}"; do nodes+=("127.0.0.1:808$id"); done
+  "$repo/scripts/nginx-front.sh" run "$front_dir" "$front_listen" "${nodes[@]}" \
+    >>"$cluster_dir/front.log" 2>&1 &
+  echo $! >"$f"
+  log "started the front address (nginx, pid $!) on $front_listen, log $cluster_dir/front.log"
+  for _ in $(seq 50); do
+    curl -fs -o /dev/null "http://$front_listen/readyz" 2>/dev/null && return 0
+    kill -0 "$!" 2>/dev/null || { log "nginx exited; see $cluster_dir/front.log"; return 1; }
+    sleep 0.1
+  done
+  return 0
+}
+
 down() {
   local id pid
+  stop_front
   for id in "${ids[@]}"; do
     if pid=$(pid_of "$id"); then
       log "stopping node $id (pid $pid)"
@@ -105,9 +150,14 @@ up() {
   for id in "${ids[@]}"; do
     echo "  node $id  API http://127.0.0.1:808$id  metrics http://127.0.0.1:910$id/metrics  gRPC 127.0.0.1:700$id  data $cluster_dir/node-$id"
   done
+  local ui=http://127.0.0.1:8081/
+  if start_front; then
+    ui=http://$front_listen/
+    echo "  front    http://$front_listen/ (nginx over the 3 nodes)  logs $front_dir/"
+  fi
   echo
-  if curl -fs -o /dev/null "http://127.0.0.1:8081/" 2>/dev/null; then
-    echo "Web UI: http://127.0.0.1:8081/  (open it in a browser; every node serves it)"
+  if curl -fs -o /dev/null "$ui" 2>/dev/null; then
+    echo "Web UI: $ui  (open it in a browser)"
   else
     echo "Web UI: not built (install node and npm, then build the 'web' target)"
   fi
@@ -120,7 +170,7 @@ up() {
   echo "      curl 'http://127.0.0.1:8082/music/search?q=song'"
   echo "      curl -o out.mp3 http://127.0.0.1:8083/music/stream/song.mp3"
   echo "      curl http://127.0.0.1:8081/cluster/status"
-  echo "Ctrl-C (or '$0 down' from another shell) stops the cluster."
+  echo "Ctrl-C (or '$0 down' from another shell) stops the cluster and the front address."
   # Stay in the foreground while any node runs.
   while :; do
     local alive=0

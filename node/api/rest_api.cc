@@ -648,6 +648,9 @@ class Routes {
       r.AddHeader("ETag", etag);
       r.AddHeader("Accept-Ranges", "bytes");
       r.AddHeader("Cache-Control", cache_control);
+      // Which node answered: behind a front address (nginx, a Kubernetes Service) the client and
+      // the tests can tell which node a stream came from, e.g. to stop that one.
+      r.AddHeader("Dispotify-Node", std::to_string(options_.self.value()));
       return r;
     };
     if (auto inm = req.Header("If-None-Match"); inm && EtagMatches(*inm, etag)) {
@@ -657,7 +660,12 @@ class Routes {
     uint64_t length = song.size_bytes;
     int status = 200;
     std::string content_range;
-    if (auto range = req.Header("Range"); range && !req.Header("If-Range").has_value()) {
+    // If-Range (RFC 9110 13.1.5): the range only while the client's copy is this content, i.e. the
+    // validator is this strong ETag; a date (there is no Last-Modified) or another tag gets the whole
+    // file. Browsers' caches send it to fetch the rest of a partly cached stream.
+    const auto if_range = req.Header("If-Range");
+    const bool range_applies = !if_range.has_value() || *if_range == etag;
+    if (auto range = req.Header("Range"); range && range_applies) {
       auto parsed = http::ParseRange(*range, song.size_bytes);
       if (parsed.kind == http::RangeKind::kUnsatisfiable) {
         Response r = JsonError(416, "range_not_satisfiable", "the range is outside the file");

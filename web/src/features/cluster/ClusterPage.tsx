@@ -27,7 +27,8 @@ export function ClusterPage() {
             <div><dt>{t.cluster.version}</dt><dd>{s.version}</dd></div>
           </dl>
           <h2>{t.cluster.members}</h2>
-          <div className="table-wrap">
+          {/* Scrolls sideways on a phone: focusable so that keyboards can scroll it too. */}
+          <div className="table-wrap" role="region" aria-label={t.cluster.members} tabIndex={0}>
             <table data-testid="cluster-members">
               <thead>
                 <tr>

@@ -29,7 +29,7 @@ export function SongList({ songs, onNearEnd, showTrack = false, label = t.songs.
   const playing = usePlayer((s) => current(s.queue));
 
   return (
-    <div ref={listRef} className="song-list" role="list" aria-label={label} aria-rowcount={songs.length} data-testid="song-list" style={{ height: v.getTotalSize(), position: 'relative' }}>
+    <div ref={listRef} className="song-list" role="list" aria-label={label} data-testid="song-list" style={{ height: v.getTotalSize(), position: 'relative' }}>
       {items.map((row) => {
         const s = songs[row.index];
         const isCurrent = playing?.file_id === s.file_id;
@@ -37,6 +37,10 @@ export function SongList({ songs, onNearEnd, showTrack = false, label = t.songs.
           <div
             key={s.file_id + '-' + row.index}
             role="listitem"
+            // Only some rows are in the DOM (virtualised): each says its place in the whole list
+            // (aria-rowcount is for grids and tables, not lists).
+            aria-setsize={songs.length}
+            aria-posinset={row.index + 1}
             className={`song-row ${isCurrent ? 'current' : ''}`}
             data-testid="song-row"
             style={{ position: 'absolute', top: 0, left: 0, right: 0, height: ROW_HEIGHT, transform: `translateY(${row.start - v.options.scrollMargin}px)` }}

@@ -1,0 +1,610 @@
+// Browser tests of the web UI (issue 12): Debian's chromium, headless, driven by playwright-core
+// over CDP, against a real local cluster that this test starts: three dispotify-node processes on
+// free loopback ports serving web/dist, and Debian's nginx in front of them
+// (scripts/nginx-front.sh, the same configuration as scripts/run-local-cluster.sh's front address),
+// which is the only origin the browser talks to.
+//
+//   node browser_test.mjs --node-binary PATH --web-root DIR --artifacts DIR
+//
+// Scenarios, in one browser session (the player keeps playing across pages, as for a listener):
+// upload two ffmpeg-made songs (tags and an embedded cover) by dropping them on the page; find one
+// by a misspelled search; play it and see the time advance; seek and see the time jump, with a
+// Range request (206) counted by a node's /metrics and logged by nginx; the album and artist
+// pages; the cluster page with 3 members and a leader; kill -9 the node serving the song and see
+// playback go on from the same position with no error; see that node turn unhealthy; the phone
+// layout (390x844). Every page gets a screenshot (printed paths, under --artifacts) and an axe-core
+// check: no serious or critical violation. Prints the JavaScript's gzip size and the home page's
+// time to first render.
+//
+// Cleanup: every child (nodes, nginx, chromium) runs in its own process group, all killed on exit,
+// on failure, on SIGINT/SIGTERM and after DISPOTIFY_BROWSER_TTL_S (default 480 s); a detached shell
+// watchdog kills them too if this process itself is killed (ctest's timeout).
+// Exit 77 (skipped) when chromium, nginx or ffmpeg is missing, unless DISPOTIFY_REQUIRE_BROWSER=1.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../..');
+// playwright-core and @axe-core/playwright: from the cache that scripts/install-test-tools.sh fills
+// (run.sh passes it), else from a node_modules beside this file (`npm ci` here).
+const modules = process.env.DISPOTIFY_BROWSER_TEST_MODULES ?? join(here, 'node_modules');
+const requireModule = createRequire(join(modules, 'package.json'));
+const { chromium } = requireModule('playwright-core');
+const { AxeBuilder } = requireModule('@axe-core/playwright');
+
+// ---- arguments and tools --------------------------------------------------------------------
+
+function arg(name, dflt) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+}
+const nodeBinary = arg('node-binary', join(repo, 'build/release/node/server/dispotify-node'));
+const webRoot = resolve(arg('web-root', join(repo, 'web/dist')));
+const artifacts = resolve(arg('artifacts', join(repo, 'build/release/e2e/web/artifacts')));
+const chromiumPath = process.env.DISPOTIFY_CHROMIUM ?? '/usr/bin/chromium';
+const ttlSeconds = Number(process.env.DISPOTIFY_BROWSER_TTL_S ?? 480);
+const frontScript = join(repo, 'scripts/nginx-front.sh');
+
+function skip(why) {
+  if (process.env.DISPOTIFY_REQUIRE_BROWSER === '1') {
+    console.error(`browser_test: ${why} (DISPOTIFY_REQUIRE_BROWSER=1: failing instead of skipping)`);
+    process.exit(1);
+  }
+  console.log(`browser_test: ${why}: skipped`);
+  process.exit(77);
+}
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+if (!existsSync(chromiumPath)) skip(`no chromium at ${chromiumPath} (scripts/install-test-tools.sh installs it)`);
+if (spawnSync(frontScript, ['which'], { stdio: 'ignore' }).status !== 0) skip('nginx is not installed (scripts/install-deps.sh)');
+if (!has('ffmpeg')) skip('ffmpeg is not installed (scripts/install-deps.sh)');
+if (!existsSync(nodeBinary)) throw new Error(`no dispotify-node at ${nodeBinary}`);
+if (!existsSync(join(webRoot, 'index.html'))) throw new Error(`no built UI at ${webRoot} (cmake --build --target web)`);
+
+// ---- processes: own process groups, always stopped ------------------------------------------
+
+const base = mkdtempSync(join(tmpdir(), 'dispotify-browser-'));
+const groupsFile = join(base, 'pgids');
+const children = new Map(); // name -> ChildProcess
+writeFileSync(groupsFile, '');
+
+function start(name, cmd, args, logFile, env = {}) {
+  const out = logFile ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'ignore', 'ignore'];
+  const child = spawn(cmd, args, { detached: true, stdio: out, env: { ...process.env, ...env } });
+  if (logFile) {
+    const chunks = [];
+    const write = (d) => {
+      chunks.push(d);
+      writeFileSync(logFile, Buffer.concat(chunks));
+    };
+    child.stdout.on('data', write);
+    child.stderr.on('data', write);
+  }
+  children.set(name, child);
+  writeFileSync(groupsFile, [...children.values()].map((c) => c.pid).join('\n') + '\n');
+  return child;
+}
+
+function killGroup(child, signal = 'SIGKILL') {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+let cleaned = false;
+function cleanup() {
+  if (cleaned) return;
+  cleaned = true;
+  for (const c of children.values()) killGroup(c);
+  // nginx's logs are artifacts too (the requests, their Range headers and which node answered).
+  for (const f of ['access.log', 'error.log', 'nginx.conf']) {
+    try {
+      writeFileSync(join(artifacts, `nginx-${f}`), readFileSync(join(base, 'front', f)));
+    } catch {
+      // not started
+    }
+  }
+  try {
+    rmSync(base, { recursive: true, force: true });
+  } catch {
+    // best effort
+  }
+}
+process.on('exit', cleanup);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    console.error(`browser_test: ${sig}: stopping everything`);
+    cleanup();
+    process.exit(1);
+  });
+}
+const ttl = setTimeout(() => {
+  console.error(`browser_test: still running after ${ttlSeconds} s (DISPOTIFY_BROWSER_TTL_S): stopping everything`);
+  cleanup();
+  process.exit(1);
+}, ttlSeconds * 1000);
+ttl.unref();
+// If this process dies without running its handlers (SIGKILL from a timeout), a detached watchdog
+// kills the process groups it finds in the groups file, then removes the temporary directory.
+spawn(
+  'sh',
+  [
+    '-c',
+    `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done
+     for g in $(cat "${groupsFile}" 2>/dev/null); do kill -KILL -- "-$g" 2>/dev/null; done
+     rm -rf "${base}"`,
+  ],
+  { detached: true, stdio: 'ignore' },
+).unref();
+
+// ---- small helpers ---------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+async function eventually(what, fn, timeoutMs = 30_000, everyMs = 250) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}${last ? ` (${last.message})` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+function check(cond, msg) {
+  if (!cond) throw new Error(`check failed: ${msg}`);
+}
+
+async function getJson(url) {
+  const r = await fetch(url, { signal: AbortSignal.timeout(3000) });
+  if (!r.ok) throw new Error(`${url}: ${r.status}`);
+  return r.json();
+}
+
+function log(msg) {
+  console.log(`[browser_test +${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
+}
+const t0 = Date.now();
+
+// ---- the audio files --------------------------------------------------------------------------
+
+const ALBUM = 'Night Drive Sessions';
+const ARTIST = 'The Lamplighters';
+// The long one is played: 8 minutes at 128 kb/s (7.7 MB).
+const SONGS = [
+  { file: 'Moonlight Serenade.mp3', title: 'Moonlight Serenade', track: 1, seconds: 480, freq: 440, kbps: 128 },
+  { file: 'Harbour Lights.mp3', title: 'Harbour Lights', track: 2, seconds: 20, freq: 660, kbps: 192, cover: 'maroon' },
+];
+
+function makeAudio(dir) {
+  mkdirSync(dir, { recursive: true });
+  return SONGS.map((s) => {
+    const path = join(dir, s.file);
+    // MP3s with ID3v2 tags; the short one has an attached front cover (a 300x300 JPEG) for the
+    // cover-art work to come (TODO in the album page check below).
+    const cover = s.cover
+      ? ['-f', 'lavfi', '-i', `color=c=${s.cover}:s=300x300:d=1`, '-map', '0:a', '-map', '1:v', '-frames:v', '1',
+         '-c:v', 'mjpeg', '-disposition:v', 'attached_pic', '-metadata:s:v', 'title=Album cover',
+         '-metadata:s:v', 'comment=Cover (front)']
+      : [];
+    const r = spawnSync(
+      'ffmpeg',
+      [
+        '-hide_banner', '-loglevel', 'error', '-y',
+        '-f', 'lavfi', '-i', `sine=frequency=${s.freq}:duration=${s.seconds}:sample_rate=44100`,
+        ...cover,
+        '-c:a', 'libmp3lame', '-b:a', `${s.kbps}k`, '-ac', '2',
+        '-id3v2_version', '3',
+        '-metadata', `title=${s.title}`, '-metadata', `artist=${ARTIST}`, '-metadata', `album_artist=${ARTIST}`,
+        '-metadata', `album=${ALBUM}`, '-metadata', `track=${s.track}`, '-metadata', 'genre=Jazz',
+        '-metadata', 'date=2024',
+        path,
+      ],
+      { encoding: 'utf8' },
+    );
+    if (r.status !== 0) throw new Error(`ffmpeg failed for ${s.file}: ${r.stderr}`);
+    return { ...s, path, size: statSync(path).size };
+  });
+}
+
+// ---- the cluster ------------------------------------------------------------------------------
+
+async function startCluster() {
+  const nodes = [];
+  for (const id of [1, 2, 3]) {
+    nodes.push({ id, peer: await freePort(), http: await freePort(), metrics: await freePort() });
+  }
+  const peers = nodes.map((n) => `${n.id}=127.0.0.1:${n.peer}`).join(',');
+  for (const n of nodes) {
+    n.log = join(artifacts, `node-${n.id}.log`);
+    n.args = [
+      '--node-id', String(n.id), '--cluster-id', 'browser-test',
+      '--data-dir', join(base, `node-${n.id}`),
+      '--listen', `127.0.0.1:${n.peer}`, '--peers', peers,
+      '--http-listen', `127.0.0.1:${n.http}`, '--metrics-listen', `127.0.0.1:${n.metrics}`,
+      '--web-root', webRoot,
+    ];
+    n.proc = start(`node-${n.id}`, nodeBinary, n.args, n.log);
+  }
+  await eventually('a leader and every node ready', async () => {
+    for (const n of nodes) {
+      const r = await fetch(`http://127.0.0.1:${n.http}/readyz`, { signal: AbortSignal.timeout(2000) });
+      if (r.status !== 200) return false;
+    }
+    return true;
+  }, 60_000);
+  const front = { port: await freePort(), dir: join(base, 'front') };
+  front.log = join(artifacts, 'nginx.log');
+  start('nginx', frontScript, ['run', front.dir, `127.0.0.1:${front.port}`, ...nodes.map((n) => `127.0.0.1:${n.http}`)], front.log);
+  front.url = `http://127.0.0.1:${front.port}`;
+  await eventually('nginx in front of the nodes', async () => (await fetch(`${front.url}/readyz`)).ok, 20_000);
+  return { nodes, front };
+}
+
+// dispotify_http_requests_total{code="206",route="/music/stream/{file_id}"} summed over the nodes
+// still running.
+async function rangeAnswers(nodes) {
+  let total = 0;
+  for (const n of nodes) {
+    if (n.dead) continue;
+    const text = await (await fetch(`http://127.0.0.1:${n.metrics}/metrics`)).text();
+    for (const line of text.split('\n')) {
+      if (line.startsWith('dispotify_http_requests_total{') && line.includes('code="206"') &&
+          line.includes('route="/music/stream/{file_id}"')) {
+        total += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+    }
+  }
+  return total;
+}
+
+function accessLog(front) {
+  try {
+    return readFileSync(join(front.dir, 'access.log'), 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+// ---- the browser ------------------------------------------------------------------------------
+
+async function startBrowser() {
+  const profile = mkdtempSync(join(base, 'chromium-profile-'));
+  const proc = start('chromium', chromiumPath, [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--no-default-browser-check', '--mute-audio', '--remote-debugging-port=0',
+    `--user-data-dir=${profile}`, 'about:blank',
+  ], join(artifacts, 'chromium.log'));
+  const portFile = join(profile, 'DevToolsActivePort');
+  const port = await eventually('chromium DevTools port', () => existsSync(portFile) && readFileSync(portFile, 'utf8').split('\n')[0], 30_000, 100);
+  const browser = await chromium.connectOverCDP(`http://127.0.0.1:${port}`);
+  return { browser, proc };
+}
+
+const screenshots = [];
+const axeProblems = [];
+
+async function shoot(page, name) {
+  const path = join(artifacts, `${String(screenshots.length + 1).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path, fullPage: false });
+  screenshots.push(path);
+  log(`screenshot ${path}`);
+}
+
+async function axe(page, name) {
+  const r = await new AxeBuilder({ page }).analyze();
+  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  for (const v of bad) {
+    const where = v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ');
+    axeProblems.push(`${name}: ${v.id} (${v.impact}) ${v.help}: ${where}`);
+  }
+  log(`axe ${name}: ${r.violations.length} violation(s), ${bad.length} serious/critical`);
+}
+
+async function visit(page, name) {
+  await shoot(page, name);
+  await axe(page, name);
+}
+
+const audioTime = (page) => page.evaluate(() => document.querySelector('[data-testid=audio]').currentTime);
+
+// ---- the scenarios ----------------------------------------------------------------------------
+
+async function main() {
+  rmSync(artifacts, { recursive: true, force: true });
+  mkdirSync(artifacts, { recursive: true });
+  log(`artifacts in ${artifacts}, temporary files in ${base}`);
+
+  // Figure: the UI's JavaScript, gzip.
+  let jsGzip = 0;
+  const walk = (d) => readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? walk(join(d, n)) : [join(d, n)]));
+  for (const f of walk(webRoot)) if (/\.m?js$/.test(f)) jsGzip += gzipSync(readFileSync(f), { level: 9 }).length;
+  console.log(`FIGURE js_bundle_gzip_kib=${(jsGzip / 1024).toFixed(1)}`);
+
+  const files = makeAudio(join(base, 'music'));
+  log(`made ${files.map((f) => `${f.file} (${(f.size / 1e6).toFixed(1)} MB)`).join(', ')}`);
+  const { nodes, front } = await startCluster();
+  log(`cluster up: nodes ${nodes.map((n) => `${n.id}=:${n.http}`).join(' ')}, front ${front.url}`);
+
+  const { browser } = await startBrowser();
+  const context = browser.contexts()[0];
+  const page = await context.newPage();
+  await page.setViewportSize({ width: 1280, height: 800 });
+  const consoleErrors = [];
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  // Which node answered each stream response (the Dispotify-Node header), in order.
+  const streams = [];
+  page.on('response', (resp) => {
+    if (!resp.url().includes('/music/stream/')) return;
+    const h = resp.headers();
+    streams.push({ at: Date.now(), status: resp.status(), node: h['dispotify-node'], range: resp.request().headers()['range'] });
+  });
+
+  // Home page: time to first render (first contentful paint, and the page's heading shown).
+  const navStart = Date.now();
+  await page.goto(`${front.url}/`);
+  await page.locator('main h1').first().waitFor();
+  const shown = Date.now() - navStart;
+  const fcp = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1);
+  console.log(`FIGURE home_first_contentful_paint_ms=${fcp.toFixed(0)} home_heading_shown_ms=${shown} songs=0`);
+  await visit(page, 'home-empty');
+
+  // Upload: drop both files on the page. The page fetches them from a small server of this test
+  // (CSP set aside for this step only: the UI's connect-src is 'self'), builds a DataTransfer of
+  // Files and dispatches the drag and drop events on the page.
+  const fileServer = createHttpServer((req, res) => {
+    const name = decodeURIComponent(new URL(req.url, 'http://x').pathname.slice(1));
+    const f = files.find((x) => x.file === name);
+    if (!f) return res.writeHead(404).end();
+    res.writeHead(200, { 'Content-Type': 'audio/mpeg', 'Access-Control-Allow-Origin': '*' });
+    res.end(readFileSync(f.path));
+  });
+  await new Promise((r) => fileServer.listen(0, '127.0.0.1', r));
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Page.setBypassCSP', { enabled: true });
+  await page.reload();
+  await page.locator('main h1').first().waitFor();
+  await page.evaluate(async ({ origin, names }) => {
+    const dt = new DataTransfer();
+    for (const name of names) {
+      const blob = await (await fetch(`${origin}/${encodeURIComponent(name)}`)).blob();
+      dt.items.add(new File([blob], name, { type: 'audio/mpeg' }));
+    }
+    const opts = { bubbles: true, cancelable: true, dataTransfer: dt };
+    document.body.dispatchEvent(new DragEvent('dragenter', opts));
+    document.body.dispatchEvent(new DragEvent('dragover', opts));
+    document.body.dispatchEvent(new DragEvent('drop', opts));
+  }, { origin: `http://127.0.0.1:${fileServer.address().port}`, names: files.map((f) => f.file) });
+  await page.locator('[data-testid=upload-item]').nth(1).waitFor();
+  await shoot(page, 'uploading');
+  await eventually('both uploads stored', async () => {
+    const st = await page.locator('[data-testid=upload-item]').evaluateAll((els) => els.map((e) => e.dataset.status));
+    if (st.includes('error')) throw new Error(`an upload failed: ${await page.locator('[data-testid=upload-panel]').innerText()}`);
+    return st.length === 2 && st.every((s) => s === 'done');
+  }, 60_000);
+  fileServer.close();
+  // The new songs appear without a reload.
+  for (const s of SONGS) await page.getByTestId('song-list').getByText(s.title, { exact: true }).first().waitFor();
+  // From here on with the CSP again.
+  await cdp.send('Page.setBypassCSP', { enabled: false });
+  await page.reload();
+  await page.getByTestId('song-list').getByText(SONGS[0].title, { exact: true }).first().waitFor();
+  await visit(page, 'songs');
+
+  // Search with a typo: "Moonlihgt" finds "Moonlight Serenade".
+  const search = page.getByTestId('search-input');
+  await search.click();
+  await search.pressSequentially('moonlihgt', { delay: 40 });
+  const hit = page.getByTestId('search-song').filter({ hasText: 'Moonlight Serenade' });
+  await hit.first().waitFor({ timeout: 15_000 });
+  await visit(page, 'search');
+
+  // Play it: the time advances.
+  await hit.first().click();
+  await page.getByTestId('now-title').filter({ hasText: 'Moonlight Serenade' }).waitFor();
+  await eventually('playback started', async () => (await audioTime(page)) > 1.0, 20_000).catch(async (e) => {
+    const st = await page.evaluate(() => {
+      const a = document.querySelector('[data-testid=audio]');
+      return { src: a.src, readyState: a.readyState, networkState: a.networkState, error: a.error?.message, paused: a.paused, t: a.currentTime };
+    });
+    throw new Error(`${e.message}; audio element: ${JSON.stringify(st)}; stream responses: ${JSON.stringify(streams)}`);
+  });
+  const a = await audioTime(page);
+  await sleep(2500);
+  const b = await audioTime(page);
+  check(b - a > 1.5, `playback time advances (${a.toFixed(2)} -> ${b.toFixed(2)})`);
+  const shownPos = await page.getByTestId('position').innerText();
+  log(`playing: ${a.toFixed(1)} s -> ${b.toFixed(1)} s, the bar shows ${shownPos}`);
+  await visit(page, 'playing');
+
+  // Seek to 4:00: the time jumps, a Range request reaches a node.
+  const rangesBefore = await rangeAnswers(nodes);
+  const streamsBefore = streams.length;
+  await page.getByRole('slider', { name: /seek/i }).evaluate((el) => {
+    const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;
+    set.call(el, '240');
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+    el.dispatchEvent(new Event('change', { bubbles: true }));
+  });
+  await eventually('the position shows 4:0x', async () => /^4:0\d$/.test(await page.getByTestId('position').innerText()), 10_000, 100);
+  await eventually('playback goes on after the seek', async () => (await audioTime(page)) > 241, 15_000);
+  const rangesAfter = await eventually('a 206 counted by a node', async () => {
+    const n = await rangeAnswers(nodes);
+    return n > rangesBefore ? n : false;
+  }, 10_000);
+  const seekReq = streams.slice(streamsBefore).find((s) => s.status === 206 && /^bytes=[1-9]/.test(s.range ?? ''));
+  check(seekReq, `the browser asked for a range after the seek (saw ${JSON.stringify(streams.slice(streamsBefore))})`);
+  const loggedRanges = accessLog(front).filter((l) => l.includes('/music/stream/') && / 206 /.test(l) && /range="bytes=[1-9]/.test(l));
+  check(loggedRanges.length > 0, 'nginx logged a 206 answer to a Range request');
+  log(`seek: ${seekReq.range} answered 206 by node ${seekReq.node}; nodes' 206 count ${rangesBefore} -> ${rangesAfter}; nginx: ${loggedRanges.at(-1)}`);
+
+  // Album and artist pages (the song keeps playing while browsing).
+  await page.getByRole('link', { name: /albums/i }).first().click();
+  const card = page.getByTestId('album-card').filter({ hasText: ALBUM });
+  await card.first().waitFor({ timeout: 15_000 });
+  await visit(page, 'albums');
+  await card.first().click();
+  await page.getByTestId('album-title').filter({ hasText: ALBUM }).waitFor();
+  for (const s of SONGS) await page.getByText(s.title, { exact: true }).first().waitFor();
+  await page.getByRole('link', { name: ARTIST }).first().waitFor();
+  // TODO(cover art, issue 12): the album page shows a placeholder cover today; once covers are
+  // read from uploads (/music/covers/{sha256}), assert that the album's <img> is the embedded
+  // picture of Harbour Lights.mp3 (a 300x300 maroon JPEG) instead of the placeholder.
+  await visit(page, 'album');
+  await page.getByRole('link', { name: ARTIST }).first().click();
+  await page.getByTestId('artist-name').filter({ hasText: ARTIST }).waitFor();
+  await page.getByText(ALBUM).first().waitFor();
+  await visit(page, 'artist');
+  await page.getByRole('link', { name: /artists/i }).first().click();
+  await page.getByTestId('artist-list').getByText(ARTIST).first().waitFor();
+  await visit(page, 'artists');
+
+  // Cluster page: 3 members, one leader, all healthy.
+  await page.getByRole('link', { name: /cluster/i }).first().click();
+  const members = page.getByTestId('cluster-member');
+  await eventually('3 healthy members and a leader', async () =>
+    (await members.count()) === 3 &&
+    (await page.locator('[data-testid=cluster-member][data-healthy=true]').count()) === 3 &&
+    (await page.locator('[data-testid=cluster-member][data-role=leader]').count()) === 1 &&
+    /\d/.test(await page.getByTestId('cluster-leader').innerText()), 20_000);
+  await visit(page, 'cluster');
+
+  // Kill -9 the node serving the song: playback goes on from about the same position, no error.
+  check(streams.length > 0 && streams.at(-1).node, 'stream responses carry Dispotify-Node');
+  const victim = nodes.find((n) => String(n.id) === streams.at(-1).node);
+  check(victim, `the serving node is one of ours (${streams.at(-1).node})`);
+  const streamsAtKill = streams.length;
+  const beforeKill = await audioTime(page);
+  killGroup(victim.proc);
+  victim.dead = true;
+  log(`killed node ${victim.id} (serving the stream) at ${beforeKill.toFixed(1)} s`);
+  // On loopback the rest of the song has already left the node when it dies (the browser and the
+  // kernel's socket buffers hold megabytes), so what is checked is what the listener sees for
+  // 12 s: time going on from where it was, never back to the start, no error. Any stream request
+  // made meanwhile must have been answered by a live node.
+  let lowest = Infinity;
+  let failed = false;
+  const until = Date.now() + 12_000;
+  while (Date.now() < until) {
+    const t = await audioTime(page);
+    lowest = Math.min(lowest, t);
+    failed ||= (await page.getByTestId('player-bar').locator('[role=alert]').count()) > 0;
+    await sleep(200);
+  }
+  const afterKill = await audioTime(page);
+  const since = streams.slice(streamsAtKill);
+  log(`after the kill: ${beforeKill.toFixed(1)} -> ${afterKill.toFixed(1)} s (lowest ${lowest.toFixed(1)} s); stream responses since: ${JSON.stringify(since)}`);
+  check(!failed, 'no error shown by the player after the node died');
+  check(lowest >= beforeKill - 2, `playback did not restart (lowest ${lowest.toFixed(1)} s, killed at ${beforeKill.toFixed(1)} s)`);
+  check(afterKill > beforeKill + 5, `playback went on (${beforeKill.toFixed(1)} -> ${afterKill.toFixed(1)} s in 12 s)`);
+  check(await page.evaluate(() => !document.querySelector('[data-testid=audio]').paused), 'still playing');
+  check(since.every((r) => r.node !== String(victim.id)), 'no stream answer came from the dead node');
+  // What the player's resume does when a stream breaks (reload the same URL, seek back: a Range
+  // request) gets the bytes from a live node through the front, several times over (nginx skips
+  // the dead node, retrying on the next one when it picks it).
+  const url = await page.evaluate(() => document.querySelector('[data-testid=audio]').src);
+  for (let i = 0; i < 4; i++) {
+    const r = await page.evaluate(async (u) => {
+      const resp = await fetch(u, { headers: { Range: 'bytes=1000000-1000999' }, cache: 'no-store' });
+      return { status: resp.status, node: resp.headers.get('dispotify-node'), length: (await resp.arrayBuffer()).byteLength };
+    }, url);
+    check(r.status === 206 && r.length === 1000 && r.node && r.node !== String(victim.id),
+      `a Range request on the song's URL is answered by a live node (${JSON.stringify(r)})`);
+  }
+  log(`a Range request on the same URL after the kill: 206 from a live node (4 of 4)`);
+  await shoot(page, 'playing-after-kill');
+
+  // The killed node turns unhealthy on the cluster page.
+  await eventually(`node ${victim.id} shown unhealthy`, async () =>
+    (await page.locator('[data-testid=cluster-member][data-healthy=false]').count()) === 1 &&
+    (await page.locator('[data-testid=cluster-member][data-healthy=true]').count()) === 2, 30_000);
+  await visit(page, 'cluster-node-down');
+
+  // Phone layout: 390x844, nothing wider than the screen, the player bar in view.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${front.url}/songs`);
+  await page.getByText(SONGS[0].title, { exact: true }).first().waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, `no horizontal scrolling on a phone (${overflow}px too wide)`);
+  const bar = await page.getByTestId('player-bar').boundingBox();
+  check(bar && bar.y + bar.height <= 844 + 1 && bar.x >= 0 && bar.width <= 391, `the player bar fits the phone screen (${JSON.stringify(bar)})`);
+  await visit(page, 'phone-songs');
+  await page.goto(`${front.url}/cluster`);
+  await page.getByTestId('cluster-members').waitFor();
+  await visit(page, 'phone-cluster');
+
+  check(consoleErrors.length === 0, `no uncaught page errors: ${consoleErrors.join('; ')}`);
+  if (axeProblems.length) throw new Error(`axe-core: serious or critical violations:\n  ${axeProblems.join('\n  ')}`);
+  await browser.close().catch(() => {});
+}
+
+// --measure URL: only the home page's time to first render at URL (a node already running, e.g.
+// one loaded with 100,000 songs by e2e/web/first-render.sh): first contentful paint and the first
+// song row shown, best of 3 fresh page loads.
+async function measure(url) {
+  mkdirSync(artifacts, { recursive: true });
+  const { browser } = await startBrowser();
+  const context = browser.contexts()[0];
+  const runs = [];
+  for (let i = 0; i < 3; i++) {
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    const start = Date.now();
+    await page.goto(url);
+    await page.getByTestId('song-row').first().waitFor({ timeout: 60_000 });
+    const rows = Date.now() - start;
+    const fcp = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1);
+    runs.push({ fcp, rows });
+    if (i === 0) await shoot(page, 'home-loaded');
+    await page.close();
+  }
+  const best = (k) => Math.min(...runs.map((r) => r[k]));
+  const songs = await (await fetch(new URL('/cluster/status', url))).json().then((j) => j.songs).catch(() => '?');
+  console.log(`FIGURE home_first_contentful_paint_ms=${best('fcp').toFixed(0)} home_first_song_row_ms=${best('rows')} songs=${songs} (best of 3: ${JSON.stringify(runs)})`);
+  await browser.close().catch(() => {});
+}
+
+try {
+  const measureUrl = arg('measure');
+  if (measureUrl) {
+    await measure(measureUrl);
+    cleanup();
+    process.exit(0);
+  }
+  await main();
+  console.log(`screenshots:\n  ${screenshots.join('\n  ')}`);
+  console.log('browser_test: PASS');
+  cleanup();
+  process.exit(0);
+} catch (e) {
+  console.error(`browser_test: FAIL: ${e.stack ?? e}`);
+  console.log(`screenshots so far:\n  ${screenshots.join('\n  ')}`);
+  console.log(`node and nginx logs: ${artifacts}`);
+  cleanup();
+  process.exit(1);
+}
