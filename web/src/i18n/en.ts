@@ -89,6 +89,7 @@ export const en = {
     replication: 'Replication factor (R)',
     underReplicated: 'Under-replicated files',
     unavailable: 'Unavailable files',
+    repair: 'Repair (queued / copies made)',
     songs: 'Songs',
     thisNode: 'This node',
     version: 'Version',

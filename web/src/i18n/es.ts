@@ -90,6 +90,7 @@ export const es: Messages = {
     replication: 'Factor de replicación (R)',
     underReplicated: 'Archivos con pocas copias',
     unavailable: 'Archivos no disponibles',
+    repair: 'Reparación (en cola / copias hechas)',
     songs: 'Canciones',
     thisNode: 'Este nodo',
     version: 'Versión',

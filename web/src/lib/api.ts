@@ -93,6 +93,8 @@ export interface ClusterStatus {
   bytes?: number;
   replicas_healthy?: number;
   replicas_other?: number;
+  // The answering node's own copies and disk (the members list has them for the others).
+  local?: { files?: number; bytes?: number; free_bytes?: number };
   repair?: {
     under_replicated?: number;
     unavailable?: number;

@@ -22,6 +22,7 @@ export function ClusterPage() {
             <div><dt>{t.cluster.replication}</dt><dd>{s.replication_factor}</dd></div>
             <div><dt>{t.cluster.underReplicated}</dt><dd data-testid="under-replicated">{s.repair?.under_replicated ?? '–'}</dd></div>
             <div><dt>{t.cluster.unavailable}</dt><dd>{s.repair?.unavailable ?? '–'}</dd></div>
+            <div><dt>{t.cluster.repair}</dt><dd data-testid="repair-progress">{s.repair ? `${s.repair.queued ?? 0} / ${s.repair.copies_made ?? 0}` : '–'}</dd></div>
             <div><dt>{t.cluster.songs}</dt><dd>{s.songs ?? '–'}</dd></div>
             <div><dt>{t.cluster.thisNode}</dt><dd>{t.cluster.node} {s.node_id} ({s.role})</dd></div>
             <div><dt>{t.cluster.version}</dt><dd>{s.version}</dd></div>
@@ -41,7 +42,11 @@ export function ClusterPage() {
                 </tr>
               </thead>
               <tbody>
-                {s.members.map((m) => (
+                {s.members.map((member) => {
+                  // The node answering reports its own copies and disk under `local`.
+                  const own = member.node_id === s.node_id ? s.local : undefined;
+                  const m = { ...member, files: member.files ?? own?.files, free_bytes: member.free_bytes ?? own?.free_bytes };
+                  return (
                   <tr key={m.node_id} data-testid="cluster-member" data-healthy={m.healthy} data-role={m.role}>
                     <th scope="row">{m.node_id}{m.node_id === s.node_id ? ' *' : ''}</th>
                     <td>{m.address}</td>
@@ -50,7 +55,8 @@ export function ClusterPage() {
                     <td>{m.files ?? '–'}</td>
                     <td>{formatBytes(m.free_bytes)}</td>
                   </tr>
-                ))}
+                  );
+                })}
               </tbody>
             </table>
           </div>
@@ -59,3 +65,4 @@ export function ClusterPage() {
     </>
   );
 }
+
