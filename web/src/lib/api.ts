@@ -29,6 +29,8 @@ export interface Song {
   genre?: string;
   compilation?: boolean;
   album_id?: string;
+  // The SHA-256 of the embedded picture (GET /music/covers/{sha256}); "" or absent when none.
+  cover?: string;
 }
 
 export interface Page<T> {
@@ -56,6 +58,8 @@ export interface AlbumSummary {
   song_count: number;
   duration_ms: number;
   created_at_ms: number;
+  // The album's picture, named like Song.cover; "" or absent when none.
+  cover?: string;
 }
 
 export interface AlbumDetail extends AlbumSummary {
@@ -189,6 +193,20 @@ export const api = {
 export function streamUrl(song: Pick<Song, 'file_id' | 'stream_url' | 'sha256'>): string {
   if (song.stream_url && song.stream_url.startsWith('/')) return song.stream_url;
   return apiPath(`/music/stream/${encodeURIComponent(song.file_id)}`, song.sha256 ? { sha256: song.sha256 } : {});
+}
+
+// The only sizes the node scales covers to; a few fixed ones also let pages share the browser's
+// cache (the answers are immutable).
+export type CoverSize = 64 | 128 | 256 | 512 | 1024;
+
+// The cover's SHA-256 when the value is one, else "": anything else is no picture, not a path.
+export function coverSha(value: string | undefined): string {
+  return value && /^[0-9a-f]{64}$/i.test(value) ? value : '';
+}
+
+// A cover is named by the SHA-256 of the picture, so one URL per picture and size, cached for good.
+export function coverUrl(sha: string, size: CoverSize): string {
+  return apiPath(`/music/covers/${encodeURIComponent(sha)}`, { size });
 }
 
 export function uploadUrl(relativePath: string): string {

@@ -46,7 +46,7 @@ export function AlbumGrid({ albums, onNearEnd }: { albums: AlbumSummary[]; onNea
             style={{ position: 'absolute', top: 0, left: c * cell, width: cell, height: rowHeight, transform: `translateY(${row.start - v.options.scrollMargin}px)` }}
           >
             <Link to={albumPath(a.album_id)} className="album-link" data-testid="album-card">
-              <Cover albumKey={a.album_id} title={a.title} />
+              <Cover albumKey={a.album_id} title={a.title} cover={a.cover} />
               <div className="album-title">{a.title || t.common.unknownAlbum}</div>
               <div className="muted small">{a.album_artist || t.common.unknownArtist}{a.year ? ` · ${a.year}` : ''}</div>
             </Link>

@@ -27,7 +27,7 @@ export function AlbumPage() {
   return (
     <>
       <div className="album-head">
-        <Cover albumKey={album.album_id} title={album.title} size="lg" />
+        <Cover albumKey={album.album_id} title={album.title} cover={album.cover} size="lg" />
         <div>
           <h1 data-testid="album-title">{album.title || t.common.unknownAlbum}</h1>
           <p>

@@ -1,5 +1,10 @@
-// A placeholder cover until cover art exists: the album's initials on a colour derived from its id,
-// the same for an album everywhere. Replaced by the image at /music/covers/... later.
+import { useState } from 'react';
+import { t } from '../../i18n';
+import { coverSha, coverUrl, type CoverSize } from '../../lib/api';
+
+// An album's cover: the picture at /music/covers/{sha256} when there is one; else (and when it
+// fails to load) a placeholder, the album's initials on a colour derived from its id, the same for
+// an album everywhere.
 function hash(s: string): number {
   let h = 2166136261;
   for (let i = 0; i < s.length; i++) {
@@ -15,7 +20,40 @@ export function initials(title: string): string {
   return letters.join('').toUpperCase() || '♪';
 }
 
-export function Cover({ albumKey, title, size = 'md' }: { albumKey: string; title: string; size?: 'sm' | 'md' | 'lg' }) {
+export type CoverBox = 'sm' | 'md' | 'lg';
+
+// CSS pixels of each box (styles.css; md is as wide as its grid cell, under 320 px) and the
+// picture sizes asked for at 1x and 2x, the smallest the node makes that are not blurry there.
+export const COVER_BOX: Record<CoverBox, { px: number; x1: CoverSize; x2: CoverSize }> = {
+  sm: { px: 48, x1: 64, x2: 128 },
+  md: { px: 256, x1: 256, x2: 512 },
+  lg: { px: 200, x1: 256, x2: 512 },
+};
+
+export function Cover({ albumKey, title, cover, size = 'md' }: { albumKey: string; title: string; cover?: string; size?: CoverBox }) {
+  const sha = coverSha(cover);
+  // Remembered by sha, so a new picture (the player bar's next song) gets its own try.
+  const [failed, setFailed] = useState('');
+  const label = title || t.common.unknownAlbum;
+  if (sha && failed !== sha) {
+    const box = COVER_BOX[size];
+    const x1 = coverUrl(sha, box.x1);
+    return (
+      <img
+        className={`cover cover-${size}`}
+        src={x1}
+        srcSet={`${x1} 1x, ${coverUrl(sha, box.x2)} 2x`}
+        alt={label}
+        width={box.px}
+        height={box.px}
+        loading="lazy"
+        decoding="async"
+        data-testid="cover"
+        data-cover={sha}
+        onError={() => setFailed(sha)}
+      />
+    );
+  }
   const h = hash(albumKey);
   const hue = h % 360;
   const hue2 = (hue + 40 + ((h >> 9) % 80)) % 360;
@@ -23,7 +61,7 @@ export function Cover({ albumKey, title, size = 'md' }: { albumKey: string; titl
     <div
       className={`cover cover-${size}`}
       role="img"
-      aria-label={title}
+      aria-label={label}
       data-testid="cover"
       style={{ background: `linear-gradient(135deg, hsl(${hue} 55% 42%), hsl(${hue2} 60% 28%))` }}
     >

@@ -39,6 +39,7 @@ export function groupAlbums(songs: Song[]): AlbumDetail[] {
         song_count: 0,
         duration_ms: 0,
         created_at_ms: s.created_at_ms,
+        cover: '',
         genres: [],
         songs: [],
       };
@@ -47,6 +48,7 @@ export function groupAlbums(songs: Song[]): AlbumDetail[] {
     a.song_count++;
     a.duration_ms += s.duration_ms;
     a.year = a.year || s.year;
+    if (!a.cover && s.cover) a.cover = s.cover;
     a.created_at_ms = Math.max(a.created_at_ms, s.created_at_ms);
     if (s.genre && !a.genres.includes(s.genre)) a.genres.push(s.genre);
     a.songs.push(s);

@@ -5,6 +5,8 @@ import { Icon } from '../../lib/Icon';
 import { current } from './queue';
 import { attachAudio, player, usePlayer } from './store';
 import { QueuePanel } from './QueuePanel';
+import { Cover } from '../library/Cover';
+import { albumKey } from '../library/derive';
 import { SongDetails } from '../library/SongDetails';
 
 export function PlayerBar() {
@@ -30,12 +32,15 @@ export function PlayerBar() {
       <div className="player-now" aria-live="polite">
         {song ? (
           <>
-            <button type="button" className="link player-title" data-testid="now-title" aria-expanded={details} aria-controls="song-details" title={t.song.details} onClick={() => setDetails(!details)}>
-              {song.title || song.file_name}
-            </button>
-            <div className="player-artist muted">{song.artist || t.common.unknownArtist}</div>
-            {reconnecting && <div className="muted small">{t.player.reconnecting}</div>}
-            {failed && <div className="error small" role="alert">{t.common.error}</div>}
+            <Cover albumKey={albumKey(song)} title={song.album} cover={song.cover} size="sm" />
+            <div className="player-text">
+              <button type="button" className="link player-title" data-testid="now-title" aria-expanded={details} aria-controls="song-details" title={t.song.details} onClick={() => setDetails(!details)}>
+                {song.title || song.file_name}
+              </button>
+              <div className="player-artist muted">{song.artist || t.common.unknownArtist}</div>
+              {reconnecting && <div className="muted small">{t.player.reconnecting}</div>}
+              {failed && <div className="error small" role="alert">{t.common.error}</div>}
+            </div>
           </>
         ) : (
           <div className="muted">{t.player.nothing}</div>

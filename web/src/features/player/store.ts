@@ -2,7 +2,7 @@
 // element from it. Everything else talks to the player through `player` (the actions) and
 // `usePlayer` (a selector over the state); nothing else touches the audio element.
 import { useSyncExternalStore } from 'react';
-import { streamUrl, type Song } from '../../lib/api';
+import { coverSha, coverUrl, streamUrl, type Song } from '../../lib/api';
 import * as Q from './queue';
 import * as R from './resume';
 
@@ -159,10 +159,18 @@ function act(action: R.ResumeAction): void {
   }
 }
 
+// The operating system's media controls pick the artwork size they show; 256 and 512 cover lock
+// screens and notifications without fetching the 1024 one.
+export function mediaArtwork(song: Pick<Song, 'cover'>): MediaImage[] {
+  const sha = coverSha(song.cover);
+  if (!sha) return [];
+  return ([256, 512] as const).map((n) => ({ src: coverUrl(sha, n), sizes: `${n}x${n}`, type: 'image/jpeg' }));
+}
+
 function updateMediaSession(song: Song): void {
   const ms = typeof navigator !== 'undefined' ? navigator.mediaSession : undefined;
   if (!ms || typeof MediaMetadata === 'undefined') return;
-  ms.metadata = new MediaMetadata({ title: song.title || song.file_name, artist: song.artist, album: song.album });
+  ms.metadata = new MediaMetadata({ title: song.title || song.file_name, artist: song.artist, album: song.album, artwork: mediaArtwork(song) });
 }
 
 function setupMediaSession(): void {
