@@ -114,3 +114,32 @@ describe('player engine', () => {
     expect(getPlayerState().playing).toBe(false);
   });
 });
+
+describe('media session', () => {
+  it("gives the operating system the song's cover at 256 and 512, and no artwork without one", () => {
+    const session = { metadata: null as unknown, setActionHandler: () => {}, setPositionState: () => {} };
+    Object.defineProperty(navigator, 'mediaSession', { value: session, configurable: true });
+    vi.stubGlobal(
+      'MediaMetadata',
+      class {
+        constructor(init: MediaMetadataInit) {
+          Object.assign(this, init);
+        }
+      },
+    );
+    try {
+      const sha = 'ef'.repeat(32);
+      player.playList([song(1, { cover: sha }), song(2)], 0);
+      expect((session.metadata as MediaMetadataInit).artwork).toEqual([
+        { src: `/music/covers/${sha}?size=256`, sizes: '256x256', type: 'image/jpeg' },
+        { src: `/music/covers/${sha}?size=512`, sizes: '512x512', type: 'image/jpeg' },
+      ]);
+      player.next();
+      expect((session.metadata as MediaMetadataInit).title).toBe('Song 2');
+      expect((session.metadata as MediaMetadataInit).artwork).toEqual([]);
+    } finally {
+      vi.unstubAllGlobals();
+      delete (navigator as { mediaSession?: unknown }).mediaSession;
+    }
+  });
+});
