@@ -7,10 +7,12 @@
 //   node browser_test.mjs --node-binary PATH --web-root DIR --artifacts DIR
 //
 // Scenarios, in one browser session (the player keeps playing across pages, as for a listener):
-// upload two ffmpeg-made songs (tags and an embedded cover) by dropping them on the page; find one
-// by a misspelled search; play it and see the time advance; seek and see the time jump, with a
-// Range request (206) counted by a node's /metrics and logged by nginx; the album and artist
-// pages; the cluster page with 3 members and a leader; kill -9 the node serving the song and see
+// upload three ffmpeg-made songs (tags, one with an embedded cover) by dropping them on the page;
+// find one by a misspelled search; play it and see the time advance; seek and see the time jump,
+// with a Range request (206) counted by a node's /metrics and logged by nginx; the album and artist
+// pages with the embedded cover shown (an immutable JPEG from /music/covers/, the right colour)
+// and the placeholder for the album without one, the cover in the player bar and the Media
+// Session; the cluster page with 3 members and a leader; kill -9 the node serving the song and see
 // playback go on from the same position with no error; see that node turn unhealthy; the phone
 // layout (390x844). Every page gets a screenshot (printed paths, under --artifacts) and an axe-core
 // check: no serious or critical violation. Prints the JavaScript's gzip size and the home page's
@@ -193,19 +195,25 @@ const t0 = Date.now();
 // ---- the audio files --------------------------------------------------------------------------
 
 const ALBUM = 'Night Drive Sessions';
+// The same artist's other album: no picture in its one song, so its cover is the placeholder.
+const BARE_ALBUM = 'Quiet Hours';
 const ARTIST = 'The Lamplighters';
 // The long one is played: 8 minutes at 128 kb/s (7.7 MB).
 const SONGS = [
   { file: 'Moonlight Serenade.mp3', title: 'Moonlight Serenade', track: 1, seconds: 480, freq: 440, kbps: 128 },
   { file: 'Harbour Lights.mp3', title: 'Harbour Lights', track: 2, seconds: 20, freq: 660, kbps: 192, cover: 'maroon' },
+  { file: 'Paper Lanterns.mp3', title: 'Paper Lanterns', track: 1, seconds: 10, freq: 550, kbps: 128, album: BARE_ALBUM },
 ];
+// ffmpeg's maroon, what the centre of the shown cover must be (JPEG moves it a little).
+const MAROON = [128, 0, 0];
+const COVER_TOLERANCE = 40;
 
 function makeAudio(dir) {
   mkdirSync(dir, { recursive: true });
   return SONGS.map((s) => {
     const path = join(dir, s.file);
-    // MP3s with ID3v2 tags; the short one has an attached front cover (a 300x300 JPEG) for the
-    // cover-art work to come (TODO in the album page check below).
+    // MP3s with ID3v2 tags; Harbour Lights has an attached front cover, a 300x300 JPEG of one
+    // colour, so the colour shown proves which picture the page shows.
     const cover = s.cover
       ? ['-f', 'lavfi', '-i', `color=c=${s.cover}:s=300x300:d=1`, '-map', '0:a', '-map', '1:v', '-frames:v', '1',
          '-c:v', 'mjpeg', '-disposition:v', 'attached_pic', '-metadata:s:v', 'title=Album cover',
@@ -220,7 +228,7 @@ function makeAudio(dir) {
         '-c:a', 'libmp3lame', '-b:a', `${s.kbps}k`, '-ac', '2',
         '-id3v2_version', '3',
         '-metadata', `title=${s.title}`, '-metadata', `artist=${ARTIST}`, '-metadata', `album_artist=${ARTIST}`,
-        '-metadata', `album=${ALBUM}`, '-metadata', `track=${s.track}`, '-metadata', 'genre=Jazz',
+        '-metadata', `album=${s.album ?? ALBUM}`, '-metadata', `track=${s.track}`, '-metadata', 'genre=Jazz',
         '-metadata', 'date=2024',
         path,
       ],
@@ -333,6 +341,64 @@ async function visit(page, name) {
 
 const audioTime = (page) => page.evaluate(() => document.querySelector('[data-testid=audio]').currentTime);
 
+// Every answer to a cover request (/music/covers/...), recorded from the start: a picture shown
+// on a later page may come from the browser's memory cache without a request of its own.
+const coverAnswers = [];
+function recordCovers(page) {
+  page.on('response', (resp) => {
+    if (!new URL(resp.url()).pathname.startsWith('/music/covers/')) return;
+    const h = resp.headers();
+    coverAnswers.push({ url: resp.url(), status: resp.status(), type: h['content-type'] ?? '', cache: h['cache-control'] ?? '' });
+  });
+}
+
+// `cover` (a locator of a data-testid=cover element) shows the embedded picture: an <img> named by
+// a SHA-256, loaded, no larger than the size it asked for (the node never upscales), answered 200
+// as an immutable JPEG, and maroon in the middle (drawn into a canvas: same origin, so readable).
+// Returns its SHA-256.
+async function checkCover(page, cover, what) {
+  await cover.waitFor({ timeout: 15_000 });
+  const tag = await cover.evaluate((el) => el.tagName);
+  check(tag === 'IMG', `${what}: the cover is an <img> (a ${tag}: the placeholder)`);
+  const sha = (await cover.getAttribute('data-cover')) ?? '';
+  check(/^[0-9a-f]{64}$/.test(sha), `${what}: data-cover is a SHA-256 (${JSON.stringify(sha)})`);
+  // Lazy, but in view; a failed load would turn it into the placeholder (no longer an IMG).
+  await eventually(`${what}: the cover loaded`, async () => {
+    const st = await cover.evaluate((el) => ({ tag: el.tagName, complete: el.complete, w: el.naturalWidth }));
+    if (st.tag !== 'IMG') throw new Error('the picture failed to load: the placeholder is shown');
+    return st.complete && st.w > 0;
+  }, 15_000);
+  const shown = await cover.evaluate((el) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = el.naturalWidth;
+    canvas.height = el.naturalHeight;
+    const g = canvas.getContext('2d');
+    g.drawImage(el, 0, 0);
+    const [r, gr, b] = g.getImageData(canvas.width >> 1, canvas.height >> 1, 1, 1).data;
+    return { src: el.currentSrc, w: el.naturalWidth, h: el.naturalHeight, rgb: [r, gr, b] };
+  });
+  const src = new URL(shown.src);
+  check(src.pathname === `/music/covers/${sha}`, `${what}: the picture is /music/covers/${sha} (${shown.src})`);
+  const size = Number(src.searchParams.get('size'));
+  check([64, 128, 256, 512, 1024].includes(size), `${what}: asked for one of the node's sizes (${shown.src})`);
+  check(shown.w <= size && shown.h <= size, `${what}: ${shown.w}x${shown.h} fits the ${size} asked for`);
+  const answer = await eventually(`${what}: the answer to ${shown.src} seen`, () => coverAnswers.find((c) => c.url === shown.src), 5_000, 100);
+  check(answer.status === 200, `${what}: ${shown.src} answered 200 (${answer.status})`);
+  check(/^image\/jpeg\b/i.test(answer.type), `${what}: ${shown.src} is image/jpeg (${answer.type})`);
+  check(/\bimmutable\b/i.test(answer.cache), `${what}: ${shown.src} is cached as immutable (Cache-Control: ${answer.cache})`);
+  const off = shown.rgb.map((v, i) => Math.abs(v - MAROON[i]));
+  check(off.every((d) => d <= COVER_TOLERANCE), `${what}: the centre of the cover is maroon (rgb ${shown.rgb.join(',')}, expected ${MAROON.join(',')} ± ${COVER_TOLERANCE})`);
+  log(`${what}: cover ${sha.slice(0, 12)}… ${shown.w}x${shown.h} (size=${size}), rgb(${shown.rgb.join(',')}), Cache-Control: ${answer.cache}`);
+  return sha;
+}
+
+// `cover` is the placeholder: no picture, the album's initials, named by the album's title.
+async function checkPlaceholder(cover, title, what) {
+  await cover.waitFor({ timeout: 15_000 });
+  const el = await cover.evaluate((e) => ({ tag: e.tagName, role: e.getAttribute('role'), label: e.getAttribute('aria-label'), sha: e.getAttribute('data-cover') }));
+  check(el.tag !== 'IMG' && el.role === 'img' && el.label === title && el.sha === null, `${what}: the placeholder cover (${JSON.stringify(el)})`);
+}
+
 // ---- the scenarios ----------------------------------------------------------------------------
 
 async function main() {
@@ -357,6 +423,7 @@ async function main() {
   await page.setViewportSize({ width: 1280, height: 800 });
   const consoleErrors = [];
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  recordCovers(page);
   // Which node answered each stream response (the Dispotify-Node header), in order.
   const streams = [];
   page.on('response', (resp) => {
@@ -400,12 +467,12 @@ async function main() {
     document.body.dispatchEvent(new DragEvent('dragover', opts));
     document.body.dispatchEvent(new DragEvent('drop', opts));
   }, { origin: `http://127.0.0.1:${fileServer.address().port}`, names: files.map((f) => f.file) });
-  await page.locator('[data-testid=upload-item]').nth(1).waitFor();
+  await page.locator('[data-testid=upload-item]').nth(SONGS.length - 1).waitFor();
   await shoot(page, 'uploading');
   await eventually('both uploads stored', async () => {
     const st = await page.locator('[data-testid=upload-item]').evaluateAll((els) => els.map((e) => e.dataset.status));
     if (st.includes('error')) throw new Error(`an upload failed: ${await page.locator('[data-testid=upload-panel]').innerText()}`);
-    return st.length === 2 && st.every((s) => s === 'done');
+    return st.length === SONGS.length && st.every((s) => s === 'done');
   }, 60_000);
   fileServer.close();
   // The new songs appear without a reload.
@@ -463,22 +530,61 @@ async function main() {
   check(loggedRanges.length > 0, 'nginx logged a 206 answer to a Range request');
   log(`seek: ${seekReq.range} answered 206 by node ${seekReq.node}; nodes' 206 count ${rangesBefore} -> ${rangesAfter}; nginx: ${loggedRanges.at(-1)}`);
 
-  // Album and artist pages (the song keeps playing while browsing).
+  // Album and artist pages (the song keeps playing while browsing), with the picture embedded in
+  // Harbour Lights.mp3 as the album's cover and the placeholder for the album without a picture.
   await page.getByRole('link', { name: /albums/i }).first().click();
   const card = page.getByTestId('album-card').filter({ hasText: ALBUM });
   await card.first().waitFor({ timeout: 15_000 });
+  const gridSha = await checkCover(page, card.first().getByTestId('cover'), 'albums page');
+  await checkPlaceholder(page.getByTestId('album-card').filter({ hasText: BARE_ALBUM }).first().getByTestId('cover'), BARE_ALBUM, 'albums page, the album without a picture');
   await visit(page, 'albums');
   await card.first().click();
   await page.getByTestId('album-title').filter({ hasText: ALBUM }).waitFor();
-  for (const s of SONGS) await page.getByText(s.title, { exact: true }).first().waitFor();
+  const albumSongs = SONGS.filter((s) => (s.album ?? ALBUM) === ALBUM);
+  for (const s of albumSongs) await page.getByText(s.title, { exact: true }).first().waitFor();
   await page.getByRole('link', { name: ARTIST }).first().waitFor();
-  // TODO(cover art, issue 12): the album page shows a placeholder cover today; once covers are
-  // read from uploads (/music/covers/{sha256}), assert that the album's <img> is the embedded
-  // picture of Harbour Lights.mp3 (a 300x300 maroon JPEG) instead of the placeholder.
+  // The album's cover comes first in the page (the player bar, outside main, has its own).
+  const albumSha = await checkCover(page, page.locator('main').getByTestId('cover').first(), 'album page');
+  check(albumSha === gridSha, `the album page shows the grid's cover (${albumSha} vs ${gridSha})`);
+
+  // The player bar shows the playing song's own cover: play Harbour Lights for a moment, then
+  // Moonlight Serenade again for the rest of the test (the node kill needs the long song).
+  const covered = SONGS.find((s) => s.cover);
+  await page.getByRole('button', { name: `Play: ${covered.title}`, exact: true }).click();
+  await page.getByTestId('now-title').filter({ hasText: covered.title }).waitFor();
+  const barSha = await checkCover(page, page.getByTestId('player-bar').getByTestId('cover'), 'player bar');
+  if (barSha !== albumSha) log(`note: the song's cover ${barSha} is not the album's ${albumSha} (both maroon)`);
+  // The operating system's media controls get the same picture at 256 and 512; the 512 one is
+  // the 300x300 original, not upscaled.
+  const artwork = await page.evaluate(async () => {
+    const list = [...(navigator.mediaSession?.metadata?.artwork ?? [])].map((a) => ({ src: a.src, sizes: a.sizes, type: a.type }));
+    const big = list.find((a) => a.sizes === '512x512');
+    if (!big) return { list };
+    const resp = await fetch(big.src);
+    const bmp = await createImageBitmap(await resp.blob());
+    return { list, status: resp.status, type: resp.headers.get('content-type'), w: bmp.width, h: bmp.height };
+  });
+  check(
+    artwork.list.length === 2 &&
+      artwork.list.every((a) => new URL(a.src).pathname === `/music/covers/${barSha}` && new URL(a.src).searchParams.get('size') === a.sizes.split('x')[0]) &&
+      artwork.list.map((a) => a.sizes).join(' ') === '256x256 512x512',
+    `Media Session artwork is the song's cover at 256 and 512 (${JSON.stringify(artwork.list)})`,
+  );
+  check(artwork.status === 200 && /^image\/jpeg\b/i.test(artwork.type ?? '') && artwork.w > 0 && artwork.w <= 300 && artwork.h <= 300,
+    `the 512 artwork is the 300x300 picture, not upscaled (${JSON.stringify(artwork)})`);
+  log(`player bar and Media Session: cover ${barSha.slice(0, 12)}…; size=512 answers ${artwork.w}x${artwork.h}`);
   await visit(page, 'album');
+  await page.getByRole('button', { name: `Play: ${SONGS[0].title}`, exact: true }).click();
+  await page.getByTestId('now-title').filter({ hasText: SONGS[0].title }).waitFor();
+  await eventually('Moonlight Serenade plays again', async () => (await audioTime(page)) > 1.0, 20_000);
+
   await page.getByRole('link', { name: ARTIST }).first().click();
   await page.getByTestId('artist-name').filter({ hasText: ARTIST }).waitFor();
   await page.getByText(ALBUM).first().waitFor();
+  const artistCards = page.getByTestId('album-card');
+  const artistSha = await checkCover(page, artistCards.filter({ hasText: ALBUM }).first().getByTestId('cover'), 'artist page');
+  check(artistSha === albumSha, `the artist page shows the album's cover (${artistSha} vs ${albumSha})`);
+  await checkPlaceholder(artistCards.filter({ hasText: BARE_ALBUM }).first().getByTestId('cover'), BARE_ALBUM, 'artist page, the album without a picture');
   await visit(page, 'artist');
   await page.getByRole('link', { name: /artists/i }).first().click();
   await page.getByTestId('artist-list').getByText(ARTIST).first().waitFor();
