@@ -369,13 +369,17 @@ async function checkCover(page, cover, what) {
     return st.complete && st.w > 0;
   }, 15_000);
   const shown = await cover.evaluate((el) => {
+    // naturalWidth is divided by the srcset density of the candidate shown (a 300 px picture
+    // chosen as "2x" reports 150): multiplied back, it is the picture's own pixels.
+    const picked = el.srcset.split(',').map((c) => c.trim().split(/\s+/)).find(([u]) => new URL(u, document.baseURI).href === el.currentSrc);
+    const density = picked && /^[\d.]+x$/.test(picked[1] ?? '') ? parseFloat(picked[1]) : 1;
     const canvas = document.createElement('canvas');
     canvas.width = el.naturalWidth;
     canvas.height = el.naturalHeight;
     const g = canvas.getContext('2d');
     g.drawImage(el, 0, 0);
     const [r, gr, b] = g.getImageData(canvas.width >> 1, canvas.height >> 1, 1, 1).data;
-    return { src: el.currentSrc, w: el.naturalWidth, h: el.naturalHeight, rgb: [r, gr, b] };
+    return { src: el.currentSrc, w: Math.round(el.naturalWidth * density), h: Math.round(el.naturalHeight * density), rgb: [r, gr, b] };
   });
   const src = new URL(shown.src);
   check(src.pathname === `/music/covers/${sha}`, `${what}: the picture is /music/covers/${sha} (${shown.src})`);
