@@ -22,8 +22,9 @@ export function initials(title: string): string {
 
 export type CoverBox = 'sm' | 'md' | 'lg';
 
-// CSS pixels of each box (styles.css; md is as wide as its grid cell, under 320 px) and the
-// picture sizes asked for at 1x and 2x, the smallest the node makes that are not blurry there.
+// Each box's size in CSS pixels (styles.css; md fills its grid cell, under 320 px wide, so its
+// width/height only give the square's ratio) and the picture sizes asked for at 1x and 2x: the
+// smallest the node makes that are not blurry there.
 export const COVER_BOX: Record<CoverBox, { px: number; x1: CoverSize; x2: CoverSize }> = {
   sm: { px: 48, x1: 64, x2: 128 },
   md: { px: 256, x1: 256, x2: 512 },
