@@ -12,6 +12,8 @@
 #include <taglib/wavfile.h>
 #include <taglib/xiphcomment.h>
 #include <vips/vips.h>
+// After vips.h, which it needs and does not include.
+#include <vips/vector.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -104,6 +106,10 @@ bool StartVips(std::string& error) {
        {"VipsForeignLoadJpegBuffer", "VipsForeignLoadPngBuffer", "VipsForeignLoadWebpBuffer"}) {
     vips_operation_block_set(loader, FALSE);
   }
+  // No liborc: it compiles SIMD code at run time into an executable mapping of a file it creates
+  // in $HOME or /tmp, which the child may not write (RLIMIT_FSIZE 0: SIGXFSZ) and should not
+  // have (writable and executable memory). The plain C paths are fast enough for one thumbnail.
+  vips_vector_set_enabled(FALSE);
   // One worker: the tagger's CPU-time limit counts all threads, and fewer threads reserve less
   // address space (stacks, malloc arenas) under the RLIMIT_AS.
   vips_concurrency_set(1);

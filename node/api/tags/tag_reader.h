@@ -72,7 +72,7 @@ struct TagReaderOptions {
   std::chrono::milliseconds timeout{5000};
   // Child limits (0: no limit). The address-space limit is skipped in sanitizer builds, whose
   // runtime reserves terabytes of shadow memory at start. Measured needs (release build, Debian 12,
-  // libvips 8.14): 128 MiB to start the tagger at all (libvips and its ~100 libraries are mapped
+  // libvips 8.14): 112 MiB to start the tagger at all (libvips and its ~100 libraries are mapped
   // in both modes); 152 MiB to render a 3000 x 3000 JPEG at 2048 (40 MB resident), and a 7000 x
   // 7000 JPEG or PNG fits too: 512 MiB leaves room, cover mode needs no limit of its own.
   uint64_t address_space_bytes = uint64_t{512} << 20;
