@@ -30,8 +30,8 @@
 // path is an audio file (its picture chosen as for cover_sha256) or a JPEG, PNG or WebP image
 // file. On success exit 0 and stdout is a JPEG (quality 85, no metadata) that fits into SIZE x
 // SIZE, never enlarged. Exit 4: no usable picture (exactly when cover_sha256 would be "").
-// Exit 3: neither audio nor an image, or the picture does not decode (truncated, corrupt, over
-// 16384 px a side or 50 Mpx). Exit 2: bad arguments.
+// Exit 3: neither audio nor an image (or an image file over 16 MiB), or the picture does not
+// decode (truncated, corrupt, over 16384 px a side or 50 Mpx). Exit 2: bad arguments.
 //
 // Children are reaped with waitpid(pid) on every path. The process must not set SIGCHLD to SIG_IGN
 // nor reap children it did not start (waitpid(-1)); ReadTags changes no signal disposition.
