@@ -14,6 +14,8 @@ build_packages=(
   # libraries named in DESIGN.md (GoogleTest too: CMake's configure step requires it)
   libboost1.74-dev libcpprest-dev libssl-dev libsqlite3-dev libpqxx-dev libyaml-cpp-dev
   prometheus-cpp-dev libtag1-dev libgtest-dev libgmock-dev
+  # cover pictures, decoded and resized inside dispotify-tagger (node/api/tags/picture.h)
+  libvips-dev
 )
 packages=(
   "${build_packages[@]}"

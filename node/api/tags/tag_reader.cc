@@ -28,6 +28,18 @@ using Clock = std::chrono::steady_clock;
 constexpr std::string_view kNotAudio = "not a recognised audio file";
 constexpr std::string_view kUnsafe = "the file's tags could not be read safely";
 constexpr std::string_view kTimedOut = "reading the file's tags timed out";
+constexpr std::string_view kNoPicture = "the file has no cover picture";
+constexpr std::string_view kNotDecodable =
+    "not a recognised audio file or image, or its picture does not decode";
+constexpr std::string_view kCoverUnsafe = "the file's cover could not be rendered safely";
+constexpr std::string_view kCoverTimedOut = "rendering the file's cover timed out";
+
+// The tagger's exit codes (tag_reader.h).
+constexpr int kTaggerExitUsage = 2;
+constexpr int kTaggerExitNotAudio = 3;
+constexpr int kTaggerExitNoPicture = 4;
+constexpr uint32_t kMinCoverSize = 16;
+constexpr uint32_t kMaxCoverSize = 2048;
 
 // The tagger opens its libraries, the file and (in sanitizer builds) a few /proc files.
 constexpr rlim_t kChildMaxFds = 32;
@@ -296,14 +308,16 @@ class FlatJsonParser {
     SkipSpace();
     if (pos_ != s_.size()) return Error("trailing bytes");
     if ((seen & 1U) == 0 || tags.format.empty()) return Error("no format");
+    if (tags.cover_sha256.empty() != tags.cover_type.empty()) return Error("cover_sha256 without cover_type");
     return tags;
   }
 
  private:
-  // Indexes 0-3 and 10-11 are strings, the others numbers (Assign).
-  static constexpr const char* kFields[] = {
-      "format",       "title",       "artist",   "album",        "track", "year", "duration_ms",
-      "bitrate_kbps", "sample_rate", "channels", "album_artist", "genre", "disc", "compilation"};
+  // Indexes 0-3, 10-11 and 14-15 are strings, the others numbers (Assign).
+  static constexpr const char* kFields[] = {"format",      "title",       "artist",       "album",
+                                            "track",       "year",        "duration_ms",  "bitrate_kbps",
+                                            "sample_rate", "channels",    "album_artist", "genre",
+                                            "disc",        "compilation", "cover_sha256", "cover_type"};
 
   static int FieldIndex(std::string_view key) {
     for (int i = 0; i < static_cast<int>(std::size(kFields)); ++i) {
@@ -312,7 +326,23 @@ class FlatJsonParser {
     return -1;
   }
 
+  // The cover's fields name a picture elsewhere (a cache key, a Content-Type): only the exact forms
+  // the tagger prints get through.
+  static bool IsSha256Hex(std::string_view s) {
+    return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+  }
+  static bool IsCoverType(std::string_view s) {
+    return s == "image/jpeg" || s == "image/png" || s == "image/webp";
+  }
+
   static bool Assign(AudioTags& tags, int field, bool is_string, std::string str, uint64_t num) {
+    if (field == 14 || field == 15) {
+      if (!is_string || !(str.empty() || (field == 14 ? IsSha256Hex(str) : IsCoverType(str)))) return false;
+      (field == 14 ? tags.cover_sha256 : tags.cover_type) = std::move(str);
+      return true;
+    }
     std::string* strings[] = {&tags.format, &tags.title, &tags.artist, &tags.album};
     if (field < 4 || field == 10 || field == 11) {
       if (!is_string) return false;
@@ -450,13 +480,30 @@ std::string DefaultTaggerPath() {
   return exe.substr(0, slash) + "/dispotify-tagger";
 }
 
-Result<AudioTags> ReadTags(const std::string& path, const TagReaderOptions& options) {
+namespace {
+
+// What the client is told about a run that went wrong, per mode.
+struct RunTexts {
+  std::string_view not_regular;  // the path is a directory, a device...
+  std::string_view unsafe;       // crash, limit, garbage
+  std::string_view timed_out;
+};
+
+constexpr RunTexts kTagTexts{kNotAudio, kUnsafe, kTimedOut};
+constexpr RunTexts kCoverTexts{kNotDecodable, kCoverUnsafe, kCoverTimedOut};
+
+// Runs the tagger with `mode_args` before "--" and `path`, in the sandbox of `options`, keeping at
+// most `max_output` bytes of its stdout. Returns the exit code of a tagger that exited on its own
+// (any code but 2) with its stdout in `out`; a crash, timeout, overflow or exit 2 is already
+// mapped to a Status here, so that every mode treats them alike.
+Result<int> RunTagger(const std::string& path, const std::vector<std::string>& mode_args, size_t max_output,
+                      const TagReaderOptions& options, const RunTexts& texts, std::string& out) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT || errno == ENOTDIR) return Status::NotFound("no such file: " + path);
     return Status::FromErrno(errno, "stat " + path);
   }
-  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(std::string(kNotAudio));
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(std::string(texts.not_regular));
 
   const std::string tagger = options.tagger_path.empty() ? DefaultTaggerPath() : options.tagger_path;
   if (tagger.empty()) return Status::Unavailable("cannot locate dispotify-tagger");
@@ -464,6 +511,7 @@ Result<AudioTags> ReadTags(const std::string& path, const TagReaderOptions& opti
   std::vector<std::string> args;
   args.push_back(tagger);
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
+  args.insert(args.end(), mode_args.begin(), mode_args.end());
   args.emplace_back("--");
   args.push_back(path);
   std::vector<std::string> extra_env = options.extra_env;
@@ -512,7 +560,7 @@ Result<AudioTags> ReadTags(const std::string& path, const TagReaderOptions& opti
   err_w.Reset();
   exec_w.Reset();
 
-  std::string out, err, exec_errno;
+  std::string err, exec_errno;
   bool out_overflow = false, err_overflow = false, exec_overflow = false;
   bool timed_out = false;
   while (out_r.valid() || err_r.valid() || exec_r.valid()) {
@@ -536,7 +584,7 @@ Result<AudioTags> ReadTags(const std::string& path, const TagReaderOptions& opti
       overflows[n] = &overflow;
       ++n;
     };
-    add(out_r, out, options.max_output_bytes, out_overflow);
+    add(out_r, out, max_output, out_overflow);
     add(err_r, err, kMaxStderrBytes, err_overflow);
     add(exec_r, exec_errno, sizeof(int), exec_overflow);
     int ready = ::poll(fds, n, static_cast<int>(std::min<int64_t>(remaining.count(), 1000)));
@@ -585,22 +633,35 @@ Result<AudioTags> ReadTags(const std::string& path, const TagReaderOptions& opti
   }
   if (timed_out) {
     DLOG_WARN << "tagger timed out after " << options.timeout.count() << " ms on " << path;
-    return Status::InvalidArgument(std::string(kTimedOut));
+    return Status::InvalidArgument(std::string(texts.timed_out));
   }
   if (out_overflow) {
-    DLOG_WARN << "tagger wrote more than " << options.max_output_bytes << " bytes on " << path;
-    return Status::InvalidArgument(std::string(kUnsafe));
+    DLOG_WARN << "tagger wrote more than " << max_output << " bytes on " << path;
+    return Status::InvalidArgument(std::string(texts.unsafe));
   }
   if (!status.has_value()) return Status::Unavailable("lost the tagger's exit status (SIGCHLD ignored?)");
   if (WIFSIGNALED(*status)) {
     DLOG_WARN << "tagger killed by signal " << WTERMSIG(*status) << " on " << path << ": " << Tail(err);
-    return Status::InvalidArgument(std::string(kUnsafe));
+    return Status::InvalidArgument(std::string(texts.unsafe));
   }
   int code = WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
-  if (code == 3) return Status::InvalidArgument(std::string(kNotAudio));
-  if (code == 2) return Status::Unavailable("the tagger rejected its arguments: " + Tail(err));
-  if (code != 0) {
+  if (code == kTaggerExitUsage) return Status::Unavailable("the tagger rejected its arguments: " + Tail(err));
+  if (code != 0 && code != kTaggerExitNotAudio && code != kTaggerExitNoPicture) {
     DLOG_WARN << "tagger exited with " << code << " on " << path << ": " << Tail(err);
+    return Status::InvalidArgument(std::string(texts.unsafe));
+  }
+  return code;
+}
+
+}  // namespace
+
+Result<AudioTags> ReadTags(const std::string& path, const TagReaderOptions& options) {
+  std::string out;
+  Result<int> code = RunTagger(path, {}, options.max_output_bytes, options, kTagTexts, out);
+  if (!code.ok()) return code.status();
+  if (*code == kTaggerExitNotAudio) return Status::InvalidArgument(std::string(kNotAudio));
+  if (*code != 0) {
+    DLOG_WARN << "tagger exited with " << *code << " on " << path;
     return Status::InvalidArgument(std::string(kUnsafe));
   }
   Result<AudioTags> tags = ParseTaggerOutput(out);
@@ -609,6 +670,24 @@ Result<AudioTags> ReadTags(const std::string& path, const TagReaderOptions& opti
     return Status::InvalidArgument(std::string(kUnsafe));
   }
   return tags;
+}
+
+Result<std::string> RenderCover(const std::string& path, uint32_t size, const TagReaderOptions& options) {
+  if (size < kMinCoverSize || size > kMaxCoverSize) {
+    return Status::InvalidArgument("cover size " + std::to_string(size) + " is not in [16, 2048]");
+  }
+  std::string out;
+  Result<int> code =
+      RunTagger(path, {"--cover", std::to_string(size)}, options.max_cover_bytes, options, kCoverTexts, out);
+  if (!code.ok()) return code.status();
+  if (*code == kTaggerExitNoPicture) return Status::NotFound(std::string(kNoPicture));
+  if (*code == kTaggerExitNotAudio) return Status::InvalidArgument(std::string(kNotDecodable));
+  // A JPEG starts with SOI and the first marker's FF; anything else came from a confused child.
+  if (out.size() < 3 || std::string_view(out).substr(0, 3) != "\xFF\xD8\xFF") {
+    DLOG_WARN << "tagger's cover of " << path << " is not a JPEG (" << out.size() << " bytes)";
+    return Status::InvalidArgument(std::string(kCoverUnsafe));
+  }
+  return out;
 }
 
 }  // namespace dispotify::api::tags

@@ -3,8 +3,16 @@
 // file, with resource limits, and treats any crash or hang as a bad file.
 //
 // Usage: dispotify-tagger [test flags] [--] <path>
-// Single-threaded: the C library's exit, getenv and friends are safe here.
-// Exit: 0 tags printed; 2 bad arguments; 3 not audio or unreadable (message on stderr).
+//        dispotify-tagger [test flags] --cover SIZE [--] <path>
+// The second form writes the file's cover as a JPEG that fits into SIZE x SIZE (16 to 2048) to
+// stdout; <path> is an audio file (its picture is chosen as for cover_sha256, picture.h) or a
+// JPEG, PNG or WebP image itself. libvips decodes it, in this process for the same reason TagLib
+// runs here.
+// Single-threaded, but for libvips's worker in --cover mode, which is idle whenever we exit: the C
+// library's exit, getenv and friends are safe here.
+// Exit: 0 tags or cover printed; 2 bad arguments; 3 not audio (nor, with --cover, an image),
+// unreadable, or a picture that does not decode; 4 (--cover only) no usable picture. A message is
+// on stderr for every exit but 0.
 //
 // Test flags (only with DISPOTIFY_TAGGER_TEST=1 in the environment, refused otherwise) stand in
 // for what a crafted file can do to TagLib: --test-crash (abort), --test-spin (burn CPU),
@@ -37,10 +45,20 @@
 #include <string_view>
 #include <vector>
 
+#include "node/api/tags/picture.h"
+
 namespace {
+
+using dispotify::api::tags::ChoosePicture;
+using dispotify::api::tags::ImageTypeOf;
+using dispotify::api::tags::kMaxPictureBytes;
+using dispotify::api::tags::Picture;
 
 constexpr int kExitUsage = 2;
 constexpr int kExitNotAudio = 3;
+constexpr int kExitNoPicture = 4;
+constexpr int kMinCoverSize = 16;
+constexpr int kMaxCoverSize = 2048;
 // Longer tag values are cut (at a character boundary): they are names, not documents.
 constexpr size_t kMaxStringBytes = 1024;
 
@@ -110,21 +128,23 @@ std::string Trim(std::string_view s) {
 }
 
 struct Fields {
-  std::string format, title, artist, album, album_artist, genre;
+  std::string format, title, artist, album, album_artist, genre, cover_sha256, cover_type;
   uint64_t track = 0, year = 0, duration_ms = 0, bitrate_kbps = 0, sample_rate = 0, channels = 0;
   uint64_t disc = 0, compilation = 0;
 };
 
 void Print(const Fields& f) {
-  std::string line =
-      "{\"format\":\"" + JsonEscape(f.format) + "\",\"title\":\"" + JsonEscape(f.title) + "\",\"artist\":\"" +
-      JsonEscape(f.artist) + "\",\"album\":\"" + JsonEscape(f.album) +
-      "\",\"track\":" + std::to_string(f.track) + ",\"year\":" + std::to_string(f.year) +
-      ",\"duration_ms\":" + std::to_string(f.duration_ms) +
-      ",\"bitrate_kbps\":" + std::to_string(f.bitrate_kbps) +
-      ",\"sample_rate\":" + std::to_string(f.sample_rate) + ",\"channels\":" + std::to_string(f.channels) +
-      ",\"album_artist\":\"" + JsonEscape(f.album_artist) + "\",\"genre\":\"" + JsonEscape(f.genre) +
-      "\",\"disc\":" + std::to_string(f.disc) + ",\"compilation\":" + std::to_string(f.compilation) + "}\n";
+  std::string line = "{\"format\":\"" + JsonEscape(f.format) + "\",\"title\":\"" + JsonEscape(f.title) +
+                     "\",\"artist\":\"" + JsonEscape(f.artist) + "\",\"album\":\"" + JsonEscape(f.album) +
+                     "\",\"track\":" + std::to_string(f.track) + ",\"year\":" + std::to_string(f.year) +
+                     ",\"duration_ms\":" + std::to_string(f.duration_ms) +
+                     ",\"bitrate_kbps\":" + std::to_string(f.bitrate_kbps) +
+                     ",\"sample_rate\":" + std::to_string(f.sample_rate) +
+                     ",\"channels\":" + std::to_string(f.channels) + ",\"album_artist\":\"" +
+                     JsonEscape(f.album_artist) + "\",\"genre\":\"" + JsonEscape(f.genre) +
+                     "\",\"disc\":" + std::to_string(f.disc) +
+                     ",\"compilation\":" + std::to_string(f.compilation) + ",\"cover_sha256\":\"" +
+                     JsonEscape(f.cover_sha256) + "\",\"cover_type\":\"" + JsonEscape(f.cover_type) + "\"}\n";
   if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size() || std::fflush(stdout) != 0) {
     std::exit(1);
   }
@@ -266,10 +286,9 @@ uint64_t LeadingNumber(std::string_view text) {
   return n;
 }
 
-int ReadFile(const char* path) {
-  TagLib::FileStream stream(path, /*openReadOnly=*/true);
-  if (!stream.isOpen()) Fail(kExitNotAudio, "cannot open the file");
-  const Format* format = nullptr;
+// Opens `stream` with the TagLib class its content calls for; exits if it is not audio.
+TagLib::FileRef OpenAudio(TagLib::FileStream& stream, const Format*& format) {
+  format = nullptr;
   for (const Format& f : kFormats) {
     stream.clear();
     stream.seek(0);
@@ -281,9 +300,17 @@ int ReadFile(const char* path) {
   if (format == nullptr) Fail(kExitNotAudio, "not a recognised audio format");
   stream.clear();
   stream.seek(0);
-  // The stream outlives the FileRef, which owns the File.
   TagLib::FileRef ref(format->open(&stream));
   if (ref.isNull() || !ref.file()->isValid()) Fail(kExitNotAudio, std::string("invalid ") + format->name);
+  return ref;
+}
+
+int ReadFile(const char* path) {
+  TagLib::FileStream stream(path, /*openReadOnly=*/true);
+  if (!stream.isOpen()) Fail(kExitNotAudio, "cannot open the file");
+  const Format* format = nullptr;
+  // The stream outlives the FileRef, which owns the File.
+  const TagLib::FileRef ref = OpenAudio(stream, format);
   const TagLib::AudioProperties* props = ref.audioProperties();
   if (props == nullptr || (props->sampleRate() <= 0 && props->lengthInMilliseconds() <= 0)) {
     Fail(kExitNotAudio, std::string("no audio stream in the ") + format->name + " file");
@@ -315,8 +342,61 @@ int ReadFile(const char* path) {
   // "1" in ID3v2's TCMP and Vorbis comments; MP4's boolean cpil reads as "1" too.
   const std::string compilation = FirstProperty(props_map, "COMPILATION");
   f.compilation = !compilation.empty() && compilation != "0" ? 1 : 0;
+  const Picture picture = ChoosePicture(*ref.file());
+  if (!picture.bytes.empty()) {
+    f.cover_sha256 = dispotify::api::tags::Sha256Hex(picture.bytes);
+    if (!f.cover_sha256.empty()) f.cover_type = picture.type;
+  }
   Print(f);
   return 0;
+}
+
+// The bytes of `path` if it is an image file itself (by its magic bytes), else "".
+std::string ReadImageFile(const char* path) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path, "rb"), std::fclose);
+  if (file == nullptr) Fail(kExitNotAudio, "cannot open the file");
+  std::string bytes(12, '\0');
+  bytes.resize(std::fread(bytes.data(), 1, bytes.size(), file.get()));
+  if (ImageTypeOf(bytes).empty()) return "";
+  char buf[1 << 16];
+  while (size_t n = std::fread(buf, 1, sizeof(buf), file.get())) {
+    bytes.append(buf, n);
+    if (bytes.size() > kMaxPictureBytes) Fail(kExitNotAudio, "image file too large");
+  }
+  if (std::ferror(file.get()) != 0) Fail(kExitNotAudio, "cannot read the file");
+  return bytes;
+}
+
+int RenderCover(const char* path, int size) {
+  // Images first: TagLib's MPEG detection scans for a frame sync and could take a JPEG for audio.
+  std::string image = ReadImageFile(path);
+  if (image.empty()) {
+    TagLib::FileStream stream(path, /*openReadOnly=*/true);
+    if (!stream.isOpen()) Fail(kExitNotAudio, "cannot open the file");
+    const Format* format = nullptr;
+    const TagLib::FileRef ref = OpenAudio(stream, format);
+    image = ChoosePicture(*ref.file()).bytes;
+    if (image.empty())
+      Fail(kExitNoPicture, std::string("no JPEG, PNG or WebP picture in the ") + format->name);
+  }
+  std::string error;
+  const std::string jpeg = dispotify::api::tags::RenderJpeg(image, size, error);
+  if (jpeg.empty()) Fail(kExitNotAudio, error);
+  if (std::fwrite(jpeg.data(), 1, jpeg.size(), stdout) != jpeg.size() || std::fflush(stdout) != 0) {
+    std::exit(1);
+  }
+  return 0;
+}
+
+// SIZE of --cover, or exits.
+int ParseCoverSize(std::string_view text) {
+  int size = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9' || size > kMaxCoverSize) Fail(kExitUsage, "bad --cover size");
+    size = size * 10 + (c - '0');
+  }
+  if (size < kMinCoverSize || size > kMaxCoverSize) Fail(kExitUsage, "--cover size must be in [16, 2048]");
+  return size;
 }
 
 }  // namespace
@@ -326,14 +406,19 @@ int main(int argc, char** argv) {
   const bool test_hooks = test_env != nullptr && std::string_view(test_env) == "1";
   int i = 1;
   std::vector<std::string_view> hooks;
+  int cover_size = 0;  // 0: print the tags
   for (; i < argc && std::string_view(argv[i]) != "--"; ++i) {
     std::string_view arg = argv[i];
     if (arg.empty() || arg[0] != '-') break;  // a path without "--"
+    if (arg == "--cover" && cover_size == 0 && i + 1 < argc) {
+      cover_size = ParseCoverSize(argv[++i]);
+      continue;
+    }
     if (!test_hooks || arg.substr(0, 7) != "--test-") Fail(kExitUsage, "unknown flag " + std::string(arg));
     hooks.push_back(arg);
   }
   if (i < argc && std::string_view(argv[i]) == "--") ++i;
-  if (argc - i != 1) Fail(kExitUsage, "usage: dispotify-tagger [--] <path>");
+  if (argc - i != 1) Fail(kExitUsage, "usage: dispotify-tagger [--cover SIZE] [--] <path>");
   for (std::string_view hook : hooks) RunTestHook(hook);
-  return ReadFile(argv[i]);
+  return cover_size > 0 ? RenderCover(argv[i], cover_size) : ReadFile(argv[i]);
 }

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,7 +10,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -447,6 +451,331 @@ TEST_F(TagReaderTest, ConcurrentReads) {
   EXPECT_EQ(failures.load(), 0);
 }
 
+// ---- cover pictures ------------------------------------------------------------------------------
+
+std::string Sha256Hex(const std::string& bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EXPECT_EQ(EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr), 1);
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out.push_back("0123456789abcdef"[digest[i] >> 4]);
+    out.push_back("0123456789abcdef"[digest[i] & 0x0F]);
+  }
+  return out;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+bool HaveFfmpeg() {
+  return std::system("command -v ffmpeg >/dev/null 2>&1") == 0;  // NOLINT(concurrency-mt-unsafe)
+}
+
+// Runs ffmpeg quietly; the paths in `args` are the test's own and need no quoting.
+bool Ffmpeg(const std::string& args) {
+  const std::string command = "ffmpeg -nostdin -loglevel error -y " + args;
+  return std::system(command.c_str()) == 0;  // NOLINT(concurrency-mt-unsafe)
+}
+
+// Width and height from a JPEG's start-of-frame segment (any SOFn), nullopt if there is none.
+std::optional<std::pair<int, int>> JpegSize(const std::string& jpeg) {
+  auto byte = [&](size_t i) { return i < jpeg.size() ? static_cast<unsigned char>(jpeg[i]) : 0U; };
+  size_t i = 2;  // after SOI
+  while (i + 4 <= jpeg.size()) {
+    if (byte(i) != 0xFF) return std::nullopt;
+    const unsigned marker = byte(i + 1);
+    if (marker == 0xFF) {  // fill byte
+      ++i;
+      continue;
+    }
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // no length
+      i += 2;
+      continue;
+    }
+    const size_t length = (byte(i + 2) << 8) | byte(i + 3);
+    if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+      if (i + 9 > jpeg.size()) return std::nullopt;
+      return std::make_pair(static_cast<int>((byte(i + 7) << 8) | byte(i + 8)),
+                            static_cast<int>((byte(i + 5) << 8) | byte(i + 6)));
+    }
+    if (marker == 0xDA || length < 2) return std::nullopt;  // scan data before any frame header
+    i += 2 + length;
+  }
+  return std::nullopt;
+}
+
+// `mp3` (from MakeMp3) with ID3v2.4 APIC frames: {picture type, picture bytes}, in that order.
+// The MIME field says PNG whatever the bytes are: the tagger must look at the bytes.
+std::string WithPictures(const std::string& mp3, const std::vector<std::pair<int, std::string>>& pictures) {
+  auto synchsafe = [](uint32_t n) {
+    std::string out;
+    for (int shift : {21, 14, 7, 0}) out.push_back(static_cast<char>((n >> shift) & 0x7F));
+    return out;
+  };
+  std::string frames;
+  for (const auto& [type, bytes] : pictures) {
+    const std::string body = std::string("\x00image/png\0", 11) + static_cast<char>(type) + '\0' + bytes;
+    frames += "APIC" + synchsafe(static_cast<uint32_t>(body.size())) + std::string(2, '\0') + body;
+  }
+  uint32_t size = 0;
+  for (int i = 6; i < 10; ++i) size = (size << 7) | static_cast<uint32_t>(mp3[static_cast<size_t>(i)] & 0x7F);
+  std::string out = mp3;
+  out.insert(10 + size, frames);
+  return out.replace(6, 4, synchsafe(size + static_cast<uint32_t>(frames.size())));
+}
+
+// The body of a FLAC PICTURE block, also the value of a Vorbis comment METADATA_BLOCK_PICTURE
+// (base64).
+std::string PictureBlock(int type, const std::string& bytes) {
+  auto be32 = [](std::string& out, uint32_t v) {
+    for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+  };
+  std::string body;
+  be32(body, static_cast<uint32_t>(type));
+  be32(body, 9);
+  body += "image/png";
+  be32(body, 0);                              // description
+  for (int i = 0; i < 4; ++i) be32(body, 0);  // width, height, depth, colours: not checked
+  be32(body, static_cast<uint32_t>(bytes.size()));
+  return body + bytes;
+}
+
+// A FLAC file (as FlacWithComments) with PICTURE blocks: {picture type, bytes}.
+std::string FlacWithPictures(const std::vector<std::pair<int, std::string>>& pictures) {
+  std::string flac = FlacWithComments({"TITLE=Pictures"});
+  const size_t comment_header = flac.find('\x84');  // the VORBIS_COMMENT block, flagged last
+  flac[comment_header] = '\x04';
+  std::string blocks;
+  for (size_t k = 0; k < pictures.size(); ++k) {
+    const auto& [type, bytes] = pictures[k];
+    const std::string body = PictureBlock(type, bytes);
+    blocks.push_back(static_cast<char>((k + 1 == pictures.size() ? 0x80 : 0x00) | 6));
+    for (int i = 2; i >= 0; --i) blocks.push_back(static_cast<char>((body.size() >> (8 * i)) & 0xFF));
+    blocks += body;
+  }
+  // The frames stand-in (zeros) follows the metadata blocks.
+  const size_t frames = flac.size() - 2000;
+  return flac.insert(frames, blocks);
+}
+
+// An Ogg Opus file (as MakeOpus) whose comments hold METADATA_BLOCK_PICTURE fields.
+std::string OpusWithPictures(const std::vector<std::pair<int, std::string>>& pictures) {
+  auto le32 = [](std::string& out, uint32_t v) {
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+  };
+  std::vector<std::string> fields = {"TITLE=Opus Pictures"};
+  for (const auto& [type, bytes] : pictures) {
+    const std::string block = PictureBlock(type, bytes);
+    std::string base64(4 * ((block.size() + 2) / 3) + 1, '\0');
+    const int n =
+        EVP_EncodeBlock(reinterpret_cast<unsigned char*>(base64.data()),
+                        reinterpret_cast<const unsigned char*>(block.data()), static_cast<int>(block.size()));
+    base64.resize(static_cast<size_t>(n));
+    fields.push_back("METADATA_BLOCK_PICTURE=" + base64);
+  }
+  std::string tags = "OpusTags";
+  le32(tags, 4);
+  tags += "test";
+  le32(tags, static_cast<uint32_t>(fields.size()));
+  for (const std::string& f : fields) {
+    le32(tags, static_cast<uint32_t>(f.size()));
+    tags += f;
+  }
+  // MakeOpus's pages are OpusHead, OpusTags and one audio page: the comments page is replaced.
+  const std::string opus = MakeOpus(500);
+  const size_t second = opus.find("OggS", 4);
+  const size_t third = opus.find("OggS", second + 4);
+  return opus.substr(0, second) + testing_audio::OggPage(0x00, 0, 1, tags) + opus.substr(third);
+}
+
+// Bytes that start like each image type and are nothing more: enough for the tags' hash.
+const std::string kFakePng = std::string("\x89PNG\r\n\x1A\n", 8) + "png body";
+const std::string kFakeJpeg = "\xFF\xD8\xFF\xE0jpeg body";
+const std::string kFakeWebp = std::string("RIFF\x10\0\0\0WEBPVP8 ", 16) + "webp body";
+const std::string kFakeGif = "GIF89a gif body";
+
+TEST_F(TagReaderTest, CoverOfFilesMadeByFfmpeg) {
+  if (!HaveFfmpeg()) GTEST_SKIP() << "ffmpeg is not installed";
+  const std::string mp3 = dir_.Sub("cover.mp3");
+  ASSERT_TRUE(
+      Ffmpeg("-f lavfi -i sine=d=1 -f lavfi -i color=c=red:s=300x300:d=1 -map 0:a -map 1:v -frames:v 1 "
+             "-c:v mjpeg -disposition:v attached_pic " +
+             mp3));
+  const std::string picture_path = dir_.Sub("pic.jpg");
+  ASSERT_TRUE(Ffmpeg("-i " + mp3 + " -an -c:v copy " + picture_path));
+  const std::string picture = ReadAll(picture_path);
+  ASSERT_GT(picture.size(), 100U);
+
+  Result<AudioTags> tags = ReadTags(mp3, Options());
+  ASSERT_TRUE(tags.ok()) << tags.status().ToString();
+  EXPECT_EQ(tags->cover_sha256, Sha256Hex(picture));
+  EXPECT_EQ(tags->cover_type, "image/jpeg");
+
+  Result<std::string> cover = RenderCover(mp3, 64, Options());
+  ASSERT_TRUE(cover.ok()) << cover.status().ToString();
+  EXPECT_EQ(cover->substr(0, 3), "\xFF\xD8\xFF");
+  EXPECT_EQ(JpegSize(*cover), std::make_pair(64, 64));
+
+  // The same picture in a FLAC file, muxed by ffmpeg: the same hash.
+  const std::string flac = dir_.Sub("cover.flac");
+  ASSERT_TRUE(Ffmpeg("-f lavfi -i sine=d=1 -i " + picture_path +
+                     " -map 0:a -map 1:v -c:v copy -disposition:v attached_pic " + flac));
+  tags = ReadTags(flac, Options());
+  ASSERT_TRUE(tags.ok()) << tags.status().ToString();
+  EXPECT_EQ(tags->format, "flac");
+  EXPECT_EQ(tags->cover_sha256, Sha256Hex(picture));
+  EXPECT_EQ(tags->cover_type, "image/jpeg");
+  cover = RenderCover(flac, 100, Options());
+  ASSERT_TRUE(cover.ok()) << cover.status().ToString();
+  EXPECT_EQ(JpegSize(*cover), std::make_pair(100, 100));
+
+  // And in an MP4 (the covr atom).
+  const std::string m4a = dir_.Sub("cover.m4a");
+  ASSERT_TRUE(Ffmpeg("-f lavfi -i sine=d=1 -i " + picture_path +
+                     " -map 0:a -map 1:v -c:a aac -c:v copy -disposition:v attached_pic " + m4a));
+  tags = ReadTags(m4a, Options());
+  ASSERT_TRUE(tags.ok()) << tags.status().ToString();
+  EXPECT_EQ(tags->format, "m4a");
+  EXPECT_EQ(tags->cover_sha256, Sha256Hex(picture));
+  EXPECT_EQ(tags->cover_type, "image/jpeg");
+}
+
+TEST_F(TagReaderTest, CoverIsTheFrontCoverElseTheFirstPicture) {
+  // FLAC picture blocks: type 0 (other), then 3 (front cover).
+  Result<AudioTags> tags =
+      ReadTags(Write("two.flac", FlacWithPictures({{0, kFakePng}, {3, kFakeJpeg}})), Options());
+  ASSERT_TRUE(tags.ok()) << tags.status().ToString();
+  EXPECT_EQ(tags->title, "Pictures");
+  EXPECT_EQ(tags->cover_sha256, Sha256Hex(kFakeJpeg));
+  EXPECT_EQ(tags->cover_type, "image/jpeg");
+  // No front cover: the first one.
+  tags = ReadTags(Write("back.flac", FlacWithPictures({{4, kFakePng}, {0, kFakeJpeg}})), Options());
+  ASSERT_TRUE(tags.ok()) << tags.status().ToString();
+  EXPECT_EQ(tags->cover_sha256, Sha256Hex(kFakePng));
+  EXPECT_EQ(tags->cover_type, "image/png");
+
+  // Vorbis comments (Opus): the same rule.
+  tags = ReadTags(Write("two.opus", OpusWithPictures({{5, kFakeJpeg}, {3, kFakePng}})), Options());
+  ASSERT_TRUE(tags.ok()) << tags.status().ToString();
+  EXPECT_EQ(tags->format, "opus");
+  EXPECT_EQ(tags->title, "Opus Pictures");
+  EXPECT_EQ(tags->cover_sha256, Sha256Hex(kFakePng));
+  EXPECT_EQ(tags->cover_type, "image/png");
+
+  // ID3v2 APIC frames, whose MIME field (image/png) is not what the bytes are.
+  tags = ReadTags(Write("two.mp3", WithPictures(MakeMp3("Pics", 20), {{0, kFakeJpeg}, {3, kFakeWebp}})),
+                  Options());
+  ASSERT_TRUE(tags.ok()) << tags.status().ToString();
+  EXPECT_EQ(tags->title, "Pics");
+  EXPECT_EQ(tags->cover_sha256, Sha256Hex(kFakeWebp));
+  EXPECT_EQ(tags->cover_type, "image/webp");
+}
+
+TEST_F(TagReaderTest, NoUsableCoverGivesEmptyFields) {
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"plain.mp3", MakeMp3("Plain", 20)},
+      {"plain.wav", MakeWav(8000, 1, 100)},
+      {"plain.flac", MakeFlac(44100, 2, 44100)},
+      {"plain.opus", MakeOpus(500)},
+      // The chosen picture is a GIF: no fallback to another one.
+      {"gif.flac", FlacWithPictures({{3, kFakeGif}, {0, kFakeJpeg}})},
+      {"gif.mp3", WithPictures(MakeMp3("Gif", 20), {{3, kFakeGif}})},
+      {"empty.mp3", WithPictures(MakeMp3("Empty", 20), {{3, ""}})},
+  };
+  for (const auto& [name, bytes] : files) {
+    Result<AudioTags> tags = ReadTags(Write(name, bytes), Options());
+    ASSERT_TRUE(tags.ok()) << name << ": " << tags.status().ToString();
+    EXPECT_EQ(tags->cover_sha256, "") << name;
+    EXPECT_EQ(tags->cover_type, "") << name;
+    Result<std::string> cover = RenderCover(dir_.Sub(name), 64, Options());
+    EXPECT_EQ(cover.status().code(), StatusCode::kNotFound) << name << ": " << cover.status().ToString();
+  }
+}
+
+TEST_F(TagReaderTest, CoverOfAnImageFileIsNeverEnlarged) {
+  if (!HaveFfmpeg()) GTEST_SKIP() << "ffmpeg is not installed";
+  const std::string png = dir_.Sub("small.png");
+  ASSERT_TRUE(Ffmpeg("-f lavfi -i color=c=blue:s=100x50 -frames:v 1 " + png));
+  Result<std::string> cover = RenderCover(png, 256, Options());
+  ASSERT_TRUE(cover.ok()) << cover.status().ToString();
+  EXPECT_EQ(JpegSize(*cover), std::make_pair(100, 50));
+  // Larger: fitted into the square, aspect ratio kept.
+  cover = RenderCover(png, 40, Options());
+  ASSERT_TRUE(cover.ok()) << cover.status().ToString();
+  EXPECT_EQ(JpegSize(*cover), std::make_pair(40, 20));
+}
+
+TEST_F(TagReaderTest, CoverOfWhatIsNeitherAudioNorImage) {
+  for (const auto& [name, bytes] : std::vector<std::pair<std::string, std::string>>{
+           {"random.jpg", Bytes(5000, 3)}, {"notes.png", "not a picture\n"}, {"fake.jpg", kFakeJpeg}}) {
+    Result<std::string> cover = RenderCover(Write(name, bytes), 64, Options());
+    ASSERT_FALSE(cover.ok()) << name;
+    EXPECT_EQ(cover.status().code(), StatusCode::kInvalidArgument)
+        << name << ": " << cover.status().ToString();
+  }
+  EXPECT_EQ(RenderCover(dir_.Sub("missing.mp3"), 64, Options()).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(RenderCover(dir_.path(), 64, Options()).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(TagReaderTest, TruncatedCoverIsInvalidNeverACrash) {
+  if (!HaveFfmpeg()) GTEST_SKIP() << "ffmpeg is not installed";
+  const std::string jpeg_path = dir_.Sub("detailed.jpg");
+  ASSERT_TRUE(Ffmpeg("-f lavfi -i testsrc=s=300x300 -frames:v 1 " + jpeg_path));
+  const std::string jpeg = ReadAll(jpeg_path);
+  ASSERT_GT(jpeg.size(), 4000U);
+  const std::string truncated = jpeg.substr(0, jpeg.size() / 3);
+
+  const std::string mp3 = Write("truncated.mp3", WithPictures(MakeMp3("Cut", 20), {{3, truncated}}));
+  Result<AudioTags> tags = ReadTags(mp3, Options());
+  ASSERT_TRUE(tags.ok()) << tags.status().ToString();
+  EXPECT_EQ(tags->cover_sha256, Sha256Hex(truncated));  // the tags do not decode the picture
+  Result<std::string> cover = RenderCover(mp3, 64, Options());
+  ASSERT_FALSE(cover.ok());
+  EXPECT_EQ(cover.status().code(), StatusCode::kInvalidArgument) << cover.status().ToString();
+
+  cover = RenderCover(Write("truncated.jpg", truncated), 64, Options());
+  ASSERT_FALSE(cover.ok());
+  EXPECT_EQ(cover.status().code(), StatusCode::kInvalidArgument) << cover.status().ToString();
+
+  // The whole picture, embedded the same way, renders.
+  cover = RenderCover(Write("whole.mp3", WithPictures(MakeMp3("Whole", 20), {{3, jpeg}})), 64, Options());
+  ASSERT_TRUE(cover.ok()) << cover.status().ToString();
+  EXPECT_EQ(JpegSize(*cover), std::make_pair(64, 64));
+}
+
+TEST_F(TagReaderTest, CoverSizeOutOfRange) {
+  const std::string mp3 = Write("a.mp3", MakeMp3("x", 20));
+  for (uint32_t size : {0U, 15U, 2049U, 100000U}) {
+    EXPECT_EQ(RenderCover(mp3, size, Options()).status().code(), StatusCode::kInvalidArgument) << size;
+  }
+}
+
+TEST_F(TagReaderTest, CoverModeIsSandboxedLikeTags) {
+  const std::string path = Write("a.mp3", MakeMp3("x", 20));
+  for (const char* hook : {"--test-crash", "--test-garbage", "--test-inspect"}) {
+    Result<std::string> cover = RenderCover(path, 64, TestHook(hook));
+    ASSERT_FALSE(cover.ok()) << hook;
+    EXPECT_EQ(cover.status().code(), StatusCode::kInvalidArgument) << hook;
+    EXPECT_EQ(cover.status().message(), "the file's cover could not be rendered safely") << hook;
+  }
+  TagReaderOptions flood = TestHook("--test-flood");
+  flood.max_cover_bytes = 1 << 20;
+  EXPECT_EQ(RenderCover(path, 64, flood).status().code(), StatusCode::kInvalidArgument);
+  TagReaderOptions sleep = TestHook("--test-sleep");
+  sleep.timeout = std::chrono::milliseconds(300);
+  Result<std::string> cover = RenderCover(path, 64, sleep);
+  EXPECT_EQ(cover.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(cover.status().message(), "rendering the file's cover timed out");
+  TagReaderOptions missing;
+  missing.tagger_path = dir_.Sub("no-such-tagger");
+  EXPECT_EQ(RenderCover(path, 64, missing).status().code(), StatusCode::kUnavailable);
+}
+
 // ---- the JSON line ------------------------------------------------------------------------------
 
 TEST(ParseTaggerOutputTest, ParsesTheFlatObject) {
@@ -484,6 +813,40 @@ TEST(ParseTaggerOutputTest, ParsesTheLibraryFields) {
        {R"({"format":"mp3","compilation":2})", R"({"format":"mp3","disc":"2"})",
         R"({"format":"mp3","genre":1})", R"({"format":"mp3","album_artist":"a","album_artist":"b"})"}) {
     EXPECT_FALSE(ParseTaggerOutput(bad).ok()) << bad;
+  }
+}
+
+TEST(ParseTaggerOutputTest, ParsesTheCoverFields) {
+  const std::string sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  Result<AudioTags> t =
+      ParseTaggerOutput(R"({"format":"mp3","cover_sha256":")" + sha + R"(","cover_type":"image/png"})");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->cover_sha256, sha);
+  EXPECT_EQ(t->cover_type, "image/png");
+  t = ParseTaggerOutput(R"({"format":"mp3","cover_sha256":"","cover_type":""})");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->cover_sha256, "");
+  const std::vector<std::string> bad_lines = {
+      R"({"format":"mp3","cover_sha256":")" + sha.substr(1) + R"(","cover_type":"image/png"})",  // 63
+      R"({"format":"mp3","cover_sha256":")" + sha + R"(0","cover_type":"image/png"})",           // 65
+      R"({"format":"mp3","cover_sha256":"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",)"
+      R"("cover_type":"image/png"})",
+      R"({"format":"mp3","cover_sha256":"g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",)"
+      R"("cover_type":"image/png"})",
+      R"({"format":"mp3","cover_sha256":")" + sha + R"(","cover_type":"image/gif"})",
+      R"({"format":"mp3","cover_sha256":")" + sha + R"(","cover_type":"IMAGE/JPEG"})",
+      R"({"format":"mp3","cover_sha256":")" + sha + R"(","cover_type":"image/jpeg "})",
+      R"({"format":"mp3","cover_sha256":")" + sha + R"(","cover_type":7})",
+      R"({"format":"mp3","cover_sha256":")" + sha + R"("})",  // no type
+      R"({"format":"mp3","cover_type":"image/jpeg"})",        // no hash
+      R"({"format":"mp3","cover_sha256":"","cover_sha256":""})",
+  };
+  for (const std::string& bad : bad_lines) {
+    Result<AudioTags> r = ParseTaggerOutput(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+    }
   }
 }
 
