@@ -20,6 +20,7 @@
 #include "e2e/http_helpers.h"
 #include "tests/mocks/temp_dir.h"
 #include "tests/support/exec.h"
+#include "tests/support/jpeg.h"
 
 extern char** environ;
 
@@ -198,6 +199,123 @@ TEST_F(LibraryE2eTest, UploadALibraryTwiceStreamItBackAndSurviveTwoNodesLost) {
     EXPECT_EQ(r->status, 200) << t.id << ": " << r->body.substr(0, 300);
     EXPECT_TRUE(r->body == t.bytes) << t.id << " differs by content URL (" << r->body.size() << " bytes)";
   }
+}
+
+// Makes `out` with ffmpeg (quiet, overwriting): `args` are the inputs and output options.
+void Ffmpeg(const std::string& dir, const std::vector<std::string>& args, const std::string& out) {
+  std::vector<std::string> argv = {"ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back(out);
+  ExecResult made = Exec(argv, dir);
+  ASSERT_EQ(made.code, 0) << "ffmpeg (scripts/install-deps.sh installs it) failed for " << out << ":\n"
+                          << made.err;
+}
+
+std::string JsonString(const std::string& body, const std::string& key) {
+  const std::string needle = "\"" + key + "\":\"";
+  const size_t at = body.find(needle);
+  if (at == std::string::npos) return "<no " + key + ">";
+  const size_t start = at + needle.size();
+  return body.substr(start, body.find('"', start) - start);
+}
+
+// Cover art end to end (issue 12): pictures embedded in an MP3 and a FLAC by ffmpeg are named by
+// their SHA-256 in the songs' and albums' JSON, and every node serves them as thumbnails, even a
+// node without a copy of the song (R=1 puts each song on one node), with immutable caching.
+TEST_F(LibraryE2eTest, CoversAreReadFromUploadsAndServedAsThumbnailsByEveryNode) {
+  // The pictures as files, then copied into the songs as they are (-c:v copy): the embedded bytes
+  // are the file's bytes, so their SHA-256 is known here.
+  ASSERT_NO_FATAL_FAILURE(Ffmpeg(tmp_.path(),
+                                 {"-f", "lavfi", "-i", "color=c=red:s=400x300:d=1", "-frames:v", "1"},
+                                 tmp_.Sub("red.jpg")));
+  ASSERT_NO_FATAL_FAILURE(Ffmpeg(tmp_.path(),
+                                 {"-f", "lavfi", "-i", "color=c=blue:s=200x200:d=1", "-frames:v", "1"},
+                                 tmp_.Sub("blue.png")));
+  const std::string red = Sha256Hex(ReadFile(tmp_.Sub("red.jpg")));
+  const std::string blue = Sha256Hex(ReadFile(tmp_.Sub("blue.png")));
+  struct Song {
+    std::string file;
+    std::string album;
+    int track;
+    std::string picture;  // "" for none
+    std::vector<std::string> codec;
+  };
+  const std::vector<Song> songs = {
+      {"red-2.mp3", "Red Album", 2, "red.jpg", {"-c:a", "libmp3lame", "-b:a", "32k", "-id3v2_version", "3"}},
+      {"red-1.mp3", "Red Album", 1, "red.jpg", {"-c:a", "libmp3lame", "-b:a", "32k", "-id3v2_version", "3"}},
+      {"blue-1.flac", "Blue Album", 1, "blue.png", {"-c:a", "flac"}},
+      {"plain-1.mp3", "Plain Album", 1, "", {"-c:a", "libmp3lame", "-b:a", "32k"}},
+  };
+  for (const Song& s : songs) {
+    std::vector<std::string> args = {
+        "-f", "lavfi", "-i",
+        "sine=frequency=" + std::to_string(300 + 100 * s.track) + ":sample_rate=22050:duration=1"};
+    if (!s.picture.empty()) {
+      args.insert(args.end(), {"-i", tmp_.Sub(s.picture), "-map", "0:a", "-map", "1:v", "-c:v", "copy",
+                               "-disposition:v", "attached_pic"});
+    }
+    args.insert(args.end(), s.codec.begin(), s.codec.end());
+    args.insert(args.end(), {"-metadata", "title=" + s.file, "-metadata", "artist=Painter", "-metadata",
+                             "album=" + s.album, "-metadata", "track=" + std::to_string(s.track)});
+    ASSERT_NO_FATAL_FAILURE(Ffmpeg(tmp_.path(), args, tmp_.Sub(s.file)));
+  }
+
+  cluster_ = std::make_unique<Cluster>(3, "covers");
+  cluster_->SetCommonFlags({"--replication-factor", "1", "--scrub-interval-s", "0"});
+  cluster_->StartAll();
+  ASSERT_NE(cluster_->WaitLeader(), 0u);
+  const int port1 = cluster_->spec(1).http_port;
+  for (const Song& s : songs) {
+    auto up = HttpCall(port1, "POST", "/music/upload?filename=" + s.file, ReadFile(tmp_.Sub(s.file)));
+    ASSERT_TRUE(up);
+    ASSERT_EQ(up->status, 201) << s.file << ": " << up->body;
+    const std::string want = s.picture.empty() ? "" : s.picture == "red.jpg" ? red : blue;
+    EXPECT_EQ(JsonString(up->body, "cover"), want) << s.file << ": " << up->body;
+  }
+  auto albums = HttpCall(port1, "GET", "/music/albums?sort=name");
+  ASSERT_TRUE(albums);
+  ASSERT_EQ(albums->status, 200) << albums->body;
+  EXPECT_EQ(Count(albums->body, "\"cover\":\"" + blue + "\""), 1u) << albums->body;
+  EXPECT_EQ(Count(albums->body, "\"cover\":\"" + red + "\""), 1u) << albums->body;
+  EXPECT_EQ(Count(albums->body, "\"cover\":\"\""), 1u) << "Plain Album: " << albums->body;
+
+  // Every node, whichever holds the song: the same thumbnail, scaled to fit, never upscaled.
+  std::string first;
+  for (uint64_t id = 1; id <= 3; ++id) {
+    const int port = cluster_->spec(id).http_port;
+    auto thumb = HttpCall(port, "GET", "/music/covers/" + red + "?size=64");
+    ASSERT_TRUE(thumb);
+    ASSERT_EQ(thumb->status, 200) << "node " << id << ": " << thumb->body.substr(0, 300);
+    EXPECT_EQ(thumb->Header("content-type"), "image/jpeg");
+    EXPECT_NE(thumb->Header("cache-control").find("immutable"), std::string::npos);
+    EXPECT_EQ(testing_jpeg::JpegSize(thumb->body), std::make_pair(64, 48)) << "node " << id;
+    if (first.empty()) first = thumb->body;
+    EXPECT_TRUE(thumb->body == first) << "node " << id << " rendered other bytes";
+    const std::string etag = thumb->Header("etag");
+    ASSERT_FALSE(etag.empty());
+    auto again =
+        HttpCall(port, "GET", "/music/covers/" + red + "?size=64", "", "If-None-Match: " + etag + "\r\n");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 304);
+    auto big = HttpCall(port, "GET", "/music/covers/" + blue + "?size=1024");
+    ASSERT_TRUE(big);
+    ASSERT_EQ(big->status, 200) << big->body.substr(0, 300);
+    EXPECT_EQ(testing_jpeg::JpegSize(big->body), std::make_pair(200, 200)) << "a PNG, not upscaled";
+    auto fallback = HttpCall(port, "GET", "/music/covers/" + blue);
+    ASSERT_TRUE(fallback);
+    EXPECT_EQ(testing_jpeg::JpegSize(fallback->body), std::make_pair(200, 200)) << "default 256";
+  }
+  // Bad names and sizes are 400, an unknown cover 404.
+  for (const std::string& target : {"/music/covers/" + red + "?size=100", "/music/covers/" + red + "?size=x",
+                                    "/music/covers/" + std::string(64, 'A'), "/music/covers/" + red.substr(1),
+                                    std::string("/music/covers/..%2f..%2fetc")}) {
+    auto bad = HttpCall(port1, "GET", target);
+    ASSERT_TRUE(bad);
+    EXPECT_EQ(bad->status, 400) << target << ": " << bad->body;
+  }
+  auto unknown = HttpCall(port1, "GET", "/music/covers/" + std::string(64, 'f'));
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404) << unknown->body;
 }
 
 }  // namespace

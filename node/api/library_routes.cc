@@ -21,7 +21,7 @@ std::string AlbumSummaryFields(const catalog::AlbumSummary& a) {
          ",\"album_artist\":" + Quote(a.album_artist) + ",\"year\":" + std::to_string(a.year) +
          ",\"song_count\":" + std::to_string(a.song_count) +
          ",\"duration_ms\":" + std::to_string(a.duration_ms) +
-         ",\"created_at_ms\":" + std::to_string(a.created_at_ms);
+         ",\"created_at_ms\":" + std::to_string(a.created_at_ms) + ",\"cover\":" + Quote(a.cover);
 }
 
 class LibraryRoutes {

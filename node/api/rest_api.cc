@@ -20,12 +20,14 @@
 #include "common/sha256.h"
 #include "common/utf8.h"
 #include "node/api/cluster_control.h"
+#include "node/api/covers.h"
 #include "node/api/http/content_type.h"
 #include "node/api/http/multipart.h"
 #include "node/api/http/range.h"
 #include "node/api/http/request.h"
 #include "node/api/http/response.h"
 #include "node/api/library_routes.h"
+#include "node/api/spool_file.h"
 #include "node/catalog/library.h"
 #include "node/catalog/metadata_store.h"
 #include "node/catalog/proposer.h"
@@ -69,6 +71,7 @@ std::string SongJson(const catalog::Song& s, const std::vector<catalog::Replica>
       ",\"created_at_ms\":" + std::to_string(s.created_at_ms) + ",\"album_artist\":" + Quote(s.album_artist) +
       ",\"disc\":" + std::to_string(s.disc) + ",\"genre\":" + Quote(s.genre) +
       ",\"compilation\":" + (s.compilation ? "true" : "false") + ",\"album_id\":" + Quote(s.album_id) +
+      ",\"cover\":" + Quote(s.cover) +
       // The content URL: served from any copy, even without a quorum; cacheable.
       ",\"stream_url\":" + Quote("/music/stream/" + s.file_id + "?sha256=" + s.sha256);
   if (replicas != nullptr) {
@@ -192,41 +195,6 @@ Result<std::optional<std::string>> ExpectedSha256(const Request& req) {
   return from_query ? from_query : *from_header;
 }
 
-// A temp file in the spool directory, deleted on destruction.
-class SpoolFile {
- public:
-  static Result<std::unique_ptr<SpoolFile>> Create(const std::string& dir) {
-    std::string path = dir + "/upload-XXXXXX";
-    int fd = ::mkstemp(path.data());
-    if (fd < 0) return Status::FromErrno(errno, "creating a spool file in " + dir);
-    return std::unique_ptr<SpoolFile>(new SpoolFile(fd, std::move(path)));
-  }
-  ~SpoolFile() {
-    ::close(fd_);
-    ::unlink(path_.c_str());
-  }
-  SpoolFile(const SpoolFile&) = delete;
-  SpoolFile& operator=(const SpoolFile&) = delete;
-  Status Write(const char* data, size_t n) {
-    while (n > 0) {
-      ssize_t w = ::write(fd_, data, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return Status::FromErrno(errno, "writing the upload spool");
-      }
-      data += w;
-      n -= static_cast<size_t>(w);
-    }
-    return Status::Ok();
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  SpoolFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  int fd_;
-  std::string path_;
-};
-
 // Runs a push-style read (FileService::Read) on its own thread into a bounded queue, for a
 // pull-style HTTP body. Started by the first Produce (a HEAD request never starts it).
 class ProxyStream {
@@ -297,11 +265,6 @@ class ProxyStream {
   Status status_;
   std::thread thread_;
 };
-
-bool EtagMatches(std::string_view header, const std::string& etag) {
-  if (header.find('*') != std::string_view::npos) return true;
-  return header.find(etag) != std::string_view::npos;
-}
 
 Result<web::json::value> ParseJsonObject(BodyReader& body, const std::vector<std::string>& allowed) {
   auto text = http::ReadBodyToString(body, kMaxAdminBody);
@@ -514,6 +477,7 @@ class Routes {
       song->disc = tags->disc;
       song->genre = tags->genre;
       song->compilation = tags->compilation;
+      song->cover = tags->cover;
       return Status::Ok();
     };
     auto result = deps_.files->Upload(up, source);
@@ -653,7 +617,7 @@ class Routes {
       r.AddHeader("Dispotify-Node", std::to_string(options_.self.value()));
       return r;
     };
-    if (auto inm = req.Header("If-None-Match"); inm && EtagMatches(*inm, etag)) {
+    if (auto inm = req.Header("If-None-Match"); inm && http::IfNoneMatchMatches(*inm, etag)) {
       return headers(Response::Empty(304));
     }
     uint64_t start = 0;
@@ -925,6 +889,7 @@ void AddRestRoutes(const RestApiOptions& options, const RestApiDeps& deps, http:
   router->Get("/music/songs/{file_id}", bind(&Routes::GetSong));
   router->Delete("/music/songs/{file_id}", bind(&Routes::DeleteSong));
   AddLibraryRoutes(deps, router);
+  if (deps.covers != nullptr) AddCoverRoutes(deps.covers, router);
   router->Get("/healthz", bind(&Routes::Healthz));
   router->Get("/readyz", bind(&Routes::Readyz));
   router->Get("/cluster/status", bind(&Routes::ClusterStatus));

@@ -17,6 +17,7 @@
 //   DELETE /music/songs/{file_id}
 //   GET    /music/artists?limit=&after=, /music/albums?limit=&after=&sort=&artist=,
 //          /music/albums/{album_id}   (library_routes.h)
+//   GET    /music/covers/{sha256}?size=  a song's embedded picture as a JPEG thumbnail (covers.h)
 //   GET    /healthz, /readyz, /cluster/status
 //   admin (bearer token when configured):
 //   POST   /admin/members {"node_id","address"[,"node_uuid"]}, POST /admin/members/{id}/promote,
@@ -51,6 +52,7 @@ class RepairManager;
 namespace dispotify::api {
 
 class ClusterControl;
+class CoverService;
 
 // Tags read from an uploaded file (by an isolated TagLib process; see node/api/tags/).
 struct AudioInfo {
@@ -65,6 +67,7 @@ struct AudioInfo {
   uint32_t disc = 0;
   std::string genre;
   bool compilation = false;
+  std::string cover;  // SHA-256 (lowercase hex) of the embedded picture; "" when none
 };
 
 struct RestApiOptions {
@@ -87,6 +90,7 @@ struct RestApiDeps {
   replication::PeerClient* peers = nullptr;
   replication::RepairManager* repair = nullptr;  // runs on the leader
   ClusterControl* cluster = nullptr;
+  CoverService* covers = nullptr;  // null: no /music/covers route
   std::function<uint32_t()> replication_factor;
   // Reads the tags of the file at `path`; kInvalidArgument when it is not audio. Null: no tags
   // are read (names and types come from the request only).

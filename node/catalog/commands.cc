@@ -72,6 +72,11 @@ bool GetLibraryFields(Decoder& d, Song* s) {
   return true;
 }
 
+// The third optional group (command level 3): the song's cover.
+bool HasCover(const Song& s) {
+  return !s.cover.empty();
+}
+
 struct Encoder {
   std::string* out;
   void operator()(const PutSongCmd& c) const {
@@ -79,14 +84,16 @@ struct Encoder {
     PutU8(out, c.if_absent ? 1 : 0);
     PutU32(out, static_cast<uint32_t>(c.replicas.size()));
     for (NodeId n : c.replicas) PutU64(out, n.value());
-    const bool library = HasLibraryFields(c.song);
-    // The groups are positional: the library group needs the lock group before it (an empty name
-    // and token 0 read back as "not fenced").
+    const bool cover = HasCover(c.song);
+    const bool library = cover || HasLibraryFields(c.song);
+    // The groups are positional: each needs the ones before it (an empty lock name and token 0
+    // read back as "not fenced", library fields at their defaults as untagged).
     if (c.lock_token != 0 || library) {
       PutString(out, c.lock_name);
       PutU64(out, c.lock_token);
     }
     if (library) PutLibraryFields(out, c.song);
+    if (cover) PutString(out, c.song.cover);
   }
   void operator()(const DeleteSongCmd& c) const {
     PutString(out, c.file_id);
@@ -163,6 +170,7 @@ Result<CommandBody> DecodeBody(uint8_t kind, Decoder& d) {
       if (!ok) break;
       if (d.remaining() > 0 && (!d.GetString(&c.lock_name) || !d.GetU64(&c.lock_token))) break;
       if (d.remaining() > 0 && !GetLibraryFields(d, &c.song)) break;
+      if (d.remaining() > 0 && !d.GetString(&c.song.cover)) break;
       return CommandBody{std::move(c)};
     }
     case 1: {
@@ -276,10 +284,11 @@ std::string FormatNodeList(const std::vector<NodeId>& nodes) {
 }
 
 uint32_t CommandLevelOf(const CommandBody& body) {
-  // A put-song with library fields is level 2: a level-1 node would find trailing bytes in it and
-  // apply it as a no-op, losing the song.
-  if (const auto* put = std::get_if<PutSongCmd>(&body); put != nullptr && HasLibraryFields(put->song)) {
-    return 2;
+  // A put-song with library fields is level 2, with a cover level 3: an older node would find
+  // trailing bytes in it and apply it as a no-op, losing the song.
+  if (const auto* put = std::get_if<PutSongCmd>(&body); put != nullptr) {
+    if (HasCover(put->song)) return 3;
+    if (HasLibraryFields(put->song)) return 2;
   }
   return kCommandLevels[body.index()];
 }

@@ -100,8 +100,8 @@ struct Command {
 // command only once every member has reached its level (node/server/command_levels.h). A new kind
 // gets kCommandLevel + 1 here and kCommandLevel moves with it. The same holds for a new field
 // of a kind: level 2 is a put-song carrying the library fields (album artist, disc, genre,
-// compilation), which a level-1 node cannot decode.
-inline constexpr uint32_t kCommandLevel = 2;
+// compilation), which a level-1 node cannot decode; level 3 one carrying a cover.
+inline constexpr uint32_t kCommandLevel = 3;
 // The level this body needs: the level that introduced its kind (kCommandLevels, indexed like
 // CommandBody), or that of the newest optional field it carries.
 uint32_t CommandLevelOf(const CommandBody& body);

@@ -56,12 +56,14 @@ void EncodeDumpRecord(const DumpRecord& record, std::string* out) {
     PutI64(out, s->created_at_ms);
     // Optional (see the header): a song without library tags is written as version 1 wrote it,
     // an album_artist equal to the artist included (a load derives it back from the artist).
-    if (s->album_artist != s->artist || s->disc != 0 || !s->genre.empty() || s->compilation) {
+    if (s->album_artist != s->artist || s->disc != 0 || !s->genre.empty() || s->compilation ||
+        !s->cover.empty()) {
       PutString(out, s->album_artist);
       encoding::PutU32(out, s->disc);
       PutString(out, s->genre);
       encoding::PutU8(out, s->compilation ? 1 : 0);
     }
+    if (!s->cover.empty()) PutString(out, s->cover);
   } else if (const auto* r = std::get_if<Replica>(&record)) {
     PutString(out, r->file_id);
     encoding::PutU64(out, r->node.value());
@@ -96,6 +98,7 @@ Result<DumpRecord> DecodeDumpRecord(DumpRecordKind kind, std::string_view payloa
              d.GetU8(&compilation) && compilation <= 1;
         s.compilation = compilation == 1;
       }
+      if (ok && d.remaining() > 0) ok = GetString(&d, &s.cover);
       record = std::move(s);
       break;
     }

@@ -13,12 +13,14 @@
 // A string is `u32 length | bytes`. Payloads by kind:
 //   1 song     file_id, title, artist, album, file_name, content_type (strings) | u32 track |
 //              u32 year | u64 duration_ms | u64 size_bytes | sha256 (string) | i64 created_at_ms
-//              [ album_artist (string) | u32 disc | genre (string) | u8 compilation (0/1) ]
+//              [ album_artist (string) | u32 disc | genre (string) | u8 compilation (0/1)
+//                [ cover (string) ] ]
 //              The bracketed group came with catalog schema 3; it is written only when a field
 //              differs from its default (album_artist: the artist), so a dump of untagged songs is byte for
 //              byte what version 1 wrote (older nodes still install it), and a song record without it loads
 //              with the defaults (the store then derives album_artist from artist). album_id is not carried:
-//              the store recomputes it.
+//              the store recomputes it. The inner group (catalog schema 4) is written only for
+//              a song with a cover, after the outer one.
 //   2 replica  file_id (string) | u64 node | u8 state | i64 updated_at_ms
 //   3 lock     name, owner (strings) | i64 expires_at_ms | u64 token
 //   4 setting  key, value (strings)

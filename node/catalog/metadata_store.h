@@ -49,6 +49,9 @@ class MetadataStore {
   virtual Result<ArtistPage> ListArtists(const ArtistListRequest& request) = 0;
   virtual Result<AlbumPage> ListAlbums(const AlbumListRequest& request) = 0;
   virtual Result<std::optional<AlbumDetail>> GetAlbum(std::string_view album_id) = 0;
+  // A song whose cover (Song::cover) is `cover`, the smallest file_id among them; nullopt when
+  // none has it (or `cover` is empty).
+  virtual Result<std::optional<Song>> SongWithCover(std::string_view cover) = 0;
 
   virtual Result<std::vector<Replica>> GetReplicas(std::string_view file_id) = 0;
   // Replicas held by `node`, in file_id order after `after_file_id` (for repair and rebalancing).

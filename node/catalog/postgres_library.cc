@@ -34,12 +34,15 @@ std::string Hex(std::string_view s) {
 }
 
 // The aggregate that defines an album's summary (library.h), over the songs in scope.
+// The cover is that of the first song in album order with one (array_agg skips none, FILTER does).
 constexpr const char* kAggregate =
     "count(*), (array_agg(album ORDER BY album))[1], (array_agg(album_artist ORDER BY album_artist))[1], "
-    "max(year), coalesce(sum(duration_ms), 0)::bigint, max(created_at_ms)";
+    "max(year), coalesce(sum(duration_ms), 0)::bigint, max(created_at_ms), "
+    "coalesce((array_agg(cover ORDER BY disc, track, title, file_id) FILTER (WHERE cover <> ''::bytea))[1], "
+    "''::bytea)";
 
 constexpr const char* kAlbumColumns =
-    "album_id, title, album_artist, year, song_count, duration_ms, created_at_ms, title_key";
+    "album_id, title, album_artist, year, song_count, duration_ms, created_at_ms, title_key, cover";
 
 AlbumSummary AlbumFromRow(const pqxx::row& r) {
   AlbumSummary a;
@@ -50,18 +53,19 @@ AlbumSummary AlbumFromRow(const pqxx::row& r) {
   a.song_count = U64(r[4]);
   a.duration_ms = U64(r[5]);
   a.created_at_ms = r[6].as<int64_t>();
+  a.cover = Bytes(r[8]);
   return a;
 }
 
 // Writes an album's row from an aggregate row (columns from `first`: count, album, album_artist,
-// year, duration, created).
+// year, duration, created, cover).
 void WriteAlbum(pqxx::work& tx, const std::string& album_id, const pqxx::row& agg, int first) {
   const std::string title = Bytes(agg[first + 1]);
   const std::string artist = Bytes(agg[first + 2]);
   const int64_t year = agg[first + 3].as<int64_t>();
   tx.exec_prepared0("put_album", Bytes(album_id), Bytes(title), Bytes(artist), Bytes(FoldKey(title)),
                     Bytes(FoldKey(artist)), year, -year, agg[first].as<int64_t>(),
-                    agg[first + 4].as<int64_t>(), agg[first + 5].as<int64_t>());
+                    agg[first + 4].as<int64_t>(), agg[first + 5].as<int64_t>(), binarystring(agg[first + 6]));
 }
 
 std::string ListAlbumsSql(bool artist, bool after, AlbumSort sort) {
@@ -100,7 +104,7 @@ std::string ListAlbumsName(bool artist, bool after, AlbumSort sort) {
 
 const char* const kSongColumns =
     "file_id, title, artist, album, file_name, content_type, track, year, duration_ms, size_bytes, sha256, "
-    "created_at_ms, album_artist, disc, genre, compilation, album_id";
+    "created_at_ms, album_artist, disc, genre, compilation, album_id, cover";
 
 Song SongFromRow(const pqxx::row& r) {
   Song s;
@@ -121,6 +125,7 @@ Song SongFromRow(const pqxx::row& r) {
   s.genre = Bytes(r[14]);
   s.compilation = r[15].as<bool>();
   s.album_id = Bytes(r[16]);
+  s.cover = Bytes(r[17]);
   return s;
 }
 
@@ -194,6 +199,14 @@ void MigrateToV3(pqxx::work& tx) {
   DLOG_INFO << "postgres catalog: schema 3 (albums) built for " << songs << " songs";
 }
 
+void MigrateToV4(pqxx::work& tx) {
+  // Every song so far has no cover, so the albums' rows need no recomputing.
+  tx.exec(
+      "ALTER TABLE songs ADD COLUMN cover bytea NOT NULL DEFAULT ''::bytea;"
+      "ALTER TABLE albums ADD COLUMN cover bytea NOT NULL DEFAULT ''::bytea;"
+      "CREATE INDEX songs_cover ON songs (cover) WHERE cover <> ''::bytea;");
+}
+
 void PrepareLibraryStatements(pqxx::connection& c) {
   c.prepare("album_aggregate", std::string("SELECT ") + kAggregate + " FROM songs WHERE album_id = $1");
   c.prepare("all_album_aggregates", std::string("SELECT album_id, ") + kAggregate +
@@ -201,15 +214,18 @@ void PrepareLibraryStatements(pqxx::connection& c) {
   c.prepare(
       "put_album",
       "INSERT INTO albums (album_id, title, album_artist, title_key, artist_key, year, neg_year, song_count, "
-      "duration_ms, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+      "duration_ms, created_at_ms, cover) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
       "ON CONFLICT (album_id) DO UPDATE SET title = EXCLUDED.title, album_artist = EXCLUDED.album_artist, "
       "title_key = EXCLUDED.title_key, artist_key = EXCLUDED.artist_key, year = EXCLUDED.year, "
       "neg_year = EXCLUDED.neg_year, song_count = EXCLUDED.song_count, duration_ms = EXCLUDED.duration_ms, "
-      "created_at_ms = EXCLUDED.created_at_ms");
+      "created_at_ms = EXCLUDED.created_at_ms, cover = EXCLUDED.cover");
   c.prepare("delete_album", "DELETE FROM albums WHERE album_id = $1");
   c.prepare("get_album", std::string("SELECT ") + kAlbumColumns + " FROM albums WHERE album_id = $1");
   c.prepare("album_songs", std::string("SELECT ") + kSongColumns +
                                " FROM songs WHERE album_id = $1 ORDER BY disc, track, title, file_id");
+  c.prepare("song_with_cover",
+            std::string("SELECT ") + kSongColumns +
+                " FROM songs WHERE cover = $1 AND cover <> ''::bytea ORDER BY file_id LIMIT 1");
   c.prepare("list_artists_first",
             "SELECT artist_key, album_artist, count(*), sum(song_count)::bigint FROM albums "
             "WHERE $1::bytea IS NOT NULL AND $2::bytea IS NOT NULL "  // typed: one signature for both
@@ -292,6 +308,12 @@ Result<AlbumPage> ListAlbums(pqxx::transaction_base& tx, const AlbumListRequest&
     page.items.push_back(AlbumFromRow(row));
   }
   return page;
+}
+
+Result<std::optional<Song>> SongWithCover(pqxx::transaction_base& tx, std::string_view cover) {
+  const pqxx::result r = tx.exec_prepared("song_with_cover", Bytes(cover));
+  if (r.empty()) return std::optional<Song>();
+  return std::optional<Song>(SongFromRow(r[0]));
 }
 
 Result<std::optional<AlbumDetail>> GetAlbum(pqxx::transaction_base& tx, std::string_view album_id) {

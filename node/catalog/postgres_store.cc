@@ -329,7 +329,8 @@ struct Migration {
   int version;
   void (*apply)(pqxx::work&);
 };
-constexpr Migration kMigrations[] = {{1, MigrateToV1}, {2, MigrateToV2}, {3, pg::MigrateToV3}};
+constexpr Migration kMigrations[] = {
+    {1, MigrateToV1}, {2, MigrateToV2}, {3, pg::MigrateToV3}, {4, pg::MigrateToV4}};
 static_assert(std::size(kMigrations) == kPostgresSchemaVersion);
 
 // The schema version recorded in the database; 0 when it has no catalog tables yet.
@@ -401,13 +402,14 @@ void PrepareStatements(pqxx::connection& c) {
   c.prepare(
       "put_song",
       "WITH s AS (INSERT INTO songs (" + cols +
-          ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $15, $16, $17, $18, $19) "
+          ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $15, $16, $17, $18, $19, $20) "
           "ON CONFLICT (file_id) DO UPDATE SET title = EXCLUDED.title, artist = EXCLUDED.artist, "
           "album = EXCLUDED.album, file_name = EXCLUDED.file_name, content_type = EXCLUDED.content_type, "
           "track = EXCLUDED.track, year = EXCLUDED.year, duration_ms = EXCLUDED.duration_ms, "
           "size_bytes = EXCLUDED.size_bytes, sha256 = EXCLUDED.sha256, created_at_ms = "
           "EXCLUDED.created_at_ms, album_artist = EXCLUDED.album_artist, disc = EXCLUDED.disc, "
-          "genre = EXCLUDED.genre, compilation = EXCLUDED.compilation, album_id = EXCLUDED.album_id) "
+          "genre = EXCLUDED.genre, compilation = EXCLUDED.compilation, album_id = EXCLUDED.album_id, "
+          "cover = EXCLUDED.cover) "
           "INSERT INTO song_search (file_id, search_text, fields) VALUES ($1, $13, $14::text[]) "
           "ON CONFLICT (file_id) DO UPDATE SET search_text = EXCLUDED.search_text, fields = EXCLUDED.fields "
           "WHERE song_search.search_text <> EXCLUDED.search_text");
@@ -701,6 +703,14 @@ class PostgresStore final : public MetadataStore {
                                             });
   }
 
+  Result<std::optional<Song>> SongWithCover(std::string_view cover) override {
+    return Read<std::optional<Song>>("song with cover",
+                                     [&](pqxx::connection& c) -> Result<std::optional<Song>> {
+                                       pqxx::nontransaction tx(c);
+                                       return pg::SongWithCover(tx, cover);
+                                     });
+  }
+
   Result<std::vector<Replica>> GetReplicas(std::string_view file_id) override {
     if (!IsValidFileId(file_id)) return Status::InvalidArgument("invalid file_id");
     return Read<std::vector<Replica>>(
@@ -931,7 +941,7 @@ void PostgresStore::PutSong(pqxx::work& tx, const Song& song, Deltas* d) {
                     Bytes(s.file_name), Bytes(s.content_type), static_cast<int64_t>(s.track),
                     static_cast<int64_t>(s.year), I64(s.duration_ms), I64(s.size_bytes), Bytes(s.sha256),
                     s.created_at_ms, text, folded.fields, Bytes(s.album_artist), static_cast<int64_t>(s.disc),
-                    Bytes(s.genre), s.compilation, Bytes(s.album_id));
+                    Bytes(s.genre), s.compilation, Bytes(s.album_id), Bytes(s.cover));
   if (!old.empty()) {
     const std::string old_album = Bytes(old[0][2]);
     if (old_album != s.album_id) pg::RefreshAlbum(tx, old_album);
@@ -1251,7 +1261,7 @@ Status PostgresStore::LoadLocked(pqxx::connection& conn, DumpReader& reader, con
   static const std::vector<std::string> kSongCols = {
       "file_id",      "title", "artist",      "album",       "file_name", "content_type",
       "track",        "year",  "duration_ms", "size_bytes",  "sha256",    "created_at_ms",
-      "album_artist", "disc",  "genre",       "compilation", "album_id"};
+      "album_artist", "disc",  "genre",       "compilation", "album_id",  "cover"};
   static const std::vector<std::string> kReplicaCols = {"file_id", "node", "state", "updated_at_ms"};
   static const std::vector<std::string> kLockCols = {"name", "owner", "expires_at_ms", "token"};
   static const std::vector<std::string> kSettingCols = {"key", "value"};
@@ -1308,7 +1318,7 @@ Status PostgresStore::LoadLocked(pqxx::connection& conn, DumpReader& reader, con
             CopyBytea(s.file_name), CopyBytea(s.content_type), static_cast<int64_t>(s.track),
             static_cast<int64_t>(s.year), I64(s.duration_ms), I64(s.size_bytes), CopyBytea(s.sha256),
             s.created_at_ms, CopyBytea(s.album_artist), static_cast<int64_t>(s.disc), CopyBytea(s.genre),
-            std::string(s.compilation ? "t" : "f"), CopyBytea(s.album_id));
+            std::string(s.compilation ? "t" : "f"), CopyBytea(s.album_id), CopyBytea(s.cover));
         break;
       }
       case Mutation::Kind::kPutReplica: {

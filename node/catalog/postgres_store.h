@@ -3,8 +3,8 @@
 // node (UTF8 encoding); OpenPostgresStore (metadata_store.h) creates and migrates the schema.
 // libpqxx stays out of this header: everything lives in postgres_store.cc.
 //
-// SCHEMA (version 3; meta.schema_version; the library columns and the albums table of version 3
-// are in postgres_library.h)
+// SCHEMA (version 4; meta.schema_version; the library columns and the albums table of version 3,
+// and the covers' columns of version 4, are in postgres_library.h)
 //   meta      (key text PRIMARY KEY, value bigint): 'schema_version', 'applied_index', and the
 //             Stats counters 'songs', 'bytes', 'replicas_healthy', 'replicas_other' [v2]
 //   songs     (file_id bytea PRIMARY KEY, title, artist, album, file_name, content_type bytea,
@@ -57,7 +57,7 @@
 
 namespace dispotify::catalog {
 
-inline constexpr int kPostgresSchemaVersion = 3;
+inline constexpr int kPostgresSchemaVersion = 4;
 
 struct PostgresStoreOptions {
   size_t max_idle_read_connections = 4;  // pooled reader connections kept open

@@ -139,10 +139,10 @@ class Stmt {
 
 namespace dispotify::catalog::sqlite {
 
-// A song's columns, in the order ReadSongRow reads them (schema 3).
+// A song's columns, in the order ReadSongRow reads them (schema 4).
 #define DISPOTIFY_SQLITE_SONG_COLUMNS                                                                      \
   "file_id, title, artist, album, file_name, content_type, track, year, duration_ms, size_bytes, sha256, " \
-  "created_at_ms, album_artist, disc, genre, compilation, album_id"
+  "created_at_ms, album_artist, disc, genre, compilation, album_id, cover"
 
 inline Song ReadSongRow(const Stmt& st) {
   Song s;
@@ -163,6 +163,7 @@ inline Song ReadSongRow(const Stmt& st) {
   s.genre = st.Text(14);
   s.compilation = st.Int(15) != 0;
   s.album_id = st.Text(16);
+  s.cover = st.Text(17);
   return s;
 }
 

@@ -24,6 +24,14 @@ CREATE INDEX albums_artist_recent ON albums(album_artist, created_at_ms, album_i
 CREATE INDEX albums_artists ON albums(artist_key, album_artist, song_count);
 )sql";
 
+// Version 3 -> 4 (and the last step of a new database): the covers. The index is partial: most
+// lookups are of a cover that exists, and songs without one need no entry.
+const char kAddCoverColumns[] = R"sql(
+ALTER TABLE songs ADD COLUMN cover TEXT NOT NULL DEFAULT '';
+ALTER TABLE albums ADD COLUMN cover TEXT NOT NULL DEFAULT '';
+CREATE INDEX songs_cover ON songs(cover) WHERE cover <> '';
+)sql";
+
 namespace {
 
 // Version 2 -> 3: the new song columns (every song gets the defaults, then its album).
@@ -37,18 +45,27 @@ ALTER TABLE songs ADD COLUMN album_id TEXT NOT NULL DEFAULT '';
 constexpr char kSongsForBackfill[] = "SELECT id, artist, album FROM songs WHERE id > ?1 ORDER BY id LIMIT ?2";
 constexpr char kBackfillSong[] = "UPDATE songs SET album_artist = ?2, album_id = ?3 WHERE id = ?1";
 
+// The cover: that of the album's first song (in album order, on the songs_album index) with one.
+#define ALBUM_COVER(album_id)                                          \
+  "coalesce((SELECT c.cover FROM songs c WHERE c.album_id = " album_id \
+  " AND c.cover <> '' "                                                \
+  "ORDER BY c.disc, c.track, c.title, c.file_id LIMIT 1), '')"
 constexpr char kAlbumAggregate[] =
-    "SELECT count(*), min(album), min(album_artist), max(year), sum(duration_ms), max(created_at_ms) "
-    "FROM songs WHERE album_id = ?1";
+    "SELECT count(*), min(album), min(album_artist), max(year), sum(duration_ms), "
+    "max(created_at_ms), " ALBUM_COVER("?1") " FROM songs WHERE album_id = ?1";
 constexpr char kAllAlbumAggregates[] =
-    "SELECT album_id, count(*), min(album), min(album_artist), max(year), sum(duration_ms), "
-    "max(created_at_ms) FROM songs GROUP BY album_id";
+    "SELECT s.album_id, count(*), min(s.album), min(s.album_artist), max(s.year), sum(s.duration_ms), "
+    "max(s.created_at_ms), " ALBUM_COVER("s.album_id") " FROM songs s GROUP BY s.album_id";
+#undef ALBUM_COVER
 constexpr char kUpsertAlbum[] =
     "INSERT OR REPLACE INTO albums(album_id, title, album_artist, title_key, artist_key, year, neg_year, "
-    "song_count, duration_ms, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    "song_count, duration_ms, created_at_ms, cover) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+constexpr char kSongWithCover[] = "SELECT " DISPOTIFY_SQLITE_SONG_COLUMNS
+                                  " FROM songs WHERE cover = ?1 AND cover <> '' ORDER BY file_id LIMIT 1";
 constexpr char kDeleteAlbum[] = "DELETE FROM albums WHERE album_id = ?1";
 
-#define ALBUM_COLUMNS "album_id, title, album_artist, year, song_count, duration_ms, created_at_ms, title_key"
+#define ALBUM_COLUMNS \
+  "album_id, title, album_artist, year, song_count, duration_ms, created_at_ms, title_key, cover"
 constexpr char kGetAlbum[] = "SELECT " ALBUM_COLUMNS " FROM albums WHERE album_id = ?1";
 constexpr char kAlbumSongs[] = "SELECT " DISPOTIFY_SQLITE_SONG_COLUMNS
                                " FROM songs WHERE album_id = ?1 ORDER BY disc, track, title, file_id";
@@ -87,7 +104,7 @@ constexpr const char* kListArtists[2] = {
 constexpr int64_t kBackfillBatch = 10000;
 
 // Writes the albums row from an aggregate over its songs (columns from `first`: count, album,
-// album_artist, year, duration, created).
+// album_artist, year, duration, created, cover).
 Status WriteAlbum(Conn& w, std::string_view album_id, const Stmt& agg, int first) {
   const std::string title = agg.Text(first + 1);
   const std::string artist = agg.Text(first + 2);
@@ -103,6 +120,7 @@ Status WriteAlbum(Conn& w, std::string_view album_id, const Stmt& agg, int first
       .Bind(8, agg.Int(first))
       .Bind(9, agg.Int(first + 4))
       .Bind(10, agg.Int(first + 5))
+      .Bind(11, agg.Text(first + 6))
       .Run();
 }
 
@@ -115,6 +133,7 @@ AlbumSummary ReadAlbum(const Stmt& st) {
   a.song_count = static_cast<uint64_t>(st.Int(4));
   a.duration_ms = static_cast<uint64_t>(st.Int(5));
   a.created_at_ms = st.Int(6);
+  a.cover = st.Text(8);
   return a;
 }
 
@@ -151,7 +170,6 @@ Status MigrateToV3(Conn& w) {
     if (batch.size() < static_cast<size_t>(kBackfillBatch)) break;
   }
   DISPOTIFY_RETURN_IF_ERROR(w.Exec(kCreateLibrarySchema));
-  DISPOTIFY_RETURN_IF_ERROR(RebuildAlbums(w));
   DLOG_INFO << "catalog store: schema 3 (albums) built for " << songs << " songs";
   return Status::Ok();
 }
@@ -237,6 +255,14 @@ Result<AlbumPage> ListAlbums(Conn& r, const AlbumListRequest& request) {
     page.items.push_back(ReadAlbum(st));
   }
   return page;
+}
+
+Result<std::optional<Song>> SongWithCover(Conn& r, std::string_view cover) {
+  DISPOTIFY_ASSIGN_STMT(st, r, kSongWithCover);
+  auto row = st.Bind(1, cover).Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<Song>();
+  return std::optional<Song>(ReadSongRow(st));
 }
 
 Result<std::optional<AlbumDetail>> GetAlbum(Conn& r, std::string_view album_id) {

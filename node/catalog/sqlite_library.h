@@ -15,7 +15,10 @@
 // the same at any depth (no OFFSET).
 // Migration from version 2 (MigrateToV3, inside Open's transaction): the columns are added,
 // album_artist = artist and album_id are written in batches of songs, the table and indexes
-// built, then albums filled from songs.
+// built; Open fills albums from songs once the later versions' columns exist.
+// Schema version 4 (kAddCoverColumns): songs.cover and albums.cover (the album's: that of its
+// first song in album order that has one), and a partial index on songs(cover) for
+// SongWithCover.
 
 #include <optional>
 #include <string_view>
@@ -30,6 +33,9 @@ namespace dispotify::catalog::sqlite {
 // columns); also run by MigrateToV3.
 extern const char kCreateLibrarySchema[];
 
+// Version 3 -> 4; also the last step of creating a database.
+extern const char kAddCoverColumns[];
+
 // --- on the writer connection, inside its transaction ---
 Status MigrateToV3(Conn& writer);
 // Recomputes the row of `album_id` from its songs (deletes it when it has none left).
@@ -41,5 +47,7 @@ Status RebuildAlbums(Conn& writer);
 Result<ArtistPage> ListArtists(Conn& reader, const ArtistListRequest& request);
 Result<AlbumPage> ListAlbums(Conn& reader, const AlbumListRequest& request);
 Result<std::optional<AlbumDetail>> GetAlbum(Conn& reader, std::string_view album_id);
+// A song whose cover is `cover` (the one with the smallest file_id), or nullopt.
+Result<std::optional<Song>> SongWithCover(Conn& reader, std::string_view cover);
 
 }  // namespace dispotify::catalog::sqlite

@@ -276,7 +276,7 @@ using sqlite::Stmt;
 
 // --- Schema and statements -------------------------------------------------------------------------
 
-constexpr int64_t kSchemaVersion = 3;
+constexpr int64_t kSchemaVersion = 4;
 
 // The vocabulary as of schema version 2 (version 1 had only words of 3+ characters that are not
 // all digits, keyed by word, with indexes on (c0, len) and (cl, len)).
@@ -288,7 +288,7 @@ constexpr int64_t kSchemaVersion = 3;
 
 constexpr char kCreateSchema[] = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-INSERT INTO meta VALUES ('schema_version', 3), ('applied_index', 0), ('songs', 0), ('bytes', 0),
+INSERT INTO meta VALUES ('schema_version', 4), ('applied_index', 0), ('songs', 0), ('bytes', 0),
                         ('replicas_healthy', 0), ('replicas_other', 0);
 CREATE TABLE songs(
   id INTEGER PRIMARY KEY, file_id TEXT NOT NULL UNIQUE,
@@ -396,18 +396,17 @@ constexpr char kSongForWrite[] =
     "SELECT id, size_bytes, ftitle, fartist, falbum, ffile, album_id FROM songs WHERE file_id = ?1";
 constexpr char kInsertSong[] = "INSERT INTO songs(id, " SONG_COLUMNS
                                ", ftitle, fartist, falbum, ffile) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-                               "?9, ?10, ?11, ?12, ?13, ?18, ?19, ?20, ?21, ?22, ?14, ?15, "
+                               "?9, ?10, ?11, ?12, ?13, ?18, ?19, ?20, ?21, ?22, ?23, ?14, ?15, "
                                "?16, ?17)";
 constexpr char kUpdateSong[] =
     "UPDATE songs SET title = ?3, artist = ?4, album = ?5, file_name = ?6, content_type = ?7, track = ?8, "
     "year = ?9, duration_ms = ?10, size_bytes = ?11, sha256 = ?12, created_at_ms = ?13, ftitle = ?14, "
-    "fartist = ?15, falbum = ?16, ffile = ?17, album_artist = ?18, disc = ?19, genre = ?20, compilation = "
-    "?21, "
-    "album_id = ?22 WHERE id = ?1 AND file_id = ?2";
+    "fartist = ?15, falbum = ?16, ffile = ?17, album_artist = ?18, disc = ?19, genre = ?20, "
+    "compilation = ?21, album_id = ?22, cover = ?23 WHERE id = ?1 AND file_id = ?2";
 constexpr char kUpdateSongDisplay[] =
     "UPDATE songs SET title = ?3, artist = ?4, album = ?5, file_name = ?6, content_type = ?7, track = ?8, "
     "year = ?9, duration_ms = ?10, size_bytes = ?11, sha256 = ?12, created_at_ms = ?13, album_artist = ?18, "
-    "disc = ?19, genre = ?20, compilation = ?21, album_id = ?22 WHERE id = ?1 AND file_id = ?2";
+    "disc = ?19, genre = ?20, compilation = ?21, album_id = ?22, cover = ?23 WHERE id = ?1 AND file_id = ?2";
 constexpr char kDeleteSong[] = "DELETE FROM songs WHERE id = ?1";
 #undef SONG_COLUMNS
 
@@ -673,6 +672,11 @@ class SqliteStore final : public MetadataStore {
     DISPOTIFY_RETURN_IF_ERROR((*reader)->Begin());  // the summary and the songs of one snapshot
     return sqlite::GetAlbum((*reader)->conn(), album_id);
   }
+  Result<std::optional<Song>> SongWithCover(std::string_view cover) override {
+    auto reader = AcquireReader();
+    if (!reader.ok()) return reader.status();
+    return sqlite::SongWithCover((*reader)->conn(), cover);
+  }
   Result<std::vector<Replica>> GetReplicas(std::string_view file_id) override;
   Result<std::vector<Replica>> ReplicasOnNode(NodeId node, std::string_view after_file_id,
                                               uint32_t limit) override;
@@ -798,7 +802,9 @@ Status SqliteStore::Open() {
       DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateWordFts));
       DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(kCreateFtsTriggers));
       DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(sqlite::kCreateLibrarySchema));
-      return Status::Ok();
+      // A new database has the songs and albums tables of version 3: the covers' columns are
+      // added the way the migration adds them, so that both paths make the same schema.
+      return writer_->Exec(sqlite::kAddCoverColumns);
     }
     int64_t version = 0;
     {
@@ -813,9 +819,18 @@ Status SqliteStore::Open() {
       DISPOTIFY_RETURN_IF_ERROR(MigrateFromV1());
       version = 2;
     }
+    const bool rebuild_albums = version == 2;
     if (version == 2) {
       DLOG_INFO << "catalog store " << path_ << ": migrating from schema version 2 (albums)";
       DISPOTIFY_RETURN_IF_ERROR(sqlite::MigrateToV3(*writer_));
+      version = 3;
+    }
+    if (version == 3) {
+      DLOG_INFO << "catalog store " << path_ << ": migrating from schema version 3 (covers)";
+      DISPOTIFY_RETURN_IF_ERROR(writer_->Exec(sqlite::kAddCoverColumns));
+      // Songs written before version 4 have no cover, so their albums' rows stay right; a
+      // database coming from version 2 has none yet.
+      if (rebuild_albums) DISPOTIFY_RETURN_IF_ERROR(sqlite::RebuildAlbums(*writer_));
       DISPOTIFY_ASSIGN_STMT(set, *writer_, kMetaSet);
       DISPOTIFY_RETURN_IF_ERROR(set.Bind(1, "schema_version").Bind(2, kSchemaVersion).Run());
       version = kSchemaVersion;
@@ -1032,7 +1047,8 @@ Status SqliteStore::PutSong(const Song& song, bool maintain_vocab) {
       .Bind(19, static_cast<int64_t>(s.disc))
       .Bind(20, s.genre)
       .Bind(21, int64_t{s.compilation ? 1 : 0})
-      .Bind(22, s.album_id);
+      .Bind(22, s.album_id)
+      .Bind(23, s.cover);
   if (sql != kUpdateSongDisplay) {
     for (int i = 0; i < 4; ++i) put.Bind(14 + i, folded.f[i]);
   }

@@ -1,16 +1,27 @@
 #include "node/catalog/types.h"
 
+#include <algorithm>
 #include <limits>
+
+#include "common/sha256.h"
 
 namespace dispotify::catalog {
 
 namespace {
+
+// Lowercase only: the value names a URL (/music/covers/{sha256}), which must have one spelling.
+bool IsLowerSha256Hex(std::string_view s) {
+  return IsSha256Hex(s) && std::none_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'F'; });
+}
 
 Status ValidateSong(const Song& s) {
   if (!IsValidFileId(s.file_id)) return Status::InvalidArgument("invalid file_id");
   for (const std::string* f :
        {&s.title, &s.artist, &s.album, &s.file_name, &s.content_type, &s.sha256, &s.album_artist, &s.genre}) {
     if (f->size() > kMaxTextBytes) return Status::InvalidArgument("song field longer than 4096 bytes");
+  }
+  if (!s.cover.empty() && !IsLowerSha256Hex(s.cover)) {
+    return Status::InvalidArgument("a song's cover is 64 lowercase hex digits or empty");
   }
   constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
   if (s.size_bytes > kMax || s.duration_ms > kMax) {

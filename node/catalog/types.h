@@ -40,6 +40,11 @@ struct Song {
   uint32_t disc = 0;  // 0: unknown
   std::string genre;
   bool compilation = false;
+  // The embedded picture (catalog schema 4): the SHA-256 (64 lowercase hex characters) of its
+  // bytes as stored in the audio file, or "" when the file has none. The picture itself is not
+  // stored apart: it lives in the audio file, replicated with it, and a node renders thumbnails
+  // from any copy (node/api/covers.h).
+  std::string cover;
   // Derived, never carried in a command or a dump: AlbumIdOf(album_artist, album), set by the
   // store that wrote the song (a derived value then never disagrees with what it derives from).
   std::string album_id;

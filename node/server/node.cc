@@ -11,6 +11,7 @@
 #include "common/file_system.h"
 #include "common/logging.h"
 #include "dispotify/v1/cluster.grpc.pb.h"
+#include "node/api/covers.h"
 #include "node/api/files_service.h"
 #include "node/api/http/http_server.h"
 #include "node/api/rest_api.h"
@@ -515,8 +516,25 @@ int Node::StartHttp() {
     info.disc = tags->disc;
     info.genre = tags->genre;
     info.compilation = tags->compilation;
+    info.cover = tags->cover_sha256;
     return info;
   };
+  // Thumbnails of embedded pictures, rendered by the same sandboxed tagger (node/api/covers.h).
+  api::CoverServiceOptions cover_options;
+  cover_options.cache_dir = config_.data_dir + "/cover-cache";
+  cover_options.spool_dir = spool;
+  api::CoverServiceDeps cover_deps;
+  cover_deps.store = metadata_.get();
+  cover_deps.files = files_.get();
+  cover_deps.render = [](const std::string& path, uint32_t size) {
+    return api::tags::RenderCover(path, size);
+  };
+  covers_ = std::make_unique<api::CoverService>(cover_options, cover_deps);
+  if (Status s = covers_->Start(); !s.ok()) {
+    DLOG_ERROR << s.message();
+    return kExitBadConfig;
+  }
+  deps.covers = covers_.get();
   api::http::Router router;
   api::AddRestRoutes(options, deps, &router);
   if (Status s = api::AddWebUi(config_.web_root, &router); !s.ok()) {

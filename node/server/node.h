@@ -71,6 +71,7 @@ class RepairManager;
 class Scrubber;
 }  // namespace replication
 namespace api {
+class CoverService;
 class FilesService;
 namespace http {
 class HttpServer;
@@ -159,6 +160,7 @@ class Node {
   std::unique_ptr<replication::Scrubber> scrubber_;
   std::unique_ptr<api::FilesService> files_service_;
   std::unique_ptr<RaftClusterControl> cluster_control_;
+  std::unique_ptr<api::CoverService> covers_;  // before http_: its handlers use it until it stops
   std::unique_ptr<api::http::HttpServer> http_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

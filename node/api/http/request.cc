@@ -117,4 +117,24 @@ Result<size_t> StringBodyReader::Read(char* buf, size_t max) {
   return n;
 }
 
+bool IfNoneMatchMatches(std::string_view if_none_match, std::string_view etag) {
+  if (if_none_match.find('*') != std::string_view::npos) return true;
+  // Weak comparison (RFC 9110 §8.8.3.2): the opaque tags match, W/ prefixes aside.
+  auto opaque = [](std::string_view t) {
+    if (t.size() >= 2 && t.substr(0, 2) == "W/") t.remove_prefix(2);
+    return t;
+  };
+  size_t pos = 0;
+  while (pos < if_none_match.size()) {
+    size_t comma = if_none_match.find(',', pos);
+    std::string_view item =
+        if_none_match.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    pos = comma == std::string_view::npos ? if_none_match.size() : comma + 1;
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (opaque(item) == opaque(etag)) return true;
+  }
+  return false;
+}
+
 }  // namespace dispotify::api::http

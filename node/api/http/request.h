@@ -32,6 +32,10 @@ class HeaderMap {
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
+// Whether an If-None-Match field value matches `etag` (RFC 9110 §13.1.2: "*", or any listed tag
+// by weak comparison, W/ prefixes aside): the client's copy is current, answer 304.
+bool IfNoneMatchMatches(std::string_view if_none_match, std::string_view etag);
+
 // Decodes %XX escapes (and '+' as a space when plus_as_space, for query strings). nullopt for a
 // malformed escape ("%", "%4", "%zz").
 std::optional<std::string> PercentDecode(std::string_view in, bool plus_as_space);

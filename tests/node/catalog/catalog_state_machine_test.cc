@@ -137,6 +137,44 @@ TEST(CatalogCommands, LibraryFieldsRoundTripAndNeedLevel2) {
   EXPECT_FALSE(DecodeCommand(bad).ok());
 }
 
+// The cover travels as a third group, after the lock and library groups (written at their
+// defaults when only the cover is set); a put-song carrying one is command level 3. A level-2
+// node would find trailing bytes and refuse the entry, which is what the level gate prevents.
+TEST(CatalogCommands, CoverRoundTripsAndNeedsLevel3) {
+  Song covered = MakeSong("c");
+  covered.cover = std::string(64, 'e');
+  Song both = covered;
+  both.genre = "Jazz";
+  for (const Song& song : {covered, both}) {
+    for (const PutSongCmd& put :
+         {PutSongCmd{song, true, {NodeId(1)}}, PutSongCmd{song, false, {}, "upload:c", 4}}) {
+      auto back = DecodeCommand(EncodeCommand(At(1, put)));
+      ASSERT_TRUE(back.ok()) << back.status().ToString();
+      const auto& got = std::get<PutSongCmd>(back->body);
+      EXPECT_EQ(got.song, song);
+      EXPECT_EQ(got.lock_name, put.lock_name);
+      EXPECT_EQ(got.lock_token, put.lock_token);
+      EXPECT_EQ(CommandLevelOf(back->body), 3u);
+    }
+  }
+  // Without a cover the entry is byte for byte what level 2 wrote.
+  Song tagged = both;
+  tagged.cover.clear();
+  const std::string level2 = EncodeCommand(At(1, PutSongCmd{tagged, true}));
+  auto back = DecodeCommand(level2);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(CommandLevelOf(back->body), 2u);
+  EXPECT_EQ(std::get<PutSongCmd>(back->body).song.cover, "");
+  // A cover that is not 64 lowercase hex digits is refused by the store's validation.
+  for (const std::string& bad : {std::string(63, 'a'), std::string(64, 'A'), std::string(64, 'g')}) {
+    Mutation m;
+    m.kind = Mutation::Kind::kPutSong;
+    m.song = MakeSong("b");
+    m.song.cover = bad;
+    EXPECT_EQ(ValidateMutation(m).code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 // A put-song entry exactly as the previous version wrote it (no library group) still decodes and
 // applies: the song gets the defaults (album_artist = its artist, disc 0, no genre).
 TEST(CatalogCommands, AnEntryOfThePreviousVersionAppliesWithDefaults) {
@@ -331,6 +369,9 @@ class FlakyStore final : public MetadataStore {
   Result<ArtistPage> ListArtists(const ArtistListRequest& r) override { return inner_->ListArtists(r); }
   Result<AlbumPage> ListAlbums(const AlbumListRequest& r) override { return inner_->ListAlbums(r); }
   Result<std::optional<AlbumDetail>> GetAlbum(std::string_view id) override { return inner_->GetAlbum(id); }
+  Result<std::optional<Song>> SongWithCover(std::string_view cover) override {
+    return inner_->SongWithCover(cover);
+  }
   Result<std::vector<Replica>> GetReplicas(std::string_view id) override { return inner_->GetReplicas(id); }
   Result<std::vector<Replica>> ReplicasOnNode(NodeId n, std::string_view after, uint32_t limit) override {
     return inner_->ReplicasOnNode(n, after, limit);

@@ -126,6 +126,30 @@ TEST(DumpFormatTest, SongLibraryFieldsAreAnOptionalTrailingGroup) {
   EXPECT_FALSE(DecodeDumpRecord(DumpRecordKind::kSong, bad_flag).ok());
 }
 
+// The cover rides after the library group (which is then written even at its defaults); a song
+// without one is written as before.
+TEST(DumpFormatTest, SongCoverIsAnOptionalGroupAfterTheLibraryFields) {
+  Song covered = MakeSong(3);
+  covered.album_artist = covered.artist;  // the library group at its defaults
+  covered.cover = std::string(64, 'c');
+  std::string payload;
+  EncodeDumpRecord(DumpRecord(covered), &payload);
+  auto back = DecodeDumpRecord(DumpRecordKind::kSong, payload);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(std::get<Song>(*back), covered);
+
+  Song plain = covered;
+  plain.cover.clear();
+  std::string plain_payload;
+  EncodeDumpRecord(DumpRecord(plain), &plain_payload);
+  EXPECT_LT(plain_payload.size(), payload.size());
+  auto plain_back = DecodeDumpRecord(DumpRecordKind::kSong, plain_payload);
+  ASSERT_TRUE(plain_back.ok());
+  EXPECT_EQ(std::get<Song>(*plain_back).cover, "");
+  // A truncated cover is corruption.
+  EXPECT_FALSE(DecodeDumpRecord(DumpRecordKind::kSong, payload.substr(0, payload.size() - 1)).ok());
+}
+
 TEST(DumpFormatTest, EmptyDump) {
   mocks::TempDir dir;
   WriteFile(dir.Sub("d"), Encode(LogIndex(0), {}));

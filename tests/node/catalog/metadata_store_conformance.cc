@@ -990,6 +990,69 @@ TEST_P(MetadataStoreConformance, AlbumsFollowUpdatesAndDeletes) {
   EXPECT_EQ(AllArtists(store(), 50).size(), 2u);
 }
 
+// Covers (schema 4): a song keeps its cover; an album shows the cover of its first song in album
+// order that has one, and follows updates and deletes; SongWithCover finds a song by its cover;
+// a dump carries them.
+TEST_P(MetadataStoreConformance, AlbumsShowTheCoverOfTheirFirstSongWithOne) {
+  const std::string red(64, 'a'), blue(64, 'b');
+  auto with_cover = [](Song s, const std::string& cover) {
+    s.cover = cover;
+    return s;
+  };
+  ASSERT_OK(store().Apply(LogIndex(1), LibrarySongs()));
+  ASSERT_OK(store().Apply(
+      LogIndex(2),
+      {PutSong(with_cover(Track("dbl-3", "B1", "Band", "Double", 2, 1, 2001, 11, "Band", false, "Pop"), red)),
+       PutSong(with_cover(Track("dbl-4", "B2", "Guest", "Double", 2, 2, 2001, 10, "Band", false, "Rock"),
+                          blue))}));
+  auto id = [](std::string_view artist, std::string_view album) { return AlbumIdOf(artist, album); };
+  auto cover_of = [&](const std::string& album_id) -> std::string {
+    auto got = store().GetAlbum(album_id);
+    EXPECT_TRUE(got.ok() && got->has_value());
+    return got.ok() && got->has_value() ? (*got)->summary.cover : "?";
+  };
+  EXPECT_EQ(cover_of(id("Band", "Double")), red) << "disc 2 track 1 comes before disc 2 track 2";
+  EXPECT_EQ(cover_of(id("The Beatles", "Abbey Road")), "");
+  auto listed = AllAlbums(store(), AlbumSort::kName, 50);
+  ASSERT_EQ(listed.size(), 4u);
+  EXPECT_EQ(listed[1].cover, red);
+  EXPECT_EQ(listed[0].cover, "");
+  EXPECT_EQ(AllAlbums(store(), AlbumSort::kRecent, 1, "Band")[1].cover, red);
+
+  auto song = store().GetSong("dbl-4");
+  ASSERT_TRUE(song.ok() && song->has_value());
+  EXPECT_EQ((*song)->cover, blue);
+  auto found = store().SongWithCover(blue);
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->file_id, "dbl-4");
+  EXPECT_FALSE(store().SongWithCover(std::string(64, 'f'))->has_value());
+  EXPECT_FALSE(store().SongWithCover("")->has_value()) << "songs without a cover are not found by \"\"";
+
+  // An earlier track gains a cover: it becomes the album's. Its delete hands it back.
+  ASSERT_OK(store().Apply(
+      LogIndex(3),
+      {PutSong(with_cover(Track("dbl-1", "A1", "Band", "Double", 1, 1, 2001, 13, "Band"), blue))}));
+  EXPECT_EQ(cover_of(id("Band", "Double")), blue);
+  ASSERT_OK(store().Apply(LogIndex(4), {DeleteSong("dbl-1"), DeleteSong("dbl-3")}));
+  EXPECT_EQ(cover_of(id("Band", "Double")), blue) << "dbl-4's";
+  ASSERT_OK(store().Apply(LogIndex(5), {DeleteSong("dbl-4")}));
+  EXPECT_EQ(cover_of(id("Band", "Double")), "");
+  EXPECT_FALSE(store().SongWithCover(blue)->has_value());
+
+  ASSERT_OK(store().Apply(
+      LogIndex(6),
+      {PutSong(with_cover(Track("now-2", "Kiss", "Prince", "Now 1", 1, 2, 1986, 60, "", true), red))}));
+  const std::string dump = dir().Sub("covers.dump");
+  ASSERT_OK(DumpToFile(store(), dump));
+  auto other = OpenFresh("covers-other");
+  ASSERT_NE(other, nullptr);
+  ASSERT_OK(other->Load(dump));
+  EXPECT_EQ(AllSongs(*other), AllSongs(store()));
+  EXPECT_EQ(AllAlbums(*other, AlbumSort::kName, 50), AllAlbums(store(), AlbumSort::kName, 50));
+  EXPECT_EQ((*other->SongWithCover(red))->file_id, "now-2");
+}
+
 TEST_P(MetadataStoreConformance, LibraryRequestsAreValidated) {
   ASSERT_OK(store().Apply(LogIndex(1), LibrarySongs()));
   AlbumListRequest albums;

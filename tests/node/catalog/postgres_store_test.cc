@@ -309,7 +309,7 @@ TEST_F(PostgresStoreTest, MigratesAVersion2DatabaseKeepingEverySongAndListingAlb
 
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(Query("SELECT value FROM meta WHERE key = 'schema_version'"), "3");
+  EXPECT_EQ(Query("SELECT value FROM meta WHERE key = 'schema_version'"), "4");  // through 3
   EXPECT_EQ(store->AppliedIndex().value(), LogIndex(9));
   EXPECT_EQ(store->Stats()->songs, 4u);
   for (const Row& r : rows) {
@@ -320,6 +320,7 @@ TEST_F(PostgresStoreTest, MigratesAVersion2DatabaseKeepingEverySongAndListingAlb
     EXPECT_EQ((*got)->album_id, AlbumIdOf(r.artist, r.album));
     EXPECT_EQ((*got)->disc, 0u);
     EXPECT_FALSE((*got)->compilation);
+    EXPECT_EQ((*got)->cover, "");
   }
   auto albums = store->ListAlbums(AlbumListRequest{});
   ASSERT_TRUE(albums.ok()) << albums.status().ToString();
@@ -338,7 +339,10 @@ TEST_F(PostgresStoreTest, MigratesAVersion2DatabaseKeepingEverySongAndListingAlb
   auto accent = store->Search(SearchRequest{"together", 10});
   ASSERT_TRUE(accent.ok());
   EXPECT_EQ(Ids(*accent), std::vector<std::string>{"a1"});
-  ASSERT_TRUE(store->Apply(LogIndex(10), {Put(MakeSong("a3", "Octopus"))}).ok());
+  Song covered = MakeSong("a3", "Octopus");
+  covered.cover = std::string(64, '3');
+  ASSERT_TRUE(store->Apply(LogIndex(10), {Put(covered)}).ok());
+  EXPECT_EQ((*store->SongWithCover(covered.cover))->file_id, "a3");
   store.reset();
   store = Open();
   ASSERT_NE(store, nullptr);

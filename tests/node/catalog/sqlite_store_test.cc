@@ -386,7 +386,7 @@ TEST(SqliteStoreTest, MigratesSchemaVersion1) {
     ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st, nullptr),
               SQLITE_OK);
     ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-    EXPECT_EQ(sqlite3_column_int64(st, 0), 3);  // through version 2 on to 3
+    EXPECT_EQ(sqlite3_column_int64(st, 0), 4);  // through versions 2 and 3 on to 4
     sqlite3_finalize(st);
     sqlite3_close(db);
   }
@@ -587,6 +587,56 @@ TEST(SqliteStoreTest, MigratesSchemaVersion2KeepingEverySongAndListingAlbums) {
   auto again = (*reopened)->GetAlbum(AlbumIdOf("The Beatles", "Abbey Road"));
   ASSERT_TRUE(again.ok() && again->has_value());
   EXPECT_EQ((*again)->summary.song_count, 3u);
+}
+
+// A data directory written by version 3 (before covers) opens: the songs and albums are kept
+// without a cover, and songs with covers can be written. The version-3 file is this version's
+// schema without what version 4 added (exactly the columns and index kAddCoverColumns makes).
+TEST(SqliteStoreTest, MigratesSchemaVersion3KeepingEverySongAndAddingCovers) {
+  mocks::TempDir dir;
+  const std::string path = DbPath(dir.path());
+  const std::vector<Song> songs = {V2Song("a1", "Come Together", "The Beatles", "Abbey Road", 1),
+                                   V2Song("a2", "Something", "The Beatles", "Abbey Road", 2)};
+  {
+    auto store = OpenSqliteStore(path);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ASSERT_TRUE((*store)->Apply(LogIndex(5), {Put(songs[0]), Put(songs[1])}).ok());
+  }
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db,
+                                "DROP INDEX songs_cover; ALTER TABLE songs DROP COLUMN cover; "
+                                "ALTER TABLE albums DROP COLUMN cover; "
+                                "UPDATE meta SET value = 3 WHERE key = 'schema_version';",
+                                nullptr, nullptr, &error);
+    EXPECT_EQ(rc, SQLITE_OK) << (error != nullptr ? error : "");
+    sqlite3_free(error);
+    sqlite3_close(db);
+  }
+  auto store = OpenSqliteStore(path);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->AppliedIndex()->value(), 5u);
+  for (Song want : songs) {
+    auto got = (*store)->GetSong(want.file_id);
+    ASSERT_TRUE(got.ok() && got->has_value()) << want.file_id;
+    CompleteSong(&want);
+    EXPECT_EQ(**got, want);
+    EXPECT_EQ((*got)->cover, "");
+  }
+  const std::string album = AlbumIdOf("The Beatles", "Abbey Road");
+  auto abbey = (*store)->GetAlbum(album);
+  ASSERT_TRUE(abbey.ok() && abbey->has_value());
+  EXPECT_EQ((*abbey)->summary.song_count, 2u);
+  EXPECT_EQ((*abbey)->summary.cover, "");
+  Song covered = V2Song("a3", "Octopus's Garden", "The Beatles", "Abbey Road", 5);
+  covered.cover = std::string(64, '7');
+  ASSERT_TRUE((*store)->Apply(LogIndex(6), {Put(covered)}).ok());
+  abbey = (*store)->GetAlbum(album);
+  ASSERT_TRUE(abbey.ok() && abbey->has_value());
+  EXPECT_EQ((*abbey)->summary.cover, covered.cover);
+  EXPECT_EQ((*(*store)->SongWithCover(covered.cover))->file_id, "a3");
 }
 
 // Sanitizer builds run each query 10-50x slower: they check the plans on a tenth of the songs.

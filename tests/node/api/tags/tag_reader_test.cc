@@ -21,6 +21,7 @@
 
 #include "tests/mocks/temp_dir.h"
 #include "tests/support/audio_files.h"
+#include "tests/support/jpeg.h"
 
 namespace dispotify::api::tags {
 namespace {
@@ -482,33 +483,6 @@ bool Ffmpeg(const std::string& args) {
   return std::system(command.c_str()) == 0;  // NOLINT(concurrency-mt-unsafe)
 }
 
-// Width and height from a JPEG's start-of-frame segment (any SOFn), nullopt if there is none.
-std::optional<std::pair<int, int>> JpegSize(const std::string& jpeg) {
-  auto byte = [&](size_t i) { return i < jpeg.size() ? static_cast<unsigned char>(jpeg[i]) : 0U; };
-  size_t i = 2;  // after SOI
-  while (i + 4 <= jpeg.size()) {
-    if (byte(i) != 0xFF) return std::nullopt;
-    const unsigned marker = byte(i + 1);
-    if (marker == 0xFF) {  // fill byte
-      ++i;
-      continue;
-    }
-    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // no length
-      i += 2;
-      continue;
-    }
-    const size_t length = (byte(i + 2) << 8) | byte(i + 3);
-    if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
-      if (i + 9 > jpeg.size()) return std::nullopt;
-      return std::make_pair(static_cast<int>((byte(i + 7) << 8) | byte(i + 8)),
-                            static_cast<int>((byte(i + 5) << 8) | byte(i + 6)));
-    }
-    if (marker == 0xDA || length < 2) return std::nullopt;  // scan data before any frame header
-    i += 2 + length;
-  }
-  return std::nullopt;
-}
-
 // `mp3` (from MakeMp3) with ID3v2.4 APIC frames: {picture type, picture bytes}, in that order.
 // The MIME field says PNG whatever the bytes are: the tagger must look at the bytes.
 std::string WithPictures(const std::string& mp3, const std::vector<std::pair<int, std::string>>& pictures) {
@@ -619,7 +593,7 @@ TEST_F(TagReaderTest, CoverOfFilesMadeByFfmpeg) {
   Result<std::string> cover = RenderCover(mp3, 64, Options());
   ASSERT_TRUE(cover.ok()) << cover.status().ToString();
   EXPECT_EQ(cover->substr(0, 3), "\xFF\xD8\xFF");
-  EXPECT_EQ(JpegSize(*cover), std::make_pair(64, 64));
+  EXPECT_EQ(testing_jpeg::JpegSize(*cover), std::make_pair(64, 64));
 
   // The same picture in a FLAC file, muxed by ffmpeg: the same hash.
   const std::string flac = dir_.Sub("cover.flac");
@@ -632,7 +606,7 @@ TEST_F(TagReaderTest, CoverOfFilesMadeByFfmpeg) {
   EXPECT_EQ(tags->cover_type, "image/jpeg");
   cover = RenderCover(flac, 100, Options());
   ASSERT_TRUE(cover.ok()) << cover.status().ToString();
-  EXPECT_EQ(JpegSize(*cover), std::make_pair(100, 100));
+  EXPECT_EQ(testing_jpeg::JpegSize(*cover), std::make_pair(100, 100));
 
   // And in an MP4 (the covr atom).
   const std::string m4a = dir_.Sub("cover.m4a");
@@ -703,11 +677,11 @@ TEST_F(TagReaderTest, CoverOfAnImageFileIsNeverEnlarged) {
   ASSERT_TRUE(Ffmpeg("-f lavfi -i color=c=blue:s=100x50 -frames:v 1 " + png));
   Result<std::string> cover = RenderCover(png, 256, Options());
   ASSERT_TRUE(cover.ok()) << cover.status().ToString();
-  EXPECT_EQ(JpegSize(*cover), std::make_pair(100, 50));
+  EXPECT_EQ(testing_jpeg::JpegSize(*cover), std::make_pair(100, 50));
   // Larger: fitted into the square, aspect ratio kept.
   cover = RenderCover(png, 40, Options());
   ASSERT_TRUE(cover.ok()) << cover.status().ToString();
-  EXPECT_EQ(JpegSize(*cover), std::make_pair(40, 20));
+  EXPECT_EQ(testing_jpeg::JpegSize(*cover), std::make_pair(40, 20));
 }
 
 TEST_F(TagReaderTest, CoverOfWhatIsNeitherAudioNorImage) {
@@ -745,7 +719,7 @@ TEST_F(TagReaderTest, TruncatedCoverIsInvalidNeverACrash) {
   // The whole picture, embedded the same way, renders.
   cover = RenderCover(Write("whole.mp3", WithPictures(MakeMp3("Whole", 20), {{3, jpeg}})), 64, Options());
   ASSERT_TRUE(cover.ok()) << cover.status().ToString();
-  EXPECT_EQ(JpegSize(*cover), std::make_pair(64, 64));
+  EXPECT_EQ(testing_jpeg::JpegSize(*cover), std::make_pair(64, 64));
 }
 
 TEST_F(TagReaderTest, CoverSizeOutOfRange) {
