@@ -257,6 +257,7 @@ TEST_F(KeyCacheTest, ConcurrentCallersShareOneFetch) {
   std::latch start(kThreads);
   std::vector<std::shared_ptr<const KeySet>> seen(kThreads);
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
       start.arrive_and_wait();
@@ -284,6 +285,7 @@ TEST_F(KeyCacheTest, ConcurrentUnknownKidsShareOneRefetch) {
   std::latch start(kThreads);
   std::atomic<int> accepted{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&] {
       start.arrive_and_wait();
