@@ -11,14 +11,16 @@ KeyCache::KeyCache(Options options, Fetcher fetcher, Now now)
 
 Result<std::shared_ptr<const KeySet>> KeyCache::Keys() {
   std::unique_lock<std::mutex> lock(mu_);
+  const Clock::time_point now = now_();
+  if (keys_ && now - fetched_at_ < options_.max_age) return keys_;
+  // Only a caller with no keys at all waits for a fetch in flight: the others go on with the keys
+  // they have, so an unknown-kid refetch or a slow issuer never holds up valid tokens.
   if (fetching_) {
-    WaitForFetchLocked(lock);
+    if (!keys_) WaitForFetchLocked(lock);
     return CurrentLocked();
   }
-  const Clock::time_point now = now_();
-  const bool due = !keys_ || now - fetched_at_ >= options_.max_age;
   // A periodic refresh reads the discovery document again too: the issuer may have moved its JWKS.
-  if (due && RefetchAllowedLocked(now)) FetchLocked(lock, /*rediscover=*/true);
+  if (RefetchAllowedLocked(now)) FetchLocked(lock, /*rediscover=*/true);
   return CurrentLocked();
 }
 

@@ -9,8 +9,9 @@
 // interval, not one per token. The price: a key published within min_refetch_interval of the
 // last fetch is seen only after the interval. A failed fetch keeps the previous keys in use.
 //
-// Thread-safe. The caller that finds a fetch due runs it on its own thread, without the lock;
-// the callers that arrive meanwhile wait for that fetch and share its outcome.
+// Thread-safe. The caller that finds a fetch due runs it on its own thread, without the lock.
+// Callers that arrive meanwhile and need its outcome (no keys yet, or an unknown kid) wait for it
+// and share it; the others go on with the keys they have.
 
 #include <chrono>
 #include <condition_variable>

@@ -247,6 +247,8 @@ TEST_F(JwtTest, FormIsChecked) {
       {"space", token.substr(0, dot1) + " " + token.substr(dot1)},
       {"header not JSON", Base64UrlEncode("{\"alg\":") + token.substr(dot1)},
       {"header an array", Base64UrlEncode("[\"RS256\"]") + token.substr(dot1)},
+      {"header nested deeply",
+       Base64UrlEncode(std::string(5000, '[') + std::string(5000, ']')) + token.substr(dot1)},
   };
   for (const auto& [name, text] : cases) {
     SCOPED_TRACE(name);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
 #include <latch>
 #include <map>
 #include <random>
@@ -295,6 +296,35 @@ TEST_F(KeyCacheTest, ConcurrentUnknownKidsShareOneRefetch) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(accepted.load(), kThreads);
   EXPECT_EQ(issuer_.Requests(kJwksUrl), 2);
+}
+
+TEST_F(KeyCacheTest, ARefetchInFlightDoesNotHoldUpKnownKids) {
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> calls{0};
+  KeyCache::Fetcher inner = issuer_.Fetcher();
+  KeyCache cache(
+      KeyCache::Options{.issuer = kIssuer},
+      [&](const std::string& url) {
+        if (++calls == 3) {  // discovery, JWKS, then the unknown-kid refetch blocks
+          entered.set_value();
+          released.wait();
+        }
+        return inner(url);
+      },
+      clock_.Now());
+  ASSERT_TRUE(cache.Keys().ok());
+  clock_.Advance(30s);
+  std::thread refetching([&] { (void)cache.Validate(Token(*key1_, "new-kid"), policy_, kNow); });
+  entered.get_future().wait();
+  auto valid =
+      std::async(std::launch::async, [&] { return cache.Validate(Token(*key1_, "k1"), policy_, kNow).ok(); });
+  EXPECT_EQ(valid.wait_for(10s), std::future_status::ready);
+  release.set_value();
+  EXPECT_TRUE(valid.get());
+  refetching.join();
+  EXPECT_EQ(calls.load(), 3);
 }
 
 }  // namespace
