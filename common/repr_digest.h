@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/base64.h"
 #include "common/sha256.h"
 #include "common/status.h"
 
@@ -26,11 +27,5 @@ std::string FormatReprDigest(const Sha256::Digest& digest);
 // kInvalidArgument when the field is not a well-formed dictionary, or its sha-256 member is not a
 // byte sequence of 32 bytes.
 Result<std::optional<std::string>> Sha256FromReprDigest(const std::vector<std::string_view>& field_lines);
-
-// Standard base64 (RFC 4648 §4) with padding.
-std::string Base64Encode(std::string_view bytes);
-// Accepts missing padding (RFC 8941 §4.2.7 asks parsers to); nullopt for anything else that is
-// not base64.
-std::optional<std::string> Base64Decode(std::string_view text);
 
 }  // namespace dispotify
