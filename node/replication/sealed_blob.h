@@ -34,8 +34,9 @@
 // salts collide (for N files, probability about N^2 / 2^129: 2^-65 after 2^32 files), and even
 // then their nonce prefixes must collide as well. A random 8-byte prefix alone, under a key
 // shared by every file, would give only N^2 / 2^65 (one in two after 2^32 files, one in 2^25
-// after a million): the salt is what makes the bound negligible for any realistic store. GCM's
-// per-key limits (2^32 messages, ~64 GiB each) are far away: a file key seals one file.
+// after a million): the salt is what makes the bound negligible for any realistic store. A file
+// key seals one file: at most 2^32 chunks (distinct nonces by construction) of at most 16 MiB,
+// each far below GCM's 64 GiB per-message limit.
 //
 // What the AAD and the header catch:
 //  - the header CRC: any damaged header byte (kCorruption at Open, before any key is touched);

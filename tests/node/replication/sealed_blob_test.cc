@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <initializer_list>
 #include <random>
 #include <string>
@@ -453,6 +454,34 @@ TEST(KeyringTest, LoadFileRefusesAFileOthersCanReach) {
   EXPECT_EQ(dup.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(dup.status().message().find(path + ": keyring line 2: duplicate"), std::string::npos)
       << dup.status().message();
+}
+
+TEST(KeyringTest, LoadFileFollowsTheSymlinksOfAMountedSecret) {
+  // A Kubernetes Secret volume: keys -> ..data/keys, ..data -> a timestamped directory.
+  TempDir dir;
+  std::filesystem::create_directory(dir.Sub("..2026_12_07"));
+  const std::string real = dir.Sub("..2026_12_07/keys");
+  FILE* f = std::fopen(real.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fprintf(f, "k1:%s\n", Base64(Bytes(32, 1)).c_str());
+  std::fclose(f);
+  ASSERT_EQ(::chmod(real.c_str(), 0400), 0);
+  std::filesystem::create_directory_symlink("..2026_12_07", dir.Sub("..data"));
+  std::filesystem::create_symlink("..data/keys", dir.Sub("keys"));
+  auto ring = Keyring::LoadFile(dir.Sub("keys"));
+  ASSERT_TRUE(ring.ok()) << ring.status().ToString();
+  EXPECT_EQ(ring->current_id(), "k1");
+}
+
+TEST(KeyringTest, AddRefusesBadAndDuplicateIds) {
+  Keyring ring;
+  EXPECT_EQ(ring.Add("", KeyFromSeed(1)).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ring.Add("a b", KeyFromSeed(1)).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ring.Add(std::string(kMaxKeyIdSize + 1, 'k'), KeyFromSeed(1)).code(),
+            StatusCode::kInvalidArgument);
+  ASSERT_TRUE(ring.Add(std::string(kMaxKeyIdSize, 'k'), KeyFromSeed(1)).ok());
+  EXPECT_EQ(ring.Add(std::string(kMaxKeyIdSize, 'k'), KeyFromSeed(2)).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ring.size(), 1u);
 }
 
 // --- Reseal ----------------------------------------------------------------------------------------
