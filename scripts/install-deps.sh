@@ -16,6 +16,8 @@ build_packages=(
   prometheus-cpp-dev libtag1-dev libgtest-dev libgmock-dev
   # cover pictures, decoded and resized inside dispotify-tagger (node/api/tags/picture.h)
   libvips-dev
+  # password hashes: Argon2id (node/auth/password.h)
+  libargon2-dev
 )
 packages=(
   "${build_packages[@]}"

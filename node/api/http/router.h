@@ -88,6 +88,10 @@ class Router {
   Match Find(std::string_view method, std::string_view path) const;
 
   size_t size() const { return routes_.size(); }
+  // Every registered route (not the fallback), in registration order: for checks that each has
+  // an access rule (node/auth/policy.h).
+  const std::vector<Route>& routes() const { return routes_; }
+  bool has_fallback() const { return fallback_.has_value(); }
 
  private:
   std::vector<Route> routes_;

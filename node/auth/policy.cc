@@ -1,0 +1,113 @@
+#include "node/auth/policy.h"
+
+#include <algorithm>
+#include <array>
+
+namespace dispotify::auth {
+
+namespace {
+
+using P = Permission;
+
+constexpr std::array<RouteRule, 22> kRules = {{
+    {"GET", "/healthz", P::kPublic},
+    {"GET", "/readyz", P::kPublic},
+    {"GET", "/cluster/status", P::kBrowse},
+    {"GET", "/music/songs", P::kBrowse},
+    {"GET", "/music/songs/{file_id}", P::kBrowse},
+    {"GET", "/music/artists", P::kBrowse},
+    {"GET", "/music/albums", P::kBrowse},
+    {"GET", "/music/albums/{album_id}", P::kBrowse},
+    {"GET", "/music/covers/{sha256}", P::kBrowse},
+    {"GET", "/music/search", P::kSearch},
+    {"GET", "/music/stream/{file_id}", P::kStream},
+    {"POST", "/music/upload", P::kUpload},
+    {"DELETE", "/music/songs/{file_id}", P::kDeleteOwn},
+    {"POST", "/admin/members", P::kAdmin},
+    {"POST", "/admin/members/{id}/promote", P::kAdmin},
+    {"DELETE", "/admin/members/{id}", P::kAdmin},
+    {"POST", "/admin/members/{id}/drain", P::kAdmin},
+    {"DELETE", "/admin/members/{id}/drain", P::kAdmin},
+    {"POST", "/admin/leadership", P::kAdmin},
+    {"PUT", "/admin/replication", P::kAdmin},
+    // Not on the REST router: the metrics exposer's own port (node/server/metrics.h).
+    {"GET", "/metrics", P::kMetrics},
+    // The router's fallback: the web UI's files and client-side routes (node/api/static_files.h).
+    {"GET", "", P::kPublic},
+}};
+
+}  // namespace
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kListener: return "listener";
+    case Role::kUploader: return "uploader";
+    case Role::kAdmin: return "admin";
+  }
+  return "?";
+}
+
+std::optional<Role> ParseRole(std::string_view name) {
+  for (Role r : {Role::kListener, Role::kUploader, Role::kAdmin}) {
+    if (name == RoleName(r)) return r;
+  }
+  return std::nullopt;
+}
+
+const char* PermissionName(Permission permission) {
+  switch (permission) {
+    case P::kPublic: return "public";
+    case P::kBrowse: return "browse";
+    case P::kSearch: return "search";
+    case P::kStream: return "stream";
+    case P::kUpload: return "upload";
+    case P::kDeleteOwn: return "delete_own";
+    case P::kDeleteAny: return "delete_any";
+    case P::kAdmin: return "admin";
+    case P::kMetrics: return "metrics";
+  }
+  return "?";
+}
+
+bool RoleGrants(Role role, Permission permission) {
+  switch (permission) {
+    case P::kPublic: return true;
+    case P::kBrowse:
+    case P::kSearch:
+    case P::kStream: return true;  // every role listens
+    case P::kUpload:
+    case P::kDeleteOwn: return role == Role::kUploader || role == Role::kAdmin;
+    case P::kDeleteAny:
+    case P::kAdmin:
+    case P::kMetrics: return role == Role::kAdmin;
+  }
+  return false;
+}
+
+std::span<const RouteRule> RouteRules() {
+  return kRules;
+}
+
+std::optional<Permission> RuleFor(std::string_view method, std::string_view pattern) {
+  // HEAD is answered by the GET route (the router does the same).
+  const std::string_view m = method == "HEAD" ? std::string_view("GET") : method;
+  const auto it = std::find_if(kRules.begin(), kRules.end(),
+                               [&](const RouteRule& r) { return r.method == m && r.pattern == pattern; });
+  if (it == kRules.end()) return std::nullopt;
+  return it->permission;
+}
+
+bool Principal::Has(Permission permission) const {
+  if (permission == P::kPublic) return true;
+  return std::any_of(roles.begin(), roles.end(), [&](Role r) { return RoleGrants(r, permission); });
+}
+
+Decision Decide(const Principal& who, std::string_view method, std::optional<std::string_view> pattern) {
+  const std::optional<Permission> rule = RuleFor(method, pattern.value_or(""));
+  if (!rule) return who.authenticated() ? Decision::kForbidden : Decision::kUnauthenticated;
+  if (*rule == P::kPublic) return Decision::kAllow;
+  if (!who.authenticated()) return Decision::kUnauthenticated;
+  return who.Has(*rule) ? Decision::kAllow : Decision::kForbidden;
+}
+
+}  // namespace dispotify::auth
