@@ -1,5 +1,6 @@
 #include "common/file_id.h"
 
+#include <string>
 #include <vector>
 
 #include "common/sha256.h"
@@ -80,6 +81,22 @@ std::string FileIdFromPath(std::string_view relative_path) {
   out += hash;
   out += ext;
   return out;
+}
+
+bool IsAlbumPictureName(std::string_view file_name) {
+  const size_t slash = file_name.find_last_of('/');
+  if (slash != std::string_view::npos) file_name.remove_prefix(slash + 1);
+  const size_t dot = file_name.find_last_of('.');
+  if (dot == std::string_view::npos) return false;
+  auto lower = [](std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    return out;
+  };
+  const std::string stem = lower(file_name.substr(0, dot));
+  const std::string ext = lower(file_name.substr(dot + 1));
+  return (stem == "cover" || stem == "folder" || stem == "front") &&
+         (ext == "jpg" || ext == "jpeg" || ext == "png" || ext == "webp");
 }
 
 }  // namespace dispotify

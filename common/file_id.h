@@ -45,4 +45,10 @@ bool IsValidFileId(std::string_view id);
 // The file id derived from a client's relative path (see above); "" when none can be.
 std::string FileIdFromPath(std::string_view relative_path);
 
+// An album picture as music players name it: cover, folder or front, with a jpg, jpeg, png or
+// webp extension, any case ("Cover.JPG", "a/b/folder.png"; not "back.jpg" or "scan.jpg"). A
+// picture uploaded beside an album's songs under such a name becomes the album's cover
+// (docs/openapi.yaml, POST /music/upload); clients send such pictures after the songs.
+bool IsAlbumPictureName(std::string_view file_name);
+
 }  // namespace dispotify

@@ -279,6 +279,67 @@ TEST_F(LibraryE2eTest, CoversAreReadFromUploadsAndServedAsThumbnailsByEveryNode)
   EXPECT_EQ(Count(albums->body, "\"cover\":\"" + red + "\""), 1u) << albums->body;
   EXPECT_EQ(Count(albums->body, "\"cover\":\"\""), 1u) << "Plain Album: " << albums->body;
 
+  // An album picture uploaded beside the album's songs (the folder of its ?path=) becomes the
+  // album's cover; it is stored like a song but is not one: not in the song listing.
+  ASSERT_NO_FATAL_FAILURE(Ffmpeg(tmp_.path(),
+                                 {"-f", "lavfi", "-i", "color=c=green:s=300x300:d=1", "-frames:v", "1"},
+                                 tmp_.Sub("green.jpg")));
+  const std::string green_bytes = ReadFile(tmp_.Sub("green.jpg"));
+  const std::string green = Sha256Hex(green_bytes);
+  auto early = HttpCall(port1, "POST", "/music/upload?path=Plain/cover.jpg", green_bytes);
+  ASSERT_TRUE(early);
+  EXPECT_EQ(early->status, 409) << "no song beside it yet: " << early->body;
+  auto beside =
+      HttpCall(port1, "POST", "/music/upload?path=Plain/plain-1.mp3", ReadFile(tmp_.Sub("plain-1.mp3")));
+  ASSERT_TRUE(beside);
+  ASSERT_EQ(beside->status, 201) << beside->body;
+  auto pic = HttpCall(port1, "POST", "/music/upload?path=Plain/cover.jpg", green_bytes);
+  ASSERT_TRUE(pic);
+  ASSERT_EQ(pic->status, 201) << pic->body;
+  EXPECT_EQ(JsonString(pic->body, "cover"), green) << pic->body;
+  EXPECT_EQ(JsonString(pic->body, "content_type"), "image/jpeg") << pic->body;
+  EXPECT_EQ(JsonString(pic->body, "album_id"), JsonString(beside->body, "album_id")) << pic->body;
+  auto plain = HttpCall(port1, "GET", "/music/albums/" + JsonString(beside->body, "album_id"));
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(JsonString(plain->body, "cover"), green) << plain->body;
+  EXPECT_EQ(Count(plain->body, "\"file_id\":"), 2u) << "two songs, no picture: " << plain->body;
+  auto listed = HttpCall(port1, "GET", "/music/songs?limit=1000");
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(Count(listed->body, "\"file_id\":"), songs.size() + 1) << listed->body;
+  EXPECT_EQ(listed->body.find("Plain_cover.jpg"), std::string::npos) << listed->body;
+  auto green_thumb = HttpCall(cluster_->spec(3).http_port, "GET", "/music/covers/" + green + "?size=64");
+  ASSERT_TRUE(green_thumb);
+  ASSERT_EQ(green_thumb->status, 200) << green_thumb->body.substr(0, 300);
+  EXPECT_EQ(testing_jpeg::JpegSize(green_thumb->body), std::make_pair(64, 64));
+  // Named by album id: it wins over the pictures embedded in the album's songs.
+  const std::string red_album =
+      JsonString(HttpCall(port1, "GET", "/music/songs/red-1.mp3")->body, "album_id");
+  auto named = HttpCall(port1, "POST", "/music/upload?filename=front.jpg&album_id=" + red_album, green_bytes);
+  ASSERT_TRUE(named);
+  ASSERT_EQ(named->status, 201) << named->body;
+  EXPECT_EQ(JsonString(HttpCall(port1, "GET", "/music/albums/" + red_album)->body, "cover"), green);
+  // Bad pictures are refused with a reason, and nothing is stored.
+  struct Bad {
+    std::string target;
+    std::string body;
+    int status;
+  };
+  for (const Bad& bad : std::vector<Bad>{
+           {"/music/upload?path=Plain/folder.jpg", "this is not a picture", 415},
+           {"/music/upload?path=Plain/back.jpg", green_bytes, 400},
+           {"/music/upload?path=Plain/cover.gif", "GIF89a", 415},
+           {"/music/upload?filename=cover.jpg", green_bytes, 400},
+           {"/music/upload?filename=cover.jpg&album_id=0123456789abcdef", green_bytes, 404},
+           {"/music/upload?path=Nowhere/cover.jpg", green_bytes, 409},
+       }) {
+    auto r = HttpCall(port1, "POST", bad.target, bad.body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, bad.status) << bad.target << ": " << r->body;
+  }
+  auto after = HttpCall(port1, "GET", "/music/songs?limit=1000");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(Count(after->body, "\"file_id\":"), songs.size() + 1) << after->body;
+
   // Every node, whichever holds the song: the same thumbnail, scaled to fit, never upscaled.
   std::string first;
   for (uint64_t id = 1; id <= 3; ++id) {

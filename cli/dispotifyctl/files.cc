@@ -10,6 +10,8 @@
 #include <set>
 #include <system_error>
 
+#include "common/file_id.h"
+
 namespace dispotify::cli {
 namespace {
 
@@ -92,12 +94,15 @@ UploadPlan PlanUploads(const std::vector<std::string>& operands) {
       continue;
     }
     std::vector<std::pair<fs::path, uint64_t>> found;
+    std::vector<std::pair<fs::path, uint64_t>> pictures;
     fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec);
     for (const fs::recursive_directory_iterator end; !ec && it != end; it.increment(ec)) {
       const fs::directory_entry& entry = *it;
       std::error_code entry_ec;
       if (entry.is_regular_file(entry_ec)) {  // follows a symlink to a file
-        if (!IsAudioFileName(entry.path().filename().string())) {
+        const std::string file_name = entry.path().filename().string();
+        const bool picture = IsAlbumPictureName(file_name);
+        if (!picture && !IsAudioFileName(file_name)) {
           ++plan.skipped;
           continue;
         }
@@ -105,13 +110,15 @@ UploadPlan PlanUploads(const std::vector<std::string>& operands) {
         if (entry_ec)
           plan.problems.push_back({entry.path().string(), entry_ec.message()});
         else
-          found.emplace_back(entry.path(), size);
+          (picture ? pictures : found).emplace_back(entry.path(), size);
       } else if (!entry.is_directory(entry_ec) && !entry.is_symlink(entry_ec)) {
         ++plan.skipped;  // fifos, sockets, devices
       }
     }
     if (ec) plan.problems.push_back({operand, "walking the folder: " + ec.message()});
     std::sort(found.begin(), found.end());
+    std::sort(pictures.begin(), pictures.end());
+    found.insert(found.end(), pictures.begin(), pictures.end());
     const std::string name = OperandName(root);
     fs::path base = root.lexically_normal();  // "Music/." and "Music/" are "Music"
     if (base.filename().empty() && base.has_parent_path()) base = base.parent_path();

@@ -33,15 +33,17 @@ struct UploadProblem {
 };
 
 struct UploadPlan {
-  std::vector<UploadFile> files;        // in order: operands as given, each folder sorted by path
+  // In order: operands as given, each folder sorted by path; a folder's album pictures after all
+  // its songs (the node finds a picture's album from the songs beside it, so they must be there).
+  std::vector<UploadFile> files;
   std::vector<UploadProblem> problems;  // operands that cannot be uploaded (missing, not audio, ...)
   size_t skipped = 0;                   // files inside folders that are not audio
 };
 
 // A file operand is taken when its name is an audio file name, and reported as a problem
-// otherwise (the server would refuse it with 415). Folders are walked recursively without following
-// symlinked folders (no loops); symlinks to files are followed. A path reached twice is sent once.
-// Unreadable subfolders are reported as problems, and the walk goes on.
+// otherwise (the server would refuse it with 415). Inside folders, album pictures are taken too. Folders are
+// walked recursively without following symlinked folders (no loops); symlinks to files are followed. A path
+// reached twice is sent once. Unreadable subfolders are reported as problems, and the walk goes on.
 UploadPlan PlanUploads(const std::vector<std::string>& operands);
 
 // SHA-256 of the file's content (sent as Repr-Digest, so that the node refuses damaged bytes).

@@ -24,6 +24,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr char kTempSuffix[] = ".tmp";
+constexpr uint32_t kCheckSize = 16;
 
 bool IsCoverName(std::string_view s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
@@ -115,6 +116,17 @@ Result<std::string> CoverService::Get(std::string_view sha256, uint32_t size) {
   flights_.erase(name);
   cv_.notify_all();
   return result;
+}
+
+Status CoverService::CheckPicture(const std::string& path) {
+  // The smallest thumbnail: a full decode (libvips shrinks on load), little output.
+  auto jpeg = deps_.render(path, kCheckSize);
+  if (jpeg.ok()) return Status::Ok();
+  if (jpeg.status().code() == StatusCode::kNotFound || jpeg.status().code() == StatusCode::kInvalidArgument) {
+    return Status::InvalidArgument("not a picture the node can read (JPEG, PNG or WebP): " +
+                                   jpeg.status().message());
+  }
+  return jpeg.status();
 }
 
 Result<std::string> CoverService::Render(const std::string& sha256, uint32_t size) {

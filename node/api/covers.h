@@ -74,6 +74,10 @@ class CoverService {
   // decode; kUnavailable: no copy of the song could be read (or the tagger cannot start).
   Result<std::string> Get(std::string_view sha256, uint32_t size);
 
+  // Whether the file at `path` is a picture the tagger decodes (an album picture being uploaded):
+  // kInvalidArgument when it is not, kUnavailable when the tagger cannot run.
+  Status CheckPicture(const std::string& path);
+
   // For tests and metrics: thumbnails rendered (not served from the cache) so far, and the
   // cache's size in bytes.
   uint64_t renders() const;

@@ -12,6 +12,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "common/file_id.h"
@@ -51,6 +52,10 @@ constexpr size_t kMaxAdminBody = 16 * 1024;
 constexpr uint64_t kMaxTrack = 100000;
 constexpr uint64_t kMaxYear = 9999;
 constexpr uint64_t kMaxSearchOffset = 1000;  // deeper pages use the cursor (the stores' limit)
+// The tagger refuses larger images (node/api/tags/picture.h).
+constexpr uint64_t kMaxPictureBytes = uint64_t{16} << 20;
+// How many songs of a picture's folder are looked at to find its album.
+constexpr uint32_t kMaxFolderScan = 5000;
 
 }  // namespace
 
@@ -323,6 +328,8 @@ class Routes {
     text_field("filename", &up.file_name);
     text_field("path", &path);
     text_field("replace", &replace);
+    std::string album_id;  // a picture's album (otherwise the album of the songs beside it)
+    text_field("album_id", &album_id);
     text_field("title", &up.title);
     text_field("artist", &up.artist);
     text_field("album", &up.album);
@@ -365,6 +372,8 @@ class Routes {
           path = *value;
         else if (part.name == "replace")
           replace = *value;
+        else if (part.name == "album_id")
+          album_id = *value;
         else if (part.name == "filename")
           up.file_name = *value;
         else if (part.name == "title")
@@ -445,8 +454,37 @@ class Routes {
     }
     // The type comes from the extension of the file name's last component (as when streaming).
     if (up.content_type.empty()) up.content_type = std::string(http::ContentTypeForFileName(up.file_name));
-    if (up.content_type.rfind("audio/", 0) != 0)
-      return JsonError(415, "unsupported_media_type", "not an audio file name or type: " + up.file_name);
+    const bool picture = up.content_type.rfind("image/", 0) == 0;
+    if (picture && up.content_type != "image/jpeg" && up.content_type != "image/png" &&
+        up.content_type != "image/webp") {
+      return JsonError(415, "unsupported_media_type",
+                       "an album picture is a JPEG, PNG or WebP image: " + up.file_name);
+    }
+    if (!picture && up.content_type.rfind("audio/", 0) != 0) {
+      return JsonError(415, "unsupported_media_type",
+                       "not an audio file or an album picture (by name or type): " + up.file_name);
+    }
+    // A picture illustrates an album that exists: named, or that of the songs beside it. Checked
+    // before any byte is read.
+    catalog::AlbumSummary album;
+    if (picture) {
+      if (!deps_.covers)
+        return JsonError(415, "unsupported_media_type", "this node does not store album pictures");
+      if (up.expected_size && *up.expected_size > kMaxPictureBytes)
+        return JsonError(413, "payload_too_large",
+                         "an album picture is at most " + std::to_string(kMaxPictureBytes >> 20) + " MiB");
+      auto found = AlbumForPicture(album_id, path);
+      if (!found.ok()) {
+        if (found.status().code() == StatusCode::kFailedPrecondition)
+          return JsonError(409, "no_album", found.status().message());
+        return Error(found.status());
+      }
+      album = std::move(found).value();
+      up.title.clear();
+      up.artist = album.album_artist;
+      up.album = album.title;
+      up.track = up.year = 0;
+    }
 
     auto spool = SpoolFile::Create(options_.spool_dir);
     if (!spool.ok()) return Error(spool.status());
@@ -460,6 +498,21 @@ class Routes {
     bool not_audio = false;
     const replication::UploadRequest given = up;
     up.before_commit = [&](catalog::Song* song) -> Status {
+      if (picture) {
+        if (song->size_bytes > kMaxPictureBytes) {
+          return Status::FailedPrecondition("an album picture is at most " +
+                                            std::to_string(kMaxPictureBytes >> 20) + " MiB");
+        }
+        if (Status s = deps_.covers->CheckPicture(sp->path()); !s.ok()) {
+          not_audio = s.code() == StatusCode::kInvalidArgument;
+          return s;
+        }
+        // Its album's names, so that its album id is the album's; its cover is itself.
+        song->album_artist = album.album_artist;
+        song->compilation = false;
+        song->cover = song->sha256;
+        return Status::Ok();
+      }
       if (!deps_.read_tags) return Status::Ok();
       auto tags = deps_.read_tags(sp->path());
       if (!tags.ok()) {
@@ -497,6 +550,73 @@ class Routes {
     return r;
   }
 
+  // The album a picture illustrates: `album_id` when given (it must exist), else that of the
+  // songs in the picture's folder (the directory of its path, and below). FailedPrecondition
+  // (409) when that folder holds no song yet or songs of several albums.
+  // Linearizable: the songs uploaded just before, through any node, are seen.
+  Result<catalog::AlbumSummary> AlbumForPicture(const std::string& album_id, const std::string& path) {
+    std::string id = album_id;
+    if (id.empty()) {
+      const size_t slash = path.find_last_of('/');
+      const std::string folder = slash == std::string::npos ? "" : FileIdFromPath(path.substr(0, slash));
+      if (folder.empty()) {
+        return Status::InvalidArgument(
+            "name the picture's album: ?album_id=, or a ?path= in the folder of the album's songs");
+      }
+      // Beside the songs, only the names players give an album's picture: a folder's other
+      // images (the back, booklet scans) are not its cover.
+      if (!IsAlbumPictureName(path)) {
+        return Status::InvalidArgument(
+            "a picture found by its folder is named cover, folder or front (.jpg, .jpeg, .png, .webp); "
+            "name the album with ?album_id= to store another");
+      }
+      // Ids in the folder start with "<folder>_". The keyset starts after "<folder>Z" padded with
+      // 'z' to the longest id: 'Z' is the largest id character below '_' and 'z' the largest of
+      // all, so no id lies between it and the folder's first.
+      const std::string prefix = folder + "_";
+      if (prefix.size() >= kMaxFileIdSize) {
+        return Status::FailedPrecondition("no song can be in the picture's folder: its path is too long");
+      }
+      DISPOTIFY_RETURN_IF_ERROR(deps_.files->SyncForRead(replication::ReadConsistency::kLinearizable));
+      catalog::ListRequest lr;
+      lr.limit = 500;
+      lr.after_file_id = folder + "Z" + std::string(kMaxFileIdSize - prefix.size(), 'z');
+      std::set<std::string> albums;
+      uint32_t scanned = 0;
+      bool more = true;
+      while (more && albums.size() < 2 && scanned < kMaxFolderScan) {
+        auto page = deps_.store->ListSongs(lr);
+        if (!page.ok()) return page.status();
+        for (const catalog::Song& song : page->items) {
+          if (!song.file_id.starts_with(prefix)) {
+            more = false;
+            break;
+          }
+          ++scanned;
+          if (!catalog::IsPicture(song)) albums.insert(song.album_id);
+        }
+        if (page->next_after.empty()) more = false;
+        lr.after_file_id = page->next_after;
+      }
+      if (albums.empty()) {
+        return Status::FailedPrecondition("no song in the picture's folder yet (ids starting " + prefix +
+                                          "): upload the songs first, or name the album with ?album_id=");
+      }
+      if (albums.size() > 1) {
+        return Status::FailedPrecondition(
+            "the songs in the picture's folder belong to several albums: name one "
+            "with ?album_id=");
+      }
+      id = *albums.begin();
+    }
+    if (!catalog::IsValidAlbumId(id))
+      return Status::InvalidArgument("an album id is 16 lowercase hex digits");
+    auto detail = deps_.store->GetAlbum(id);
+    if (!detail.ok()) return detail.status();
+    if (!detail->has_value()) return Status::NotFound("no album " + id);
+    return (*detail)->summary;
+  }
+
   Response Search(Request& req, BodyReader&) {
     catalog::SearchRequest sr;
     auto q = req.Query("q");
@@ -532,14 +652,25 @@ class Routes {
     auto consistency = ConsistencyOf(req);
     if (!consistency.ok()) return Error(consistency.status());
     if (Status s = deps_.files->SyncForRead(*consistency); !s.ok()) return Error(s);
-    auto page = deps_.store->ListSongs(lr);
-    if (!page.ok()) return Error(page.status());
+    // Album pictures are files of the catalog but not songs: they are skipped, and the store is
+    // read on (for what is missing) until the page is full, so that only the last page is short.
     std::string out = "{\"items\":[";
-    for (size_t i = 0; i < page->items.size(); ++i) {
-      if (i > 0) out += ",";
-      out += SongJson(page->items[i], nullptr);
+    size_t n = 0;
+    std::string next;
+    while (true) {
+      lr.limit = static_cast<uint32_t>(*limit - n);
+      auto page = deps_.store->ListSongs(lr);
+      if (!page.ok()) return Error(page.status());
+      for (const catalog::Song& song : page->items) {
+        if (catalog::IsPicture(song)) continue;
+        if (n++ > 0) out += ",";
+        out += SongJson(song, nullptr);
+      }
+      next = page->next_after;
+      if (n == *limit || next.empty()) break;
+      lr.after_file_id = next;
     }
-    out += "],\"next_after\":" + Quote(page->next_after) + "}";
+    out += "],\"next_after\":" + Quote(next) + "}";
     return WithConsistency(Response::Json(200, std::move(out)), *consistency);
   }
 

@@ -33,13 +33,17 @@ std::string Hex(std::string_view s) {
   return out;
 }
 
-// The aggregate that defines an album's summary (library.h), over the songs in scope.
-// The cover is that of the first song in album order with one (array_agg skips none, FILTER does).
+// The aggregate that defines an album's summary (library.h), over the songs in scope (pictures
+// are not songs: every query using it leaves them out). The cover: the album's picture (the
+// smallest file id among them), else that of its first song in album order with one.
 constexpr const char* kAggregate =
     "count(*), (array_agg(album ORDER BY album))[1], (array_agg(album_artist ORDER BY album_artist))[1], "
     "max(year), coalesce(sum(duration_ms), 0)::bigint, max(created_at_ms), "
-    "coalesce((array_agg(cover ORDER BY disc, track, title, file_id) FILTER (WHERE cover <> ''::bytea))[1], "
+    "coalesce((SELECT p.cover FROM songs p WHERE p.album_id = songs.album_id AND p.content_type LIKE "
+    "'image/%'::bytea ORDER BY p.file_id LIMIT 1), "
+    "(array_agg(cover ORDER BY disc, track, title, file_id) FILTER (WHERE cover <> ''::bytea))[1], "
     "''::bytea)";
+constexpr const char* kSongsOnly = "content_type NOT LIKE 'image/%'::bytea";
 
 constexpr const char* kAlbumColumns =
     "album_id, title, album_artist, year, song_count, duration_ms, created_at_ms, title_key, cover";
@@ -208,9 +212,10 @@ void MigrateToV4(pqxx::work& tx) {
 }
 
 void PrepareLibraryStatements(pqxx::connection& c) {
-  c.prepare("album_aggregate", std::string("SELECT ") + kAggregate + " FROM songs WHERE album_id = $1");
-  c.prepare("all_album_aggregates", std::string("SELECT album_id, ") + kAggregate +
-                                        " FROM songs GROUP BY album_id ORDER BY album_id");
+  c.prepare("album_aggregate", std::string("SELECT ") + kAggregate + " FROM songs WHERE album_id = $1 AND " +
+                                   kSongsOnly + " GROUP BY album_id");
+  c.prepare("all_album_aggregates", std::string("SELECT album_id, ") + kAggregate + " FROM songs WHERE " +
+                                        kSongsOnly + " GROUP BY album_id ORDER BY album_id");
   c.prepare(
       "put_album",
       "INSERT INTO albums (album_id, title, album_artist, title_key, artist_key, year, neg_year, song_count, "
@@ -221,8 +226,8 @@ void PrepareLibraryStatements(pqxx::connection& c) {
       "created_at_ms = EXCLUDED.created_at_ms, cover = EXCLUDED.cover");
   c.prepare("delete_album", "DELETE FROM albums WHERE album_id = $1");
   c.prepare("get_album", std::string("SELECT ") + kAlbumColumns + " FROM albums WHERE album_id = $1");
-  c.prepare("album_songs", std::string("SELECT ") + kSongColumns +
-                               " FROM songs WHERE album_id = $1 ORDER BY disc, track, title, file_id");
+  c.prepare("album_songs", std::string("SELECT ") + kSongColumns + " FROM songs WHERE album_id = $1 AND " +
+                               kSongsOnly + " ORDER BY disc, track, title, file_id");
   c.prepare("song_with_cover",
             std::string("SELECT ") + kSongColumns +
                 " FROM songs WHERE cover = $1 AND cover <> ''::bytea ORDER BY file_id LIMIT 1");
@@ -244,12 +249,14 @@ void PrepareLibraryStatements(pqxx::connection& c) {
 }
 
 void RefreshAlbum(pqxx::work& tx, const std::string& album_id) {
-  const pqxx::row agg = tx.exec_prepared1("album_aggregate", Bytes(album_id));
-  if (agg[0].as<int64_t>() == 0) {
+  // Grouped, so that the picture subquery may name the group's album_id: no row when the album
+  // has no song left.
+  const pqxx::result rows = tx.exec_prepared("album_aggregate", Bytes(album_id));
+  if (rows.empty() || rows[0][0].as<int64_t>() == 0) {
     tx.exec_prepared0("delete_album", Bytes(album_id));
     return;
   }
-  WriteAlbum(tx, album_id, agg, 0);
+  WriteAlbum(tx, album_id, rows[0], 0);
 }
 
 void RebuildAlbums(pqxx::work& tx) {

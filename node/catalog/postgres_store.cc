@@ -182,6 +182,7 @@ struct Folded {
 Folded Fold(const Song& s) {
   Folded f;
   f.fields = "{";
+  if (IsPicture(s)) return Folded{"", "{}"};  // not searchable: a picture is not a song
   for (const std::string* field : {&s.title, &s.artist, &s.album, &s.file_name}) {
     const std::string folded = search::FoldField(*field);
     if (folded.empty()) continue;
@@ -287,8 +288,8 @@ void BuildSearch(pqxx::work& tx) {
   constexpr size_t kPage = 5000;
   while (true) {
     const pqxx::result rows = tx.exec_params(
-        "SELECT file_id, title, artist, album, file_name FROM songs WHERE file_id > $1 ORDER BY file_id "
-        "LIMIT $2",
+        "SELECT file_id, title, artist, album, file_name, content_type FROM songs WHERE file_id > $1 "
+        "ORDER BY file_id LIMIT $2",
         Bytes(after), static_cast<int64_t>(kPage));
     pqxx::stream_to out(tx, "song_search", std::vector<std::string>{"file_id", "search_text", "fields"});
     for (const auto& r : rows) {
@@ -297,6 +298,7 @@ void BuildSearch(pqxx::work& tx) {
       s.artist = Bytes(r[2]);
       s.album = Bytes(r[3]);
       s.file_name = Bytes(r[4]);
+      s.content_type = Bytes(r[5]);
       Folded f = Fold(s);
       for (const auto& w : VocabWords(f.text)) ++vocab[w];
       out << std::make_tuple(CopyBytea(Bytes(r[0])), std::move(f.text), std::move(f.fields));

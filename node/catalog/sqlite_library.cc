@@ -45,17 +45,23 @@ ALTER TABLE songs ADD COLUMN album_id TEXT NOT NULL DEFAULT '';
 constexpr char kSongsForBackfill[] = "SELECT id, artist, album FROM songs WHERE id > ?1 ORDER BY id LIMIT ?2";
 constexpr char kBackfillSong[] = "UPDATE songs SET album_artist = ?2, album_id = ?3 WHERE id = ?1";
 
-// The cover: that of the album's first song (in album order, on the songs_album index) with one.
-#define ALBUM_COVER(album_id)                                          \
-  "coalesce((SELECT c.cover FROM songs c WHERE c.album_id = " album_id \
-  " AND c.cover <> '' "                                                \
-  "ORDER BY c.disc, c.track, c.title, c.file_id LIMIT 1), '')"
+// The album's cover: its picture (the smallest file id among its pictures), else the picture
+// embedded in its first song (album order, on the songs_album index) that has one. The summary's
+// other columns count songs only.
+#define ALBUM_COVER(album_id)                                                                              \
+  "coalesce((SELECT c.cover FROM songs c WHERE c.album_id = " album_id                                     \
+  " AND c.content_type LIKE 'image/%' ORDER BY c.file_id LIMIT 1), "                                       \
+  "(SELECT c.cover FROM songs c WHERE c.album_id = " album_id                                              \
+  " AND c.cover <> '' AND c.content_type NOT LIKE 'image/%' ORDER BY c.disc, c.track, c.title, c.file_id " \
+  "LIMIT 1), '')"
 constexpr char kAlbumAggregate[] =
     "SELECT count(*), min(album), min(album_artist), max(year), sum(duration_ms), "
-    "max(created_at_ms), " ALBUM_COVER("?1") " FROM songs WHERE album_id = ?1";
+    "max(created_at_ms), " ALBUM_COVER(
+        "?1") " FROM songs WHERE album_id = ?1 AND content_type NOT LIKE 'image/%'";
 constexpr char kAllAlbumAggregates[] =
     "SELECT s.album_id, count(*), min(s.album), min(s.album_artist), max(s.year), sum(s.duration_ms), "
-    "max(s.created_at_ms), " ALBUM_COVER("s.album_id") " FROM songs s GROUP BY s.album_id";
+    "max(s.created_at_ms), " ALBUM_COVER("s.album_id") " FROM songs s WHERE s.content_type NOT LIKE 'image/%' "
+    "GROUP BY s.album_id";
 #undef ALBUM_COVER
 constexpr char kUpsertAlbum[] =
     "INSERT OR REPLACE INTO albums(album_id, title, album_artist, title_key, artist_key, year, neg_year, "
@@ -68,7 +74,8 @@ constexpr char kDeleteAlbum[] = "DELETE FROM albums WHERE album_id = ?1";
   "album_id, title, album_artist, year, song_count, duration_ms, created_at_ms, title_key, cover"
 constexpr char kGetAlbum[] = "SELECT " ALBUM_COLUMNS " FROM albums WHERE album_id = ?1";
 constexpr char kAlbumSongs[] = "SELECT " DISPOTIFY_SQLITE_SONG_COLUMNS
-                               " FROM songs WHERE album_id = ?1 ORDER BY disc, track, title, file_id";
+                               " FROM songs WHERE album_id = ?1 AND content_type NOT LIKE 'image/%' "
+                               "ORDER BY disc, track, title, file_id";
 
 // [artist filter][after][sort]: ?1 key, ?2 album_id, ?3 number (year: -year), ?4 artist, ?5 limit.
 constexpr const char* kListAlbums[2][2][3] = {

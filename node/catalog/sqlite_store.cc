@@ -519,6 +519,7 @@ struct FoldedSong {
 };
 
 FoldedSong Fold(const Song& s) {
+  if (IsPicture(s)) return FoldedSong{};  // not searchable: a picture is not a song
   return FoldedSong{{FoldField(s.title), FoldField(s.artist), FoldField(s.album), FoldField(s.file_name)}};
 }
 

@@ -32,6 +32,10 @@ Status ValidateSong(const Song& s) {
 
 }  // namespace
 
+bool IsPicture(const Song& s) {
+  return s.content_type.starts_with("image/");
+}
+
 Status ValidateMutation(const Mutation& m) {
   switch (m.kind) {
     case Mutation::Kind::kPutSong: return ValidateSong(m.song);

@@ -20,6 +20,12 @@ using ::dispotify::kMaxFileIdSize;
 
 // A song's metadata. `file_id` is the key: 1..kMaxFileIdSize characters of [A-Za-z0-9._-], not
 // "." or "..".
+//
+// A catalog entry is a stored file, replicated, repaired and scrubbed alike: a song, or a picture
+// uploaded beside an album's songs (content_type image/*, IsPicture; its album fields name the
+// album it illustrates and its cover is its own SHA-256). Pictures are not songs: search, the
+// song listing and album summaries leave them out, and an album's picture wins over the pictures
+// embedded in its songs.
 struct Song {
   std::string file_id;
   std::string title;
@@ -50,6 +56,9 @@ struct Song {
   std::string album_id;
   bool operator==(const Song&) const = default;
 };
+
+// True for an album's picture (content_type image/...), false for a song.
+bool IsPicture(const Song& s);
 
 enum class ReplicaState : uint8_t {
   kPending = 0,  // a copy is being made; not served

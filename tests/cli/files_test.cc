@@ -42,7 +42,7 @@ TEST(FilesTest, WalksFoldersRecursivelyInPathOrder) {
   mocks::TempDir dir;
   Write(dir.Sub("music/b.mp3"), 3);
   Write(dir.Sub("music/a.flac"), 5);
-  Write(dir.Sub("music/cover.jpg"), 1);
+  Write(dir.Sub("music/scan.jpg"), 1);
   Write(dir.Sub("music/sub/deeper/c.OGG"), 7);
   Write(dir.Sub("music/sub/readme.txt"), 1);
   fs::create_directories(dir.Sub("music/empty"));
@@ -59,6 +59,23 @@ TEST(FilesTest, WalksFoldersRecursivelyInPathOrder) {
   EXPECT_EQ(plan.files[2].relative_path, "music/sub/deeper/c.OGG");
   EXPECT_EQ(plan.skipped, 2u);
   EXPECT_TRUE(plan.problems.empty());
+}
+
+// A folder's album pictures go after all its songs: the node finds a picture's album from the
+// songs beside it.
+TEST(FilesTest, AlbumPicturesComeAfterTheSongs) {
+  mocks::TempDir dir;
+  Write(dir.Sub("m/A/cover.jpg"), 1);
+  Write(dir.Sub("m/A/01.mp3"), 2);
+  Write(dir.Sub("m/B/Folder.png"), 3);
+  Write(dir.Sub("m/B/01.flac"), 4);
+  Write(dir.Sub("m/B/back.jpg"), 5);
+  UploadPlan plan = PlanUploads({dir.Sub("m")});
+  std::vector<std::string> paths;
+  for (const auto& f : plan.files) paths.push_back(f.relative_path);
+  EXPECT_EQ(paths,
+            (std::vector<std::string>{"m/A/01.mp3", "m/B/01.flac", "m/A/cover.jpg", "m/B/Folder.png"}));
+  EXPECT_EQ(plan.skipped, 1u);  // back.jpg
 }
 
 TEST(FilesTest, RelativePathsNameTheFolderHoweverItIsWritten) {

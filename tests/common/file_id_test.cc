@@ -118,5 +118,16 @@ TEST(FileIdFromPathTest, PrefixNeverEndsInASeparatorBeforeTheHash) {
   EXPECT_EQ(id.size(), 106u + 1 + 16 + 4);
 }
 
+TEST(FileIdTest, AlbumPictureNames) {
+  for (const char* name :
+       {"cover.jpg", "Cover.JPG", "folder.png", "FRONT.jpeg", "front.webp", "a/b/cover.jpg"}) {
+    EXPECT_TRUE(IsAlbumPictureName(name)) << name;
+  }
+  for (const char* name :
+       {"back.jpg", "cover.gif", "cover", "covers.jpg", "my cover.jpg", ".jpg", "cover.jpg.part"}) {
+    EXPECT_FALSE(IsAlbumPictureName(name)) << name;
+  }
+}
+
 }  // namespace
 }  // namespace dispotify

@@ -29,12 +29,27 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 17> kAudioTy
     {"wma", "audio/x-ms-wma"},
 }};
 
-std::string_view Find(std::string_view extension) {
+// Album pictures uploaded beside the songs (the formats the tagger decodes).
+constexpr std::array<std::pair<std::string_view, std::string_view>, 4> kPictureTypes = {{
+    {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"},
+    {"png", "image/png"},
+    {"webp", "image/webp"},
+}};
+
+template <size_t N>
+std::string_view FindIn(const std::array<std::pair<std::string_view, std::string_view>, N>& types,
+                        std::string_view extension) {
   if (!extension.empty() && extension.front() == '.') extension.remove_prefix(1);
-  for (const auto& [ext, type] : kAudioTypes) {
+  for (const auto& [ext, type] : types) {
     if (EqualsIgnoreCase(ext, extension)) return type;
   }
   return {};
+}
+
+std::string_view Find(std::string_view extension) {
+  std::string_view type = FindIn(kAudioTypes, extension);
+  return type.empty() ? FindIn(kPictureTypes, extension) : type;
 }
 
 }  // namespace
@@ -53,7 +68,7 @@ std::string_view ContentTypeForFileName(std::string_view file_name) {
 }
 
 bool IsAudioExtension(std::string_view extension) {
-  return !Find(extension).empty();
+  return !FindIn(kAudioTypes, extension).empty();
 }
 
 }  // namespace dispotify::api::http

@@ -1,6 +1,7 @@
 #pragma once
 // Media types for audio files, by file extension (IANA registrations where they exist; what
-// browsers' <audio> elements accept otherwise).
+// browsers' <audio> elements accept otherwise), and for the album pictures uploaded beside them
+// (jpg/jpeg, png, webp).
 
 #include <string_view>
 
@@ -8,7 +9,7 @@ namespace dispotify::api::http {
 
 inline constexpr std::string_view kOctetStream = "application/octet-stream";
 
-// "mp3", ".MP3" -> "audio/mpeg"; an unknown extension -> kOctetStream.
+// "mp3", ".MP3" -> "audio/mpeg", "jpg" -> "image/jpeg"; an unknown extension -> kOctetStream.
 std::string_view ContentTypeForExtension(std::string_view extension);
 
 // By the extension of a file name ("Song.flac" -> "audio/flac"); kOctetStream without one.

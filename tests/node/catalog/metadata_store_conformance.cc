@@ -1053,6 +1053,56 @@ TEST_P(MetadataStoreConformance, AlbumsShowTheCoverOfTheirFirstSongWithOne) {
   EXPECT_EQ((*other->SongWithCover(red))->file_id, "now-2");
 }
 
+// An album's picture (an image entry, IsPicture): its album shows it before any embedded cover,
+// but it is not a song: not counted, not listed among the album's songs, not found by search.
+TEST_P(MetadataStoreConformance, AnAlbumPictureIsItsCoverButNotASong) {
+  ASSERT_OK(store().Apply(LogIndex(1), LibrarySongs()));
+  Song embedded = Track("dbl-1", "A1", "Band", "Double", 1, 1, 2001, 13, "Band");
+  embedded.cover = std::string(64, 'e');
+  Song picture = MakeSong("Double_cover.jpg", "", "Band", "Double");
+  picture.content_type = "image/jpeg";
+  picture.file_name = "cover.jpg";
+  picture.album_artist = "Band";
+  picture.cover = std::string(64, 'f');
+  picture.created_at_ms = 9999;
+  picture.year = 2099;
+  CompleteSong(&picture);
+  ASSERT_EQ(picture.album_id, AlbumIdOf("Band", "Double"));
+  ASSERT_OK(store().Apply(LogIndex(2), {PutSong(embedded), PutSong(picture)}));
+
+  auto album = store().GetAlbum(AlbumIdOf("Band", "Double"));
+  ASSERT_TRUE(album.ok() && album->has_value()) << album.status().ToString();
+  EXPECT_EQ((*album)->summary.cover, picture.cover) << "the picture wins over the embedded one";
+  EXPECT_EQ((*album)->summary.song_count, 4u);
+  EXPECT_EQ((*album)->summary.year, 2001u) << "the picture's fields are not the album's";
+  EXPECT_EQ((*album)->summary.created_at_ms, 13);
+  EXPECT_EQ(Ids((*album)->songs), (std::vector<std::string>{"dbl-1", "dbl-2", "dbl-3", "dbl-4"}));
+  EXPECT_EQ(AllArtists(store(), 50)[0], (ArtistSummary{"Band", 2, 5}));
+  SearchRequest sr;
+  sr.query = "cover";
+  EXPECT_TRUE(store().Search(sr)->items.empty());
+  sr.query = "double";
+  auto found = store().Search(sr);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->items.size(), 4u);
+  for (const Song& s : found->items) EXPECT_FALSE(IsPicture(s)) << s.file_id;
+  EXPECT_EQ((*store().SongWithCover(picture.cover))->file_id, picture.file_id);
+  // Still a file of the catalog: the listing that repair walks has it.
+  EXPECT_EQ(Ids(AllSongs(store())).size(), LibrarySongs().size() + 1);
+
+  // Without it, the embedded cover again; a picture alone does not make an album.
+  ASSERT_OK(store().Apply(LogIndex(3), {DeleteSong(picture.file_id)}));
+  EXPECT_EQ((*store().GetAlbum(AlbumIdOf("Band", "Double")))->summary.cover, embedded.cover);
+  Song lonely = picture;
+  lonely.file_id = "Nowhere_cover.jpg";
+  lonely.album = "Nowhere";
+  lonely.album_id.clear();
+  CompleteSong(&lonely);
+  ASSERT_OK(store().Apply(LogIndex(4), {PutSong(lonely)}));
+  EXPECT_FALSE(store().GetAlbum(lonely.album_id)->has_value());
+  EXPECT_EQ(AllAlbums(store(), AlbumSort::kName, 50).size(), 4u);
+}
+
 TEST_P(MetadataStoreConformance, LibraryRequestsAreValidated) {
   ASSERT_OK(store().Apply(LogIndex(1), LibrarySongs()));
   AlbumListRequest albums;
