@@ -65,6 +65,7 @@ export const en = {
     already: 'Already in the library',
     tooLarge: 'Too large for this node',
     notAudio: 'Not an audio file',
+    noAlbum: 'No album for this picture yet: upload its songs first',
     noQuorum: 'The cluster has no quorum right now',
     busy: 'Another upload of this file is under way',
     noSpace: 'The cluster is out of space',

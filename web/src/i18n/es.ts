@@ -66,6 +66,7 @@ export const es: Messages = {
     already: 'Ya está en la biblioteca',
     tooLarge: 'Demasiado grande para este nodo',
     notAudio: 'No es un archivo de audio',
+    noAlbum: 'Aún no hay álbum para esta imagen: sube antes sus canciones',
     noQuorum: 'El clúster no tiene quórum ahora mismo',
     busy: 'Ya se está subiendo este archivo',
     noSpace: 'El clúster no tiene espacio',

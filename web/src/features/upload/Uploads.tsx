@@ -115,6 +115,7 @@ export function UploadButton() {
 const errorText: Record<UploadError, string> = {
   'too-large': t.upload.tooLarge,
   'not-audio': t.upload.notAudio,
+  'no-album': t.upload.noAlbum,
   'no-quorum': t.upload.noQuorum,
   busy: t.upload.busy,
   'no-space': t.upload.noSpace,

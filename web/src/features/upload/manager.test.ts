@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { createUploadManager, outcomeOf, type SendResult, type Transport, type UploadItem } from './manager';
+import { createUploadManager, isAlbumPicture, outcomeOf, type SendResult, type Transport, type UploadItem } from './manager';
 
 function fakeTransport() {
   const pending: { item: UploadItem; resolve: (r: SendResult) => void; progress: (l: number, t: number) => void }[] = [];
@@ -94,5 +94,35 @@ describe('upload state', () => {
     m.add([{ file: file('a.mp3'), path: 'a.mp3' }]);
     await flush();
     expect(m.getItems()[0]).toMatchObject({ status: 'error', error: 'network', retryable: true });
+  });
+
+  it('sends an album picture after the songs of its folder, and says when it has no album', async () => {
+    const f = fakeTransport();
+    const m = createUploadManager({ transport: f.transport, concurrency: 3 });
+    m.add([
+      { file: file('cover.jpg'), path: 'A/cover.jpg' },
+      { file: file('1.mp3'), path: 'A/1.mp3' },
+      { file: file('2.mp3'), path: 'A/Disc 2/2.mp3' },
+      { file: file('3.mp3'), path: 'B/3.mp3' },
+      { file: file('back.jpg'), path: 'A/back.jpg' },
+    ]);
+    // The picture waits; the others (back.jpg is no album picture: the node judges it) go.
+    expect(f.pending.map((p) => p.item.path)).toEqual(['A/1.mp3', 'A/Disc 2/2.mp3', 'B/3.mp3']);
+    f.pending[0].resolve({ status: 201, body: '{}' });
+    await flush();
+    expect(f.pending.map((p) => p.item.path)).toEqual(['A/1.mp3', 'A/Disc 2/2.mp3', 'B/3.mp3', 'A/back.jpg']);
+    f.pending[1].resolve({ status: 201, body: '{}' });
+    await flush();
+    expect(f.pending).toHaveLength(4); // back.jpg, in A, is still on its way
+    f.pending[3].resolve({ status: 400, body: '{}' });
+    await flush();
+    expect(f.pending[4].item.path).toBe('A/cover.jpg');
+    f.pending[4].resolve({ status: 409, body: '{"error":{"code":"no_album","message":"no song"}}' });
+    await flush();
+    const cover = m.getItems().find((i) => i.path === 'A/cover.jpg');
+    expect(cover?.error).toBe('no-album');
+    expect(cover?.retryable).toBe(true);
+    expect(isAlbumPicture('x/Folder.PNG')).toBe(true);
+    expect(isAlbumPicture('x/mycover.jpg')).toBe(false);
   });
 });

@@ -5,7 +5,15 @@
 import { handleStatus, uploadUrl } from '../../lib/api';
 
 export type UploadStatus = 'queued' | 'uploading' | 'done' | 'already' | 'error';
-export type UploadError = 'too-large' | 'not-audio' | 'no-quorum' | 'busy' | 'no-space' | 'network' | 'failed';
+export type UploadError =
+  | 'too-large'
+  | 'not-audio'
+  | 'no-album'
+  | 'no-quorum'
+  | 'busy'
+  | 'no-space'
+  | 'network'
+  | 'failed';
 
 export interface UploadItem {
   id: number;
@@ -48,8 +56,12 @@ export function outcomeOf(res: SendResult): Outcome {
   if (status === 201) return { status: 'done', retryable: false };
   if (status === 200) return { status: 'already', retryable: false };
   if (status === 409) {
-    // already_exists: other bytes under this id; conflict: the same id being uploaded right now.
-    return errorCode(res.body) === 'conflict' ? { status: 'error', error: 'busy', retryable: true } : { status: 'already', retryable: false };
+    // already_exists: other bytes under this id; conflict: the same id being uploaded right now;
+    // no_album: an album picture whose folder holds no song (yet).
+    const code = errorCode(res.body);
+    if (code === 'conflict') return { status: 'error', error: 'busy', retryable: true };
+    if (code === 'no_album') return { status: 'error', error: 'no-album', retryable: true };
+    return { status: 'already', retryable: false };
   }
   if (status === 413) return { status: 'error', error: 'too-large', retryable: false };
   if (status === 415) return { status: 'error', error: 'not-audio', retryable: false };
@@ -75,6 +87,17 @@ export interface UploadManager {
 }
 
 export const DEFAULT_CONCURRENCY = 3;
+
+// An album picture as the node takes it from beside the songs (common/file_id.h's
+// IsAlbumPictureName): cover, folder or front, .jpg .jpeg .png .webp, any case.
+export function isAlbumPicture(path: string): boolean {
+  return /(^|\/)(cover|folder|front)\.(jpe?g|png|webp)$/i.test(path);
+}
+
+function folderOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '' : path.slice(0, slash + 1);
+}
 
 export function createUploadManager(opts: UploadManagerOptions): UploadManager {
   const limit = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
@@ -104,9 +127,23 @@ export function createUploadManager(opts: UploadManagerOptions): UploadManager {
       });
   }
 
+  // The node finds an album picture's album from the songs beside it, so a picture waits until
+  // no song of its folder (or below) is queued or on its way.
+  function ready(it: UploadItem): boolean {
+    if (!isAlbumPicture(it.path)) return true;
+    const folder = folderOf(it.path);
+    return !items.some(
+      (o) =>
+        o !== it &&
+        !isAlbumPicture(o.path) &&
+        (o.status === 'queued' || o.status === 'uploading') &&
+        o.path.startsWith(folder),
+    );
+  }
+
   function pump(): void {
     while (running < limit) {
-      const next = items.find((it) => it.status === 'queued');
+      const next = items.find((it) => it.status === 'queued' && ready(it));
       if (!next) return;
       start(next);
     }
