@@ -84,7 +84,7 @@ std::string FileIdFromPath(std::string_view relative_path) {
 }
 
 bool IsAlbumPictureName(std::string_view file_name) {
-  const size_t slash = file_name.find_last_of('/');
+  const size_t slash = file_name.find_last_of("/\\");
   if (slash != std::string_view::npos) file_name.remove_prefix(slash + 1);
   const size_t dot = file_name.find_last_of('.');
   if (dot == std::string_view::npos) return false;

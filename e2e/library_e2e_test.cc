@@ -76,6 +76,24 @@ class LibraryE2eTest : public ::testing::Test {
   mocks::TempDir tmp_;
 };
 
+// Makes `out` with ffmpeg (quiet, overwriting): `args` are the inputs and output options.
+void Ffmpeg(const std::string& dir, const std::vector<std::string>& args, const std::string& out) {
+  std::vector<std::string> argv = {"ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back(out);
+  ExecResult made = Exec(argv, dir);
+  ASSERT_EQ(made.code, 0) << "ffmpeg (scripts/install-deps.sh installs it) failed for " << out << ":\n"
+                          << made.err;
+}
+
+std::string JsonString(const std::string& body, const std::string& key) {
+  const std::string needle = "\"" + key + "\":\"";
+  const size_t at = body.find(needle);
+  if (at == std::string::npos) return "<no " + key + ">";
+  const size_t start = at + needle.size();
+  return body.substr(start, body.find('"', start) - start);
+}
+
 TEST_F(LibraryE2eTest, UploadALibraryTwiceStreamItBackAndSurviveTwoNodesLost) {
   const std::vector<std::string> mp3 = {"-c:a", "libmp3lame", "-b:a", "32k"};
   const std::vector<std::string> flac = {"-c:a", "flac"};
@@ -135,6 +153,11 @@ TEST_F(LibraryE2eTest, UploadALibraryTwiceStreamItBackAndSurviveTwoNodesLost) {
     ASSERT_FALSE(t.bytes.empty()) << t.path;
   }
   ASSERT_NE(library[0].bytes, library[1].bytes);
+  // Album A's picture, which the CLI sends after the songs, naming their album.
+  ASSERT_NO_FATAL_FAILURE(Ffmpeg(tmp_.path(),
+                                 {"-f", "lavfi", "-i", "color=c=navy:s=120x120:d=1", "-frames:v", "1"},
+                                 tmp_.Sub("Library/Album A/cover.jpg")));
+  const std::string album_a_cover = Sha256Hex(ReadFile(tmp_.Sub("Library/Album A/cover.jpg")));
 
   cluster_ = std::make_unique<Cluster>(3, "library");
   cluster_->SetCommonFlags({"--repair-interval-ms", "200", "--scrub-interval-s", "0"});
@@ -145,7 +168,11 @@ TEST_F(LibraryE2eTest, UploadALibraryTwiceStreamItBackAndSurviveTwoNodesLost) {
   // Every file once, under the id of its path.
   ExecResult up = Ctl({"upload", root});
   EXPECT_RUN(up, 0);
-  EXPECT_NE(up.out.find("stored 6, already present 0, failed 0"), std::string::npos) << up.out;
+  EXPECT_NE(up.out.find("stored 7, already present 0, failed 0"), std::string::npos) << up.out;
+  EXPECT_NE(up.out.find(" -> Library_Album-A_cover.jpg "), std::string::npos) << up.out;
+  const std::string album_a =
+      JsonString(HttpCall(port1, "GET", "/music/songs/" + library[0].id)->body, "album_id");
+  EXPECT_EQ(JsonString(HttpCall(port1, "GET", "/music/albums/" + album_a)->body, "cover"), album_a_cover);
   for (const Track& t : library) EXPECT_NE(up.out.find(" -> " + t.id + " "), std::string::npos) << up.out;
 
   auto list = HttpCall(port1, "GET", "/music/songs?limit=1000");
@@ -166,8 +193,8 @@ TEST_F(LibraryE2eTest, UploadALibraryTwiceStreamItBackAndSurviveTwoNodesLost) {
   // Again: nothing new.
   ExecResult again = Ctl({"upload", root});
   EXPECT_RUN(again, 0);
-  EXPECT_NE(again.out.find("stored 0, already present 6, failed 0"), std::string::npos) << again.out;
-  EXPECT_EQ(Count(again.out, "already present " + root), library.size()) << again.out;
+  EXPECT_NE(again.out.find("stored 0, already present 7, failed 0"), std::string::npos) << again.out;
+  EXPECT_EQ(Count(again.out, "already present " + root), library.size() + 1) << again.out;
   auto relist = HttpCall(port1, "GET", "/music/songs?limit=1000");
   ASSERT_TRUE(relist);
   EXPECT_EQ(Count(relist->body, "\"file_id\":"), library.size()) << relist->body;
@@ -199,24 +226,6 @@ TEST_F(LibraryE2eTest, UploadALibraryTwiceStreamItBackAndSurviveTwoNodesLost) {
     EXPECT_EQ(r->status, 200) << t.id << ": " << r->body.substr(0, 300);
     EXPECT_TRUE(r->body == t.bytes) << t.id << " differs by content URL (" << r->body.size() << " bytes)";
   }
-}
-
-// Makes `out` with ffmpeg (quiet, overwriting): `args` are the inputs and output options.
-void Ffmpeg(const std::string& dir, const std::vector<std::string>& args, const std::string& out) {
-  std::vector<std::string> argv = {"ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  argv.push_back(out);
-  ExecResult made = Exec(argv, dir);
-  ASSERT_EQ(made.code, 0) << "ffmpeg (scripts/install-deps.sh installs it) failed for " << out << ":\n"
-                          << made.err;
-}
-
-std::string JsonString(const std::string& body, const std::string& key) {
-  const std::string needle = "\"" + key + "\":\"";
-  const size_t at = body.find(needle);
-  if (at == std::string::npos) return "<no " + key + ">";
-  const size_t start = at + needle.size();
-  return body.substr(start, body.find('"', start) - start);
 }
 
 // Cover art end to end (issue 12): pictures embedded in an MP3 and a FLAC by ffmpeg are named by

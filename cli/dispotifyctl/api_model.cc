@@ -44,6 +44,7 @@ SongRow SongFrom(const value& s) {
   row.duration_ms = Uint(s, "duration_ms");
   row.size_bytes = Uint(s, "size_bytes");
   row.sha256 = Str(s, "sha256");
+  row.album_id = Str(s, "album_id");
   return row;
 }
 

@@ -1,13 +1,16 @@
 #include "cli/dispotifyctl/commands.h"
 
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 
 #include "cli/dispotifyctl/api_model.h"
 #include "cli/dispotifyctl/download_target.h"
 #include "cli/dispotifyctl/files.h"
 #include "cli/dispotifyctl/format.h"
+#include "common/file_id.h"
 #include "common/repr_digest.h"
 #include "common/rest/client.h"
 #include "common/sha256.h"
@@ -149,6 +152,14 @@ int Upload(const Invocation& inv, Console& c) {
   }
   Client client(Options(inv, c));
   uint64_t bytes = 0;
+  // The albums of the songs stored from each folder: an album picture (planned after them) names
+  // its album when its folder's songs have exactly one, rather than leaving the node to guess it
+  // from file ids.
+  std::map<std::string, std::set<std::string>> folder_albums;
+  auto folder_of = [](const std::string& relative_path) {
+    const size_t slash = relative_path.find_last_of('/');
+    return slash == std::string::npos ? std::string() : relative_path.substr(0, slash + 1);
+  };
   for (size_t i = 0; i < plan.files.size(); ++i) {
     const UploadFile& f = plan.files[i];
     // The digest first: the node then refuses bytes that changed on the way (or on the disk
@@ -159,8 +170,16 @@ int Upload(const Invocation& inv, Console& c) {
       if (!inv.json) c.err << "FAILED         " << f.path << ": " << digest.status().message() << "\n";
       continue;
     }
-    const std::string target =
+    std::string target =
         "/music/upload?path=" + PercentEncode(f.relative_path) + (inv.replace ? "&replace=true" : "");
+    const bool picture = IsAlbumPictureName(f.relative_path);
+    if (picture) {
+      std::set<std::string> albums;
+      for (const auto& [folder, ids] : folder_albums) {
+        if (folder.starts_with(folder_of(f.relative_path))) albums.insert(ids.begin(), ids.end());
+      }
+      if (albums.size() == 1) target += "&album_id=" + PercentEncode(*albums.begin());
+    }
     Result<HttpReply> r = Status::Unavailable("not sent");
     {
       ProgressLine line(
@@ -177,6 +196,9 @@ int Upload(const Invocation& inv, Console& c) {
     if (r->status == 201 || r->status == 200) {
       auto song = ParseSong(r->body);
       const std::string id = song.ok() ? song->file_id : "?";
+      if (song.ok() && !picture && !song->album_id.empty()) {
+        folder_albums[folder_of(f.relative_path)].insert(song->album_id);
+      }
       bytes += f.size;
       (r->status == 201 ? uploaded : present).push_back({f.path, id, f.size});
       if (!inv.json) {

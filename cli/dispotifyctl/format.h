@@ -50,7 +50,8 @@ struct SongRow {
   std::string album;
   uint64_t duration_ms = 0;
   uint64_t size_bytes = 0;
-  std::string sha256;  // of the content; names it in a content-addressed stream
+  std::string sha256;    // of the content; names it in a content-addressed stream
+  std::string album_id;  // "" from a node that has no albums
 };
 
 // FILE_ID, TITLE, ARTIST, ALBUM, DURATION.

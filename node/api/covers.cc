@@ -25,6 +25,8 @@ namespace {
 
 constexpr char kTempSuffix[] = ".tmp";
 constexpr uint32_t kCheckSize = 16;
+// Rendered from the song; the other sizes from it.
+constexpr uint32_t kBaseSize = 1024;
 
 bool IsCoverName(std::string_view s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
@@ -59,14 +61,14 @@ Status CoverService::Start() {
   fs::create_directories(options_.cache_dir, ec);
   if (ec) return Status::IoError("creating the cover cache " + options_.cache_dir + ": " + ec.message());
   uint64_t total = 0;
-  for (const auto& entry : fs::directory_iterator(options_.cache_dir, ec)) {
-    const std::string name = entry.path().filename().string();
+  for (fs::directory_iterator it(options_.cache_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
     std::error_code e2;
     if (name.ends_with(kTempSuffix)) {
-      fs::remove(entry.path(), e2);
+      fs::remove(it->path(), e2);
       continue;
     }
-    const auto size = entry.file_size(e2);
+    const auto size = it->file_size(e2);
     if (!e2) total += size;
   }
   if (ec) return Status::IoError("listing the cover cache " + options_.cache_dir + ": " + ec.message());
@@ -88,61 +90,114 @@ uint64_t CoverService::cache_bytes() const {
 Result<std::string> CoverService::Get(std::string_view sha256, uint32_t size) {
   if (!IsCoverName(sha256)) return Status::InvalidArgument("a cover is named by 64 lowercase hex digits");
   if (!IsCoverSize(size)) return Status::InvalidArgument("size must be one of 64, 128, 256, 512, 1024");
+  return GetOrRender(std::string(sha256), size);
+}
+
+Result<std::string> CoverService::GetOrRender(const std::string& sha256, uint32_t size) {
   const std::string name = FileName(sha256, size);
   if (auto cached = ReadWhole(options_.cache_dir + "/" + name)) return std::move(*cached);
 
   std::shared_ptr<Flight> flight;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    if (failures_.count(std::string(sha256)) > 0) {
-      return Status::NotFound("the picture of cover " + std::string(sha256) + " does not decode");
-    }
+    if (failures_.count(sha256) > 0)
+      return Status::NotFound("the picture of cover " + sha256 + " does not decode");
     auto it = flights_.find(name);
-    if (it == flights_.end()) {
-      flight = std::make_shared<Flight>();
-      flights_.emplace(name, flight);
-    } else {
+    if (it != flights_.end()) {
       flight = it->second;
       cv_.wait(lock, [&] { return flight->done; });
       return flight->result;
     }
+    flight = std::make_shared<Flight>();
+    flights_.emplace(name, flight);
   }
-  Result<std::string> result = Render(std::string(sha256), size);
+  // Whatever happens below, the flight ends, so that no request waits on it forever.
+  Result<std::string> result = Status::Unavailable("rendering cover " + sha256 + " stopped");
+  struct Land {
+    CoverService* self;
+    const std::string& name;
+    const std::shared_ptr<Flight>& flight;
+    Result<std::string>& result;
+    ~Land() {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      flight->result = result;
+      flight->done = true;
+      self->flights_.erase(name);
+      self->cv_.notify_all();
+    }
+  } land{this, name, flight, result};
+
+  if (size == kBaseSize) {
+    result = RenderFromSong(sha256);
+  } else {
+    // The smaller sizes come from the base thumbnail, an image file: the song is copied once.
+    Result<std::string> base = GetOrRender(sha256, kBaseSize);
+    if (!base.ok()) {
+      result = base.status();
+    } else if (auto path = BasePath(sha256); !path.ok()) {
+      result = path.status();
+    } else {
+      result = RenderLimited(*path, size);
+    }
+  }
   if (result.ok()) Store(name, *result);
-  std::lock_guard<std::mutex> lock(mu_);
-  ++renders_;
-  flight->result = result;
-  flight->done = true;
-  flights_.erase(name);
-  cv_.notify_all();
   return result;
+}
+
+Result<std::string> CoverService::BasePath(const std::string& sha256) {
+  const std::string path = options_.cache_dir + "/" + FileName(sha256, kBaseSize);
+  std::error_code ec;
+  if (fs::exists(path, ec)) return path;
+  // Not kept (a full cache evicted it, or it could not be written): render from the song again.
+  return Status::Unavailable("the cover cache lost the base thumbnail of " + sha256);
+}
+
+Result<std::string> CoverService::RenderLimited(const std::string& path, uint32_t size) {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (waiting_ >= kMaxWaiting) return Status::Unavailable("too many covers are being rendered; retry");
+    ++waiting_;
+    cv_.wait(lock, [&] { return rendering_ < kMaxRendering; });
+    --waiting_;
+    ++rendering_;
+    ++renders_;
+  }
+  Result<std::string> jpeg = deps_.render(path, size);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --rendering_;
+  }
+  cv_.notify_all();
+  return jpeg;
 }
 
 Status CoverService::CheckPicture(const std::string& path) {
   // The smallest thumbnail: a full decode (libvips shrinks on load), little output.
-  auto jpeg = deps_.render(path, kCheckSize);
+  auto jpeg = RenderLimited(path, kCheckSize);
   if (jpeg.ok()) return Status::Ok();
-  if (jpeg.status().code() == StatusCode::kNotFound || jpeg.status().code() == StatusCode::kInvalidArgument) {
+  const StatusCode code = jpeg.status().code();
+  if (code == StatusCode::kNotFound || code == StatusCode::kInvalidArgument) {
     return Status::InvalidArgument("not a picture the node can read (JPEG, PNG or WebP): " +
                                    jpeg.status().message());
   }
+  if (code == StatusCode::kTimeout)
+    return Status::Unavailable("the node is too busy to check the picture; retry");
   return jpeg.status();
 }
 
-Result<std::string> CoverService::Render(const std::string& sha256, uint32_t size) {
+Result<std::string> CoverService::RenderFromSong(const std::string& sha256) {
   auto song = deps_.store->SongWithCover(sha256);
   if (song.ok() && !song->has_value()) {
     // Perhaps uploaded through another node a moment ago: once more with the latest state.
-    if (Status s = deps_.files->SyncForRead(replication::ReadConsistency::kLinearizable); s.ok()) {
-      song = deps_.store->SongWithCover(sha256);
-    }
+    DISPOTIFY_RETURN_IF_ERROR(deps_.files->SyncForRead(replication::ReadConsistency::kLinearizable));
+    song = deps_.store->SongWithCover(sha256);
   }
   if (!song.ok()) return song.status();
   if (!song->has_value()) return Status::NotFound("no song has the cover " + sha256);
   const catalog::Song& s = **song;
 
   auto spool = SpoolFile::Create(options_.spool_dir, "cover");
-  if (!spool.ok()) return spool.status();
+  if (!spool.ok()) return Status::IoError("cannot spool a song to render its cover");
   SpoolFile* file = spool->get();
   Status read = deps_.files->ReadContent(
       s.file_id, s.sha256, s.size_bytes, 0, 0,
@@ -154,15 +209,18 @@ Result<std::string> CoverService::Render(const std::string& sha256, uint32_t siz
     }
     return read;
   }
-  auto jpeg = deps_.render(file->path(), size);
-  if (!jpeg.ok() && (jpeg.status().code() == StatusCode::kInvalidArgument ||
-                     jpeg.status().code() == StatusCode::kNotFound)) {
+  auto jpeg = RenderLimited(file->path(), kBaseSize);
+  const StatusCode code = jpeg.ok() ? StatusCode::kOk : jpeg.status().code();
+  if (code == StatusCode::kInvalidArgument || code == StatusCode::kNotFound) {
+    // The same bytes fail the same way: remembered, so that pages showing it do not rerun it.
     DLOG_WARN << "cover " << sha256 << " of " << s.file_id
               << " cannot be rendered: " << jpeg.status().message();
     std::lock_guard<std::mutex> lock(mu_);
     if (failures_.size() < kMaxFailures) failures_.insert(sha256);
     return Status::NotFound("the picture of cover " + sha256 + " does not decode");
   }
+  if (code == StatusCode::kTimeout)
+    return Status::Unavailable("rendering cover " + sha256 + " timed out; retry");
   return jpeg;
 }
 
@@ -200,12 +258,12 @@ void CoverService::EvictLocked() {
   };
   std::vector<Entry> entries;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(options_.cache_dir, ec)) {
-    if (entry.path().filename().string().ends_with(kTempSuffix)) continue;
+  for (fs::directory_iterator it(options_.cache_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().ends_with(kTempSuffix)) continue;
     std::error_code e2;
-    const auto written = entry.last_write_time(e2);
-    const auto size = entry.file_size(e2);
-    if (!e2) entries.push_back({written, entry.path(), size});
+    const auto written = it->last_write_time(e2);
+    const auto size = e2 ? 0 : it->file_size(e2);
+    if (!e2) entries.push_back({written, it->path(), size});
   }
   std::sort(entries.begin(), entries.end(),
             [](const Entry& a, const Entry& b) { return a.written < b.written; });

@@ -81,6 +81,11 @@ class FilesService::Impl final : public v1::Files::Service {
     req.duration_ms = h.duration_ms();
     if (h.expected_size() > 0) req.expected_size = h.expected_size();
     if (!h.expected_sha256().empty()) req.expected_sha256 = h.expected_sha256();
+    // An image would be an album picture (catalog::IsPicture), which only the REST upload checks
+    // and ties to an album.
+    if (req.content_type.starts_with("image/")) {
+      return {grpc::StatusCode::INVALID_ARGUMENT, "album pictures are uploaded through POST /music/upload"};
+    }
 
     // Hands the stream's data messages to FileService piece by piece.
     std::string pending;

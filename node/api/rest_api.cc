@@ -473,7 +473,7 @@ class Routes {
       if (up.expected_size && *up.expected_size > kMaxPictureBytes)
         return JsonError(413, "payload_too_large",
                          "an album picture is at most " + std::to_string(kMaxPictureBytes >> 20) + " MiB");
-      auto found = AlbumForPicture(album_id, path);
+      auto found = AlbumForPicture(album_id, path, up.file_name);
       if (!found.ok()) {
         if (found.status().code() == StatusCode::kFailedPrecondition)
           return JsonError(409, "no_album", found.status().message());
@@ -551,24 +551,26 @@ class Routes {
   }
 
   // The album a picture illustrates: `album_id` when given (it must exist), else that of the
-  // songs in the picture's folder (the directory of its path, and below). FailedPrecondition
-  // (409) when that folder holds no song yet or songs of several albums.
+  // songs in the picture's folder: those whose ids start with the folder's id and '_' (the
+  // folder and below; a sibling folder whose name extends this one's with '_' matches too, which
+  // is why clients name the album when they know it). FailedPrecondition (409) when no song
+  // matches yet or songs of several albums do. `file_name` must be an album picture's name.
   // Linearizable: the songs uploaded just before, through any node, are seen.
-  Result<catalog::AlbumSummary> AlbumForPicture(const std::string& album_id, const std::string& path) {
+  Result<catalog::AlbumSummary> AlbumForPicture(const std::string& album_id, const std::string& path,
+                                                const std::string& file_name) {
+    // Whatever names the album, only the names players give an album's picture: a folder's
+    // other images (the back, booklet scans) are not its cover.
+    if (!IsAlbumPictureName(file_name)) {
+      return Status::InvalidArgument(
+          "an album picture is named cover, folder or front (.jpg, .jpeg, .png or .webp, any case)");
+    }
     std::string id = album_id;
     if (id.empty()) {
-      const size_t slash = path.find_last_of('/');
+      const size_t slash = path.find_last_of("/\\");
       const std::string folder = slash == std::string::npos ? "" : FileIdFromPath(path.substr(0, slash));
       if (folder.empty()) {
         return Status::InvalidArgument(
             "name the picture's album: ?album_id=, or a ?path= in the folder of the album's songs");
-      }
-      // Beside the songs, only the names players give an album's picture: a folder's other
-      // images (the back, booklet scans) are not its cover.
-      if (!IsAlbumPictureName(path)) {
-        return Status::InvalidArgument(
-            "a picture found by its folder is named cover, folder or front (.jpg, .jpeg, .png, .webp); "
-            "name the album with ?album_id= to store another");
       }
       // Ids in the folder start with "<folder>_". The keyset starts after "<folder>Z" padded with
       // 'z' to the longest id: 'Z' is the largest id character below '_' and 'z' the largest of

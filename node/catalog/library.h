@@ -14,9 +14,10 @@
 //
 // An album's summary: title = the smallest `album` of its songs (byte order; they fold alike),
 // album_artist = the smallest album_artist, year = the largest year, song_count, duration_ms
-// (sum), created_at_ms (newest song), cover (that of the first song in album order with one). Artists are the
-// album artists of albums (exact names): album_count = albums whose album_artist is that name, song_count =
-// their songs.
+// (sum), created_at_ms (newest song), cover (the album's picture, an IsPicture entry, else that
+// of the first song in album order with one). Pictures are not songs: no other column counts
+// them. Artists are the album artists of albums (exact names): album_count = albums whose
+// album_artist is that name, song_count = their songs.
 //
 // Orders (keyset paging; cursors are opaque strings, only valid for the same listing):
 //   artists          FoldKey(name), name
@@ -81,7 +82,7 @@ struct AlbumSummary {
   uint64_t song_count = 0;
   uint64_t duration_ms = 0;
   int64_t created_at_ms = 0;
-  std::string cover;  // the cover of its first song (disc, track order) that has one; "" if none
+  std::string cover;  // its picture's, else its first song's (disc, track order) with one; "" if none
   bool operator==(const AlbumSummary&) const = default;
 };
 

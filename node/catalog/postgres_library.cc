@@ -39,11 +39,11 @@ std::string Hex(std::string_view s) {
 constexpr const char* kAggregate =
     "count(*), (array_agg(album ORDER BY album))[1], (array_agg(album_artist ORDER BY album_artist))[1], "
     "max(year), coalesce(sum(duration_ms), 0)::bigint, max(created_at_ms), "
-    "coalesce((SELECT p.cover FROM songs p WHERE p.album_id = songs.album_id AND p.content_type LIKE "
-    "'image/%'::bytea ORDER BY p.file_id LIMIT 1), "
+    "coalesce((SELECT p.cover FROM songs p WHERE p.album_id = songs.album_id AND p.cover <> ''::bytea AND "
+    "substring(p.content_type from 1 for 6) = 'image/'::bytea ORDER BY p.file_id LIMIT 1), "
     "(array_agg(cover ORDER BY disc, track, title, file_id) FILTER (WHERE cover <> ''::bytea))[1], "
     "''::bytea)";
-constexpr const char* kSongsOnly = "content_type NOT LIKE 'image/%'::bytea";
+constexpr const char* kSongsOnly = "substring(content_type from 1 for 6) <> 'image/'::bytea";
 
 constexpr const char* kAlbumColumns =
     "album_id, title, album_artist, year, song_count, duration_ms, created_at_ms, title_key, cover";

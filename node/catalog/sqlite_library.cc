@@ -50,17 +50,17 @@ constexpr char kBackfillSong[] = "UPDATE songs SET album_artist = ?2, album_id =
 // other columns count songs only.
 #define ALBUM_COVER(album_id)                                                                              \
   "coalesce((SELECT c.cover FROM songs c WHERE c.album_id = " album_id                                     \
-  " AND c.content_type LIKE 'image/%' ORDER BY c.file_id LIMIT 1), "                                       \
+  " AND c.cover <> '' AND substr(c.content_type, 1, 6) = 'image/' ORDER BY c.file_id LIMIT 1), "                                       \
   "(SELECT c.cover FROM songs c WHERE c.album_id = " album_id                                              \
-  " AND c.cover <> '' AND c.content_type NOT LIKE 'image/%' ORDER BY c.disc, c.track, c.title, c.file_id " \
+  " AND c.cover <> '' AND substr(c.content_type, 1, 6) <> 'image/' ORDER BY c.disc, c.track, c.title, c.file_id " \
   "LIMIT 1), '')"
 constexpr char kAlbumAggregate[] =
     "SELECT count(*), min(album), min(album_artist), max(year), sum(duration_ms), "
     "max(created_at_ms), " ALBUM_COVER(
-        "?1") " FROM songs WHERE album_id = ?1 AND content_type NOT LIKE 'image/%'";
+        "?1") " FROM songs WHERE album_id = ?1 AND substr(content_type, 1, 6) <> 'image/'";
 constexpr char kAllAlbumAggregates[] =
     "SELECT s.album_id, count(*), min(s.album), min(s.album_artist), max(s.year), sum(s.duration_ms), "
-    "max(s.created_at_ms), " ALBUM_COVER("s.album_id") " FROM songs s WHERE s.content_type NOT LIKE 'image/%' "
+    "max(s.created_at_ms), " ALBUM_COVER("s.album_id") " FROM songs s WHERE substr(s.content_type, 1, 6) <> 'image/' "
     "GROUP BY s.album_id";
 #undef ALBUM_COVER
 constexpr char kUpsertAlbum[] =
@@ -74,7 +74,7 @@ constexpr char kDeleteAlbum[] = "DELETE FROM albums WHERE album_id = ?1";
   "album_id, title, album_artist, year, song_count, duration_ms, created_at_ms, title_key, cover"
 constexpr char kGetAlbum[] = "SELECT " ALBUM_COLUMNS " FROM albums WHERE album_id = ?1";
 constexpr char kAlbumSongs[] = "SELECT " DISPOTIFY_SQLITE_SONG_COLUMNS
-                               " FROM songs WHERE album_id = ?1 AND content_type NOT LIKE 'image/%' "
+                               " FROM songs WHERE album_id = ?1 AND substr(content_type, 1, 6) <> 'image/' "
                                "ORDER BY disc, track, title, file_id";
 
 // [artist filter][after][sort]: ?1 key, ?2 album_id, ?3 number (year: -year), ?4 artist, ?5 limit.

@@ -16,9 +16,9 @@
 // Migration from version 2 (MigrateToV3, inside Open's transaction): the columns are added,
 // album_artist = artist and album_id are written in batches of songs, the table and indexes
 // built; Open fills albums from songs once the later versions' columns exist.
-// Schema version 4 (kAddCoverColumns): songs.cover and albums.cover (the album's: that of its
-// first song in album order that has one), and a partial index on songs(cover) for
-// SongWithCover.
+// Schema version 4 (kAddCoverColumns): songs.cover and albums.cover (the album's: its picture's,
+// else that of its first song in album order that has one), and a partial index on songs(cover)
+// for SongWithCover.
 
 #include <optional>
 #include <string_view>

@@ -632,8 +632,10 @@ Result<int> RunTagger(const std::string& path, const std::vector<std::string>& m
     return Unavailable("cannot run " + tagger, e);
   }
   if (timed_out) {
+    // The wall clock, unlike the CPU and memory limits, also runs out on a busy machine: the
+    // callers decide whether that is the file's fault.
     DLOG_WARN << "tagger timed out after " << options.timeout.count() << " ms on " << path;
-    return Status::InvalidArgument(std::string(texts.timed_out));
+    return Status::Timeout(std::string(texts.timed_out));
   }
   if (out_overflow) {
     DLOG_WARN << "tagger wrote more than " << max_output << " bytes on " << path;
@@ -658,6 +660,10 @@ Result<int> RunTagger(const std::string& path, const std::vector<std::string>& m
 Result<AudioTags> ReadTags(const std::string& path, const TagReaderOptions& options) {
   std::string out;
   Result<int> code = RunTagger(path, {}, options.max_output_bytes, options, kTagTexts, out);
+  // An upload whose tags take too long is refused like a hostile file.
+  if (!code.ok() && code.status().code() == StatusCode::kTimeout) {
+    return Status::InvalidArgument(code.status().message());
+  }
   if (!code.ok()) return code.status();
   if (*code == kTaggerExitNotAudio) return Status::InvalidArgument(std::string(kNotAudio));
   if (*code != 0) {

@@ -102,8 +102,11 @@ Result<AudioTags> ReadTags(const std::string& path, const TagReaderOptions& opti
 //   kNotFound         `path` does not exist, or has no usable picture (the tags' cover_sha256
 //                     is "");
 //   kInvalidArgument  size out of range; neither audio nor an image; a picture that does not
-//                     decode; or the tagger crashed, ran out of a limit, timed out or wrote
-//                     something that is not a JPEG of at most max_cover_bytes;
+//                     decode; or the tagger crashed, ran out of a CPU or memory limit or wrote
+//                     something that is not a JPEG of at most max_cover_bytes (all of which the
+//                     same file does again);
+//   kTimeout          the tagger ran past the wall-clock timeout (perhaps only because the
+//                     machine was busy);
 //   kUnavailable      the tagger cannot be started.
 // Thread-safe; each call runs its own child.
 Result<std::string> RenderCover(const std::string& path, uint32_t size, const TagReaderOptions& options = {});

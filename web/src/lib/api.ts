@@ -209,8 +209,9 @@ export function coverUrl(sha: string, size: CoverSize): string {
   return apiPath(`/music/covers/${encodeURIComponent(sha)}`, { size });
 }
 
-export function uploadUrl(relativePath: string): string {
-  return apiPath('/music/upload', { path: relativePath });
+// albumId: an album picture's album, when the songs beside it said which it is.
+export function uploadUrl(relativePath: string, albumId?: string): string {
+  return apiPath('/music/upload', albumId ? { path: relativePath, album_id: albumId } : { path: relativePath });
 }
 
 export function isNotFound(e: unknown): boolean {

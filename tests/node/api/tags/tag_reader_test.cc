@@ -743,7 +743,7 @@ TEST_F(TagReaderTest, CoverModeIsSandboxedLikeTags) {
   TagReaderOptions sleep = TestHook("--test-sleep");
   sleep.timeout = std::chrono::milliseconds(300);
   Result<std::string> cover = RenderCover(path, 64, sleep);
-  EXPECT_EQ(cover.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(cover.status().code(), StatusCode::kTimeout);
   EXPECT_EQ(cover.status().message(), "rendering the file's cover timed out");
   TagReaderOptions missing;
   missing.tagger_path = dir_.Sub("no-such-tagger");

@@ -108,7 +108,7 @@ describe('upload state', () => {
     ]);
     // The picture waits; the others (back.jpg is no album picture: the node judges it) go.
     expect(f.pending.map((p) => p.item.path)).toEqual(['A/1.mp3', 'A/Disc 2/2.mp3', 'B/3.mp3']);
-    f.pending[0].resolve({ status: 201, body: '{}' });
+    f.pending[0].resolve({ status: 201, body: '{"album_id":"00000000000000aa"}' });
     await flush();
     expect(f.pending.map((p) => p.item.path)).toEqual(['A/1.mp3', 'A/Disc 2/2.mp3', 'B/3.mp3', 'A/back.jpg']);
     f.pending[1].resolve({ status: 201, body: '{}' });
@@ -117,6 +117,7 @@ describe('upload state', () => {
     f.pending[3].resolve({ status: 400, body: '{}' });
     await flush();
     expect(f.pending[4].item.path).toBe('A/cover.jpg');
+    expect(f.pending[4].item.albumId).toBe('00000000000000aa'); // the album its folder's songs named
     f.pending[4].resolve({ status: 409, body: '{"error":{"code":"no_album","message":"no song"}}' });
     await flush();
     const cover = m.getItems().find((i) => i.path === 'A/cover.jpg');

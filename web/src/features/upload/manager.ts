@@ -19,6 +19,7 @@ export interface UploadItem {
   id: number;
   file: File;
   path: string; // relative path within what was dropped: the file id derives from it
+  albumId?: string; // an album picture's album, from the answers for the songs of its folder
   status: UploadStatus;
   loaded: number;
   total: number;
@@ -112,15 +113,43 @@ export function createUploadManager(opts: UploadManagerOptions): UploadManager {
     emit();
   };
 
-  function start(item: UploadItem): void {
+  // The albums of the songs stored from each folder (by the node's answers): an album picture
+  // names its album when its folder's songs have exactly one, rather than leaving the node to
+  // guess it from file ids.
+  const folderAlbums = new Map<string, Set<string>>();
+  function albumOf(picture: UploadItem): string | undefined {
+    const folder = folderOf(picture.path);
+    const albums = new Set<string>();
+    folderAlbums.forEach((ids, f) => {
+      if (f.startsWith(folder)) ids.forEach((a) => albums.add(a));
+    });
+    return albums.size === 1 ? [...albums][0] : undefined;
+  }
+  function noteAlbum(item: UploadItem, body: string): void {
+    if (isAlbumPicture(item.path)) return;
+    try {
+      const albumId = (JSON.parse(body) as { album_id?: string }).album_id;
+      if (!albumId) return;
+      const folder = folderOf(item.path);
+      if (!folderAlbums.has(folder)) folderAlbums.set(folder, new Set());
+      folderAlbums.get(folder)?.add(albumId);
+    } catch {
+      // Not JSON: nothing to learn.
+    }
+  }
+
+  function start(queued: UploadItem): void {
     running++;
-    update(item.id, { status: 'uploading', loaded: 0, error: undefined, message: undefined });
+    const albumId = isAlbumPicture(queued.path) ? albumOf(queued) : undefined;
+    const item: UploadItem = { ...queued, albumId };
+    update(item.id, { status: 'uploading', loaded: 0, error: undefined, message: undefined, albumId });
     const { done } = opts.transport.send(item, (loaded, total) => update(item.id, { loaded, total }));
     done
       .catch((): SendResult => ({ status: 0, body: '' }))
       .then((res) => {
         running--;
         const o = outcomeOf(res);
+        if (o.status === 'done' || o.status === 'already') noteAlbum(item, res.body);
         update(item.id, { status: o.status, error: o.error, retryable: o.retryable, loaded: o.status === 'error' ? 0 : item.total });
         if (o.status === 'done' || o.status === 'already') opts.onStored?.(item);
         pump();
@@ -189,7 +218,7 @@ export const xhrTransport: Transport = {
   send(item, onProgress) {
     const xhr = new XMLHttpRequest();
     const done = new Promise<SendResult>((resolve) => {
-      xhr.open('POST', uploadUrl(item.path)); // same origin: cookies go as with fetch
+      xhr.open('POST', uploadUrl(item.path, item.albumId)); // same origin: cookies go as with fetch
       xhr.setRequestHeader('Content-Type', item.file.type || 'application/octet-stream');
       xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : item.total);
       xhr.onload = () => {
