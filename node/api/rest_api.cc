@@ -655,21 +655,30 @@ class Routes {
     if (!consistency.ok()) return Error(consistency.status());
     if (Status s = deps_.files->SyncForRead(*consistency); !s.ok()) return Error(s);
     // Album pictures are files of the catalog but not songs: they are skipped, and the store is
-    // read on (for what is missing) until the page is full, so that only the last page is short.
+    // read on until the page is full, so that only the last page is short. Reads take at least
+    // 100 entries, so that a run of pictures costs few queries; a page that fills up in the
+    // middle of a read ends at its last song.
     std::string out = "{\"items\":[";
     size_t n = 0;
     std::string next;
     while (true) {
-      lr.limit = static_cast<uint32_t>(*limit - n);
+      lr.limit = static_cast<uint32_t>(std::max<uint64_t>(*limit - n, 100));
       auto page = deps_.store->ListSongs(lr);
       if (!page.ok()) return Error(page.status());
-      for (const catalog::Song& song : page->items) {
+      bool full = false;
+      for (size_t i = 0; i < page->items.size() && !full; ++i) {
+        const catalog::Song& song = page->items[i];
         if (catalog::IsPicture(song)) continue;
         if (n++ > 0) out += ",";
         out += SongJson(song, nullptr);
+        full = n == *limit;
+        // The catalog's last entry ends the listing, as the store's last page does.
+        const bool last = i + 1 == page->items.size() && page->next_after.empty();
+        if (full) next = last ? "" : song.file_id;
       }
+      if (full) break;
       next = page->next_after;
-      if (n == *limit || next.empty()) break;
+      if (next.empty()) break;
       lr.after_file_id = next;
     }
     out += "],\"next_after\":" + Quote(next) + "}";
