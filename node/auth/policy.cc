@@ -71,10 +71,10 @@ const char* PermissionName(Permission permission) {
 
 bool RoleGrants(Role role, Permission permission) {
   switch (permission) {
-    case P::kPublic: return true;
-    case P::kBrowse:
+    case P::kPublic:  // anyone
+    case P::kBrowse:  // every role listens
     case P::kSearch:
-    case P::kStream: return true;  // every role listens
+    case P::kStream: return true;
     case P::kUpload:
     case P::kDeleteOwn: return role == Role::kUploader || role == Role::kAdmin;
     case P::kDeleteAny:

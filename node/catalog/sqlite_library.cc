@@ -48,11 +48,12 @@ constexpr char kBackfillSong[] = "UPDATE songs SET album_artist = ?2, album_id =
 // The album's cover: its picture (the smallest file id among its pictures), else the picture
 // embedded in its first song (album order, on the songs_album index) that has one. The summary's
 // other columns count songs only.
-#define ALBUM_COVER(album_id)                                                                              \
-  "coalesce((SELECT c.cover FROM songs c WHERE c.album_id = " album_id                                     \
-  " AND c.cover <> '' AND substr(c.content_type, 1, 6) = 'image/' ORDER BY c.file_id LIMIT 1), "                                       \
-  "(SELECT c.cover FROM songs c WHERE c.album_id = " album_id                                              \
-  " AND c.cover <> '' AND substr(c.content_type, 1, 6) <> 'image/' ORDER BY c.disc, c.track, c.title, c.file_id " \
+#define ALBUM_COVER(album_id)                                                                           \
+  "coalesce((SELECT c.cover FROM songs c WHERE c.album_id = " album_id                                  \
+  " AND c.cover <> '' AND substr(c.content_type, 1, 6) = 'image/' ORDER BY c.file_id LIMIT 1), "        \
+  "(SELECT c.cover FROM songs c WHERE c.album_id = " album_id                                           \
+  " AND c.cover <> '' AND substr(c.content_type, 1, 6) <> 'image/' ORDER BY c.disc, c.track, c.title, " \
+  "c.file_id "                                                                                          \
   "LIMIT 1), '')"
 constexpr char kAlbumAggregate[] =
     "SELECT count(*), min(album), min(album_artist), max(year), sum(duration_ms), "
