@@ -28,8 +28,7 @@ void DenialAggregator::Record(std::string_view client, std::string_view reason, 
   auto it = buckets_.find(key);
   if (it == buckets_.end()) {
     if (buckets_.size() >= max_keys_) {
-      if (!other_) other_.emplace();
-      Count(&*other_, now_ms, actor);
+      Count(&other_, now_ms, actor);
       return;
     }
     it = buckets_.emplace(std::move(key), Bucket{}).first;
@@ -69,10 +68,11 @@ std::vector<Entry> DenialAggregator::FlushAll(int64_t now_ms) {
     const size_t nul = key.find('\0');
     out.push_back(MakeEntry(key.substr(0, nul), key.substr(nul + 1), bucket, start, now_ms));
   }
-  if (other_)
-    out.push_back(MakeEntry(std::string(kOtherClient), std::string(kOtherReason), *other_, start, now_ms));
+  if (other_.count > 0) {
+    out.push_back(MakeEntry(std::string(kOtherClient), std::string(kOtherReason), other_, start, now_ms));
+  }
   buckets_.clear();
-  other_.reset();
+  other_ = Bucket{};
   window_start_ms_.reset();
   return out;
 }

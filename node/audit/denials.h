@@ -67,7 +67,7 @@ class DenialAggregator {
   std::optional<int64_t> window_start_ms_;
   // Key: client '\0' reason (neither holds a NUL after sanitizing).
   std::unordered_map<std::string, Bucket> buckets_;
-  std::optional<Bucket> other_;
+  Bucket other_;  // the denials past max_keys_; unused while its count is 0
 };
 
 }  // namespace dispotify::audit
