@@ -9,7 +9,10 @@
 // replicated state machine reports, or one an operator noted earlier.
 //
 // Retention drops the oldest entries and keeps a Checkpoint: the head just before the oldest
-// kept entry. Verification then starts from the checkpoint instead of the genesis head.
+// kept entry. Verification then starts from the checkpoint instead of the genesis head. The
+// checkpoint must be stored apart from the entries (replicated with the command that drops them),
+// never derived from the oldest kept entry's prev_hash: one derived so would let whoever can drop
+// entries drop more than retention did, unseen.
 
 #include <cstdint>
 #include <optional>

@@ -291,6 +291,7 @@ class Redactor {
     if (j < in_.size() && (in_[j] == '"' || in_[j] == '\'')) ++j;  // a JSON key's closing quote
     while (j < in_.size() && IsSpace(in_[j])) ++j;
     if (j >= in_.size() || (in_[j] != '=' && in_[j] != ':')) return;
+    const bool header_style = in_[j] == ':';
     ++j;
     while (j < in_.size() && IsSpace(in_[j])) ++j;
     out_.append(in_.substr(i_, j - i_));
@@ -315,11 +316,15 @@ class Redactor {
       i_ = word_end;
       if (MaskSchemeCredential()) return;
     }
+    // After '=' (query strings, forms) a value ends at a separator; after ':' (headers, YAML) it
+    // may hold spaces ("password: correct horse battery"), so it runs to the end of the line.
+    auto ends_value = [&](char c) {
+      if (c == '\r' || c == '\n') return true;
+      if (header_style) return false;
+      return IsSpace(c) || c == '&' || c == ',' || c == ';' || c == '}' || c == ')' || c == ']';
+    };
     size_t e = i_;
-    while (e < in_.size() && !IsSpace(in_[e]) && in_[e] != '&' && in_[e] != ',' && in_[e] != ';' &&
-           in_[e] != '\r' && in_[e] != '\n' && in_[e] != '}' && in_[e] != ')' && in_[e] != ']') {
-      ++e;
-    }
+    while (e < in_.size() && !ends_value(in_[e])) ++e;
     if (e > i_) out_.append(kMask);
     i_ = e;
   }

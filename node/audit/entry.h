@@ -131,7 +131,8 @@ Result<Hash> ComputeHash(const Entry& entry);
 //   - the value after a key that names a secret (password, passwd, pwd, secret, token, api_key,
 //     apikey, authorization, cookie, session, credential, private_key; any key containing one of
 //     them, case-insensitively) and '=' or ':' -> "password=[REDACTED]", quotes kept, so
-//     query strings, headers and JSON alike;
+//     query strings, headers and JSON alike; an unquoted value after '=' ends at a space or one
+//     of "&,;})]", after ':' at the end of the line (a header value may hold spaces);
 //   - the password of a URL's user info ("https://u:p@host") -> "https://u:[REDACTED]@host".
 // It errs on the side of masking: an audit entry loses a word, never leaks a credential.
 std::string Redact(std::string_view text);

@@ -216,6 +216,11 @@ TEST(AuditRedactTest, MasksSecrets) {
       {"url https://bob:hunter2@example.com/x", "url https://bob:[REDACTED]@example.com/x"},
       {"url https://example.com:8443/x", "url https://example.com:8443/x"},
       {"password=", "password="},
+      {"password: correct horse battery\nnext line", "password: [REDACTED]\nnext line"},
+      {R"({"token":123,"x":1})", R"({"token":[REDACTED])"},
+      {"X-Api-Key: k1 k2", "X-Api-Key: [REDACTED]"},
+      {"Proxy-Authorization: Basic dXNlcjpwYXNz tail", "Proxy-Authorization: Basic [REDACTED] tail"},
+      {"authorization=Bearer%20abc", "authorization=Bearer[REDACTED]"},
       {"sha256=9f86d081884c7d65", "sha256=9f86d081884c7d65"},
   };
   for (const auto& c : cases) EXPECT_EQ(Redact(c.in), c.want) << c.in;
