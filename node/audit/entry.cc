@@ -250,13 +250,18 @@ class Redactor {
 
  private:
   void Word() {
-    if (const size_t jwt = JwtLength(in_, i_); jwt > 0) {
-      out_.append("[REDACTED-JWT]");
-      i_ += jwt;
-      return;
-    }
     const size_t end = WordEnd(in_, i_);
     const std::string_view word = in_.substr(i_, end - i_);
+    // A JWT, even glued to a word before it. Every "eyJ" of the word shares the word's end, so
+    // the first one decides (and the scan stays linear in the word).
+    if (const size_t at = word.find("eyJ"); at != std::string_view::npos) {
+      if (const size_t jwt = JwtLength(in_, i_ + at); jwt > 0) {
+        out_.append(word.substr(0, at));
+        out_.append("[REDACTED-JWT]");
+        i_ += at + jwt;
+        return;
+      }
+    }
     // An API token anywhere in a word: a prefix glued to it must not hide it.
     if (const size_t at = word.find("dsp_");
         at != std::string_view::npos && word.size() - at - 4 >= kMinTokenChars) {
