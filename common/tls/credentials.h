@@ -5,7 +5,9 @@
 // Change detection polls (mtime, size, inode, device) of each file: cheap, needs no inotify, and
 // follows every way the files get replaced — an editor or `cp` rewriting in place, `mv` of a fresh
 // file, and Kubernetes Secret volumes, which swap a `..data` symlink (stat() follows it, so the
-// inode changes).
+// inode changes). One blind spot: an in-place rewrite of the same size within one tick of the
+// kernel's coarse file clock (a few ms) looks unchanged until the next change, so writers replace
+// files by rename (dispotify-pki does; kubelet and cert-manager do).
 //
 // A changed set is only adopted once it is whole: the key parses and matches the certificate, the
 // certificate names a dispotify identity (and the expected one, when set), and it verifies against
