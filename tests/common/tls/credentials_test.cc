@@ -42,9 +42,8 @@ class CredentialsTest : public ::testing::Test {
     return std::move(leaf).value();
   }
 
-  // Written to a temporary name and renamed, as a rotation tool does. Each write gets a later
-  // mtime than the last, standing for writes a moment apart: within one tick of the kernel's
-  // coarse file clock a same-sized replacement could reuse the inode and look unchanged.
+  // Written to a temporary name and renamed, as a rotation tool does (a new inode each time).
+  // Each write also gets a later mtime than the last, as writes a moment apart would.
   void Write(const std::string& path, const std::string& data) {
     std::string tmp = path + ".tmp";
     {
