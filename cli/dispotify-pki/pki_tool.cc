@@ -67,9 +67,10 @@ Result<Args> Parse(const std::vector<std::string>& argv, const std::vector<std::
 Result<int> ParseDays(const Args& a) {
   auto text = a.One("days");
   if (!text) return Status::InvalidArgument("--days is required");
+  const std::string_view digits = *text;
   int days = 0;
-  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), days);
-  if (ec != std::errc() || end != text->data() + text->size() || days < 1 || days > kMaxDays) {
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), days);
+  if (ec != std::errc() || end != digits.data() + digits.size() || days < 1 || days > kMaxDays) {
     return Status::InvalidArgument("--days must be a whole number from 1 to " + std::to_string(kMaxDays));
   }
   return days;

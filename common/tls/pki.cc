@@ -179,7 +179,7 @@ Status PushIa5Name(GENERAL_NAMES* names, int type, std::string_view value) {
   }
   GENERAL_NAME_set0_value(gn.get(), type, s);
   if (sk_GENERAL_NAME_push(names, gn.get()) == 0) return OpenSslError("building a subjectAltName");
-  gn.release();  // owned by `names` now
+  (void)gn.release();  // owned by `names` now
   return Status::Ok();
 }
 
@@ -225,7 +225,7 @@ Status AddSubjectAltNames(X509* x, const LeafRequest& req) {
     }
     GENERAL_NAME_set0_value(gn.get(), GEN_IPADD, bytes);
     if (sk_GENERAL_NAME_push(names.get(), gn.get()) == 0) return OpenSslError("building a subjectAltName");
-    gn.release();
+    (void)gn.release();  // owned by `names` now
   }
   if (X509_add1_ext_i2d(x, NID_subject_alt_name, names.get(), 0, X509V3_ADD_DEFAULT) != 1) {
     return OpenSslError("adding subjectAltName");
