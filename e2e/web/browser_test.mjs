@@ -7,15 +7,19 @@
 //   node browser_test.mjs --node-binary PATH --web-root DIR --artifacts DIR
 //
 // Scenarios, in one browser session (the player keeps playing across pages, as for a listener):
-// upload three ffmpeg-made songs (tags, one with an embedded cover) by dropping them on the page;
+// upload four ffmpeg-made songs (tags, one with an embedded cover) by dropping them on the page;
 // find one by a misspelled search; play it and see the time advance; seek and see the time jump,
 // with a Range request (206) counted by a node's /metrics and logged by nginx; the album and artist
 // pages with the embedded cover shown (an immutable JPEG from /music/covers/, the right colour)
 // and the placeholder for the album without one, the cover in the player bar and the Media
-// Session; the cluster page with 3 members and a leader; kill -9 the node serving the song and see
-// playback go on from the same position with no error; see that node turn unhealthy; the phone
-// layout (390x844). Every page gets a screenshot (printed paths, under --artifacts) and an axe-core
-// check: no serious or critical violation. Prints the JavaScript's gzip size and the home page's
+// Session; the gap between two queued songs (with responses delayed as on a real network); the
+// cluster page with 3 members and a leader; with the download throttled so that the browser holds
+// only part of a song: kill -9 the node serving it and see playback go on from the same position
+// with no error (the rest asked for with a Range request, answered by a live node), then have the
+// front refuse the stream until the player's own reload-and-seek-back has run, with the same
+// outcome; see the killed node turn unhealthy; the phone layout (390x844). Every page gets a
+// screenshot (printed paths, under --artifacts) and an axe-core check: no serious or critical
+// violation. Prints the JavaScript's gzip size, the gap between songs, and the home page's
 // time to first render.
 //
 // Cleanup: every child (nodes, nginx, chromium) runs in its own process group, all killed on exit,
@@ -670,7 +674,7 @@ async function main() {
   await page.getByTestId('album-card').filter({ hasText: BARE_ALBUM }).first().click();
   await page.getByRole('button', { name: `Play: ${slow.title}`, exact: true }).click();
   await page.getByTestId('now-title').filter({ hasText: slow.title }).waitFor();
-  // defaultPlaybackRate too: a reload of the element (the player's resume) resets playbackRate to it.
+  // defaultPlaybackRate too: a reload of the element (the player's resume) resets playbackRate.
   await page.evaluate((rate) => {
     const a = document.querySelector('[data-testid=audio]');
     a.defaultPlaybackRate = rate;
