@@ -25,6 +25,9 @@ beforeEach(() => {
 });
 
 afterEach(() => {
+  // The store outlives a test: back to the queue modes every test starts from.
+  if (getPlayerState().queue.shuffle) player.toggleShuffle();
+  while (getPlayerState().queue.repeat !== 'off') player.cycleRepeat();
   player.clear();
   detach();
   vi.useRealTimers();
@@ -147,6 +150,30 @@ describe('gapless: the spare element', () => {
     expect(getPlayerState().resumes).toBe(resumes + 1);
     expect(a.loads).toBeGreaterThan(0);
     expect(getPlayerState().active).toBe(1);
+  });
+
+  it('the Media Session follows the swap', () => {
+    const session = { metadata: null as unknown, setActionHandler: () => {}, setPositionState: () => {} };
+    Object.defineProperty(navigator, 'mediaSession', { value: session, configurable: true });
+    vi.stubGlobal(
+      'MediaMetadata',
+      class {
+        constructor(init: MediaMetadataInit) {
+          Object.assign(this, init);
+        }
+      },
+    );
+    try {
+      player.playList(songs, 0);
+      expect((session.metadata as MediaMetadataInit).title).toBe('Song 1');
+      at(a, late);
+      expect((session.metadata as MediaMetadataInit).title).toBe('Song 1'); // preloading is silent
+      a.fire('ended');
+      expect((session.metadata as MediaMetadataInit).title).toBe('Song 2');
+    } finally {
+      vi.unstubAllGlobals();
+      delete (navigator as { mediaSession?: unknown }).mediaSession;
+    }
   });
 
   it('volume and mute reach both elements', () => {

@@ -357,6 +357,7 @@ export function attachAudio(first: HTMLAudioElement, second?: HTMLAudioElement):
     elements = [];
     loaded = null;
     preloaded = null;
+    preloadFailed = null;
   };
 }
 
