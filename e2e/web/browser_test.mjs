@@ -208,15 +208,16 @@ const SONGS = [
   { file: 'Harbour Lights.mp3', title: 'Harbour Lights', track: 2, seconds: 20, freq: 660, kbps: 192, cover: 'maroon' },
   { file: 'Paper Lanterns.mp3', title: 'Paper Lanterns', track: 1, seconds: 10, freq: 550, kbps: 128, album: BARE_ALBUM },
   // Played only under a throttled network, so that the rest of it is still on the node when that
-  // node is killed. 14.4 MB: well over what the socket buffers between the node, nginx and the
-  // browser hold (2–3 MB seen on loopback), which still reach the browser after the node is gone.
-  { file: 'Slow Tide.mp3', title: 'Slow Tide', track: 2, seconds: 900, freq: 330, kbps: 128, album: BARE_ALBUM },
+  // node is killed. 36 MB: well over what the socket buffers between the node, nginx and the
+  // browser hold (7 to 14 MB seen on loopback, where receive buffers grow to 32 MB), which still
+  // reach the browser after the node is gone.
+  { file: 'Slow Tide.mp3', title: 'Slow Tide', track: 2, seconds: 900, freq: 330, kbps: 320, album: BARE_ALBUM },
 ];
-// Slow Tide plays at 8 times its speed, so that those buffered megabytes are played out in tens of
-// seconds rather than minutes, with the download throttled to 1.5 times what that consumes: the
-// browser's own buffer grows by half a second a second and never holds the song.
-const SLOW_RATE = 8;
-const THROTTLE_BYTES_S = 1.5 * SLOW_RATE * (128_000 / 8);
+// Slow Tide plays at 16 times its speed (the most Chrome allows), so that those buffered megabytes
+// are played out in seconds rather than minutes, with the download throttled to 1.5 times what that
+// consumes: the browser's own buffer grows by half a second a second and never holds the song.
+const SLOW_RATE = 16;
+const THROTTLE_BYTES_S = 1.5 * SLOW_RATE * (320_000 / 8);
 // Between the end of one song and the start of the next in the queue, with every response delayed
 // by GAP_LATENCY_MS as on a real network (on loopback a new request costs next to nothing): a
 // player that only asks for the next song when the first ends waits at least that long.
@@ -690,66 +691,11 @@ async function main() {
   await page.getByRole('link', { name: /cluster/i }).first().click();
   await page.getByTestId('cluster-members').waitFor();
   const slowUrl = await page.evaluate(() => document.querySelector('[data-testid=audio]').currentSrc);
-  const serving = streams.filter((r) => r.url === slowUrl).at(-1);
-  check(serving?.node, `stream responses carry Dispotify-Node (${JSON.stringify(serving)})`);
-  const victim = nodes.find((n) => String(n.id) === serving.node);
-  check(victim, `the serving node is one of ours (${serving.node})`);
-  // Once the bytes already on their way are played, the response has ended early. Chrome's media
-  // loader itself asks again from where its bytes end (a Range request on the same URL), so this
-  // costs no reload of the element: the player's counter is reported, not required.
-  const streamsAtKill = streams.length;
-  const atKill = await page.evaluate(() => {
-    const a = document.querySelector('[data-testid=audio]');
-    const ends = Array.from({ length: a.buffered.length }, (_, i) => a.buffered.end(i));
-    return { t: a.currentTime, buffered: Math.max(0, ...ends), now: performance.now(), resumes: Number(document.querySelector('[data-testid=player-bar]').dataset.resumes) };
-  });
-  killGroup(victim.proc);
-  victim.dead = true;
-  log(`killed node ${victim.id} (serving ${slow.title}) at ${atKill.t.toFixed(1)} s, with ${atKill.buffered.toFixed(1)} s of it in the browser`);
-  check(atKill.buffered < slow.seconds / 2, `only part of the song is buffered when the node dies (${atKill.buffered.toFixed(1)} of ${slow.seconds} s)`);
-  // Until a live node has answered a Range request on the same URL and playback is 10 s (of the
-  // song) past where it was then, watching that it never goes back to the start and shows no error.
-  const resumedBy = () => streams.slice(streamsAtKill).filter((r) => r.url === slowUrl && r.status === 206 && /^bytes=[1-9]/.test(r.range ?? '') && r.node && r.node !== String(victim.id));
-  let lowest = Infinity;
-  let failed = false;
-  let goal = Infinity;
-  await eventually('playback goes on with the bytes of a live node', async () => {
-    const t = await audioTime(page);
-    lowest = Math.min(lowest, t);
-    failed ||= (await page.getByTestId('player-bar').locator('[role=alert]').count()) > 0;
-    if (goal === Infinity && resumedBy().length > 0) goal = t + 10;
-    return t > goal;
-  }, 150_000, 200);
-  const after = await page.evaluate(({ since, url }) => {
-    const a = document.querySelector('[data-testid=audio]');
-    // Rebuffering: from each 'waiting' of this song to the next 'playing', after the kill.
-    let stalled = 0;
-    let from = null;
-    for (const e of window.__media.filter((x) => x.src === url && x.t >= since)) {
-      if (e.type === 'waiting' && from === null) from = e.t;
-      if (e.type === 'playing' && from !== null) {
-        stalled += e.t - from;
-        from = null;
-      }
-    }
-    return { t: a.currentTime, src: a.currentSrc, paused: a.paused, stalledMs: stalled, resumes: Number(document.querySelector('[data-testid=player-bar]').dataset.resumes) };
-  }, { since: atKill.now, url: slowUrl });
-  const since = streams.slice(streamsAtKill);
-  const resumed = resumedBy();
-  log(`after the kill: ${atKill.t.toFixed(1)} -> ${after.t.toFixed(1)} s (lowest ${lowest.toFixed(1)} s, buffered at the kill ${atKill.buffered.toFixed(1)} s), rebuffering ${after.stalledMs.toFixed(0)} ms, player reloads ${atKill.resumes} -> ${after.resumes}; stream responses since: ${JSON.stringify(since)}`);
-  console.log(`FIGURE resume_position_at_kill_s=${atKill.t.toFixed(1)} resume_buffered_at_kill_s=${atKill.buffered.toFixed(1)} resume_rebuffer_ms=${after.stalledMs.toFixed(0)} resume_player_reloads=${after.resumes - atKill.resumes}`);
-  check(!failed, 'no error shown by the player after the node died');
-  check(after.src === slowUrl, `still the same song and URL (${after.src})`);
-  check(lowest >= atKill.t - 2, `playback did not restart (lowest ${lowest.toFixed(1)} s, killed at ${atKill.t.toFixed(1)} s)`);
-  check(!after.paused, 'still playing');
-  check(resumed.length > 0, `a Range request from a non-zero offset on the same URL was answered 206 by a live node after the kill (saw ${JSON.stringify(since)})`);
-  check(since.every((r) => r.node !== String(victim.id)), 'no stream answer came from the dead node');
-  log(`resumed with ${resumed.map((r) => `${r.range} from node ${r.node}`).join(', ')}`);
-
-  // The player's own path (resume.ts: reload the same URL, seek back) is for what outlasts the
-  // browser's retries: the front refusing every request for the song for a while (DevTools' Fetch
-  // interception fails them) when the browser needs bytes it does not have, here after a seek past
-  // what it holds. The refusal lasts until the player has stalled STALL_MS and reloaded once.
+  // First the player's own path (resume.ts: reload the same URL, seek back), which is for what
+  // outlasts the browser's own retries: the front refusing every request for the song for a while
+  // (DevTools' Fetch interception fails them) when the browser needs bytes it does not have, here
+  // after a seek past what it holds. The refusal lasts until the player has stalled STALL_MS and
+  // reloaded at least once.
   const resumesBefore = Number(await page.getByTestId('player-bar').getAttribute('data-resumes'));
   let refusing = true;
   let refused = 0;
@@ -818,13 +764,70 @@ async function main() {
     return { t: a.currentTime, src: a.currentSrc, paused: a.paused, stalledMs: stalled, resumes: Number(document.querySelector('[data-testid=player-bar]').dataset.resumes) };
   }, { since: atCut.now, url: slowUrl });
   const cutSince = streams.slice(streamsAtCut);
-  const cutRanges = cutSince.filter((r) => r.url === slowUrl && r.status === 206 && /^bytes=[1-9]/.test(r.range ?? '') && r.node && r.node !== String(victim.id));
+  const cutRanges = cutSince.filter((r) => r.url === slowUrl && r.status === 206 && /^bytes=[1-9]/.test(r.range ?? '') && r.node);
   log(`refused stream: seek to ${target} s (buffered to ${atCut.buffered.toFixed(1)} s), ${refusedWhile} request(s) refused, the player reloaded ${afterCut.resumes - resumesBefore} time(s), waiting ${afterCut.stalledMs.toFixed(0)} ms in all, now at ${afterCut.t.toFixed(1)} s (lowest ${lowestCut.toFixed(1)} s); stream responses since: ${JSON.stringify(cutSince)}`);
   console.log(`FIGURE refused_player_reloads=${afterCut.resumes - resumesBefore} refused_waiting_ms=${afterCut.stalledMs.toFixed(0)}`);
   check(!failedCut, 'no error shown by the player while the stream was refused');
   check(afterCut.src === slowUrl && !afterCut.paused, `the same song plays on (${afterCut.src}, paused ${afterCut.paused})`);
   check(lowestCut >= target - 2, `playback resumed where it was (the bar's lowest position ${lowestCut.toFixed(1)} s after the seek to ${target} s)`);
   check(cutRanges.length > 0, `the reload asked for the same URL from a non-zero offset, answered 206 by a live node (saw ${JSON.stringify(cutSince)})`);
+  // Then kill -9 the node serving the song.
+  const serving = streams.filter((r) => r.url === slowUrl).at(-1);
+  check(serving?.node, `stream responses carry Dispotify-Node (${JSON.stringify(serving)})`);
+  const victim = nodes.find((n) => String(n.id) === serving.node);
+  check(victim, `the serving node is one of ours (${serving.node})`);
+  // Once the bytes already on their way are played, the response has ended early. Chrome's media
+  // loader itself asks again from where its bytes end (a Range request on the same URL), so this
+  // costs no reload of the element: the player's counter is reported, not required.
+  const streamsAtKill = streams.length;
+  const atKill = await page.evaluate(() => {
+    const a = document.querySelector('[data-testid=audio]');
+    const ends = Array.from({ length: a.buffered.length }, (_, i) => a.buffered.end(i));
+    return { t: a.currentTime, buffered: Math.max(0, ...ends), now: performance.now(), resumes: Number(document.querySelector('[data-testid=player-bar]').dataset.resumes) };
+  });
+  killGroup(victim.proc);
+  victim.dead = true;
+  log(`killed node ${victim.id} (serving ${slow.title}) at ${atKill.t.toFixed(1)} s, with ${atKill.buffered.toFixed(1)} s of it in the browser`);
+  check(atKill.buffered < slow.seconds / 2, `only part of the song is buffered when the node dies (${atKill.buffered.toFixed(1)} of ${slow.seconds} s)`);
+  // Until a live node has answered a Range request on the same URL and playback is 10 s (of the
+  // song) past where it was then, watching that it never goes back to the start and shows no error.
+  const resumedBy = () => streams.slice(streamsAtKill).filter((r) => r.url === slowUrl && r.status === 206 && /^bytes=[1-9]/.test(r.range ?? '') && r.node && r.node !== String(victim.id));
+  let lowest = Infinity;
+  let failed = false;
+  let goal = Infinity;
+  await eventually('playback goes on with the bytes of a live node', async () => {
+    const t = await audioTime(page);
+    lowest = Math.min(lowest, t);
+    failed ||= (await page.getByTestId('player-bar').locator('[role=alert]').count()) > 0;
+    if (goal === Infinity && resumedBy().length > 0) goal = t + 10;
+    return t > goal;
+  }, 150_000, 200);
+  const after = await page.evaluate(({ since, url }) => {
+    const a = document.querySelector('[data-testid=audio]');
+    // Rebuffering: from each 'waiting' of this song to the next 'playing', after the kill.
+    let stalled = 0;
+    let from = null;
+    for (const e of window.__media.filter((x) => x.src === url && x.t >= since)) {
+      if (e.type === 'waiting' && from === null) from = e.t;
+      if (e.type === 'playing' && from !== null) {
+        stalled += e.t - from;
+        from = null;
+      }
+    }
+    return { t: a.currentTime, src: a.currentSrc, paused: a.paused, stalledMs: stalled, resumes: Number(document.querySelector('[data-testid=player-bar]').dataset.resumes) };
+  }, { since: atKill.now, url: slowUrl });
+  const since = streams.slice(streamsAtKill);
+  const resumed = resumedBy();
+  log(`after the kill: ${atKill.t.toFixed(1)} -> ${after.t.toFixed(1)} s (lowest ${lowest.toFixed(1)} s, buffered at the kill ${atKill.buffered.toFixed(1)} s), rebuffering ${after.stalledMs.toFixed(0)} ms, player reloads ${atKill.resumes} -> ${after.resumes}; stream responses since: ${JSON.stringify(since)}`);
+  console.log(`FIGURE resume_position_at_kill_s=${atKill.t.toFixed(1)} resume_buffered_at_kill_s=${atKill.buffered.toFixed(1)} resume_rebuffer_ms=${after.stalledMs.toFixed(0)} resume_player_reloads=${after.resumes - atKill.resumes}`);
+  check(!failed, 'no error shown by the player after the node died');
+  check(after.src === slowUrl, `still the same song and URL (${after.src})`);
+  check(lowest >= atKill.t - 2, `playback did not restart (lowest ${lowest.toFixed(1)} s, killed at ${atKill.t.toFixed(1)} s)`);
+  check(!after.paused, 'still playing');
+  check(resumed.length > 0, `a Range request from a non-zero offset on the same URL was answered 206 by a live node after the kill (saw ${JSON.stringify(since)})`);
+  check(since.every((r) => r.node !== String(victim.id)), 'no stream answer came from the dead node');
+  log(`resumed with ${resumed.map((r) => `${r.range} from node ${r.node}`).join(', ')}`);
+
   // nginx logs a request when it ends: these streams end when the browser drops them (the seek) or
   // has the whole song.
   for (const r of [resumed[0], cutRanges[0]]) {
