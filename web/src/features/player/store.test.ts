@@ -62,6 +62,19 @@ describe('player engine', () => {
     expect(el.currentTime).toBe(10);
   });
 
+  it('a slow stream that keeps delivering bytes is not reloaded', () => {
+    player.playList(songs, 0);
+    el.fire('waiting');
+    const loads = el.loads;
+    for (let i = 0; i < 20; i++) {
+      vi.advanceTimersByTime(500);
+      el.fire('progress');
+    }
+    expect(el.loads).toBe(loads);
+    vi.advanceTimersByTime(5000);
+    expect(el.loads).toBe(loads + 1);
+  });
+
   it('next, previous, seek and volume act on the element', () => {
     player.playList(songs, 0);
     player.next();

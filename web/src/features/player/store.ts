@@ -315,6 +315,9 @@ export function attachAudio(first: HTMLAudioElement, second?: HTMLAudioElement):
     on('stalled', () => {
       if (state.playing) resume = R.onStall(resume, Date.now());
     });
+    on('progress', () => {
+      resume = R.onData(resume, Date.now());
+    });
     on('error', () => {
       if (!loaded) return;
       const [next, action] = R.onError(resume);
