@@ -5,9 +5,9 @@
 // Rules: an 'error' event reloads after a short backoff (250 ms doubling up to 4 s); 'waiting' or
 // 'stalled' that lasts over STALL_MS without progress reloads too; bytes still arriving ('progress'
 // events) restart that wait, since a slow stream is not a broken one: a reload would only throw
-// away what came (a throttled 320 kb/s MP3 with a cover, whose metadata takes longer than STALL_MS
-// to arrive, never started when every stall reloaded it). Progress (timeupdate moving
-// forward past the resume point) resets the attempt count. After MAX_ATTEMPTS reloads in a row
+// away what came. Seen in Chrome: a 320 kb/s MP3 with an embedded cover, downloaded at 60 KB/s,
+// needs ~40 s (about 2.4 MB) before it can play, and never started while each stall reloaded it.
+// Progress (timeupdate moving forward past the resume point) resets the attempt count. After MAX_ATTEMPTS reloads in a row
 // without progress the player gives up and shows the error.
 
 export const STALL_MS = 4000;
