@@ -11,7 +11,10 @@ import { SongDetails } from '../library/SongDetails';
 
 export function PlayerBar() {
   const audioRef = useRef<HTMLAudioElement>(null);
-  useEffect(() => (audioRef.current ? attachAudio(audioRef.current) : undefined), []);
+  const spareRef = useRef<HTMLAudioElement>(null);
+  useEffect(() => (audioRef.current ? attachAudio(audioRef.current, spareRef.current ?? undefined) : undefined), []);
+  const active = usePlayer((s) => s.active);
+  const resumes = usePlayer((s) => s.resumes);
   const song = usePlayer((s) => current(s.queue));
   const playing = usePlayer((s) => s.playing);
   const position = usePlayer((s) => s.position);
@@ -27,8 +30,10 @@ export function PlayerBar() {
   const repeatLabel = repeat === 'off' ? t.player.repeatOff : repeat === 'all' ? t.player.repeatAll : t.player.repeatOne;
 
   return (
-    <section className="player" aria-label={t.player.bar} data-testid="player-bar">
-      <audio ref={audioRef} data-testid="audio" />
+    <section className="player" aria-label={t.player.bar} data-testid="player-bar" data-resumes={resumes}>
+      {/* The one playing is "audio"; the other preloads the next song (gapless.ts). */}
+      <audio ref={audioRef} data-testid={active === 0 ? 'audio' : 'audio-next'} />
+      <audio ref={spareRef} data-testid={active === 1 ? 'audio' : 'audio-next'} />
       <div className="player-now" aria-live="polite">
         {song ? (
           <>

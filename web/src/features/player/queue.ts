@@ -68,6 +68,13 @@ export function next(s: QueueState, auto: boolean): Step {
   return { state: s, restart: false, stop: true };
 }
 
+// The song that plays when the current one ends by itself: none at the end of the queue, nor
+// when the current one plays again (repeat one, or repeat all over a queue of one song).
+export function upcoming(s: QueueState): Song | undefined {
+  const step = next(s, true);
+  return step.stop || step.restart ? undefined : current(step.state);
+}
+
 // Previous after the first seconds of a song starts it again, as every player does.
 export const RESTART_AFTER_S = 3;
 

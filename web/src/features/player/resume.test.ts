@@ -43,6 +43,15 @@ describe('resume after a broken stream', () => {
     expect(R.onTick(resumed, 100_000)[1]).toEqual({ kind: 'none' });
   });
 
+  it('bytes still arriving are not a broken stream: the stall is measured from the last of them', () => {
+    let s = R.onStall(R.onProgress(R.initialResume, 5), 1000);
+    s = R.onData(s, 1000 + R.STALL_MS - 100);
+    expect(R.onTick(s, 1000 + R.STALL_MS)[1]).toEqual({ kind: 'none' });
+    expect(R.onTick(s, 1000 + 2 * R.STALL_MS - 100)[1]).toEqual({ kind: 'reload', at: 5, delayMs: 250 });
+    // Without a stall, data changes nothing.
+    expect(R.onData(R.initialResume, 42)).toBe(R.initialResume);
+  });
+
   it('a repeated stall event keeps the first timestamp', () => {
     const s = R.onStall(R.onStall(R.initialResume, 100), 3000);
     expect(s.stalledSince).toBe(100);

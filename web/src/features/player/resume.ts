@@ -3,8 +3,11 @@
 // address routes to a live node. This module is the decision, pure; the player bar applies it.
 //
 // Rules: an 'error' event reloads after a short backoff (250 ms doubling up to 4 s); 'waiting' or
-// 'stalled' that lasts over STALL_MS without progress reloads too. Progress (timeupdate moving
-// forward past the resume point) resets the attempt count. After MAX_ATTEMPTS reloads in a row
+// 'stalled' that lasts over STALL_MS without progress reloads too; bytes still arriving ('progress'
+// events) restart that wait, since a slow stream is not a broken one: a reload would only throw
+// away what came. Seen in Chrome: a 320 kb/s MP3 with an embedded cover, downloaded at 60 KB/s,
+// needs ~40 s (about 2.4 MB) before it can play, and never started while each stall reloaded it.
+// Progress (timeupdate moving forward past the resume point) resets the attempt count. After MAX_ATTEMPTS reloads in a row
 // without progress the player gives up and shows the error.
 
 export const STALL_MS = 4000;
@@ -41,6 +44,11 @@ export function onProgress(s: ResumeState, time: number): ResumeState {
 
 export function onPlaying(s: ResumeState): ResumeState {
   return { ...s, stalledSince: null };
+}
+
+// Bytes arrived: a stall in progress is measured from now.
+export function onData(s: ResumeState, now: number): ResumeState {
+  return s.stalledSince === null ? s : { ...s, stalledSince: now };
 }
 
 export function onStall(s: ResumeState, now: number): ResumeState {

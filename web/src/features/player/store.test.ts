@@ -1,40 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { song } from '../../test/fixtures';
+import { FakeAudio } from '../../test/fakeAudio';
 import { attachAudio, getPlayerState, player } from './store';
-
-// Enough of an <audio> element for the engine: events, src, currentTime, play/pause/load.
-class FakeAudio extends EventTarget {
-  src = '';
-  currentTime = 0;
-  volume = 1;
-  muted = false;
-  paused = true;
-  ended = false;
-  error: MediaError | null = null;
-  duration = NaN;
-  playbackRate = 1;
-  preload = '';
-  loads = 0;
-  plays = 0;
-  play() {
-    this.plays++;
-    this.paused = false;
-    return Promise.resolve();
-  }
-  pause() {
-    this.paused = true;
-  }
-  load() {
-    this.loads++;
-    this.currentTime = 0;
-  }
-  removeAttribute(name: string) {
-    if (name === 'src') this.src = '';
-  }
-  fire(type: string) {
-    this.dispatchEvent(new Event(type));
-  }
-}
 
 let el: FakeAudio;
 let detach: () => void;
@@ -93,6 +60,19 @@ describe('player engine', () => {
     expect(el.loads).toBe(loads + 1);
     el.fire('loadedmetadata');
     expect(el.currentTime).toBe(10);
+  });
+
+  it('a slow stream that keeps delivering bytes is not reloaded', () => {
+    player.playList(songs, 0);
+    el.fire('waiting');
+    const loads = el.loads;
+    for (let i = 0; i < 20; i++) {
+      vi.advanceTimersByTime(500);
+      el.fire('progress');
+    }
+    expect(el.loads).toBe(loads);
+    vi.advanceTimersByTime(5000);
+    expect(el.loads).toBe(loads + 1);
   });
 
   it('next, previous, seek and volume act on the element', () => {

@@ -1,8 +1,10 @@
-// The player: one small store that outlives page changes, and the engine that drives one <audio>
-// element from it. Everything else talks to the player through `player` (the actions) and
-// `usePlayer` (a selector over the state); nothing else touches the audio element.
+// The player: one small store that outlives page changes, and the engine that drives two <audio>
+// elements from it: the active one plays, the spare one loads the next song near the end and takes
+// over when the active one ends (gapless.ts). Everything else talks to the player through `player`
+// (the actions) and `usePlayer` (a selector over the state); nothing else touches the elements.
 import { useSyncExternalStore } from 'react';
 import { coverSha, coverUrl, streamUrl, type Song } from '../../lib/api';
+import * as G from './gapless';
 import * as Q from './queue';
 import * as R from './resume';
 
@@ -16,6 +18,8 @@ export interface PlayerState {
   reconnecting: boolean;
   failed: boolean;
   queueOpen: boolean;
+  active: number; // which of the two elements plays (the other preloads)
+  resumes: number; // reloads after a broken stream, since the page loaded
 }
 
 const VOLUME_KEY = 'dispotify.volume';
@@ -39,6 +43,8 @@ let state: PlayerState = {
   reconnecting: false,
   failed: false,
   queueOpen: false,
+  active: 0,
+  resumes: 0,
 };
 const listeners = new Set<() => void>();
 
@@ -62,8 +68,12 @@ export function usePlayer<T>(select: (s: PlayerState) => T): T {
 
 // ---- the engine -----------------------------------------------------------------------------
 
-let audio: HTMLAudioElement | null = null;
+let elements: HTMLAudioElement[] = [];
+let audio: HTMLAudioElement | null = null; // the active element
+let spare: HTMLAudioElement | null = null;
 let loaded: { song: Song; url: string } | null = null;
+let preloaded: { song: Song; url: string } | null = null; // what the spare element holds
+let preloadFailed: Song | null = null; // not tried again in the spare element: loaded when due
 let resume: R.ResumeState = R.initialResume;
 let reloadTimer: ReturnType<typeof setTimeout> | null = null;
 let reloading = false;
@@ -84,6 +94,7 @@ function applyStep(step: Q.Step): void {
   if (step.restart) seek(0);
   sync();
   if (state.playing) void startPlayback();
+  syncPreload();
 }
 
 async function startPlayback(): Promise<void> {
@@ -110,6 +121,11 @@ function sync(): void {
     return;
   }
   if (loaded && loaded.song === song) return;
+  preloadFailed = null;
+  if (preloaded && preloaded.song === song) {
+    promote();
+    return;
+  }
   const url = streamUrl(song);
   loaded = { song, url };
   resume = R.reset();
@@ -122,11 +138,50 @@ function sync(): void {
   updateMediaSession(song);
 }
 
+// The spare element, which holds the current song, becomes the active one and plays at once.
+function promote(): void {
+  if (!audio || !spare || !preloaded) return;
+  dropPendingMeta();
+  const [el, old] = [spare, audio];
+  audio = el;
+  spare = old;
+  loaded = preloaded;
+  preloaded = null;
+  if (state.playing) void startPlayback();
+  old.pause();
+  old.removeAttribute('src');
+  old.load();
+  resume = R.reset();
+  if (reloadTimer) clearTimeout(reloadTimer);
+  reloadTimer = null;
+  reloading = false;
+  const duration = Number.isFinite(el.duration) && el.duration > 0 ? el.duration : loaded.song.duration_ms / 1000;
+  set({ active: elements.indexOf(el), position: el.currentTime, duration, reconnecting: false, failed: false });
+  updateMediaSession(loaded.song);
+}
+
+// Points the spare element at the song that should be preloaded now, or empties it: called after
+// anything that can change that (time, queue, skip, seek).
+function syncPreload(): void {
+  if (!spare) return;
+  const want = G.preloadTarget(state.queue, state.position, state.duration);
+  const target = want && want !== preloadFailed ? want : null;
+  if ((preloaded?.song ?? null) === target) return;
+  if (preloaded) {
+    spare.removeAttribute('src');
+    spare.load();
+    preloaded = null;
+  }
+  if (!target) return;
+  preloaded = { song: target, url: streamUrl(target) };
+  spare.src = preloaded.url;
+}
+
 function doReload(at: number): void {
   if (!audio || !loaded) return;
   const el = audio;
   reloading = true;
-  set({ reconnecting: true });
+  set({ reconnecting: true, resumes: state.resumes + 1 });
   dropPendingMeta();
   const onMeta = () => {
     el.removeEventListener('loadedmetadata', onMeta);
@@ -206,26 +261,37 @@ function seek(t: number): void {
   }
   resume = { ...resume, position: to };
   set({ position: to });
+  syncPreload();
 }
 
-// Binds the element; returns the unbinding. Called once by the player bar.
-export function attachAudio(el: HTMLAudioElement): () => void {
-  audio = el;
-  el.preload = 'auto';
-  el.volume = state.volume;
-  el.muted = state.muted;
-  const on = <K extends keyof HTMLMediaElementEventMap>(type: K, f: () => void) => {
-    el.addEventListener(type, f);
-    return () => el.removeEventListener(type, f);
-  };
+// Binds the elements; returns the unbinding. Called once by the player bar. Without a second
+// element the player works the same, with a gap between songs.
+export function attachAudio(first: HTMLAudioElement, second?: HTMLAudioElement): () => void {
+  elements = second ? [first, second] : [first];
+  audio = first;
+  spare = second ?? null;
+  set({ active: 0 });
   let lastSession = 0;
-  const offs = [
+  const offs: (() => void)[] = [];
+  for (const el of elements) {
+    el.preload = 'auto';
+    el.volume = state.volume;
+    el.muted = state.muted;
+    // Only the active element's events drive the player; the spare one only reports its failure.
+    const on = <K extends keyof HTMLMediaElementEventMap>(type: K, f: () => void) => {
+      const g = () => {
+        if (el === audio) f();
+      };
+      el.addEventListener(type, g);
+      offs.push(() => el.removeEventListener(type, g));
+    };
     on('timeupdate', () => {
       if (reloading) return;
       resume = R.onProgress(resume, el.currentTime);
       const patch: Partial<PlayerState> = { position: el.currentTime };
       if (state.reconnecting && resume.resumeFrom === null) patch.reconnecting = false;
       set(patch);
+      syncPreload();
       const now = Date.now();
       if (now - lastSession > 1000 && navigator.mediaSession?.setPositionState && Number.isFinite(el.duration)) {
         lastSession = now;
@@ -235,34 +301,48 @@ export function attachAudio(el: HTMLAudioElement): () => void {
           // inconsistent values during a load
         }
       }
-    }),
+    });
     on('durationchange', () => {
       if (Number.isFinite(el.duration) && el.duration > 0) set({ duration: el.duration });
-    }),
+      syncPreload();
+    });
     on('playing', () => {
       resume = R.onPlaying(resume);
-    }),
+    });
     on('waiting', () => {
       if (state.playing) resume = R.onStall(resume, Date.now());
-    }),
+    });
     on('stalled', () => {
       if (state.playing) resume = R.onStall(resume, Date.now());
-    }),
+    });
+    on('progress', () => {
+      resume = R.onData(resume, Date.now());
+    });
     on('error', () => {
       if (!loaded) return;
       const [next, action] = R.onError(resume);
       resume = next;
       act(action);
-    }),
-    on('ended', () => applyStep(Q.next(state.queue, true))),
+    });
+    on('ended', () => applyStep(Q.next(state.queue, true)));
     // The operating system's controls act on the element directly.
     on('pause', () => {
       if (!reloading && !el.error && state.playing && !el.ended) set({ playing: false });
-    }),
+    });
     on('play', () => {
       if (!state.playing) set({ playing: true, failed: false });
-    }),
-  ];
+    });
+    // A preload that breaks is not retried: the song loads the usual way, with its resume, when due.
+    const onSpareError = () => {
+      if (el !== spare || !preloaded) return;
+      preloadFailed = preloaded.song;
+      preloaded = null;
+      el.removeAttribute('src');
+      el.load();
+    };
+    el.addEventListener('error', onSpareError);
+    offs.push(() => el.removeEventListener('error', onSpareError));
+  }
   const tick = setInterval(() => {
     if (!state.playing || reloadTimer || reloading) return;
     const [next, action] = R.onTick(resume, Date.now());
@@ -271,11 +351,16 @@ export function attachAudio(el: HTMLAudioElement): () => void {
   }, 500);
   setupMediaSession();
   sync();
+  syncPreload();
   return () => {
     offs.forEach((f) => f());
     clearInterval(tick);
-    if (audio === el) audio = null;
+    audio = null;
+    spare = null;
+    elements = [];
     loaded = null;
+    preloaded = null;
+    preloadFailed = null;
   };
 }
 
@@ -287,11 +372,13 @@ export const player = {
     loaded = null;
     sync();
     void startPlayback();
+    syncPreload();
   },
   enqueue(songs: Song[]): void {
     const wasEmpty = state.queue.index < 0;
     set({ queue: Q.enqueue(state.queue, songs) });
     if (wasEmpty) sync();
+    syncPreload();
   },
   play(): void {
     if (!Q.current(state.queue)) return;
@@ -321,6 +408,7 @@ export const player = {
     set({ queue: Q.jumpTo(state.queue, i), playing: true });
     sync();
     void startPlayback();
+    syncPreload();
   },
   seek,
   seekBy(delta: number): void {
@@ -328,37 +416,42 @@ export const player = {
   },
   setVolume(v: number): void {
     const volume = Math.max(0, Math.min(1, v));
-    if (audio) audio.volume = volume;
+    for (const el of elements) el.volume = volume;
     try {
       globalThis.localStorage?.setItem(VOLUME_KEY, String(volume));
     } catch {
       // storage unavailable: the volume is not remembered
     }
     set({ volume, muted: volume === 0 ? state.muted : false });
-    if (audio) audio.muted = state.muted;
+    for (const el of elements) el.muted = state.muted;
   },
   toggleMute(): void {
     set({ muted: !state.muted });
-    if (audio) audio.muted = state.muted;
+    for (const el of elements) el.muted = state.muted;
   },
   toggleShuffle(): void {
     set({ queue: Q.toggleShuffle(state.queue) });
+    syncPreload();
   },
   cycleRepeat(): void {
     set({ queue: Q.cycleRepeat(state.queue) });
+    syncPreload();
   },
   move(from: number, to: number): void {
     set({ queue: Q.move(state.queue, from, to) });
+    syncPreload();
   },
   remove(i: number): void {
     set({ queue: Q.remove(state.queue, i) });
     sync();
     if (state.playing) void startPlayback();
+    syncPreload();
   },
   clear(): void {
     set({ queue: { ...state.queue, items: [], index: -1, unshuffled: null }, playing: false });
     audio?.pause();
     sync();
+    syncPreload();
   },
   toggleQueue(): void {
     set({ queueOpen: !state.queueOpen });
