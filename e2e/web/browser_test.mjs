@@ -514,7 +514,10 @@ async function main() {
   await hit.first().waitFor({ timeout: 15_000 });
   await visit(page, 'search');
 
-  // Play it: the time advances.
+  // Play it: the time advances. Downloads are throttled (to 2x what the song consumes) until the
+  // seek below, so that the browser cannot hold the whole song by then and the seek past what it
+  // holds must be a Range request (on loopback it sometimes had all 7.7 MB within a second).
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: 32_000, uploadThroughput: -1 });
   await hit.first().click();
   await page.getByTestId('now-title').filter({ hasText: 'Moonlight Serenade' }).waitFor();
   await eventually('playback started', async () => (await audioTime(page)) > 1.0, 20_000).catch(async (e) => {
@@ -552,6 +555,7 @@ async function main() {
   const loggedRanges = accessLog(front).filter((l) => l.includes('/music/stream/') && / 206 /.test(l) && /range="bytes=[1-9]/.test(l));
   check(loggedRanges.length > 0, 'nginx logged a 206 answer to a Range request');
   log(`seek: ${seekReq.range} answered 206 by node ${seekReq.node}; nodes' 206 count ${rangesBefore} -> ${rangesAfter}; nginx: ${loggedRanges.at(-1)}`);
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
 
   // Album and artist pages (the song keeps playing while browsing), with the picture embedded in
   // Harbour Lights.mp3 as the album's cover and the placeholder for the album without a picture.
