@@ -18,39 +18,6 @@ constexpr size_t kMaxKind = 16;
 constexpr int kSerialBits = 128;
 constexpr auto kBackdate = std::chrono::minutes(5);
 
-struct BioFree {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-struct BnFree {
-  void operator()(BIGNUM* bn) const { BN_free(bn); }
-};
-struct Asn1IntegerFree {
-  void operator()(ASN1_INTEGER* i) const { ASN1_INTEGER_free(i); }
-};
-struct GeneralNamesFree {
-  void operator()(GENERAL_NAMES* names) const { GENERAL_NAMES_free(names); }
-};
-struct GeneralNameFree {
-  void operator()(GENERAL_NAME* name) const { GENERAL_NAME_free(name); }
-};
-struct X509ExtensionFree {
-  void operator()(X509_EXTENSION* ext) const { X509_EXTENSION_free(ext); }
-};
-struct X509StoreFree {
-  void operator()(X509_STORE* store) const { X509_STORE_free(store); }
-};
-struct X509StoreCtxFree {
-  void operator()(X509_STORE_CTX* ctx) const { X509_STORE_CTX_free(ctx); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
-using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, Asn1IntegerFree>;
-using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, GeneralNamesFree>;
-using GeneralNamePtr = std::unique_ptr<GENERAL_NAME, GeneralNameFree>;
-using X509ExtensionPtr = std::unique_ptr<X509_EXTENSION, X509ExtensionFree>;
-using X509StorePtr = std::unique_ptr<X509_STORE, X509StoreFree>;
-using X509StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, X509StoreCtxFree>;
-
 // OpenSSL's queue of errors as one line, emptied so that the next call starts clean.
 std::string OpenSslErrors() {
   std::string out;

@@ -25,18 +25,13 @@
 #include <vector>
 
 #include "common/ids.h"
+#include "common/openssl_ptr.h"
 #include "common/status.h"
 
 namespace dispotify::tls {
 
-struct X509Free {
-  void operator()(X509* cert) const { X509_free(cert); }
-};
-struct EvpPkeyFree {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
+using ::dispotify::EvpPkeyPtr;
+using ::dispotify::X509Ptr;
 
 using TimePoint = std::chrono::system_clock::time_point;
 

@@ -17,10 +17,7 @@
 
 namespace dispotify::tls {
 
-struct SslCtxFree {
-  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
-};
-using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
+using ::dispotify::SslCtxPtr;
 
 enum class Side : uint8_t { kServer, kClient };
 

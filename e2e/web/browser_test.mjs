@@ -359,6 +359,22 @@ async function visit(page, name) {
 }
 
 const audioTime = (page) => page.evaluate(() => document.querySelector('[data-testid=audio]').currentTime);
+// The playing song since `since` (performance.now() in the page): its time and source, whether it
+// is paused, how long it waited for data (from each 'waiting' of `url` to the next 'playing') and
+// the player's reload counter.
+const playbackSince = (page, since, url) => page.evaluate(({ since, url }) => {
+  const a = document.querySelector('[data-testid=audio]');
+  let stalled = 0;
+  let from = null;
+  for (const e of window.__media.filter((x) => x.src === url && x.t >= since)) {
+    if (e.type === 'waiting' && from === null) from = e.t;
+    if (e.type === 'playing' && from !== null) {
+      stalled += e.t - from;
+      from = null;
+    }
+  }
+  return { t: a.currentTime, src: a.currentSrc, paused: a.paused, stalledMs: stalled, resumes: Number(document.querySelector('[data-testid=player-bar]').dataset.resumes) };
+}, { since, url });
 
 // Every answer to a cover request (/music/covers/...), recorded from the start: a picture shown
 // on a later page may come from the browser's memory cache without a request of its own.
@@ -754,19 +770,7 @@ async function main() {
     return (await audioTime(page)) > goalCut;
   }, 60_000, 200);
   await cdp.send('Fetch.disable');
-  const afterCut = await page.evaluate(({ since, url }) => {
-    const a = document.querySelector('[data-testid=audio]');
-    let stalled = 0;
-    let from = null;
-    for (const e of window.__media.filter((x) => x.src === url && x.t >= since)) {
-      if (e.type === 'waiting' && from === null) from = e.t;
-      if (e.type === 'playing' && from !== null) {
-        stalled += e.t - from;
-        from = null;
-      }
-    }
-    return { t: a.currentTime, src: a.currentSrc, paused: a.paused, stalledMs: stalled, resumes: Number(document.querySelector('[data-testid=player-bar]').dataset.resumes) };
-  }, { since: atCut.now, url: slowUrl });
+  const afterCut = await playbackSince(page, atCut.now, slowUrl);
   const cutSince = streams.slice(streamsAtCut);
   const cutRanges = cutSince.filter((r) => r.url === slowUrl && r.status === 206 && /^bytes=[1-9]/.test(r.range ?? '') && r.node);
   log(`refused stream: seek to ${target} s (buffered to ${atCut.buffered.toFixed(1)} s), ${refusedWhile} request(s) refused, the player reloaded ${afterCut.resumes - resumesBefore} time(s), waiting ${afterCut.stalledMs.toFixed(0)} ms in all, now at ${afterCut.t.toFixed(1)} s (lowest ${lowestCut.toFixed(1)} s); stream responses since: ${JSON.stringify(cutSince)}`);
@@ -806,20 +810,7 @@ async function main() {
     if (goal === Infinity && resumedBy().length > 0) goal = t + 10;
     return t > goal;
   }, 150_000, 200);
-  const after = await page.evaluate(({ since, url }) => {
-    const a = document.querySelector('[data-testid=audio]');
-    // Rebuffering: from each 'waiting' of this song to the next 'playing', after the kill.
-    let stalled = 0;
-    let from = null;
-    for (const e of window.__media.filter((x) => x.src === url && x.t >= since)) {
-      if (e.type === 'waiting' && from === null) from = e.t;
-      if (e.type === 'playing' && from !== null) {
-        stalled += e.t - from;
-        from = null;
-      }
-    }
-    return { t: a.currentTime, src: a.currentSrc, paused: a.paused, stalledMs: stalled, resumes: Number(document.querySelector('[data-testid=player-bar]').dataset.resumes) };
-  }, { since: atKill.now, url: slowUrl });
+  const after = await playbackSince(page, atKill.now, slowUrl);
   const since = streams.slice(streamsAtKill);
   const resumed = resumedBy();
   log(`after the kill: ${atKill.t.toFixed(1)} -> ${after.t.toFixed(1)} s (lowest ${lowest.toFixed(1)} s, buffered at the kill ${atKill.buffered.toFixed(1)} s), rebuffering ${after.stalledMs.toFixed(0)} ms, player reloads ${atKill.resumes} -> ${after.resumes}; stream responses since: ${JSON.stringify(since)}`);

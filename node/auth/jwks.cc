@@ -16,22 +16,9 @@ namespace {
 constexpr int kMinRsaBits = 2048;
 constexpr size_t kP256CoordinateSize = 32;
 
-struct BnFree {
-  void operator()(BIGNUM* bn) const { BN_free(bn); }
-};
-struct ParamBldFree {
-  void operator()(OSSL_PARAM_BLD* bld) const { OSSL_PARAM_BLD_free(bld); }
-};
-struct ParamFree {
-  void operator()(OSSL_PARAM* params) const { OSSL_PARAM_free(params); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* ctx) const { EVP_PKEY_CTX_free(ctx); }
-};
-using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, ParamFree>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
+using ParamBldPtr = OsslParamBldPtr;
+using ParamPtr = OsslParamPtr;
+using PkeyCtxPtr = EvpPkeyCtxPtr;
 
 std::optional<std::string> StringField(const web::json::value& obj, const std::string& name) {
   if (!obj.has_field(name)) return std::nullopt;
@@ -146,10 +133,6 @@ Result<web::json::value> ParseObject(std::string_view json, std::string_view wha
 }
 
 }  // namespace
-
-void EvpPkeyFree::operator()(EVP_PKEY* key) const {
-  EVP_PKEY_free(key);
-}
 
 bool KeySet::HasKid(std::string_view kid) const {
   for (const auto& key : keys_) {

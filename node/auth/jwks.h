@@ -17,14 +17,12 @@
 #include <string_view>
 #include <vector>
 
+#include "common/openssl_ptr.h"
 #include "common/status.h"
 
 namespace dispotify::auth {
 
-struct EvpPkeyFree {
-  void operator()(EVP_PKEY* key) const;
-};
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
+using ::dispotify::EvpPkeyPtr;
 
 enum class KeyType : uint8_t { kRsa, kEcP256 };
 

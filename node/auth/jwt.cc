@@ -18,13 +18,6 @@ using web::json::value;
 
 constexpr size_t kEs256SignatureSize = 64;  // R || S, 32 bytes each (RFC 7518 §3.4)
 
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* sig) const { ECDSA_SIG_free(sig); }
-};
-
 JwtFailure Fail(JwtError code, std::string detail) {
   return JwtFailure{code, std::move(detail)};
 }
@@ -56,7 +49,7 @@ const value* Member(const value& obj, const std::string& name) {
 
 // The DER form OpenSSL verifies, from JWS's fixed-size R || S.
 std::optional<std::string> Es256SignatureToDer(const std::string& raw) {
-  std::unique_ptr<ECDSA_SIG, EcdsaSigFree> sig(ECDSA_SIG_new());
+  EcdsaSigPtr sig(ECDSA_SIG_new());
   const auto* bytes = reinterpret_cast<const unsigned char*>(raw.data());
   BIGNUM* r = BN_bin2bn(bytes, kEs256SignatureSize / 2, nullptr);
   BIGNUM* s = BN_bin2bn(bytes + kEs256SignatureSize / 2, kEs256SignatureSize / 2, nullptr);
@@ -82,7 +75,7 @@ bool VerifySignature(const PublicKey& key, std::string_view signing_input, const
     der = std::move(*converted);
     sig = der;
   }
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
   if (!ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, EVP_sha256(), nullptr, key.pkey.get()) != 1)
     return false;

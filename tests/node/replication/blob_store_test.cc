@@ -15,6 +15,7 @@
 #include "common/sha256.h"
 #include "tests/mocks/fault_injecting_file_system.h"
 #include "tests/mocks/temp_dir.h"
+#include "tests/support/bytes.h"
 
 namespace dispotify::replication {
 namespace {
@@ -23,18 +24,7 @@ using mocks::FaultInjectingFileSystem;
 using mocks::FsOp;
 using mocks::TempDir;
 
-// Deterministic pseudo-random bytes (xorshift64).
-std::string Bytes(size_t n, uint64_t seed) {
-  std::string out(n, '\0');
-  uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
-  for (size_t i = 0; i < n; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    out[i] = static_cast<char>(x);
-  }
-  return out;
-}
+using testing_bytes::Bytes;
 
 // Counts every call that reaches the file system (the path-trick test expects none).
 class CountingFileSystem final : public FileSystem {

@@ -31,6 +31,7 @@
 #include "node/replication/replication_service.h"
 #include "node/transport/grpc_transport.h"
 #include "tests/mocks/temp_dir.h"
+#include "tests/support/bytes.h"
 
 namespace dispotify::replication {
 namespace {
@@ -45,18 +46,7 @@ constexpr size_t kPiece = 256 * 1024;
 // Generous bound for anything the options bound by a few hundred milliseconds.
 constexpr auto kBound = 5s;
 
-// Deterministic pseudo-random bytes (xorshift64).
-std::string Bytes(size_t n, uint64_t seed) {
-  std::string out(n, '\0');
-  uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
-  for (size_t i = 0; i < n; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    out[i] = static_cast<char>(x);
-  }
-  return out;
-}
+using testing_bytes::Bytes;
 
 PeerClientOptions TestOptions(NodeId self, std::string cluster = kCluster) {
   PeerClientOptions o;

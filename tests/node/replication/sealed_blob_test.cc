@@ -20,6 +20,7 @@
 #include "common/encoding.h"
 #include "common/sha256.h"
 #include "tests/mocks/temp_dir.h"
+#include "tests/support/bytes.h"
 
 namespace dispotify::replication {
 namespace {
@@ -29,18 +30,7 @@ using mocks::TempDir;
 constexpr uint32_t kTiny = 16;  // chunk size of the exhaustive tests
 constexpr size_t kChunkOnDisk = kTiny + kSealTagSize;
 
-// Deterministic pseudo-random bytes (xorshift64).
-std::string Bytes(size_t n, uint64_t seed) {
-  std::string out(n, '\0');
-  uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
-  for (size_t i = 0; i < n; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    out[i] = static_cast<char>(x);
-  }
-  return out;
-}
+using testing_bytes::Bytes;
 
 SealKey KeyFromSeed(uint64_t seed) {
   std::string b = Bytes(kSealKeySize, seed);

@@ -17,6 +17,7 @@
 #include "node/api/http/range.h"
 #include "tests/mocks/temp_dir.h"
 #include "tests/node/api/http/test_client.h"
+#include "tests/support/bytes.h"
 
 namespace dispotify::api::http {
 namespace {
@@ -25,18 +26,7 @@ using std::chrono::milliseconds;
 using testing::ClientResponse;
 using testing::TestClient;
 
-// Deterministic pseudo-random bytes (xorshift64).
-std::string Bytes(size_t n, uint64_t seed) {
-  std::string out(n, '\0');
-  uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
-  for (size_t i = 0; i < n; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    out[i] = static_cast<char>(x);
-  }
-  return out;
-}
+using testing_bytes::Bytes;
 
 // What handlers saw, for assertions from the test thread.
 struct Observed {

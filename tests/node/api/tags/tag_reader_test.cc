@@ -21,6 +21,7 @@
 
 #include "tests/mocks/temp_dir.h"
 #include "tests/support/audio_files.h"
+#include "tests/support/bytes.h"
 #include "tests/support/jpeg.h"
 
 namespace dispotify::api::tags {
@@ -39,17 +40,7 @@ using testing_audio::MakeOpus;
 using testing_audio::MakeWav;
 using testing_audio::WithId3Frames;
 
-std::string Bytes(size_t n, uint64_t seed) {
-  std::string out(n, '\0');
-  uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
-  for (size_t i = 0; i < n; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    out[i] = static_cast<char>(x);
-  }
-  return out;
-}
+using testing_bytes::Bytes;
 
 // ---- process hygiene ------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { song } from '../../test/fixtures';
 import { FakeAudio } from '../../test/fakeAudio';
+import { withMediaSession } from '../../test/mediaSession';
 import { PRELOAD_AHEAD_S } from './gapless';
 import { attachAudio, getPlayerState, player } from './store';
 
@@ -153,27 +154,14 @@ describe('gapless: the spare element', () => {
   });
 
   it('the Media Session follows the swap', () => {
-    const session = { metadata: null as unknown, setActionHandler: () => {}, setPositionState: () => {} };
-    Object.defineProperty(navigator, 'mediaSession', { value: session, configurable: true });
-    vi.stubGlobal(
-      'MediaMetadata',
-      class {
-        constructor(init: MediaMetadataInit) {
-          Object.assign(this, init);
-        }
-      },
-    );
-    try {
+    withMediaSession((session) => {
       player.playList(songs, 0);
       expect((session.metadata as MediaMetadataInit).title).toBe('Song 1');
       at(a, late);
       expect((session.metadata as MediaMetadataInit).title).toBe('Song 1'); // preloading is silent
       a.fire('ended');
       expect((session.metadata as MediaMetadataInit).title).toBe('Song 2');
-    } finally {
-      vi.unstubAllGlobals();
-      delete (navigator as { mediaSession?: unknown }).mediaSession;
-    }
+    });
   });
 
   it('volume and mute reach both elements', () => {

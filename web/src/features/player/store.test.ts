@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { song } from '../../test/fixtures';
 import { FakeAudio } from '../../test/fakeAudio';
+import { withMediaSession } from '../../test/mediaSession';
 import { attachAudio, getPlayerState, player } from './store';
 
 let el: FakeAudio;
@@ -97,17 +98,7 @@ describe('player engine', () => {
 
 describe('media session', () => {
   it("gives the operating system the song's cover at 256 and 512, and no artwork without one", () => {
-    const session = { metadata: null as unknown, setActionHandler: () => {}, setPositionState: () => {} };
-    Object.defineProperty(navigator, 'mediaSession', { value: session, configurable: true });
-    vi.stubGlobal(
-      'MediaMetadata',
-      class {
-        constructor(init: MediaMetadataInit) {
-          Object.assign(this, init);
-        }
-      },
-    );
-    try {
+    withMediaSession((session) => {
       const sha = 'ef'.repeat(32);
       player.playList([song(1, { cover: sha }), song(2)], 0);
       expect((session.metadata as MediaMetadataInit).artwork).toEqual([
@@ -117,9 +108,6 @@ describe('media session', () => {
       player.next();
       expect((session.metadata as MediaMetadataInit).title).toBe('Song 2');
       expect((session.metadata as MediaMetadataInit).artwork).toEqual([]);
-    } finally {
-      vi.unstubAllGlobals();
-      delete (navigator as { mediaSession?: unknown }).mediaSession;
-    }
+    });
   });
 });
