@@ -251,8 +251,10 @@ TEST(LeaderElector, LeadsRenewsAndReleasesOnStop) {
   EXPECT_EQ(a_calls.stopped, 1);
   auto lease = api.Find({Leases(), "ns", "op", ""});
   ASSERT_TRUE(lease.has_value());
-  // Released: taken by b well before a lease duration.
-  ASSERT_TRUE(Eventually([&] { return b.IsLeader(); }, 500ms));
+  // Released: taken by b well before a lease duration. (Its started callback runs on its own
+  // thread just after it takes the lease: waited for too, as for a above, or b.Stop() below could
+  // come first and neither callback would run.)
+  ASSERT_TRUE(Eventually([&] { return b.IsLeader() && b_calls.started == 1; }, 500ms));
   EXPECT_EQ(LeaseRecordFromJson(*api.Find({Leases(), "ns", "op", ""})).holder, "b");
   EXPECT_EQ(LeaseRecordFromJson(*api.Find({Leases(), "ns", "op", ""})).transitions, 1);
   b.Stop();
