@@ -50,6 +50,15 @@ SongRow SongFrom(const value& s) {
 
 }  // namespace
 
+Result<std::string> StringField(std::string_view json, const char* key) {
+  auto v = Parse(json);
+  if (!v.ok()) return v.status();
+  if (!v->has_field(key) || !v->at(key).is_string()) {
+    return Status::InvalidArgument(std::string("the server's answer has no \"") + key + "\"");
+  }
+  return v->at(key).as_string();
+}
+
 Result<SongRow> ParseSong(std::string_view json) {
   auto v = Parse(json);
   if (!v.ok()) return v.status();

@@ -16,6 +16,10 @@ namespace dispotify::cli {
 // A Song object.
 Result<SongRow> ParseSong(std::string_view json);
 
+// The string field `key` of a JSON object answer (a login's csrf_token, a new token's secret);
+// kInvalidArgument when the answer is not an object or has no such string.
+Result<std::string> StringField(std::string_view json, const char* key);
+
 struct SongPage {
   std::vector<SongRow> items;
   uint64_t total = 0;  // search only

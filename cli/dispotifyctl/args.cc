@@ -44,6 +44,7 @@ enum class Opt : uint8_t {
   kReplace,
   kStale,
   kSha256,
+  kPasswordStdin,
   kHelp
 };
 
@@ -55,11 +56,17 @@ struct OptSpec {
 };
 
 constexpr OptSpec kOptions[] = {
-    {"--endpoints", "-e", Opt::kEndpoints, true}, {"--token", "", Opt::kToken, true},
-    {"--timeout", "-t", Opt::kTimeout, true},     {"--json", "", Opt::kJson, false},
-    {"--limit", "-n", Opt::kLimit, true},         {"--output", "-o", Opt::kOutput, true},
-    {"--resume", "-c", Opt::kResume, false},      {"--replace", "", Opt::kReplace, false},
-    {"--stale", "", Opt::kStale, false},          {"--sha256", "", Opt::kSha256, true},
+    {"--endpoints", "-e", Opt::kEndpoints, true},
+    {"--token", "", Opt::kToken, true},
+    {"--timeout", "-t", Opt::kTimeout, true},
+    {"--json", "", Opt::kJson, false},
+    {"--limit", "-n", Opt::kLimit, true},
+    {"--output", "-o", Opt::kOutput, true},
+    {"--resume", "-c", Opt::kResume, false},
+    {"--replace", "", Opt::kReplace, false},
+    {"--stale", "", Opt::kStale, false},
+    {"--sha256", "", Opt::kSha256, true},
+    {"--password-stdin", "", Opt::kPasswordStdin, false},
     {"--help", "-h", Opt::kHelp, false},
 };
 
@@ -180,6 +187,7 @@ Result<Invocation> ParseArgs(const std::vector<std::string>& args, const Environ
         inv.sha256 = std::move(hex);
         break;
       }
+      case Opt::kPasswordStdin: inv.password_stdin = true; break;
       case Opt::kHelp: help = true; break;
     }
   }
@@ -189,6 +197,7 @@ Result<Invocation> ParseArgs(const std::vector<std::string>& args, const Environ
   if (!eps.ok()) return eps.status();
   inv.endpoints = std::move(eps).value();
   inv.token = token ? *token : env.token;
+  inv.token_file = env.token_file;
 
   if (help || words.empty() || words[0] == "help") {
     inv.command = Command::kHelp;
@@ -251,9 +260,18 @@ Result<Invocation> ParseArgs(const std::vector<std::string>& args, const Environ
     if (!f.ok()) return f.status();
     inv.command = Command::kReplicationSet;
     inv.factor = static_cast<uint32_t>(*f);
+  } else if (cmd == "login") {
+    if (rest.size() != 1) return WrongArity("login USER [--password-stdin]");
+    inv.command = Command::kLogin;
+    inv.operands = std::move(rest);
+  } else if (cmd == "logout") {
+    if (!rest.empty()) return WrongArity("logout");
+    inv.command = Command::kLogout;
   } else {
     return Status::InvalidArgument("unknown command '" + cmd + "' (see --help)");
   }
+  if (inv.password_stdin && inv.command != Command::kLogin)
+    return Status::InvalidArgument("--password-stdin applies to login only");
 
   if (saw_limit && inv.command != Command::kSearch && inv.command != Command::kList)
     return Status::InvalidArgument("--limit applies to search and ls only");
@@ -296,16 +314,24 @@ Commands:
   cluster remove ID             remove a member                                  [admin]
   cluster transfer [ID]         transfer leadership (to ID, or the best voter)   [admin]
   replication set N             set the replication factor (1-16)                [admin]
+  login USER [--password-stdin] sign in (the password is asked on the terminal) and store an API
+                                token for the next commands (30 days; see Credentials below)
+  logout                        revoke the stored token and forget it
 
 Options:
   -e, --endpoints URL,...   nodes to talk to, tried in order when one is down or answers 503
                             (default: $DISPOTIFY_ENDPOINTS, else http://127.0.0.1:8081)
-      --token T             bearer token for [admin] commands (default: $DISPOTIFY_TOKEN)
+      --token T             bearer token sent on every call (default: $DISPOTIFY_TOKEN, else the
+                            token `login` stored)
   -t, --timeout S           seconds to keep retrying (and to wait on a silent connection); default 30
       --json                print the server's JSON instead of tables
       --stale               search, ls, stream: let the node answer from its own copy of the
                             catalog without asking the leader (faster; may miss recent changes)
   -h, --help                this text
+
+Credentials: --token, else $DISPOTIFY_TOKEN, else the token stored by `login` in
+$DISPOTIFY_TOKEN_FILE, else $XDG_CONFIG_HOME/dispotify/token, else ~/.config/dispotify/token
+(mode 0600). A node that answers 429 (rate limited) is asked again after its Retry-After.
 
 Exit status: 0 success, 1 a request failed, 2 bad usage.
 )";

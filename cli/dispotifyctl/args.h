@@ -34,6 +34,8 @@ enum class Command : uint8_t {
   kClusterRemove,
   kClusterTransfer,
   kReplicationSet,
+  kLogin,
+  kLogout,
 };
 
 inline constexpr std::string_view kDefaultEndpoint = "http://127.0.0.1:8081";
@@ -43,12 +45,15 @@ inline constexpr std::chrono::milliseconds kDefaultTimeout{30000};
 struct Environment {
   std::string endpoints;
   std::string token;
+  std::string token_file;  // where `login` stores its token (token_store.h); "" = nowhere
 };
 
 struct Invocation {
   Command command = Command::kHelp;
   std::vector<std::string> endpoints;  // base URLs without a trailing '/', in failover order
-  std::string token;                   // bearer token for the admin calls; empty: none sent
+  std::string token;                   // bearer token sent on every call; empty: the stored one
+  std::string token_file;              // the stored token's file (login writes it)
+  bool password_stdin = false;         // login: read the password from stdin, not the terminal
   std::chrono::milliseconds timeout = kDefaultTimeout;
   bool json = false;
   std::optional<uint64_t> limit;      // search, ls
@@ -57,7 +62,8 @@ struct Invocation {
   bool replace = false;               // upload: replace other content stored under a file's id
   bool stale = false;                 // search, ls, stream: accept an answer that may be stale
   std::optional<std::string> sha256;  // stream: the content's SHA-256 (lowercase hex); skips the lookup
-  std::vector<std::string> operands;  // upload: paths; search: the query words; stream, rm: file ids
+  std::vector<std::string> operands;  // upload: paths; search: the query words; stream, rm: file ids;
+                                      // login: the user name
   uint64_t node_id = 0;               // cluster add/promote/remove/transfer (0: transfer to any)
   std::string address;                // cluster add: host:port of the node's gRPC listener
   uint32_t factor = 0;                // replication set

@@ -1,6 +1,10 @@
 #include "cli/dispotifyctl/commands.h"
 
+#include <termios.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -10,6 +14,7 @@
 #include "cli/dispotifyctl/download_target.h"
 #include "cli/dispotifyctl/files.h"
 #include "cli/dispotifyctl/format.h"
+#include "cli/dispotifyctl/token_store.h"
 #include "common/file_id.h"
 #include "common/repr_digest.h"
 #include "common/rest/client.h"
@@ -51,7 +56,7 @@ std::string JsonString(std::string_view s) {
 }
 
 std::string Hint(int status) {
-  if (status == 401) return " (pass --token or set DISPOTIFY_TOKEN)";
+  if (status == 401) return " (dispotifyctl login USER, or pass --token, or set DISPOTIFY_TOKEN)";
   return "";
 }
 
@@ -510,7 +515,7 @@ int Admin(const Invocation& inv, Console& c) {
     default: return kExitUsage;
   }
   Client client(Options(inv, c));
-  auto r = client.Call(method, target, body ? &*body : nullptr, /*admin=*/true);
+  auto r = client.Call(method, target, body ? &*body : nullptr);
   if (!Is2xx(r)) return ReportFailure(c, what, r);
   if (inv.json)
     c.out << (r->body.empty() ? "{}" : r->body) << "\n";
@@ -519,9 +524,114 @@ int Admin(const Invocation& inv, Console& c) {
   return kExitOk;
 }
 
+// The password for `login`: a line of stdin with --password-stdin, else asked on the terminal
+// with echo off.
+Result<std::string> ReadPassword(const Invocation& inv, Console& c) {
+  std::string password;
+  if (inv.password_stdin) {
+    std::getline(std::cin, password);
+  } else {
+    if (::isatty(STDIN_FILENO) != 1) {
+      return Status::InvalidArgument("no terminal to ask the password on: pipe it with --password-stdin");
+    }
+    c.err << "Password for " << inv.operands[0] << ": " << std::flush;
+    termios old{};
+    const bool have_tty = ::tcgetattr(STDIN_FILENO, &old) == 0;
+    if (have_tty) {
+      termios quiet = old;
+      quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+      (void)::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    }
+    std::getline(std::cin, password);
+    if (have_tty) (void)::tcsetattr(STDIN_FILENO, TCSANOW, &old);
+    c.err << "\n";
+  }
+  while (!password.empty() && (password.back() == '\r' || password.back() == '\n')) password.pop_back();
+  if (password.empty()) return Status::InvalidArgument("no password given");
+  return password;
+}
+
+// Signs in with a password, turns the short browser-style session into an API token for this
+// machine, ends the session, and stores the token (token_store.h).
+int Login(const Invocation& inv, Console& c) {
+  const std::string& user = inv.operands[0];
+  auto password = ReadPassword(inv, c);
+  if (!password.ok()) {
+    c.err << "dispotifyctl: login: " << password.status().message() << "\n";
+    return kExitUsage;
+  }
+  Invocation anonymous = inv;
+  anonymous.token.clear();  // a stale token must not stand in for the password
+  Client client(Options(anonymous, c));
+  const std::string login_body =
+      "{\"name\":" + JsonString(user) + ",\"password\":" + JsonString(*password) + "}";
+  auto login = client.Call("POST", "/auth/login", &login_body);
+  if (!Is2xx(login)) return ReportFailure(c, "login", login);
+  auto csrf = StringField(login->body, "csrf_token");
+  const std::string cookie = login->set_cookie.substr(0, login->set_cookie.find(';'));
+  if (!csrf.ok() || cookie.empty()) {
+    c.err << "dispotifyctl: login: the node answered without a session\n";
+    return kExitFailed;
+  }
+  const rest::Headers session = {{"Cookie", cookie}, {"X-CSRF-Token", *csrf}};
+  char host[256] = {};
+  (void)::gethostname(host, sizeof(host) - 1);
+  const std::string token_body = "{\"name\":" + JsonString("dispotifyctl@" + std::string(host)) + "}";
+  auto made = client.Call("POST", "/auth/tokens", &token_body, session);
+  (void)client.Call("POST", "/auth/logout", nullptr, session);  // the token is what lasts
+  if (!Is2xx(made)) return ReportFailure(c, "login (creating a token)", made);
+  auto token = StringField(made->body, "token");
+  if (!token.ok()) {
+    c.err << "dispotifyctl: login: " << token.status().message() << "\n";
+    return kExitFailed;
+  }
+  if (Status s = StoreToken(inv.token_file, *token); !s.ok()) {
+    c.err << "dispotifyctl: login: " << s.message() << "\n";
+    return kExitFailed;
+  }
+  if (inv.json)
+    c.out << made->body << "\n";
+  else
+    c.out << "logged in as " << user << "; token stored in " << inv.token_file << "\n";
+  return kExitOk;
+}
+
+int Logout(const Invocation& inv, Console& c) {
+  auto stored = LoadToken(inv.token_file);
+  if (!stored.ok()) {
+    c.err << "dispotifyctl: logout: " << stored.status().message() << "\n";
+    return kExitFailed;
+  }
+  if (!stored->has_value()) {
+    c.out << "not logged in (no token in " << inv.token_file << ")\n";
+    return kExitOk;
+  }
+  Invocation with_stored = inv;
+  with_stored.token = **stored;
+  Client client(Options(with_stored, c));
+  auto r = client.Call("DELETE", "/auth/tokens/" + Sha256Hex(**stored));
+  // 401: already revoked or expired; the file is useless either way.
+  if (!Is2xx(r) && !(r.ok() && r->status == 401)) return ReportFailure(c, "logout", r);
+  if (Status s = ForgetToken(inv.token_file); !s.ok()) {
+    c.err << "dispotifyctl: logout: " << s.message() << "\n";
+    return kExitFailed;
+  }
+  c.out << "logged out; the token is revoked and " << inv.token_file << " removed\n";
+  return kExitOk;
+}
+
 }  // namespace
 
-int Run(const Invocation& inv, Console& console) {
+int Run(const Invocation& given, Console& console) {
+  Invocation inv = given;
+  if (inv.token.empty() && inv.command != Command::kLogin && inv.command != Command::kLogout) {
+    auto stored = LoadToken(inv.token_file);
+    if (!stored.ok()) {
+      console.err << "dispotifyctl: " << stored.status().message() << "\n";
+      return kExitFailed;
+    }
+    if (stored->has_value()) inv.token = **stored;
+  }
   switch (inv.command) {
     case Command::kHelp: console.out << UsageText(); return kExitOk;
     case Command::kUpload: return Upload(inv, console);
@@ -535,6 +645,8 @@ int Run(const Invocation& inv, Console& console) {
     case Command::kClusterRemove:
     case Command::kClusterTransfer:
     case Command::kReplicationSet: return Admin(inv, console);
+    case Command::kLogin: return Login(inv, console);
+    case Command::kLogout: return Logout(inv, console);
   }
   return kExitUsage;
 }

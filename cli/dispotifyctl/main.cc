@@ -9,6 +9,7 @@
 
 #include "cli/dispotifyctl/args.h"
 #include "cli/dispotifyctl/commands.h"
+#include "cli/dispotifyctl/token_store.h"
 
 int main(int argc, char** argv) {
   using namespace dispotify::cli;
@@ -19,6 +20,11 @@ int main(int argc, char** argv) {
   Environment env;
   if (const char* e = std::getenv("DISPOTIFY_ENDPOINTS")) env.endpoints = e;  // NOLINT(concurrency-mt-unsafe)
   if (const char* t = std::getenv("DISPOTIFY_TOKEN")) env.token = t;          // NOLINT(concurrency-mt-unsafe)
+  auto var = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe)
+    return v == nullptr ? "" : v;
+  };
+  env.token_file = TokenFilePath(var("DISPOTIFY_TOKEN_FILE"), var("XDG_CONFIG_HOME"), var("HOME"));
   auto inv = ParseArgs(std::vector<std::string>(argv + 1, argv + argc), env);
   if (!inv.ok()) {
     std::cerr << "dispotifyctl: " << inv.status().message() << "\n";

@@ -298,7 +298,7 @@ bool ParseContentRange(std::string_view v, std::optional<uint64_t>* first, uint6
 // no other node can fix (stop).
 struct Attempt {
   std::optional<HttpReply> reply;
-  std::optional<double> retry_after;  // of a 503
+  std::optional<double> retry_after;  // of a 503 or a 429
   Status transport;
   Status fatal;
 };
@@ -340,6 +340,13 @@ struct Client::Impl {
         Attempt a = attempt(*clients[idx], options.endpoints[idx]);
         if (!a.fatal.ok()) return a.fatal;
         if (made_progress && made_progress()) deadline = Clock::now() + options.timeout;
+        if (a.reply && a.reply->status == 429) {
+          // Rate limited: wait as told, then ask this node again (see Client::Call).
+          preferred = idx;
+          last_unavailable = a.reply;
+          retry_after = a.retry_after.value_or(1.0);
+          break;
+        }
         if (a.reply && a.reply->status == 503) {
           last_unavailable = a.reply;
           const double wait = a.retry_after.value_or(1.0);
@@ -394,13 +401,16 @@ struct Client::Impl {
     r.endpoint = endpoint;
     r.body = std::move(body);
     r.stale = Header(response.headers(), "Dispotify-Consistency") == "stale";
-    if (r.status == 503) a.retry_after = ParseRetryAfter(Header(response.headers(), "Retry-After"));
+    if (r.status == 503 || r.status == 429) {
+      a.retry_after = ParseRetryAfter(Header(response.headers(), "Retry-After"));
+    }
+    r.set_cookie = Header(response.headers(), "Set-Cookie");
     a.reply = std::move(r);
     return a;
   }
 
-  void Authorize(http::http_request& req, bool admin) const {
-    if (admin && !options.token.empty()) req.headers().add("Authorization", "Bearer " + options.token);
+  void Authorize(http::http_request& req) const {
+    if (!options.token.empty()) req.headers().add("Authorization", "Bearer " + options.token);
   }
 
   ClientOptions options;
@@ -413,13 +423,14 @@ Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(o
 Client::~Client() = default;
 
 Result<HttpReply> Client::Call(std::string_view method, const std::string& target,
-                               const std::string* json_body, bool admin) {
+                               const std::string* json_body, const Headers& headers) {
   return impl_->WithFailover([&](http::client::http_client& client, const std::string& endpoint) {
     Attempt a;
     try {
       http::http_request req{http::method(method)};
       req.set_request_uri(target);
-      impl_->Authorize(req, admin);
+      impl_->Authorize(req);
+      for (const auto& [name, value] : headers) req.headers().add(name, value);
       if (json_body != nullptr) {
         // Not set_body(std::string): cpprestsdk reads a std::string container buffer through a
         // streambuf<unsigned char> (UBSan reports the bad downcast); bytes in a vector do not.
@@ -437,8 +448,7 @@ Result<HttpReply> Client::Call(std::string_view method, const std::string& targe
 }
 
 Result<HttpReply> Client::Upload(const std::string& path, uint64_t size, const std::string& target,
-                                 const ProgressFn& progress,
-                                 const std::vector<std::pair<std::string, std::string>>& headers) {
+                                 const ProgressFn& progress, const Headers& headers) {
   return impl_->WithFailover([&](http::client::http_client& client, const std::string& endpoint) {
     Attempt a;
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -452,6 +462,7 @@ Result<HttpReply> Client::Upload(const std::string& path, uint64_t size, const s
       http::http_request req(http::methods::POST);
       req.set_request_uri(target);
       req.set_body(body, size, "application/octet-stream");
+      impl_->Authorize(req);
       for (const auto& [name, value] : headers) req.headers().add(name, value);
       if (progress) {
         req.set_progress_handler(
@@ -493,6 +504,7 @@ Result<HttpReply> Client::Download(const std::string& file_id, DownloadTarget* t
     try {
       http::http_request req(http::methods::GET);
       req.set_request_uri(uri);
+      impl_->Authorize(req);
       const uint64_t from = target->size();
       if (from > 0) req.headers().add("Range", "bytes=" + std::to_string(from) + "-");
       req.set_response_stream(streams::ostream(streams::streambuf<uint8_t>(sink)));

@@ -31,7 +31,9 @@ namespace dispotify::rest {
 
 struct ClientOptions {
   std::vector<std::string> endpoints;  // base URLs ("http://127.0.0.1:8081")
-  std::string token;                   // sent as "Authorization: Bearer" on admin calls when set
+  // Sent as "Authorization: Bearer" on every request when set: an API token, the static admin
+  // token, or a JWT (docs/security.md).
+  std::string token;
   // How long to keep trying (failover and 503 retries); also how long a connection may stay silent.
   std::chrono::milliseconds timeout{30000};
   // Told (on the calling thread) before each wait for another round, e.g. to tell the user why
@@ -53,7 +55,11 @@ struct HttpReply {
   // The node said its answer may be stale (header "Dispotify-Consistency: stale", sent when the
   // request opted in with consistency=stale).
   bool stale = false;
+  std::string set_cookie;  // the answer's Set-Cookie (a login's session cookie), "" when none
 };
+
+// Header fields added to a request, in order.
+using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // Bytes done so far and the total (0 when not known yet). Called on a network thread.
 using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
@@ -79,16 +85,21 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // One request with an optional JSON body. `target` is the path and query, already encoded.
-  // Not OK only when no node gave an HTTP answer in time (kUnavailable, naming each failure).
+  // One request with an optional JSON body and extra header fields. `target` is the path and
+  // query, already encoded. Not OK only when no node gave an HTTP answer in time (kUnavailable,
+  // naming each failure).
+  //
+  // Retries: a 503 or no answer moves on to the next node (and waits for its Retry-After once
+  // every node was tried). A 429 (rate limited) waits for its Retry-After and asks the same node
+  // again: limits are per node, and going elsewhere would only spread the load the limit is there
+  // to slow down. Either is returned as it is when the wait would pass the timeout.
   Result<HttpReply> Call(std::string_view method, const std::string& target,
-                         const std::string* json_body = nullptr, bool admin = false);
+                         const std::string* json_body = nullptr, const Headers& headers = {});
 
   // POSTs `size` bytes of the file at `path` as a raw body to `target`, re-reading it from the
   // start on each attempt, with `headers` added (e.g. Repr-Digest).
   Result<HttpReply> Upload(const std::string& path, uint64_t size, const std::string& target,
-                           const ProgressFn& progress,
-                           const std::vector<std::pair<std::string, std::string>>& headers = {});
+                           const ProgressFn& progress, const Headers& headers = {});
 
   // GETs /music/stream/{file_id} into `target`; with `sha256` (lowercase hex) the content-addressed
   // form /music/stream/{file_id}?sha256=<hex>, which any node serves from a verified copy without

@@ -20,6 +20,7 @@
 #include "common/repr_digest.h"
 #include "common/sha256.h"
 #include "common/utf8.h"
+#include "node/api/auth_api.h"
 #include "node/api/cluster_control.h"
 #include "node/api/covers.h"
 #include "node/api/http/content_type.h"
@@ -29,6 +30,7 @@
 #include "node/api/http/response.h"
 #include "node/api/library_routes.h"
 #include "node/api/spool_file.h"
+#include "node/auth/policy.h"
 #include "node/catalog/library.h"
 #include "node/catalog/metadata_store.h"
 #include "node/catalog/proposer.h"
@@ -271,6 +273,10 @@ class ProxyStream {
   std::thread thread_;
 };
 
+}  // namespace
+
+namespace rest {
+
 Result<web::json::value> ParseJsonObject(BodyReader& body, const std::vector<std::string>& allowed) {
   auto text = http::ReadBodyToString(body, kMaxAdminBody);
   if (!text.ok()) return text.status();
@@ -300,6 +306,13 @@ Result<uint64_t> JsonUint(const web::json::value& obj, const std::string& key, b
   }
   return v.as_number().to_uint64();
 }
+
+}  // namespace rest
+
+namespace {
+
+using rest::JsonUint;
+using rest::ParseJsonObject;
 
 Result<NodeId> NodeParam(const Request& req) {
   std::string_view text = req.PathParam("id");
@@ -416,6 +429,8 @@ class Routes {
     auto sha256 = ExpectedSha256(req);
     if (!sha256.ok()) return Error(sha256.status());
     up.expected_sha256 = *sha256;
+    // Names that are not catalog user names (an OIDC subject such as "auth0|123") own nothing.
+    if (req.principal && catalog::IsValidUserName(req.principal->name)) up.uploader = req.principal->name;
     // Everything the request names is checked before any byte reaches a disk (the spool file).
     if (!up.file_id.empty() && !catalog::IsValidFileId(up.file_id))
       return JsonError(400, "invalid_argument",
@@ -441,6 +456,9 @@ class Routes {
         return JsonError(400, "invalid_argument",
                          std::string("no file_id given and none can be derived from the ") +
                              (path.empty() ? "file name" : "path") + " (see docs/file-ids.md)");
+    }
+    if (up.replace) {
+      if (Response refusal = CheckOwner(req, up.file_id); refusal.status() != 200) return refusal;
     }
     // A raw body's audio/* Content-Type counts like a multipart part's.
     if (!multipart && ctype.substr(0, 6) == "audio/") {
@@ -696,7 +714,22 @@ class Routes {
     return WithConsistency(Response::Json(200, SongJson(*song, &listed)), *consistency);
   }
 
+  // With security on: 200 when the caller may change song `file_id` (an admin, its uploader, or
+  // anyone allowed to delete when it has no recorded owner), else the 403 to send.
+  Response CheckOwner(const Request& req, const std::string& file_id) {
+    if (!req.principal || req.principal->Has(auth::Permission::kDeleteAny)) return Response::Empty(200);
+    auto owner = deps_.store->GetSetting(catalog::UploaderKey(file_id));
+    if (!owner.ok()) return Error(Status::Unavailable(owner.status().message()));
+    if (owner->has_value() && **owner != req.principal->name) {
+      return JsonError(403, "forbidden", "\"" + file_id + "\" was uploaded by someone else");
+    }
+    return Response::Empty(200);
+  }
+
   Response DeleteSong(Request& req, BodyReader&) {
+    if (Response refusal = CheckOwner(req, std::string(req.PathParam("file_id"))); refusal.status() != 200) {
+      return refusal;
+    }
     // The state machine answers kNotFound (404) for an absent song: no read needed first.
     Status s = deps_.files->Delete(req.PathParam("file_id"));
     if (!s.ok()) return Error(s);
@@ -1042,6 +1075,7 @@ void AddRestRoutes(const RestApiOptions& options, const RestApiDeps& deps, http:
   router->Delete("/admin/members/{id}/drain", admin(&Routes::Undrain));
   router->Post("/admin/leadership", admin(&Routes::Leadership));
   router->Put("/admin/replication", admin(&Routes::Replication));
+  AddAuthRoutes(deps.auth, router);
 }
 
 }  // namespace dispotify::api

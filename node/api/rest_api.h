@@ -24,6 +24,8 @@
 //   DELETE /admin/members/{id}, POST /admin/leadership {"target"},
 //   PUT    /admin/replication {"factor"}
 
+#include <cpprest/json.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -34,6 +36,10 @@
 #include "common/status.h"
 #include "node/api/http/router.h"
 #include "node/replication/file_service.h"  // ReadConsistency
+
+namespace web::json {
+class value;  // cpprestsdk's; not included here: its U() macro breaks GoogleTest in includers
+}  // namespace web::json
 
 namespace dispotify::catalog {
 class MetadataStore;
@@ -51,6 +57,7 @@ class RepairManager;
 
 namespace dispotify::api {
 
+class AuthApi;
 class ClusterControl;
 class CoverService;
 
@@ -91,6 +98,7 @@ struct RestApiDeps {
   replication::RepairManager* repair = nullptr;  // runs on the leader
   ClusterControl* cluster = nullptr;
   CoverService* covers = nullptr;  // null: no /music/covers route
+  AuthApi* auth = nullptr;         // null: security off (the /auth routes answer 404)
   std::function<uint32_t()> replication_factor;
   // Reads the tags of the file at `path`; kInvalidArgument when it is not audio. Null: no tags
   // are read (names and types come from the request only).
@@ -111,6 +119,11 @@ http::Response Error(const Status& s);
 // A query parameter as an unsigned number in [min, max]; `fallback` when absent.
 Result<uint64_t> UintParam(const http::Request& req, std::string_view name, uint64_t fallback, uint64_t min,
                            uint64_t max);
+// The request body as a JSON object whose keys are all in `allowed` (kInvalidArgument otherwise,
+// naming the key); at most 16 KiB.
+Result<web::json::value> ParseJsonObject(http::BodyReader& body, const std::vector<std::string>& allowed);
+// obj[key] as an integer in [0, max]; 0 when absent and not required.
+Result<uint64_t> JsonUint(const web::json::value& obj, const std::string& key, bool required, uint64_t max);
 // ?consistency= / Dispotify-Consistency: linearizable (default) or stale.
 Result<replication::ReadConsistency> ConsistencyOf(const http::Request& req);
 http::Response WithConsistency(http::Response r, replication::ReadConsistency c);

@@ -9,7 +9,7 @@ namespace {
 
 using P = Permission;
 
-constexpr std::array<RouteRule, 22> kRules = {{
+constexpr std::array<RouteRule, 33> kRules = {{
     {"GET", "/healthz", P::kPublic},
     {"GET", "/readyz", P::kPublic},
     {"GET", "/cluster/status", P::kBrowse},
@@ -30,6 +30,18 @@ constexpr std::array<RouteRule, 22> kRules = {{
     {"DELETE", "/admin/members/{id}/drain", P::kAdmin},
     {"POST", "/admin/leadership", P::kAdmin},
     {"PUT", "/admin/replication", P::kAdmin},
+    {"GET", "/admin/users", P::kAdmin},
+    {"POST", "/admin/users", P::kAdmin},
+    {"PUT", "/admin/users/{name}", P::kAdmin},
+    {"DELETE", "/admin/users/{name}", P::kAdmin},
+    // Login needs no credentials (it is how one gets them); logout without a session is a no-op.
+    {"POST", "/auth/login", P::kPublic},
+    {"POST", "/auth/logout", P::kPublic},
+    {"GET", "/auth/me", P::kSelf},
+    {"PUT", "/auth/password", P::kSelf},
+    {"GET", "/auth/tokens", P::kSelf},
+    {"POST", "/auth/tokens", P::kSelf},
+    {"DELETE", "/auth/tokens/{id}", P::kSelf},
     // Not on the REST router: the metrics exposer's own port (node/server/metrics.h).
     {"GET", "/metrics", P::kMetrics},
     // The router's fallback: the web UI's files and client-side routes (node/api/static_files.h).
@@ -65,6 +77,7 @@ const char* PermissionName(Permission permission) {
     case P::kDeleteAny: return "delete_any";
     case P::kAdmin: return "admin";
     case P::kMetrics: return "metrics";
+    case P::kSelf: return "self";
   }
   return "?";
 }
@@ -74,7 +87,8 @@ bool RoleGrants(Role role, Permission permission) {
     case P::kPublic:  // anyone
     case P::kBrowse:  // every role listens
     case P::kSearch:
-    case P::kStream: return true;
+    case P::kStream:
+    case P::kSelf: return true;
     case P::kUpload:
     case P::kDeleteOwn: return role == Role::kUploader || role == Role::kAdmin;
     case P::kDeleteAny:
@@ -99,6 +113,7 @@ std::optional<Permission> RuleFor(std::string_view method, std::string_view patt
 
 bool Principal::Has(Permission permission) const {
   if (permission == P::kPublic) return true;
+  if (permission == P::kSelf) return authenticated();
   return std::any_of(roles.begin(), roles.end(), [&](Role r) { return RoleGrants(r, permission); });
 }
 

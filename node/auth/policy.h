@@ -34,6 +34,7 @@ enum class Permission : uint8_t {
   kDeleteAny,
   kAdmin,  // membership, leadership, replication factor, users
   kMetrics,
+  kSelf,  // any signed-in caller, whatever its roles: its own session, tokens and password
 };
 
 enum class Role : uint8_t { kListener, kUploader, kAdmin };
@@ -57,6 +58,10 @@ std::optional<Permission> RuleFor(std::string_view method, std::string_view patt
 struct Principal {
   std::string name;         // "" for an anonymous caller
   std::vector<Role> roles;  // empty for an anonymous caller
+  // How the caller proved it: "session", "token" (an API token), "oidc", "api-token" (the static
+  // admin token); "" when anonymous. With "session" and "token", the credential's record id.
+  std::string via;
+  std::string credential_id;
   bool authenticated() const { return !name.empty(); }
   bool Has(Permission permission) const;
 };

@@ -145,6 +145,16 @@ Status CatalogStateMachine::Plan(const Command& cmd, std::vector<Mutation>* muta
           Song song = c.song;
           if (song.created_at_ms == 0) song.created_at_ms = now;
           const std::string file_id = song.file_id;
+          if (!c.uploader.empty()) {
+            if (!IsValidUserName(c.uploader)) return Status::InvalidArgument("invalid uploader name");
+            // The first uploader owns the song; a replacement by someone allowed to does not take it.
+            auto owner = store_->GetSetting(UploaderKey(file_id));
+            if (!owner.ok()) return owner.status();
+            if (!owner->has_value()) {
+              mutations->push_back(
+                  KeyMutation(Mutation::Kind::kPutSetting, UploaderKey(file_id), c.uploader));
+            }
+          }
           mutations->push_back(PutSongMutation(std::move(song)));
           for (NodeId node : c.replicas) {
             if (node == kNoNode) return Status::InvalidArgument("replica without a node");
@@ -160,6 +170,7 @@ Status CatalogStateMachine::Plan(const Command& cmd, std::vector<Mutation>* muta
           if (!existing.ok()) return existing.status();
           if (!existing->has_value()) return Status::NotFound("no song " + c.file_id);
           mutations->push_back(KeyMutation(Mutation::Kind::kDeleteSong, c.file_id));
+          mutations->push_back(KeyMutation(Mutation::Kind::kDeleteSetting, UploaderKey(c.file_id)));
           return Status::Ok();
         } else if constexpr (std::is_same_v<T, SetReplicaCmd>) {
           auto existing = store_->GetSong(c.replica.file_id);
@@ -227,6 +238,64 @@ Status CatalogStateMachine::Plan(const Command& cmd, std::vector<Mutation>* muta
           m.kind = Mutation::Kind::kPutLock;
           m.lock = std::move(lock);
           mutations->push_back(std::move(m));
+          return Status::Ok();
+        } else if constexpr (std::is_same_v<T, PutUserCmd>) {
+          if (!IsValidUserName(c.name)) return Status::InvalidArgument("invalid user name");
+          if (c.record.empty() || c.record.size() > kMaxSettingBytes) {
+            return Status::InvalidArgument("invalid user record");
+          }
+          if (c.only_if_first) {
+            auto any = store_->ListSettings(kUserKeyPrefix, "", 1);
+            if (!any.ok()) return any.status();
+            if (!any->empty()) return Status::AlreadyExists("the cluster already has users");
+          }
+          if (c.if_absent) {
+            auto existing = store_->GetSetting(UserKey(c.name));
+            if (!existing.ok()) return existing.status();
+            if (existing->has_value()) return Status::AlreadyExists("user " + c.name + " exists");
+          }
+          mutations->push_back(KeyMutation(Mutation::Kind::kPutSetting, UserKey(c.name), c.record));
+          return Status::Ok();
+        } else if constexpr (std::is_same_v<T, DeleteUserCmd>) {
+          auto existing = store_->GetSetting(UserKey(c.name));
+          if (!existing.ok()) return existing.status();
+          if (!existing->has_value()) return Status::NotFound("no user " + c.name);
+          mutations->push_back(KeyMutation(Mutation::Kind::kDeleteSetting, UserKey(c.name)));
+          const std::string prefix = UserTokenPrefix(c.name);
+          std::string after;
+          while (true) {
+            auto page = store_->ListSettings(prefix, after, 1000);
+            if (!page.ok()) return page.status();
+            for (const auto& [key, unused] : *page) {
+              mutations->push_back(KeyMutation(Mutation::Kind::kDeleteSetting, key));
+              mutations->push_back(
+                  KeyMutation(Mutation::Kind::kDeleteSetting, TokenKey(key.substr(prefix.size()))));
+            }
+            if (page->size() < 1000) break;
+            after = page->back().first;
+          }
+          return Status::Ok();
+        } else if constexpr (std::is_same_v<T, PutTokenCmd>) {
+          if (!IsValidTokenId(c.id)) return Status::InvalidArgument("invalid token id");
+          if (c.record.empty() || c.record.size() > kMaxSettingBytes) {
+            return Status::InvalidArgument("invalid token record");
+          }
+          auto owner = store_->GetSetting(UserKey(c.owner));
+          if (!owner.ok()) return owner.status();
+          if (!owner->has_value()) return Status::NotFound("no user " + c.owner);
+          auto existing = store_->GetSetting(TokenKey(c.id));
+          if (!existing.ok()) return existing.status();
+          if (existing->has_value()) return Status::AlreadyExists("token exists");
+          mutations->push_back(KeyMutation(Mutation::Kind::kPutSetting, TokenKey(c.id), c.record));
+          mutations->push_back(KeyMutation(Mutation::Kind::kPutSetting, UserTokenPrefix(c.owner) + c.id, ""));
+          return Status::Ok();
+        } else if constexpr (std::is_same_v<T, RevokeTokenCmd>) {
+          if (!IsValidTokenId(c.id)) return Status::InvalidArgument("invalid token id");
+          mutations->push_back(KeyMutation(Mutation::Kind::kDeleteSetting, TokenKey(c.id)));
+          if (IsValidUserName(c.owner)) {
+            mutations->push_back(
+                KeyMutation(Mutation::Kind::kDeleteSetting, UserTokenPrefix(c.owner) + c.id));
+          }
           return Status::Ok();
         } else if constexpr (std::is_same_v<T, ReleaseLockCmd>) {
           auto held = store_->GetLock(c.name);

@@ -88,12 +88,14 @@ struct Encoder {
     const bool library = cover || HasLibraryFields(c.song);
     // The groups are positional: each needs the ones before it (an empty lock name and token 0
     // read back as "not fenced", library fields at their defaults as untagged).
-    if (c.lock_token != 0 || library) {
+    const bool uploader = !c.uploader.empty();
+    if (c.lock_token != 0 || library || uploader) {
       PutString(out, c.lock_name);
       PutU64(out, c.lock_token);
     }
-    if (library) PutLibraryFields(out, c.song);
-    if (cover) PutString(out, c.song.cover);
+    if (library || cover || uploader) PutLibraryFields(out, c.song);
+    if (cover || uploader) PutString(out, c.song.cover);
+    if (uploader) PutString(out, c.uploader);
   }
   void operator()(const DeleteSongCmd& c) const {
     PutString(out, c.file_id);
@@ -131,6 +133,21 @@ struct Encoder {
     PutU64(out, c.node.value());
     PutU8(out, c.draining ? 1 : 0);
   }
+  void operator()(const PutUserCmd& c) const {
+    PutString(out, c.name);
+    PutString(out, c.record);
+    PutU8(out, static_cast<uint8_t>((c.if_absent ? 1 : 0) | (c.only_if_first ? 2 : 0)));
+  }
+  void operator()(const DeleteUserCmd& c) const { PutString(out, c.name); }
+  void operator()(const PutTokenCmd& c) const {
+    PutString(out, c.id);
+    PutString(out, c.owner);
+    PutString(out, c.record);
+  }
+  void operator()(const RevokeTokenCmd& c) const {
+    PutString(out, c.id);
+    PutString(out, c.owner);
+  }
 };
 
 // Indexed like CommandBody's alternatives (its index is the kind on the wire).
@@ -144,12 +161,17 @@ constexpr uint32_t kCommandLevels[] = {
     1,  // RenewLockCmd
     1,  // ReleaseLockCmd
     1,  // SetDrainingCmd
+    4,  // PutUserCmd
+    4,  // DeleteUserCmd
+    4,  // PutTokenCmd
+    4,  // RevokeTokenCmd
 };
 static_assert(std::size(kCommandLevels) == std::variant_size_v<CommandBody>,
               "a new command kind needs its level in kCommandLevels");
 constexpr const char* kCommandNames[] = {
     "put-song",     "delete-song", "set-replica",  "remove-replica", "set-replication-factor",
-    "acquire-lock", "renew-lock",  "release-lock", "set-draining"};
+    "acquire-lock", "renew-lock",  "release-lock", "set-draining",   "put-user",
+    "delete-user",  "put-token",   "revoke-token"};
 static_assert(std::size(kCommandNames) == std::variant_size_v<CommandBody>);
 
 Result<CommandBody> DecodeBody(uint8_t kind, Decoder& d) {
@@ -171,6 +193,7 @@ Result<CommandBody> DecodeBody(uint8_t kind, Decoder& d) {
       if (d.remaining() > 0 && (!d.GetString(&c.lock_name) || !d.GetU64(&c.lock_token))) break;
       if (d.remaining() > 0 && !GetLibraryFields(d, &c.song)) break;
       if (d.remaining() > 0 && !d.GetString(&c.song.cover)) break;
+      if (d.remaining() > 0 && !d.GetString(&c.uploader)) break;
       return CommandBody{std::move(c)};
     }
     case 1: {
@@ -225,6 +248,29 @@ Result<CommandBody> DecodeBody(uint8_t kind, Decoder& d) {
       c.node = NodeId(node);
       c.draining = draining != 0;
       return CommandBody{c};
+    }
+    case 9: {
+      PutUserCmd c;
+      uint8_t flags = 0;
+      if (!d.GetString(&c.name) || !d.GetString(&c.record) || !d.GetU8(&flags) || flags > 3) break;
+      c.if_absent = (flags & 1) != 0;
+      c.only_if_first = (flags & 2) != 0;
+      return CommandBody{std::move(c)};
+    }
+    case 10: {
+      DeleteUserCmd c;
+      if (!d.GetString(&c.name)) break;
+      return CommandBody{std::move(c)};
+    }
+    case 11: {
+      PutTokenCmd c;
+      if (!d.GetString(&c.id) || !d.GetString(&c.owner) || !d.GetString(&c.record)) break;
+      return CommandBody{std::move(c)};
+    }
+    case 12: {
+      RevokeTokenCmd c;
+      if (!d.GetString(&c.id) || !d.GetString(&c.owner)) break;
+      return CommandBody{std::move(c)};
     }
     default: return Status::InvalidArgument("unknown catalog command kind " + std::to_string(kind));
   }
@@ -287,10 +333,41 @@ uint32_t CommandLevelOf(const CommandBody& body) {
   // A put-song with library fields is level 2, with a cover level 3: an older node would find
   // trailing bytes in it and apply it as a no-op, losing the song.
   if (const auto* put = std::get_if<PutSongCmd>(&body); put != nullptr) {
+    if (!put->uploader.empty()) return 4;
     if (HasCover(put->song)) return 3;
     if (HasLibraryFields(put->song)) return 2;
   }
   return kCommandLevels[body.index()];
+}
+
+std::string UserKey(std::string_view name) {
+  return std::string(kUserKeyPrefix) + std::string(name);
+}
+
+std::string TokenKey(std::string_view id) {
+  return std::string(kTokenKeyPrefix) + std::string(id);
+}
+
+std::string UserTokenPrefix(std::string_view owner) {
+  return "user-token/" + std::string(owner) + "/";
+}
+
+std::string UploaderKey(std::string_view file_id) {
+  return "uploader/" + std::string(file_id);
+}
+
+bool IsValidUserName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+           ch == '_' || ch == '@' || ch == '-';
+  });
+}
+
+bool IsValidTokenId(std::string_view id) {
+  return id.size() == 64 && std::all_of(id.begin(), id.end(), [](char ch) {
+           return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+         });
 }
 
 const char* CommandName(const CommandBody& body) {

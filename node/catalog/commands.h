@@ -32,12 +32,15 @@ namespace dispotify::catalog {
 // Fencing (`lock_token` != 0): applied only while the lock `lock_name` is held, unexpired, with
 // exactly this token; otherwise kFailedPrecondition. An upload whose lease lapsed or was taken
 // over can then never commit late (a paused or partitioned node resuming).
+// `uploader` (level 4, optional: "" when security is off): recorded as uploader/<file_id> when
+// the song is created, kept when it is replaced, removed with it.
 struct PutSongCmd {
   Song song;
   bool if_absent = true;
   std::vector<NodeId> replicas;
   std::string lock_name;
   uint64_t lock_token = 0;
+  std::string uploader;
 };
 // Fenced like PutSongCmd when `lock_token` != 0 (an upload that replaces a song).
 struct DeleteSongCmd {
@@ -85,9 +88,53 @@ struct SetDrainingCmd {
   bool draining = true;
 };
 
-using CommandBody =
-    std::variant<PutSongCmd, DeleteSongCmd, SetReplicaCmd, RemoveReplicaCmd, SetReplicationFactorCmd,
-                 AcquireLockCmd, RenewLockCmd, ReleaseLockCmd, SetDrainingCmd>;
+// Users and API tokens (command level 4). The catalog keeps them as settings (small, few, read by
+// key on every authenticated request):
+//   user/<name>                  the user's record
+//   token/<id>                   a token's record (id: SHA-256 of the token's secret, hex)
+//   user-token/<owner>/<id>      "" (an index: a user's tokens, removed with the user)
+//   uploader/<file_id>           the name of the user who uploaded the song
+// The records' content is node/auth/records.h's business: the catalog never reads it, so the rules
+// here are only about existence (a token's owner must exist; a user is created once).
+// Create or replace a user. `if_absent`: kAlreadyExists when the user exists. `only_if_first`:
+// kAlreadyExists when any user exists (the bootstrap admin, proposed again by each new leader
+// until one is committed).
+struct PutUserCmd {
+  std::string name;
+  std::string record;
+  bool if_absent = false;
+  bool only_if_first = false;
+};
+// Removes a user and every token of theirs (kNotFound when absent).
+struct DeleteUserCmd {
+  std::string name;
+};
+// Stores a token of an existing user (kNotFound otherwise; kAlreadyExists for a known id).
+struct PutTokenCmd {
+  std::string id;
+  std::string owner;
+  std::string record;
+};
+// Removes a token (absent: OK, revoking is idempotent).
+struct RevokeTokenCmd {
+  std::string id;
+  std::string owner;
+};
+
+using CommandBody = std::variant<PutSongCmd, DeleteSongCmd, SetReplicaCmd, RemoveReplicaCmd,
+                                 SetReplicationFactorCmd, AcquireLockCmd, RenewLockCmd, ReleaseLockCmd,
+                                 SetDrainingCmd, PutUserCmd, DeleteUserCmd, PutTokenCmd, RevokeTokenCmd>;
+
+// The settings keys of the records above (names and ids are validated by the state machine:
+// 1..64 bytes of [A-Za-z0-9._@-] for names, 64 lowercase hex digits for token ids).
+std::string UserKey(std::string_view name);
+std::string TokenKey(std::string_view id);
+std::string UserTokenPrefix(std::string_view owner);
+std::string UploaderKey(std::string_view file_id);
+inline constexpr std::string_view kUserKeyPrefix = "user/";
+inline constexpr std::string_view kTokenKeyPrefix = "token/";
+bool IsValidUserName(std::string_view name);
+bool IsValidTokenId(std::string_view id);
 
 struct Command {
   int64_t now_ms = 0;
@@ -100,8 +147,9 @@ struct Command {
 // command only once every member has reached its level (node/server/command_levels.h). A new kind
 // gets kCommandLevel + 1 here and kCommandLevel moves with it. The same holds for a new field
 // of a kind: level 2 is a put-song carrying the library fields (album artist, disc, genre,
-// compilation), which a level-1 node cannot decode; level 3 one carrying a cover.
-inline constexpr uint32_t kCommandLevel = 3;
+// compilation), which a level-1 node cannot decode; level 3 one carrying a cover; level 4 the user
+// and token kinds, and a put-song naming its uploader.
+inline constexpr uint32_t kCommandLevel = 4;
 // The level this body needs: the level that introduced its kind (kCommandLevels, indexed like
 // CommandBody), or that of the newest optional field it carries.
 uint32_t CommandLevelOf(const CommandBody& body);

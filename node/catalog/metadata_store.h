@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/ids.h"
@@ -59,6 +60,11 @@ class MetadataStore {
                                                       uint32_t limit) = 0;
   virtual Result<std::optional<Lock>> GetLock(std::string_view name) = 0;
   virtual Result<std::optional<std::string>> GetSetting(std::string_view key) = 0;
+  // Settings whose key starts with `prefix`, in key order (bytewise), after `after` (exclusive;
+  // "" = from the first), at most `limit` (1..1000). Users and tokens live here (node/auth/).
+  virtual Result<std::vector<std::pair<std::string, std::string>>> ListSettings(std::string_view prefix,
+                                                                                std::string_view after,
+                                                                                uint32_t limit) = 0;
   virtual Result<CatalogStats> Stats() = 0;
 
   // Streams the whole state, as of AppliedIndex(), to `sink` in the common dump format

@@ -458,6 +458,10 @@ void PrepareStatements(pqxx::connection& c) {
             "ORDER BY file_id LIMIT $3");
   c.prepare("get_lock", "SELECT name, owner, expires_at_ms, token FROM locks WHERE name = $1");
   c.prepare("get_setting", "SELECT value FROM settings WHERE key = $1");
+  c.prepare("delete_setting", "DELETE FROM settings WHERE key = $1");
+  c.prepare("list_settings",
+            "SELECT key, value FROM settings WHERE key > $1 AND substring(key from 1 for length($2)) = $2 "
+            "ORDER BY key LIMIT $3");
   c.prepare(
       "stats",
       "SELECT key, value FROM meta WHERE key IN ('songs', 'bytes', 'replicas_healthy', 'replicas_other')");
@@ -763,6 +767,22 @@ class PostgresStore final : public MetadataStore {
         });
   }
 
+  Result<std::vector<std::pair<std::string, std::string>>> ListSettings(std::string_view prefix,
+                                                                        std::string_view after,
+                                                                        uint32_t limit) override {
+    using Rows = std::vector<std::pair<std::string, std::string>>;
+    if (limit == 0 || limit > 1000) return Status::InvalidArgument("limit must be 1..1000");
+    return Read<Rows>("list settings", [&](pqxx::connection& c) -> Result<Rows> {
+      pqxx::nontransaction tx(c);
+      Rows out;
+      for (const auto& row : tx.exec_prepared("list_settings", Bytes(std::max(after, prefix)), Bytes(prefix),
+                                              static_cast<int64_t>(limit))) {
+        out.emplace_back(Bytes(row[0]), Bytes(row[1]));
+      }
+      return out;
+    });
+  }
+
   Result<CatalogStats> Stats() override {
     return Read<CatalogStats>("stats", [](pqxx::connection& c) -> Result<CatalogStats> {
       pqxx::nontransaction tx(c);
@@ -914,6 +934,7 @@ void PostgresStore::ApplyMutation(pqxx::work& tx, const Mutation& m, Deltas* d) 
     }
     case Mutation::Kind::kDeleteLock: tx.exec_prepared0("delete_lock", Bytes(m.key)); return;
     case Mutation::Kind::kPutSetting: tx.exec_prepared0("put_setting", Bytes(m.key), Bytes(m.value)); return;
+    case Mutation::Kind::kDeleteSetting: tx.exec_prepared0("delete_setting", Bytes(m.key)); return;
   }
 }
 

@@ -456,6 +456,11 @@ constexpr char kDumpLocks[] = "SELECT name, owner, expires_at_ms, token FROM loc
 
 constexpr char kUpsertSetting[] = "INSERT OR REPLACE INTO settings(key, value) VALUES (?1, ?2)";
 constexpr char kGetSetting[] = "SELECT value FROM settings WHERE key = ?1";
+constexpr char kDeleteSetting[] = "DELETE FROM settings WHERE key = ?1";
+// `key > ?1` with ?1 = max(after, prefix): every key starting with the prefix sorts at or after it.
+constexpr char kListSettings[] =
+    "SELECT key, value FROM settings WHERE key > ?1 AND substr(key, 1, length(?2)) = ?2 ORDER BY key LIMIT "
+    "?3";
 constexpr char kDumpSettings[] = "SELECT key, value FROM settings ORDER BY key";
 
 constexpr char kCursorId[] = "SELECT id FROM songs WHERE file_id <= ?1 ORDER BY file_id DESC LIMIT 1";
@@ -683,6 +688,9 @@ class SqliteStore final : public MetadataStore {
                                               uint32_t limit) override;
   Result<std::optional<Lock>> GetLock(std::string_view name) override;
   Result<std::optional<std::string>> GetSetting(std::string_view key) override;
+  Result<std::vector<std::pair<std::string, std::string>>> ListSettings(std::string_view prefix,
+                                                                        std::string_view after,
+                                                                        uint32_t limit) override;
   Result<CatalogStats> Stats() override;
   Status Dump(const std::function<Status(std::string_view)>& sink) override;
   Status Load(const std::string& path) override;
@@ -946,6 +954,10 @@ Status SqliteStore::ApplyOne(const Mutation& m) {
     case Mutation::Kind::kPutSetting: {
       DISPOTIFY_ASSIGN_STMT(st, *writer_, kUpsertSetting);
       return st.Bind(1, m.key).Bind(2, m.value).Run();
+    }
+    case Mutation::Kind::kDeleteSetting: {
+      DISPOTIFY_ASSIGN_STMT(st, *writer_, kDeleteSetting);
+      return st.Bind(1, m.key).Run();
     }
   }
   return Status::InvalidArgument("unknown mutation kind");
@@ -1309,6 +1321,24 @@ Result<std::optional<std::string>> SqliteStore::GetSetting(std::string_view key)
   if (!row.ok()) return row.status();
   if (!*row) return std::optional<std::string>();
   return std::optional<std::string>(st.Text(0));
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> SqliteStore::ListSettings(std::string_view prefix,
+                                                                                   std::string_view after,
+                                                                                   uint32_t limit) {
+  if (limit == 0 || limit > 1000) return Status::InvalidArgument("limit must be 1..1000");
+  auto reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  DISPOTIFY_ASSIGN_STMT(st, (*reader)->conn(), kListSettings);
+  st.Bind(1, std::max(after, prefix)).Bind(2, prefix).Bind(3, static_cast<int64_t>(limit));
+  std::vector<std::pair<std::string, std::string>> out;
+  while (true) {
+    auto row = st.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.emplace_back(st.Text(0), st.Text(1));
+  }
+  return out;
 }
 
 Result<CatalogStats> SqliteStore::Stats() {

@@ -62,6 +62,9 @@ Status ValidateMutation(const Mutation& m) {
         return Status::InvalidArgument("invalid setting");
       }
       return Status::Ok();
+    case Mutation::Kind::kDeleteSetting:
+      return m.key.empty() || m.key.size() > kMaxNameBytes ? Status::InvalidArgument("invalid setting key")
+                                                           : Status::Ok();
   }
   return Status::InvalidArgument("unknown mutation kind");
 }

@@ -96,6 +96,7 @@ struct Mutation {
     kPutLock = 4,        // insert or replace `lock`
     kDeleteLock = 5,     // by `key` (a lock name)
     kPutSetting = 6,     // `key` -> `value`
+    kDeleteSetting = 7,  // by `key` (absent: no-op)
   };
   Kind kind = Kind::kPutSong;
   Song song;

@@ -381,7 +381,7 @@ Result<UploadResult> FileService::Upload(const UploadRequest& request, const Byt
   }
 
   if (Status s = lease.RenewIfDue(); !s.ok()) return s;  // the copies stay: they may be shared
-  catalog::PutSongCmd put{song, /*if_absent=*/true, confirmed, lease.name(), lease.token()};
+  catalog::PutSongCmd put{song, /*if_absent=*/true, confirmed, lease.name(), lease.token(), request.uploader};
   const auto deadline = std::chrono::steady_clock::now() + options_.commit_timeout;
   Result<std::string> committed = Status::Unavailable("not proposed");
   bool maybe_committed = false;  // an earlier attempt's outcome is unknown

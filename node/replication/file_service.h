@@ -72,6 +72,8 @@ struct UploadRequest {
   std::optional<std::string> expected_sha256;
   // The client asks to replace other content stored under this id (otherwise kAlreadyExists).
   bool replace = false;
+  // The signed-in user uploading ("" with security off): recorded as the song's owner.
+  std::string uploader;
   // Called once the copies are confirmed and before the catalog commit, with the song as it will
   // be committed (size and SHA-256 set): the API layer completes its metadata (tags read from the
   // file). An error aborts the upload like any other failure (copies deleted, nothing visible).

@@ -235,6 +235,23 @@ const std::map<std::string, Setter>& Setters() {
          c->web_root = v;
          return Status::Ok();
        }},
+      {"auth", [](NodeConfig* c, const std::string& v) { return ParseBool("auth", v, &c->auth); }},
+      {"admin_user",
+       [](NodeConfig* c, const std::string& v) {
+         c->admin_user = v;
+         return Status::Ok();
+       }},
+      {"admin_password_file",
+       [](NodeConfig* c, const std::string& v) {
+         c->admin_password_file = v;
+         return Status::Ok();
+       }},
+      {"session_ttl_s",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt<int64_t>("session_ttl_s", v, 60, 30LL * 24 * 3600, &c->session_ttl_s);
+       }},
+      {"secure_cookies",
+       [](NodeConfig* c, const std::string& v) { return ParseBool("secure_cookies", v, &c->secure_cookies); }},
       {"postgres_url_file",
        [](NodeConfig* c, const std::string& v) {
          c->postgres_url_file = v;
@@ -387,6 +404,8 @@ Status Validate(NodeConfig* config) {
     if (!config->join) config->peers[config->node_id] = config->listen;
   }
   DISPOTIFY_RETURN_IF_ERROR(ReadSecretFile("api_token", config->api_token_file, &config->api_token));
+  DISPOTIFY_RETURN_IF_ERROR(
+      ReadSecretFile("admin_password", config->admin_password_file, &config->admin_password));
   DISPOTIFY_RETURN_IF_ERROR(ReadSecretFile("postgres_url", config->postgres_url_file, &config->postgres_url));
   if (config->metadata_store == "postgres" && config->postgres_url.empty())
     return Status::InvalidArgument("metadata_store: postgres needs postgres_url (a libpq connection string)");

@@ -57,6 +57,16 @@
 //   read_timeout_ms: 2000           # a linearizable read that cannot confirm the latest state
 //                                   # with the leader this fast gets 503 + Retry-After
 //   upload_lock_ttl_ms: 15000       # lease of an upload on its file id, renewed while bytes flow
+//   auth: false                     # users, roles, tokens and sessions on every REST route
+//                                   # (docs/security.md); off: anyone may do anything (a warning
+//                                   # is logged at every start)
+//   admin_user: admin               # with auth: the first admin, created when the cluster has
+//   admin_password_file: ""         # no user yet, with this file's password; "" = a generated
+//                                   # one, logged once by the node that creates it
+//   session_ttl_s: 43200            # browser sessions last this long (60 s .. 30 days)
+//   secure_cookies: true            # the session cookie's Secure attribute (false only for plain
+//                                   # http on loopback: browsers drop Secure cookies over http
+//                                   # except on localhost)
 //   web_root: auto                  # the web UI's built files, served at / (node/api/static_files.h):
 //                                   # auto = share/dispotify/web beside the executable's bin/, or
 //                                   # the source tree's web/dist above it; "" = no UI
@@ -118,6 +128,12 @@ struct NodeConfig {
   int read_timeout_ms = 2000;
   int upload_lock_ttl_ms = 15000;
   std::string web_root = "auto";
+  bool auth = false;
+  std::string admin_user = "admin";
+  std::string admin_password_file;
+  std::string admin_password;  // read from admin_password_file by Validate
+  int64_t session_ttl_s = 43200;
+  bool secure_cookies = true;
 
   bool node_id_set = false;  // node_id was given explicitly (file, env or flag), not defaulted
   bool reset = false;        // flag only

@@ -11,12 +11,14 @@
 #include "common/file_system.h"
 #include "common/logging.h"
 #include "dispotify/v1/cluster.grpc.pb.h"
+#include "node/api/auth_api.h"
 #include "node/api/covers.h"
 #include "node/api/files_service.h"
 #include "node/api/http/http_server.h"
 #include "node/api/rest_api.h"
 #include "node/api/static_files.h"
 #include "node/api/tags/tag_reader.h"
+#include "node/auth/records.h"
 #include "node/catalog/catalog_state_machine.h"
 #include "node/catalog/metadata_store.h"
 #include "node/catalog/postgres_store.h"
@@ -485,7 +487,9 @@ int Node::StartHttp() {
   api::RestApiOptions options;
   options.self = config_.node_id;
   options.max_upload_bytes = config_.max_upload_mib << 20;
-  options.bearer_token = config_.api_token;
+  // With auth on, the static token is one credential among others (the guard checks it); the old
+  // admin-only check would refuse an admin signed in any other way.
+  options.bearer_token = config_.auth ? "" : config_.api_token;
   options.spool_dir = spool;
   options.version = version_;
   options.cluster_id = config_.cluster_id;
@@ -535,6 +539,22 @@ int Node::StartHttp() {
     return kExitBadConfig;
   }
   deps.covers = covers_.get();
+  if (config_.auth) {
+    api::AuthApiOptions auth_options;
+    auth_options.session_ttl = std::chrono::seconds(config_.session_ttl_s);
+    auth_options.secure_cookie = config_.secure_cookies;
+    auth_options.static_admin_token = config_.api_token;
+    auth_options.now_ms = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+    auth_ = std::make_unique<api::AuthApi>(std::move(auth_options), metadata_.get(), proposer_.get());
+    deps.auth = auth_.get();
+  } else {
+    DLOG_WARN << "auth is off: anyone who reaches " << config_.http_listen
+              << " may upload, delete and administer (set auth: true; docs/security.md)";
+  }
   api::http::Router router;
   api::AddRestRoutes(options, deps, &router);
   if (Status s = api::AddWebUi(config_.web_root, &router); !s.ok()) {
@@ -547,6 +567,7 @@ int Node::StartHttp() {
   hopts.port = static_cast<uint16_t>(std::stoi(config_.http_listen.substr(colon + 1)));
   hopts.worker_threads = static_cast<size_t>(config_.http_workers);
   hopts.observer = metrics_.get();
+  hopts.guard = auth_.get();
   http_ = std::make_unique<api::http::HttpServer>(hopts, std::move(router));
   if (Status s = http_->Start(); !s.ok()) {
     DLOG_ERROR << "cannot serve HTTP on " << config_.http_listen << ": " << s.message();
@@ -554,6 +575,33 @@ int Node::StartHttp() {
   }
   DLOG_INFO << "REST API on http://" << hopts.address << ":" << http_->port();
   return kExitOk;
+}
+
+void Node::BootstrapAdmin() {
+  std::string password = config_.admin_password;
+  const bool generated = password.empty();
+  if (generated) {
+    auto secret = auth::MakeSecret("");
+    if (!secret.ok()) {
+      DLOG_ERROR << "cannot generate the first admin's password: " << secret.status().message();
+      return;
+    }
+    password = secret->secret;
+  }
+  auto created = auth_->BootstrapAdmin(config_.admin_user, password);
+  if (!created.ok()) {
+    // Typically a rolling upgrade with members below command level 4: tried again next round.
+    DLOG_DEBUG << "first admin not created yet: " << created.status().message();
+    return;
+  }
+  admin_bootstrapped_ = true;
+  if (!*created) return;
+  if (generated) {
+    DLOG_WARN << "created the first admin \"" << config_.admin_user << "\" with the generated password "
+              << password << " (shown once, here; change it with PUT /auth/password)";
+  } else {
+    DLOG_INFO << "created the first admin \"" << config_.admin_user << "\" from admin_password_file";
+  }
 }
 
 void Node::MembershipLoop() {
@@ -578,6 +626,17 @@ void Node::MembershipLoop() {
       if (stopping_background_) return;
     }
     NodeStatus st = raft_->status();
+    if (auth_ && st.role == consensus::Role::kLeader) {
+      if (!admin_bootstrapped_) BootstrapAdmin();
+      if (std::chrono::steady_clock::now() >= next_token_sweep_) {
+        next_token_sweep_ = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+        if (auto swept = auth_->SweepExpired(); !swept.ok()) {
+          DLOG_WARN << "expired tokens not swept: " << swept.status().message();
+        } else if (*swept > 0) {
+          DLOG_INFO << "removed " << *swept << " expired tokens and sessions";
+        }
+      }
+    }
     if (peers_) {
       std::map<NodeId, std::string> addresses;
       // Self included: a copy this node serves is pulled by others from its address.

@@ -71,6 +71,7 @@ class RepairManager;
 class Scrubber;
 }  // namespace replication
 namespace api {
+class AuthApi;
 class CoverService;
 class FilesService;
 namespace http {
@@ -132,6 +133,8 @@ class Node {
   // Catalog mode: the REST API. Returns an exit code (kExitBadConfig when it cannot listen).
   int StartHttp();
   void MembershipLoop();
+  // Leader, auth on: creates the first admin if the cluster has no user (MembershipLoop's thread).
+  void BootstrapAdmin();
   // Leader only: transfers leadership away and waits (up to `budget`) for another node to lead.
   void HandOffLeadership(std::chrono::milliseconds budget);
   void Shutdown();
@@ -161,6 +164,9 @@ class Node {
   std::unique_ptr<api::FilesService> files_service_;
   std::unique_ptr<RaftClusterControl> cluster_control_;
   std::unique_ptr<api::CoverService> covers_;  // before http_: its handlers use it until it stops
+  std::unique_ptr<api::AuthApi> auth_;         // before http_: the server's guard
+  bool admin_bootstrapped_ = false;            // MembershipLoop's thread only
+  std::chrono::steady_clock::time_point next_token_sweep_;  // MembershipLoop's thread only
   std::unique_ptr<api::http::HttpServer> http_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

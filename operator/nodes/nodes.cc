@@ -244,12 +244,12 @@ class HttpNodeAdmin : public NodeAdmin {
                const std::optional<value>& body = std::nullopt) {
     Result<rest::HttpReply> reply = Status::Unavailable("not sent");
     const std::string text = body ? body->serialize() : "";
-    return Send(base_url, method, path, body ? &text : nullptr, &reply, /*admin=*/true);
+    return Send(base_url, method, path, body ? &text : nullptr, &reply);
   }
 
   // One request; OK when the node answered 2xx (the answer is then in *reply).
   Status Send(const std::string& base_url, const std::string& method, const std::string& path,
-              const std::string* body, Result<rest::HttpReply>* reply, bool admin = false) {
+              const std::string* body, Result<rest::HttpReply>* reply) {
     const std::string what = method + " " + base_url + path;
     if (base_url.rfind("http://", 0) != 0 && base_url.rfind("https://", 0) != 0)
       return Status::InvalidArgument(what + ": the base URL must start with http:// or https://");
@@ -259,7 +259,7 @@ class HttpNodeAdmin : public NodeAdmin {
     o.timeout = options_.timeout;
     o.max_rounds = 1;
     rest::Client client(std::move(o));
-    *reply = client.Call(method, path, body, admin);
+    *reply = client.Call(method, path, body);
     return FromReply(*reply, what);
   }
 

@@ -214,4 +214,19 @@ TEST(ArgsTest, ParseTimeout) {
 }
 
 }  // namespace
+TEST(ArgsTest, LoginAndLogout) {
+  Environment env{"", "", "/home/u/.config/dispotify/token"};
+  auto inv = Parse({"login", "alice", "--password-stdin"}, env);
+  ASSERT_TRUE(inv.ok()) << inv.status().ToString();
+  EXPECT_EQ(inv->command, Command::kLogin);
+  EXPECT_EQ(inv->operands, std::vector<std::string>{"alice"});
+  EXPECT_TRUE(inv->password_stdin);
+  EXPECT_EQ(inv->token_file, "/home/u/.config/dispotify/token");
+  EXPECT_EQ(Parse({"logout"})->command, Command::kLogout);
+  EXPECT_FALSE(Parse({"login"}).ok());
+  EXPECT_FALSE(Parse({"login", "a", "b"}).ok());
+  EXPECT_FALSE(Parse({"logout", "x"}).ok());
+  EXPECT_FALSE(Parse({"ls", "--password-stdin"}).ok());
+}
+
 }  // namespace dispotify::cli

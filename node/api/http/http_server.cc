@@ -656,6 +656,18 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     parser_->body_limit(max_body);
     req.path_params = std::move(match.path_params);
+    if (options_.guard != nullptr) {
+      std::optional<std::string_view> pattern;
+      if (match.route->pattern != "/*") pattern = match.route->pattern;
+      std::optional<Response> refusal;
+      try {
+        refusal = options_.guard->Admit(req, pattern);
+      } catch (const std::exception& e) {
+        DLOG_ERROR << "request guard threw: " << e.what();
+        refusal = JsonError(500, "internal", "internal error");
+      }
+      if (refusal) return Respond(std::move(*refusal), req, head, client_keep_alive, nullptr);
+    }
 
     SocketBodyReader body(fd_, buffer_, *parser_, options_, max_body, expect_continue);
     Response response;

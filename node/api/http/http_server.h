@@ -42,6 +42,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -83,6 +84,16 @@ class RequestObserver {
   virtual void OnRequest(const RequestRecord& record) = 0;
 };
 
+// Decides, for every request a route (or the fallback) matched, before its body is read and its
+// handler runs, whether it may go on: nullopt to go on (the guard may set Request::principal), or
+// the response to send instead (401, 403, 429, 503). `pattern` is the matched route's pattern, or
+// nullopt for the fallback. Must be thread-safe and must not throw.
+class RequestGuard {
+ public:
+  virtual ~RequestGuard() = default;
+  virtual std::optional<Response> Admit(Request& request, std::optional<std::string_view> pattern) = 0;
+};
+
 struct ServerOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 8080;  // 0: any free port (see HttpServer::port)
@@ -104,6 +115,8 @@ struct ServerOptions {
   std::string server_name = "dispotify";
   // Not owned; null: none. Must outlive the server (Stop joins the threads that call it).
   RequestObserver* observer = nullptr;
+  // Not owned; null: every matched request goes to its handler. Must outlive the server.
+  RequestGuard* guard = nullptr;
 };
 
 struct ServerStats {

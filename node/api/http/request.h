@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,10 @@
 #include <vector>
 
 #include "common/status.h"
+
+namespace dispotify::auth {
+struct Principal;
+}  // namespace dispotify::auth
 
 namespace dispotify::api::http {
 
@@ -59,6 +64,9 @@ struct Request {
   std::optional<uint64_t> content_length;
   bool chunked = false;
   std::string remote_address;  // "ip:port" of the client
+  // Who is calling, set by the server's RequestGuard before the handler runs; null when the
+  // server has no guard (security off).
+  std::shared_ptr<const auth::Principal> principal;
 
   std::optional<std::string_view> Header(std::string_view name) const { return headers.Get(name); }
   // "" when the route has no such parameter.

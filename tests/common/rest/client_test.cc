@@ -143,13 +143,13 @@ TEST(ClientTest, A503ThatOutlastsTheTimeoutIsReturned) {
   EXPECT_EQ(server.heads().size(), 2u);  // at 0 s and after the 1 s Retry-After; then out of time
 }
 
-TEST(ClientTest, OtherErrorsAreFinalAndTheTokenGoesOnAdminCallsOnly) {
+TEST(ClientTest, OtherErrorsAreFinalAndTheTokenGoesOnEveryCall) {
   FakeServer server([](size_t, const std::string&) {
     return Response(401, R"({"error":{"code":"unauthorized","message":"bad token"}})");
   });
   Client client({{server.url()}, "s3cret", std::chrono::milliseconds(5000)});
   const std::string body = R"({"factor":2})";
-  auto admin = client.Call("PUT", "/admin/replication", &body, /*admin=*/true);
+  auto admin = client.Call("PUT", "/admin/replication", &body);
   ASSERT_TRUE(admin.ok());
   EXPECT_EQ(admin->status, 401);
   auto plain = client.Call("GET", "/music/songs");
@@ -158,7 +158,36 @@ TEST(ClientTest, OtherErrorsAreFinalAndTheTokenGoesOnAdminCallsOnly) {
   ASSERT_EQ(heads.size(), 2u);  // no retries of a 401
   EXPECT_EQ(heads[0].rfind("PUT /admin/replication HTTP/1.1\r\n", 0), 0u) << heads[0];
   EXPECT_NE(heads[0].find("Authorization:Bearer s3cret\r\n"), std::string::npos) << heads[0];
-  EXPECT_EQ(heads[1].find("Authorization"), std::string::npos) << heads[1];
+  EXPECT_NE(heads[1].find("Authorization:Bearer s3cret\r\n"), std::string::npos) << heads[1];
+}
+
+TEST(ClientTest, A429WaitsItsRetryAfterAndAsksTheSameNodeAgain) {
+  FakeServer limited([](size_t n, const std::string&) {
+    if (n == 0)
+      return Response(429, R"({"error":{"code":"rate_limited","message":"slow down"}})",
+                      "Retry-After: 1\r\n");
+    return Response(200, R"({"items":[]})");
+  });
+  FakeServer other([](size_t, const std::string&) { return Response(200, R"({"items":[]})"); });
+  Client client({{limited.url(), other.url()}, "", std::chrono::milliseconds(5000)});
+  const auto start = std::chrono::steady_clock::now();
+  auto r = client.Call("GET", "/music/songs", nullptr, {{"X-Extra", "yes"}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->endpoint, limited.url());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
+  EXPECT_EQ(limited.heads().size(), 2u);
+  EXPECT_TRUE(other.heads().empty()) << "a rate limit is not a reason to go elsewhere";
+  EXPECT_NE(limited.heads()[1].find("X-Extra:yes\r\n"), std::string::npos) << limited.heads()[1];
+  // One that outlasts the timeout is returned as it is.
+  FakeServer always([](size_t, const std::string&) {
+    return Response(429, R"({"error":{"code":"rate_limited","message":"slow down"}})", "Retry-After: 60\r\n");
+  });
+  Client impatient({{always.url()}, "", std::chrono::milliseconds(1000)});
+  auto given_up = impatient.Call("GET", "/music/songs");
+  ASSERT_TRUE(given_up.ok());
+  EXPECT_EQ(given_up->status, 429);
+  EXPECT_EQ(always.heads().size(), 1u);
 }
 
 TEST(ClientTest, OneRoundSendsOneRequestAndReturnsA503AtOnce) {

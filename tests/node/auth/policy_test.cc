@@ -68,6 +68,10 @@ TEST(PolicyTest, DecisionsByRole) {
        D::kForbidden},
       {"POST", "/admin/members", D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kAllow, D::kForbidden},
       {"GET", "/metrics", D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kAllow, D::kForbidden},
+      {"POST", "/auth/login", D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
+      {"POST", "/auth/tokens", D::kUnauthenticated, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
+      {"GET", "/auth/me", D::kUnauthenticated, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
+      {"POST", "/admin/users", D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kAllow, D::kForbidden},
       // No rule: denied to everyone (fail closed), 401 first for a caller without credentials.
       {"GET", "/admin/secret", D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kForbidden,
        D::kForbidden},

@@ -85,6 +85,12 @@ TEST(CatalogCommands, EveryKindRoundTrips) {
       At(10, SetDrainingCmd{NodeId(4), false}),
       At(11, AcquireLockCmd{"upload:a", "sha256:ab/1:x", 3000, "sha256:ab"}),
       At(12, PutSongCmd{MakeSong("a"), true, {NodeId(1)}, "upload:a", 7}),
+      At(13, PutSongCmd{MakeSong("a"), true, {NodeId(1)}, "", 0, "alice"}),
+      At(14, PutUserCmd{"alice", "{}", true, false}),
+      At(15, PutUserCmd{"admin", "{}", false, true}),
+      At(16, DeleteUserCmd{"alice"}),
+      At(17, PutTokenCmd{std::string(64, 'a'), "alice", "{}"}),
+      At(18, RevokeTokenCmd{std::string(64, 'a'), "alice"}),
   };
   for (const auto& c : cmds) {
     auto back = DecodeCommand(EncodeCommand(c));
@@ -380,6 +386,11 @@ class FlakyStore final : public MetadataStore {
   Result<std::optional<std::string>> GetSetting(std::string_view key) override {
     return inner_->GetSetting(key);
   }
+  Result<std::vector<std::pair<std::string, std::string>>> ListSettings(std::string_view prefix,
+                                                                        std::string_view after,
+                                                                        uint32_t limit) override {
+    return inner_->ListSettings(prefix, after, limit);
+  }
   Result<CatalogStats> Stats() override { return inner_->Stats(); }
   Status Dump(const std::function<Status(std::string_view)>& sink) override { return inner_->Dump(sink); }
   Status Load(const std::string& path) override { return inner_->Load(path); }
@@ -413,6 +424,64 @@ TEST(CatalogStateMachine, UnavailableStoreIsRetriedThenFatal) {
     EXPECT_TRUE(r.fatal) << "a store that stays away stops the node in the end";
     EXPECT_EQ(r.status.code(), StatusCode::kUnavailable);
   }
+}
+
+TEST(CatalogCommands, UserAndTokenKindsAndANamedUploaderNeedLevel4) {
+  EXPECT_EQ(CommandLevelOf(PutUserCmd{"a", "{}"}), 4u);
+  EXPECT_EQ(CommandLevelOf(RevokeTokenCmd{std::string(64, 'a'), "a"}), 4u);
+  EXPECT_EQ(CommandLevelOf(PutSongCmd{MakeSong("a"), true, {}, "", 0, "alice"}), 4u);
+  EXPECT_EQ(CommandLevelOf(PutSongCmd{MakeSong("a"), true, {}}), 1u);
+  auto back = DecodeCommand(EncodeCommand(At(1, PutSongCmd{MakeSong("a"), true, {}, "", 0, "alice"})));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(std::get<PutSongCmd>(back->body).uploader, "alice");
+}
+
+TEST(CatalogStateMachine, UsersAndTokensLiveAsSettingsAndGoTogether) {
+  mocks::TempDir dir;
+  CatalogServer r(dir.path());
+  const std::string tok_a(64, 'a');
+  const std::string tok_b(64, 'b');
+  // The bootstrap admin is created once, whatever leader proposes it again.
+  ASSERT_TRUE(r.Apply(1, At(1, PutUserCmd{"admin", "r1", false, true})).status.ok());
+  EXPECT_EQ(r.Apply(2, At(2, PutUserCmd{"admin2", "r2", false, true})).status.code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_EQ(r.Apply(3, At(3, PutUserCmd{"admin", "r3", true, false})).status.code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_EQ(r.store().GetSetting(UserKey("admin"))->value_or(""), "r1");
+  EXPECT_EQ(r.Apply(4, At(4, PutUserCmd{"bad/name", "r", false, false})).status.code(),
+            StatusCode::kInvalidArgument);
+  ASSERT_TRUE(r.Apply(5, At(5, PutUserCmd{"alice", "ra", true, false})).status.ok());
+  // Tokens need their owner, a well-formed id, and a fresh one.
+  EXPECT_EQ(r.Apply(6, At(6, PutTokenCmd{tok_a, "nobody", "t"})).status.code(), StatusCode::kNotFound);
+  EXPECT_EQ(r.Apply(7, At(7, PutTokenCmd{"short", "alice", "t"})).status.code(),
+            StatusCode::kInvalidArgument);
+  ASSERT_TRUE(r.Apply(8, At(8, PutTokenCmd{tok_a, "alice", "ta"})).status.ok());
+  ASSERT_TRUE(r.Apply(9, At(9, PutTokenCmd{tok_b, "alice", "tb"})).status.ok());
+  EXPECT_EQ(r.Apply(10, At(10, PutTokenCmd{tok_b, "alice", "tb"})).status.code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(r.store().ListSettings(UserTokenPrefix("alice"), "", 10)->size(), 2u);
+  // Revoking is idempotent.
+  ASSERT_TRUE(r.Apply(11, At(11, RevokeTokenCmd{tok_a, "alice"})).status.ok());
+  ASSERT_TRUE(r.Apply(12, At(12, RevokeTokenCmd{tok_a, "alice"})).status.ok());
+  EXPECT_FALSE(r.store().GetSetting(TokenKey(tok_a))->has_value());
+  EXPECT_EQ(r.store().GetSetting(TokenKey(tok_b))->value_or(""), "tb");
+  // A deleted user takes their tokens along.
+  ASSERT_TRUE(r.Apply(13, At(13, DeleteUserCmd{"alice"})).status.ok());
+  EXPECT_FALSE(r.store().GetSetting(TokenKey(tok_b))->has_value());
+  EXPECT_TRUE(r.store().ListSettings(UserTokenPrefix("alice"), "", 10)->empty());
+  EXPECT_EQ(r.Apply(14, At(14, DeleteUserCmd{"alice"})).status.code(), StatusCode::kNotFound);
+}
+
+TEST(CatalogStateMachine, TheFirstUploaderOwnsASongUntilItIsDeleted) {
+  mocks::TempDir dir;
+  CatalogServer r(dir.path());
+  ASSERT_TRUE(r.Apply(1, At(1, PutSongCmd{MakeSong("a"), true, {}, "", 0, "alice"})).status.ok());
+  ASSERT_TRUE(r.Apply(2, At(2, PutSongCmd{MakeSong("a", std::string(64, 'c')), false, {}, "", 0, "bob"}))
+                  .status.ok());
+  EXPECT_EQ(r.store().GetSetting(UploaderKey("a"))->value_or(""), "alice");
+  ASSERT_TRUE(r.Apply(3, At(3, DeleteSongCmd{"a"})).status.ok());
+  EXPECT_FALSE(r.store().GetSetting(UploaderKey("a"))->has_value());
+  ASSERT_TRUE(r.Apply(4, At(4, PutSongCmd{MakeSong("a"), true, {}, "", 0, "bob"})).status.ok());
+  EXPECT_EQ(r.store().GetSetting(UploaderKey("a"))->value_or(""), "bob");
 }
 
 TEST(CatalogStateMachine, DrainingNodesAreASortedSetting) {

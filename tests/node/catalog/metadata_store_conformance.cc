@@ -268,6 +268,36 @@ TEST_P(MetadataStoreConformance, FailedApplyLeavesNothing) {
   EXPECT_EQ(*store().AppliedIndex(), LogIndex(2));
 }
 
+TEST_P(MetadataStoreConformance, SettingsListByPrefixInKeyOrderAndDelete) {
+  Mutation del;
+  del.kind = Mutation::Kind::kDeleteSetting;
+  del.key = "user/bob";
+  ASSERT_OK(store().Apply(LogIndex(1),
+                          {PutSetting("user/carol", "c"), PutSetting("user/alice", std::string("a\0", 2)),
+                           PutSetting("user/bob", "b"), PutSetting("user", "bare"), PutSetting("usera", "x"),
+                           PutSetting("token/1", "t")}));
+  auto all = store().ListSettings("user/", "", 1000);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  using Rows = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(*all, (Rows{{"user/alice", std::string("a\0", 2)}, {"user/bob", "b"}, {"user/carol", "c"}}));
+  // Keyset pages.
+  auto first = store().ListSettings("user/", "", 2);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 2u);
+  auto rest = store().ListSettings("user/", first->back().first, 2);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(*rest, (Rows{{"user/carol", "c"}}));
+  EXPECT_EQ(store().ListSettings("user/", "", 0).status().code(), StatusCode::kInvalidArgument);
+
+  ASSERT_OK(store().Apply(LogIndex(2), {del}));
+  del.key = "user/nobody";  // deleting an absent key is a no-op
+  ASSERT_OK(store().Apply(LogIndex(3), {del}));
+  EXPECT_FALSE(store().GetSetting("user/bob")->has_value());
+  EXPECT_EQ(store().ListSettings("user/", "", 1000)->size(), 2u);
+  del.key = "";
+  EXPECT_EQ(store().Apply(LogIndex(4), {del}).code(), StatusCode::kInvalidArgument);
+}
+
 TEST_P(MetadataStoreConformance, ReplayIsIdempotent) {
   ASSERT_OK(store().Apply(LogIndex(5), {PutSong(MakeSong("a", "Alpha")), PutSetting("k", "first"),
                                         PutReplica("a", 1, ReplicaState::kHealthy)}));
