@@ -2,6 +2,8 @@
 
 #include <cpprest/json.h>
 
+#include "common/base64.h"
+
 namespace dispotify::cli {
 namespace {
 
@@ -49,6 +51,28 @@ SongRow SongFrom(const value& s) {
 }
 
 }  // namespace
+
+Result<AuditPage> ParseAuditPage(std::string_view json) {
+  auto v = Parse(json);
+  if (!v.ok()) return v.status();
+  if (!v->has_field("items") || !v->at("items").is_array() || !v->has_field("head") ||
+      !v->has_field("checkpoint")) {
+    return Status::InvalidArgument("the server's answer is not an audit page");
+  }
+  AuditPage page;
+  for (const auto& item : v->at("items").as_array()) {
+    auto raw = Base64Decode(Str(item, "raw"));
+    if (!raw) return Status::InvalidArgument("an audit item's raw bytes are not base64");
+    page.raw.push_back(std::move(*raw));
+  }
+  if (v->at("next_after").is_number()) page.next_after = static_cast<uint64_t>(Int(*v, "next_after"));
+  page.head_seq = static_cast<uint64_t>(Int(v->at("head"), "seq"));
+  page.head_hash = Str(v->at("head"), "hash");
+  page.checkpoint_seq = static_cast<uint64_t>(Int(v->at("checkpoint"), "seq"));
+  page.checkpoint_hash = Str(v->at("checkpoint"), "hash");
+  page.items_json = v->at("items").serialize();
+  return page;
+}
 
 Result<std::string> StringField(std::string_view json, const char* key) {
   auto v = Parse(json);

@@ -16,6 +16,19 @@ namespace dispotify::cli {
 // A Song object.
 Result<SongRow> ParseSong(std::string_view json);
 
+// A page of GET /admin/audit: each entry's exact stored bytes (decoded from base64), where to go
+// on, and the node's head and checkpoint of the chain.
+struct AuditPage {
+  std::vector<std::string> raw;
+  std::optional<uint64_t> next_after;
+  uint64_t head_seq = 0;
+  std::string head_hash;  // 64 hex digits
+  uint64_t checkpoint_seq = 0;
+  std::string checkpoint_hash;
+  std::string items_json;  // the items array as the server sent it (for --json and the table)
+};
+Result<AuditPage> ParseAuditPage(std::string_view json);
+
 // The string field `key` of a JSON object answer (a login's csrf_token, a new token's secret);
 // kInvalidArgument when the answer is not an object or has no such string.
 Result<std::string> StringField(std::string_view json, const char* key);

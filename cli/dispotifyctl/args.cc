@@ -264,6 +264,14 @@ Result<Invocation> ParseArgs(const std::vector<std::string>& args, const Environ
     if (rest.size() != 1) return WrongArity("login USER [--password-stdin]");
     inv.command = Command::kLogin;
     inv.operands = std::move(rest);
+  } else if (cmd == "audit") {
+    if (rest.size() == 1 && rest[0] == "ls") {
+      inv.command = Command::kAuditList;
+    } else if (rest.size() == 1 && rest[0] == "verify") {
+      inv.command = Command::kAuditVerify;
+    } else {
+      return WrongArity("audit ls [--limit N] | audit verify");
+    }
   } else if (cmd == "logout") {
     if (!rest.empty()) return WrongArity("logout");
     inv.command = Command::kLogout;
@@ -273,8 +281,9 @@ Result<Invocation> ParseArgs(const std::vector<std::string>& args, const Environ
   if (inv.password_stdin && inv.command != Command::kLogin)
     return Status::InvalidArgument("--password-stdin applies to login only");
 
-  if (saw_limit && inv.command != Command::kSearch && inv.command != Command::kList)
-    return Status::InvalidArgument("--limit applies to search and ls only");
+  if (saw_limit && inv.command != Command::kSearch && inv.command != Command::kList &&
+      inv.command != Command::kAuditList)
+    return Status::InvalidArgument("--limit applies to search, ls and audit ls only");
   if ((inv.output || inv.resume) && inv.command != Command::kStream)
     return Status::InvalidArgument("--output and --resume apply to stream only");
   if (inv.replace && inv.command != Command::kUpload)
@@ -317,6 +326,8 @@ Commands:
   login USER [--password-stdin] sign in (the password is asked on the terminal) and store an API
                                 token for the next commands (30 days; see Credentials below)
   logout                        revoke the stored token and forget it
+  audit ls [--limit N]          the latest audit entries (default 50)                [admin]
+  audit verify                  check the whole audit chain's hashes, links and head   [admin]
 
 Options:
   -e, --endpoints URL,...   nodes to talk to, tried in order when one is down or answers 503

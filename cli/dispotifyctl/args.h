@@ -36,6 +36,8 @@ enum class Command : uint8_t {
   kReplicationSet,
   kLogin,
   kLogout,
+  kAuditList,
+  kAuditVerify,
 };
 
 inline constexpr std::string_view kDefaultEndpoint = "http://127.0.0.1:8081";

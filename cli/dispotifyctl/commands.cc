@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -15,6 +17,8 @@
 #include "cli/dispotifyctl/files.h"
 #include "cli/dispotifyctl/format.h"
 #include "cli/dispotifyctl/token_store.h"
+#include "common/audit/chain.h"
+#include "common/audit/entry.h"
 #include "common/file_id.h"
 #include "common/repr_digest.h"
 #include "common/rest/client.h"
@@ -620,6 +624,132 @@ int Logout(const Invocation& inv, Console& c) {
   return kExitOk;
 }
 
+// "2026-12-07T06:45:19Z" for milliseconds since the Unix epoch.
+std::string FormatTime(int64_t ms) {
+  const time_t t = static_cast<time_t>(ms / 1000);
+  struct tm utc {};
+  gmtime_r(&t, &utc);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buf;
+}
+
+// Pages through the node's audit trail from `after`, handing each page to `each`.
+int AuditPages(const Invocation& inv, Console& c, Client& client, uint64_t after, uint64_t limit,
+               const std::function<bool(const AuditPage&)>& each) {
+  while (true) {
+    auto r =
+        client.Call("GET", "/admin/audit?after=" + std::to_string(after) + "&limit=" + std::to_string(limit));
+    if (!Is2xx(r)) return ReportFailure(c, "audit", r);
+    auto page = ParseAuditPage(r->body);
+    if (!page.ok()) {
+      c.err << "dispotifyctl: audit: " << page.status().message() << "\n";
+      return kExitFailed;
+    }
+    if (!each(*page) || !page->next_after) return kExitOk;
+    after = *page->next_after;
+  }
+  (void)inv;
+}
+
+int AuditList(const Invocation& inv, Console& c) {
+  Client client(Options(inv, c));
+  const uint64_t n = inv.limit.value_or(50);
+  // The head first, to start n entries before it.
+  uint64_t head = 0;
+  uint64_t checkpoint = 0;
+  int code = AuditPages(inv, c, client, UINT64_MAX >> 1, 1, [&](const AuditPage& p) {
+    head = p.head_seq;
+    checkpoint = p.checkpoint_seq;
+    return false;
+  });
+  if (code != kExitOk) return code;
+  const uint64_t from = std::max(checkpoint, head > n ? head - n : 0);
+  std::vector<std::string> items;
+  code = AuditPages(inv, c, client, from, std::min<uint64_t>(n, 1000), [&](const AuditPage& p) {
+    for (const std::string& raw : p.raw) items.push_back(raw);
+    return items.size() < n;
+  });
+  if (code != kExitOk) return code;
+  if (inv.json) c.out << "[";
+  bool first = true;
+  for (const std::string& raw : items) {
+    auto e = audit::Decode(raw);
+    if (!e.ok()) {
+      c.err << "dispotifyctl: audit: a damaged entry: " << e.status().message() << "\n";
+      continue;
+    }
+    if (inv.json) {
+      c.out << (first ? "" : ",") << "{\"seq\":" << e->seq << ",\"time_ms\":" << e->time_ms
+            << ",\"actor\":" << JsonString(e->actor) << ",\"client\":" << JsonString(e->client)
+            << ",\"action\":" << JsonString(audit::ActionName(e->action))
+            << ",\"target\":" << JsonString(e->target)
+            << ",\"outcome\":" << JsonString(audit::OutcomeName(e->outcome))
+            << ",\"code\":" << JsonString(e->code) << ",\"detail\":" << JsonString(e->detail) << "}";
+    } else {
+      c.out << e->seq << "  " << FormatTime(e->time_ms) << "  " << e->actor << "@" << e->client << "  "
+            << audit::ActionName(e->action) << " " << e->target << "  " << audit::OutcomeName(e->outcome)
+            << " " << e->code << (e->detail.empty() ? "" : "  " + e->detail) << "\n";
+    }
+    first = false;
+  }
+  if (inv.json) c.out << "]\n";
+  return kExitOk;
+}
+
+// Reads the whole trail from the checkpoint and checks every hash and link, and that it ends at
+// the head the node reports (common/audit/chain.h).
+int AuditVerify(const Invocation& inv, Console& c) {
+  Client client(Options(inv, c));
+  std::optional<audit::ChainVerifier> verifier;
+  std::optional<audit::ChainFault> fault;
+  uint64_t count = 0;
+  audit::ChainHead expected;
+  audit::Checkpoint start;
+  int code = kExitOk;
+  uint64_t after = 0;
+  bool first = true;
+  code = AuditPages(inv, c, client, after, 1000, [&](const AuditPage& p) {
+    if (first) {
+      first = false;
+      auto h = audit::ParseHead(std::to_string(p.head_seq) + " " + p.head_hash);
+      auto cp = audit::ParseHead(std::to_string(p.checkpoint_seq) + " " + p.checkpoint_hash);
+      if (!h || !cp) {
+        c.err << "dispotifyctl: audit verify: the node sent a malformed head or checkpoint\n";
+        code = kExitFailed;
+        return false;
+      }
+      expected = *h;
+      start = *cp;
+      verifier.emplace(start, expected);
+    }
+    for (const std::string& raw : p.raw) {
+      auto e = audit::Decode(raw);
+      if (!e.ok()) {
+        fault = audit::ChainFault{verifier->head().seq + 1, audit::Fault::kMalformed};
+        return false;
+      }
+      if (auto f = verifier->Add(*e)) {
+        fault = f;
+        return false;
+      }
+      ++count;
+    }
+    return true;
+  });
+  if (code != kExitOk) return code;
+  if (!verifier) return kExitFailed;
+  if (!fault) fault = verifier->Finish();
+  if (fault) {
+    c.out << "audit chain BROKEN at entry " << fault->seq << ": " << audit::FaultName(fault->fault) << " ("
+          << count << " entries verified before it)\n";
+    return kExitFailed;
+  }
+  c.out << "audit chain verified: " << count << " entries, from checkpoint " << start.seq << " to head "
+        << expected.seq << " " << ToHex(expected.hash) << "\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int Run(const Invocation& given, Console& console) {
@@ -647,6 +777,8 @@ int Run(const Invocation& given, Console& console) {
     case Command::kReplicationSet: return Admin(inv, console);
     case Command::kLogin: return Login(inv, console);
     case Command::kLogout: return Logout(inv, console);
+    case Command::kAuditList: return AuditList(inv, console);
+    case Command::kAuditVerify: return AuditVerify(inv, console);
   }
   return kExitUsage;
 }

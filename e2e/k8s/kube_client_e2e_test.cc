@@ -551,6 +551,12 @@ struct Leadership {
     --leading;
     stopped[identity] = Clock::now();
   }
+  // The callbacks run on the elector's thread after IsLeader() turns true: a test that reads
+  // the record waits for the count, not for IsLeader().
+  int Starts(const std::string& id) {
+    std::lock_guard lock(mu);
+    return starts[id];
+  }
   std::optional<Clock::time_point> StartedAt(const std::string& id) {
     std::lock_guard lock(mu);
     auto it = started.find(id);
@@ -579,7 +585,7 @@ TEST_F(KubeClientE2E, LeaseTakenOverOnlyAfterExpiryWhenTheLeaderDies) {
   const auto died = Clock::now();
   a.Abandon();  // a crash: the lease is not released
   record.Died("a");
-  ASSERT_TRUE(Eventually([&] { return b.IsLeader(); }, 10s)) << "b never took over";
+  ASSERT_TRUE(Eventually([&] { return record.Starts("b") == 1; }, 10s)) << "b never took over";
   const double after = Seconds(*record.StartedAt("b") - died);
   std::printf("b took over %.2f s after a died (lease 3 s)\n", after);
   // a's last renewal was at most a retry period before it died; b waits a whole lease from then.
@@ -638,6 +644,7 @@ TEST_F(KubeClientE2E, ADeposedLeaderStopsBeforeAnotherTakesOver) {
     std::lock_guard lock(record.mu);
     a_led_when_b_started = a.IsLeader();
   }
+  ASSERT_TRUE(Eventually([&] { return record.Starts("b") == 1; })) << "b's started callback never ran";
   ASSERT_TRUE(record.StoppedAt("a").has_value()) << "a was never told to stop";
   const double a_stopped = Seconds(*record.StoppedAt("a") - cut);
   const double b_started = Seconds(*record.StartedAt("b") - cut);
@@ -658,7 +665,7 @@ TEST_F(KubeClientE2E, ADeposedLeaderStopsBeforeAnotherTakesOver) {
   const auto b_stop = Clock::now();
   b.Stop();
   EXPECT_FALSE(b.IsLeader());
-  ASSERT_TRUE(Eventually([&] { return a.IsLeader(); }, 10s)) << "a never took the released lease";
+  ASSERT_TRUE(Eventually([&] { return record.Starts("a") == 2; }, 10s)) << "a never took the released lease";
   const double handover = Seconds(*record.StartedAt("a") - b_stop);
   std::printf("a took the released lease %.2f s after b stopped\n", handover);
   EXPECT_LT(handover, 1.5);

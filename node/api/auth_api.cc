@@ -6,9 +6,11 @@
 #include <utility>
 #include <vector>
 
+#include "common/audit/entry.h"
 #include "common/logging.h"
 #include "common/sha256.h"
 #include "node/api/rest_api.h"
+#include "node/audit/audit_log.h"
 #include "node/catalog/commands.h"
 #include "node/catalog/metadata_store.h"
 #include "node/catalog/proposer.h"
@@ -69,6 +71,12 @@ Result<std::optional<std::vector<auth::Role>>> RolesField(const json::value& obj
   auto roles = auth::ParseRoles(names);
   if (!roles.ok()) return roles.status();
   return std::optional<std::vector<auth::Role>>(std::move(roles).value());
+}
+
+std::string JoinRoles(const std::vector<auth::Role>& roles) {
+  std::string out;
+  for (const auto& n : auth::RoleNames(roles)) out += (out.empty() ? "" : ",") + n;
+  return out.empty() ? "none" : out;
 }
 
 Response ProposeError(const Status& s) {
@@ -161,6 +169,7 @@ std::optional<Response> AuthApi::Admit(Request& req, std::optional<std::string_v
     presented.bearer = auth::BearerOf(*h);
     if (!presented.bearer) {
       ++stats_.unauthenticated;
+      AuditDenial(req, "invalid_request", audit::kAnonymous);
       Response r = JsonError(401, "invalid_token", "Authorization must be \"Bearer <token>\"");
       r.AddHeader("WWW-Authenticate", "Bearer error=\"invalid_request\"");
       return r;
@@ -181,6 +190,7 @@ std::optional<Response> AuthApi::Admit(Request& req, std::optional<std::string_v
       return r;
     }
     ++stats_.unauthenticated;
+    AuditDenial(req, err->code, audit::kAnonymous);
     DLOG_INFO << "auth: refused " << req.method << " " << req.path << " from " << req.remote_address << ": "
               << err->code;
     Response r = JsonError(401, err->code, err->message);
@@ -204,12 +214,14 @@ std::optional<Response> AuthApi::Admit(Request& req, std::optional<std::string_v
     case auth::Decision::kAllow: break;
     case auth::Decision::kUnauthenticated: {
       ++stats_.unauthenticated;
+      AuditDenial(req, "unauthenticated", audit::kAnonymous);
       Response r = JsonError(401, "unauthenticated", "sign in, or send Authorization: Bearer <token>");
       r.AddHeader("WWW-Authenticate", "Bearer");
       return r;
     }
     case auth::Decision::kForbidden:
       ++stats_.forbidden;
+      AuditDenial(req, "forbidden", principal->name);
       DLOG_INFO << "auth: " << principal->name << " may not " << req.method << " " << req.path;
       return JsonError(403, "forbidden",
                        "\"" + principal->name + "\" may not " + req.method + " " +
@@ -219,17 +231,31 @@ std::optional<Response> AuthApi::Admit(Request& req, std::optional<std::string_v
     auto sent = req.Header(kCsrfHeader);
     if (!sent || who.csrf_sha256.empty() || !auth::ConstantTimeEquals(Sha256Hex(*sent), who.csrf_sha256)) {
       ++stats_.forbidden;
+      AuditDenial(req, "csrf", principal->name);
       return JsonError(403, "csrf",
                        "a change made with the session cookie needs the X-CSRF-Token header given at login");
     }
   }
   if (pattern && *pattern == "/music/upload" && principal->authenticated()) {
     if (uint32_t wait = uploads_per_user_.Take("user:" + principal->name); wait > 0) {
+      AuditDenial(req, "rate_limited", principal->name);
       return TooMany(wait, "uploads");
     }
   }
   req.principal = std::move(principal);
   return std::nullopt;
+}
+
+void AuthApi::Audit(uint8_t action, bool ok, std::string_view actor, const Request& req,
+                    std::string_view target, std::string_view code, std::string_view detail) {
+  if (options_.audit == nullptr) return;
+  options_.audit->Record(static_cast<audit::Action>(action),
+                         ok ? audit::Outcome::kOk : audit::Outcome::kDenied, actor, ClientOf(req), target,
+                         code, detail, req.request_id);
+}
+
+void AuthApi::AuditDenial(const Request& req, std::string_view reason, std::string_view actor) {
+  if (options_.audit != nullptr) options_.audit->Deny(ClientOf(req), reason, actor);
 }
 
 Response AuthApi::TooMany(uint32_t retry_after_s, std::string_view what) {
@@ -306,8 +332,12 @@ Response AuthApi::Login(Request& req, BodyReader& body) {
   auto password = StringField(*obj, "password", true);
   if (!name.ok()) return rest::Error(name.status());
   if (!password.ok()) return rest::Error(password.status());
-  if (uint32_t wait = login_per_client_.Take("ip:" + ClientOf(req)); wait > 0) return TooMany(wait, "logins");
+  if (uint32_t wait = login_per_client_.Take("ip:" + ClientOf(req)); wait > 0) {
+    AuditDenial(req, "rate_limited", *name);
+    return TooMany(wait, "logins");
+  }
   if (uint32_t wait = failures_per_user_.Peek("user:" + *name); wait > 0) {
+    AuditDenial(req, "rate_limited", *name);
     return TooMany(wait, "failed logins for this user");
   }
   auto user = source_->FindUser(*name);
@@ -323,6 +353,7 @@ Response AuthApi::Login(Request& req, BodyReader& body) {
     ++stats_.logins_failed;
     (void)failures_per_user_.Take("user:" + *name);
     DLOG_INFO << "auth: failed login for \"" << *name << "\" from " << req.remote_address;
+    Audit(static_cast<uint8_t>(audit::Action::kLoginFailed), false, *name, req, *name, "bad_credentials");
     return JsonError(401, "bad_credentials", "wrong user name or password");
   }
   const auth::UserRecord& u = **user;
@@ -343,6 +374,7 @@ Response AuthApi::Login(Request& req, BodyReader& body) {
   auto r = proposer_->Propose(catalog::PutTokenCmd{t.id, t.owner, auth::EncodeToken(t)}, kCommitTimeout);
   if (!r.ok()) return ProposeError(r.status());
   ++stats_.logins_ok;
+  Audit(static_cast<uint8_t>(audit::Action::kLogin), true, u.name, req, u.name, "ok");
   json::value v = json::value::object();
   v["name"] = json::value::string(u.name);
   v["roles"] = RolesJson(u.roles);
@@ -367,6 +399,7 @@ Response AuthApi::Logout(Request& req, BodyReader&) {
     if (t.ok() && t->has_value() && (*t)->kind == auth::TokenKind::kSession) {
       auto r = proposer_->Propose(catalog::RevokeTokenCmd{id, (*t)->owner}, kCommitTimeout);
       if (!r.ok()) return ProposeError(r.status());
+      Audit(static_cast<uint8_t>(audit::Action::kLogout), true, (*t)->owner, req, (*t)->owner, "ok");
     }
   }
   Response resp = Response::Empty(204);
@@ -404,6 +437,8 @@ Response AuthApi::ChangePassword(Request& req, BodyReader& body) {
     return TooMany(1, "password checks at once");
   if (!match.ok() || !*match) {
     (void)failures_per_user_.Take("user:" + who.name);
+    Audit(static_cast<uint8_t>(audit::Action::kPasswordChanged), false, who.name, req, who.name,
+          "bad_credentials");
     return JsonError(403, "bad_credentials", "the current password is wrong");
   }
   auto hash = HashBounded(*next);
@@ -415,6 +450,7 @@ Response AuthApi::ChangePassword(Request& req, BodyReader& body) {
   u.password_hash = std::move(hash).value();
   auto r = proposer_->Propose(catalog::PutUserCmd{u.name, auth::EncodeUser(u)}, kCommitTimeout);
   if (!r.ok()) return ProposeError(r.status());
+  Audit(static_cast<uint8_t>(audit::Action::kPasswordChanged), true, who.name, req, u.name, "ok");
   return Response::Empty(204);
 }
 
@@ -482,6 +518,8 @@ Response AuthApi::CreateToken(Request& req, BodyReader& body) {
   t.expires_ms = t.created_ms + lifetime_s * 1000;
   auto r = proposer_->Propose(catalog::PutTokenCmd{t.id, t.owner, auth::EncodeToken(t)}, kCommitTimeout);
   if (!r.ok()) return ProposeError(r.status());
+  Audit(static_cast<uint8_t>(audit::Action::kTokenCreated), true, who.name, req, t.owner, "ok",
+        "name=" + t.name + " id=" + t.id.substr(0, 12));
   json::value v = TokenJson(t);
   v["token"] = json::value::string(secret->secret);
   Response resp = JsonOk(201, v);
@@ -502,6 +540,8 @@ Response AuthApi::RevokeToken(Request& req, BodyReader&) {
   }
   auto r = proposer_->Propose(catalog::RevokeTokenCmd{id, (*t)->owner}, kCommitTimeout);
   if (!r.ok()) return ProposeError(r.status());
+  Audit(static_cast<uint8_t>(audit::Action::kTokenRevoked), true, who.name, req, (*t)->owner, "ok",
+        "name=" + (*t)->name + " id=" + id.substr(0, 12));
   return Response::Empty(204);
 }
 
@@ -551,6 +591,8 @@ Response AuthApi::CreateUser(Request& req, BodyReader& body) {
   u.created_ms = options_.now_ms();
   auto r = proposer_->Propose(catalog::PutUserCmd{u.name, auth::EncodeUser(u), true, false}, kCommitTimeout);
   if (!r.ok()) return ProposeError(r.status());
+  Audit(static_cast<uint8_t>(audit::Action::kUserCreated), true, Caller(req).name, req, u.name, "ok",
+        "roles=" + JoinRoles(u.roles));
   return JsonOk(201, UserJson(u));
 }
 
@@ -588,6 +630,19 @@ Response AuthApi::UpdateUser(Request& req, BodyReader& body) {
   }
   auto r = proposer_->Propose(catalog::PutUserCmd{u.name, auth::EncodeUser(u)}, kCommitTimeout);
   if (!r.ok()) return ProposeError(r.status());
+  const auth::UserRecord& before = **user;
+  if (before.roles != u.roles) {
+    Audit(static_cast<uint8_t>(audit::Action::kRoleChanged), true, who.name, req, u.name, "ok",
+          JoinRoles(before.roles) + " -> " + JoinRoles(u.roles));
+  }
+  if (before.disabled != u.disabled) {
+    Audit(static_cast<uint8_t>(audit::Action::kUserDisabled), true, who.name, req, u.name, "ok",
+          u.disabled ? "disabled" : "enabled");
+  }
+  if (before.password_hash != u.password_hash) {
+    Audit(static_cast<uint8_t>(audit::Action::kPasswordChanged), true, who.name, req, u.name, "ok",
+          "set by an admin");
+  }
   return JsonOk(200, UserJson(u));
 }
 
@@ -598,6 +653,7 @@ Response AuthApi::DeleteUser(Request& req, BodyReader&) {
   if (!catalog::IsValidUserName(name)) return JsonError(404, "not_found", "no user " + name);
   auto r = proposer_->Propose(catalog::DeleteUserCmd{name}, kCommitTimeout);
   if (!r.ok()) return ProposeError(r.status());
+  Audit(static_cast<uint8_t>(audit::Action::kUserDeleted), true, who.name, req, name, "ok");
   return Response::Empty(204);
 }
 

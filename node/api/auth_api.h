@@ -50,6 +50,10 @@ class MetadataStore;
 class Proposer;
 }  // namespace dispotify::catalog
 
+namespace dispotify::audit {
+class AuditLog;
+}  // namespace dispotify::audit
+
 namespace dispotify::api {
 
 inline constexpr std::string_view kSessionCookie = "dispotify_session";
@@ -66,6 +70,7 @@ struct AuthApiOptions {
   auth::RateLimiter::Options login_per_client{1.0 / 6, 10};
   auth::RateLimiter::Options failures_per_user{1.0 / 60, 5};
   auth::RateLimiter::Options uploads_per_user{10, 100};
+  audit::AuditLog* audit = nullptr;  // not owned; null: nothing is recorded
 };
 
 // Counters for /metrics (dispotify_auth_*).
@@ -115,6 +120,11 @@ class AuthApi final : public http::RequestGuard {
   Result<std::string> HashBounded(std::string_view password);
   Result<bool> VerifyBounded(std::string_view encoded, std::string_view password);
   http::Response TooMany(uint32_t retry_after_s, std::string_view what);
+  // Records an action in the audit trail (when there is one).
+  void Audit(uint8_t action, bool ok, std::string_view actor, const http::Request& req,
+             std::string_view target, std::string_view code, std::string_view detail = {});
+  // Counts a refused request for the audit trail's aggregated denials.
+  void AuditDenial(const http::Request& req, std::string_view reason, std::string_view actor);
 
   AuthApiOptions options_;
   catalog::MetadataStore* store_;

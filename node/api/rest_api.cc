@@ -15,6 +15,9 @@
 #include <set>
 #include <thread>
 
+#include "common/audit/chain.h"
+#include "common/audit/entry.h"
+#include "common/base64.h"
 #include "common/file_id.h"
 #include "common/logging.h"
 #include "common/repr_digest.h"
@@ -30,6 +33,7 @@
 #include "node/api/http/response.h"
 #include "node/api/library_routes.h"
 #include "node/api/spool_file.h"
+#include "node/audit/audit_log.h"
 #include "node/auth/policy.h"
 #include "node/catalog/library.h"
 #include "node/catalog/metadata_store.h"
@@ -563,9 +567,24 @@ class Routes {
     if (replicas.ok()) listed = std::move(replicas).value();
     catalog::Song song = result->song;
     catalog::CompleteSong(&song);  // what the store derived when it wrote the song
+    if (result->created) {
+      AuditAction(audit::Action::kUpload, req, song.file_id, "ok", "sha256=" + song.sha256);
+    }
     Response r = Response::Json(result->created ? 201 : 200, SongJson(song, &listed));
     r.AddHeader("Location", "/music/songs/" + result->song.file_id);
     return r;
+  }
+
+  // Records an action of the request's caller in the audit trail (when there is one).
+  void AuditAction(audit::Action action, const Request& req, std::string_view target, std::string_view code,
+                   std::string_view detail = {}, audit::Outcome outcome = audit::Outcome::kOk) {
+    if (deps_.audit == nullptr) return;
+    const std::string actor = req.principal && req.principal->authenticated()
+                                  ? req.principal->name
+                                  : std::string(audit::kAnonymous);
+    const std::string& a = req.remote_address;
+    deps_.audit->Record(action, outcome, actor, a.substr(0, a.rfind(':')), target, code, detail,
+                        req.request_id);
   }
 
   // The album a picture illustrates: `album_id` when given (it must exist), else that of the
@@ -733,6 +752,7 @@ class Routes {
     // The state machine answers kNotFound (404) for an absent song: no read needed first.
     Status s = deps_.files->Delete(req.PathParam("file_id"));
     if (!s.ok()) return Error(s);
+    AuditAction(audit::Action::kDelete, req, req.PathParam("file_id"), "ok");
     return Response::Empty(204);
   }
 
@@ -944,7 +964,71 @@ class Routes {
         return r;
       }
     }
-    return handler(req, body);
+    Response r = handler(req, body);
+    // Reads (the audit trail itself) are not actions: recording them would grow the trail with
+    // every look at it.
+    if (req.method != "GET" && req.method != "HEAD") {
+      AuditAction(audit::Action::kAdmin, req, req.method + " " + req.path, std::to_string(r.status()), {},
+                  r.status() < 400 ? audit::Outcome::kOk : audit::Outcome::kError);
+    }
+    return r;
+  }
+
+  // GET /admin/audit?after=&limit=&action=&actor=&outcome=: the trail in seq order, with the head
+  // and checkpoint to verify it against (each item has its exact encoding, base64, for
+  // `dispotifyctl audit verify`). Filters apply to the items of the page scanned; next_after
+  // continues the scan (a filtered page may hold fewer than `limit` items).
+  Response AuditTrail(Request& req, BodyReader&) {
+    auto consistency = ConsistencyOf(req);
+    if (!consistency.ok()) return Error(consistency.status());
+    if (*consistency == replication::ReadConsistency::kLinearizable && deps_.proposer != nullptr) {
+      if (Status s = deps_.proposer->CatchUp(std::chrono::seconds(2)); !s.ok()) return Error(s);
+    }
+    auto limit = UintParam(req, "limit", 100, 1, 1000);
+    if (!limit.ok()) return Error(limit.status());
+    auto after = UintParam(req, "after", 0, 0, UINT64_MAX >> 1);
+    if (!after.ok()) return Error(after.status());
+    const auto action = req.Query("action");
+    const auto actor = req.Query("actor");
+    const auto outcome = req.Query("outcome");
+    auto page = deps_.store->ListSettings(catalog::kAuditEntryPrefix, catalog::AuditEntryKey(*after),
+                                          static_cast<uint32_t>(*limit));
+    if (!page.ok()) return Error(page.status());
+    std::string items;
+    uint64_t last = *after;
+    for (const auto& [key, bytes] : *page) {
+      auto e = audit::Decode(bytes);
+      // A damaged entry is shown as such, not skipped: verify must see it.
+      if (!e.ok()) {
+        items += std::string(items.empty() ? "" : ",") + "{\"key\":" + Quote(key) +
+                 ",\"damaged\":" + Quote(e.status().message()) + ",\"raw\":" + Quote(Base64Encode(bytes)) +
+                 "}";
+        continue;
+      }
+      last = e->seq;
+      if (action && *action != audit::ActionName(e->action)) continue;
+      if (actor && *actor != e->actor) continue;
+      if (outcome && *outcome != audit::OutcomeName(e->outcome)) continue;
+      items += std::string(items.empty() ? "" : ",") + "{\"seq\":" + std::to_string(e->seq) +
+               ",\"time_ms\":" + std::to_string(e->time_ms) + ",\"actor\":" + Quote(e->actor) +
+               ",\"client\":" + Quote(e->client) + ",\"action\":" + Quote(audit::ActionName(e->action)) +
+               ",\"target\":" + Quote(e->target) + ",\"outcome\":" + Quote(audit::OutcomeName(e->outcome)) +
+               ",\"code\":" + Quote(e->code) + ",\"request_id\":" + Quote(e->request_id) +
+               ",\"detail\":" + Quote(e->detail) + ",\"hash\":" + Quote(ToHex(e->hash)) +
+               ",\"raw\":" + Quote(Base64Encode(bytes)) + "}";
+    }
+    auto head = deps_.store->GetSetting(catalog::kAuditHeadKey);
+    auto checkpoint = deps_.store->GetSetting(catalog::kAuditCheckpointKey);
+    if (!head.ok()) return Error(head.status());
+    if (!checkpoint.ok()) return Error(checkpoint.status());
+    auto head_json = [](const std::optional<std::string>& v) {
+      const audit::ChainHead h = v ? audit::ParseHead(*v).value_or(audit::ChainHead{}) : audit::ChainHead{};
+      return "{\"seq\":" + std::to_string(h.seq) + ",\"hash\":" + Quote(ToHex(h.hash)) + "}";
+    };
+    const bool more = page->size() == *limit;
+    std::string body = "{\"items\":[" + items + "],\"next_after\":" + (more ? std::to_string(last) : "null") +
+                       ",\"head\":" + head_json(*head) + ",\"checkpoint\":" + head_json(*checkpoint) + "}";
+    return WithConsistency(Response::Json(200, body), *consistency);
   }
 
   Response AddMember(Request&, BodyReader& body) {
@@ -1075,6 +1159,7 @@ void AddRestRoutes(const RestApiOptions& options, const RestApiDeps& deps, http:
   router->Delete("/admin/members/{id}/drain", admin(&Routes::Undrain));
   router->Post("/admin/leadership", admin(&Routes::Leadership));
   router->Put("/admin/replication", admin(&Routes::Replication));
+  router->Get("/admin/audit", admin(&Routes::AuditTrail));
   AddAuthRoutes(deps.auth, router);
 }
 

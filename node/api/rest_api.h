@@ -48,6 +48,10 @@ struct Song;
 struct Replica;
 }  // namespace dispotify::catalog
 
+namespace dispotify::audit {
+class AuditLog;
+}  // namespace dispotify::audit
+
 namespace dispotify::replication {
 class BlobStore;
 class FileService;
@@ -97,8 +101,9 @@ struct RestApiDeps {
   replication::PeerClient* peers = nullptr;
   replication::RepairManager* repair = nullptr;  // runs on the leader
   ClusterControl* cluster = nullptr;
-  CoverService* covers = nullptr;  // null: no /music/covers route
-  AuthApi* auth = nullptr;         // null: security off (the /auth routes answer 404)
+  CoverService* covers = nullptr;    // null: no /music/covers route
+  AuthApi* auth = nullptr;           // null: security off (the /auth routes answer 404)
+  audit::AuditLog* audit = nullptr;  // null: nothing is recorded
   std::function<uint32_t()> replication_factor;
   // Reads the tags of the file at `path`; kInvalidArgument when it is not audio. Null: no tags
   // are read (names and types come from the request only).

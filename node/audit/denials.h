@@ -18,7 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "node/audit/entry.h"
+#include "common/audit/entry.h"
 
 namespace dispotify::audit {
 

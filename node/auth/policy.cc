@@ -9,7 +9,7 @@ namespace {
 
 using P = Permission;
 
-constexpr std::array<RouteRule, 33> kRules = {{
+constexpr std::array<RouteRule, 34> kRules = {{
     {"GET", "/healthz", P::kPublic},
     {"GET", "/readyz", P::kPublic},
     {"GET", "/cluster/status", P::kBrowse},
@@ -31,6 +31,7 @@ constexpr std::array<RouteRule, 33> kRules = {{
     {"POST", "/admin/leadership", P::kAdmin},
     {"PUT", "/admin/replication", P::kAdmin},
     {"GET", "/admin/users", P::kAdmin},
+    {"GET", "/admin/audit", P::kAdmin},
     {"POST", "/admin/users", P::kAdmin},
     {"PUT", "/admin/users/{name}", P::kAdmin},
     {"DELETE", "/admin/users/{name}", P::kAdmin},

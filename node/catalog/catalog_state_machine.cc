@@ -5,8 +5,10 @@
 #include <thread>
 #include <type_traits>
 
+#include "common/audit/entry.h"
 #include "common/encoding.h"
 #include "common/logging.h"
+#include "common/sha256.h"
 
 namespace dispotify::catalog {
 namespace {
@@ -35,6 +37,15 @@ Mutation KeyMutation(Mutation::Kind kind, std::string key, std::string value = {
 }
 
 }  // namespace
+
+Result<audit::ChainHead> CatalogStateMachine::ReadAuditHead(std::string_view key) {
+  auto v = store_->GetSetting(key);
+  if (!v.ok()) return v.status();
+  if (!v->has_value()) return audit::ChainHead{};
+  auto head = audit::ParseHead(**v);
+  if (!head) return Status::Corruption(std::string(key) + " is damaged");
+  return *head;
+}
 
 Result<std::unique_ptr<CatalogStateMachine>> CatalogStateMachine::Open(MetadataStore* store) {
   std::unique_ptr<CatalogStateMachine> sm(new CatalogStateMachine(store));
@@ -296,6 +307,48 @@ Status CatalogStateMachine::Plan(const Command& cmd, std::vector<Mutation>* muta
             mutations->push_back(
                 KeyMutation(Mutation::Kind::kDeleteSetting, UserTokenPrefix(c.owner) + c.id));
           }
+          return Status::Ok();
+        } else if constexpr (std::is_same_v<T, AppendAuditCmd>) {
+          auto head = ReadAuditHead(kAuditHeadKey);
+          if (!head.ok()) return head.status();
+          audit::ChainHead h = *head;
+          for (const std::string& bytes : c.entries) {
+            auto entry = audit::Decode(bytes);
+            if (!entry.ok()) return Status::InvalidArgument("audit entry: " + entry.status().message());
+            auto linked = audit::AppendEntry(h, std::move(entry).value());
+            if (!linked.ok()) return linked.status();
+            auto encoded = audit::Encode(*linked);
+            if (!encoded.ok()) return encoded.status();
+            mutations->push_back(
+                KeyMutation(Mutation::Kind::kPutSetting, AuditEntryKey(linked->seq), *encoded));
+            h = audit::HeadOf(*linked);
+          }
+          mutations->push_back(
+              KeyMutation(Mutation::Kind::kPutSetting, std::string(kAuditHeadKey), audit::FormatHead(h)));
+          *value = std::to_string(h.seq);
+          return Status::Ok();
+        } else if constexpr (std::is_same_v<T, TrimAuditCmd>) {
+          auto head = ReadAuditHead(kAuditHeadKey);
+          auto checkpoint = ReadAuditHead(kAuditCheckpointKey);
+          if (!head.ok()) return head.status();
+          if (!checkpoint.ok()) return checkpoint.status();
+          if (c.through_seq > head->seq) return Status::InvalidArgument("trim past the audit head");
+          if (c.through_seq <= checkpoint->seq) return Status::Ok();  // already trimmed
+          if (c.through_seq - checkpoint->seq > kMaxAuditTrim) {
+            return Status::InvalidArgument("trim at most " + std::to_string(kMaxAuditTrim) +
+                                           " audit entries at once");
+          }
+          auto last = store_->GetSetting(AuditEntryKey(c.through_seq));
+          if (!last.ok()) return last.status();
+          if (!last->has_value()) return Status::NotFound("no audit entry " + std::to_string(c.through_seq));
+          auto entry = audit::Decode(**last);
+          if (!entry.ok())
+            return Status::Corruption("audit entry " + std::to_string(c.through_seq) + " is damaged");
+          for (uint64_t seq = checkpoint->seq + 1; seq <= c.through_seq; ++seq) {
+            mutations->push_back(KeyMutation(Mutation::Kind::kDeleteSetting, AuditEntryKey(seq)));
+          }
+          mutations->push_back(KeyMutation(Mutation::Kind::kPutSetting, std::string(kAuditCheckpointKey),
+                                           audit::FormatHead(audit::HeadOf(*entry))));
           return Status::Ok();
         } else if constexpr (std::is_same_v<T, ReleaseLockCmd>) {
           auto held = store_->GetLock(c.name);

@@ -26,6 +26,7 @@
 #include <chrono>
 #include <memory>
 
+#include "common/audit/chain.h"
 #include "node/catalog/commands.h"
 #include "node/catalog/metadata_store.h"
 #include "node/consensus/state_machine.h"
@@ -56,6 +57,8 @@ class CatalogStateMachine final : public consensus::StateMachine {
   // OK when `token` is 0 (no fence) or names the live holder of `lock_name` at `now`;
   // kFailedPrecondition otherwise.
   Status CheckFence(const std::string& lock_name, uint64_t token, int64_t now);
+  // The audit chain's head or checkpoint setting; {0, zeros} when absent.
+  Result<audit::ChainHead> ReadAuditHead(std::string_view key);
 
   MetadataStore* store_;
   std::atomic<uint64_t> applied_{0};

@@ -1,6 +1,7 @@
 #include "node/catalog/commands.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <iterator>
 #include <variant>
 
@@ -148,6 +149,11 @@ struct Encoder {
     PutString(out, c.id);
     PutString(out, c.owner);
   }
+  void operator()(const AppendAuditCmd& c) const {
+    PutU32(out, static_cast<uint32_t>(c.entries.size()));
+    for (const auto& e : c.entries) PutString(out, e);
+  }
+  void operator()(const TrimAuditCmd& c) const { PutU64(out, c.through_seq); }
 };
 
 // Indexed like CommandBody's alternatives (its index is the kind on the wire).
@@ -165,13 +171,15 @@ constexpr uint32_t kCommandLevels[] = {
     4,  // DeleteUserCmd
     4,  // PutTokenCmd
     4,  // RevokeTokenCmd
+    4,  // AppendAuditCmd
+    4,  // TrimAuditCmd
 };
 static_assert(std::size(kCommandLevels) == std::variant_size_v<CommandBody>,
               "a new command kind needs its level in kCommandLevels");
 constexpr const char* kCommandNames[] = {
     "put-song",     "delete-song", "set-replica",  "remove-replica", "set-replication-factor",
     "acquire-lock", "renew-lock",  "release-lock", "set-draining",   "put-user",
-    "delete-user",  "put-token",   "revoke-token"};
+    "delete-user",  "put-token",   "revoke-token", "append-audit",   "trim-audit"};
 static_assert(std::size(kCommandNames) == std::variant_size_v<CommandBody>);
 
 Result<CommandBody> DecodeBody(uint8_t kind, Decoder& d) {
@@ -272,6 +280,21 @@ Result<CommandBody> DecodeBody(uint8_t kind, Decoder& d) {
       if (!d.GetString(&c.id) || !d.GetString(&c.owner)) break;
       return CommandBody{std::move(c)};
     }
+    case 13: {
+      AppendAuditCmd c;
+      uint32_t n = 0;
+      if (!d.GetU32(&n) || n > kMaxAuditBatch) break;
+      bool ok = true;
+      c.entries.resize(n);
+      for (uint32_t i = 0; i < n && ok; ++i) ok = d.GetString(&c.entries[i]);
+      if (!ok) break;
+      return CommandBody{std::move(c)};
+    }
+    case 14: {
+      TrimAuditCmd c;
+      if (!d.GetU64(&c.through_seq)) break;
+      return CommandBody{c};
+    }
     default: return Status::InvalidArgument("unknown catalog command kind " + std::to_string(kind));
   }
   return Status::InvalidArgument("truncated catalog command");
@@ -350,6 +373,12 @@ std::string TokenKey(std::string_view id) {
 
 std::string UserTokenPrefix(std::string_view owner) {
   return "user-token/" + std::string(owner) + "/";
+}
+
+std::string AuditEntryKey(uint64_t seq) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%020llu", static_cast<unsigned long long>(seq));
+  return std::string(kAuditEntryPrefix) + buf;
 }
 
 std::string UploaderKey(std::string_view file_id) {

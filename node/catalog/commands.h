@@ -19,6 +19,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/audit/chain.h"
 #include "common/ids.h"
 #include "common/status.h"
 #include "node/catalog/types.h"
@@ -121,9 +122,31 @@ struct RevokeTokenCmd {
   std::string owner;
 };
 
-using CommandBody = std::variant<PutSongCmd, DeleteSongCmd, SetReplicaCmd, RemoveReplicaCmd,
-                                 SetReplicationFactorCmd, AcquireLockCmd, RenewLockCmd, ReleaseLockCmd,
-                                 SetDrainingCmd, PutUserCmd, DeleteUserCmd, PutTokenCmd, RevokeTokenCmd>;
+// Appends entries to the audit trail (common/audit/entry.h). Each is the encoding of an entry whose
+// seq, prev_hash and hash are not set yet: the state machine links them after the current head
+// (the setting audit/head), so the chain follows the log order whoever proposed them, and stores
+// each as audit/e/<seq, 20 digits>; head and checkpoint as audit::FormatHead text. Refused whole
+// (kInvalidArgument) if one does not decode.
+struct AppendAuditCmd {
+  std::vector<std::string> entries;
+};
+// Retention: drops the entries with seq <= through_seq and records the head at through_seq as the
+// checkpoint (audit/checkpoint), from which `audit verify` starts. At most kMaxAuditTrim entries
+// per command (a larger trim is several commands).
+struct TrimAuditCmd {
+  uint64_t through_seq = 0;
+};
+inline constexpr uint64_t kMaxAuditTrim = 10000;
+inline constexpr size_t kMaxAuditBatch = 1000;  // entries per AppendAuditCmd
+inline constexpr std::string_view kAuditEntryPrefix = "audit/e/";
+inline constexpr std::string_view kAuditHeadKey = "audit/head";
+inline constexpr std::string_view kAuditCheckpointKey = "audit/checkpoint";
+std::string AuditEntryKey(uint64_t seq);
+
+using CommandBody =
+    std::variant<PutSongCmd, DeleteSongCmd, SetReplicaCmd, RemoveReplicaCmd, SetReplicationFactorCmd,
+                 AcquireLockCmd, RenewLockCmd, ReleaseLockCmd, SetDrainingCmd, PutUserCmd, DeleteUserCmd,
+                 PutTokenCmd, RevokeTokenCmd, AppendAuditCmd, TrimAuditCmd>;
 
 // The settings keys of the records above (names and ids are validated by the state machine:
 // 1..64 bytes of [A-Za-z0-9._@-] for names, 64 lowercase hex digits for token ids).
@@ -148,7 +171,7 @@ struct Command {
 // gets kCommandLevel + 1 here and kCommandLevel moves with it. The same holds for a new field
 // of a kind: level 2 is a put-song carrying the library fields (album artist, disc, genre,
 // compilation), which a level-1 node cannot decode; level 3 one carrying a cover; level 4 the user
-// and token kinds, and a put-song naming its uploader.
+// and token kinds, a put-song naming its uploader, and the audit trail's.
 inline constexpr uint32_t kCommandLevel = 4;
 // The level this body needs: the level that introduced its kind (kCommandLevels, indexed like
 // CommandBody), or that of the newest optional field it carries.

@@ -460,7 +460,8 @@ void PrepareStatements(pqxx::connection& c) {
   c.prepare("get_setting", "SELECT value FROM settings WHERE key = $1");
   c.prepare("delete_setting", "DELETE FROM settings WHERE key = $1");
   c.prepare("list_settings",
-            "SELECT key, value FROM settings WHERE key > $1 AND substring(key from 1 for length($2)) = $2 "
+            "SELECT key, value FROM settings WHERE key > $1::bytea AND substring(key from 1 for "
+            "length($2::bytea)) = $2::bytea "
             "ORDER BY key LIMIT $3");
   c.prepare(
       "stats",

@@ -577,6 +577,13 @@ std::string UsageText() {
   --api-token STR          bearer token the admin API requires (default "": open)
   --api-token-file FILE    read the token from FILE (a Docker or Kubernetes secret); not both
   --max-upload-mib N       larger uploads get 413 (default 2048)
+  --auth BOOL              users, roles, tokens and sessions on every route (default false);
+                           docs/security.md
+  --admin-user NAME        the first admin, created when the cluster starts (default admin)
+  --admin-password-file FILE  its password (a secret); without it one is generated and logged
+                           once by the bootstrapping node
+  --session-ttl-s N        lifetime of a browser session (default 43200)
+  --secure-cookies BOOL    mark the session cookie Secure (default true; false for plain HTTP)
   --min-free-mib N         disk space blobs never use, room for metadata and the Raft log;
                            uploads that would go below get 507 (default 256)
   --replication-factor N   copies of every file on a new cluster (default 3)

@@ -18,6 +18,7 @@
 #include "node/api/rest_api.h"
 #include "node/api/static_files.h"
 #include "node/api/tags/tag_reader.h"
+#include "node/audit/audit_log.h"
 #include "node/auth/records.h"
 #include "node/catalog/catalog_state_machine.h"
 #include "node/catalog/metadata_store.h"
@@ -344,6 +345,8 @@ void Node::Shutdown() {
   // Requests in flight finish first (a short grace), new ones are refused.
   if (http_) http_->Stop(std::chrono::seconds(5));
   if (membership_thread_.joinable()) membership_thread_.join();
+  // What the last requests recorded goes out while Raft still runs.
+  if (audit_) audit_->Stop();
   if (repair_) repair_->Stop();
   if (scrubber_) scrubber_->Stop();
   if (peers_) peers_->Stop();
@@ -549,6 +552,17 @@ int Node::StartHttp() {
                  std::chrono::system_clock::now().time_since_epoch())
           .count();
     };
+    // The audit trail: entries batched into Raft commands once a second (node/audit/audit_log.h).
+    audit::AuditLog::Options audit_options;
+    audit_options.now_ms = auth_options.now_ms;
+    catalog::Proposer* proposer = proposer_.get();
+    audit_ =
+        std::make_unique<audit::AuditLog>(audit_options, [proposer](const std::vector<std::string>& entries) {
+          return proposer->Propose(catalog::AppendAuditCmd{entries}, std::chrono::seconds(10)).status();
+        });
+    audit_->Start();
+    auth_options.audit = audit_.get();
+    deps.audit = audit_.get();
     auth_ = std::make_unique<api::AuthApi>(std::move(auth_options), metadata_.get(), proposer_.get());
     deps.auth = auth_.get();
   } else {

@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
@@ -26,6 +27,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
+#include <cctype>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
@@ -35,6 +37,7 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -44,6 +47,22 @@
 namespace dispotify::api::http {
 
 namespace {
+
+// The client's X-Request-Id when it is a sane token (1..64 of [A-Za-z0-9._-]: it goes into logs,
+// audit entries and a response header), else a fresh random one (16 hex digits). Not a secret:
+// it only ties a client's report to the node's records.
+std::string RequestIdOf(const HeaderMap& headers) {
+  if (auto sent = headers.Get("X-Request-Id");
+      sent && !sent->empty() && sent->size() <= 64 && std::all_of(sent->begin(), sent->end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+      })) {
+    return std::string(*sent);
+  }
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -599,6 +618,7 @@ class Session : public std::enable_shared_from_this<Session> {
     req.chunked = parser_->chunked();
     req.remote_address = remote_;
     record_method_ = req.method;
+    req.request_id = RequestIdOf(req.headers);
     const bool head = req.method == "HEAD";
     const bool client_keep_alive = parser_->keep_alive();
 
@@ -699,6 +719,7 @@ class Session : public std::enable_shared_from_this<Session> {
                 const SocketBodyReader* body) {
     bool keep_alive = client_keep_alive && parser_->is_done() && !server_.stopping() &&
                       (body == nullptr || body->failure() == BodyFailure::kNone);
+    if (!req.request_id.empty()) response.AddHeader("X-Request-Id", req.request_id);
     if (!SendResponse(response, req.version, head, &keep_alive)) return After::kClose;
     return keep_alive ? After::kKeepAlive : After::kClose;
   }

@@ -64,6 +64,8 @@ struct Request {
   std::optional<uint64_t> content_length;
   bool chunked = false;
   std::string remote_address;  // "ip:port" of the client
+  // The client's X-Request-Id when sane, else one the server made; echoed in the response.
+  std::string request_id;
   // Who is calling, set by the server's RequestGuard before the handler runs; null when the
   // server has no guard (security off).
   std::shared_ptr<const auth::Principal> principal;

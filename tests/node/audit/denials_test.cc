@@ -5,7 +5,7 @@
 #include <set>
 #include <string>
 
-#include "node/audit/chain.h"
+#include "common/audit/chain.h"
 
 namespace dispotify::audit {
 namespace {

@@ -8,6 +8,8 @@
 
 #include <fstream>
 
+#include "common/audit/chain.h"
+#include "common/audit/entry.h"
 #include "common/encoding.h"
 #include "tests/mocks/temp_dir.h"
 
@@ -91,6 +93,8 @@ TEST(CatalogCommands, EveryKindRoundTrips) {
       At(16, DeleteUserCmd{"alice"}),
       At(17, PutTokenCmd{std::string(64, 'a'), "alice", "{}"}),
       At(18, RevokeTokenCmd{std::string(64, 'a'), "alice"}),
+      At(19, AppendAuditCmd{{"x", "yz"}}),
+      At(20, TrimAuditCmd{7}),
   };
   for (const auto& c : cmds) {
     auto back = DecodeCommand(EncodeCommand(c));
@@ -482,6 +486,57 @@ TEST(CatalogStateMachine, TheFirstUploaderOwnsASongUntilItIsDeleted) {
   EXPECT_FALSE(r.store().GetSetting(UploaderKey("a"))->has_value());
   ASSERT_TRUE(r.Apply(4, At(4, PutSongCmd{MakeSong("a"), true, {}, "", 0, "bob"})).status.ok());
   EXPECT_EQ(r.store().GetSetting(UploaderKey("a"))->value_or(""), "bob");
+}
+
+std::string UnchainedEntry(const std::string& actor) {
+  audit::Entry e;
+  e.time_ms = 5;
+  e.actor = actor;
+  e.client = "127.0.0.1";
+  e.action = audit::Action::kUpload;
+  e.target = "song";
+  e.code = "ok";
+  return *audit::Encode(e);
+}
+
+TEST(CatalogStateMachine, AuditEntriesAreChainedInLogOrderAndTrimmedToACheckpoint) {
+  mocks::TempDir dir;
+  CatalogServer r(dir.path());
+  auto first = r.Apply(1, At(1, AppendAuditCmd{{UnchainedEntry("a"), UnchainedEntry("b")}}));
+  ASSERT_TRUE(first.status.ok()) << first.status.ToString();
+  EXPECT_EQ(first.value, "2");
+  ASSERT_TRUE(r.Apply(2, At(2, AppendAuditCmd{{UnchainedEntry("c")}})).status.ok());
+  std::vector<audit::Entry> entries;
+  auto stored = r.store().ListSettings(kAuditEntryPrefix, "", 100);
+  ASSERT_TRUE(stored.ok());
+  for (const auto& [key, bytes] : *stored) {
+    entries.push_back(*audit::Decode(bytes));
+    EXPECT_EQ(key, AuditEntryKey(entries.back().seq));
+  }
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[2].actor, "c");
+  const auto head = audit::ParseHead(r.store().GetSetting(kAuditHeadKey)->value_or(""));
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(*head, audit::HeadOf(entries[2]));
+  EXPECT_FALSE(audit::Check(entries, {}, head).fault.has_value());
+  // One entry that does not decode refuses the whole batch.
+  EXPECT_EQ(r.Apply(3, At(3, AppendAuditCmd{{UnchainedEntry("d"), "garbage"}})).status.code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.store().ListSettings(kAuditEntryPrefix, "", 100)->size(), 3u);
+  // Retention keeps a checkpoint from which the rest still verifies.
+  ASSERT_TRUE(r.Apply(4, At(4, TrimAuditCmd{2})).status.ok());
+  auto kept = r.store().ListSettings(kAuditEntryPrefix, "", 100);
+  ASSERT_EQ(kept->size(), 1u);
+  const auto checkpoint = audit::ParseHead(r.store().GetSetting(kAuditCheckpointKey)->value_or(""));
+  ASSERT_TRUE(checkpoint.has_value());
+  EXPECT_EQ(*checkpoint, audit::HeadOf(entries[1]));
+  std::vector<audit::Entry> rest = {*audit::Decode(kept->front().second)};
+  EXPECT_FALSE(audit::Check(rest, *checkpoint, head).fault.has_value());
+  EXPECT_TRUE(r.Apply(5, At(5, TrimAuditCmd{1})).status.ok()) << "already trimmed: a no-op";
+  EXPECT_EQ(r.Apply(6, At(6, TrimAuditCmd{9})).status.code(), StatusCode::kInvalidArgument);
+  // The chain goes on from the head after a trim.
+  ASSERT_TRUE(r.Apply(7, At(7, AppendAuditCmd{{UnchainedEntry("e")}})).status.ok());
+  EXPECT_EQ(audit::ParseHead(r.store().GetSetting(kAuditHeadKey)->value_or(""))->seq, 4u);
 }
 
 TEST(CatalogStateMachine, DrainingNodesAreASortedSetting) {

@@ -1,6 +1,9 @@
-#include "node/audit/chain.h"
+#include "common/audit/chain.h"
 
 #include <limits>
+
+#include "common/encoding.h"
+#include "common/sha256.h"
 
 namespace dispotify::audit {
 
@@ -97,6 +100,30 @@ Result<ChainHead> Verify(std::span<const Entry> entries, const Checkpoint& start
                               std::string(FaultName(v.fault->fault)));
   }
   return v.head;
+}
+
+std::string FormatHead(const ChainHead& head) {
+  return std::to_string(head.seq) + " " + ToHex(head.hash);
+}
+
+std::optional<ChainHead> ParseHead(std::string_view text) {
+  const size_t space = text.find(' ');
+  if (space == std::string_view::npos || text.size() - space - 1 != 2 * kHashSize) return std::nullopt;
+  ChainHead h;
+  if (!encoding::ParseU64(text.substr(0, space), &h.seq)) return std::nullopt;
+  const std::string_view hex = text.substr(space + 1);
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < kHashSize; ++i) {
+    const int hi = nibble(hex[2 * i]);
+    const int lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    h.hash[i] = static_cast<uint8_t>(hi * 16 + lo);
+  }
+  return h;
 }
 
 }  // namespace dispotify::audit

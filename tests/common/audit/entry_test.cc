@@ -1,4 +1,4 @@
-#include "node/audit/entry.h"
+#include "common/audit/entry.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "node/audit/chain.h"
+#include "common/audit/chain.h"
 
 #include <gtest/gtest.h>
 

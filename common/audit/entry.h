@@ -1,6 +1,6 @@
 #pragma once
 // One entry of the audit trail: who did what, when, from where, with which result. Entries are
-// hash-chained (node/audit/chain.h): each carries the hash of the one before it, so rewriting or
+// hash-chained (common/audit/chain.h): each carries the hash of the one before it, so rewriting or
 // dropping an entry breaks every later link. The encoding below is what the hash covers, so it
 // is canonical (one byte string per entry) and must never change silently: a change is a new
 // version, and a test pins the hash of a fixed entry.

@@ -1,5 +1,5 @@
 #pragma once
-// The hash chain over audit entries (node/audit/entry.h). Entry n carries seq n and the hash of
+// The hash chain over audit entries (common/audit/entry.h). Entry n carries seq n and the hash of
 // entry n-1 in prev_hash; its own hash covers both, so changing, dropping, inserting or
 // reordering entries breaks a link that Verify finds.
 //
@@ -20,8 +20,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/audit/entry.h"
 #include "common/status.h"
-#include "node/audit/entry.h"
 
 namespace dispotify::audit {
 
@@ -34,6 +34,12 @@ struct ChainHead {
 
 // The head before the oldest entry still kept; {0, zeros} while nothing was dropped.
 using Checkpoint = ChainHead;
+
+// A head as text, "<seq> <64 lowercase hex digits>" (how the catalog stores the head and the
+// checkpoint, and how the admin API and the CLI show them); ParseHead is its inverse (nullopt for
+// anything else).
+std::string FormatHead(const ChainHead& head);
+std::optional<ChainHead> ParseHead(std::string_view text);
 
 inline ChainHead HeadOf(const Entry& entry) {
   return {entry.seq, entry.hash};
