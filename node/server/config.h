@@ -60,6 +60,12 @@
 //   web_root: auto                  # the web UI's built files, served at / (node/api/static_files.h):
 //                                   # auto = share/dispotify/web beside the executable's bin/, or
 //                                   # the source tree's web/dist above it; "" = no UI
+//   encryption_keyring_file: ""     # encryption at rest ("" = off): a keyring file of
+//                                   # <id>:<base64 of 32 bytes> lines, the last one current
+//                                   # (node/replication/sealed_blob.h, docs/security.md), mode 0600
+//                                   # or stricter. New blobs are sealed under the current key, old
+//                                   # ones re-sealed in the background; read at start (a bad file
+//                                   # stops the node), so a rotation takes a restart
 // Flags only: --config FILE, --reset (wipe a removed member's data dir, then exit), --help.
 // `dispotify-node probe URL` is not a configuration: main hands it to common/rest/probe.h.
 // Unknown keys and flags are errors (a typo must not silently keep a default).
@@ -118,6 +124,7 @@ struct NodeConfig {
   int read_timeout_ms = 2000;
   int upload_lock_ttl_ms = 15000;
   std::string web_root = "auto";
+  std::string encryption_keyring_file;  // "": encryption at rest off
 
   bool node_id_set = false;  // node_id was given explicitly (file, env or flag), not defaulted
   bool reset = false;        // flag only
