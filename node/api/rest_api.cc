@@ -799,9 +799,11 @@ class Routes {
         std::shared_ptr<replication::BlobReader> sealed(std::move(reader).value());
         auto next = std::make_shared<uint64_t>(start);
         const uint64_t end = start + length;
+        replication::FileService* files = by_content ? nullptr : deps_.files;
+        const NodeId self = options_.self;
         return finish(Response::Stream(
             status,
-            [sealed, next, end](char* buf, size_t max) -> Result<size_t> {
+            [sealed, next, end, files, self](char* buf, size_t max) -> Result<size_t> {
               // Stop each piece at a chunk boundary when it can, so that after a Range's first
               // piece every chunk is decrypted once, in place.
               const uint64_t chunk = sealed->seal_chunk_size();
@@ -809,7 +811,13 @@ class Routes {
               const uint64_t to_boundary = chunk - *next % chunk;
               if (want > to_boundary) want = to_boundary + (want - to_boundary) / chunk * chunk;
               auto n = sealed->ReadAt(*next, buf, static_cast<size_t>(want));
-              if (n.ok()) *next += *n;
+              if (n.ok()) {
+                *next += *n;
+              } else if (n.status().code() == StatusCode::kCorruption && files != nullptr) {
+                // A chunk failed its tag: nothing of it went out (the stream is cut); unlike a
+                // plaintext range, the damage is known now, so repair need not wait for the scrub.
+                files->ReportBadCopy(sealed->file_id(), self, catalog::ReplicaState::kCorrupt);
+              }
               return n;
             },
             length, ctype));
