@@ -348,6 +348,8 @@ class BlobStore {
   Status Init();
   std::string ShardDir(std::string_view file_id) const;
   std::string BlobPath(std::string_view file_id) const;
+  // A blob's content size when its header cannot be read: its length after the blob header.
+  uint64_t ContentBytesOnDisk(const std::string& path);
   // Deletes a temp file, logging (not returning) a failure: temp files are also swept on open.
   void RemoveTemp(const std::string& tmp_path);
   // The commit point of BlobWriter::Commit: `tmp_path` is complete, verified and synced.

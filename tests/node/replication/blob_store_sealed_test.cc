@@ -271,6 +271,17 @@ TEST_F(SealedBlobStoreTest, RotationReadsOldFilesAndResealMovesThemToTheNewKey) 
   EXPECT_TRUE(temps->empty());
 }
 
+TEST_F(SealedBlobStoreTest, StatsCountContentBytesOfSealedBlobs) {
+  ASSERT_TRUE(Put("a", Bytes(100000, 30)).ok());
+  ASSERT_TRUE(Put("b", Bytes(5000, 31)).ok());
+  EXPECT_EQ(store_->Stats()->bytes, 105000u) << "the plaintext's size, not the sealed file's";
+  ASSERT_TRUE(Put("a", Bytes(100000, 30)).ok());  // re-committed: replaced, not added
+  EXPECT_EQ(store_->Stats()->bytes, 105000u);
+  ASSERT_TRUE(store_->Delete("a").ok());
+  EXPECT_EQ(store_->Stats()->bytes, 5000u);
+  EXPECT_EQ(store_->Delete("a").code(), StatusCode::kNotFound);
+}
+
 TEST_F(SealedBlobStoreTest, ResealLeavesADeletedBlobDeleted) {
   Reopen(nullptr);
   ASSERT_TRUE(Put("gone", Bytes(1000, 20)).ok());
