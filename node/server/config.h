@@ -119,12 +119,13 @@ struct NodeConfig {
   uint64_t dead_after_s = 600;
   std::string api_token;
   std::string api_token_file;  // read into api_token by Validate
+  // "": encryption at rest off (the node loads the keyring).
+  std::string encryption_keyring_file;
   int inventory_interval_ms = 0;
   int64_t orphan_grace_ms = 0;
   int read_timeout_ms = 2000;
   int upload_lock_ttl_ms = 15000;
   std::string web_root = "auto";
-  std::string encryption_keyring_file;  // "": encryption at rest off
 
   bool node_id_set = false;  // node_id was given explicitly (file, env or flag), not defaulted
   bool reset = false;        // flag only
