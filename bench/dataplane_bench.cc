@@ -3,6 +3,8 @@
 // that move when a 4th and a 5th node join. Prints one line per figure; asserts nothing.
 //
 //   dispotify-dataplane-bench [--total-mib 1024] [--file-mib 16] [--rebalance-files 300]
+//                             [--only rebalance,repair,encryption] [--enc-file-mib 64] [--enc-files 2]
+//                             [--enc-seconds 5]
 //                             [--repair-bytes-per-s N]   (the nodes' repair throttle; 0 = none)
 //
 // Repair: 4 nodes, R=3, --total-mib of files; a node that is not the leader is killed (kill -9)
@@ -11,13 +13,31 @@
 // Rebalance: 3 nodes, R=3, --rebalance-files small files; node 4 joins (registers as a learner;
 // its share moves to it), then node 5; after each join, copies made / copies in all.
 // Ideal fractions: R/N of the files gain the new node, i.e. 1/N of all copies move.
+// Encryption at rest: two one-node clusters started side by side, one plain and one with a keyring
+// (encryption_keyring_file); the same --enc-file-mib MP3s (random frame payloads) uploaded through
+// REST to each (upload MB/s), then streamed back for --enc-seconds per case: full reads and 1 MiB
+// Range reads at random offsets, with 1 and 4 clients (keep-alive connections, bodies read into
+// user space and discarded). Plain streams go out with sendfile; sealed ones are decrypted chunk
+// by chunk into the send buffer. Each case prints MB/s off and on and the ratio on/off; the last
+// line is the mean ratio of the stream cases:
+//   encryption: stream_ratio=<on/off> upload_ratio=<on/off>
+//
+//   --only rebalance,repair,encryption (default: all three)
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -28,6 +48,7 @@
 #include "e2e/cluster_harness.h"
 #include "e2e/files_client.h"
 #include "node/replication/placement.h"
+#include "tests/support/audio_files.h"
 
 namespace {
 
@@ -42,6 +63,10 @@ struct Options {
   uint64_t file_mib = 16;
   int rebalance_files = 300;
   std::string repair_bytes_per_s = "0";
+  std::string only = "rebalance,repair,encryption";
+  uint64_t enc_file_mib = 64;
+  int enc_files = 2;
+  double enc_seconds = 5;
 };
 
 [[noreturn]] void Die(const std::string& why) {
@@ -195,6 +220,197 @@ void RebalanceFigure(const Options& o) {
   }
 }
 
+// --- encryption at rest -----------------------------------------------------------------------
+
+// One keep-alive HTTP/1.1 connection to 127.0.0.1:port; just enough client for the figures.
+class HttpConn {
+ public:
+  explicit HttpConn(int port) : port_(port), buf_(1 << 20) {}
+  ~HttpConn() { Close(); }
+  HttpConn(const HttpConn&) = delete;
+  HttpConn& operator=(const HttpConn&) = delete;
+
+  // Sends `head` (and `body`), reads the answer; returns the status and the body's size (the body
+  // itself is discarded), nullopt on a broken connection.
+  std::optional<std::pair<int, uint64_t>> Call(const std::string& head, std::string_view body = {}) {
+    if (fd_ < 0 && !Connect()) return std::nullopt;
+    if (!SendAll(head) || !SendAll(body)) return Fail();
+    std::string h;
+    while (h.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::recv(fd_, buf_.data(), 1, 0);  // byte by byte: the head is small
+      if (n <= 0) return Fail();
+      h.push_back(buf_[0]);
+    }
+    const int status = std::atoi(h.c_str() + 9);
+    uint64_t length = 0;
+    for (const char* key : {"Content-Length: ", "content-length: "}) {
+      auto at = h.find(key);
+      if (at != std::string::npos) length = std::strtoull(h.c_str() + at + std::strlen(key), nullptr, 10);
+    }
+    for (uint64_t left = length; left > 0;) {
+      ssize_t n = ::recv(fd_, buf_.data(), std::min<uint64_t>(left, buf_.size()), 0);
+      if (n <= 0) return Fail();
+      left -= static_cast<uint64_t>(n);
+    }
+    return std::make_pair(status, length);
+  }
+
+ private:
+  bool Connect() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      Close();
+      return false;
+    }
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return true;
+  }
+  bool SendAll(std::string_view data) {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+  std::nullopt_t Fail() {
+    Close();
+    return std::nullopt;
+  }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  int port_;
+  int fd_ = -1;
+  std::vector<char> buf_;
+};
+
+// An MP3 of about `bytes` (valid tag and frame headers) whose frames carry random payload.
+std::string NoisyMp3(uint64_t bytes, uint64_t seed) {
+  const int frames = static_cast<int>(bytes / dispotify::testing_audio::kMp3FrameBytes);
+  std::string mp3 = dispotify::testing_audio::MakeMp3("Bench", frames);
+  std::mt19937_64 rng(seed);
+  const size_t audio = mp3.size() - static_cast<size_t>(frames) * dispotify::testing_audio::kMp3FrameBytes;
+  for (size_t f = audio; f < mp3.size(); f += dispotify::testing_audio::kMp3FrameBytes) {
+    for (size_t i = f + 4; i < f + dispotify::testing_audio::kMp3FrameBytes; ++i)
+      mp3[i] = static_cast<char>(rng());
+  }
+  return mp3;
+}
+
+// Streams `ids` (each `size` bytes) from `port` with `clients` connections for `seconds`: whole
+// files, or 1 MiB ranges at random offsets. Returns MB/s of bodies.
+double StreamMBps(int port, const std::vector<std::string>& ids, uint64_t size, int clients, bool ranges,
+                  double seconds) {
+  constexpr uint64_t kRange = 1 << 20;
+  std::atomic<uint64_t> bytes{0};
+  std::atomic<bool> failed{false};
+  const auto start = Clock::now();
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < clients; ++t) {
+    threads.emplace_back([&, t] {
+      HttpConn conn(port);
+      std::mt19937_64 rng(static_cast<uint64_t>(t) + 1);
+      for (uint64_t i = 0; Clock::now() < end; ++i) {
+        const std::string& id = ids[(i + static_cast<uint64_t>(t)) % ids.size()];
+        std::string head = "GET /music/stream/" + id + " HTTP/1.1\r\nHost: bench\r\n";
+        uint64_t want = size;
+        if (ranges) {
+          const uint64_t first = rng() % (size - kRange);
+          head += "Range: bytes=" + std::to_string(first) + "-" + std::to_string(first + kRange - 1) + "\r\n";
+          want = kRange;
+        }
+        auto r = conn.Call(head + "\r\n");
+        if (!r || r->second != want || (r->first != 200 && r->first != 206)) {
+          failed = true;
+          return;
+        }
+        bytes += r->second;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  if (failed) Die("a stream request failed");
+  return static_cast<double>(bytes.load()) / 1e6 / Seconds(Clock::now() - start);
+}
+
+void EncryptionFigure(const Options& o) {
+  struct Side {
+    const char* name;
+    std::unique_ptr<Cluster> cluster;
+    int port = 0;
+    double upload_mbps = 0;
+  };
+  Side sides[2] = {{"off", nullptr}, {"on", nullptr}};
+  for (int i = 0; i < 2; ++i) {
+    Side& side = sides[i];
+    side.cluster = std::make_unique<Cluster>(1, std::string("bench-enc-") + side.name);
+    std::vector<std::string> flags = {"--replication-factor", "1",      "--scrub-interval-s", "0",
+                                      "--log-level",          "warning"};
+    if (i == 1) {
+      const std::string keyring = side.cluster->base_dir() + "/keyring";
+      dispotify::e2e::WriteKeyringFile(keyring, {"bench-1"});
+      side.cluster->spec(1).keyring_file = keyring;
+    }
+    side.cluster->SetCommonFlags(flags);
+    side.cluster->StartAll();
+    if (side.cluster->WaitLeader() == 0) Die("no leader");
+    side.port = side.cluster->spec(1).http_port;
+  }
+  std::vector<std::string> ids;
+  std::vector<std::string> contents;
+  for (int f = 0; f < o.enc_files; ++f) {
+    ids.push_back("enc-" + std::to_string(f) + ".mp3");
+    contents.push_back(NoisyMp3(o.enc_file_mib << 20, static_cast<uint64_t>(f) + 1));
+  }
+  const uint64_t size = contents[0].size();
+  for (Side& side : sides) {
+    HttpConn conn(side.port);
+    const auto start = Clock::now();
+    for (size_t f = 0; f < ids.size(); ++f) {
+      const std::string head = "POST /music/upload?filename=" + ids[f] +
+                               " HTTP/1.1\r\nHost: bench\r\nContent-Type: audio/mpeg\r\nContent-Length: " +
+                               std::to_string(contents[f].size()) + "\r\n\r\n";
+      std::optional<std::pair<int, uint64_t>> r;
+      for (int attempt = 0; attempt < 100; ++attempt) {  // 503 until the node is ready
+        r = conn.Call(head, contents[f]);
+        if (r && r->first != 503) break;
+        std::this_thread::sleep_for(200ms);
+      }
+      if (!r || r->first != 201) Die(std::string("upload to the encryption-") + side.name + " node failed");
+    }
+    side.upload_mbps = static_cast<double>(size * ids.size()) / 1e6 / Seconds(Clock::now() - start);
+  }
+  std::printf("encryption upload: files=%zu file_mib=%lu R=1 off_MBps=%.1f on_MBps=%.1f ratio=%.3f\n",
+              ids.size(), static_cast<unsigned long>(o.enc_file_mib), sides[0].upload_mbps,
+              sides[1].upload_mbps, sides[1].upload_mbps / sides[0].upload_mbps);
+  // One warm-up pass each (page cache, the store's verified-copy memo), then the cases.
+  for (Side& side : sides) StreamMBps(side.port, ids, size, 1, false, 1.0);
+  double ratio_sum = 0;
+  int cases = 0;
+  for (bool ranges : {false, true}) {
+    for (int clients : {1, 4}) {
+      const double off = StreamMBps(sides[0].port, ids, size, clients, ranges, o.enc_seconds);
+      const double on = StreamMBps(sides[1].port, ids, size, clients, ranges, o.enc_seconds);
+      std::printf("encryption stream: %s clients=%d off_MBps=%.1f on_MBps=%.1f ratio=%.3f\n",
+                  ranges ? "range_1MiB" : "full", clients, off, on, on / off);
+      ratio_sum += on / off;
+      ++cases;
+    }
+  }
+  std::printf("encryption: stream_ratio=%.3f upload_ratio=%.3f\n", ratio_sum / cases,
+              sides[1].upload_mbps / sides[0].upload_mbps);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -210,11 +426,23 @@ int main(int argc, char** argv) {
       o.rebalance_files = std::stoi(value);
     } else if (flag == "--repair-bytes-per-s") {
       o.repair_bytes_per_s = value;
+    } else if (flag == "--only") {
+      o.only = value;
+    } else if (flag == "--enc-file-mib") {
+      o.enc_file_mib = std::stoull(value);
+    } else if (flag == "--enc-files") {
+      o.enc_files = std::stoi(value);
+    } else if (flag == "--enc-seconds") {
+      o.enc_seconds = std::stod(value);
     } else {
       Die("unknown flag " + flag);
     }
   }
-  RebalanceFigure(o);
-  RepairFigure(o);
+  auto wanted = [&](const std::string& part) {
+    return ("," + o.only + ",").find("," + part + ",") != std::string::npos;
+  };
+  if (wanted("rebalance")) RebalanceFigure(o);
+  if (wanted("repair")) RepairFigure(o);
+  if (wanted("encryption")) EncryptionFigure(o);
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +18,9 @@
 #include <set>
 #include <stdexcept>
 #include <thread>
+
+#include "common/base64.h"
+#include "common/sha256.h"
 
 #ifndef DISPOTIFY_NODE_BINARY
 #error "DISPOTIFY_NODE_BINARY must name the dispotify-node executable"
@@ -76,6 +80,22 @@ std::string MakeTempDir(const std::string& prefix) {
   std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/" + prefix + ".XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   return tmpl;
+}
+
+void WriteKeyringFile(const std::string& path, const std::vector<std::string>& key_ids) {
+  std::string text = "# written by the e2e harness\n";
+  for (const std::string& id : key_ids) {
+    const Sha256::Digest key = Sha256Digest("e2e keyring key " + id);
+    text += id + ":" + Base64Encode(std::string_view(reinterpret_cast<const char*>(key.data()), key.size())) +
+            "\n";
+  }
+  // Written in place with the mode set first: the node refuses a keyring others may read.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot write keyring " + path);
+  ::fchmod(fd, 0600);
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!ok) throw std::runtime_error("cannot write keyring " + path);
 }
 
 Process::Process(const std::vector<std::string>& argv, const std::string& log_path) {
@@ -185,6 +205,10 @@ std::vector<std::string> Cluster::BaseArgs(uint64_t id) const {
   if (s.peer_port != 0) {
     args.push_back("--advertise");
     args.push_back(s.peer_address());
+  }
+  if (!s.keyring_file.empty()) {
+    args.push_back("--encryption-keyring-file");
+    args.push_back(s.keyring_file);
   }
   return args;
 }

@@ -22,6 +22,11 @@ namespace dispotify::e2e {
 int FreePort();
 std::string MakeTempDir(const std::string& prefix);
 
+// Writes a keyring file (node/replication/sealed_blob.h: "<id>:<base64 of 32 bytes>" lines, the
+// last one current) with mode 0600, as the node requires; each key is 32 bytes derived from its
+// id, so a test that rewrites the file for a rotation gets the same bytes for the same id.
+void WriteKeyringFile(const std::string& path, const std::vector<std::string>& key_ids);
+
 // One child process (RAII): started in its own process group; killed with SIGKILL on destruction.
 class Process {
  public:
@@ -50,6 +55,9 @@ struct NodeSpec {
   // When set, the other nodes reach this one at this port (e.g. a proxy the test can cut) and the
   // node advertises it; it still listens on `port`.
   int peer_port = 0;
+  // When set, the node gets --encryption-keyring-file with it (encryption at rest); see
+  // WriteKeyringFile.
+  std::string keyring_file;
   std::string address() const { return "127.0.0.1:" + std::to_string(port); }
   std::string peer_address() const {
     return "127.0.0.1:" + std::to_string(peer_port != 0 ? peer_port : port);

@@ -843,10 +843,39 @@ class Routes {
       return headers(std::move(r));
     };
 
-    // A verified local copy goes out with sendfile(2).
+    // A verified local copy goes out with sendfile(2); a sealed (encrypted) one cannot, since the
+    // file holds ciphertext: its chunks are decrypted by this request's own reader straight into
+    // the server's send buffer (whole chunks, no copy) and written from there.
     if (song.size_bytes > 0 && (by_content || HoldsHealthyCopy(song.file_id))) {
       auto reader = deps_.blobs->OpenVerified(song.file_id);
-      if (reader.ok() && (*reader)->sha256() == song.sha256) {
+      if (reader.ok() && (*reader)->sha256() == song.sha256 && (*reader)->sealed() && length > 0) {
+        std::shared_ptr<replication::BlobReader> sealed(std::move(reader).value());
+        auto next = std::make_shared<uint64_t>(start);
+        const uint64_t end = start + length;
+        replication::FileService* files = by_content ? nullptr : deps_.files;
+        const NodeId self = options_.self;
+        return finish(Response::Stream(
+            status,
+            [sealed, next, end, files, self](char* buf, size_t max) -> Result<size_t> {
+              // Stop each piece at a chunk boundary when it can, so that after a Range's first
+              // piece every chunk is decrypted once, in place.
+              const uint64_t chunk = sealed->seal_chunk_size();
+              uint64_t want = std::min<uint64_t>(max, end - *next);
+              const uint64_t to_boundary = chunk - *next % chunk;
+              if (want > to_boundary) want = to_boundary + (want - to_boundary) / chunk * chunk;
+              auto n = sealed->ReadAt(*next, buf, static_cast<size_t>(want));
+              if (n.ok()) {
+                *next += *n;
+              } else if (n.status().code() == StatusCode::kCorruption && files != nullptr) {
+                // A chunk failed its tag: nothing of it went out (the stream is cut); unlike a
+                // plaintext range, the damage is known now, so repair need not wait for the scrub.
+                files->ReportBadCopy(sealed->file_id(), self, catalog::ReplicaState::kCorrupt);
+              }
+              return n;
+            },
+            length, ctype));
+      }
+      if (reader.ok() && (*reader)->sha256() == song.sha256 && !(*reader)->sealed()) {
         int fd = ::open((*reader)->path().c_str(), O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
           return finish(

@@ -34,16 +34,18 @@ constexpr size_t kMaxListLimit = 10000;
 static_assert(kIdOffset + kMaxIdSize <= kCrcOffset && kCrcOffset + 4 == kHeaderSize);
 
 struct Header {
+  uint32_t flags = 0;
   uint64_t size = 0;
   Sha256::Digest digest{};
   std::string file_id;
 };
 
-std::string EncodeHeader(std::string_view file_id, uint64_t size, const Sha256::Digest& digest) {
+std::string EncodeHeader(std::string_view file_id, uint64_t size, const Sha256::Digest& digest,
+                         uint32_t flags) {
   std::string h(kMagic, sizeof(kMagic));
   PutU32(&h, kVersion);
   PutU32(&h, static_cast<uint32_t>(kHeaderSize));
-  PutU32(&h, 0);  // flags
+  PutU32(&h, flags);
   PutU32(&h, static_cast<uint32_t>(file_id.size()));
   PutU64(&h, size);
   h.append(reinterpret_cast<const char*>(digest.data()), digest.size());
@@ -64,11 +66,12 @@ Status DecodeHeader(std::string_view data, const std::string& path, Header* h) {
   const uint32_t header_size = GetU32(p + 12);
   const uint32_t flags = GetU32(p + 16);
   const uint32_t id_size = GetU32(p + 20);
-  if (version != kVersion || header_size != kHeaderSize || flags != 0) {
+  if (version != kVersion || header_size != kHeaderSize || (flags & ~kBlobFlagSealed) != 0) {
     return Status::FailedPrecondition(path + ": unsupported blob format (version " + std::to_string(version) +
                                       ", flags " + std::to_string(flags) + ")");
   }
   if (id_size == 0 || id_size > kMaxIdSize) return Status::Corruption(path + ": bad file id size");
+  h->flags = flags;
   h->size = GetU64(p + 24);
   std::memcpy(h->digest.data(), p + 32, h->digest.size());
   h->file_id.assign(p + kIdOffset, id_size);
@@ -84,6 +87,12 @@ Status ReadHeader(const File& file, Header* h) {
   DISPOTIFY_RETURN_IF_ERROR(DecodeHeader(buf, file.path(), h));
   auto length = file.Size();
   if (!length.ok()) return length.status();
+  if ((h->flags & kBlobFlagSealed) != 0) {
+    // The exact length depends on the sealed header's chunk size: SealedReader::Open checks it.
+    if (*length < kHeaderSize + kSealHeaderSize)
+      return Status::Corruption(file.path() + ": sealed blob cut short");
+    return Status::Ok();
+  }
   if (*length != kHeaderSize + h->size) {
     return Status::Corruption(file.path() + ": length " + std::to_string(*length) + ", header says " +
                               std::to_string(kHeaderSize + h->size));
@@ -151,6 +160,17 @@ Status BlobWriter::Append(std::string_view data) {
     Status s = store_->CheckSpace(file_id_, still_expected);
     if (!s.ok()) return Fail(std::move(s));
   }
+  if (seal_) {
+    // The SealWriter hands whole sealed chunks to Store (its sink).
+    Status s = seal_->Write(data);
+    return s.ok() || state_ == State::kFailed ? s : Fail(std::move(s));
+  }
+  return Store(data);
+}
+
+Status BlobWriter::Store(std::string_view data) {
+  if (state_ != State::kOpen)
+    return state_ == State::kFailed ? error_ : Status::FailedPrecondition("committed");
   if (buffered_ + data.size() > kBufferSize) {
     DISPOTIFY_RETURN_IF_ERROR(Flush());
     if (data.size() >= kBufferSize) {  // large pieces go straight from the caller's memory
@@ -186,6 +206,12 @@ Status BlobWriter::CommitChecked(std::optional<uint64_t> size, std::optional<std
   if (state_ != State::kOpen) {
     return state_ == State::kFailed ? error_ : Status::FailedPrecondition("blob " + file_id_ + " committed");
   }
+  std::string seal_header;
+  if (seal_) {
+    auto header = seal_->Finish();  // seals the last chunk into the buffer
+    if (!header.ok()) return state_ == State::kFailed ? error_ : Fail(header.status());
+    seal_header = std::move(header).value();
+  }
   DISPOTIFY_RETURN_IF_ERROR(Flush());
   for (const std::optional<uint64_t>& want : {options_.expected_size, size}) {
     if (want && written_ != *want) {
@@ -203,7 +229,9 @@ Status BlobWriter::CommitChecked(std::optional<uint64_t> size, std::optional<std
           Status::Corruption("blob " + file_id_ + ": SHA-256 " + hex + ", expected " + ToLower(*want)));
     }
   }
-  Status s = file_->PWrite(0, EncodeHeader(file_id_, written_, digest));
+  Status s = Status::Ok();
+  if (seal_) s = file_->PWrite(kHeaderSize, seal_header);
+  if (s.ok()) s = file_->PWrite(0, EncodeHeader(file_id_, written_, digest, seal_ ? kBlobFlagSealed : 0));
   if (s.ok()) s = file_->Sync();
   if (!s.ok()) return Fail(std::move(s));
   file_.reset();
@@ -245,14 +273,34 @@ BlobReader::BlobReader(std::unique_ptr<File> file, std::string file_id, uint64_t
       sha256_hex_(ToHex(digest)),
       data_offset_(data_offset) {}
 
+Status BlobReader::ReadContent(uint64_t offset, size_t n, char* buf) const {
+  if (sealed_) {
+    std::lock_guard lock(sealed_mu_);
+    auto got = sealed_->ReadPlain(offset, buf, n);
+    if (!got.ok())
+      return Status::FromCode(got.status().code(), "blob " + file_id_ + ": " + got.status().message());
+    if (*got != n) return Status::Corruption(file_->path() + ": sealed content shorter than its header says");
+    return Status::Ok();
+  }
+  auto got = file_->PRead(data_offset_ + offset, n, buf);
+  if (!got.ok()) return got.status();
+  if (*got != n) return Status::Corruption(file_->path() + ": shorter than its header says");
+  return Status::Ok();
+}
+
 Result<std::string> BlobReader::ReadAt(uint64_t offset, size_t max) const {
   if (offset >= size_) return std::string();
   const auto n = static_cast<size_t>(std::min<uint64_t>(max, size_ - offset));
   std::string out(n, '\0');
-  auto got = file_->PRead(data_offset_ + offset, n, out.data());
-  if (!got.ok()) return got.status();
-  if (*got != n) return Status::Corruption(file_->path() + ": shorter than its header says");
+  DISPOTIFY_RETURN_IF_ERROR(ReadContent(offset, n, out.data()));
   return out;
+}
+
+Result<size_t> BlobReader::ReadAt(uint64_t offset, char* buf, size_t max) const {
+  if (offset >= size_) return size_t{0};
+  const auto n = static_cast<size_t>(std::min<uint64_t>(max, size_ - offset));
+  DISPOTIFY_RETURN_IF_ERROR(ReadContent(offset, n, buf));
+  return n;
 }
 
 Result<size_t> BlobReader::ReadNext(char* buf, size_t max) {
@@ -260,9 +308,12 @@ Result<size_t> BlobReader::ReadNext(char* buf, size_t max) {
   if (verified_) return size_t{0};
   if (max == 0) return Status::InvalidArgument("ReadNext: max is 0");
   const auto n = static_cast<size_t>(std::min<uint64_t>(max, size_ - next_));
-  auto got = file_->PRead(data_offset_ + next_, n, buf);
-  if (!got.ok()) return error_ = got.status();
-  if (*got != n) return error_ = Status::Corruption(file_->path() + ": shorter than its header says");
+  if (Status s = ReadContent(next_, n, buf); !s.ok()) return error_ = s;
+  if (sealed_ && size_ == 0) {
+    // An empty sealed blob's only chunk holds no byte for ReadPlain to fetch: authenticate it.
+    std::lock_guard lock(sealed_mu_);
+    if (Status s = sealed_->Verify(); !s.ok()) return error_ = s;
+  }
   hasher_.Update(std::string_view(buf, n));
   next_ += n;
   if (next_ == size_) {
@@ -332,12 +383,19 @@ Status BlobStore::Init() {
       auto size = fs_.FileSize(path);
       if (!size.ok()) return size.status();
       ++files_;
+      // A stat per file, no header read: a sealed blob counts its chunk tags and sealed header too
+      // (about 0.03% more than its content) until the store is reopened after it is deleted.
       bytes_ += *size >= kHeaderSize ? *size - kHeaderSize : 0;  // a torn one shows up on Open
     }
   }
   DLOG_INFO << "blob store " << root_ << ": " << files_ << " blobs, " << bytes_ << " bytes; removed "
             << temps->size() << " temp files";
   return Status::Ok();
+}
+
+uint64_t BlobStore::ContentBytesOnDisk(const std::string& path) {
+  auto size = fs_.FileSize(path);
+  return size.ok() && *size >= kHeaderSize ? *size - kHeaderSize : 0;
 }
 
 void BlobStore::RemoveTemp(const std::string& tmp_path) {
@@ -364,8 +422,16 @@ Result<std::unique_ptr<BlobWriter>> BlobStore::Create(std::string_view file_id, 
     RemoveTemp(tmp_path);
     return s;
   }
-  return std::unique_ptr<BlobWriter>(
+  std::unique_ptr<BlobWriter> writer(
       new BlobWriter(this, std::string(file_id), tmp_path, std::move(file).value(), std::move(options)));
+  if (options_.keyring) {
+    BlobWriter* w = writer.get();
+    auto seal = SealWriter::Create(
+        *options_.keyring, [w](std::string_view sealed) { return w->Store(sealed); }, options_.seal);
+    if (!seal.ok()) return writer->Fail(seal.status());
+    writer->seal_ = std::move(seal).value();
+  }
+  return writer;
 }
 
 Status BlobStore::Install(const std::string& tmp_path, const std::string& file_id, uint64_t size,
@@ -391,8 +457,7 @@ Status BlobStore::Install(const std::string& tmp_path, const std::string& file_i
       DLOG_WARN << "blob store: replacing unreadable blob: " << hs.ToString();
     }
     replacing = true;
-    auto old_size = fs_.FileSize(path);
-    replaced_bytes = old_size.ok() && *old_size >= kHeaderSize ? *old_size - kHeaderSize : 0;
+    replaced_bytes = hs.ok() ? old.size : ContentBytesOnDisk(path);
   } else if (!fs_.IsDirectory(shard_dir)) {
     DISPOTIFY_RETURN_IF_ERROR(fs_.CreateDirs(shard_dir));
     DISPOTIFY_RETURN_IF_ERROR(fs_.SyncDir(blobs_dir_));
@@ -414,8 +479,106 @@ Result<std::unique_ptr<BlobReader>> BlobStore::Open(std::string_view file_id) {
   Header h;
   DISPOTIFY_RETURN_IF_ERROR(ReadHeader(**file, &h));
   if (h.file_id != file_id) return Status::Corruption((*file)->path() + ": header names " + h.file_id);
-  return std::unique_ptr<BlobReader>(
+  std::unique_ptr<BlobReader> reader(
       new BlobReader(std::move(file).value(), std::string(file_id), h.size, h.digest, kHeaderSize));
+  if ((h.flags & kBlobFlagSealed) != 0) DISPOTIFY_RETURN_IF_ERROR(OpenSealed(reader.get()));
+  return reader;
+}
+
+Status BlobStore::OpenSealed(BlobReader* reader) const {
+  const std::string& path = reader->file_->path();
+  if (!options_.keyring) {
+    // Not kCorruption: the copy is fine, this node cannot read it (and must not report it bad).
+    return Status::FailedPrecondition(path + ": sealed blob but no keyring (set encryption_keyring_file)");
+  }
+  auto length = reader->file_->Size();
+  if (!length.ok()) return length.status();
+  const File* file = reader->file_.get();
+  SealedSource source;
+  source.pread = [file](uint64_t offset, size_t n, char* buf) {
+    return file->PRead(kHeaderSize + offset, n, buf);
+  };
+  source.size = *length - kHeaderSize;
+  auto sealed = SealedReader::Open(std::move(source), *options_.keyring);
+  if (!sealed.ok()) {
+    // kNotFound would read as "no such blob" to every caller.
+    if (sealed.status().code() == StatusCode::kNotFound)
+      return Status::FailedPrecondition(path + ": " + sealed.status().message());
+    return Status::FromCode(sealed.status().code(), path + ": " + sealed.status().message());
+  }
+  if ((*sealed)->plain_size() != reader->size_) {
+    return Status::Corruption(path + ": sealed content of " + std::to_string((*sealed)->plain_size()) +
+                              " bytes, header says " + std::to_string(reader->size_));
+  }
+  reader->key_id_ = (*sealed)->key_id();
+  reader->sealed_ = std::move(sealed).value();
+  return Status::Ok();
+}
+
+bool BlobStore::NeedsReseal(const BlobReader& reader) const {
+  return options_.keyring && (!reader.sealed() || reader.key_id() != options_.keyring->current_id());
+}
+
+Result<bool> BlobStore::Reseal(std::string_view file_id) {
+  auto reader = Open(file_id);
+  if (!reader.ok()) return reader.status();
+  if (!NeedsReseal(**reader)) return false;
+  BlobReader& r = **reader;
+  const std::string tmp_path =
+      JoinPath(tmp_dir_, std::to_string(next_temp_.fetch_add(1, std::memory_order_relaxed)) + "-" +
+                             std::string(file_id) + ".reseal.tmp");
+  auto file = fs_.Open(tmp_path, OpenMode::kCreateTruncate);
+  if (!file.ok()) return file.status();
+  File* out = file->get();
+  Status s = out->Append(std::string(kHeaderSize, '\0'));
+  std::unique_ptr<SealWriter> seal;
+  if (s.ok()) {
+    auto created = SealWriter::Create(
+        *options_.keyring, [out](std::string_view sealed) { return out->Append(sealed); }, options_.seal);
+    if (created.ok()) {
+      seal = std::move(created).value();
+    } else {
+      s = created.status();
+    }
+  }
+  // ReadAll authenticates every old chunk and fails with kCorruption, before its last piece, when
+  // the plaintext does not match the header's SHA-256: nothing unverified is ever sealed.
+  if (s.ok()) s = r.ReadAll([&](std::string_view plain) { return seal->Write(plain); });
+  if (s.ok()) {
+    auto header = seal->Finish();
+    s = header.ok() ? out->PWrite(kHeaderSize, *header) : header.status();
+  }
+  if (s.ok()) s = out->PWrite(0, EncodeHeader(r.file_id(), r.size(), r.digest_, kBlobFlagSealed));
+  if (s.ok()) s = out->Sync();
+  file->reset();
+  if (!s.ok()) {
+    RemoveTemp(tmp_path);
+    return s;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  // Under mu_ no Install or Delete runs: the blob is replaced only if it still holds this content.
+  const std::string shard_dir = ShardDir(file_id);
+  const std::string path = JoinPath(shard_dir, file_id);
+  Header now;
+  Status hs;
+  {
+    auto current = fs_.Open(path, OpenMode::kRead);
+    hs = current.ok() ? ReadHeader(**current, &now) : current.status();
+  }
+  if (!hs.ok() || now.digest != r.digest_ || now.file_id != r.file_id()) {
+    RemoveTemp(tmp_path);
+    return false;
+  }
+  DISPOTIFY_RETURN_IF_ERROR(fs_.Rename(tmp_path, path));
+  ++reseals_;
+  DISPOTIFY_RETURN_IF_ERROR(fs_.SyncDir(shard_dir));
+  return true;
+}
+
+void BlobStore::RecordSealCensus(uint64_t sealed_files, uint64_t reseal_pending_files) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sealed_files_ = sealed_files;
+  reseal_pending_files_ = reseal_pending_files;
 }
 
 Status BlobStore::VerifyChecksum(std::string_view file_id) {
@@ -456,11 +619,17 @@ Status BlobStore::Delete(std::string_view file_id) {
   std::lock_guard<std::mutex> lock(mu_);
   const std::string shard_dir = ShardDir(file_id);
   const std::string path = JoinPath(shard_dir, file_id);
-  auto size = fs_.FileSize(path);
-  if (!size.ok()) return size.status();
+  if (!fs_.Exists(path)) return Status::NotFound(path + ": no such blob");
+  uint64_t content = 0;
+  {
+    Header h;
+    auto file = fs_.Open(path, OpenMode::kRead);
+    if (!file.ok()) return file.status();
+    content = ReadHeader(**file, &h).ok() ? h.size : ContentBytesOnDisk(path);
+  }
   DISPOTIFY_RETURN_IF_ERROR(fs_.Remove(path));
   files_ -= std::min<uint64_t>(files_, 1);
-  bytes_ -= std::min(bytes_, *size >= kHeaderSize ? *size - kHeaderSize : 0);
+  bytes_ -= std::min(bytes_, content);
   return fs_.SyncDir(shard_dir);
 }
 
@@ -498,6 +667,9 @@ Result<BlobStoreStats> BlobStore::Stats() {
     std::lock_guard<std::mutex> lock(mu_);
     stats.files = files_;
     stats.bytes = bytes_;
+    stats.sealed_files = sealed_files_;
+    stats.reseal_pending_files = reseal_pending_files_;
+    stats.reseals = reseals_;
   }
   auto space = fs_.Space(root_);
   if (!space.ok()) return space.status();

@@ -15,14 +15,32 @@
 //   offset 0    magic          8 bytes "DSPFYBLB"
 //          8    version        u32  1
 //          12   header_size    u32  256 (where the content starts)
-//          16   flags          u32  0 (reserved for encryption at rest; a reader that does not
-//                                   know a flag refuses the blob)
+//          16   flags          u32  0, or kBlobFlagSealed (1): encrypted at rest, see below. A
+//                                   reader that does not know a flag refuses the blob.
 //          20   file_id_size   u32  1..128
 //          24   content_size   u64
 //          32   sha256         32 bytes: SHA-256 of the content
 //          64   file_id        128 bytes, zero padded (a blob moved under another name is caught)
 //          192  zeros          up to offset 252
 //          252  header_crc     u32  CRC-32C of bytes [0, 252)
+// Sealed blobs (flags = kBlobFlagSealed; written when the store has a keyring): the 256-byte
+// header is followed not by the content but by a sealed file of it, exactly as sealed_blob.h
+// defines (its own 96-byte header at file offset 256, then the AES-256-GCM chunks), and the file is
+// 256 + SealedFileSize(content_size, chunk_size) bytes long (checked by SealedReader::Open, since
+// the chunk size lives in the sealed header). content_size and sha256 stay those of the plaintext,
+// so the catalog's SHA-256, the transfers between peers (plaintext over gRPC; each node seals with
+// its own keyring) and the scrub mean the same thing whether a copy is sealed or not, and a
+// plaintext blob and a sealed one of the same content are the same blob to Install. Keeping the
+// sealed file intact after the blob header (rather than merging the headers) reuses the sealed
+// format, its reader and its tests unchanged; the blob header is not in the GCM AAD, but it carries
+// its own CRC and file id, and a sealed region moved under another blob header decrypts to content
+// that fails that header's SHA-256 on the next full read or scrub, as a swapped plaintext would.
+// Version stays 1: plaintext blobs are byte-identical to before and keep reading; a sealed blob
+// met by a store without a keyring is kFailedPrecondition ("sealed blob but no keyring"), not
+// kCorruption, so it is never reported as a bad copy. A blob sealed under a key the keyring lacks
+// is kFailedPrecondition too. Re-sealing (Reseal below) rewrites a blob under the keyring's current
+// key through a temp file and the same rename, so a reader always sees one whole version.
+//
 // The file id lives in the header rather than in a sidecar file so that a blob is one file and
 // its commit is one rename (and because '.' is a legal id character, a sidecar suffix could
 // collide with another id).
@@ -44,7 +62,8 @@
 //    sees a complete stream of bad bytes, and must treat the kCorruption as a failed transfer.
 //  - Ranged reads (BlobReader::ReadAt, sendfile from path()/data_offset()) cannot be verified
 //    without reading the whole blob; they are covered by the periodic scrub (VerifyChecksum) and
-//    by every full read, which report corrupt copies for repair.
+//    by every full read, which report corrupt copies for repair. A sealed blob's ranged read is
+//    authenticated chunk by chunk (GCM) all the same: a damaged byte is kCorruption, not sent.
 //
 // Ids never escape the directory: every call validates the file id with catalog::IsValidFileId
 // (1..128 of [A-Za-z0-9._-], not "." or "..") and returns kInvalidArgument before any disk access.
@@ -69,10 +88,14 @@
 #include "common/file_system.h"
 #include "common/sha256.h"
 #include "common/status.h"
+#include "node/replication/sealed_blob.h"
 
 namespace dispotify::replication {
 
 class BlobStore;
+
+// The blob header's flags (see the format above).
+inline constexpr uint32_t kBlobFlagSealed = 1;
 
 struct BlobWriteOptions {
   std::optional<uint64_t> expected_size;
@@ -126,6 +149,8 @@ class BlobWriter {
 
   BlobWriter(BlobStore* store, std::string file_id, std::string tmp_path, std::unique_ptr<File> file,
              BlobWriteOptions options);
+  // Bytes for the file after its header (the content, or the sealed content), through buffer_.
+  Status Store(std::string_view data);
   Status Flush();
   // Both Commit()s: checks the expectations of Create and, when given, the late ones.
   Status CommitChecked(std::optional<uint64_t> size, std::optional<std::string_view> sha256);
@@ -140,7 +165,8 @@ class BlobWriter {
   State state_ = State::kOpen;
   Status error_;  // in kFailed
   Sha256 hasher_;
-  std::unique_ptr<char[]> buffer_;  // kBufferSize bytes
+  std::unique_ptr<SealWriter> seal_;  // set when the store has a keyring: the content goes through it
+  std::unique_ptr<char[]> buffer_;    // kBufferSize bytes (ciphertext when sealed)
   size_t buffered_ = 0;
   size_t peak_buffered_ = 0;
   uint64_t written_ = 0;
@@ -162,8 +188,19 @@ class BlobReader {
   const std::string& sha256() const { return sha256_hex_; }
 
   // Up to `max` content bytes at `offset` (fewer at the end). NOT verified: see the header
-  // comment. Safe to call concurrently with anything.
+  // comment (a sealed blob's chunks are authenticated). Safe to call concurrently with anything.
   Result<std::string> ReadAt(uint64_t offset, size_t max) const;
+  // The same into the caller's buffer (the streaming path: a sealed blob's whole chunks are
+  // decrypted straight into `buf`, no copy). Returns the bytes read, 0 at or past the end.
+  Result<size_t> ReadAt(uint64_t offset, char* buf, size_t max) const;
+
+  // Encrypted at rest: path()/data_offset() then hold ciphertext and must not be sent as they are.
+  bool sealed() const { return sealed_ != nullptr; }
+  // The keyring key a sealed blob is sealed under ("" for a plaintext blob).
+  const std::string& key_id() const { return key_id_; }
+  // Plaintext bytes per sealed chunk (0 for a plaintext blob): reads aligned to it decrypt each
+  // chunk once and copy nothing.
+  uint32_t seal_chunk_size() const { return sealed_ ? sealed_->chunk_size() : 0; }
 
   // Verified sequential read: the next up to `max` bytes into `buf`, from the start of the
   // content; 0 when the whole content has been delivered and matched its SHA-256. The call that
@@ -174,7 +211,7 @@ class BlobReader {
   Status ReadAll(const std::function<Status(std::string_view)>& sink);
 
   // For sendfile(2): the blob file and where its content starts. Bytes sent this way are not
-  // verified (as ReadAt).
+  // verified (as ReadAt). Plaintext blobs only (!sealed()).
   const std::string& path() const { return file_->path(); }
   uint64_t data_offset() const { return data_offset_; }
 
@@ -182,8 +219,15 @@ class BlobReader {
   friend class BlobStore;
   BlobReader(std::unique_ptr<File> file, std::string file_id, uint64_t size, Sha256::Digest digest,
              uint64_t data_offset);
+  // Content bytes [offset, offset + n) into buf (n within the content); sealed or not.
+  Status ReadContent(uint64_t offset, size_t n, char* buf) const;
 
   std::unique_ptr<File> file_;
+  // A sealed blob's decryptor (reads file_, so declared after it). It is single-threaded: ReadAt
+  // may run concurrently, hence the mutex.
+  std::unique_ptr<SealedReader> sealed_;
+  std::string key_id_;
+  mutable std::mutex sealed_mu_;
   const std::string file_id_;
   const uint64_t size_;
   const Sha256::Digest digest_;
@@ -201,6 +245,10 @@ struct BlobStoreOptions {
   // would have less than this left, so that the metadata store and the Raft log (usually on the
   // same disk) can still write when the blobs have filled it.
   uint64_t reserved_bytes = 0;
+  // Encryption at rest: with a keyring every new blob is sealed under its current key, and sealed
+  // blobs can be read; without one, new blobs are plaintext and sealed ones refused.
+  std::shared_ptr<const Keyring> keyring;
+  SealOptions seal;
 };
 
 struct BlobStoreStats {
@@ -209,6 +257,11 @@ struct BlobStoreStats {
   uint64_t free_bytes = 0;      // available to the node on the file system (statvfs f_bavail)
   uint64_t total_bytes = 0;     // size of the file system
   uint64_t reserved_bytes = 0;  // BlobStoreOptions::reserved_bytes
+  // Encryption at rest. Files by seal state as of the last census (the scrubber's inventory pass
+  // reads every header; the store does not at open, to keep start-up one directory walk).
+  uint64_t sealed_files = 0;          // sealed under the keyring's current key
+  uint64_t reseal_pending_files = 0;  // plaintext or an older key, while a keyring is set
+  uint64_t reseals = 0;               // blobs rewritten by Reseal since the store opened
 };
 
 struct BlobPage {
@@ -246,6 +299,21 @@ class BlobStore {
   static constexpr size_t kVerifiedEntries = 100000;
   Result<std::unique_ptr<BlobReader>> OpenVerified(std::string_view file_id);
 
+  // True when `reader`'s blob is not sealed under the keyring's current key (a plaintext blob or
+  // an older key) while the store has a keyring: Reseal would rewrite it.
+  bool NeedsReseal(const BlobReader& reader) const;
+  // Rewrites the blob sealed under the keyring's current key (rotation, and sealing blobs written
+  // before the keyring was configured): the plaintext is read (authenticating every chunk) through
+  // a SealWriter into a temp file while its SHA-256 is computed; only when it matches the header
+  // is the temp file synced and renamed over the blob, under the same lock as Install and Delete
+  // and only if the blob still has that SHA-256 (a blob deleted or replaced meanwhile is left
+  // alone). Returns true when it rewrote the blob, false when there was nothing to do.
+  // kCorruption when the old copy fails its check (nothing replaced: the scrub reports it).
+  Result<bool> Reseal(std::string_view file_id);
+  // The inventory's count of blobs by seal state, for Stats.
+  void RecordSealCensus(uint64_t sealed_files, uint64_t reseal_pending_files);
+  bool has_keyring() const { return options_.keyring != nullptr; }
+
   // Removes the blob durably (directory fsynced). kNotFound when absent.
   Status Delete(std::string_view file_id);
 
@@ -274,10 +342,14 @@ class BlobStore {
   BlobStore(FileSystem& fs, std::string root, BlobStoreOptions options);
   // OK when `more_bytes` can still be written without going into the reserve; else kNoSpace.
   Status CheckSpace(std::string_view file_id, uint64_t more_bytes);
+  // Attaches the decryptor to a reader of a sealed blob (see the format above for its errors).
+  Status OpenSealed(BlobReader* reader) const;
   // Creates the directories, deletes temp files, counts the blobs.
   Status Init();
   std::string ShardDir(std::string_view file_id) const;
   std::string BlobPath(std::string_view file_id) const;
+  // A blob's content size when its header cannot be read: its length after the blob header.
+  uint64_t ContentBytesOnDisk(const std::string& path);
   // Deletes a temp file, logging (not returning) a failure: temp files are also swept on open.
   void RemoveTemp(const std::string& tmp_path);
   // The commit point of BlobWriter::Commit: `tmp_path` is complete, verified and synced.
@@ -310,6 +382,9 @@ class BlobStore {
   std::mutex mu_;
   uint64_t files_ = 0;
   uint64_t bytes_ = 0;
+  uint64_t sealed_files_ = 0;
+  uint64_t reseal_pending_files_ = 0;
+  uint64_t reseals_ = 0;
 };
 
 // Opens (creating if needed) the blob store under `root`.

@@ -83,6 +83,9 @@ void Scrubber::Inventory() {
   std::map<std::string, std::chrono::steady_clock::time_point> still_orphans;
   std::string after;
   uint64_t deleted = 0;
+  uint64_t sealed = 0;
+  uint64_t pending = 0;
+  uint64_t resealed = 0;
   do {
     auto page = blobs_->List(after, kPage);
     if (!page.ok()) {
@@ -94,11 +97,27 @@ void Scrubber::Inventory() {
       auto reader = blobs_->Open(id);
       if (!reader.ok()) continue;  // deleted meanwhile, or damaged (the scrub reports it)
       const std::string sha = (*reader)->sha256();
+      const uint64_t size = (*reader)->size();
+      const bool needs_reseal = blobs_->NeedsReseal(**reader);
       reader->reset();
       auto song = store_->GetSong(id);
       if (!song.ok()) return;
       const bool referenced = song->has_value() && (*song)->sha256 == sha;
-      if (referenced) continue;
+      if (referenced) {
+        if (!needs_reseal) {
+          sealed += blobs_->has_keyring() ? 1 : 0;
+        } else if (ResealThrottled(id, size)) {
+          ++sealed;
+          ++resealed;
+        } else {
+          ++pending;
+        }
+        continue;
+      }
+      if (needs_reseal)
+        ++pending;  // an orphan: not worth re-sealing, it is on its way out
+      else if (blobs_->has_keyring())
+        ++sealed;
       auto seen = orphans_.find(id);
       const auto first = seen == orphans_.end() ? now : seen->second;
       if (now - first < options_.orphan_grace) {
@@ -114,6 +133,8 @@ void Scrubber::Inventory() {
     after = page->next_after;
   } while (!after.empty());
   orphans_ = std::move(still_orphans);
+  blobs_->RecordSealCensus(sealed, pending);
+  if (resealed > 0) DLOG_INFO << "inventory: re-sealed " << resealed << " blobs under the current key";
 
   // Copies the catalog places here that the disk does not have.
   uint64_t missing = 0;
@@ -135,6 +156,23 @@ void Scrubber::Inventory() {
   ++stats_.inventories;
   stats_.orphans_deleted += deleted;
   stats_.missing_found += missing;
+}
+
+bool Scrubber::ResealThrottled(const std::string& file_id, uint64_t size) {
+  const auto start = std::chrono::steady_clock::now();
+  auto done = blobs_->Reseal(file_id);
+  if (!done.ok()) {
+    // kCorruption: the scrub reports the copy; anything else is retried on the next pass.
+    DLOG_WARN << "inventory: cannot re-seal " << file_id << ": " << done.status().ToString();
+  }
+  // The rewrite reads and writes the whole file: throttled like the scrub, so a rotation of a
+  // large store does not starve the streams.
+  if (options_.scrub_bytes_per_second > 0) {
+    const auto budget = std::chrono::microseconds(2 * size * 1000000 / options_.scrub_bytes_per_second);
+    std::unique_lock lock(mu_);
+    cv_.wait_until(lock, start + budget, [this] { return stop_; });
+  }
+  return done.ok() && *done;
 }
 
 void Scrubber::Scrub() {

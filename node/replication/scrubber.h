@@ -8,6 +8,11 @@
 //  - scrub (every scrub_interval; 0 = never): re-hash every referenced blob, throttled to
 //    scrub_bytes_per_second; a copy that fails is reported corrupt (the leader's repair replaces
 //    it from a good copy).
+//  - re-seal (with the inventory, when the blob store has a keyring): a referenced blob that is
+//    plaintext or sealed under an older key is rewritten under the keyring's current key
+//    (BlobStore::Reseal: authenticated, SHA-256 checked before the rename, synced), throttled to
+//    scrub_bytes_per_second, so a key rotation completes in the background while the old key
+//    still reads what is not yet done. Orphans are left as they are (they are deleted anyway).
 // Reports go through the catalog (a Raft command), so the leader's repair sees them.
 
 #include <chrono>
@@ -59,6 +64,8 @@ class Scrubber {
   void Loop();
   void Inventory();
   void Scrub();
+  // Re-seals one blob, then waits out its share of the throttle; true when it was rewritten.
+  bool ResealThrottled(const std::string& file_id, uint64_t size);
   void Report(const std::string& file_id, catalog::ReplicaState state);
   bool Stopping();
 

@@ -426,16 +426,24 @@ struct SealedReader::Impl {
   ~Impl() { OPENSSL_cleanse(plain.data(), plain.size()); }
 };
 
-SealedReader::SealedReader(int fd, std::unique_ptr<Impl> impl) : fd_(fd), impl_(std::move(impl)) {}
+SealedReader::SealedReader(SealedSource source, std::unique_ptr<Impl> impl)
+    : source_(std::move(source)), impl_(std::move(impl)) {}
 
 SealedReader::~SealedReader() = default;
 
 Result<std::unique_ptr<SealedReader>> SealedReader::Open(int fd, const Keyring& keyring) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "fstat sealed blob");
-  const auto file_size = static_cast<uint64_t>(st.st_size);
+  SealedSource source;
+  source.pread = [fd](uint64_t offset, size_t n, char* buf) { return PReadFull(fd, offset, buf, n); };
+  source.size = static_cast<uint64_t>(st.st_size);
+  return Open(std::move(source), keyring);
+}
+
+Result<std::unique_ptr<SealedReader>> SealedReader::Open(SealedSource source, const Keyring& keyring) {
+  const uint64_t file_size = source.size;
   char h[kSealHeaderSize];
-  Result<size_t> got = PReadFull(fd, 0, h, sizeof(h));
+  Result<size_t> got = source.pread(0, sizeof(h), h);
   if (!got.ok()) return got.status();
   if (*got < kSealHeaderSize) {
     return Status::Corruption("sealed blob of " + std::to_string(file_size) +
@@ -481,7 +489,7 @@ Result<std::unique_ptr<SealedReader>> SealedReader::Open(int fd, const Keyring& 
   DISPOTIFY_RETURN_IF_ERROR(impl->gcm.Init(*file_key, /*encrypt=*/false));
   impl->header_prefix.assign(h, kOffPlainSize);
   impl->sealed.resize(size_t{chunk_size} + kSealTagSize);
-  std::unique_ptr<SealedReader> r(new SealedReader(fd, std::move(impl)));
+  std::unique_ptr<SealedReader> r(new SealedReader(std::move(source), std::move(impl)));
   r->key_id_ = std::move(key_id);
   r->chunk_size_ = chunk_size;
   r->plain_size_ = plain_size;
@@ -498,7 +506,7 @@ Status SealedReader::DecryptChunk(uint64_t index, uint8_t* out) {
   Impl& im = *impl_;
   const size_t n = ChunkPlainSize(index);
   const uint64_t at = kSealHeaderSize + index * (uint64_t{chunk_size_} + kSealTagSize);
-  Result<size_t> got = PReadFull(fd_, at, im.sealed.data(), n + kSealTagSize);
+  Result<size_t> got = source_.pread(at, n + kSealTagSize, reinterpret_cast<char*>(im.sealed.data()));
   if (!got.ok()) return got.status();
   if (*got != n + kSealTagSize) {
     return Status::Corruption("sealed blob chunk " + std::to_string(index) + " is cut short (file shrank)");

@@ -182,13 +182,22 @@ class SealWriter {
   Status error_;
 };
 
-// Reads a sealed file through a file descriptor (pread; the reader neither owns nor closes it),
-// decrypting and authenticating only the chunks a read covers.
+// Where a sealed file's bytes come from when they are not a whole file of their own (blob_store.h
+// keeps them after its own header): `size` bytes, read at offsets [0, size) through `pread`, which
+// fills up to n bytes and returns fewer only at the end.
+struct SealedSource {
+  std::function<Result<size_t>(uint64_t offset, size_t n, char* buf)> pread;
+  uint64_t size = 0;
+};
+
+// Reads a sealed file through a file descriptor (pread; the reader neither owns nor closes it), or
+// through a SealedSource, decrypting and authenticating only the chunks a read covers.
 class SealedReader {
  public:
   // Checks the header (magic, version, CRC, sizes) and the file length (kCorruption), finds the
   // key (kNotFound when the keyring lacks key_id) and derives the file key. No chunk is read.
   static Result<std::unique_ptr<SealedReader>> Open(int fd, const Keyring& keyring);
+  static Result<std::unique_ptr<SealedReader>> Open(SealedSource source, const Keyring& keyring);
   ~SealedReader();
   SealedReader(const SealedReader&) = delete;
   SealedReader& operator=(const SealedReader&) = delete;
@@ -210,12 +219,12 @@ class SealedReader {
 
  private:
   struct Impl;
-  SealedReader(int fd, std::unique_ptr<Impl> impl);
+  SealedReader(SealedSource source, std::unique_ptr<Impl> impl);
   // Decrypts chunk `index` into `out` (which holds ChunkPlainSize(index) bytes).
   Status DecryptChunk(uint64_t index, uint8_t* out);
   size_t ChunkPlainSize(uint64_t index) const;
 
-  int fd_;
+  SealedSource source_;
   std::unique_ptr<Impl> impl_;
   std::string key_id_;
   uint32_t chunk_size_ = 0;

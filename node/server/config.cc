@@ -259,6 +259,12 @@ const std::map<std::string, Setter>& Setters() {
        }},
       {"auto_promote",
        [](NodeConfig* c, const std::string& v) { return ParseBool("auto_promote", v, &c->auto_promote); }},
+      // Encryption at rest (the keyring itself is loaded and checked by the node at start).
+      {"encryption_keyring_file",
+       [](NodeConfig* c, const std::string& v) {
+         c->encryption_keyring_file = v;
+         return Status::Ok();
+       }},
       {"log_level",
        [](NodeConfig* c, const std::string& v) {
          LogLevel level;
@@ -602,6 +608,9 @@ std::string UsageText() {
   --web-root DIR           the web UI's built files, served at / (default auto: installed beside
                            the executable or the source tree's web/dist; "" = no UI)
   --auto-promote BOOL      the leader promotes caught-up learners by itself (default false)
+  --encryption-keyring-file FILE
+                           encryption at rest: seal new blobs under the last key of FILE (lines
+                           <id>:<base64 of 32 bytes>, mode 0600; docs/security.md; default "": off)
   --reset-removed BOOL     wipe a data dir marked as a removed member at start and join as a new
                            incarnation, instead of refusing to start (default false)
   --force-new-cluster TOKEN

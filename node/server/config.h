@@ -70,6 +70,12 @@
 //   web_root: auto                  # the web UI's built files, served at / (node/api/static_files.h):
 //                                   # auto = share/dispotify/web beside the executable's bin/, or
 //                                   # the source tree's web/dist above it; "" = no UI
+//   encryption_keyring_file: ""     # encryption at rest ("" = off): a keyring file of
+//                                   # <id>:<base64 of 32 bytes> lines, the last one current
+//                                   # (node/replication/sealed_blob.h, docs/security.md), mode 0600
+//                                   # or stricter. New blobs are sealed under the current key, old
+//                                   # ones re-sealed in the background; read at start (a bad file
+//                                   # stops the node), so a rotation takes a restart
 // Flags only: --config FILE, --reset (wipe a removed member's data dir, then exit), --help.
 // `dispotify-node probe URL` is not a configuration: main hands it to common/rest/probe.h.
 // Unknown keys and flags are errors (a typo must not silently keep a default).
@@ -123,6 +129,8 @@ struct NodeConfig {
   uint64_t dead_after_s = 600;
   std::string api_token;
   std::string api_token_file;  // read into api_token by Validate
+  // "": encryption at rest off (the node loads the keyring).
+  std::string encryption_keyring_file;
   int inventory_interval_ms = 0;
   int64_t orphan_grace_ms = 0;
   int read_timeout_ms = 2000;

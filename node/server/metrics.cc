@@ -224,6 +224,9 @@ struct Metrics::Impl {
   prometheus::Gauge* storage_free = nullptr;
   prometheus::Gauge* storage_total = nullptr;
   prometheus::Gauge* storage_reserved = nullptr;
+  prometheus::Gauge* storage_sealed = nullptr;
+  prometheus::Gauge* storage_reseal_pending = nullptr;
+  CounterFeed<uint64_t> storage_reseals;
   prometheus::Family<prometheus::Gauge>* peer_up_family = nullptr;
   std::map<NodeId, prometheus::Gauge*> peer_up;
   prometheus::Gauge* catalog_songs = nullptr;
@@ -396,6 +399,13 @@ void Metrics::Impl::RegisterDataPlane() {
       AddGauge(r, "dispotify_storage_total_bytes", "Size of the blob store's file system in bytes");
   storage_reserved = AddGauge(r, "dispotify_storage_reserved_bytes",
                               "Free bytes the blob store never writes into (min_free_mib)");
+  storage_sealed = AddGauge(r, "dispotify_storage_sealed_files",
+                            "Audio files encrypted at rest under the current key (last inventory pass)");
+  storage_reseal_pending =
+      AddGauge(r, "dispotify_storage_reseal_pending_files",
+               "Audio files still plaintext or under an older key (last inventory pass)");
+  storage_reseals.counter = AddCounter(r, "dispotify_storage_reseals_total",
+                                       "Audio files re-encrypted under the current key by this node");
   peer_up_family = &prometheus::BuildGauge()
                         .Name("dispotify_peer_up")
                         .Help("1 when the peer answers its health checks, by peer node id")
@@ -437,6 +447,9 @@ void Metrics::Impl::RefreshDataPlane(const DataPlaneSources& s) {
       storage_free->Set(static_cast<double>(st->free_bytes));
       storage_total->Set(static_cast<double>(st->total_bytes));
       storage_reserved->Set(static_cast<double>(st->reserved_bytes));
+      storage_sealed->Set(static_cast<double>(st->sealed_files));
+      storage_reseal_pending->Set(static_cast<double>(st->reseal_pending_files));
+      storage_reseals.Update(st->reseals);
     } else {
       collect_errors->Add({{"source", "blob_store"}}).Increment();
     }

@@ -374,6 +374,18 @@ int Node::OpenCatalog() {
   catalog_ = std::move(sm).value();
   replication::BlobStoreOptions blob_options;
   blob_options.reserved_bytes = config_.min_free_mib << 20;
+  // Encryption at rest: a keyring that cannot be used stops the node here, before any blob is
+  // written in plaintext by a node its operator meant to encrypt.
+  if (!config_.encryption_keyring_file.empty()) {
+    auto keyring = replication::Keyring::LoadFile(config_.encryption_keyring_file);
+    if (!keyring.ok()) {
+      DLOG_ERROR << "encryption_keyring_file: cannot use the keyring: " << keyring.status().ToString();
+      return kExitBadConfig;
+    }
+    DLOG_INFO << "encryption at rest on: " << keyring->size() << " keys, new blobs sealed under '"
+              << keyring->current_id() << "'";
+    blob_options.keyring = std::make_shared<const replication::Keyring>(std::move(keyring).value());
+  }
   auto blobs = replication::OpenBlobStore(*fs_, dir, blob_options);  // files in dir/blobs
   if (!blobs.ok()) return StorageFailure("cannot open the blob store", blobs.status());
   blobs_ = std::move(blobs).value();
