@@ -6,6 +6,16 @@
 //
 //   node browser_test.mjs --node-binary PATH --web-root DIR --artifacts DIR
 //
+// Security is on (issue 13): the nodes run with --auth true (and --secure-cookies false: plain http
+// on loopback), the leader creates the user "admin" from --admin-password-file, and the test holds
+// a static admin token (--api-token-file) for its own API calls. First an anonymous visit lands on
+// the login page (screenshot), the API answers 401, a wrong password shows an error; then the admin
+// signs in through the login page and everything below runs in that session. At the end, in fresh
+// browser contexts: a listener sees no upload or delete control (and still plays a song); an
+// uploader's delete of the admin's song is refused (403) and the page says so; demoted to listener
+// while signed in, its upload is refused and the page says so, and after a reload the upload
+// control is gone; sign-out returns to the login page and the API then answers 401.
+//
 // Scenarios, in one browser session (the player keeps playing across pages, as for a listener):
 // upload four ffmpeg-made songs (tags, one with an embedded cover) by dropping them on the page;
 // find one by a misspelled search; play it and see the time advance; seek and see the time jump,
@@ -31,6 +41,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { createRequire } from 'node:module';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -260,7 +271,15 @@ function makeAudio(dir) {
 
 // ---- the cluster ------------------------------------------------------------------------------
 
+// Security on: the first admin's password and a static admin token, as files (secrets).
+const ADMIN_PASSWORD = `pw-${randomBytes(12).toString('hex')}`;
+const API_TOKEN = `static-${randomBytes(24).toString('hex')}`;
+
 async function startCluster() {
+  const adminPasswordFile = join(base, 'admin-password');
+  const apiTokenFile = join(base, 'api-token');
+  writeFileSync(adminPasswordFile, ADMIN_PASSWORD, { mode: 0o600 });
+  writeFileSync(apiTokenFile, API_TOKEN, { mode: 0o600 });
   const nodes = [];
   for (const id of [1, 2, 3]) {
     nodes.push({ id, peer: await freePort(), http: await freePort(), metrics: await freePort() });
@@ -274,6 +293,8 @@ async function startCluster() {
       '--listen', `127.0.0.1:${n.peer}`, '--peers', peers,
       '--http-listen', `127.0.0.1:${n.http}`, '--metrics-listen', `127.0.0.1:${n.metrics}`,
       '--web-root', webRoot,
+      '--auth', 'true', '--secure-cookies', 'false',
+      '--admin-password-file', adminPasswordFile, '--api-token-file', apiTokenFile,
     ];
     n.proc = start(`node-${n.id}`, nodeBinary, n.args, n.log);
   }
@@ -289,8 +310,37 @@ async function startCluster() {
   start('nginx', frontScript, ['run', front.dir, `127.0.0.1:${front.port}`, ...nodes.map((n) => `127.0.0.1:${n.http}`)], front.log);
   front.url = `http://127.0.0.1:${front.port}`;
   await eventually('nginx in front of the nodes', async () => (await fetch(`${front.url}/readyz`)).ok, 20_000);
+  // The leader creates "admin" shortly after it is elected (through Raft): seen by every node.
+  await eventually('the first admin created', async () => {
+    for (const n of nodes) {
+      const r = await adminApi(`http://127.0.0.1:${n.http}`, 'GET', '/admin/users');
+      if (!r.ok || !JSON.stringify(await r.json()).includes('"admin"')) return false;
+    }
+    return true;
+  }, 30_000);
   return { nodes, front };
 }
+
+// The test's own calls to the API, with the static admin token (a bearer: no CSRF token needed).
+function adminApi(origin, method, path, body) {
+  return fetch(`${origin}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${API_TOKEN}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(10_000),
+  });
+}
+
+// The login page's form, as a person fills it in.
+async function signIn(page, name, password) {
+  await page.getByTestId('login-page').waitFor({ timeout: 15_000 });
+  await page.getByLabel(/name/i).first().fill(name);
+  await page.getByLabel(/password/i).fill(password);
+  await page.getByRole('button', { name: /sign in/i }).click();
+}
+
+// What the page's own fetch gets from the API (with its cookie, if any).
+const pageStatus = (page, path) => page.evaluate(async (p) => (await fetch(p, { cache: 'no-store' })).status, path);
 
 // dispotify_http_requests_total{code="206",route="/music/stream/{file_id}"} summed over the nodes
 // still running.
@@ -471,13 +521,37 @@ async function main() {
     streams.push({ at: Date.now(), url: resp.url(), status: resp.status(), node: h['dispotify-node'], range: resp.request().headers()['range'] });
   });
 
-  // Home page: time to first render (first contentful paint, and the page's heading shown).
+  // An anonymous visit: the login page, with where the person was kept for after signing in. Time
+  // to first render (first contentful paint, and the page's heading shown) of what a new visitor
+  // sees: this login page.
   const navStart = Date.now();
-  await page.goto(`${front.url}/`);
-  await page.locator('main h1').first().waitFor();
+  await page.goto(`${front.url}/songs`);
+  await page.getByTestId('login-page').locator('h1').waitFor();
   const shown = Date.now() - navStart;
   const fcp = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1);
-  console.log(`FIGURE home_first_contentful_paint_ms=${fcp.toFixed(0)} home_heading_shown_ms=${shown} songs=0`);
+  console.log(`FIGURE home_first_contentful_paint_ms=${fcp.toFixed(0)} home_heading_shown_ms=${shown} songs=0 (the login page)`);
+  const anonUrl = new URL(page.url());
+  check(anonUrl.pathname === '/login' && anonUrl.searchParams.get('next') === '/songs', `an anonymous visit lands on the login page (${page.url()})`);
+  check((await pageStatus(page, '/music/songs')) === 401, 'anonymous: the API answers 401');
+  check((await pageStatus(page, '/auth/me')) === 401, 'anonymous: /auth/me answers 401');
+  await visit(page, 'login');
+  // A wrong password: an error on the page, still on the login page.
+  await signIn(page, 'admin', 'not-the-password');
+  const wrong = page.getByTestId('login-error');
+  await wrong.waitFor({ timeout: 15_000 });
+  const wrongText = await wrong.innerText();
+  check(/wrong name or password/i.test(wrongText) && (await wrong.getAttribute('role')) === 'alert', `a wrong password shows an error (${JSON.stringify(wrongText)})`);
+  check(new URL(page.url()).pathname === '/login', 'still on the login page after a wrong password');
+  await shoot(page, 'login-wrong-password');
+  // The admin signs in and is back on the page asked for.
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await page.getByTestId('account-name').filter({ hasText: 'admin' }).waitFor({ timeout: 15_000 });
+  await page.locator('main h1').first().waitFor();
+  check(new URL(page.url()).pathname === '/songs', `after signing in, back on /songs (${page.url()})`);
+  check((await pageStatus(page, '/auth/me')) === 200, 'signed in: /auth/me answers 200');
+  const csrfKept = await page.evaluate(() => sessionStorage.getItem('dispotify.csrf'));
+  check(typeof csrfKept === 'string' && csrfKept.length > 10, 'the CSRF token is in sessionStorage');
+  log('login page: anonymous visit redirected, wrong password refused, admin signed in');
   await visit(page, 'home-empty');
 
   // Upload: drop both files on the page. The page fetches them from a small server of this test
@@ -543,6 +617,9 @@ async function main() {
     });
     throw new Error(`${e.message}; audio element: ${JSON.stringify(st)}; stream responses: ${JSON.stringify(streams)}`);
   });
+  const playingUrl = await page.evaluate(() => document.querySelector('[data-testid=audio]').currentSrc);
+  const anonStream = await fetch(playingUrl, { headers: { Range: 'bytes=0-99' } });
+  check(anonStream.status === 401, `the stream needs the session: without the cookie it answers ${anonStream.status}, not 401`);
   const a = await audioTime(page);
   await sleep(2500);
   const b = await audioTime(page);
@@ -870,9 +947,94 @@ async function main() {
   await page.getByTestId('cluster-members').waitFor();
   await visit(page, 'phone-cluster');
 
+  await rolesAndSignOut(browser, front, files);
+
   check(consoleErrors.length === 0, `no uncaught page errors: ${consoleErrors.join('; ')}`);
   if (axeProblems.length) throw new Error(`axe-core: serious or critical violations:\n  ${axeProblems.join('\n  ')}`);
   await browser.close().catch(() => {});
+}
+
+// Roles, in fresh browser contexts (their own cookies and sessionStorage): a listener and an
+// uploader made by the admin through the API; then sign-out.
+async function rolesAndSignOut(browser, front, files) {
+  const pw = `pw-${randomBytes(9).toString('hex')}`;
+  for (const [name, roles] of [['lena', ['listener']], ['ulla', ['uploader']]]) {
+    const r = await adminApi(front.url, 'POST', '/admin/users', { name, password: pw, roles });
+    check(r.status === 201, `POST /admin/users ${name}: ${r.status} ${await r.text()}`);
+  }
+  const played = SONGS.find((s) => s.title === 'Harbour Lights');
+  const openDetails = async (page) => {
+    await page.getByRole('button', { name: `Play: ${played.title}`, exact: true }).click();
+    await page.getByTestId('now-title').filter({ hasText: played.title }).waitFor();
+    await page.getByTestId('now-title').click();
+    await page.getByTestId('song-details').waitFor({ timeout: 15_000 });
+  };
+
+  // The listener: no upload control, no delete control; browsing and playing work.
+  const lctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const lena = await lctx.newPage();
+  await lena.goto(`${front.url}/albums`);
+  await signIn(lena, 'lena', pw);
+  await lena.getByTestId('account-name').filter({ hasText: 'lena' }).waitFor({ timeout: 15_000 });
+  await lena.getByTestId('album-card').filter({ hasText: ALBUM }).first().click();
+  await openDetails(lena);
+  await eventually('the listener plays a song (the stream with its session cookie)', () => lena.evaluate(() => document.querySelector('[data-testid=audio]').currentTime > 0.5), 20_000);
+  check((await lena.getByRole('button', { name: /^upload$/i }).count()) === 0 && (await lena.getByTestId('upload-input').count()) === 0, 'a listener sees no upload control');
+  check((await lena.getByTestId('delete-song').count()) === 0, 'a listener sees no delete control');
+  await visit(lena, 'listener');
+  log('listener: plays, no upload or delete control');
+
+  // The uploader: delete the admin's song → refused (403), and the page says so.
+  const uctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const ulla = await uctx.newPage();
+  await ulla.goto(`${front.url}/albums`);
+  await signIn(ulla, 'ulla', pw);
+  await ulla.getByTestId('account-name').filter({ hasText: 'ulla' }).waitFor({ timeout: 15_000 });
+  await ulla.getByRole('button', { name: /^upload$/i }).waitFor();
+  await ulla.getByTestId('album-card').filter({ hasText: ALBUM }).first().click();
+  await openDetails(ulla);
+  await ulla.getByTestId('delete-song').click();
+  const deleteAnswer = ulla.waitForResponse((r) => r.request().method() === 'DELETE' && r.url().includes('/music/songs/'));
+  await ulla.getByTestId('delete-confirm').click();
+  const del = await deleteAnswer;
+  check(del.status() === 403, `an uploader's delete of the admin's song answers 403 (${del.status()})`);
+  const delErr = ulla.getByTestId('delete-error');
+  await delErr.waitFor({ timeout: 10_000 });
+  const delText = await delErr.innerText();
+  check(/only the songs you uploaded/i.test(delText) && (await delErr.getAttribute('role')) === 'alert', `the refusal is shown (${JSON.stringify(delText)})`);
+  const still = await adminApi(front.url, 'GET', new URL(del.url()).pathname);
+  check(still.status === 200, `the song is still there (${still.status})`);
+  await shoot(ulla, 'uploader-delete-refused');
+
+  // Demoted to listener while signed in: the page still shows the upload control (roles as at
+  // sign-in), the node refuses the upload (403), the upload panel says so; after a reload the
+  // control is gone.
+  const demote = await adminApi(front.url, 'PUT', '/admin/users/ulla', { roles: ['listener'] });
+  check(demote.ok, `PUT /admin/users/ulla: ${demote.status}`);
+  await eventually('the demotion applied', async () => (await ulla.evaluate(async () => (await (await fetch('/auth/me', { cache: 'no-store' })).json()).roles)).join() === 'listener', 10_000);
+  const small = readFileSync(files.find((f) => f.title === 'Paper Lanterns').path).subarray(0, 4096);
+  await ulla.getByTestId('upload-input').setInputFiles({ name: 'Refused Song.mp3', mimeType: 'audio/mpeg', buffer: small });
+  const refused = ulla.locator('[data-testid=upload-item][data-status=error]');
+  await refused.waitFor({ timeout: 15_000 });
+  const refusedText = await refused.locator('[role=alert]').innerText();
+  check(/refused/i.test(refusedText), `the refused upload says so (${JSON.stringify(refusedText)})`);
+  await shoot(ulla, 'upload-refused');
+  await ulla.reload();
+  await ulla.getByTestId('account-name').filter({ hasText: 'ulla' }).waitFor({ timeout: 15_000 });
+  check((await ulla.getByRole('button', { name: /^upload$/i }).count()) === 0, 'after a reload, the demoted user sees no upload control');
+  log(`uploader: delete refused (${JSON.stringify(delText)}); demoted: upload refused (${JSON.stringify(refusedText)}), control gone after reload`);
+  await uctx.close();
+
+  // Sign-out: back on the login page, and the API answers 401 again.
+  await lena.getByTestId('sign-out').click();
+  await lena.getByTestId('login-page').waitFor({ timeout: 15_000 });
+  check(new URL(lena.url()).pathname === '/login', `sign-out returns to the login page (${lena.url()})`);
+  check(await lena.evaluate(() => document.querySelector('[data-testid=audio]') === null), 'no player after sign-out');
+  check((await pageStatus(lena, '/auth/me')) === 401, 'after sign-out /auth/me answers 401');
+  check((await pageStatus(lena, '/music/songs')) === 401, 'after sign-out the API answers 401');
+  await shoot(lena, 'signed-out');
+  log('sign-out: login page, the API answers 401');
+  await lctx.close();
 }
 
 // --measure URL: only the home page's time to first render at URL (a node already running, e.g.

@@ -1,7 +1,7 @@
 // Every text the UI shows. es.ts has the same keys (the type checker makes sure of it).
 export const en = {
   appName: 'Dispotify',
-  nav: { skip: 'Skip to content', main: 'Main', songs: 'Songs', albums: 'Albums', artists: 'Artists', cluster: 'Cluster', upload: 'Upload' },
+  nav: { skip: 'Skip to content', main: 'Main', songs: 'Songs', albums: 'Albums', artists: 'Artists', cluster: 'Cluster', upload: 'Upload', signOut: 'Sign out', account: 'Account' },
   common: {
     loading: 'Loading…',
     error: 'Something went wrong',
@@ -71,6 +71,8 @@ export const en = {
     noSpace: 'The cluster is out of space',
     failed: 'Upload failed',
     network: 'Network error',
+    forbidden: 'Refused: your account may not upload this',
+    signedOut: 'Not signed in: sign in again, then retry',
     retry: 'Retry',
     dismiss: 'Clear finished',
     close: 'Close',
@@ -97,8 +99,32 @@ export const en = {
     members: 'Members',
     none: 'none',
   },
-  song: { replicas: 'Copies on nodes', details: 'Song details', file: 'File' },
-  login: { title: 'Sign in', text: 'Sign-in is not available yet.' },
+  song: {
+    replicas: 'Copies on nodes',
+    details: 'Song details',
+    file: 'File',
+    delete: 'Delete song',
+    confirmDelete: 'Delete for good',
+    cancel: 'Cancel',
+    deleting: 'Deleting…',
+    deleted: 'Deleted',
+    deleteForbidden: 'Refused: you may delete only the songs you uploaded.',
+    deleteFailed: (why: string) => `Could not delete: ${why}`,
+  },
+  login: {
+    title: 'Sign in',
+    name: 'Name',
+    password: 'Password',
+    submit: 'Sign in',
+    busy: 'Signing in…',
+    bad: 'Wrong name or password.',
+    tooMany: (s: number) => `Too many attempts. Try again in ${s} s.`,
+    failed: (why: string) => `Could not sign in: ${why}`,
+    expired: 'Your session has ended. Sign in again.',
+    csrf: 'Sign in again to make changes in this tab.',
+    signedOut: 'You are signed out.',
+    signedIn: (name: string) => `Signed in as ${name}`,
+  },
   notFound: 'Page not found',
 };
 

@@ -1,7 +1,9 @@
 // The one API client: every request the UI makes goes through here. Same-origin only (paths, never
-// absolute URLs), cookies sent with 'same-origin' and no tokens kept in script-readable storage, so
-// adding authentication later touches this file only; a 401 anywhere goes to onUnauthorized.
+// absolute URLs), cookies sent with 'same-origin'. With security on (docs/security.md) the session
+// is the HttpOnly cookie; a state-changing request also sends the CSRF token (lib/auth.ts says where
+// it is kept and why); a 401 anywhere goes to the login page, a 403 csrf too (sign in again).
 // The types follow docs/openapi.yaml.
+import { announceSignOut, csrfToken, loginPath, setAuth, setCsrfToken } from './auth';
 
 export interface Replica {
   node_id: number;
@@ -113,26 +115,41 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly retryAfterS?: number, // 429: the Retry-After header
   ) {
     super(message);
     this.name = 'ApiError';
   }
 }
 
-let unauthorizedHandler: () => void = () => {
+export type SignInReason = 'expired' | 'csrf';
+
+// The default: forget the user and go to the login page, keeping where they were to come back.
+let unauthorizedHandler: (reason: SignInReason) => void = (reason) => {
+  if (reason === 'csrf') setCsrfToken('', false);
+  setAuth({ mode: 'anon', reason });
   if (typeof window !== 'undefined' && window.location.pathname !== '/login') {
-    window.history.pushState(null, '', '/login');
+    const here = window.location.pathname + window.location.search + window.location.hash;
+    window.history.pushState(null, '', loginPath(here, reason));
     window.dispatchEvent(new PopStateEvent('popstate'));
   }
 };
 
-// The one place a 401 is handled (for now: go to the /login placeholder).
-export function onUnauthorized(handler: () => void): void {
+// The one place a 401 (and a 403 csrf) is handled.
+export function onUnauthorized(handler: (reason: SignInReason) => void): void {
   unauthorizedHandler = handler;
 }
 
-export function handleStatus(status: number): void {
-  if (status === 401) unauthorizedHandler();
+export function handleStatus(status: number, code?: string): void {
+  if (status === 401) unauthorizedHandler('expired');
+  else if (status === 403 && code === 'csrf') unauthorizedHandler('csrf');
+}
+
+// The headers a state-changing request needs: the CSRF token once signed in (the node ignores it
+// for bearer or anonymous requests, and with security off).
+export function mutationHeaders(): Record<string, string> {
+  const token = csrfToken();
+  return token ? { 'X-CSRF-Token': token } : {};
 }
 
 type Query = Record<string, string | number | undefined>;
@@ -147,7 +164,7 @@ export function apiPath(path: string, query?: Query): string {
   return qs ? `${path}?${qs}` : path;
 }
 
-async function errorFrom(res: Response): Promise<ApiError> {
+export async function errorFrom(res: Response): Promise<ApiError> {
   let code = 'http_' + res.status;
   let message = res.statusText || `HTTP ${res.status}`;
   try {
@@ -157,19 +174,87 @@ async function errorFrom(res: Response): Promise<ApiError> {
   } catch {
     // not JSON: keep the status line
   }
-  return new ApiError(res.status, code, message);
+  const retry = Number(res.headers?.get('Retry-After') ?? NaN);
+  return new ApiError(res.status, code, message, Number.isFinite(retry) ? retry : undefined);
+}
+
+interface RequestOptions {
+  query?: Query;
+  body?: unknown;
+  signal?: AbortSignal;
+  // The caller handles a 401 itself (the login form, the first GET /auth/me).
+  own401?: boolean;
+}
+
+export async function request(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (method !== 'GET' && method !== 'HEAD') Object.assign(headers, mutationHeaders());
+  if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(apiPath(path, opts.query), {
+    method,
+    credentials: 'same-origin',
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    signal: opts.signal,
+  });
+  if (!res.ok) {
+    const err = await errorFrom(res);
+    if (!(opts.own401 && res.status === 401)) handleStatus(res.status, err.code);
+    throw err;
+  }
+  return res;
 }
 
 export async function getJson<T>(path: string, query?: Query, signal?: AbortSignal): Promise<T> {
-  const res = await fetch(apiPath(path, query), {
-    method: 'GET',
-    credentials: 'same-origin',
-    headers: { Accept: 'application/json' },
-    signal,
-  });
-  handleStatus(res.status);
-  if (!res.ok) throw await errorFrom(res);
-  return (await res.json()) as T;
+  return (await (await request('GET', path, { query, signal })).json()) as T;
+}
+
+export interface Me {
+  name: string;
+  roles: string[];
+  via?: string;
+}
+
+export interface Login extends Me {
+  csrf_token: string;
+  expires_ms: number;
+}
+
+// GET /auth/me: who is signed in; 'off' when the node runs without security (404 auth_off);
+// null when nobody is (401).
+export async function fetchMe(signal?: AbortSignal): Promise<Me | 'off' | null> {
+  try {
+    return (await (await request('GET', '/auth/me', { signal, own401: true })).json()) as Me;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404 && e.code === 'auth_off') return 'off';
+    if (e instanceof ApiError && e.status === 401) return null;
+    throw e;
+  }
+}
+
+export async function signIn(name: string, password: string): Promise<Login> {
+  const res = await request('POST', '/auth/login', { body: { name, password }, own401: true });
+  const login = (await res.json()) as Login;
+  setCsrfToken(login.csrf_token);
+  setAuth({ mode: 'user', name: login.name, roles: login.roles });
+  return login;
+}
+
+// Ends the session at the node (the cookie alone would not), then forgets it here and in the other
+// tabs. Signed out here even when the node could not be told (it lets the session expire).
+export async function signOut(): Promise<void> {
+  try {
+    await request('POST', '/auth/logout', { own401: true });
+  } catch {
+    // already over, or the node is unreachable
+  }
+  setCsrfToken('', false);
+  announceSignOut();
+  setAuth({ mode: 'anon', reason: 'signed-out' });
+}
+
+export async function deleteSong(fileId: string): Promise<void> {
+  await request('DELETE', `/music/songs/${encodeURIComponent(fileId)}`);
 }
 
 export const api = {

@@ -2,6 +2,7 @@ import { createContext, useContext, useEffect, useMemo, useRef, useState, useSyn
 import { useQueryClient } from '@tanstack/react-query';
 import { t } from '../../i18n';
 import { Icon } from '../../lib/Icon';
+import { useCan } from '../auth/useAuth';
 import { catalogRoots } from '../library/queries';
 import { filesFromDataTransfer, filesFromInput } from './collect';
 import { createUploadManager, xhrTransport, type UploadError, type UploadItem, type UploadManager } from './manager';
@@ -40,11 +41,13 @@ function hasFiles(e: DragEvent): boolean {
   return Array.from(e.dataTransfer?.types ?? []).includes('Files');
 }
 
-// Files or folders dropped anywhere on the page are uploaded.
+// Files or folders dropped anywhere on the page are uploaded (when the account may upload).
 export function DropZone() {
   const manager = useUploads();
+  const allowed = useCan('upload');
   const [over, setOver] = useState(false);
   useEffect(() => {
+    if (!allowed) return;
     let depth = 0;
     const enter = (e: DragEvent) => {
       if (!hasFiles(e)) return;
@@ -78,8 +81,8 @@ export function DropZone() {
       window.removeEventListener('dragover', overFn);
       window.removeEventListener('drop', drop);
     };
-  }, [manager]);
-  if (!over) return null;
+  }, [manager, allowed]);
+  if (!over || !allowed) return null;
   return (
     <div className="drop-overlay" data-testid="drop-overlay" aria-hidden="true">
       <div>{t.upload.drop}</div>
@@ -87,9 +90,11 @@ export function DropZone() {
   );
 }
 
+// Shown only to roles that may upload (uploader, admin; everyone with security off).
 export function UploadButton() {
   const manager = useUploads();
   const input = useRef<HTMLInputElement>(null);
+  if (!useCan('upload')) return null;
   return (
     <>
       <button type="button" className="upload-button" onClick={() => input.current?.click()}>
@@ -120,6 +125,8 @@ const errorText: Record<UploadError, string> = {
   busy: t.upload.busy,
   'no-space': t.upload.noSpace,
   network: t.upload.network,
+  forbidden: t.upload.forbidden,
+  'signed-out': t.upload.signedOut,
   failed: t.upload.failed,
 };
 

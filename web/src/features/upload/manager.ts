@@ -2,7 +2,7 @@
 // outcome. The transport is injected (XMLHttpRequest in the browser, for upload progress events; a
 // fake in tests), so the rules — the limit, the mapping from HTTP status to what the person reads,
 // retry — are tested without a network.
-import { handleStatus, uploadUrl } from '../../lib/api';
+import { handleStatus, mutationHeaders, uploadUrl } from '../../lib/api';
 
 export type UploadStatus = 'queued' | 'uploading' | 'done' | 'already' | 'error';
 export type UploadError =
@@ -13,6 +13,8 @@ export type UploadError =
   | 'busy'
   | 'no-space'
   | 'network'
+  | 'forbidden'
+  | 'signed-out'
   | 'failed';
 
 export interface UploadItem {
@@ -64,6 +66,10 @@ export function outcomeOf(res: SendResult): Outcome {
     if (code === 'no_album') return { status: 'error', error: 'no-album', retryable: true };
     return { status: 'already', retryable: false };
   }
+  // Security on: the account may not upload (a listener, or an uploader replacing another's song);
+  // signed out (the login page follows); a stale CSRF token (sign in again in this tab).
+  if (status === 403) return { status: 'error', error: errorCode(res.body) === 'csrf' ? 'signed-out' : 'forbidden', retryable: false };
+  if (status === 401) return { status: 'error', error: 'signed-out', retryable: true };
   if (status === 413) return { status: 'error', error: 'too-large', retryable: false };
   if (status === 415) return { status: 'error', error: 'not-audio', retryable: false };
   if (status === 503 || status === 504) return { status: 'error', error: 'no-quorum', retryable: true };
@@ -220,9 +226,10 @@ export const xhrTransport: Transport = {
     const done = new Promise<SendResult>((resolve) => {
       xhr.open('POST', uploadUrl(item.path, item.albumId)); // same origin: cookies go as with fetch
       xhr.setRequestHeader('Content-Type', item.file.type || 'application/octet-stream');
+      for (const [k, v] of Object.entries(mutationHeaders())) xhr.setRequestHeader(k, v);
       xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : item.total);
       xhr.onload = () => {
-        handleStatus(xhr.status);
+        handleStatus(xhr.status, errorCode(xhr.responseText));
         resolve({ status: xhr.status, body: xhr.responseText });
       };
       xhr.onerror = () => resolve({ status: 0, body: '' });

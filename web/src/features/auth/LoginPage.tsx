@@ -1,0 +1,67 @@
+import { useState, type FormEvent } from 'react';
+import { useNavigate, useSearchParams } from 'react-router-dom';
+import { t } from '../../i18n';
+import { ApiError, signIn } from '../../lib/api';
+import { safeNext } from '../../lib/auth';
+
+function reasonText(reason: string | null): string {
+  if (reason === 'expired') return t.login.expired;
+  if (reason === 'csrf') return t.login.csrf;
+  if (reason === 'signed-out') return t.login.signedOut;
+  return '';
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof ApiError) {
+    if (e.status === 401) return t.login.bad;
+    if (e.status === 429) return t.login.tooMany(e.retryAfterS ?? 60);
+    return t.login.failed(e.message);
+  }
+  return t.login.failed(String((e as Error)?.message ?? e));
+}
+
+// The login page (security on, nobody signed in). After signing in, back to where the person was
+// (?next=, a path of this origin only).
+export function LoginPage() {
+  const [params] = useSearchParams();
+  const navigate = useNavigate();
+  const [name, setName] = useState('');
+  const [password, setPassword] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  const note = reasonText(params.get('reason'));
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError('');
+    try {
+      await signIn(name.trim(), password);
+      navigate(safeNext(params.get('next')), { replace: true });
+    } catch (err) {
+      setError(errorText(err));
+      setPassword('');
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main id="main" className="login" data-testid="login-page">
+      <form className="login-form" onSubmit={(e) => void submit(e)} aria-labelledby="login-title">
+        <p className="brand" aria-hidden="true">{t.appName}</p>
+        <h1 id="login-title">{t.login.title}</h1>
+        {note && !error && <p className="muted" data-testid="login-note">{note}</p>}
+        <label>
+          {t.login.name}
+          <input name="username" autoComplete="username" required autoFocus value={name} onChange={(e) => setName(e.target.value)} data-testid="login-name" />
+        </label>
+        <label>
+          {t.login.password}
+          <input name="password" type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} data-testid="login-password" />
+        </label>
+        {error && <p className="error" role="alert" data-testid="login-error">{error}</p>}
+        <button type="submit" className="primary" disabled={busy} data-testid="login-submit">{busy ? t.login.busy : t.login.submit}</button>
+      </form>
+    </main>
+  );
+}
