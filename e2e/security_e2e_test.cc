@@ -183,6 +183,43 @@ TEST_F(SecurityE2eTest, EveryRouteRefusesAnonymousCallersButProbesAndLogin) {
   EXPECT_EQ(Json(songs).at("items").size(), 0u);
 }
 
+// /metrics is on its own port, checked by the same guard: credentials needed, the admin and
+// metrics roles only; a scraper's token opens nothing else.
+TEST_F(SecurityE2eTest, MetricsNeedTheMetricsOrAdminRole) {
+  CreateUser("lisa", "listener-password", "listener");
+  CreateUser("prom", "scraper-password", "metrics");
+  auto lisa = Login(2, "lisa", "listener-password");
+  auto prom = Login(3, "prom", "scraper-password");
+  ASSERT_TRUE(lisa && prom);
+  auto [lisa_token, lisa_id] = NewToken(2, *lisa, "lisa's laptop");
+  auto [prom_token, prom_id] = NewToken(3, *prom, "scrape");
+  ASSERT_FALSE(lisa_token.empty() || prom_token.empty());
+  for (uint64_t node : {1, 2, 3}) {
+    const int port = cluster_->spec(node).metrics_port;
+    auto scrape = [&](const std::string& headers) {
+      auto r = HttpCall(port, "GET", "/metrics", "", headers);
+      EXPECT_TRUE(r.has_value());
+      return r.value_or(ClientResponse{});
+    };
+    const auto anonymous = scrape("");
+    EXPECT_EQ(anonymous.status, 401) << "node " << node;
+    EXPECT_EQ(anonymous.body.find("dispotify_"), std::string::npos) << "node " << node;
+    EXPECT_EQ(anonymous.Header("www-authenticate").rfind("Bearer", 0), 0u);
+    EXPECT_EQ(scrape(Bearer("dsp_forged")).status, 401) << "node " << node;
+    EXPECT_EQ(scrape(Bearer(lisa_token)).status, 403) << "node " << node;
+    // The token was made on node 3: the others answer once they applied it.
+    ASSERT_TRUE(Eventually([&] { return scrape(Bearer(prom_token)).status == 200; }, 10s)) << "node " << node;
+    EXPECT_NE(scrape(Bearer(prom_token)).body.find("dispotify_build_info{"), std::string::npos);
+    EXPECT_EQ(scrape(Bearer(kStaticToken)).status, 200) << "node " << node;
+  }
+  // The scraper's token reads nothing of the catalog and changes nothing.
+  EXPECT_EQ(Call(1, "GET", "/music/songs", Bearer(prom_token)).status, 403);
+  EXPECT_EQ(Call(1, "GET", "/music/search?q=a", Bearer(prom_token)).status, 403);
+  EXPECT_EQ(Upload(2, "scraped", Bearer(prom_token)).status, 403);
+  EXPECT_EQ(Call(3, "GET", "/admin/users", Bearer(prom_token)).status, 403);
+  EXPECT_EQ(Call(1, "GET", "/auth/me", Bearer(prom_token)).status, 200);
+}
+
 TEST_F(SecurityE2eTest, RolesOwnershipTokensAndSessions) {
   CreateUser("lisa", "listener-password", "listener");
   CreateUser("ulrich", "uploader-password", "uploader");

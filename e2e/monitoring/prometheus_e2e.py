@@ -8,6 +8,11 @@ no alert is pending or firing on the healthy cluster. Then two of the three node
 and quorum alerts must appear as firing in Prometheus's ALERTS (polled under a generous deadline:
 their `for:` is one minute).
 
+Security is on, as it is by default in a deployment: the nodes run with --auth, the test's own calls
+carry a static admin token, and Prometheus scrapes with the API token of a user holding only the
+`metrics` role (from a file, as a Kubernetes Secret would give it). Before Prometheus starts, a
+scrape without credentials must answer 401 and that token must be refused (403) by the catalog.
+
     prometheus_e2e.py PATH/TO/dispotify-node        (ctest: monitoring_prometheus_e2e, labels monitoring e2e)
 
 Everything listens on 127.0.0.1 ports below the ephemeral range (as e2e/cluster_harness.cc does);
@@ -74,6 +79,35 @@ def http(method, url, body=None, headers=None, timeout=10):
         return e.code, e.read()
     except (urllib.error.URLError, OSError):
         return 0, b""
+
+
+ADMIN_TOKEN = "static-" + os.urandom(24).hex()
+
+
+def node_api(method, url, body=None, headers=None, timeout=10):
+    """http() with the static admin token (a bearer: no session, no CSRF token)."""
+    return http(method, url, body, {"Authorization": f"Bearer {ADMIN_TOKEN}", **(headers or {})}, timeout)
+
+
+def scrape_token(rest_url):
+    """The API token of a new user "prometheus" that holds only the metrics role: the admin creates
+    the user, the user signs in and makes a token for itself (session cookie and CSRF token)."""
+    password = "pw-" + os.urandom(12).hex()
+    status, body = node_api("POST", f"{rest_url}/admin/users",
+                            json.dumps({"name": "prometheus", "password": password, "roles": ["metrics"]}).encode(),
+                            {"Content-Type": "application/json"})
+    assert status == 201, f"POST /admin/users: HTTP {status} {body[:300]!r}"
+    req = urllib.request.Request(f"{rest_url}/auth/login", method="POST",
+                                 data=json.dumps({"name": "prometheus", "password": password}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        cookie = r.headers["Set-Cookie"].split(";")[0]
+        csrf = json.loads(r.read())["csrf_token"]
+    status, body = http("POST", f"{rest_url}/auth/tokens",
+                        json.dumps({"name": "scrape", "roles": ["metrics"]}).encode(),
+                        {"Content-Type": "application/json", "Cookie": cookie, "X-CSRF-Token": csrf})
+    assert status == 201, f"POST /auth/tokens: HTTP {status} {body[:300]!r}"
+    return json.loads(body)["token"]
 
 
 def eventually(pred, timeout, what):
@@ -186,15 +220,19 @@ def main(node_bin):
         prom_port = ports[9]
         cluster_id = f"monitoring-e2e-{random.randrange(1 << 30)}"
         peers = ",".join(f"{i}=127.0.0.1:{grpc[i]}" for i in (1, 2, 3))
+        (tmp / "api-token").write_text(ADMIN_TOKEN)
+        (tmp / "api-token").chmod(0o600)
         for i in (1, 2, 3):
             procs.start(f"node{i}", [
                 node_bin, "--node-id", str(i), "--cluster-id", cluster_id, "--data-dir", str(tmp / f"node-{i}"),
                 "--listen", f"127.0.0.1:{grpc[i]}", "--peers", peers, "--metrics-listen", f"127.0.0.1:{metrics[i]}",
-                "--http-listen", f"127.0.0.1:{rest[i]}", "--log-level", "warning"], tmp / f"node-{i}.log")
+                "--http-listen", f"127.0.0.1:{rest[i]}", "--log-level", "warning",
+                "--auth", "true", "--secure-cookies", "false", "--api-token-file", str(tmp / "api-token")],
+                tmp / f"node-{i}.log")
         log(f"nodes of cluster {cluster_id} started; data in {tmp}")
 
         def all_healthy(i):
-            status, body = http("GET", f"http://127.0.0.1:{rest[i]}/cluster/status", timeout=2)
+            status, body = node_api("GET", f"http://127.0.0.1:{rest[i]}/cluster/status", timeout=2)
             if status != 200:
                 return False
             members = json.loads(body)["members"]
@@ -206,6 +244,22 @@ def main(node_bin):
             eventually(lambda: all_healthy(i), 60, f"node {i} to see every peer healthy")
         log("every node is ready and sees every peer")
 
+        # /metrics needs credentials; the scraper's token opens it and nothing else.
+        token = scrape_token(f"http://127.0.0.1:{rest[1]}")
+        (tmp / "scrape-token").write_text(token)
+        (tmp / "scrape-token").chmod(0o600)
+        for i in (1, 2, 3):
+            status, body = http("GET", f"http://127.0.0.1:{metrics[i]}/metrics")
+            assert status == 401, f"node {i}: /metrics without credentials answered {status}"
+            # The user was made through Raft on node 1: the others see it once they applied it.
+            eventually(lambda: http("GET", f"http://127.0.0.1:{metrics[i]}/metrics",
+                                    headers={"Authorization": f"Bearer {token}"})[0] == 200, 20,
+                       f"node {i} to accept the scrape token")
+        status, body = http("GET", f"http://127.0.0.1:{rest[2]}/music/songs",
+                            headers={"Authorization": f"Bearer {token}"})
+        assert status == 403, f"the scrape token read the catalog: HTTP {status}"
+        log("/metrics: 401 without credentials, 200 with the scrape token, which the catalog refuses (403)")
+
         (tmp / "prometheus.yml").write_text(f"""
 global:
   scrape_interval: {SCRAPE_INTERVAL}
@@ -215,6 +269,9 @@ rule_files:
   - {RULES}
 scrape_configs:
   - job_name: dispotify
+    authorization:
+      type: Bearer
+      credentials_file: {tmp / "scrape-token"}
     static_configs:
       - targets: [{", ".join(f"'127.0.0.1:{metrics[i]}'" for i in (1, 2, 3))}]
 """)
@@ -241,7 +298,7 @@ scrape_configs:
             round_no += 1
             for i in (1, 2, 3):
                 file_id = f"round-{round_no}-node-{i}.mp3"
-                status, body = http("POST", f"http://127.0.0.1:{rest[i]}/music/upload?filename={file_id}",
+                status, body = node_api("POST", f"http://127.0.0.1:{rest[i]}/music/upload?filename={file_id}",
                                     make_mp3(f"Round {round_no} via {i}", 60 + 10 * i), {"Content-Type": "audio/mpeg"},
                                     timeout=30)
                 count(status)
@@ -251,10 +308,10 @@ scrape_configs:
                     raise AssertionError(f"upload {file_id} via node {i}: HTTP {status}: {body[:300]!r}")
             for i in (1, 2, 3):
                 for file_id in uploaded[-3:]:
-                    count(http("GET", f"http://127.0.0.1:{rest[i]}/music/stream/{file_id}")[0])
-                count(http("GET", f"http://127.0.0.1:{rest[i]}/music/search?q=round")[0])
-                count(http("GET", f"http://127.0.0.1:{rest[i]}/music/stream/No-Such-Song.mp3")[0])
-                count(http("GET", f"http://127.0.0.1:{rest[i]}/no/such/path")[0])
+                    count(node_api("GET", f"http://127.0.0.1:{rest[i]}/music/stream/{file_id}")[0])
+                count(node_api("GET", f"http://127.0.0.1:{rest[i]}/music/search?q=round")[0])
+                count(node_api("GET", f"http://127.0.0.1:{rest[i]}/music/stream/No-Such-Song.mp3")[0])
+                count(node_api("GET", f"http://127.0.0.1:{rest[i]}/no/such/path")[0])
             time.sleep(0.5)
         log(f"workload: {round_no} rounds, {len(uploaded)} songs uploaded, answers by status {sorted(counts.items())}")
         assert len(uploaded) >= 3, "fewer than three uploads succeeded"
@@ -269,7 +326,7 @@ scrape_configs:
         # Every panel query answers with numbers: for all nodes (the variable's "All", .*) and for
         # the leader alone. (Proposals are timed where they are made, on the leader: a follower
         # alone has no proposal latency, as the panel's description says.)
-        status, body = http("GET", f"http://127.0.0.1:{rest[1]}/cluster/status")
+        status, body = node_api("GET", f"http://127.0.0.1:{rest[1]}/cluster/status")
         leader = json.loads(body).get("leader_id") if status == 200 else 0
         assert leader in (1, 2, 3), f"node 1 knows no leader: HTTP {status} {body[:300]!r}"
         queries = list(panel_queries(dashboard))

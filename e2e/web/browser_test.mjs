@@ -348,7 +348,7 @@ async function rangeAnswers(nodes) {
   let total = 0;
   for (const n of nodes) {
     if (n.dead) continue;
-    const text = await (await fetch(`http://127.0.0.1:${n.metrics}/metrics`)).text();
+    const text = await (await fetch(`http://127.0.0.1:${n.metrics}/metrics`, { headers: { Authorization: `Bearer ${API_TOKEN}` } })).text();
     for (const line of text.split('\n')) {
       if (line.startsWith('dispotify_http_requests_total{') && line.includes('code="206"') &&
           line.includes('route="/music/stream/{file_id}"')) {

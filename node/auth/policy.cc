@@ -43,7 +43,7 @@ constexpr std::array<RouteRule, 34> kRules = {{
     {"GET", "/auth/tokens", P::kSelf},
     {"POST", "/auth/tokens", P::kSelf},
     {"DELETE", "/auth/tokens/{id}", P::kSelf},
-    // Not on the REST router: the metrics exposer's own port (node/server/metrics.h).
+    // Not on the REST router: the metrics server on its own port (node/server/metrics.h).
     {"GET", "/metrics", P::kMetrics},
     // The router's fallback: the web UI's files and client-side routes (node/api/static_files.h).
     {"GET", "", P::kPublic},
@@ -56,12 +56,13 @@ const char* RoleName(Role role) {
     case Role::kListener: return "listener";
     case Role::kUploader: return "uploader";
     case Role::kAdmin: return "admin";
+    case Role::kMetrics: return "metrics";
   }
   return "?";
 }
 
 std::optional<Role> ParseRole(std::string_view name) {
-  for (Role r : {Role::kListener, Role::kUploader, Role::kAdmin}) {
+  for (Role r : {Role::kListener, Role::kUploader, Role::kAdmin, Role::kMetrics}) {
     if (name == RoleName(r)) return r;
   }
   return std::nullopt;
@@ -86,15 +87,15 @@ const char* PermissionName(Permission permission) {
 bool RoleGrants(Role role, Permission permission) {
   switch (permission) {
     case P::kPublic:  // anyone
-    case P::kBrowse:  // every role listens
-    case P::kSearch:
-    case P::kStream:
     case P::kSelf: return true;
+    case P::kBrowse:  // every role but a scraper's listens
+    case P::kSearch:
+    case P::kStream: return role != Role::kMetrics;
     case P::kUpload:
     case P::kDeleteOwn: return role == Role::kUploader || role == Role::kAdmin;
     case P::kDeleteAny:
-    case P::kAdmin:
-    case P::kMetrics: return role == Role::kAdmin;
+    case P::kAdmin: return role == Role::kAdmin;
+    case P::kMetrics: return role == Role::kAdmin || role == Role::kMetrics;
   }
   return false;
 }

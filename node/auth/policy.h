@@ -9,7 +9,8 @@
 // that does not exist), so a route cannot be added without deciding who may call it.
 //
 // Roles (issue 13): listener (browse, search, stream), uploader (+ upload, delete own songs),
-// admin (everything: any song, users, the cluster admin API, metrics). A principal holds any set
+// admin (everything: any song, users, the cluster admin API, metrics); and metrics (only
+// /metrics, for scrapers). A principal holds any set
 // of roles; an API token holds a subset of its owner's.
 //
 // Ownership is the handler's business: DELETE /music/songs/{id} needs kDeleteOwn, and the handler
@@ -37,10 +38,12 @@ enum class Permission : uint8_t {
   kSelf,  // any signed-in caller, whatever its roles: its own session, tokens and password
 };
 
-enum class Role : uint8_t { kListener, kUploader, kAdmin };
+// kMetrics is for scrapers (Prometheus): /metrics and nothing else of the catalog, so the token
+// in a monitoring Secret cannot read, upload or administer anything.
+enum class Role : uint8_t { kListener, kUploader, kAdmin, kMetrics };
 
 const char* RoleName(Role role);
-std::optional<Role> ParseRole(std::string_view name);  // "listener", "uploader", "admin"
+std::optional<Role> ParseRole(std::string_view name);  // "listener", "uploader", "admin", "metrics"
 const char* PermissionName(Permission permission);
 bool RoleGrants(Role role, Permission permission);
 

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <fstream>
@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "node/api/http/http_server.h"
 #include "node/catalog/metadata_store.h"
 #include "node/replication/blob_store.h"
 #include "node/replication/peer_client.h"
@@ -165,10 +166,14 @@ double ProcessStartTime() {
 
 }  // namespace
 
-struct Metrics::Impl {
+struct Metrics::Impl final : api::http::RequestGuard {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::shared_ptr<Collector> collector;
-  std::unique_ptr<prometheus::Exposer> exposer;
+  std::unique_ptr<api::http::HttpServer> server;
+  // The guard the node sets once its authenticator exists (null with security off). Until then
+  // a guarded server answers 503: /metrics is never open for a moment at start.
+  bool guarded = false;
+  std::atomic<api::http::RequestGuard*> guard{nullptr};
 
   // Raft (pushed by the loop).
   prometheus::Gauge* term = nullptr;
@@ -238,13 +243,16 @@ struct Metrics::Impl {
   CounterFeed<uint64_t> read_rounds;
   CounterFeed<uint64_t> read_failures;
 
+  std::optional<api::http::Response> Admit(api::http::Request& request,
+                                           std::optional<std::string_view> pattern) override;
+
   void RegisterDataPlane();
   // Must hold collect_mu.
   void Refresh();
   void RefreshDataPlane(const DataPlaneSources& s);
 };
 
-// What the Exposer collects: the registry, after the pulled series are refreshed.
+// What a scrape collects: the registry, after the pulled series are refreshed.
 class Metrics::Collector final : public prometheus::Collectable {
  public:
   explicit Collector(Impl* impl) : impl_(impl) {}
@@ -269,7 +277,8 @@ prometheus::Counter* AddCounter(prometheus::Registry& r, const std::string& name
 }
 }  // namespace
 
-Result<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen, const BuildInfo& build) {
+Result<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen, const BuildInfo& build,
+                                                bool guarded) {
   auto impl = std::make_unique<Impl>();
   auto& r = *impl->registry;
   prometheus::BuildGauge()
@@ -349,25 +358,67 @@ Result<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen, const
                               .Register(r);
 
   impl->collector = std::make_shared<Collector>(impl.get());
-  try {
-    impl->exposer = std::make_unique<prometheus::Exposer>(listen, 2);
-  } catch (const std::exception& e) {
-    return Status::Unavailable("cannot serve metrics on " + listen + ": " + e.what());
+  impl->guarded = guarded;
+
+  const size_t colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = -1;
+  if (colon != std::string::npos) {
+    const std::string digits = listen.substr(colon + 1);
+    if (!digits.empty() && digits.size() <= 5 && digits.find_first_not_of("0123456789") == std::string::npos)
+      port = std::stoi(digits);
   }
-  impl->exposer->RegisterCollectable(impl->collector);
+  if (host.empty() || port < 0 || port > 65535)
+    return Status::InvalidArgument("metrics address must be HOST:PORT, got '" + listen + "'");
+
+  api::http::Router router;
+  Impl* raw = impl.get();
+  router.Get("/metrics", [raw](api::http::Request&, api::http::BodyReader&) {
+    std::vector<prometheus::MetricFamily> families = raw->collector->Collect();
+    return api::http::Response::Text(200, prometheus::TextSerializer().Serialize(families),
+                                     "text/plain; version=0.0.4; charset=utf-8");
+  });
+  api::http::ServerOptions options;
+  options.address = host;
+  options.port = static_cast<uint16_t>(port);
+  options.worker_threads = 2;  // scrapes are rare; two so a slow one does not block a probe
+  options.max_connections = 64;
+  options.header_timeout = std::chrono::seconds(10);
+  options.guard = raw;
+  impl->server = std::make_unique<api::http::HttpServer>(std::move(options), std::move(router));
+  if (Status st = impl->server->Start(); !st.ok())
+    return Status::Unavailable("cannot serve metrics on " + listen + ": " + st.message());
   return std::unique_ptr<Metrics>(new Metrics(std::move(impl)));
+}
+
+std::optional<api::http::Response> Metrics::Impl::Admit(api::http::Request& request,
+                                                        std::optional<std::string_view> pattern) {
+  if (!guarded) return std::nullopt;
+  api::http::RequestGuard* g = guard.load(std::memory_order_acquire);
+  if (g == nullptr) return api::http::JsonError(503, "starting", "security is on and not ready yet");
+  // The REST API's own rules apply: /metrics is a route of the policy table (permission metrics).
+  return g->Admit(request, pattern);
+}
+
+void Metrics::SetGuard(api::http::RequestGuard* guard) {
+  impl_->guard.store(guard, std::memory_order_release);
+}
+
+void Metrics::StopServing() {
+  impl_->server->Stop(std::chrono::milliseconds(500));
 }
 
 Metrics::Metrics(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Metrics::~Metrics() {
-  // The Exposer's threads call the collector, which uses the rest of Impl: they stop first.
-  impl_->exposer.reset();
+  // The server's threads call the collector, which uses the rest of Impl: they stop first.
+  impl_->server->Stop(std::chrono::milliseconds(500));
+  impl_->server.reset();
 }
 
 int Metrics::port() const {
-  auto ports = impl_->exposer->GetListeningPorts();
-  return ports.empty() ? 0 : ports.front();
+  return impl_->server->port();
 }
 
 void Metrics::Impl::RegisterDataPlane() {

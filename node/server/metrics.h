@@ -1,8 +1,9 @@
 #pragma once
-// Prometheus metrics of the node, served by prometheus-cpp's Exposer on its own port (GET
-// /metrics). Prometheus headers stay in metrics.cc: the Raft loop sees only the RaftObserver
-// interface, the HTTP server only api::http::RequestObserver. docs/metrics.md lists every series
-// with its type, labels and meaning; keep it in step.
+// Prometheus metrics of the node, served on their own port (GET /metrics) by the node's HTTP
+// server (node/api/http), so that with security on the scrape is checked by the same guard as
+// the REST API (permission `metrics`: the admin and metrics roles). Prometheus headers stay in metrics.cc:
+// the Raft loop sees only the RaftObserver interface, the HTTP server only api::http::RequestObserver.
+// docs/metrics.md lists every series with its type, labels and meaning; keep it in step.
 //
 // Sources:
 //   - pushed: Raft state (OnState, ...) from the loop; one record per finished REST request
@@ -12,7 +13,7 @@
 //     (/proc/self). Counters fed from a monotonic source (repair's copies, CPU time) are
 //     incremented by the difference since the previous scrape, so they stay counters.
 //
-// Threads: every method is thread-safe. Scrapes run on the Exposer's threads; the data-plane
+// Threads: every method is thread-safe. Scrapes run on the server's threads; the data-plane
 // sources are read there, so DetachDataPlane must run before any of them is destroyed.
 
 #include <cstdint>
@@ -65,8 +66,14 @@ struct BuildInfo {
 
 class Metrics final : public RaftObserver, public api::http::RequestObserver {
  public:
-  // Starts serving on `listen` (HOST:PORT; port 0 picks a free one).
-  static Result<std::unique_ptr<Metrics>> Start(const std::string& listen, const BuildInfo& build);
+  // Starts serving on `listen` (HOST:PORT; port 0 picks a free one). `guarded`: security is on,
+  // and every scrape answers 503 until SetGuard is called, then whatever the guard decides.
+  static Result<std::unique_ptr<Metrics>> Start(const std::string& listen, const BuildInfo& build,
+                                                bool guarded = false);
+  // The guard of scrapes (not owned; must outlive the serving: see StopServing).
+  void SetGuard(api::http::RequestGuard* guard);
+  // Stops answering scrapes (waits for those in flight). Idempotent; the destructor does it too.
+  void StopServing();
   ~Metrics() override;
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;

@@ -146,7 +146,8 @@ int Node::Start() {
     state_machine = catalog_.get();
   }
 
-  auto metrics = Metrics::Start(config_.metrics_listen, {version_, config_.cluster_id, config_.node_id});
+  auto metrics = Metrics::Start(config_.metrics_listen, {version_, config_.cluster_id, config_.node_id},
+                                config_.auth && config_.state_machine != "kv");
   if (!metrics.ok()) {
     DLOG_ERROR << metrics.status().message();
     return kExitBadConfig;
@@ -344,6 +345,8 @@ void Node::Shutdown() {
   if (metrics_) metrics_->DetachDataPlane();
   // Requests in flight finish first (a short grace), new ones are refused.
   if (http_) http_->Stop(std::chrono::seconds(5));
+  // Scrapes are checked by auth_'s guard, which goes before metrics_ does.
+  if (metrics_) metrics_->StopServing();
   if (membership_thread_.joinable()) membership_thread_.join();
   // What the last requests recorded goes out while Raft still runs.
   if (audit_) audit_->Stop();
@@ -577,6 +580,7 @@ int Node::StartHttp() {
     deps.audit = audit_.get();
     auth_ = std::make_unique<api::AuthApi>(std::move(auth_options), metadata_.get(), proposer_.get());
     deps.auth = auth_.get();
+    metrics_->SetGuard(auth_.get());
   } else {
     DLOG_WARN << "auth is off: anyone who reaches " << config_.http_listen
               << " may upload, delete and administer (set auth: true; docs/security.md)";

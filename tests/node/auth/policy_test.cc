@@ -46,38 +46,48 @@ TEST(PolicyTest, DecisionsByRole) {
   const Principal uploader = As({Role::kUploader});
   const Principal admin = As({Role::kAdmin});
   const Principal none = As({});  // authenticated, no role (e.g. a token whose roles were all removed)
+  const Principal scraper = As({Role::kMetrics});  // Prometheus: /metrics and its own tokens only
   using D = Decision;
   struct Row {
     const char* method;
     std::optional<std::string_view> pattern;
-    D anonymous, listener, uploader, admin, none;
+    D anonymous, listener, uploader, admin, none, scraper;
   };
   const Row rows[] = {
-      {"GET", "/healthz", D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
-      {"HEAD", "/readyz", D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
-      {"GET", std::nullopt, D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow},  // the UI's files
-      {"GET", "/music/songs", D::kUnauthenticated, D::kAllow, D::kAllow, D::kAllow, D::kForbidden},
-      {"GET", "/music/search", D::kUnauthenticated, D::kAllow, D::kAllow, D::kAllow, D::kForbidden},
-      {"HEAD", "/music/stream/{file_id}", D::kUnauthenticated, D::kAllow, D::kAllow, D::kAllow,
+      {"GET", "/healthz", D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
+      {"HEAD", "/readyz", D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
+      {"GET", std::nullopt, D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow,
+       D::kAllow},  // the UI's files
+      {"GET", "/music/songs", D::kUnauthenticated, D::kAllow, D::kAllow, D::kAllow, D::kForbidden,
        D::kForbidden},
-      {"GET", "/music/covers/{sha256}", D::kUnauthenticated, D::kAllow, D::kAllow, D::kAllow, D::kForbidden},
-      {"POST", "/music/upload", D::kUnauthenticated, D::kForbidden, D::kAllow, D::kAllow, D::kForbidden},
+      {"GET", "/music/search", D::kUnauthenticated, D::kAllow, D::kAllow, D::kAllow, D::kForbidden,
+       D::kForbidden},
+      {"HEAD", "/music/stream/{file_id}", D::kUnauthenticated, D::kAllow, D::kAllow, D::kAllow, D::kForbidden,
+       D::kForbidden},
+      {"GET", "/music/covers/{sha256}", D::kUnauthenticated, D::kAllow, D::kAllow, D::kAllow, D::kForbidden,
+       D::kForbidden},
+      {"POST", "/music/upload", D::kUnauthenticated, D::kForbidden, D::kAllow, D::kAllow, D::kForbidden,
+       D::kForbidden},
       {"DELETE", "/music/songs/{file_id}", D::kUnauthenticated, D::kForbidden, D::kAllow, D::kAllow,
-       D::kForbidden},
+       D::kForbidden, D::kForbidden},
       {"PUT", "/admin/replication", D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kAllow,
+       D::kForbidden, D::kForbidden},
+      {"POST", "/admin/members", D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kAllow, D::kForbidden,
        D::kForbidden},
-      {"POST", "/admin/members", D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kAllow, D::kForbidden},
-      {"GET", "/metrics", D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kAllow, D::kForbidden},
-      {"POST", "/auth/login", D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
-      {"POST", "/auth/tokens", D::kUnauthenticated, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
-      {"GET", "/auth/me", D::kUnauthenticated, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
-      {"POST", "/admin/users", D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kAllow, D::kForbidden},
+      {"GET", "/metrics", D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kAllow, D::kForbidden,
+       D::kAllow},
+      {"POST", "/auth/login", D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
+      {"POST", "/auth/tokens", D::kUnauthenticated, D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
+      {"GET", "/auth/me", D::kUnauthenticated, D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
+      {"POST", "/admin/users", D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kAllow, D::kForbidden,
+       D::kForbidden},
       // No rule: denied to everyone (fail closed), 401 first for a caller without credentials.
       {"GET", "/admin/secret", D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kForbidden,
-       D::kForbidden},
+       D::kForbidden, D::kForbidden},
       {"POST", "/music/songs", D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kForbidden,
+       D::kForbidden, D::kForbidden},
+      {"POST", std::nullopt, D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kForbidden, D::kForbidden,
        D::kForbidden},
-      {"POST", std::nullopt, D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kForbidden, D::kForbidden},
   };
   for (const Row& r : rows) {
     const std::string what = std::string(r.method) + " " + std::string(r.pattern.value_or("<fallback>"));
@@ -86,6 +96,7 @@ TEST(PolicyTest, DecisionsByRole) {
     EXPECT_EQ(Decide(uploader, r.method, r.pattern), r.uploader) << what;
     EXPECT_EQ(Decide(admin, r.method, r.pattern), r.admin) << what;
     EXPECT_EQ(Decide(none, r.method, r.pattern), r.none) << what;
+    EXPECT_EQ(Decide(scraper, r.method, r.pattern), r.scraper) << what;
   }
   // Roles add up; only admins delete other people's songs.
   EXPECT_TRUE(As({Role::kListener, Role::kUploader}).Has(Permission::kUpload));
@@ -94,7 +105,8 @@ TEST(PolicyTest, DecisionsByRole) {
 }
 
 TEST(PolicyTest, RoleNamesRoundTrip) {
-  for (Role r : {Role::kListener, Role::kUploader, Role::kAdmin}) EXPECT_EQ(ParseRole(RoleName(r)), r);
+  for (Role r : {Role::kListener, Role::kUploader, Role::kAdmin, Role::kMetrics})
+    EXPECT_EQ(ParseRole(RoleName(r)), r);
   EXPECT_FALSE(ParseRole("Admin").has_value());
   EXPECT_FALSE(ParseRole("").has_value());
   EXPECT_STREQ(PermissionName(Permission::kDeleteOwn), "delete_own");

@@ -7,7 +7,7 @@
 // as it always did, everything shown), 'anon' (security on, nobody signed in: the login page),
 // 'user' (signed in). 'loading' until GET /auth/me has answered.
 
-export type Role = 'listener' | 'uploader' | 'admin';
+export type Role = 'listener' | 'uploader' | 'admin' | 'metrics';
 
 export type AuthState =
   | { mode: 'loading' }
