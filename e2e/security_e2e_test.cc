@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <string>
@@ -66,8 +67,11 @@ class SecurityE2eTest : public ::testing::Test {
     const std::string tok = cluster_->base_dir() + "/api-token";
     std::ofstream(pw) << kAdminPassword << "\n";
     std::ofstream(tok) << kStaticToken << "\n";
-    cluster_->SetCommonFlags({"--auth", "true", "--admin-password-file", pw, "--api-token-file", tok,
-                              "--secure-cookies", "false", "--scrub-interval-s", "0"});
+    std::vector<std::string> flags = {
+        "--auth",           "true",  "--admin-password-file", pw, "--api-token-file", tok,
+        "--secure-cookies", "false", "--scrub-interval-s",    "0"};
+    for (const std::string& f : ExtraFlags()) flags.push_back(f);
+    cluster_->SetCommonFlags(flags);
     cluster_->StartAll();
     ASSERT_NE(cluster_->WaitLeader(30s), 0u);
     // The leader creates the first admin once it leads (polled with the static token: failed
@@ -80,6 +84,7 @@ class SecurityE2eTest : public ::testing::Test {
         30s));
     ASSERT_TRUE(Login(1, "admin", kAdminPassword).has_value());
   }
+  virtual std::vector<std::string> ExtraFlags() const { return {}; }
   void TearDown() override {
     if (HasFailure() && cluster_) cluster_->DumpLogs();
     cluster_.reset();
@@ -499,6 +504,52 @@ TEST_F(SecurityE2eTest, TheAuditTrailRecordsActionsAndDenialsAndDetectsTampering
   EXPECT_NE(tampered.out.find("modified"), std::string::npos) << tampered.out;
   auto intact = verify(1);
   EXPECT_EQ(intact.code, 0) << intact.out << intact.err;
+}
+
+// A cluster that keeps at most 20 audit entries: the leader drops the oldest (within a round of
+// 10 s) and the chain still verifies on every node from its checkpoint.
+class SecurityRetentionE2eTest : public SecurityE2eTest {
+ protected:
+  std::vector<std::string> ExtraFlags() const override { return {"--audit-max-entries", "20"}; }
+};
+
+TEST_F(SecurityRetentionE2eTest, OldAuditEntriesGoAndTheChainStillVerifies) {
+  for (int i = 0; i < 40; ++i)
+    CreateUser("user" + std::to_string(i), "password-" + std::to_string(i), "listener");
+  auto entries = [&](uint64_t node) {
+    std::vector<json::value> out;
+    auto r = HttpCall(Port(node), "GET", "/admin/audit?limit=1000", "", Bearer(kStaticToken));
+    if (!r || r->status != 200) return out;
+    const json::value page = Json(*r);  // the loop below must not outlive it
+    for (const auto& e : page.at("items").as_array()) out.push_back(e);
+    return out;
+  };
+  auto has_user39 = [&](const std::vector<json::value>& items) {
+    return std::any_of(items.begin(), items.end(),
+                       [](const json::value& e) { return e.at("target").as_string() == "user39"; });
+  };
+  // Every user_created entry committed (41 or more entries were written), then trimmed to 20.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (uint64_t node : {1, 2, 3}) {
+          const auto items = entries(node);
+          if (!has_user39(items) || items.size() > 20) return false;
+        }
+        return true;
+      },
+      40s))
+      << entries(1).size() << " entries on node 1";
+  uint64_t lowest = UINT64_MAX;
+  for (const auto& e : entries(2)) lowest = std::min<uint64_t>(lowest, e.at("seq").as_number().to_uint64());
+  EXPECT_GT(lowest, 20u) << "the oldest entries are gone";
+  for (uint64_t node : {1, 2, 3}) {
+    const std::string cmd = std::string("env DISPOTIFY_TOKEN=") + kStaticToken + " " + DISPOTIFYCTL_BINARY +
+                            " --endpoints http://127.0.0.1:" + std::to_string(Port(node)) +
+                            " --timeout 10 audit verify";
+    auto v = testing_exec::Exec({"sh", "-c", cmd}, cluster_->base_dir());
+    EXPECT_EQ(v.code, 0) << "node " << node << ": " << v.out << v.err;
+    EXPECT_NE(v.out.find("audit chain verified"), std::string::npos) << v.out;
+  }
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ tidy_files=(common/status.cc node/consensus/raft.cc node/consensus/raft_log.cc n
   node/catalog/commands.cc node/catalog/catalog_state_machine.cc common/base64.cc node/auth/jwks.cc
   node/auth/jwt.cc node/auth/key_cache.cc node/auth/password.cc node/auth/policy.cc
   node/auth/records.cc node/auth/authenticator.cc node/auth/rate_limiter.cc
-  common/audit/entry.cc common/audit/chain.cc node/audit/denials.cc node/audit/audit_log.cc common/tls/credentials.cc
+  common/audit/entry.cc common/audit/chain.cc node/audit/denials.cc node/audit/audit_log.cc node/audit/retention.cc common/tls/credentials.cc
   common/tls/pki.cc common/tls/policy.cc common/tls/publish.cc common/tls/ssl_context.cc
   cli/dispotify-pki/pki_tool.cc)
 # The operator (operator/**/*.cc: every module, new ones included as they are added), but for

@@ -252,6 +252,14 @@ const std::map<std::string, Setter>& Setters() {
        }},
       {"secure_cookies",
        [](NodeConfig* c, const std::string& v) { return ParseBool("secure_cookies", v, &c->secure_cookies); }},
+      {"audit_retention_days",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt<int64_t>("audit_retention_days", v, 0, 36500, &c->audit_retention_days);
+       }},
+      {"audit_max_entries",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt<uint64_t>("audit_max_entries", v, 0, 1'000'000'000, &c->audit_max_entries);
+       }},
       {"postgres_url_file",
        [](NodeConfig* c, const std::string& v) {
          c->postgres_url_file = v;
@@ -590,6 +598,8 @@ std::string UsageText() {
                            once by the bootstrapping node
   --session-ttl-s N        lifetime of a browser session (default 43200)
   --secure-cookies BOOL    mark the session cookie Secure (default true; false for plain HTTP)
+  --audit-retention-days N audit entries older than this are dropped (default 365; 0: kept)
+  --audit-max-entries N    and beyond this many, the oldest (default 1000000; 0: no limit)
   --min-free-mib N         disk space blobs never use, room for metadata and the Raft log;
                            uploads that would go below get 507 (default 256)
   --replication-factor N   copies of every file on a new cluster (default 3)

@@ -67,6 +67,9 @@
 //   secure_cookies: true            # the session cookie's Secure attribute (false only for plain
 //                                   # http on loopback: browsers drop Secure cookies over http
 //                                   # except on localhost)
+//   audit_retention_days: 365       # with auth: audit entries older than this are dropped by
+//   audit_max_entries: 1000000      # the leader, and beyond this many the oldest (0 = no limit);
+//                                   # the chain stays verifiable (docs/security.md, "Audit log")
 //   web_root: auto                  # the web UI's built files, served at / (node/api/static_files.h):
 //                                   # auto = share/dispotify/web beside the executable's bin/, or
 //                                   # the source tree's web/dist above it; "" = no UI
@@ -142,6 +145,8 @@ struct NodeConfig {
   std::string admin_password;  // read from admin_password_file by Validate
   int64_t session_ttl_s = 43200;
   bool secure_cookies = true;
+  int64_t audit_retention_days = 365;
+  uint64_t audit_max_entries = 1'000'000;
 
   bool node_id_set = false;  // node_id was given explicitly (file, env or flag), not defaulted
   bool reset = false;        // flag only

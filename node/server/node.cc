@@ -8,6 +8,7 @@
 #include <string_view>
 #include <thread>
 
+#include "common/audit/chain.h"
 #include "common/file_system.h"
 #include "common/logging.h"
 #include "dispotify/v1/cluster.grpc.pb.h"
@@ -19,8 +20,10 @@
 #include "node/api/static_files.h"
 #include "node/api/tags/tag_reader.h"
 #include "node/audit/audit_log.h"
+#include "node/audit/retention.h"
 #include "node/auth/records.h"
 #include "node/catalog/catalog_state_machine.h"
+#include "node/catalog/commands.h"
 #include "node/catalog/metadata_store.h"
 #include "node/catalog/postgres_store.h"
 #include "node/kv/kv_state_machine.h"
@@ -607,6 +610,40 @@ int Node::StartHttp() {
   return kExitOk;
 }
 
+void Node::TrimAudit() {
+  audit::Retention retention;
+  retention.max_age_ms = config_.audit_retention_days * 24 * 3600 * 1000;
+  retention.max_entries = config_.audit_max_entries;
+  if (retention.max_age_ms == 0 && retention.max_entries == 0) return;
+  auto head_text = metadata_->GetSetting(catalog::kAuditHeadKey);
+  if (!head_text.ok() || !head_text->has_value()) return;  // no trail yet (or unreadable: next round)
+  const auto head = audit::ParseHead(**head_text);
+  // A few hundred of the oldest entries each round: a big backlog goes over several rounds.
+  auto rows = metadata_->ListSettings(catalog::kAuditEntryPrefix, "", 256);
+  if (!head || !rows.ok() || rows->empty()) return;
+  std::vector<audit::Entry> oldest;
+  for (const auto& [key, value] : *rows) {
+    auto entry = audit::Decode(value);
+    if (!entry.ok()) {
+      DLOG_WARN << "audit retention: " << key << " does not decode; nothing trimmed (audit verify names it)";
+      return;
+    }
+    oldest.push_back(std::move(entry).value());
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  const uint64_t through = audit::TrimThrough(retention, oldest, head->seq, now_ms, catalog::kMaxAuditTrim);
+  if (through == 0) return;
+  auto done = proposer_->Propose(catalog::TrimAuditCmd{through}, std::chrono::seconds(10));
+  if (!done.ok()) {
+    DLOG_WARN << "audit retention: trimming through " << through << " failed: " << done.status().message();
+    return;
+  }
+  DLOG_INFO << "audit retention: dropped entries " << oldest.front().seq << ".." << through
+            << "; the chain's checkpoint is now entry " << through;
+}
+
 void Node::BootstrapAdmin() {
   std::string password = config_.admin_password;
   const bool generated = password.empty();
@@ -665,6 +702,10 @@ void Node::MembershipLoop() {
         } else if (*swept > 0) {
           DLOG_INFO << "removed " << *swept << " expired tokens and sessions";
         }
+      }
+      if (std::chrono::steady_clock::now() >= next_audit_trim_) {
+        next_audit_trim_ = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        TrimAudit();
       }
     }
     if (peers_) {

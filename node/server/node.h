@@ -138,6 +138,8 @@ class Node {
   void MembershipLoop();
   // Leader, auth on: creates the first admin if the cluster has no user (MembershipLoop's thread).
   void BootstrapAdmin();
+  // Leader, auth on: drops audit entries past the retention (MembershipLoop's thread).
+  void TrimAudit();
   // Leader only: transfers leadership away and waits (up to `budget`) for another node to lead.
   void HandOffLeadership(std::chrono::milliseconds budget);
   void Shutdown();
@@ -171,6 +173,7 @@ class Node {
   std::unique_ptr<api::AuthApi> auth_;         // before http_: the server's guard
   bool admin_bootstrapped_ = false;            // MembershipLoop's thread only
   std::chrono::steady_clock::time_point next_token_sweep_;  // MembershipLoop's thread only
+  std::chrono::steady_clock::time_point next_audit_trim_;   // MembershipLoop's thread only
   std::unique_ptr<api::http::HttpServer> http_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
