@@ -119,7 +119,8 @@ Result<std::vector<Role>> ParseRoles(const std::vector<std::string>& names) {
   std::vector<Role> roles;
   for (const auto& n : names) {
     auto r = ParseRole(n);
-    if (!r) return Status::InvalidArgument("unknown role \"" + n + "\" (listener, uploader, admin or metrics)");
+    if (!r)
+      return Status::InvalidArgument("unknown role \"" + n + "\" (listener, uploader, admin or metrics)");
     roles.push_back(*r);
   }
   std::sort(roles.begin(), roles.end());
