@@ -62,7 +62,8 @@ esac
 
 install_python_tools() {
   # Bump a pin here and every machine reinstalls on its next run.
-  local requirements=(schemathesis==4.32.5)
+  # spdx-tools: pyspdxtools validates the images' SBOMs (e2e/containers/image-test.sh).
+  local requirements=(schemathesis==4.32.5 spdx-tools==0.8.3)
   local stamp="$venv/.dispotify-requirements"
   local want="${requirements[*]}"
 
@@ -82,6 +83,7 @@ install_python_tools() {
   export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
   "$venv/bin/python" -m pip install -q "${requirements[@]}"
   "$venv/bin/st" --version >/dev/null
+  "$venv/bin/pyspdxtools" --help >/dev/null
   echo "$want" >"$stamp"
 }
 

@@ -64,6 +64,17 @@ for lib in $libs; do
   cp -L "$lib" "$dest$lib"
 done
 
+# The image's SBOM (SPDX 2.3 JSON): the Debian package of every library just copied, and the npm
+# packages bundled into the web UI (deploy/docker/sbom.sh).
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+version=$(sed -n 's/^project(dispotify .*VERSION \([0-9.]*\)).*/\1/p' "$here/../../CMakeLists.txt")
+mkdir -p "$dest/usr/local/share/doc/dispotify"
+lock_args=()
+[[ -n "$web" && -f "$web/../package-lock.json" ]] && lock_args=(--npm-lock "$web/../package-lock.json")
+# shellcheck disable=SC2086 # $libs: one path per word
+"$here/sbom.sh" "$dest/usr/local/share/doc/dispotify/sbom.spdx.json" "$(basename "$1")" "${version:-0.0.0}" \
+  "${lock_args[@]}" $libs
+
 # glibc 2.36 has the files and dns name services built in (no libnss_*.so to copy); the engine
 # mounts /etc/hosts and /etc/resolv.conf.
 printf 'root:x:0:0:root:/:/nonexistent\ndispotify:x:%s:%s:dispotify:/data:/nonexistent\n' "$uid" "$uid" >"$dest/etc/passwd"

@@ -9,6 +9,8 @@
 #    environment, user, read_only, cap_drop, hostname, volumes, tmpfs, secrets; {{.Task.Slot}}
 #    substituted) on a podman network where the alias tasks.<service> stands for Swarm's DNS name;
 #    plus --security-opt no-new-privileges and the REST port published on 127.0.0.1 only.
+#    Each image's SBOM (/usr/local/share/doc/dispotify/sbom.spdx.json) is validated by the SPDX
+#    tools and checked against the image's own files (sbom_check.py).
 # 3. Checks the hardening from the host (UID 10001, no capabilities, no_new_privs, read-only /),
 #    waits for every node to be a healthy voter, checks the admin API wants the secret's token,
 #    uploads a song through the first container and streams it back through the second, and runs
@@ -89,6 +91,23 @@ echo "image-test: built both images from the compiled binaries in $((SECONDS - t
 for image in "${images[@]}"; do
   size=$(podman image inspect --format '{{.Size}}' "$image")
   echo "image-test: image size $(basename "${image%%:*}" | sed "s/^$prefix/dispotify-/"): $((size / 1000000)) MB ($size bytes)"
+done
+
+# Each image carries its SBOM (SPDX 2.3): valid for the SPDX tools, and true to the image (every
+# library's Debian package at its version, the web UI's npm packages; e2e/containers/sbom_check.py).
+"$repo/scripts/install-test-tools.sh"
+pyspdxtools="$("$repo/scripts/install-test-tools.sh" --print-venv)/bin/pyspdxtools"
+for name in node operator; do
+  image=${images[0]}
+  [[ $name == operator ]] && image=${images[1]}
+  c=$(podman create "$image")
+  podman cp "$c:/usr/local/share/doc/dispotify/sbom.spdx.json" "$tmp/$name.spdx.json"
+  podman rm "$c" >/dev/null
+  "$pyspdxtools" -i "$tmp/$name.spdx.json" || fail "the $name image's SBOM is not valid SPDX"
+  lock_args=()
+  [[ $name == node && ${#web_args[@]} -gt 0 ]] && lock_args=(--npm-lock "$repo/web/package-lock.json")
+  "$here/sbom_check.py" "$tmp/$name.spdx.json" "$tmp/$name-ctx/rootfs/image" "${lock_args[@]}" ||
+    fail "the $name image's SBOM does not match the image"
 done
 
 # The image runs as the stack's user, and its HEALTHCHECK is the stack's healthcheck.
