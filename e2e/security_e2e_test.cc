@@ -494,6 +494,12 @@ TEST_F(SecurityE2eTest, TheAuditTrailRecordsActionsAndDenialsAndDetectsTampering
     sqlite3_bind_text(st, 2, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
     ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
+    // And entry 3 cut to 5 bytes: it no longer decodes at all.
+    ASSERT_EQ(
+        sqlite3_exec(
+            db, "UPDATE settings SET value = substr(value, 1, 5) WHERE key = 'audit/e/00000000000000000003'",
+            nullptr, nullptr, nullptr),
+        SQLITE_OK);
     sqlite3_close(db);
   }
   cluster_->Start(3);
@@ -504,6 +510,24 @@ TEST_F(SecurityE2eTest, TheAuditTrailRecordsActionsAndDenialsAndDetectsTampering
   EXPECT_NE(tampered.out.find("modified"), std::string::npos) << tampered.out;
   auto intact = verify(1);
   EXPECT_EQ(intact.code, 0) << intact.out << intact.err;
+
+  // Paging one entry at a time through node 3's damaged trail ends: the undecodable entry is shown
+  // as damaged and next_after still moves past it.
+  std::string after = "0";
+  int pages = 0, damaged = 0;
+  while (after != "null" && pages < 1000) {
+    auto r = Call(3, "GET", "/admin/audit?limit=1&after=" + after, Bearer(kStaticToken));
+    ASSERT_EQ(r.status, 200) << r.body;
+    const json::value page = Json(r);
+    for (const auto& e : page.at("items").as_array()) damaged += e.has_field("damaged") ? 1 : 0;
+    const json::value& next = page.at("next_after");
+    const std::string next_after = next.is_null() ? "null" : std::to_string(next.as_number().to_uint64());
+    ASSERT_NE(next_after, after) << "next_after did not move at page " << pages;
+    after = next_after;
+    ++pages;
+  }
+  EXPECT_LT(pages, 1000);
+  EXPECT_EQ(damaged, 1);
 }
 
 // A cluster that keeps at most 20 audit entries: the leader drops the oldest (within a round of

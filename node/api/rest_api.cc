@@ -8,6 +8,7 @@
 #include <cctype>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -1026,6 +1027,12 @@ class Routes {
     std::string items;
     uint64_t last = *after;
     for (const auto& [key, bytes] : *page) {
+      // The page goes on after this key even when its entry does not decode (a page of damaged
+      // entries must not hand back the same next_after and loop a client forever).
+      if (const auto digits = std::string_view(key).substr(catalog::kAuditEntryPrefix.size());
+          !digits.empty() && digits.find_first_not_of("0123456789") == std::string_view::npos) {
+        last = std::max<uint64_t>(last, std::strtoull(std::string(digits).c_str(), nullptr, 10));
+      }
       auto e = audit::Decode(bytes);
       // A damaged entry is shown as such, not skipped: verify must see it.
       if (!e.ok()) {
