@@ -176,6 +176,8 @@ std::optional<Response> AuthApi::Admit(Request& req, std::optional<std::string_v
   auto outcome = authenticator_->Authenticate(presented);
   if (auto* err = std::get_if<auth::AuthError>(&outcome)) {
     if (err->unavailable) {
+      DLOG_INFO << "auth: cannot check the credentials of " << req.method << " " << req.path
+                << " now: " << err->code << " (" << err->message << ")";
       Response r = JsonError(503, err->code, err->message);
       r.AddHeader("Retry-After", "2");
       return r;

@@ -252,6 +252,25 @@ const std::map<std::string, Setter>& Setters() {
        }},
       {"secure_cookies",
        [](NodeConfig* c, const std::string& v) { return ParseBool("secure_cookies", v, &c->secure_cookies); }},
+      {"oidc_issuer",
+       [](NodeConfig* c, const std::string& v) {
+         c->oidc_issuer = v;
+         return Status::Ok();
+       }},
+      {"oidc_audience",
+       [](NodeConfig* c, const std::string& v) {
+         c->oidc_audience = v;
+         return Status::Ok();
+       }},
+      {"oidc_roles_claim",
+       [](NodeConfig* c, const std::string& v) {
+         c->oidc_roles_claim = v;
+         return Status::Ok();
+       }},
+      {"oidc_leeway_s",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt<int64_t>("oidc_leeway_s", v, 0, 600, &c->oidc_leeway_s);
+       }},
       {"postgres_url_file",
        [](NodeConfig* c, const std::string& v) {
          c->postgres_url_file = v;
@@ -407,6 +426,23 @@ Status Validate(NodeConfig* config) {
   DISPOTIFY_RETURN_IF_ERROR(
       ReadSecretFile("admin_password", config->admin_password_file, &config->admin_password));
   DISPOTIFY_RETURN_IF_ERROR(ReadSecretFile("postgres_url", config->postgres_url_file, &config->postgres_url));
+  if (!config->oidc_issuer.empty()) {
+    // The issuer is compared byte for byte with each token's iss and names where the keys are:
+    // only an http(s) URL can be both (OpenID Connect Discovery, section 4).
+    const std::string& issuer = config->oidc_issuer;
+    const bool http = issuer.rfind("http://", 0) == 0 || issuer.rfind("https://", 0) == 0;
+    const size_t host = issuer.find("://") + 3;
+    if (!http || host >= issuer.size() || issuer[host] == '/' ||
+        issuer.find_first_of(" ?#") != std::string::npos)
+      return Status::InvalidArgument("oidc_issuer: '" + issuer +
+                                     "' is not an http(s) URL without query or fragment");
+    // Without an audience any token of the issuer, minted for any of its clients, would do.
+    if (config->oidc_audience.empty())
+      return Status::InvalidArgument("oidc_issuer needs oidc_audience (the aud our tokens carry)");
+    if (config->oidc_roles_claim.empty())
+      return Status::InvalidArgument("oidc_roles_claim: must name a claim (default roles)");
+    if (!config->auth) return Status::InvalidArgument("oidc_issuer needs auth: true");
+  }
   if (config->metadata_store == "postgres" && config->postgres_url.empty())
     return Status::InvalidArgument("metadata_store: postgres needs postgres_url (a libpq connection string)");
   if (!config->join && !config->peers.contains(config->node_id)) {
@@ -592,6 +628,19 @@ std::string UsageText() {
                            leader this fast answers 503 (default 2000)
   --upload-lock-ttl-ms N   lease of an upload on its file id, renewed while bytes flow
                            (default 15000)
+  --auth BOOL              users, roles, tokens and sessions on every REST route (default
+                           false: anyone may do anything, with a warning at every start)
+  --admin-user NAME        with --auth: the first admin, created when the cluster has no user
+                           (default admin)
+  --admin-password-file FILE  that admin's password ("" = a generated one, logged once)
+  --session-ttl-s N        browser sessions last this long (60 .. 2592000, default 43200)
+  --secure-cookies BOOL    the session cookie's Secure attribute (default true; false only for
+                           plain http on loopback)
+  --oidc-issuer URL        with --auth: also accept JWT bearer tokens of this OpenID Connect
+                           issuer (default "": off; docs/security.md, "OIDC")
+  --oidc-audience STR      the aud those tokens must carry (required with --oidc-issuer)
+  --oidc-roles-claim NAME  the claim holding the roles (default roles; a dotted path works)
+  --oidc-leeway-s N        clock skew allowed on exp/nbf/iat (default 60)
   --web-root DIR           the web UI's built files, served at / (default auto: installed beside
                            the executable or the source tree's web/dist; "" = no UI)
   --auto-promote BOOL      the leader promotes caught-up learners by itself (default false)

@@ -67,6 +67,14 @@
 //   secure_cookies: true            # the session cookie's Secure attribute (false only for plain
 //                                   # http on loopback: browsers drop Secure cookies over http
 //                                   # except on localhost)
+//   oidc_issuer: ""                 # with auth: also accept JWT bearer tokens from this OpenID
+//                                   # Connect issuer (an http(s) URL, exactly as the tokens' iss;
+//                                   # its keys come from <issuer>/.well-known/openid-configuration);
+//                                   # "" = off
+//   oidc_audience: ""               # the aud tokens must carry (required with oidc_issuer)
+//   oidc_roles_claim: roles         # the claim (or dotted path, e.g. realm_access.roles) holding
+//                                   # the caller's roles: an array or a space-separated string
+//   oidc_leeway_s: 60               # clock skew allowed on exp, nbf and iat (0 .. 600)
 //   web_root: auto                  # the web UI's built files, served at / (node/api/static_files.h):
 //                                   # auto = share/dispotify/web beside the executable's bin/, or
 //                                   # the source tree's web/dist above it; "" = no UI
@@ -134,6 +142,10 @@ struct NodeConfig {
   std::string admin_password;  // read from admin_password_file by Validate
   int64_t session_ttl_s = 43200;
   bool secure_cookies = true;
+  std::string oidc_issuer;  // "": OIDC off
+  std::string oidc_audience;
+  std::string oidc_roles_claim = "roles";
+  int64_t oidc_leeway_s = 60;
 
   bool node_id_set = false;  // node_id was given explicitly (file, env or flag), not defaulted
   bool reset = false;        // flag only

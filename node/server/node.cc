@@ -18,6 +18,8 @@
 #include "node/api/rest_api.h"
 #include "node/api/static_files.h"
 #include "node/api/tags/tag_reader.h"
+#include "node/auth/http_fetcher.h"
+#include "node/auth/key_cache.h"
 #include "node/auth/records.h"
 #include "node/catalog/catalog_state_machine.h"
 #include "node/catalog/metadata_store.h"
@@ -549,6 +551,20 @@ int Node::StartHttp() {
                  std::chrono::system_clock::now().time_since_epoch())
           .count();
     };
+    if (!config_.oidc_issuer.empty()) {
+      auth::KeyCache::Options key_options;
+      key_options.issuer = config_.oidc_issuer;
+      // The fetch runs on the request thread that needs the keys (KeyCache), so it is bounded
+      // in time and size; KeyCache logs each failed attempt (at most one per refetch interval).
+      oidc_keys_ = std::make_unique<auth::KeyCache>(key_options, auth::MakeHttpFetcher());
+      auth_options.oidc = oidc_keys_.get();
+      auth_options.oidc_policy.issuer = config_.oidc_issuer;
+      auth_options.oidc_policy.audience = config_.oidc_audience;
+      auth_options.oidc_policy.roles_claim = config_.oidc_roles_claim;
+      auth_options.oidc_policy.leeway_s = config_.oidc_leeway_s;
+      DLOG_INFO << "oidc: accepting JWT bearer tokens of " << config_.oidc_issuer << " for audience "
+                << config_.oidc_audience << ", roles from the claim " << config_.oidc_roles_claim;
+    }
     auth_ = std::make_unique<api::AuthApi>(std::move(auth_options), metadata_.get(), proposer_.get());
     deps.auth = auth_.get();
   } else {

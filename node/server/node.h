@@ -70,6 +70,9 @@ class FileService;
 class RepairManager;
 class Scrubber;
 }  // namespace replication
+namespace auth {
+class KeyCache;
+}  // namespace auth
 namespace api {
 class AuthApi;
 class CoverService;
@@ -164,6 +167,7 @@ class Node {
   std::unique_ptr<api::FilesService> files_service_;
   std::unique_ptr<RaftClusterControl> cluster_control_;
   std::unique_ptr<api::CoverService> covers_;  // before http_: its handlers use it until it stops
+  std::unique_ptr<auth::KeyCache> oidc_keys_;  // before auth_, which uses it (null: OIDC off)
   std::unique_ptr<api::AuthApi> auth_;         // before http_: the server's guard
   bool admin_bootstrapped_ = false;            // MembershipLoop's thread only
   std::chrono::steady_clock::time_point next_token_sweep_;  // MembershipLoop's thread only
