@@ -27,6 +27,13 @@ struct HttpFetchOptions {
 // body over the limit, and past the timeouts.
 Result<std::string> HttpGet(const std::string& url, const HttpFetchOptions& options);
 
+// POST `form` (application/x-www-form-urlencoded) to `url`: the body of a 200, 400 or 401 (a
+// token endpoint's errors, RFC 6749 §5.2, whose JSON ParseTokenResponse reads), else as HttpGet
+// fails. For the browser login's token request (oidc_login.h). The form carries the client
+// secret and the code: the error messages name the URL only.
+Result<std::string> HttpPostForm(const std::string& url, const std::string& form,
+                                 const HttpFetchOptions& options);
+
 inline KeyCache::Fetcher MakeHttpFetcher(HttpFetchOptions options = {}) {
   return [options](const std::string& url) { return HttpGet(url, options); };
 }

@@ -8,10 +8,12 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -42,17 +44,44 @@ class CannedServer {
     ::close(fd_);
     thread_.join();
   }
+  // The last request received, headers and body.
+  std::string LastRequest() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_request_;
+  }
   std::string Url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
 
  private:
+  // Up to the end of the headers and then Content-Length bytes of body (or 2 s of silence).
+  void ReadRequest(int c) {
+    timeval timeout{2, 0};
+    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    std::string request;
+    char buf[4096];
+    for (;;) {
+      const size_t end = request.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        size_t length = 0;
+        // cpprestsdk writes "Content-Length:36", without the space.
+        const size_t at = request.find("Content-Length:");
+        if (at != std::string::npos && at < end) length = std::stoul(request.substr(at + 15));
+        if (request.size() >= end + 4 + length) break;
+      }
+      const ssize_t n = ::recv(c, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      request.append(buf, static_cast<size_t>(n));
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    last_request_ = std::move(request);
+  }
+
   void Serve() {
     while (!stop_) {
       const int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) return;
-      char buf[4096];
-      (void)::recv(c, buf, sizeof(buf), 0);
+      ReadRequest(c);
       if (reply_.empty()) {
         while (!stop_) std::this_thread::sleep_for(20ms);
       } else {
@@ -71,6 +100,8 @@ class CannedServer {
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::string last_request_;
   std::thread thread_;
 };
 
@@ -130,6 +161,35 @@ TEST(HttpFetcherTest, GivesUpOnASilentServerInBoundedTime) {
   auto body = HttpGet(server.Url("/"), options);
   EXPECT_FALSE(body.ok());
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+TEST(HttpFetcherTest, PostsAFormAndReadsTheTokenEndpointsErrorsToo) {
+  {
+    CannedServer server(Reply(200, R"({"access_token":"a"})"));
+    const std::string form = "grant_type=authorization_code&code=c";
+    auto body = HttpPostForm(server.Url("/token"), form, {});
+    ASSERT_TRUE(body.ok()) << body.status().ToString();
+    EXPECT_EQ(*body, R"({"access_token":"a"})");
+    const std::string request = server.LastRequest();
+    EXPECT_EQ(request.rfind("POST /token HTTP/1.1\r\n", 0), 0u) << request;
+    EXPECT_NE(request.find("application/x-www-form-urlencoded"), std::string::npos) << request;
+    ASSERT_GT(request.size(), form.size());
+    EXPECT_EQ(request.substr(request.size() - form.size()), form) << request;
+  }
+  // RFC 6749 §5.2: the issuer's reason comes as JSON in a 400 (or 401): the caller gets it.
+  for (int status : {400, 401}) {
+    CannedServer server(Reply(status, R"({"error":"invalid_grant"})"));
+    auto body = HttpPostForm(server.Url("/token"), "code=c", {});
+    ASSERT_TRUE(body.ok()) << status << ": " << body.status().ToString();
+    EXPECT_EQ(*body, R"({"error":"invalid_grant"})");
+  }
+  // Anything else fails as a GET does, without the form (it holds the code and the secret).
+  CannedServer server(Reply(500, "oops"));
+  auto body = HttpPostForm(server.Url("/token"), "client_secret=s3cret", {});
+  ASSERT_FALSE(body.ok());
+  EXPECT_NE(body.status().message().find("POST http://127.0.0.1:"), std::string::npos)
+      << body.status().ToString();
+  EXPECT_EQ(body.status().message().find("s3cret"), std::string::npos) << body.status().ToString();
 }
 
 TEST(HttpFetcherTest, ReportsAnUnreachableIssuer) {
