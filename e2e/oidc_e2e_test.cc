@@ -18,16 +18,24 @@
 // Skipped (loudly) when the Hydra binary is missing, unless DISPOTIFY_REQUIRE_OIDC is set (to
 // anything but "" or "0"; scripts/test.sh installs Hydra and sets it): then it fails.
 
+#include <arpa/inet.h>
 #include <cpprest/json.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "common/base64.h"
 #include "e2e/cluster_harness.h"
@@ -47,6 +55,7 @@ constexpr char kAudience[] = "dispotify";
 // Hydra publishes the keys of this set too (webfinger.jwks.broadcast_keys): the test puts the
 // public half of a key of its own there, to sign tokens with claims Hydra would never issue.
 constexpr char kTestKeySet[] = "dispotify.e2e";
+constexpr char kWebClient[] = "dispotify-web";
 
 bool Required() {
   const char* v = std::getenv("DISPOTIFY_REQUIRE_OIDC");
@@ -108,6 +117,99 @@ std::string Part(const json::value& v) {
   return Base64UrlEncode(v.serialize());
 }
 
+// What a browser reads of an answer: the status, where it is sent next, the cookies it is given
+// (all of them: the e2e client keeps only the last of a repeated header).
+struct BrowserAnswer {
+  int status = 0;
+  std::string location;
+  std::vector<std::string> set_cookies;  // each Set-Cookie value, attributes included
+  std::string body;
+};
+
+// GET `target` from 127.0.0.1:port on a fresh connection, read to its close.
+BrowserAnswer BrowserGet(int port, const std::string& target, const std::string& cookie = "") {
+  BrowserAnswer a;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return a;
+  }
+  std::string request =
+      "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\nConnection: close\r\n";
+  if (!cookie.empty()) request += "Cookie: " + cookie + "\r\n";
+  request += "\r\n";
+  (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string raw;
+  char buf[8192];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) raw.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  const size_t head_end = raw.find("\r\n\r\n");
+  if (raw.rfind("HTTP/1.1 ", 0) != 0 || head_end == std::string::npos) return a;
+  a.status = std::stoi(raw.substr(9, 3));
+  a.body = raw.substr(head_end + 4);
+  size_t pos = raw.find("\r\n") + 2;
+  while (pos < head_end) {
+    const size_t end = raw.find("\r\n", pos);
+    const std::string line = raw.substr(pos, end - pos);
+    pos = end + 2;
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    if (name == "location") a.location = value;
+    if (name == "set-cookie") a.set_cookies.push_back(value);
+  }
+  return a;
+}
+
+// The Set-Cookie value (attributes included) that sets cookie `name`, "" when none does.
+std::string SetCookie(const BrowserAnswer& a, const std::string& name) {
+  for (const auto& c : a.set_cookies) {
+    if (c.rfind(name + "=", 0) == 0) return c;
+  }
+  return "";
+}
+
+// The cookie's value in a Set-Cookie value.
+std::string CookieValueOf(const std::string& set_cookie) {
+  const size_t eq = set_cookie.find('=');
+  const size_t end = set_cookie.find(';');
+  return eq == std::string::npos ? ""
+                                 : set_cookie.substr(eq + 1, end == std::string::npos ? end : end - eq - 1);
+}
+
+// The value of query parameter `name` in a URL (as sent: still escaped).
+std::string QueryParam(const std::string& url, const std::string& name) {
+  const size_t q = url.find('?');
+  if (q == std::string::npos) return "";
+  size_t pos = q + 1;
+  while (pos < url.size()) {
+    size_t end = url.find('&', pos);
+    if (end == std::string::npos) end = url.size();
+    const std::string pair = url.substr(pos, end - pos);
+    if (pair.rfind(name + "=", 0) == 0) return pair.substr(name.size() + 1);
+    pos = end + 1;
+  }
+  return "";
+}
+
+// "http://127.0.0.1:<port><target>" → {port, target}; {0, ""} for anything else.
+std::pair<int, std::string> Split(const std::string& url) {
+  const std::string prefix = "http://127.0.0.1:";
+  if (url.rfind(prefix, 0) != 0) return {0, ""};
+  const size_t slash = url.find('/', prefix.size());
+  if (slash == std::string::npos) return {0, ""};
+  return {std::stoi(url.substr(prefix.size(), slash - prefix.size())), url.substr(slash)};
+}
+
 // One Hydra for the whole suite: `hydra serve all --dev` (plain http on loopback) with its
 // database in memory, JWT access tokens, and our client.
 class Hydra {
@@ -121,7 +223,12 @@ class Hydra {
                           << "serve:\n"
                           << "  public: {host: 127.0.0.1, port: " << public_port_ << "}\n"
                           << "  admin: {host: 127.0.0.1, port: " << admin_port_ << "}\n"
-                          << "urls:\n  self:\n    issuer: " << issuer_ << "\n"
+                          << "urls:\n  self:\n    issuer: " << issuer_
+                          << "\n"
+                          // The login and consent app is the test itself (through the admin
+                          // API, AcceptLogin and AcceptConsent): the browser's way there stops
+                          // at the redirect, so nothing needs to listen at these addresses.
+                          << "  login: http://127.0.0.1:9/login\n  consent: http://127.0.0.1:9/consent\n"
                           << "strategies:\n  access_token: jwt\n"
                           << "secrets:\n  system: [\"a system secret of the dispotify e2e test\"]\n"
                           << "webfinger:\n  jwks:\n    broadcast_keys: [hydra.openid.id-token, "
@@ -187,6 +294,38 @@ class Hydra {
     return Json(r->body).at("access_token").as_string();
   }
 
+  // The web UI's client: a public one (no secret: PKCE is its proof), the authorization code
+  // grant, back at `redirect_uri`.
+  bool CreateWebClient(const std::string& redirect_uri) {
+    json::value body = json::value::object();
+    body["client_id"] = json::value::string(kWebClient);
+    body["grant_types"] = json::value::array({json::value::string("authorization_code")});
+    body["response_types"] = json::value::array({json::value::string("code")});
+    body["scope"] = json::value::string("openid listener uploader");
+    body["audience"] = json::value::array({json::value::string(kAudience)});
+    body["redirect_uris"] = json::value::array({json::value::string(redirect_uri)});
+    body["token_endpoint_auth_method"] = json::value::string("none");
+    auto r = HttpCall(admin_port_, "POST", "/admin/clients", body.serialize(),
+                      "Content-Type: application/json\r\n");
+    EXPECT_TRUE(r && r->status == 201) << (r ? r->body : "no answer");
+    return r && r->status == 201;
+  }
+
+  // The login and consent app's decisions: where Hydra sends the browser next ("" on failure).
+  std::string AcceptLogin(const std::string& challenge, const std::string& subject) {
+    json::value body = json::value::object();
+    body["subject"] = json::value::string(subject);
+    return Accept("login", challenge, body);
+  }
+  std::string AcceptConsent(const std::string& challenge, const std::vector<std::string>& scopes) {
+    json::value body = json::value::object();
+    std::vector<json::value> granted;
+    for (const auto& scope : scopes) granted.push_back(json::value::string(scope));
+    body["grant_scope"] = json::value::array(granted);
+    body["grant_access_token_audience"] = json::value::array({json::value::string(kAudience)});
+    return Accept("consent", challenge, body);
+  }
+
   // A new key in the set Hydra signs access tokens with: Hydra signs with the newest one.
   bool RotateAccessTokenKey(const std::string& kid) {
     json::value body = json::value::object();
@@ -224,8 +363,18 @@ class Hydra {
 
   const std::string& issuer() const { return issuer_; }
   const std::string& log() const { return log_; }
+  int public_port() const { return public_port_; }
 
  private:
+  std::string Accept(const std::string& flow, const std::string& challenge, const json::value& body) {
+    auto r = HttpCall(admin_port_, "PUT",
+                      "/admin/oauth2/auth/requests/" + flow + "/accept?" + flow + "_challenge=" + challenge,
+                      body.serialize(), "Content-Type: application/json\r\n");
+    EXPECT_TRUE(r && r->status == 200) << (r ? r->body : "no answer");
+    if (!r || r->status != 200) return "";
+    return Json(r->body).at("redirect_to").as_string();
+  }
+
   int public_port_ = 0;
   int admin_port_ = 0;
   std::string issuer_;
@@ -249,9 +398,28 @@ class OidcE2eTest : public ::testing::Test {
     const std::string tok = cluster_->base_dir() + "/api-token";
     std::ofstream(tok) << kStaticToken << "\n";
     // A leeway of 1 s (default 60) so that a token of a 1 s lifespan expires within the test.
-    cluster_->SetCommonFlags({"--auth", "true", "--api-token-file", tok, "--secure-cookies", "false",
-                              "--scrub-interval-s", "0", "--oidc-issuer", hydra_.issuer(), "--oidc-audience",
-                              kAudience, "--oidc-roles-claim", "scp", "--oidc-leeway-s", "1"});
+    cluster_->SetCommonFlags({"--auth",
+                              "true",
+                              "--api-token-file",
+                              tok,
+                              "--secure-cookies",
+                              "false",
+                              "--scrub-interval-s",
+                              "0",
+                              "--oidc-issuer",
+                              hydra_.issuer(),
+                              "--oidc-audience",
+                              kAudience,
+                              "--oidc-roles-claim",
+                              "scp",
+                              "--oidc-leeway-s",
+                              "1",
+                              "--oidc-client-id",
+                              kWebClient,
+                              "--oidc-redirect-uri",
+                              RedirectUri(),
+                              "--oidc-scopes",
+                              "openid listener uploader"});
     cluster_->StartAll();
     ASSERT_NE(cluster_->WaitLeader(30s), 0u);
   }
@@ -264,6 +432,8 @@ class OidcE2eTest : public ::testing::Test {
   }
 
   int Port(uint64_t node) { return cluster_->spec(node).http_port; }
+  // The browser comes back from Hydra at node 1 (wherever the login started).
+  std::string RedirectUri() { return "http://127.0.0.1:" + std::to_string(Port(1)) + "/auth/oidc/callback"; }
 
   ClientResponse Call(uint64_t node, const std::string& method, const std::string& target,
                       const std::string& headers = "", const std::string& body = "") {
@@ -321,6 +491,53 @@ class OidcE2eTest : public ::testing::Test {
     c["exp"] = json::value::number(now + 600);
     c["scp"] = json::value::array({json::value::string("admin")});
     return c;
+  }
+
+  // A browser's login through Hydra, started at `node`: the node's redirect to Hydra, Hydra's
+  // to the login app (which logs `subject` in), then to the consent app (which grants `scopes`),
+  // then back towards the node's callback. Returns that last URL's target and the login cookie
+  // the node gave (the callback itself is the caller's to make).
+  struct LoginFlow {
+    std::string callback;      // "/auth/oidc/callback?code=...&scope=...&state=..."
+    std::string login_cookie;  // "dispotify_oidc=<value>"
+    std::string login_set_cookie;
+  };
+  LoginFlow BrowserLogin(uint64_t node, const std::string& subject, const std::vector<std::string>& scopes) {
+    LoginFlow flow;
+    auto start = BrowserGet(Port(node), "/auth/oidc/login");
+    EXPECT_EQ(start.status, 302) << start.body;
+    flow.login_set_cookie = SetCookie(start, "dispotify_oidc");
+    flow.login_cookie = "dispotify_oidc=" + CookieValueOf(flow.login_set_cookie);
+    EXPECT_EQ(start.location.rfind(hydra_.issuer() + "/oauth2/auth?", 0), 0u) << start.location;
+    EXPECT_EQ(QueryParam(start.location, "code_challenge_method"), "S256");
+    // Hydra's own cookies (its CSRF checks between the steps), as a browser keeps them.
+    std::map<std::string, std::string> jar;
+    auto hydra_get = [&](const std::string& url) {
+      auto [port, target] = Split(url);
+      EXPECT_EQ(port, hydra_.public_port()) << url;
+      std::string cookies;
+      for (const auto& [name, value] : jar) cookies += (cookies.empty() ? "" : "; ") + name + "=" + value;
+      BrowserAnswer a = BrowserGet(port, target, cookies);
+      for (const auto& c : a.set_cookies) jar[c.substr(0, c.find('='))] = CookieValueOf(c);
+      // Hydra redirects with 303 See Other.
+      EXPECT_TRUE(a.status == 302 || a.status == 303) << a.status << " from " << url << ": " << a.body;
+      return a;
+    };
+    auto to_login = hydra_get(start.location);
+    const std::string login_challenge = QueryParam(to_login.location, "login_challenge");
+    EXPECT_FALSE(login_challenge.empty()) << to_login.location;
+    const std::string after_login = hydra_.AcceptLogin(login_challenge, subject);
+    if (after_login.empty()) return flow;
+    auto to_consent = hydra_get(after_login);
+    const std::string consent_challenge = QueryParam(to_consent.location, "consent_challenge");
+    EXPECT_FALSE(consent_challenge.empty()) << to_consent.location;
+    const std::string after_consent = hydra_.AcceptConsent(consent_challenge, scopes);
+    if (after_consent.empty()) return flow;
+    auto back = hydra_get(after_consent);
+    auto [port, target] = Split(back.location);
+    EXPECT_EQ(port, Port(1)) << back.location;
+    flow.callback = target;
+    return flow;
   }
 
   std::unique_ptr<Cluster> cluster_;
@@ -518,6 +735,111 @@ TEST_F(OidcE2eTest, KeyRotationAtHydraIsFollowedWithoutRestart) {
   }
   auto up = Upload(1, "after-rotation", after);
   EXPECT_EQ(up.status, 201) << up.body;
+  EXPECT_EQ(SongCount(), 1u);
+}
+
+TEST_F(OidcE2eTest, BrowserLoginThroughHydraWithPkce) {
+  ASSERT_TRUE(hydra_.CreateWebClient(RedirectUri()));
+
+  // Started at node 2, back at node 1: the login's state travels in the browser's cookie, not in
+  // any node.
+  const LoginFlow flow = BrowserLogin(2, "alice", {"openid", "listener", "uploader"});
+  ASSERT_FALSE(flow.callback.empty());
+  EXPECT_NE(flow.login_set_cookie.find("HttpOnly"), std::string::npos) << flow.login_set_cookie;
+  EXPECT_NE(flow.login_set_cookie.find("SameSite=Lax"), std::string::npos) << flow.login_set_cookie;
+  auto done = BrowserGet(Port(1), flow.callback, flow.login_cookie);
+  ASSERT_EQ(done.status, 302) << done.body;
+  EXPECT_EQ(done.location, "/");
+  const std::string session_cookie = SetCookie(done, "dispotify_session");
+  const std::string csrf_cookie = SetCookie(done, "dispotify_csrf");
+  ASSERT_FALSE(session_cookie.empty());
+  ASSERT_FALSE(csrf_cookie.empty());
+  EXPECT_NE(session_cookie.find("HttpOnly"), std::string::npos) << session_cookie;
+  EXPECT_NE(session_cookie.find("SameSite=Strict"), std::string::npos) << session_cookie;
+  // The page's script reads the CSRF token: that cookie cannot be HttpOnly.
+  EXPECT_EQ(csrf_cookie.find("HttpOnly"), std::string::npos) << csrf_cookie;
+  EXPECT_NE(SetCookie(done, "dispotify_oidc").find("Max-Age=0"), std::string::npos)
+      << "login cookie not cleared";
+  const std::string session = "Cookie: dispotify_session=" + CookieValueOf(session_cookie) + "\r\n";
+  const std::string csrf = "X-CSRF-Token: " + CookieValueOf(csrf_cookie) + "\r\n";
+
+  // The session works on every node (once its record is applied there: a replication lag), as
+  // the user oidc-alice with the roles granted at consent.
+  for (uint64_t node = 1; node <= 3; ++node) {
+    EXPECT_TRUE(Eventually([&] { return Call(node, "GET", "/auth/me", session).status == 200; }, 5s))
+        << "node " << node;
+    auto me = Call(node, "GET", "/auth/me", session);
+    ASSERT_EQ(me.status, 200) << me.body;
+    json::value v = Json(me.body);
+    EXPECT_EQ(v.at("name").as_string(), "oidc-alice");
+    EXPECT_EQ(v.at("via").as_string(), "session");
+    ASSERT_EQ(v.at("roles").size(), 2u) << me.body;
+  }
+  // Changing state takes the CSRF token, as for a password login's session.
+  const std::string mp3 = testing_audio::MakeMp3("by-alice", 4);
+  auto no_csrf = Call(3, "POST", "/music/upload?file_id=by-alice&filename=by-alice.mp3",
+                      session + "Content-Type: audio/mpeg\r\n", mp3);
+  EXPECT_EQ(no_csrf.status, 403) << no_csrf.body;
+  EXPECT_EQ(ErrorCode(no_csrf), "csrf") << no_csrf.body;
+  auto up = Call(3, "POST", "/music/upload?file_id=by-alice&filename=by-alice.mp3",
+                 session + csrf + "Content-Type: audio/mpeg\r\n", mp3);
+  EXPECT_EQ(up.status, 201) << up.body;
+
+  // The code once more: Hydra refuses a used code.
+  auto replay = BrowserGet(Port(1), flow.callback, flow.login_cookie);
+  EXPECT_EQ(replay.status, 401) << replay.body;
+  EXPECT_NE(replay.body.find("oidc_code_refused"), std::string::npos) << replay.body;
+
+  // Login CSRF: a callback without this browser's login cookie, or with another login's.
+  const LoginFlow other = BrowserLogin(1, "alice", {"openid", "listener"});
+  ASSERT_FALSE(other.callback.empty());
+  for (const std::string& cookie : {std::string(), flow.login_cookie}) {
+    auto mismatch = BrowserGet(Port(1), other.callback, cookie);
+    EXPECT_EQ(mismatch.status, 401) << mismatch.body;
+    EXPECT_NE(mismatch.body.find("oidc_state_mismatch"), std::string::npos) << mismatch.body;
+    EXPECT_TRUE(SetCookie(mismatch, "dispotify_session").empty());
+  }
+  // PKCE: a code presented with another login's state and verifier (an intercepted code replayed
+  // through the attacker's own login) is refused by Hydra: the verifier does not match.
+  const LoginFlow third = BrowserLogin(1, "mallory", {"openid", "listener"});
+  ASSERT_FALSE(third.callback.empty());
+  auto injected = BrowserGet(Port(1),
+                             "/auth/oidc/callback?code=" + QueryParam(other.callback, "code") +
+                                 "&state=" + QueryParam(third.callback, "state"),
+                             third.login_cookie);
+  EXPECT_EQ(injected.status, 401) << injected.body;
+  EXPECT_NE(injected.body.find("oidc_code_refused"), std::string::npos) << injected.body;
+  // (Hydra also burns a code after such an attempt: the legitimate callback would fail too.)
+
+  // The issuer's refusal (the user said no at consent): the browser comes back with an error.
+  {
+    auto start = BrowserGet(Port(1), "/auth/oidc/login");
+    ASSERT_EQ(start.status, 302) << start.body;
+    auto denied = BrowserGet(
+        Port(1), "/auth/oidc/callback?error=access_denied&state=" + QueryParam(start.location, "state"),
+        "dispotify_oidc=" + CookieValueOf(SetCookie(start, "dispotify_oidc")));
+    EXPECT_EQ(denied.status, 401) << denied.body;
+    EXPECT_NE(denied.body.find("oidc_denied"), std::string::npos) << denied.body;
+  }
+
+  // A local user bearing the name an OIDC subject maps to is never taken over.
+  json::value bob = json::value::object();
+  bob["name"] = json::value::string("oidc-bob");
+  bob["password"] = json::value::string("a local password of bob's");
+  bob["roles"] = json::value::array({json::value::string("listener")});
+  auto local = Call(1, "POST", "/admin/users", Bearer(kStaticToken) + "Content-Type: application/json\r\n",
+                    bob.serialize());
+  ASSERT_EQ(local.status, 201) << local.body;
+  const LoginFlow as_bob = BrowserLogin(1, "bob", {"openid", "uploader"});
+  ASSERT_FALSE(as_bob.callback.empty());
+  auto taken = BrowserGet(Port(1), as_bob.callback, as_bob.login_cookie);
+  EXPECT_EQ(taken.status, 409) << taken.body;
+  EXPECT_NE(taken.body.find("oidc_name_taken"), std::string::npos) << taken.body;
+
+  // Logout ends the session everywhere.
+  auto out = Call(2, "POST", "/auth/logout", session + csrf);
+  EXPECT_EQ(out.status, 204) << out.body;
+  EXPECT_TRUE(Eventually([&] { return Call(3, "GET", "/auth/me", session).status == 401; }, 5s));
   EXPECT_EQ(SongCount(), 1u);
 }
 

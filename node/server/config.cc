@@ -271,6 +271,26 @@ const std::map<std::string, Setter>& Setters() {
        [](NodeConfig* c, const std::string& v) {
          return ParseInt<int64_t>("oidc_leeway_s", v, 0, 600, &c->oidc_leeway_s);
        }},
+      {"oidc_client_id",
+       [](NodeConfig* c, const std::string& v) {
+         c->oidc_client_id = v;
+         return Status::Ok();
+       }},
+      {"oidc_client_secret_file",
+       [](NodeConfig* c, const std::string& v) {
+         c->oidc_client_secret_file = v;
+         return Status::Ok();
+       }},
+      {"oidc_redirect_uri",
+       [](NodeConfig* c, const std::string& v) {
+         c->oidc_redirect_uri = v;
+         return Status::Ok();
+       }},
+      {"oidc_scopes",
+       [](NodeConfig* c, const std::string& v) {
+         c->oidc_scopes = v;
+         return Status::Ok();
+       }},
       {"postgres_url_file",
        [](NodeConfig* c, const std::string& v) {
          c->postgres_url_file = v;
@@ -443,6 +463,19 @@ Status Validate(NodeConfig* config) {
       return Status::InvalidArgument("oidc_roles_claim: must name a claim (default roles)");
     if (!config->auth) return Status::InvalidArgument("oidc_issuer needs auth: true");
   }
+  if (!config->oidc_client_id.empty()) {
+    if (config->oidc_issuer.empty()) return Status::InvalidArgument("oidc_client_id needs oidc_issuer");
+    // The issuer sends the browser back here with the code: it must be this cluster's callback,
+    // and registered at the issuer as it is written.
+    const std::string& uri = config->oidc_redirect_uri;
+    const bool http = uri.rfind("http://", 0) == 0 || uri.rfind("https://", 0) == 0;
+    if (!http || uri.find('#') != std::string::npos)
+      return Status::InvalidArgument(
+          "oidc_client_id needs oidc_redirect_uri, the http(s) URL of "
+          "/auth/oidc/callback as browsers reach it");
+  }
+  DISPOTIFY_RETURN_IF_ERROR(
+      ReadSecretFile("oidc_client_secret", config->oidc_client_secret_file, &config->oidc_client_secret));
   if (config->metadata_store == "postgres" && config->postgres_url.empty())
     return Status::InvalidArgument("metadata_store: postgres needs postgres_url (a libpq connection string)");
   if (!config->join && !config->peers.contains(config->node_id)) {
@@ -641,6 +674,11 @@ std::string UsageText() {
   --oidc-audience STR      the aud those tokens must carry (required with --oidc-issuer)
   --oidc-roles-claim NAME  the claim holding the roles (default roles; a dotted path works)
   --oidc-leeway-s N        clock skew allowed on exp/nbf/iat (default 60)
+  --oidc-client-id ID      with --oidc-issuer: the browser login through the issuer
+                           (/auth/oidc/login, Authorization Code with PKCE) as this client
+  --oidc-client-secret-file FILE  that client's secret ("" = a public client)
+  --oidc-redirect-uri URL  /auth/oidc/callback as browsers reach it (required with the client id)
+  --oidc-scopes STR        the scopes asked for at login (default openid)
   --web-root DIR           the web UI's built files, served at / (default auto: installed beside
                            the executable or the source tree's web/dist; "" = no UI)
   --auto-promote BOOL      the leader promotes caught-up learners by itself (default false)

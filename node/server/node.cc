@@ -564,6 +564,17 @@ int Node::StartHttp() {
       auth_options.oidc_policy.leeway_s = config_.oidc_leeway_s;
       DLOG_INFO << "oidc: accepting JWT bearer tokens of " << config_.oidc_issuer << " for audience "
                 << config_.oidc_audience << ", roles from the claim " << config_.oidc_roles_claim;
+      if (!config_.oidc_client_id.empty()) {
+        auth_options.oidc_login.client_id = config_.oidc_client_id;
+        auth_options.oidc_login.client_secret = config_.oidc_client_secret;
+        auth_options.oidc_login.redirect_uri = config_.oidc_redirect_uri;
+        auth_options.oidc_login.scopes = config_.oidc_scopes;
+        auth_options.oidc_login.post_form = [](const std::string& url, const std::string& form) {
+          return auth::HttpPostForm(url, form, {});
+        };
+        DLOG_INFO << "oidc: browser login as client " << config_.oidc_client_id << ", back at "
+                  << config_.oidc_redirect_uri;
+      }
     }
     auth_ = std::make_unique<api::AuthApi>(std::move(auth_options), metadata_.get(), proposer_.get());
     deps.auth = auth_.get();

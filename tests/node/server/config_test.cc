@@ -304,6 +304,25 @@ TEST(ConfigTest, OidcNeedsAuthAnAudienceAndAnHttpIssuer) {
   refused({"--auth", "true", "--oidc-issuer", "https://", "--oidc-audience", "d"}, "not an http(s) URL");
   refused({"--auth", "true", "--oidc-issuer", "https://x?a=b", "--oidc-audience", "d"}, "not an http(s) URL");
   refused({"--oidc-leeway-s", "601"}, "oidc_leeway_s");
+
+  const std::vector<std::string> base = {"--auth",          "true", "--oidc-issuer", "https://id.example.com",
+                                         "--oidc-audience", "d"};
+  auto with = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), base.begin(), base.end());
+    return more;
+  };
+  auto login = LoadConfig(
+      with({"--oidc-client-id", "web", "--oidc-redirect-uri", "https://music.example/auth/oidc/callback"}),
+      {});
+  ASSERT_TRUE(login.ok()) << login.status().ToString();
+  EXPECT_EQ(login->oidc_client_id, "web");
+  EXPECT_EQ(login->oidc_scopes, "openid");
+  EXPECT_EQ(login->oidc_client_secret, "");
+  refused(with({"--oidc-client-id", "web"}), "needs oidc_redirect_uri");
+  refused(with({"--oidc-client-id", "web", "--oidc-redirect-uri", "/auth/oidc/callback"}),
+          "needs oidc_redirect_uri");
+  refused({"--auth", "true", "--oidc-client-id", "web", "--oidc-redirect-uri", "https://m.example/cb"},
+          "needs oidc_issuer");
 }
 
 }  // namespace
