@@ -14,6 +14,10 @@
 #     (the chart's test) built from its Go module by e2e/k8s/install-helm.sh into
 #     ${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/helm-<version>/bin (first run only: about 3
 #     minutes). etcd is Debian's etcd-server (scripts/install-deps.sh).
+#   - ORY Hydra, the OpenID Connect provider of the OIDC test (e2e/oidc_e2e_test.cc, ctest label
+#     security), built from its Go module by e2e/oidc/install-hydra.sh into
+#     ${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/hydra-<version>/bin (first run only: see the
+#     script for the time it takes).
 #   - @grafana/schema and tsc (npm, pinned by deploy/monitoring/schema-check/package-lock.json),
 #     which type-check the Grafana dashboards (deploy/monitoring/schema-check/check.sh, ctest label
 #     monitoring): `npm ci` into
@@ -177,8 +181,14 @@ install_k8s_tools() {
   "$k8s/install-helm.sh"
 }
 
+install_hydra() {
+  # Silent and well under a second when the pinned binary is cached.
+  "$(cd "$(dirname "$0")/../e2e/oidc" && pwd)/install-hydra.sh"
+}
+
 install_python_tools
 install_lincheck
+install_hydra
 install_grafana_schema
 install_browser_tests
 install_k8s_tools

@@ -16,7 +16,8 @@ echo "clang-format: ${#sources[@]} files formatted"
 tidy_files=(common/status.cc node/consensus/raft.cc node/consensus/raft_log.cc node/consensus/types.cc
   node/catalog/commands.cc node/catalog/catalog_state_machine.cc common/base64.cc node/auth/jwks.cc
   node/auth/jwt.cc node/auth/key_cache.cc node/auth/password.cc node/auth/policy.cc
-  node/auth/records.cc node/auth/authenticator.cc node/auth/rate_limiter.cc
+  node/auth/records.cc node/auth/authenticator.cc node/auth/rate_limiter.cc node/auth/http_fetcher.cc
+  node/auth/oidc_login.cc
   common/audit/entry.cc common/audit/chain.cc node/audit/denials.cc node/audit/audit_log.cc node/audit/retention.cc common/tls/credentials.cc
   common/tls/pki.cc common/tls/policy.cc common/tls/publish.cc common/tls/ssl_context.cc
   cli/dispotify-pki/pki_tool.cc)

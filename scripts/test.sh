@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 # schemathesis (REST API fuzzing), dispotify-lincheck (Go), @grafana/schema and tsc (npm; the
 # dashboard's type check), and the Kubernetes binaries and test
 # kubelet of the operator's end-to-end tests (e2e/k8s; the first build takes about 11 minutes),
-# chromium, playwright-core and @axe-core/playwright (the browser tests, e2e/web).
+# chromium, playwright-core and @axe-core/playwright (the browser tests, e2e/web), and ORY Hydra
+# (the OIDC test; the first build takes a few minutes).
 ./scripts/install-test-tools.sh
 # The tools are installed now: the e2e/k8s tests fail instead of skipping if they are missing.
 export DISPOTIFY_REQUIRE_K8S=1
@@ -22,6 +23,8 @@ export DISPOTIFY_REQUIRE_CONTAINERS=1
 # And the browser tests (e2e/web: chromium and the npm packages from install-test-tools.sh, nginx
 # and ffmpeg from install-deps.sh).
 export DISPOTIFY_REQUIRE_BROWSER=1
+# And the OIDC test (e2e/oidc_e2e_test.cc: ORY Hydra from install-test-tools.sh).
+export DISPOTIFY_REQUIRE_OIDC=1
 
 # ccache keys on paths relative to the checkout and not on the build directory (the presets
 # compile with -g, which otherwise hashes it), so a clone elsewhere (a CI run) reuses the objects

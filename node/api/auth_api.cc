@@ -3,6 +3,7 @@
 #include <cpprest/json.h>
 
 #include <algorithm>
+#include <cctype>
 #include <utility>
 #include <vector>
 
@@ -11,6 +12,8 @@
 #include "common/sha256.h"
 #include "node/api/rest_api.h"
 #include "node/audit/audit_log.h"
+#include "node/auth/key_cache.h"
+#include "node/auth/oidc_login.h"
 #include "node/catalog/commands.h"
 #include "node/catalog/metadata_store.h"
 #include "node/catalog/proposer.h"
@@ -179,12 +182,17 @@ std::optional<Response> AuthApi::Admit(Request& req, std::optional<std::string_v
     if (auto v = auth::CookieValue(cookie, kSessionCookie)) presented.session = std::move(v);
   }
   // Login and logout ignore a stale session cookie: they are how one replaces or drops it.
-  const bool session_optional = pattern && (*pattern == "/auth/login" || *pattern == "/auth/logout");
+  // So do the OIDC login's two steps.
+  const bool session_optional =
+      pattern && (*pattern == "/auth/login" || *pattern == "/auth/logout" || *pattern == "/auth/oidc/login" ||
+                  *pattern == "/auth/oidc/callback");
   if (session_optional && !presented.bearer) presented.session.reset();
 
   auto outcome = authenticator_->Authenticate(presented);
   if (auto* err = std::get_if<auth::AuthError>(&outcome)) {
     if (err->unavailable) {
+      DLOG_INFO << "auth: cannot check the credentials of " << req.method << " " << req.path
+                << " now: " << err->code << " (" << err->message << ")";
       Response r = JsonError(503, err->code, err->message);
       r.AddHeader("Retry-After", "2");
       return r;
@@ -357,32 +365,196 @@ Response AuthApi::Login(Request& req, BodyReader& body) {
     return JsonError(401, "bad_credentials", "wrong user name or password");
   }
   const auth::UserRecord& u = **user;
-  auto secret = auth::MakeSecret(auth::kSessionPrefix);
-  auto csrf = auth::MakeSecret("");
-  if (!secret.ok()) return rest::Error(secret.status());
-  if (!csrf.ok()) return rest::Error(csrf.status());
-  auth::TokenRecord t;
-  t.id = secret->id;
-  t.owner = u.name;
-  t.name = "session";
-  t.kind = auth::TokenKind::kSession;
-  t.roles = u.roles;
-  t.created_ms = options_.now_ms();
-  t.expires_ms =
-      t.created_ms + std::chrono::duration_cast<std::chrono::milliseconds>(options_.session_ttl).count();
-  t.csrf_sha256 = Sha256Hex(csrf->secret);
-  auto r = proposer_->Propose(catalog::PutTokenCmd{t.id, t.owner, auth::EncodeToken(t)}, kCommitTimeout);
-  if (!r.ok()) return ProposeError(r.status());
+  auto session = StartSession(u.name, u.roles);
+  if (!session.ok()) return ProposeError(session.status());
   ++stats_.logins_ok;
   Audit(static_cast<uint8_t>(audit::Action::kLogin), true, u.name, req, u.name, "ok");
   json::value v = json::value::object();
   v["name"] = json::value::string(u.name);
   v["roles"] = RolesJson(u.roles);
-  v["csrf_token"] = json::value::string(csrf->secret);
-  v["expires_ms"] = json::value::number(t.expires_ms);
+  v["csrf_token"] = json::value::string(session->csrf);
+  v["expires_ms"] = json::value::number(session->expires_ms);
   Response resp = JsonOk(200, v);
   resp.AddHeader("Set-Cookie",
-                 SessionCookie(secret->secret, options_.session_ttl.count(), options_.secure_cookie));
+                 SessionCookie(session->secret, options_.session_ttl.count(), options_.secure_cookie));
+  resp.AddHeader("Cache-Control", "no-store");
+  return resp;
+}
+
+Result<AuthApi::NewSession> AuthApi::StartSession(const std::string& user,
+                                                  const std::vector<auth::Role>& roles) {
+  auto secret = auth::MakeSecret(auth::kSessionPrefix);
+  if (!secret.ok()) return secret.status();
+  auto csrf = auth::MakeSecret("");
+  if (!csrf.ok()) return csrf.status();
+  auth::TokenRecord t;
+  t.id = secret->id;
+  t.owner = user;
+  t.name = "session";
+  t.kind = auth::TokenKind::kSession;
+  t.roles = roles;
+  t.created_ms = options_.now_ms();
+  t.expires_ms =
+      t.created_ms + std::chrono::duration_cast<std::chrono::milliseconds>(options_.session_ttl).count();
+  t.csrf_sha256 = Sha256Hex(csrf->secret);
+  auto r = proposer_->Propose(catalog::PutTokenCmd{t.id, t.owner, auth::EncodeToken(t)}, kCommitTimeout);
+  if (!r.ok()) return r.status();
+  return NewSession{std::move(secret->secret), std::move(csrf->secret), t.expires_ms};
+}
+
+namespace {
+
+std::string OidcLoginCookie(std::string_view value, int64_t max_age_s, bool secure) {
+  std::string c = std::string(kOidcLoginCookie) + "=" + std::string(value) +
+                  "; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age=" + std::to_string(max_age_s);
+  if (secure) c += "; Secure";
+  return c;
+}
+
+// The user an OIDC subject logs in as: "oidc-<subject>" when the subject is made of the
+// characters user names allow, else "oidc-" and 40 hex digits of its SHA-256 (a URL, "auth0|1").
+std::string OidcUserName(const std::string& subject) {
+  std::string name = "oidc-" + subject;
+  if (catalog::IsValidUserName(name)) return name;
+  return "oidc-" + Sha256Hex(subject).substr(0, 40);
+}
+
+}  // namespace
+
+Response AuthApi::OidcLoginStart(Request& req, BodyReader&) {
+  const auto& o = options_.oidc_login;
+  if (options_.oidc == nullptr || o.client_id.empty())
+    return JsonError(404, "oidc_login_off", "no OIDC login is configured on this cluster");
+  if (uint32_t wait = login_per_client_.Take("ip:" + ClientOf(req)); wait > 0) return TooMany(wait, "logins");
+  auto discovery = options_.oidc->Discovered();
+  if (!discovery.ok() || discovery->authorization_endpoint.empty()) {
+    Response r = JsonError(503, "oidc_unavailable",
+                           discovery.ok() ? "the issuer's discovery document has no authorization_endpoint"
+                                          : discovery.status().message());
+    r.AddHeader("Retry-After", "2");
+    return r;
+  }
+  auto start = auth::StartLogin();
+  if (!start.ok()) return rest::Error(start.status());
+  auth::AuthorizationRequest a;
+  a.authorization_endpoint = discovery->authorization_endpoint;
+  a.client_id = o.client_id;
+  a.redirect_uri = o.redirect_uri;
+  a.scope = o.scopes;
+  a.audience = options_.oidc_policy.audience;
+  Response resp = Response::Empty(302);
+  resp.AddHeader("Location", auth::AuthorizationUrl(a, *start));
+  // The state and the verifier stay with this browser: the callback compares the state and
+  // sends the verifier, so a code that reaches another browser (or an attacker) is useless.
+  resp.AddHeader("Set-Cookie",
+                 OidcLoginCookie(start->state + "." + start->code_verifier, 600, options_.secure_cookie));
+  resp.AddHeader("Cache-Control", "no-store");
+  return resp;
+}
+
+Response AuthApi::OidcCallback(Request& req, BodyReader&) {
+  const auto& o = options_.oidc_login;
+  if (options_.oidc == nullptr || o.client_id.empty())
+    return JsonError(404, "oidc_login_off", "no OIDC login is configured on this cluster");
+  std::optional<std::string> cookie;
+  for (std::string_view header : req.headers.GetAll("Cookie")) {
+    if (auto v = auth::CookieValue(header, kOidcLoginCookie)) cookie = std::move(v);
+  }
+  const auto state = req.Query("state");
+  const size_t dot = cookie ? cookie->find('.') : std::string::npos;
+  // Login CSRF: a callback this browser did not start (no cookie, or another login's state) is
+  // refused before anything is sent to the issuer.
+  if (dot == std::string::npos || !state || !auth::ConstantTimeEquals(cookie->substr(0, dot), *state)) {
+    DLOG_INFO << "auth: OIDC callback from " << req.remote_address << " refused: state mismatch";
+    return JsonError(401, "oidc_state_mismatch", "this login was not started by this browser; start again");
+  }
+  const std::string verifier = cookie->substr(dot + 1);
+  if (auto error = req.Query("error")) {
+    // Anyone can send a browser here with any error: only an error code's characters reach the log.
+    std::string code(error->substr(0, 64));
+    for (char& c : code) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') c = '?';
+    }
+    DLOG_INFO << "auth: OIDC login from " << req.remote_address << " refused by the issuer: " << code;
+    return JsonError(401, "oidc_denied", "the issuer refused the login: " + code);
+  }
+  const auto code = req.Query("code");
+  if (!code || code->empty()) return JsonError(400, "oidc_no_code", "the issuer's answer has no code");
+  auto discovery = options_.oidc->Discovered();
+  if (!discovery.ok() || discovery->token_endpoint.empty() || !o.post_form) {
+    Response r = JsonError(503, "oidc_unavailable",
+                           discovery.ok() ? "the issuer's discovery document has no token_endpoint"
+                                          : discovery.status().message());
+    r.AddHeader("Retry-After", "2");
+    return r;
+  }
+  auto answer =
+      o.post_form(discovery->token_endpoint,
+                  auth::TokenRequestBody(o.client_id, o.client_secret, *code, o.redirect_uri, verifier));
+  if (!answer.ok()) {
+    DLOG_WARN << "auth: the OIDC token request failed: " << answer.status().ToString();
+    Response r = JsonError(503, "oidc_unavailable", "the issuer's token endpoint cannot be reached");
+    r.AddHeader("Retry-After", "2");
+    return r;
+  }
+  auto tokens = auth::ParseTokenResponse(*answer);
+  if (!tokens.ok()) {
+    DLOG_INFO << "auth: OIDC login from " << req.remote_address << " refused: " << tokens.status().message();
+    return JsonError(401, "oidc_code_refused", tokens.status().message());
+  }
+  // The access token is held to what a bearer token is (issuer, audience, time, signature), and
+  // its subject and roles are the session's.
+  auth::JwtResult claims =
+      options_.oidc->Validate(tokens->access_token, options_.oidc_policy, options_.now_ms() / 1000);
+  if (!claims.ok()) {
+    const std::string reason = "jwt_" + std::string(auth::JwtErrorName(claims.code()));
+    DLOG_INFO << "auth: OIDC login from " << req.remote_address << " refused: " << reason;
+    if (claims.code() == auth::JwtError::kKeysUnavailable) {
+      Response r = JsonError(503, reason, claims.failure().detail);
+      r.AddHeader("Retry-After", "2");
+      return r;
+    }
+    return JsonError(401, reason, claims.failure().detail);
+  }
+  std::vector<auth::Role> roles;
+  for (const auto& name : claims->roles) {
+    if (auto role = auth::ParseRole(name)) roles.push_back(*role);
+  }
+  std::sort(roles.begin(), roles.end());
+  roles.erase(std::unique(roles.begin(), roles.end()), roles.end());
+  const std::string name = OidcUserName(claims->subject);
+  auto existing = source_->FindUser(name);
+  if (!existing.ok()) return rest::Error(Status::Unavailable(existing.status().message()));
+  if (existing->has_value() && !(*existing)->oidc) {
+    return JsonError(409, "oidc_name_taken",
+                     "a local user is named \"" + name + "\"; an admin must rename or delete it");
+  }
+  if (existing->has_value() && (*existing)->disabled) {
+    return JsonError(403, "user_disabled", "this user is disabled");
+  }
+  auth::UserRecord u = existing->has_value() ? **existing : auth::UserRecord{};
+  u.name = name;
+  u.roles = roles;
+  u.oidc = true;
+  if (u.created_ms == 0) u.created_ms = options_.now_ms();
+  // A new user only if absent, so a local user created meanwhile is never overwritten.
+  auto put = proposer_->Propose(catalog::PutUserCmd{u.name, auth::EncodeUser(u), !existing->has_value()},
+                                kCommitTimeout);
+  if (!put.ok()) return ProposeError(put.status());
+  auto session = StartSession(u.name, roles);
+  if (!session.ok()) return ProposeError(session.status());
+  ++stats_.logins_ok;
+  Audit(static_cast<uint8_t>(audit::Action::kLogin), true, u.name, req, u.name, "ok", "oidc");
+  DLOG_INFO << "auth: " << u.name << " logged in through the OIDC issuer from " << req.remote_address;
+  Response resp = Response::Empty(302);
+  resp.AddHeader("Location", "/");
+  resp.AddHeader("Set-Cookie",
+                 SessionCookie(session->secret, options_.session_ttl.count(), options_.secure_cookie));
+  std::string csrf = std::string(kCsrfCookie) + "=" + session->csrf +
+                     "; Path=/; SameSite=Strict; Max-Age=" + std::to_string(options_.session_ttl.count());
+  if (options_.secure_cookie) csrf += "; Secure";
+  resp.AddHeader("Set-Cookie", csrf);
+  resp.AddHeader("Set-Cookie", OidcLoginCookie("", 0, options_.secure_cookie));
   resp.AddHeader("Cache-Control", "no-store");
   return resp;
 }
@@ -676,6 +848,8 @@ void AddAuthRoutes(AuthApi* api, http::Router* router) {
   router->Post("/admin/users", bind(&AuthApi::CreateUser));
   router->Put("/admin/users/{name}", bind(&AuthApi::UpdateUser));
   router->Delete("/admin/users/{name}", bind(&AuthApi::DeleteUser));
+  router->Get("/auth/oidc/login", bind(&AuthApi::OidcLoginStart));
+  router->Get("/auth/oidc/callback", bind(&AuthApi::OidcCallback));
 }
 
 }  // namespace dispotify::api

@@ -15,6 +15,19 @@
 //   POST   /admin/users     {"name","password","roles"} → 201
 //   PUT    /admin/users/{name}  {"roles"|"disabled"|"password"}
 //   DELETE /admin/users/{name}  (and every token of theirs)
+//   GET    /auth/oidc/login     the browser login through the OIDC issuer (with oidc_client_id):
+//                           302 to the issuer's authorization endpoint (Authorization Code with
+//                           PKCE S256, node/auth/oidc_login.h), the state and code verifier in a
+//                           cookie (HttpOnly, SameSite=Lax so that the issuer's redirect back
+//                           carries it, Path=/auth/oidc, 10 minutes)
+//   GET    /auth/oidc/callback  ?code&state from the issuer: the state must be the cookie's; the
+//                           code is exchanged (with the verifier) for an access token, validated
+//                           like a bearer JWT; its subject becomes the user "oidc-<subject>" (made
+//                           or updated with the token's roles, no password; never a local user of
+//                           that name: 409), which gets a session as a password login does: 302 to
+//                           / with the session cookie and the CSRF token in the cookie
+//                           dispotify_csrf (readable by the page's script, which sends it back as
+//                           X-CSRF-Token: a redirect cannot hand it over in a body)
 //
 // CSRF: a request authenticated by the session cookie that changes state (any method but GET,
 // HEAD, OPTIONS) must carry `X-CSRF-Token` with the token login returned (its SHA-256 is in the
@@ -37,6 +50,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "node/api/http/http_server.h"
@@ -58,6 +72,8 @@ namespace dispotify::api {
 
 inline constexpr std::string_view kSessionCookie = "dispotify_session";
 inline constexpr std::string_view kCsrfHeader = "X-CSRF-Token";
+inline constexpr std::string_view kCsrfCookie = "dispotify_csrf";
+inline constexpr std::string_view kOidcLoginCookie = "dispotify_oidc";
 
 struct AuthApiOptions {
   std::chrono::seconds session_ttl{12 * 3600};
@@ -67,6 +83,15 @@ struct AuthApiOptions {
   auth::KeyCache* oidc = nullptr;  // not owned; null: OIDC off
   auth::JwtPolicy oidc_policy;
   std::function<int64_t()> now_ms;  // wall clock
+  // The browser login through the issuer (with oidc): client_id "" turns it off.
+  struct OidcLogin {
+    std::string client_id;
+    std::string client_secret;  // "": a public client, PKCE only
+    std::string redirect_uri;
+    std::string scopes = "openid";
+    // POST a form, the body of the answer (auth/http_fetcher.h's HttpPostForm in the node).
+    std::function<Result<std::string>(const std::string& url, const std::string& form)> post_form;
+  } oidc_login;
   auth::RateLimiter::Options login_per_client{1.0 / 6, 10};
   auth::RateLimiter::Options failures_per_user{1.0 / 60, 5};
   auth::RateLimiter::Options uploads_per_user{10, 100};
@@ -114,6 +139,8 @@ class AuthApi final : public http::RequestGuard {
   http::Response CreateUser(http::Request& req, http::BodyReader& body);
   http::Response UpdateUser(http::Request& req, http::BodyReader& body);
   http::Response DeleteUser(http::Request& req, http::BodyReader& body);
+  http::Response OidcLoginStart(http::Request& req, http::BodyReader& body);
+  http::Response OidcCallback(http::Request& req, http::BodyReader& body);
 
  private:
   class Source;
@@ -125,6 +152,13 @@ class AuthApi final : public http::RequestGuard {
              std::string_view target, std::string_view code, std::string_view detail = {});
   // Counts a refused request for the audit trail's aggregated denials.
   void AuditDenial(const http::Request& req, std::string_view reason, std::string_view actor);
+  struct NewSession {
+    std::string secret;  // the cookie's value
+    std::string csrf;    // the token the page sends back as X-CSRF-Token
+    int64_t expires_ms = 0;
+  };
+  // Proposes the record of a new session of `user` with `roles`.
+  Result<NewSession> StartSession(const std::string& user, const std::vector<auth::Role>& roles);
 
   AuthApiOptions options_;
   catalog::MetadataStore* store_;

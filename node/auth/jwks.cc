@@ -174,6 +174,8 @@ Result<Discovery> ParseDiscovery(std::string_view json, std::string_view expecte
       return Status::InvalidArgument("the discovery document lacks \"issuer\" or \"jwks_uri\"");
     d.issuer = std::move(*issuer);
     d.jwks_uri = std::move(*jwks_uri);
+    d.authorization_endpoint = StringField(*doc, "authorization_endpoint").value_or("");
+    d.token_endpoint = StringField(*doc, "token_endpoint").value_or("");
   } catch (const web::json::json_exception& e) {
     return Status::InvalidArgument(std::string("unreadable discovery document: ") + e.what());
   }

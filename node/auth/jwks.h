@@ -54,6 +54,10 @@ Result<KeySet> ParseJwks(std::string_view json);
 struct Discovery {
   std::string issuer;
   std::string jwks_uri;
+  // The browser login's endpoints (Authorization Code flow); "" when the document has none, which
+  // only that login needs.
+  std::string authorization_endpoint;
+  std::string token_endpoint;
 };
 
 // kInvalidArgument when `json` lacks a string "issuer" or "jwks_uri"; kFailedPrecondition when

@@ -36,6 +36,13 @@ Result<std::shared_ptr<const KeySet>> KeyCache::KeysAfterUnknownKid(
   return CurrentLocked();
 }
 
+Result<Discovery> KeyCache::Discovered() {
+  auto keys = Keys();
+  if (!keys.ok()) return keys.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  return discovery_;
+}
+
 JwtResult KeyCache::Validate(std::string_view token, const JwtPolicy& policy, int64_t now_s) {
   auto keys = Keys();
   if (!keys.ok()) return JwtFailure{JwtError::kKeysUnavailable, keys.status().message()};
@@ -58,10 +65,10 @@ void KeyCache::WaitForFetchLocked(std::unique_lock<std::mutex>& lock) {
 void KeyCache::FetchLocked(std::unique_lock<std::mutex>& lock, bool rediscover) {
   fetching_ = true;
   last_attempt_ = now_();
-  const std::string known_uri = rediscover ? std::string() : jwks_uri_;
+  const Discovery known = rediscover ? Discovery{} : discovery_;
   lock.unlock();
-  Result<std::string> uri = known_uri.empty() ? Discover() : Result<std::string>(known_uri);
-  Result<KeySet> set = uri.ok() ? FetchJwks(*uri) : Result<KeySet>(uri.status());
+  Result<Discovery> discovery = known.jwks_uri.empty() ? Discover() : Result<Discovery>(known);
+  Result<KeySet> set = discovery.ok() ? FetchJwks(discovery->jwks_uri) : Result<KeySet>(discovery.status());
   lock.lock();
   fetching_ = false;
   ++fetch_generation_;
@@ -72,7 +79,7 @@ void KeyCache::FetchLocked(std::unique_lock<std::mutex>& lock, bool rediscover) 
     }
     keys_ = std::make_shared<const KeySet>(std::move(set).value());
     fetched_at_ = now_();
-    jwks_uri_ = *uri;
+    discovery_ = std::move(discovery).value();
   } else {
     last_error_ = set.status();
     DLOG_WARN << "fetching the keys of " << options_.issuer << " failed"
@@ -100,13 +107,11 @@ Result<std::string> Get(const KeyCache::Fetcher& fetcher, const std::string& url
 
 }  // namespace
 
-Result<std::string> KeyCache::Discover() {
+Result<Discovery> KeyCache::Discover() {
   const std::string url = DiscoveryUrl(options_.issuer);
   auto body = Get(fetcher_, url);
   if (!body.ok()) return body.status();
-  auto discovery = ParseDiscovery(*body, options_.issuer);
-  if (!discovery.ok()) return discovery.status();
-  return std::move(discovery->jwks_uri);
+  return ParseDiscovery(*body, options_.issuer);
 }
 
 Result<KeySet> KeyCache::FetchJwks(const std::string& jwks_uri) {

@@ -53,6 +53,10 @@ class KeyCache {
   // already fetched one, else the result of a new fetch, else (rate limited) the current set.
   Result<std::shared_ptr<const KeySet>> KeysAfterUnknownKid(const std::shared_ptr<const KeySet>& seen);
 
+  // The discovery document as last read (for the browser login's endpoints), after fetching the
+  // keys as Keys() does if they were never fetched. Fails while no fetch has ever succeeded.
+  Result<Discovery> Discovered();
+
   // ValidateJwt with these keys, retried once with a refetched set on kUnknownKey.
   // kKeysUnavailable when no keys could be had. `now_s` is wall-clock Unix time.
   JwtResult Validate(std::string_view token, const JwtPolicy& policy, int64_t now_s);
@@ -65,7 +69,7 @@ class KeyCache {
   Result<std::shared_ptr<const KeySet>> CurrentLocked() const;
 
   // Must not hold the lock: the network calls.
-  Result<std::string> Discover();
+  Result<Discovery> Discover();
   Result<KeySet> FetchJwks(const std::string& jwks_uri);
 
   const Options options_;
@@ -78,7 +82,7 @@ class KeyCache {
   uint64_t fetch_generation_ = 0;  // completed fetch attempts; waiters watch it change
   std::optional<Clock::time_point> last_attempt_;
   Clock::time_point fetched_at_;  // of keys_
-  std::string jwks_uri_;          // from the last good discovery document
+  Discovery discovery_;           // the last good discovery document (jwks_uri: of keys_)
   std::shared_ptr<const KeySet> keys_;
   Status last_error_ = Status::Unavailable("the issuer's keys were never fetched");
 };

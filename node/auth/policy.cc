@@ -9,7 +9,7 @@ namespace {
 
 using P = Permission;
 
-constexpr std::array<RouteRule, 34> kRules = {{
+constexpr std::array<RouteRule, 36> kRules = {{
     {"GET", "/healthz", P::kPublic},
     {"GET", "/readyz", P::kPublic},
     {"GET", "/cluster/status", P::kBrowse},
@@ -43,6 +43,9 @@ constexpr std::array<RouteRule, 34> kRules = {{
     {"GET", "/auth/tokens", P::kSelf},
     {"POST", "/auth/tokens", P::kSelf},
     {"DELETE", "/auth/tokens/{id}", P::kSelf},
+    // The browser login through the OIDC issuer: how one without credentials gets them.
+    {"GET", "/auth/oidc/login", P::kPublic},
+    {"GET", "/auth/oidc/callback", P::kPublic},
     // Not on the REST router: the metrics server on its own port (node/server/metrics.h).
     {"GET", "/metrics", P::kMetrics},
     // The router's fallback: the web UI's files and client-side routes (node/api/static_files.h).

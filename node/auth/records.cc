@@ -63,6 +63,7 @@ std::string EncodeUser(const UserRecord& user) {
   v["password"] = json::value::string(user.password_hash);
   v["disabled"] = json::value::boolean(user.disabled);
   v["created_ms"] = json::value::number(user.created_ms);
+  if (user.oidc) v["oidc"] = json::value::boolean(true);  // absent in the records of before
   return v.serialize();
 }
 
@@ -78,6 +79,7 @@ Result<UserRecord> DecodeUser(std::string_view text) {
   user.password_hash = StringField(*obj, "password");
   user.disabled =
       obj->has_field("disabled") && obj->at("disabled").is_boolean() && obj->at("disabled").as_bool();
+  user.oidc = obj->has_field("oidc") && obj->at("oidc").is_boolean() && obj->at("oidc").as_bool();
   user.created_ms = IntField(*obj, "created_ms");
   return user;
 }

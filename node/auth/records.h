@@ -27,6 +27,10 @@ struct UserRecord {
   std::string password_hash;  // Argon2id encoded (password.h); "" = no password login
   bool disabled = false;
   int64_t created_ms = 0;
+  // Made by a login through the OIDC issuer (named "oidc-<subject>", no password, roles from the
+  // issuer's token at each login): such a login may update only a user so marked, never a local
+  // one that happens to bear the name.
+  bool oidc = false;
 };
 
 enum class TokenKind : uint8_t { kApi, kSession };

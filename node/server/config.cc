@@ -260,6 +260,45 @@ const std::map<std::string, Setter>& Setters() {
        [](NodeConfig* c, const std::string& v) {
          return ParseInt<uint64_t>("audit_max_entries", v, 0, 1'000'000'000, &c->audit_max_entries);
        }},
+      {"oidc_issuer",
+       [](NodeConfig* c, const std::string& v) {
+         c->oidc_issuer = v;
+         return Status::Ok();
+       }},
+      {"oidc_audience",
+       [](NodeConfig* c, const std::string& v) {
+         c->oidc_audience = v;
+         return Status::Ok();
+       }},
+      {"oidc_roles_claim",
+       [](NodeConfig* c, const std::string& v) {
+         c->oidc_roles_claim = v;
+         return Status::Ok();
+       }},
+      {"oidc_leeway_s",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt<int64_t>("oidc_leeway_s", v, 0, 600, &c->oidc_leeway_s);
+       }},
+      {"oidc_client_id",
+       [](NodeConfig* c, const std::string& v) {
+         c->oidc_client_id = v;
+         return Status::Ok();
+       }},
+      {"oidc_client_secret_file",
+       [](NodeConfig* c, const std::string& v) {
+         c->oidc_client_secret_file = v;
+         return Status::Ok();
+       }},
+      {"oidc_redirect_uri",
+       [](NodeConfig* c, const std::string& v) {
+         c->oidc_redirect_uri = v;
+         return Status::Ok();
+       }},
+      {"oidc_scopes",
+       [](NodeConfig* c, const std::string& v) {
+         c->oidc_scopes = v;
+         return Status::Ok();
+       }},
       {"postgres_url_file",
        [](NodeConfig* c, const std::string& v) {
          c->postgres_url_file = v;
@@ -421,6 +460,36 @@ Status Validate(NodeConfig* config) {
   DISPOTIFY_RETURN_IF_ERROR(
       ReadSecretFile("admin_password", config->admin_password_file, &config->admin_password));
   DISPOTIFY_RETURN_IF_ERROR(ReadSecretFile("postgres_url", config->postgres_url_file, &config->postgres_url));
+  if (!config->oidc_issuer.empty()) {
+    // The issuer is compared byte for byte with each token's iss and names where the keys are:
+    // only an http(s) URL can be both (OpenID Connect Discovery, section 4).
+    const std::string& issuer = config->oidc_issuer;
+    const bool http = issuer.rfind("http://", 0) == 0 || issuer.rfind("https://", 0) == 0;
+    const size_t host = issuer.find("://") + 3;
+    if (!http || host >= issuer.size() || issuer[host] == '/' ||
+        issuer.find_first_of(" ?#") != std::string::npos)
+      return Status::InvalidArgument("oidc_issuer: '" + issuer +
+                                     "' is not an http(s) URL without query or fragment");
+    // Without an audience any token of the issuer, minted for any of its clients, would do.
+    if (config->oidc_audience.empty())
+      return Status::InvalidArgument("oidc_issuer needs oidc_audience (the aud our tokens carry)");
+    if (config->oidc_roles_claim.empty())
+      return Status::InvalidArgument("oidc_roles_claim: must name a claim (default roles)");
+    if (!config->auth) return Status::InvalidArgument("oidc_issuer needs auth: true");
+  }
+  if (!config->oidc_client_id.empty()) {
+    if (config->oidc_issuer.empty()) return Status::InvalidArgument("oidc_client_id needs oidc_issuer");
+    // The issuer sends the browser back here with the code: it must be this cluster's callback,
+    // and registered at the issuer as it is written.
+    const std::string& uri = config->oidc_redirect_uri;
+    const bool http = uri.rfind("http://", 0) == 0 || uri.rfind("https://", 0) == 0;
+    if (!http || uri.find('#') != std::string::npos)
+      return Status::InvalidArgument(
+          "oidc_client_id needs oidc_redirect_uri, the http(s) URL of "
+          "/auth/oidc/callback as browsers reach it");
+  }
+  DISPOTIFY_RETURN_IF_ERROR(
+      ReadSecretFile("oidc_client_secret", config->oidc_client_secret_file, &config->oidc_client_secret));
   if (config->metadata_store == "postgres" && config->postgres_url.empty())
     return Status::InvalidArgument("metadata_store: postgres needs postgres_url (a libpq connection string)");
   if (!config->join && !config->peers.contains(config->node_id)) {
@@ -591,15 +660,6 @@ std::string UsageText() {
   --api-token STR          bearer token the admin API requires (default "": open)
   --api-token-file FILE    read the token from FILE (a Docker or Kubernetes secret); not both
   --max-upload-mib N       larger uploads get 413 (default 2048)
-  --auth BOOL              users, roles, tokens and sessions on every route (default false);
-                           docs/security.md
-  --admin-user NAME        the first admin, created when the cluster starts (default admin)
-  --admin-password-file FILE  its password (a secret); without it one is generated and logged
-                           once by the bootstrapping node
-  --session-ttl-s N        lifetime of a browser session (default 43200)
-  --secure-cookies BOOL    mark the session cookie Secure (default true; false for plain HTTP)
-  --audit-retention-days N audit entries older than this are dropped (default 365; 0: kept)
-  --audit-max-entries N    and beyond this many, the oldest (default 1000000; 0: no limit)
   --min-free-mib N         disk space blobs never use, room for metadata and the Raft log;
                            uploads that would go below get 507 (default 256)
   --replication-factor N   copies of every file on a new cluster (default 3)
@@ -615,6 +675,26 @@ std::string UsageText() {
                            leader this fast answers 503 (default 2000)
   --upload-lock-ttl-ms N   lease of an upload on its file id, renewed while bytes flow
                            (default 15000)
+  --auth BOOL              users, roles, tokens and sessions on every REST route (default
+                           false: anyone may do anything, with a warning at every start)
+  --admin-user NAME        with --auth: the first admin, created when the cluster has no user
+                           (default admin)
+  --admin-password-file FILE  that admin's password ("" = a generated one, logged once)
+  --session-ttl-s N        browser sessions last this long (60 .. 2592000, default 43200)
+  --secure-cookies BOOL    the session cookie's Secure attribute (default true; false only for
+                           plain http on loopback)
+  --audit-retention-days N audit entries older than this are dropped (default 365; 0: kept)
+  --audit-max-entries N    and beyond this many, the oldest (default 1000000; 0: no limit)
+  --oidc-issuer URL        with --auth: also accept JWT bearer tokens of this OpenID Connect
+                           issuer (default "": off; docs/security.md, "OIDC")
+  --oidc-audience STR      the aud those tokens must carry (required with --oidc-issuer)
+  --oidc-roles-claim NAME  the claim holding the roles (default roles; a dotted path works)
+  --oidc-leeway-s N        clock skew allowed on exp/nbf/iat (default 60)
+  --oidc-client-id ID      with --oidc-issuer: the browser login through the issuer
+                           (/auth/oidc/login, Authorization Code with PKCE) as this client
+  --oidc-client-secret-file FILE  that client's secret ("" = a public client)
+  --oidc-redirect-uri URL  /auth/oidc/callback as browsers reach it (required with the client id)
+  --oidc-scopes STR        the scopes asked for at login (default openid)
   --web-root DIR           the web UI's built files, served at / (default auto: installed beside
                            the executable or the source tree's web/dist; "" = no UI)
   --auto-promote BOOL      the leader promotes caught-up learners by itself (default false)

@@ -70,6 +70,21 @@
 //   audit_retention_days: 365       # with auth: audit entries older than this are dropped by
 //   audit_max_entries: 1000000      # the leader, and beyond this many the oldest (0 = no limit);
 //                                   # the chain stays verifiable (docs/security.md, "Audit log")
+//   oidc_issuer: ""                 # with auth: also accept JWT bearer tokens from this OpenID
+//                                   # Connect issuer (an http(s) URL, exactly as the tokens' iss;
+//                                   # its keys come from <issuer>/.well-known/openid-configuration);
+//                                   # "" = off
+//   oidc_audience: ""               # the aud tokens must carry (required with oidc_issuer)
+//   oidc_roles_claim: roles         # the claim (or dotted path, e.g. realm_access.roles) holding
+//                                   # the caller's roles: an array or a space-separated string
+//   oidc_leeway_s: 60               # clock skew allowed on exp, nbf and iat (0 .. 600)
+//   oidc_client_id: ""              # the browser login through the issuer (Authorization Code
+//                                   # with PKCE, /auth/oidc/login): our client at the issuer;
+//                                   # "" = no such login (bearer tokens still work)
+//   oidc_client_secret_file: ""     # its secret, if the issuer gave one ("" = a public client)
+//   oidc_redirect_uri: ""           # /auth/oidc/callback as browsers reach it, exactly as
+//                                   # registered at the issuer (required with oidc_client_id)
+//   oidc_scopes: openid             # asked for at login (openid is always added)
 //   web_root: auto                  # the web UI's built files, served at / (node/api/static_files.h):
 //                                   # auto = share/dispotify/web beside the executable's bin/, or
 //                                   # the source tree's web/dist above it; "" = no UI
@@ -147,6 +162,15 @@ struct NodeConfig {
   bool secure_cookies = true;
   int64_t audit_retention_days = 365;
   uint64_t audit_max_entries = 1'000'000;
+  std::string oidc_issuer;  // "": OIDC off
+  std::string oidc_audience;
+  std::string oidc_roles_claim = "roles";
+  int64_t oidc_leeway_s = 60;
+  std::string oidc_client_id;  // "": no browser login through the issuer
+  std::string oidc_client_secret_file;
+  std::string oidc_client_secret;  // read from oidc_client_secret_file by Validate
+  std::string oidc_redirect_uri;
+  std::string oidc_scopes = "openid";
 
   bool node_id_set = false;  // node_id was given explicitly (file, env or flag), not defaulted
   bool reset = false;        // flag only

@@ -21,6 +21,8 @@
 #include "node/api/tags/tag_reader.h"
 #include "node/audit/audit_log.h"
 #include "node/audit/retention.h"
+#include "node/auth/http_fetcher.h"
+#include "node/auth/key_cache.h"
 #include "node/auth/records.h"
 #include "node/catalog/catalog_state_machine.h"
 #include "node/catalog/commands.h"
@@ -581,6 +583,31 @@ int Node::StartHttp() {
     audit_->Start();
     auth_options.audit = audit_.get();
     deps.audit = audit_.get();
+    if (!config_.oidc_issuer.empty()) {
+      auth::KeyCache::Options key_options;
+      key_options.issuer = config_.oidc_issuer;
+      // The fetch runs on the request thread that needs the keys (KeyCache), so it is bounded
+      // in time and size; KeyCache logs each failed attempt (at most one per refetch interval).
+      oidc_keys_ = std::make_unique<auth::KeyCache>(key_options, auth::MakeHttpFetcher());
+      auth_options.oidc = oidc_keys_.get();
+      auth_options.oidc_policy.issuer = config_.oidc_issuer;
+      auth_options.oidc_policy.audience = config_.oidc_audience;
+      auth_options.oidc_policy.roles_claim = config_.oidc_roles_claim;
+      auth_options.oidc_policy.leeway_s = config_.oidc_leeway_s;
+      DLOG_INFO << "oidc: accepting JWT bearer tokens of " << config_.oidc_issuer << " for audience "
+                << config_.oidc_audience << ", roles from the claim " << config_.oidc_roles_claim;
+      if (!config_.oidc_client_id.empty()) {
+        auth_options.oidc_login.client_id = config_.oidc_client_id;
+        auth_options.oidc_login.client_secret = config_.oidc_client_secret;
+        auth_options.oidc_login.redirect_uri = config_.oidc_redirect_uri;
+        auth_options.oidc_login.scopes = config_.oidc_scopes;
+        auth_options.oidc_login.post_form = [](const std::string& url, const std::string& form) {
+          return auth::HttpPostForm(url, form, {});
+        };
+        DLOG_INFO << "oidc: browser login as client " << config_.oidc_client_id << ", back at "
+                  << config_.oidc_redirect_uri;
+      }
+    }
     auth_ = std::make_unique<api::AuthApi>(std::move(auth_options), metadata_.get(), proposer_.get());
     deps.auth = auth_.get();
     metrics_->SetGuard(auth_.get());

@@ -73,6 +73,9 @@ class Scrubber;
 namespace audit {
 class AuditLog;
 }  // namespace audit
+namespace auth {
+class KeyCache;
+}  // namespace auth
 namespace api {
 class AuthApi;
 class CoverService;
@@ -170,6 +173,7 @@ class Node {
   std::unique_ptr<RaftClusterControl> cluster_control_;
   std::unique_ptr<api::CoverService> covers_;  // before http_: its handlers use it until it stops
   std::unique_ptr<audit::AuditLog> audit_;     // before auth_ and http_, which record into it
+  std::unique_ptr<auth::KeyCache> oidc_keys_;  // before auth_, which uses it (null: OIDC off)
   std::unique_ptr<api::AuthApi> auth_;         // before http_: the server's guard
   bool admin_bootstrapped_ = false;            // MembershipLoop's thread only
   std::chrono::steady_clock::time_point next_token_sweep_;  // MembershipLoop's thread only

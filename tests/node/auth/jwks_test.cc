@@ -79,6 +79,15 @@ TEST(DiscoveryTest, IssuerMustMatchExactly) {
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_EQ(d->issuer, "https://id.example/realms/a");
   EXPECT_EQ(d->jwks_uri, "https://id.example/certs");
+  EXPECT_EQ(d->authorization_endpoint, "");  // optional: only the browser login needs them
+  EXPECT_EQ(d->token_endpoint, "");
+  auto full = ParseDiscovery(
+      R"({"issuer": "https://id.example/realms/a", "jwks_uri": "https://id.example/certs",
+          "authorization_endpoint": "https://id.example/auth", "token_endpoint": "https://id.example/token"})",
+      "https://id.example/realms/a");
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  EXPECT_EQ(full->authorization_endpoint, "https://id.example/auth");
+  EXPECT_EQ(full->token_endpoint, "https://id.example/token");
 
   for (const char* configured :
        {"https://id.example/realms/a/", "https://id.example/realms/b", "http://id.example/realms/a"}) {

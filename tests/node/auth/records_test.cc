@@ -14,6 +14,12 @@ TEST(Records, UsersAndTokensRoundTrip) {
   EXPECT_EQ(back->password_hash, u.password_hash);
   EXPECT_TRUE(back->disabled);
   EXPECT_EQ(back->created_ms, 42);
+  EXPECT_FALSE(back->oidc);
+  EXPECT_EQ(EncodeUser(u).find("oidc"), std::string::npos);  // records as before the field
+  u.oidc = true;
+  auto marked = DecodeUser(EncodeUser(u));
+  ASSERT_TRUE(marked.ok()) << marked.status().ToString();
+  EXPECT_TRUE(marked->oidc);
 
   TokenRecord t;
   t.id = std::string(64, 'f');

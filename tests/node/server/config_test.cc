@@ -274,5 +274,56 @@ TEST(ConfigTest, ForceNewClusterIsATokenForOneNodeOrAny) {
   EXPECT_FALSE(LoadConfig({"--force-new-cluster", std::string(200, 'x')}, {}).ok());
 }
 
+TEST(ConfigTest, OidcNeedsAuthAnAudienceAndAnHttpIssuer) {
+  auto off = LoadConfig({}, {});
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(off->oidc_issuer, "");
+  EXPECT_EQ(off->oidc_roles_claim, "roles");
+
+  auto on =
+      LoadConfig({"--auth", "true", "--oidc-issuer", "https://id.example.com/realms/x", "--oidc-audience",
+                  "dispotify", "--oidc-roles-claim", "realm_access.roles", "--oidc-leeway-s", "30"},
+                 {});
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_EQ(on->oidc_issuer, "https://id.example.com/realms/x");
+  EXPECT_EQ(on->oidc_audience, "dispotify");
+  EXPECT_EQ(on->oidc_roles_claim, "realm_access.roles");
+  EXPECT_EQ(on->oidc_leeway_s, 30);
+
+  auto refused = [](const std::vector<std::string>& args, const std::string& why) {
+    auto c = LoadConfig(args, {});
+    ASSERT_FALSE(c.ok()) << why;
+    EXPECT_NE(c.status().message().find(why), std::string::npos) << c.status().ToString();
+  };
+  refused({"--auth", "true", "--oidc-issuer", "https://id.example.com"}, "needs oidc_audience");
+  refused({"--oidc-issuer", "https://id.example.com", "--oidc-audience", "d"}, "needs auth: true");
+  refused({"--auth", "true", "--oidc-issuer", "id.example.com", "--oidc-audience", "d"},
+          "not an http(s) URL");
+  refused({"--auth", "true", "--oidc-issuer", "ftp://id.example.com", "--oidc-audience", "d"},
+          "not an http(s) URL");
+  refused({"--auth", "true", "--oidc-issuer", "https://", "--oidc-audience", "d"}, "not an http(s) URL");
+  refused({"--auth", "true", "--oidc-issuer", "https://x?a=b", "--oidc-audience", "d"}, "not an http(s) URL");
+  refused({"--oidc-leeway-s", "601"}, "oidc_leeway_s");
+
+  const std::vector<std::string> base = {"--auth",          "true", "--oidc-issuer", "https://id.example.com",
+                                         "--oidc-audience", "d"};
+  auto with = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), base.begin(), base.end());
+    return more;
+  };
+  auto login = LoadConfig(
+      with({"--oidc-client-id", "web", "--oidc-redirect-uri", "https://music.example/auth/oidc/callback"}),
+      {});
+  ASSERT_TRUE(login.ok()) << login.status().ToString();
+  EXPECT_EQ(login->oidc_client_id, "web");
+  EXPECT_EQ(login->oidc_scopes, "openid");
+  EXPECT_EQ(login->oidc_client_secret, "");
+  refused(with({"--oidc-client-id", "web"}), "needs oidc_redirect_uri");
+  refused(with({"--oidc-client-id", "web", "--oidc-redirect-uri", "/auth/oidc/callback"}),
+          "needs oidc_redirect_uri");
+  refused({"--auth", "true", "--oidc-client-id", "web", "--oidc-redirect-uri", "https://m.example/cb"},
+          "needs oidc_issuer");
+}
+
 }  // namespace
 }  // namespace dispotify::server
