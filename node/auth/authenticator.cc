@@ -71,7 +71,10 @@ std::variant<Authenticated, AuthError> Authenticator::FromToken(std::string_view
   }
   Authenticated a;
   a.principal.name = t.owner;
-  a.principal.roles = IntersectRoles(t.roles, (*owner)->roles);
+  // A session is its user: it holds the user's roles as they are now (a promotion or demotion
+  // applies at the next request). An API token holds the roles it was made with, bounded by its
+  // owner's current ones.
+  a.principal.roles = session ? (*owner)->roles : IntersectRoles(t.roles, (*owner)->roles);
   a.via = session ? Via::kSession : Via::kApiToken;
   a.token_id = t.id;
   a.csrf_sha256 = t.csrf_sha256;

@@ -144,6 +144,17 @@ TEST(Authenticator, SessionsComeOnlyFromTheCookieAndAlwaysExpire) {
   EXPECT_EQ(CodeOf(f.Cookie(session)), "token_expired");
 }
 
+TEST(Authenticator, ASessionHoldsItsUsersCurrentRoles) {
+  Fixture f;
+  const std::string session = f.Add("alice", TokenKind::kSession, {Role::kUploader}, f.now + 1000);
+  auto roles = [&] { return std::get<Authenticated>(f.Cookie(session)).principal.roles; };
+  EXPECT_EQ(roles(), std::vector<Role>{Role::kUploader});
+  f.source.users["alice"].roles = {Role::kListener};  // demoted while signed in
+  EXPECT_EQ(roles(), std::vector<Role>{Role::kListener});
+  f.source.users["alice"].roles = {Role::kUploader, Role::kAdmin};  // promoted
+  EXPECT_EQ(roles(), (std::vector<Role>{Role::kUploader, Role::kAdmin}));
+}
+
 TEST(Authenticator, ABearerWinsOverTheCookie) {
   Fixture f;
   const std::string session = f.Add("alice", TokenKind::kSession, {Role::kUploader}, f.now + 1000);
