@@ -18,6 +18,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/tls/grpc_credentials.h"
+#include "common/tls/pki.h"
+
 #ifndef DISPOTIFY_NODE_BINARY
 #error "DISPOTIFY_NODE_BINARY must name the dispotify-node executable"
 #endif
@@ -132,9 +135,93 @@ std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
   }
 }
 
+namespace {
+
+// Replaces `path` by rename, so a node polling it never reads half a file.
+void WriteFileAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) throw std::runtime_error("cannot write " + tmp);
+  }
+  std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  std::filesystem::rename(tmp, path);
+}
+
+template <typename T>
+T Must(Result<T> r, const char* what) {
+  if (!r.ok()) throw std::runtime_error(std::string(what) + ": " + r.status().ToString());
+  return std::move(r).value();
+}
+
+}  // namespace
+
 Cluster::Cluster(int n, std::string cluster_id)
     : base_(MakeTempDir("dispotify-e2e")), cluster_id_(std::move(cluster_id)), status_client_({}, 1000ms) {
+  // One CA per test cluster, made in-process (a P-256 key: milliseconds).
+  std::filesystem::create_directories(base_ + "/tls");
+  auto ca = Must(tls::CreateCa(cluster_id_, tls::Validity::Days(std::chrono::system_clock::now(), 30)), "CA");
+  ca_cert_pem_ = Must(tls::CertToPem(ca.cert.get()), "CA PEM");
+  ca_key_pem_ = Must(tls::KeyToPem(ca.key.get()), "CA key PEM");
+  WriteFileAtomically(TlsCaPath(), ca_cert_pem_);
   for (int i = 0; i < n; ++i) AddSpec();
+  status_client_ = server::KvClient({}, 1000ms, ChannelCredentials());
+}
+
+void Cluster::UseInsecureGrpc() {
+  tls_ = false;
+  status_client_ = server::KvClient({}, 1000ms, ChannelCredentials());
+}
+
+std::string Cluster::TlsCertPath(uint64_t id) const {
+  return base_ + "/tls/node-" + std::to_string(id) + ".crt";
+}
+std::string Cluster::TlsKeyPath(uint64_t id) const {
+  return base_ + "/tls/node-" + std::to_string(id) + ".key";
+}
+std::string Cluster::TlsCaPath() const {
+  return base_ + "/tls/ca.crt";
+}
+
+std::pair<std::string, std::string> Cluster::IssueCertificate(uint64_t node_id, const std::string& name) {
+  tls::CertifiedKey ca;
+  ca.cert = Must(tls::CertFromPem(ca_cert_pem_), "CA");
+  ca.key = Must(tls::KeyFromPem(ca_key_pem_), "CA key");
+  tls::LeafRequest req;
+  req.identity = tls::Identity::Node(cluster_id_, NodeId(node_id));
+  req.ip_addresses = {"127.0.0.1"};
+  req.dns_names = {"localhost"};
+  req.validity = tls::Validity::Days(std::chrono::system_clock::now(), 30);
+  auto leaf = Must(tls::IssueLeaf(ca, req), "leaf");
+  const std::string cert = base_ + "/tls/" + name + ".crt";
+  const std::string key = base_ + "/tls/" + name + ".key";
+  WriteFileAtomically(key, Must(tls::KeyToPem(leaf.key.get()), "key PEM"));
+  WriteFileAtomically(cert, Must(tls::CertToPem(leaf.cert.get()), "cert PEM"));
+  return {cert, key};
+}
+
+double Cluster::IssueNodeCertificate(uint64_t id, int days) {
+  tls::CertifiedKey ca;
+  ca.cert = Must(tls::CertFromPem(ca_cert_pem_), "CA");
+  ca.key = Must(tls::KeyFromPem(ca_key_pem_), "CA key");
+  tls::LeafRequest req;
+  req.identity = tls::Identity::Node(cluster_id_, NodeId(id));
+  req.ip_addresses = {"127.0.0.1"};
+  req.dns_names = {"localhost"};
+  req.validity = tls::Validity::Days(std::chrono::system_clock::now(), days);
+  auto leaf = Must(tls::IssueLeaf(ca, req), "leaf");
+  // Key first, then certificate: the node sees a mismatched pair in between, refuses it and keeps
+  // its current set until the certificate follows (credentials.h).
+  WriteFileAtomically(TlsKeyPath(id), Must(tls::KeyToPem(leaf.key.get()), "key PEM"));
+  WriteFileAtomically(TlsCertPath(id), Must(tls::CertToPem(leaf.cert.get()), "cert PEM"));
+  return std::chrono::duration<double>(tls::NotAfter(leaf.cert.get()).time_since_epoch()).count();
+}
+
+std::shared_ptr<grpc::ChannelCredentials> Cluster::ChannelCredentials(uint64_t as) const {
+  if (!tls_) return grpc::InsecureChannelCredentials();
+  return Must(tls::ClientChannelCredentials({TlsCertPath(as), TlsKeyPath(as), TlsCaPath()}, cluster_id_),
+              "client credentials");
 }
 
 Cluster::~Cluster() {
@@ -150,6 +237,7 @@ uint64_t Cluster::AddSpec() {
   s.http_port = FreePort();
   s.data_dir = base_ + "/node-" + std::to_string(s.id);
   specs_[s.id] = s;
+  IssueNodeCertificate(s.id);
   return s.id;
 }
 
@@ -182,6 +270,15 @@ std::vector<std::string> Cluster::BaseArgs(uint64_t id) const {
                                    "--tick-ms",
                                    "50"};
   args.push_back("--web-root=");  // the API alone: a test that wants the web UI passes --web-root
+  if (tls_) {
+    for (const std::string& a :
+         {std::string("--tls-cert-file"), TlsCertPath(id), std::string("--tls-key-file"), TlsKeyPath(id),
+          std::string("--tls-ca-file"), TlsCaPath(), std::string("--tls-poll-interval-ms"),
+          std::to_string(kTlsPollMs)})
+      args.push_back(a);
+  } else {
+    args.push_back("--insecure-grpc=true");
+  }
   if (s.peer_port != 0) {
     args.push_back("--advertise");
     args.push_back(s.peer_address());

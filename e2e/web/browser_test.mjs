@@ -274,6 +274,8 @@ async function startCluster() {
       '--listen', `127.0.0.1:${n.peer}`, '--peers', peers,
       '--http-listen', `127.0.0.1:${n.http}`, '--metrics-listen', `127.0.0.1:${n.metrics}`,
       '--web-root', webRoot,
+      // The browser speaks REST; node-to-node gRPC on loopback runs plaintext here.
+      '--insecure-grpc=true',
     ];
     n.proc = start(`node-${n.id}`, nodeBinary, n.args, n.log);
   }

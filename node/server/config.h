@@ -60,6 +60,15 @@
 //   web_root: auto                  # the web UI's built files, served at / (node/api/static_files.h):
 //                                   # auto = share/dispotify/web beside the executable's bin/, or
 //                                   # the source tree's web/dist above it; "" = no UI
+//   tls_cert_file: ""              # mTLS of every gRPC server and channel (docs/security.md,
+//   tls_key_file: ""               # "Node-to-node: mutual TLS"): this node's certificate (URI SAN
+//   tls_ca_file: ""                # spiffe://dispotify/<cluster_id>/node/<node_id>), its key and
+//                                   # the cluster CA, PEM; re-read when they change (rotation with
+//                                   # no restart), a validated copy published to <data_dir>/tls
+//   tls_poll_interval_ms: 10000    # how often the three files are looked at for a rotation
+//   insecure_grpc: false           # true: plaintext gRPC, no peer checks (a WARNING at every
+//                                   # start). Without it the node refuses to start unless all
+//                                   # three tls_* files are set
 // Flags only: --config FILE, --reset (wipe a removed member's data dir, then exit), --help.
 // `dispotify-node probe URL` is not a configuration: main hands it to common/rest/probe.h.
 // Unknown keys and flags are errors (a typo must not silently keep a default).
@@ -118,6 +127,11 @@ struct NodeConfig {
   int read_timeout_ms = 2000;
   int upload_lock_ttl_ms = 15000;
   std::string web_root = "auto";
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_ca_file;
+  int tls_poll_interval_ms = 10000;
+  bool insecure_grpc = false;
 
   bool node_id_set = false;  // node_id was given explicitly (file, env or flag), not defaulted
   bool reset = false;        // flag only
@@ -141,6 +155,10 @@ Status ApplyYaml(std::string_view yaml_text, NodeConfig* config);
 Result<NodeConfig> LoadConfig(const std::vector<std::string>& args,
                               const std::map<std::string, std::string>& env);
 Status Validate(NodeConfig* config);
+// Secure by default: OK when the three tls_* files are set, or insecure_grpc is; otherwise the
+// refusal naming them. Apart from Validate so that tools and tests reading a configuration need no
+// certificates; Node::Start calls it.
+Status CheckGrpcSecurity(const NodeConfig& config);
 // The environment of this process, as LoadConfig takes it.
 std::map<std::string, std::string> ProcessEnvironment();
 std::string UsageText();
