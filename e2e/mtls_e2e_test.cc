@@ -254,5 +254,39 @@ TEST_F(MtlsE2eTest, CertificatesRotateUnderUploadLoadWithNoFailedUpload) {
   }
 }
 
+// Secure by default: without certificates and without insecure_grpc the node does not start; with
+// insecure_grpc it starts plaintext and says so.
+TEST(MtlsStartE2eTest, NodeWithoutTlsRefusesToStartAndInsecureWarns) {
+  Cluster c(1, "mtls-start");
+  // The harness passes certificates; empty values on top take them away again.
+  auto code = c.RunToExit(1, {"--tls-cert-file=", "--tls-key-file=", "--tls-ca-file="});
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 2);
+  std::string log;
+  {
+    std::ifstream in(c.LogPath(1));
+    std::stringstream text;
+    text << in.rdbuf();
+    log = text.str();
+  }
+  for (const char* key : {"tls_cert_file", "tls_key_file", "tls_ca_file", "insecure_grpc"})
+    EXPECT_NE(log.find(key), std::string::npos) << key << " not named in the log:\n" << log;
+
+  c.UseInsecureGrpc();
+  for (int start = 0; start < 2; ++start) {
+    c.Start(1);
+    ASSERT_NE(c.WaitLeader(20s), 0u);
+    ASSERT_EQ(c.Stop(1), std::optional<int>(0));
+  }
+  std::ifstream in(c.LogPath(1));
+  std::stringstream text;
+  text << in.rdbuf();
+  size_t warnings = 0;
+  for (size_t pos = 0; (pos = text.str().find("WARNING: insecure_grpc is set", pos)) != std::string::npos;
+       ++pos)
+    ++warnings;
+  EXPECT_EQ(warnings, 2u) << "one warning per start";
+}
+
 }  // namespace
 }  // namespace dispotify::e2e
