@@ -60,7 +60,8 @@ struct NodeSpec {
 // the harness makes a CA for the cluster in <base>/tls, one certificate per node (id n gets
 // spiffe://dispotify/<cluster_id>/node/n), and passes them with a short poll interval
 // (kTlsPollMs) so rotation tests run fast. The test process speaks gRPC as a member: Channel-
-// Credentials() presents node 1's certificate unless asked otherwise.
+// Credentials() presents node 1's certificate unless asked otherwise. DISPOTIFY_E2E_INSECURE_GRPC=1
+// runs every test cluster plaintext instead (to tell a TLS problem from another).
 class Cluster {
  public:
   static constexpr int kTlsPollMs = 200;

@@ -545,7 +545,7 @@ int Node::StartHttp() {
   if (auto names = fs_->ListDir(spool); names.ok()) {
     for (const auto& name : *names) (void)fs_->Remove(spool + "/" + name);
   }
-  cluster_control_ = std::make_unique<RaftClusterControl>(raft_.get());
+  cluster_control_ = std::make_unique<RaftClusterControl>(raft_.get(), security_->ChannelCredentials());
   api::RestApiOptions options;
   options.self = config_.node_id;
   options.max_upload_bytes = config_.max_upload_mib << 20;
