@@ -2,12 +2,14 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grpcpp/completion_queue.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -155,10 +157,50 @@ T Must(Result<T> r, const char* what) {
   return std::move(r).value();
 }
 
+// Drives the test process's gRPC client connections between calls, as a node's server threads
+// drive a node's. A test process has no server: a connection attempt that the channel starts on
+// its own (after its backoff, e.g. to a restarted node) is only polled while a call waits on it,
+// and a fail-fast call on a channel in TRANSIENT_FAILURE does not wait; otherwise only gRPC's
+// backup poller moves it on, one step per 5 s tick. A TLS handshake takes several steps, so the
+// attempt ran into its 20 s connect deadline and the next one likewise: a test reading from a
+// restarted node never got through, with mTLS only (plaintext took one tick). Waiting on an empty
+// completion queue polls every descriptor (gRPC's epoll1 engine keeps one epoll set).
+class ClientPoller {
+ public:
+  ClientPoller() : thread_([this] { Run(); }) {}
+  ~ClientPoller() {
+    stop_ = true;
+    thread_.join();
+    cq_.Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq_.Next(&tag, &ok)) {
+    }
+  }
+  ClientPoller(const ClientPoller&) = delete;
+  ClientPoller& operator=(const ClientPoller&) = delete;
+
+ private:
+  void Run() {
+    void* tag = nullptr;
+    bool ok = false;
+    while (!stop_) (void)cq_.AsyncNext(&tag, &ok, std::chrono::system_clock::now() + 50ms);
+  }
+
+  grpc::CompletionQueue cq_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;  // last: started once the queue exists
+};
+
+void PollClientConnections() {
+  static ClientPoller poller;
+}
+
 }  // namespace
 
 Cluster::Cluster(int n, std::string cluster_id)
     : base_(MakeTempDir("dispotify-e2e")), cluster_id_(std::move(cluster_id)), status_client_({}, 1000ms) {
+  PollClientConnections();
   // One CA per test cluster, made in-process (a P-256 key: milliseconds).
   std::filesystem::create_directories(base_ + "/tls");
   auto ca = Must(tls::CreateCa(cluster_id_, tls::Validity::Days(std::chrono::system_clock::now(), 30)), "CA");
