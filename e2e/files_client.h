@@ -20,6 +20,8 @@ class FilesClient {
   // plaintext.
   explicit FilesClient(const std::string& address,
                        std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
+  // Over a channel of the caller's (e.g. one with its own connection).
+  explicit FilesClient(const std::shared_ptr<grpc::Channel>& channel);
 
   // Streams `content` in 64 KiB messages.
   grpc::Status Upload(const std::string& file_id, const std::string& content, v1::UploadResponse* resp,

@@ -390,7 +390,28 @@ TEST_F(MtlsE2eTest, CertificatesRotateUnderUploadLoadWithNoFailedUpload) {
   std::atomic<bool> stop{false};
   std::atomic<int> ok{0};
   std::atomic<int> failed{0};
+  std::atomic<int> fresh_ok{0};
+  std::atomic<int> fresh_failed{0};
   std::string first_failure;
+  std::string first_fresh_failure;
+  // Uploads each over a new connection (so a handshake with each node lands inside the rotation),
+  // as a member whose own files are not rotated: a failure here is the node's.
+  auto [client_cert, client_key] = cluster_->IssueCertificate(1, "fresh-load-client");
+  auto fresh_creds =
+      Must(tls::ClientChannelCredentials({client_cert, client_key, cluster_->TlsCaPath()}, "mtls"));
+  std::thread fresh_load([&] {
+    for (int i = 0; !stop; ++i) {
+      const uint64_t via = 1 + static_cast<uint64_t>(i % 3);
+      FilesClient c(Channel(via, fresh_creds));
+      v1::UploadResponse resp;
+      grpc::Status st = c.Upload("fresh-" + std::to_string(i), Content(16 << 10, 1000 + i), &resp);
+      if (st.ok()) {
+        ++fresh_ok;
+      } else if (fresh_failed++ == 0) {
+        first_fresh_failure = std::to_string(via) + ": " + st.error_message();
+      }
+    }
+  });
   std::thread load([&] {
     // Through every node in turn: followers forward to the leader, replicas go node to node.
     std::map<uint64_t, std::unique_ptr<FilesClient>> clients;
@@ -433,9 +454,15 @@ TEST_F(MtlsE2eTest, CertificatesRotateUnderUploadLoadWithNoFailedUpload) {
   std::this_thread::sleep_for(2s);
   stop = true;
   load.join();
+  fresh_load.join();
   EXPECT_EQ(failed, 0) << "first failure via node " << first_failure;
+  EXPECT_EQ(fresh_failed, 0) << "first failure on a new connection via node " << first_fresh_failure;
   EXPECT_GT(ok, 5);
-  std::printf("uploads of 64 KiB during the rotation: %d ok, %d failed\n", ok.load(), failed.load());
+  EXPECT_GT(fresh_ok, 5);
+  std::printf(
+      "uploads during the rotation: 64 KiB on kept connections %d ok, %d failed; 16 KiB on new "
+      "connections %d ok, %d failed\n",
+      ok.load(), failed.load(), fresh_ok.load(), fresh_failed.load());
 
   // New connections (to each node and between them) use the new certificates.
   for (uint64_t n = 1; n <= 3; ++n) {
