@@ -246,6 +246,23 @@ std::pair<std::string, std::string> Cluster::IssueCertificate(uint64_t node_id, 
   return {cert, key};
 }
 
+void Cluster::StartCaRotation() {
+  auto ca = Must(tls::CreateCa(cluster_id_, tls::Validity::Days(std::chrono::system_clock::now(), 30)), "CA");
+  const std::string old_cas = ca_file_pem_.empty() ? ca_cert_pem_ : ca_file_pem_;
+  ca_cert_pem_ = Must(tls::CertToPem(ca.cert.get()), "CA PEM");
+  ca_key_pem_ = Must(tls::KeyToPem(ca.key.get()), "CA key PEM");
+  ca_file_pem_ = old_cas + ca_cert_pem_;
+  WriteFileAtomically(TlsCaPath(), ca_file_pem_);
+}
+
+void Cluster::FinishCaRotation() {
+  ca_file_pem_ = ca_cert_pem_;
+  WriteFileAtomically(TlsCaPath(), ca_file_pem_);
+  // The status client loaded node 1's certificate of the old CA when it was made: the nodes now
+  // refuse it on any new connection.
+  status_client_ = server::KvClient({}, 1000ms, ChannelCredentials());
+}
+
 double Cluster::IssueNodeCertificate(uint64_t id, int days) {
   tls::CertifiedKey ca;
   ca.cert = Must(tls::CertFromPem(ca_cert_pem_), "CA");

@@ -120,6 +120,12 @@ class Cluster {
   // into <base>/tls/<name>.{crt,key} (a node that is no member, for the refusal tests); returns
   // the two paths.
   std::pair<std::string, std::string> IssueCertificate(uint64_t node_id, const std::string& name);
+  // A CA rotation in the order docs/security.md gives. StartCaRotation makes a new CA for the
+  // cluster, appends it to the CA file (the nodes then trust both) and issues every later
+  // certificate from it; FinishCaRotation leaves only the new CA in the file (node 1 must have its
+  // new certificate by then: the harness's own client presents it).
+  void StartCaRotation();
+  void FinishCaRotation();
 
   NodeSpec& spec(uint64_t id) { return specs_.at(id); }
   const std::string& base_dir() const { return base_; }
@@ -137,6 +143,7 @@ class Cluster {
   bool tls_ = true;
   std::string ca_cert_pem_;
   std::string ca_key_pem_;
+  std::string ca_file_pem_;  // what the CA file holds once a CA rotation started (empty before)
   server::KvClient status_client_;
 };
 
