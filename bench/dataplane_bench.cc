@@ -115,8 +115,8 @@ bool WaitReplicated(FilesClient& client, const std::vector<std::string>& ids, si
 }
 
 bool Remove(Cluster& c, uint64_t leader, uint64_t id) {
-  auto stub = dispotify::v1::Cluster::NewStub(
-      grpc::CreateChannel(c.spec(leader).address(), grpc::InsecureChannelCredentials()));
+  auto stub =
+      dispotify::v1::Cluster::NewStub(grpc::CreateChannel(c.spec(leader).address(), c.ChannelCredentials()));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + 10s);
   dispotify::v1::MembershipRequest req;
@@ -139,7 +139,7 @@ void RepairFigure(const Options& o) {
   c.StartAll();
   uint64_t leader = c.WaitLeader();
   if (leader == 0) Die("no leader");
-  FilesClient client(c.spec(leader).address());
+  FilesClient client(c.spec(leader).address(), c.ChannelCredentials());
   const uint64_t files = std::max<uint64_t>(1, o.total_mib / o.file_mib);
   std::vector<std::string> ids;
   const auto up_start = Clock::now();
@@ -179,7 +179,7 @@ void RebalanceFigure(const Options& o) {
   c.StartAll();
   uint64_t leader = c.WaitLeader();
   if (leader == 0) Die("no leader");
-  FilesClient client(c.spec(leader).address());
+  FilesClient client(c.spec(leader).address(), c.ChannelCredentials());
   std::vector<std::string> ids;
   for (int i = 0; i < o.rebalance_files; ++i) {
     std::string id = "rebalance-" + std::to_string(i);
@@ -203,7 +203,7 @@ void RebalanceFigure(const Options& o) {
     for (const auto& f : ids) {
       for (auto n : ring.Placement(f, 3)) expected += n.value() == id ? 1 : 0;
     }
-    FilesClient joined(c.spec(id).address());
+    FilesClient joined(c.spec(id).address(), c.ChannelCredentials());
     bool settled = false;
     while (Clock::now() - start < 300s && !settled) {
       std::this_thread::sleep_for(200ms);

@@ -209,7 +209,7 @@ if [[ "$only" != etcd ]]; then
     mkdir -p "$base/dispotify/n$i"
     "$node_binary" --node-id "$i" --cluster-id bench --data-dir "$base/dispotify/n$i" \
       --listen "127.0.0.1:${np[$((i - 1))]}" --peers "$peers" \
-      --metrics-listen "127.0.0.1:${np[$((i + 2))]}" --log-level warning --state-machine kv \
+      --metrics-listen "127.0.0.1:${np[$((i + 2))]}" --log-level warning --state-machine kv --insecure-grpc=true \
       "${node_extra[@]}" >"$base/dispotify-n$i.log" 2>&1 &
     pids+=($!)
   done

@@ -53,10 +53,11 @@ class ClusterE2eTest : public ::testing::Test {
 // Writers that keep putting distinct keys and record what was acknowledged.
 class WriteLoad {
  public:
-  WriteLoad(std::vector<std::string> endpoints, int writers) {
+  WriteLoad(std::vector<std::string> endpoints, int writers,
+            std::shared_ptr<grpc::ChannelCredentials> creds) {
     for (int w = 0; w < writers; ++w) {
-      threads_.emplace_back([this, endpoints, w] {
-        KvClient client(endpoints, 1000ms);
+      threads_.emplace_back([this, endpoints, w, creds] {
+        KvClient client(endpoints, 1000ms, creds);
         for (int i = 0; !stop_.load(); ++i) {
           std::string key = "w" + std::to_string(w) + "-" + std::to_string(i);
           std::string value = "value-" + key;
@@ -114,7 +115,7 @@ TEST_F(ClusterE2eTest, ElectsLeaderAndReplicates) {
   c.StartAll();
   uint64_t leader = c.WaitLeader();
   ASSERT_NE(leader, 0u) << "no leader elected";
-  KvClient client(c.Endpoints());
+  KvClient client(c.Endpoints(), 2000ms, c.ChannelCredentials());
   uint64_t last = 0;
   for (int i = 0; i < 50; ++i) {
     ASSERT_TRUE(client.Put("k" + std::to_string(i), "v" + std::to_string(i), 10s, &last).ok());
@@ -138,7 +139,7 @@ TEST_F(ClusterE2eTest, AcknowledgedWritesSurviveKill9OfLeaderAndFollower) {
   uint64_t leader = c.WaitLeader();
   ASSERT_NE(leader, 0u);
 
-  WriteLoad load(c.Endpoints(), 8);
+  WriteLoad load(c.Endpoints(), 8, c.ChannelCredentials());
   ASSERT_TRUE(load.WaitProgress(200, 20s)) << "no write progress";
 
   // kill -9 the leader: writes resume under a new leader.
@@ -170,7 +171,7 @@ TEST_F(ClusterE2eTest, AcknowledgedWritesSurviveKill9OfLeaderAndFollower) {
   ASSERT_GT(acked.size(), 700u);
 
   // Every acknowledged write is readable (linearizable reads through the leader).
-  KvClient reader(c.Endpoints());
+  KvClient reader(c.Endpoints(), 2000ms, c.ChannelCredentials());
   size_t missing = 0;
   for (const auto& [key, value] : acked) {
     std::optional<std::string> got;
@@ -228,7 +229,7 @@ TEST_F(ClusterE2eTest, RemovedMemberRefusesToRestartUntilReset) {
   Cluster& c = MakeCluster(3);
   c.StartAll();
   ASSERT_NE(c.WaitLeader(), 0u);
-  KvClient client(c.Endpoints());
+  KvClient client(c.Endpoints(), 2000ms, c.ChannelCredentials());
   ASSERT_TRUE(client.Put("before", "removal", 10s).ok());
   RemoveNode3(c, client);
   if (HasFatalFailure()) return;
@@ -272,7 +273,7 @@ TEST_F(ClusterE2eTest, RemovedMemberWithResetRemovedStartsAfreshAndRejoins) {
   Cluster& c = MakeCluster(3);
   c.StartAll();
   ASSERT_NE(c.WaitLeader(), 0u);
-  KvClient client(c.Endpoints());
+  KvClient client(c.Endpoints(), 2000ms, c.ChannelCredentials());
   ASSERT_TRUE(client.Put("before", "removal", 10s).ok());
   RemoveNode3(c, client);
   if (HasFatalFailure()) return;
@@ -299,7 +300,7 @@ TEST_F(ClusterE2eTest, ASurvivorForcedIntoANewClusterKeepsItsDataAndTakesNewMemb
   Cluster& c = MakeCluster(3);
   c.StartAll();
   ASSERT_NE(c.WaitLeader(), 0u);
-  KvClient client(c.Endpoints());
+  KvClient client(c.Endpoints(), 2000ms, c.ChannelCredentials());
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(client.Put("song" + std::to_string(i), "x", 10s).ok());
   // The survivor must hold the writes: wait until it applied them.
   auto lst = c.Status(c.WaitLeader());
@@ -310,7 +311,7 @@ TEST_F(ClusterE2eTest, ASurvivorForcedIntoANewClusterKeepsItsDataAndTakesNewMemb
 
   // Without the recovery the survivor alone has no quorum.
   c.Start(1);
-  KvClient alone({c.spec(1).address()});
+  KvClient alone({c.spec(1).address()}, 2000ms, c.ChannelCredentials());
   EXPECT_FALSE(alone.Put("no", "quorum", 3s).ok());
   c.Kill9(1);
 
@@ -343,7 +344,7 @@ TEST_F(ClusterE2eTest, ASurvivorForcedIntoANewClusterKeepsItsDataAndTakesNewMemb
   c.Kill9(1);
   c.Start(1, {"--force-new-cluster", "recovery-1"});
   ASSERT_NE(c.WaitLeader(20s), 0u);
-  KvClient both({c.spec(1).address(), c.spec(2).address()});
+  KvClient both({c.spec(1).address(), c.spec(2).address()}, 2000ms, c.ChannelCredentials());
   ASSERT_TRUE(both.Put("two", "members", 10s).ok());
   st = c.Status(c.WaitLeader());
   ASSERT_TRUE(st);
@@ -362,7 +363,7 @@ TEST_F(ClusterE2eTest, LearnerIsAddedCatchesUpAndIsPromoted) {
   Cluster& c = MakeCluster(3);
   for (uint64_t id = 1; id <= 3; ++id) c.Start(id, {}, 3);
   ASSERT_NE(c.WaitLeader(), 0u);
-  KvClient client(c.Endpoints());
+  KvClient client(c.Endpoints(), 2000ms, c.ChannelCredentials());
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(client.Put("pre" + std::to_string(i), "x", 10s).ok());
 
   uint64_t id4 = c.AddSpec();
@@ -391,7 +392,8 @@ TEST_F(ClusterE2eTest, LearnerIsAddedCatchesUpAndIsPromoted) {
   EXPECT_EQ(voters, 4);
   // The new voter has the data: stop one original voter; 3 of 4 still make progress.
   c.Kill9(1);
-  KvClient client2({c.spec(2).address(), c.spec(3).address(), c.spec(id4).address()});
+  KvClient client2({c.spec(2).address(), c.spec(3).address(), c.spec(id4).address()}, 2000ms,
+                   c.ChannelCredentials());
   ASSERT_TRUE(client2.Put("after-promote", "y", 30s).ok());
   std::optional<std::string> v;
   ASSERT_TRUE(client2.Get("pre99", 10s, &v).ok());
@@ -407,7 +409,7 @@ TEST_F(ClusterE2eTest, ANodeStartedWithNoSeedAnswersTheLeaderThatAddsIt) {
   c.Start(1);
   c.Start(2);
   ASSERT_EQ(c.WaitLeader(), 1u);
-  KvClient client({c.spec(1).address()});
+  KvClient client({c.spec(1).address()}, 2000ms, c.ChannelCredentials());
   ASSERT_TRUE(client.Put("before", "x", 10s).ok());
 
   v1::MembershipRequest req;
@@ -433,7 +435,7 @@ TEST_F(ClusterE2eTest, ALearnerThatNeverAnsweredIsNotPromoted) {
   Cluster& c = MakeCluster(1);
   c.Start(1);
   ASSERT_EQ(c.WaitLeader(), 1u);
-  KvClient client({c.spec(1).address()});
+  KvClient client({c.spec(1).address()}, 2000ms, c.ChannelCredentials());
   ASSERT_TRUE(client.Put("before", "x", 10s).ok());
 
   v1::MembershipRequest req;
@@ -447,8 +449,7 @@ TEST_F(ClusterE2eTest, ALearnerThatNeverAnsweredIsNotPromoted) {
   // and a last attempt cut short by the budget reports DEADLINE_EXCEEDED instead of the refusal.
   req.set_op(v1::MembershipRequest::PROMOTE);
   {
-    auto stub =
-        v1::Cluster::NewStub(grpc::CreateChannel(c.spec(1).address(), grpc::InsecureChannelCredentials()));
+    auto stub = v1::Cluster::NewStub(grpc::CreateChannel(c.spec(1).address(), c.ChannelCredentials()));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + 10s);
     v1::MembershipResponse resp;
@@ -473,7 +474,7 @@ TEST_F(ClusterE2eTest, SigtermOfTheLeaderHandsLeadershipOverFirst) {
   c.StartAll();
   const uint64_t leader = c.WaitLeader(40s);
   ASSERT_NE(leader, 0u);
-  KvClient client(c.Endpoints());
+  KvClient client(c.Endpoints(), 2000ms, c.ChannelCredentials());
   uint64_t last = 0;
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(client.Put("before" + std::to_string(i), "x", 20s, &last).ok());
   auto before = c.Status(leader);
@@ -515,7 +516,7 @@ TEST_F(ClusterE2eTest, SigtermOfTheLeaderHandsLeadershipOverFirst) {
       << "the stopping leader logs the handoff";
 
   // Writes keep working on the two that remain, and nothing acknowledged was lost.
-  KvClient rest({c.spec(others[0]).address(), c.spec(others[1]).address()});
+  KvClient rest({c.spec(others[0]).address(), c.spec(others[1]).address()}, 2000ms, c.ChannelCredentials());
   ASSERT_TRUE(rest.Put("after", "y", 20s).ok());
   std::optional<std::string> v;
   ASSERT_TRUE(rest.Get("before19", 10s, &v).ok());

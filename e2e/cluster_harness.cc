@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grpcpp/completion_queue.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -9,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -21,6 +23,8 @@
 
 #include "common/base64.h"
 #include "common/sha256.h"
+#include "common/tls/grpc_credentials.h"
+#include "common/tls/pki.h"
 
 #ifndef DISPOTIFY_NODE_BINARY
 #error "DISPOTIFY_NODE_BINARY must name the dispotify-node executable"
@@ -152,9 +156,153 @@ std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
   }
 }
 
+namespace {
+
+// Replaces `path` by rename, so a node polling it never reads half a file.
+void WriteFileAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) throw std::runtime_error("cannot write " + tmp);
+  }
+  std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  std::filesystem::rename(tmp, path);
+}
+
+template <typename T>
+T Must(Result<T> r, const char* what) {
+  if (!r.ok()) throw std::runtime_error(std::string(what) + ": " + r.status().ToString());
+  return std::move(r).value();
+}
+
+// Drives the test process's gRPC client connections between calls, as a node's server threads
+// drive a node's. A test process has no server: a connection attempt that the channel starts on
+// its own (after its backoff, e.g. to a restarted node) is only polled while a call waits on it,
+// and a fail-fast call on a channel in TRANSIENT_FAILURE does not wait; otherwise only gRPC's
+// backup poller moves it on, one step per 5 s tick. A TLS handshake takes several steps, so the
+// attempt ran into its 20 s connect deadline and the next one likewise: a test reading from a
+// restarted node never got through, with mTLS only (plaintext took one tick). Waiting on an empty
+// completion queue polls every descriptor (gRPC's epoll1 engine keeps one epoll set).
+class ClientPoller {
+ public:
+  ClientPoller() : thread_([this] { Run(); }) {}
+  ~ClientPoller() {
+    stop_ = true;
+    thread_.join();
+    cq_.Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq_.Next(&tag, &ok)) {
+    }
+  }
+  ClientPoller(const ClientPoller&) = delete;
+  ClientPoller& operator=(const ClientPoller&) = delete;
+
+ private:
+  void Run() {
+    void* tag = nullptr;
+    bool ok = false;
+    while (!stop_) (void)cq_.AsyncNext(&tag, &ok, std::chrono::system_clock::now() + 50ms);
+  }
+
+  grpc::CompletionQueue cq_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;  // last: started once the queue exists
+};
+
+void PollClientConnections() {
+  static ClientPoller poller;
+}
+
+}  // namespace
+
 Cluster::Cluster(int n, std::string cluster_id)
     : base_(MakeTempDir("dispotify-e2e")), cluster_id_(std::move(cluster_id)), status_client_({}, 1000ms) {
+  PollClientConnections();
+  // One CA per test cluster, made in-process (a P-256 key: milliseconds).
+  std::filesystem::create_directories(base_ + "/tls");
+  auto ca = Must(tls::CreateCa(cluster_id_, tls::Validity::Days(std::chrono::system_clock::now(), 30)), "CA");
+  ca_cert_pem_ = Must(tls::CertToPem(ca.cert.get()), "CA PEM");
+  ca_key_pem_ = Must(tls::KeyToPem(ca.key.get()), "CA key PEM");
+  WriteFileAtomically(TlsCaPath(), ca_cert_pem_);
   for (int i = 0; i < n; ++i) AddSpec();
+  // DISPOTIFY_E2E_INSECURE_GRPC=1: every cluster plaintext, to tell a TLS problem from another.
+  if (const char* v = std::getenv("DISPOTIFY_E2E_INSECURE_GRPC"); v != nullptr && std::string(v) == "1")
+    tls_ = false;
+  status_client_ = server::KvClient({}, 1000ms, ChannelCredentials());
+}
+
+void Cluster::UseInsecureGrpc() {
+  tls_ = false;
+  status_client_ = server::KvClient({}, 1000ms, ChannelCredentials());
+}
+
+std::string Cluster::TlsCertPath(uint64_t id) const {
+  return base_ + "/tls/node-" + std::to_string(id) + ".crt";
+}
+std::string Cluster::TlsKeyPath(uint64_t id) const {
+  return base_ + "/tls/node-" + std::to_string(id) + ".key";
+}
+std::string Cluster::TlsCaPath() const {
+  return base_ + "/tls/ca.crt";
+}
+
+std::pair<std::string, std::string> Cluster::IssueCertificate(uint64_t node_id, const std::string& name) {
+  tls::CertifiedKey ca;
+  ca.cert = Must(tls::CertFromPem(ca_cert_pem_), "CA");
+  ca.key = Must(tls::KeyFromPem(ca_key_pem_), "CA key");
+  tls::LeafRequest req;
+  req.identity = tls::Identity::Node(cluster_id_, NodeId(node_id));
+  req.ip_addresses = {"127.0.0.1"};
+  req.dns_names = {"localhost"};
+  req.validity = tls::Validity::Days(std::chrono::system_clock::now(), 30);
+  auto leaf = Must(tls::IssueLeaf(ca, req), "leaf");
+  const std::string cert = base_ + "/tls/" + name + ".crt";
+  const std::string key = base_ + "/tls/" + name + ".key";
+  WriteFileAtomically(key, Must(tls::KeyToPem(leaf.key.get()), "key PEM"));
+  WriteFileAtomically(cert, Must(tls::CertToPem(leaf.cert.get()), "cert PEM"));
+  return {cert, key};
+}
+
+void Cluster::StartCaRotation() {
+  auto ca = Must(tls::CreateCa(cluster_id_, tls::Validity::Days(std::chrono::system_clock::now(), 30)), "CA");
+  const std::string old_cas = ca_file_pem_.empty() ? ca_cert_pem_ : ca_file_pem_;
+  ca_cert_pem_ = Must(tls::CertToPem(ca.cert.get()), "CA PEM");
+  ca_key_pem_ = Must(tls::KeyToPem(ca.key.get()), "CA key PEM");
+  ca_file_pem_ = old_cas + ca_cert_pem_;
+  WriteFileAtomically(TlsCaPath(), ca_file_pem_);
+}
+
+void Cluster::FinishCaRotation() {
+  ca_file_pem_ = ca_cert_pem_;
+  WriteFileAtomically(TlsCaPath(), ca_file_pem_);
+  // The status client loaded node 1's certificate of the old CA when it was made: the nodes now
+  // refuse it on any new connection.
+  status_client_ = server::KvClient({}, 1000ms, ChannelCredentials());
+}
+
+double Cluster::IssueNodeCertificate(uint64_t id, int days) {
+  tls::CertifiedKey ca;
+  ca.cert = Must(tls::CertFromPem(ca_cert_pem_), "CA");
+  ca.key = Must(tls::KeyFromPem(ca_key_pem_), "CA key");
+  tls::LeafRequest req;
+  req.identity = tls::Identity::Node(cluster_id_, NodeId(id));
+  req.ip_addresses = {"127.0.0.1"};
+  req.dns_names = {"localhost"};
+  req.validity = tls::Validity::Days(std::chrono::system_clock::now(), days);
+  auto leaf = Must(tls::IssueLeaf(ca, req), "leaf");
+  // Key first, then certificate: the node sees a mismatched pair in between, refuses it and keeps
+  // its current set until the certificate follows (credentials.h).
+  WriteFileAtomically(TlsKeyPath(id), Must(tls::KeyToPem(leaf.key.get()), "key PEM"));
+  WriteFileAtomically(TlsCertPath(id), Must(tls::CertToPem(leaf.cert.get()), "cert PEM"));
+  return std::chrono::duration<double>(tls::NotAfter(leaf.cert.get()).time_since_epoch()).count();
+}
+
+std::shared_ptr<grpc::ChannelCredentials> Cluster::ChannelCredentials(uint64_t as) const {
+  if (!tls_) return grpc::InsecureChannelCredentials();
+  return Must(tls::ClientChannelCredentials({TlsCertPath(as), TlsKeyPath(as), TlsCaPath()}, cluster_id_),
+              "client credentials");
 }
 
 Cluster::~Cluster() {
@@ -170,6 +318,7 @@ uint64_t Cluster::AddSpec() {
   s.http_port = FreePort();
   s.data_dir = base_ + "/node-" + std::to_string(s.id);
   specs_[s.id] = s;
+  IssueNodeCertificate(s.id);
   return s.id;
 }
 
@@ -202,6 +351,15 @@ std::vector<std::string> Cluster::BaseArgs(uint64_t id) const {
                                    "--tick-ms",
                                    "50"};
   args.push_back("--web-root=");  // the API alone: a test that wants the web UI passes --web-root
+  if (tls_) {
+    for (const std::string& a :
+         {std::string("--tls-cert-file"), TlsCertPath(id), std::string("--tls-key-file"), TlsKeyPath(id),
+          std::string("--tls-ca-file"), TlsCaPath(), std::string("--tls-poll-interval-ms"),
+          std::to_string(kTlsPollMs)})
+      args.push_back(a);
+  } else {
+    args.push_back("--insecure-grpc=true");
+  }
   if (s.peer_port != 0) {
     args.push_back("--advertise");
     args.push_back(s.peer_address());

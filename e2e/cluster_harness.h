@@ -64,8 +64,16 @@ struct NodeSpec {
   }
 };
 
+// Every test cluster runs with mutual TLS on its gRPC (as a node refuses to start without it):
+// the harness makes a CA for the cluster in <base>/tls, one certificate per node (id n gets
+// spiffe://dispotify/<cluster_id>/node/n), and passes them with a short poll interval
+// (kTlsPollMs) so rotation tests run fast. The test process speaks gRPC as a member: Channel-
+// Credentials() presents node 1's certificate unless asked otherwise. DISPOTIFY_E2E_INSECURE_GRPC=1
+// runs every test cluster plaintext instead (to tell a TLS problem from another).
 class Cluster {
  public:
+  static constexpr int kTlsPollMs = 200;
+
   // Reserves ports and data dirs for `n` nodes (ids 1..n) under a fresh temp dir.
   explicit Cluster(int n, std::string cluster_id = "e2e");
   ~Cluster();
@@ -102,6 +110,31 @@ class Cluster {
   // Flags every start of every node gets, before the common flags (e.g. the state machine).
   void SetBaseFlags(std::vector<std::string> flags) { base_flags_ = std::move(flags); }
 
+  // Plaintext gRPC for every later start (--insecure-grpc): for tests of what TLS is not about
+  // that must compare against plaintext. Clients from ChannelCredentials() follow.
+  void UseInsecureGrpc();
+  bool tls() const { return tls_; }
+  // Channel credentials of a client presenting node `as`'s certificate (plaintext when !tls()).
+  std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(uint64_t as = 1) const;
+  // The files of node `id`'s certificate; the CA file.
+  std::string TlsCertPath(uint64_t id) const;
+  std::string TlsKeyPath(uint64_t id) const;
+  std::string TlsCaPath() const;
+  // Issues node `id` a fresh certificate from the cluster CA valid for `days` and replaces its
+  // files (each by rename, key and certificate one after the other, as a real tool would); the
+  // node picks it up while it runs. Returns the new notAfter in seconds since the epoch.
+  double IssueNodeCertificate(uint64_t id, int days = 30);
+  // Writes a certificate and key naming node `node_id` of this cluster, signed by the cluster CA,
+  // into <base>/tls/<name>.{crt,key} (a node that is no member, for the refusal tests); returns
+  // the two paths.
+  std::pair<std::string, std::string> IssueCertificate(uint64_t node_id, const std::string& name);
+  // A CA rotation in the order docs/security.md gives. StartCaRotation makes a new CA for the
+  // cluster, appends it to the CA file (the nodes then trust both) and issues every later
+  // certificate from it; FinishCaRotation leaves only the new CA in the file (node 1 must have its
+  // new certificate by then: the harness's own client presents it).
+  void StartCaRotation();
+  void FinishCaRotation();
+
   NodeSpec& spec(uint64_t id) { return specs_.at(id); }
   const std::string& base_dir() const { return base_; }
   const std::string& cluster_id() const { return cluster_id_; }
@@ -115,6 +148,10 @@ class Cluster {
   std::map<uint64_t, int> starts_;
   std::vector<std::string> common_flags_;
   std::vector<std::string> base_flags_;
+  bool tls_ = true;
+  std::string ca_cert_pem_;
+  std::string ca_key_pem_;
+  std::string ca_file_pem_;  // what the CA file holds once a CA rotation started (empty before)
   server::KvClient status_client_;
 };
 

@@ -73,7 +73,8 @@ class DataPlaneE2eTest : public ::testing::Test {
 
   FilesClient& Files(uint64_t id) {
     auto& client = files_[id];
-    if (!client) client = std::make_unique<FilesClient>(cluster_->spec(id).address());
+    if (!client)
+      client = std::make_unique<FilesClient>(cluster_->spec(id).address(), cluster_->ChannelCredentials());
     return *client;
   }
   grpc::Status Upload(uint64_t via, const std::string& file_id, const std::string& content,
@@ -398,8 +399,7 @@ TEST_F(DataPlaneE2eTest, LocksKeepTheirOwnerAcrossALeaderChange) {
     for (int attempt = 0; attempt < 100; ++attempt) {
       uint64_t l = c.WaitLeader(10s);
       if (l == 0) break;
-      auto stub =
-          v1::Cluster::NewStub(grpc::CreateChannel(c.spec(l).address(), grpc::InsecureChannelCredentials()));
+      auto stub = v1::Cluster::NewStub(grpc::CreateChannel(c.spec(l).address(), c.ChannelCredentials()));
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + 5s);
       v1::ProposeRequest req;

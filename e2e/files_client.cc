@@ -8,8 +8,12 @@ namespace dispotify::e2e {
 
 using namespace std::chrono_literals;
 
-FilesClient::FilesClient(const std::string& address)
-    : stub_(v1::Files::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {}
+FilesClient::FilesClient(const std::string& address, std::shared_ptr<grpc::ChannelCredentials> credentials)
+    : stub_(v1::Files::NewStub(grpc::CreateChannel(
+          address, credentials ? std::move(credentials) : grpc::InsecureChannelCredentials()))) {}
+
+FilesClient::FilesClient(const std::shared_ptr<grpc::Channel>& channel)
+    : stub_(v1::Files::NewStub(channel)) {}
 
 grpc::Status FilesClient::Upload(const std::string& file_id, const std::string& content,
                                  v1::UploadResponse* resp, std::chrono::milliseconds timeout) {

@@ -2,6 +2,8 @@
 // A blocking client of one node's Files gRPC service, for the e2e tests and the data-plane
 // benchmark.
 
+#include <grpcpp/security/credentials.h>
+
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -14,7 +16,12 @@ namespace dispotify::e2e {
 
 class FilesClient {
  public:
-  explicit FilesClient(const std::string& address);
+  // `credentials`: a member's client certificate with mTLS (Cluster::ChannelCredentials); null:
+  // plaintext.
+  explicit FilesClient(const std::string& address,
+                       std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
+  // Over a channel of the caller's (e.g. one with its own connection).
+  explicit FilesClient(const std::shared_ptr<grpc::Channel>& channel);
 
   // Streams `content` in 64 KiB messages.
   grpc::Status Upload(const std::string& file_id, const std::string& content, v1::UploadResponse* resp,

@@ -17,6 +17,11 @@
 # nodes (scripts/nginx-front.sh: config, access log and error log in .cluster/front/), where the
 # browser should go: a request to a dead node, or a stream cut by one, is retried on a live node.
 # Without nginx the script says so and names node 1's address for the UI instead.
+# Node-to-node gRPC uses mutual TLS: the first `up` makes a cluster CA and one certificate per node
+# with dispotify-pki in .cluster/tls/ (ca/ holds the CA key; node-N/ holds tls.crt, tls.key, ca.crt),
+# kept between runs like the data. Delete .cluster/tls (with the nodes down) to start over with a
+# new CA; the data dirs stay valid (they belong to the cluster id, not to a CA). dispotify-kvctl
+# speaks to the nodes as node 1 (--tls-dir), since the nodes serve only members.
 # Environment: JOBS (build parallelism, default 2), SKIP_BUILD=1 (use the existing binaries),
 # BUILD_DIR (default build/release).
 set -euo pipefail
@@ -27,6 +32,9 @@ build_dir=${BUILD_DIR:-$repo/build/release}
 node_bin="$build_dir/node/server/dispotify-node"
 kvctl_bin="$build_dir/node/server/dispotify-kvctl"
 ctl_bin="$build_dir/cli/dispotifyctl/dispotifyctl"
+pki_bin="$build_dir/cli/dispotify-pki/dispotify-pki"
+tls_dir="$cluster_dir/tls"
+cluster_id=dispotify-local
 api_endpoints="http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083"
 ids=(1 2 3)
 front_listen=127.0.0.1:8080
@@ -107,26 +115,46 @@ down() {
 build() {
   if [[ "${SKIP_BUILD:-0}" == 1 ]]; then return; fi
   log "building (cmake --preset release, -j ${JOBS:-2})"
-  local targets=(dispotify-node dispotify-kvctl dispotifyctl)
+  local targets=(dispotify-node dispotify-kvctl dispotifyctl dispotify-pki)
   (cd "$repo" && cmake --preset release >/dev/null)
   # The web UI when the build has it (node and npm found: web/CMakeLists.txt).
   if grep -q '^DISPOTIFY_BUILD_WEB:BOOL=ON$' "$build_dir/CMakeCache.txt" 2>/dev/null; then targets+=(web); fi
   (cd "$repo" && cmake --build --preset release -j "${JOBS:-2}" --target "${targets[@]}")
 }
 
+# The cluster CA and the nodes' certificates, made once and kept (a missing piece is made again).
+make_certificates() {
+  local id
+  if [[ ! -f "$tls_dir/ca/ca.key" ]]; then
+    log "making the cluster CA in $tls_dir/ca (dispotify-pki)"
+    mkdir -p "$tls_dir"
+    chmod 700 "$tls_dir"
+    "$pki_bin" ca --out "$tls_dir/ca" --cluster "$cluster_id" --days 3650
+  fi
+  for id in "${ids[@]}"; do
+    [[ -f "$tls_dir/node-$id/tls.crt" ]] && continue
+    log "issuing node $id's certificate in $tls_dir/node-$id"
+    "$pki_bin" issue --ca "$tls_dir/ca" --out "$tls_dir/node-$id" --cluster "$cluster_id" --node "$id" \
+      --ip 127.0.0.1 --dns localhost --days 365
+  done
+}
+
 up() {
   build
-  [[ -x "$node_bin" && -x "$kvctl_bin" ]] || { log "binaries not found under $build_dir"; exit 1; }
+  [[ -x "$node_bin" && -x "$kvctl_bin" && -x "$pki_bin" ]] || { log "binaries not found under $build_dir"; exit 1; }
   mkdir -p "$cluster_dir"
+  make_certificates
   local id
   for id in "${ids[@]}"; do
     if pid=$(pid_of "$id"); then
       log "node $id already running (pid $pid)"
       continue
     fi
-    "$node_bin" --node-id "$id" --cluster-id dispotify-local --data-dir "$cluster_dir/node-$id" \
+    "$node_bin" --node-id "$id" --cluster-id "$cluster_id" --data-dir "$cluster_dir/node-$id" \
       --listen "127.0.0.1:700$id" --peers "$peers" --metrics-listen "127.0.0.1:910$id" \
       --http-listen "127.0.0.1:808$id" \
+      --tls-cert-file "$tls_dir/node-$id/tls.crt" --tls-key-file "$tls_dir/node-$id/tls.key" \
+      --tls-ca-file "$tls_dir/node-$id/ca.crt" \
       >>"$cluster_dir/node-$id.log" 2>&1 &
     echo $! >"$cluster_dir/node-$id.pid"
     log "started node $id (pid $!), log $cluster_dir/node-$id.log"
@@ -134,7 +162,8 @@ up() {
   trap 'echo; down; exit 0' INT TERM
 
   local leader
-  if ! leader=$("$kvctl_bin" --endpoints "$endpoints" --timeout 30 wait-leader); then
+  if ! leader=$("$kvctl_bin" --endpoints "$endpoints" --tls-dir "$tls_dir/node-1" --cluster-id "$cluster_id" \
+    --timeout 30 wait-leader); then
     log "no leader after 30 s; see the logs in $cluster_dir"
     down
     exit 1
@@ -148,7 +177,7 @@ up() {
   echo
   echo "Dispotify local cluster is up (leader: node ${leader%% *} at ${leader#* })"
   for id in "${ids[@]}"; do
-    echo "  node $id  API http://127.0.0.1:808$id  metrics http://127.0.0.1:910$id/metrics  gRPC 127.0.0.1:700$id  data $cluster_dir/node-$id"
+    echo "  node $id  API http://127.0.0.1:808$id  metrics http://127.0.0.1:910$id/metrics  gRPC 127.0.0.1:700$id (mTLS)  data $cluster_dir/node-$id"
   done
   local ui=http://127.0.0.1:8081/
   if start_front; then

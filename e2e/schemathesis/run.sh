@@ -112,12 +112,14 @@ http() { echo "http://127.0.0.1:${ports[$(($1 + 2))]}"; }
 metrics() { echo "127.0.0.1:${ports[$(($1 + 5))]}"; }
 peers="1=$(grpc 1),2=$(grpc 2),3=$(grpc 3)"
 
+# The REST API is under test: node-to-node gRPC on loopback stays plaintext (--insecure-grpc).
 for id in "${ids[@]}"; do
   "$node_bin" --node-id "$id" --cluster-id dispotify-st --data-dir "$tmp/node-$id" \
     --listen "$(grpc "$id")" --peers "$peers" --metrics-listen "$(metrics "$id")" \
     --http-listen "127.0.0.1:${ports[$((id + 2))]}" --log-level warning \
     --auth true --secure-cookies false --admin-password-file "$tmp/admin-password" \
     --api-token-file "$tmp/api-token" \
+    --insecure-grpc=true \
     >"$tmp/node-$id.log" 2>&1 &
   pids+=($!)
 done

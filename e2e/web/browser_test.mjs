@@ -295,6 +295,8 @@ async function startCluster() {
       '--web-root', webRoot,
       '--auth', 'true', '--secure-cookies', 'false',
       '--admin-password-file', adminPasswordFile, '--api-token-file', apiTokenFile,
+      // The browser speaks REST; node-to-node gRPC on loopback runs plaintext here.
+      '--insecure-grpc=true',
     ];
     n.proc = start(`node-${n.id}`, nodeBinary, n.args, n.log);
   }

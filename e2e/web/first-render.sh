@@ -38,7 +38,7 @@ echo "first-render: generating $songs songs (dispotify-search-bench)" >&2
 # A data directory stamped by a first start (a node refuses data it did not create), then the
 # catalog put in.
 "$node_bin" --data-dir "$base/node" --listen "127.0.0.1:$(free_port)" --http-listen "" \
-  --metrics-listen 127.0.0.1:0 --log-level warning >"$base/stamp.log" 2>&1 &
+  --metrics-listen 127.0.0.1:0 --log-level warning --insecure-grpc=true >"$base/stamp.log" 2>&1 &
 node_pid=$!
 sleep 2
 kill "$node_pid" 2>/dev/null || true
@@ -47,7 +47,8 @@ rm -f "$base/node"/catalog.db*
 mv "$base/catalog.db" "$base/node/catalog.db"
 port=$(free_port)
 "$node_bin" --data-dir "$base/node" --listen "127.0.0.1:$(free_port)" --http-listen "127.0.0.1:$port" \
-  --metrics-listen 127.0.0.1:0 --log-level warning --web-root "$repo/web/dist" >"$base/node.log" 2>&1 &
+  --metrics-listen 127.0.0.1:0 --log-level warning --insecure-grpc=true --web-root "$repo/web/dist" \
+  >"$base/node.log" 2>&1 &
 node_pid=$!
 for _ in $(seq 300); do
   curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "common/tls/grpc_credentials.h"
 #include "dispotify/v1/files.grpc.pb.h"
 #include "node/catalog/metadata_store.h"
 #include "node/catalog/proposer.h"
@@ -65,6 +66,9 @@ class FilesService::Impl final : public v1::Files::Service {
 
   grpc::Status Upload(grpc::ServerContext* ctx, grpc::ServerReader<v1::UploadChunk>* reader,
                       v1::UploadResponse* resp) override {
+    if (grpc::Status denied = tls::CheckPeer(deps_.authorizer, *ctx, tls::Service::kReplication);
+        !denied.ok())
+      return denied;
     v1::UploadChunk chunk;
     if (!reader->Read(&chunk) || chunk.part_case() != v1::UploadChunk::kHeader)
       return {grpc::StatusCode::INVALID_ARGUMENT, "the first message must be the upload header"};
@@ -118,6 +122,9 @@ class FilesService::Impl final : public v1::Files::Service {
 
   grpc::Status Download(grpc::ServerContext* ctx, const v1::DownloadRequest* req,
                         grpc::ServerWriter<v1::DownloadChunk>* writer) override {
+    if (grpc::Status denied = tls::CheckPeer(deps_.authorizer, *ctx, tls::Service::kReplication);
+        !denied.ok())
+      return denied;
     v1::DownloadChunk first;
     bool sent_first = false;
     std::string buffer;
@@ -147,21 +154,29 @@ class FilesService::Impl final : public v1::Files::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status GetSong(grpc::ServerContext* /*ctx*/, const v1::GetSongRequest* req,
-                       v1::SongInfo* resp) override {
+  grpc::Status GetSong(grpc::ServerContext* ctx, const v1::GetSongRequest* req, v1::SongInfo* resp) override {
+    if (grpc::Status denied = tls::CheckPeer(deps_.authorizer, *ctx, tls::Service::kReplication);
+        !denied.ok())
+      return denied;
     auto song = deps_.files->GetSong(req->file_id());
     if (!song.ok()) return ToGrpc(song.status());
     FillSong(*song, resp);
     return grpc::Status::OK;
   }
 
-  grpc::Status DeleteSong(grpc::ServerContext* /*ctx*/, const v1::DeleteSongRequest* req,
+  grpc::Status DeleteSong(grpc::ServerContext* ctx, const v1::DeleteSongRequest* req,
                           v1::DeleteSongResponse* /*resp*/) override {
+    if (grpc::Status denied = tls::CheckPeer(deps_.authorizer, *ctx, tls::Service::kReplication);
+        !denied.ok())
+      return denied;
     return ToGrpc(deps_.files->Delete(req->file_id()));
   }
 
-  grpc::Status SetReplicationFactor(grpc::ServerContext* /*ctx*/, const v1::SetReplicationFactorRequest* req,
+  grpc::Status SetReplicationFactor(grpc::ServerContext* ctx, const v1::SetReplicationFactorRequest* req,
                                     v1::SetReplicationFactorResponse* /*resp*/) override {
+    if (grpc::Status denied = tls::CheckPeer(deps_.authorizer, *ctx, tls::Service::kReplication);
+        !denied.ok())
+      return denied;
     if (req->factor() < 1 || req->factor() > catalog::kMaxReplicationFactor)
       return {grpc::StatusCode::INVALID_ARGUMENT, "the replication factor must be 1..16"};
     auto r =
@@ -169,8 +184,11 @@ class FilesService::Impl final : public v1::Files::Service {
     return ToGrpc(r.status());
   }
 
-  grpc::Status DataPlaneStatus(grpc::ServerContext* /*ctx*/, const v1::DataPlaneStatusRequest* /*req*/,
+  grpc::Status DataPlaneStatus(grpc::ServerContext* ctx, const v1::DataPlaneStatusRequest* /*req*/,
                                v1::DataPlaneStatusResponse* resp) override {
+    if (grpc::Status denied = tls::CheckPeer(deps_.authorizer, *ctx, tls::Service::kReplication);
+        !denied.ok())
+      return denied;
     resp->set_replication_factor(deps_.replication_factor());
     if (auto stats = deps_.store->Stats(); stats.ok()) {
       resp->set_songs(stats->songs);

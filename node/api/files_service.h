@@ -22,6 +22,10 @@ class FileService;
 class RepairManager;
 }  // namespace dispotify::replication
 
+namespace dispotify::tls {
+class PeerAuthorizer;
+}  // namespace dispotify::tls
+
 namespace dispotify::api {
 
 struct FilesServiceDeps {
@@ -32,6 +36,9 @@ struct FilesServiceDeps {
   replication::RepairManager* repair = nullptr;
   std::function<bool()> is_leader;
   std::function<uint32_t()> replication_factor;
+  // mTLS on: only current members may call (the node's own tools hold a member's certificate).
+  // Null: everyone is served.
+  const tls::PeerAuthorizer* authorizer = nullptr;
 };
 
 class FilesService {

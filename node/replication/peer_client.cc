@@ -93,7 +93,8 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const Pee
   // Bulk file traffic gets its own connection, never shared with the Raft transport's.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   transport::ApplyPeerChannelDefaults(&args);
-  return grpc::CreateCustomChannel(address, transport::MakePeerChannelCredentials(), args);
+  return grpc::CreateCustomChannel(address, transport::MakePeerChannelCredentials(o.channel_credentials),
+                                   args);
 }
 
 // Full jitter (AWS architecture blog, "Exponential Backoff And Jitter"): a uniform pause in

@@ -38,6 +38,10 @@
 #include "common/ids.h"
 #include "common/status.h"
 
+namespace grpc {
+class ChannelCredentials;
+}  // namespace grpc
+
 namespace dispotify::replication {
 
 class BlobStore;
@@ -107,6 +111,8 @@ struct PeerClientOptions {
   std::chrono::milliseconds health_ttl{6000};
   // Pieces a remote writer may queue (each up to an upload's piece size, 256 KiB).
   size_t writer_queue_pieces = 8;
+  // The node's mTLS channel credentials (common/tls/grpc_credentials.h); null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> channel_credentials;
 };
 
 class PeerClient {

@@ -12,6 +12,7 @@
 
 #include "common/logging.h"
 #include "common/sha256.h"
+#include "common/tls/grpc_credentials.h"
 #include "dispotify/v1/replication.grpc.pb.h"
 #include "dispotify/v1/replication.pb.h"
 #include "node/replication/blob_store.h"
@@ -44,8 +45,9 @@ grpc::Status ToGrpc(const Status& s) {
 class ReplicationService::Impl final : public v1::Replication::Service {
  public:
   Impl(BlobStore* store, NodeId self, std::string cluster_id, PeerClient* peers,
-       std::function<uint64_t()> applied_index)
-      : store_(store),
+       std::function<uint64_t()> applied_index, const tls::PeerAuthorizer* authorizer)
+      : authorizer_(authorizer),
+        store_(store),
         self_(self),
         cluster_id_(std::move(cluster_id)),
         peers_(peers),
@@ -53,6 +55,8 @@ class ReplicationService::Impl final : public v1::Replication::Service {
 
   grpc::Status ReplicateFile(grpc::ServerContext* ctx, grpc::ServerReader<v1::ReplicateFileChunk>* reader,
                              v1::ReplicateFileResponse* response) override {
+    if (grpc::Status denied = tls::CheckPeer(authorizer_, *ctx, tls::Service::kReplication); !denied.ok())
+      return denied;
     v1::ReplicateFileChunk chunk;
     if (!reader->Read(&chunk)) return {grpc::StatusCode::INVALID_ARGUMENT, "ReplicateFile: empty stream"};
     if (!chunk.has_header()) {
@@ -101,6 +105,8 @@ class ReplicationService::Impl final : public v1::Replication::Service {
 
   grpc::Status ReadFile(grpc::ServerContext* ctx, const v1::ReadFileRequest* request,
                         grpc::ServerWriter<v1::ReadFileChunk>* writer) override {
+    if (grpc::Status denied = tls::CheckPeer(authorizer_, *ctx, tls::Service::kReplication); !denied.ok())
+      return denied;
     if (auto refused = CheckCluster(request->cluster_id())) return *refused;
     v1::ReadFileChunk msg;
     bool sent = false;  // the first message, which carries size and SHA-256
@@ -128,8 +134,10 @@ class ReplicationService::Impl final : public v1::Replication::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status DeleteFile(grpc::ServerContext*, const v1::DeleteFileRequest* request,
+  grpc::Status DeleteFile(grpc::ServerContext* ctx, const v1::DeleteFileRequest* request,
                           v1::DeleteFileResponse* response) override {
+    if (grpc::Status denied = tls::CheckPeer(authorizer_, *ctx, tls::Service::kReplication); !denied.ok())
+      return denied;
     if (auto refused = CheckCluster(request->cluster_id())) return *refused;
     auto existed = local::DeleteBlob(*store_, request->file_id(), request->sha256());
     if (!existed.ok()) return ToGrpc(existed.status());
@@ -137,8 +145,10 @@ class ReplicationService::Impl final : public v1::Replication::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status VerifyFile(grpc::ServerContext*, const v1::VerifyFileRequest* request,
+  grpc::Status VerifyFile(grpc::ServerContext* ctx, const v1::VerifyFileRequest* request,
                           v1::VerifyFileResponse* response) override {
+    if (grpc::Status denied = tls::CheckPeer(authorizer_, *ctx, tls::Service::kReplication); !denied.ok())
+      return denied;
     if (auto refused = CheckCluster(request->cluster_id())) return *refused;
     auto info = local::VerifyBlob(*store_, request->file_id());
     if (!info.ok()) return ToGrpc(info.status());
@@ -149,6 +159,8 @@ class ReplicationService::Impl final : public v1::Replication::Service {
 
   grpc::Status PullFile(grpc::ServerContext* ctx, const v1::PullFileRequest* request,
                         v1::PullFileResponse* response) override {
+    if (grpc::Status denied = tls::CheckPeer(authorizer_, *ctx, tls::Service::kReplication); !denied.ok())
+      return denied;
     if (auto refused = CheckCluster(request->cluster_id())) return *refused;
     if (request->source_address().empty()) {
       return {grpc::StatusCode::INVALID_ARGUMENT, "PullFile: no source address"};
@@ -175,8 +187,10 @@ class ReplicationService::Impl final : public v1::Replication::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Health(grpc::ServerContext*, const v1::HealthRequest* request,
+  grpc::Status Health(grpc::ServerContext* ctx, const v1::HealthRequest* request,
                       v1::HealthResponse* response) override {
+    if (grpc::Status denied = tls::CheckPeer(authorizer_, *ctx, tls::Service::kReplication); !denied.ok())
+      return denied;
     if (auto refused = CheckCluster(request->cluster_id())) return *refused;
     auto stats = store_->Stats();
     if (!stats.ok()) return ToGrpc(stats.status());
@@ -197,6 +211,7 @@ class ReplicationService::Impl final : public v1::Replication::Service {
                         "request for cluster '" + cluster_id + "', this node is in '" + cluster_id_ + "'");
   }
 
+  const tls::PeerAuthorizer* const authorizer_;  // null: everyone is served
   BlobStore* const store_;
   const NodeId self_;
   const std::string cluster_id_;
@@ -205,8 +220,10 @@ class ReplicationService::Impl final : public v1::Replication::Service {
 };
 
 ReplicationService::ReplicationService(BlobStore* store, NodeId self, std::string cluster_id,
-                                       PeerClient* peers, std::function<uint64_t()> applied_index)
-    : impl_(std::make_unique<Impl>(store, self, std::move(cluster_id), peers, std::move(applied_index))) {}
+                                       PeerClient* peers, std::function<uint64_t()> applied_index,
+                                       const tls::PeerAuthorizer* authorizer)
+    : impl_(std::make_unique<Impl>(store, self, std::move(cluster_id), peers, std::move(applied_index),
+                                   authorizer)) {}
 
 ReplicationService::~ReplicationService() = default;
 

@@ -19,6 +19,9 @@
 // kUnavailable / kRetry -> UNAVAILABLE, kTimeout -> DEADLINE_EXCEEDED, kFailedPrecondition ->
 // FAILED_PRECONDITION, kAborted -> ABORTED, anything else -> INTERNAL (PeerClient maps back).
 //
+// Callers: with an authorizer (mTLS on), every call must come from a current member
+// (common/tls/grpc_credentials.h), checked before anything else; without one, everyone is served.
+//
 // Memory: one message at a time per call (data messages are at most a few hundred KiB; the
 // BlobWriter buffers at most BlobWriter::kBufferSize); never a whole file.
 //
@@ -37,6 +40,10 @@ namespace grpc {
 class Service;
 }  // namespace grpc
 
+namespace dispotify::tls {
+class PeerAuthorizer;
+}  // namespace dispotify::tls
+
 namespace dispotify::replication {
 
 class BlobStore;
@@ -46,7 +53,8 @@ class ReplicationService {
  public:
   // `applied_index` may be empty (Health then reports 0).
   ReplicationService(BlobStore* store, NodeId self, std::string cluster_id, PeerClient* peers,
-                     std::function<uint64_t()> applied_index);
+                     std::function<uint64_t()> applied_index,
+                     const tls::PeerAuthorizer* authorizer = nullptr);
   ~ReplicationService();
   ReplicationService(const ReplicationService&) = delete;
   ReplicationService& operator=(const ReplicationService&) = delete;

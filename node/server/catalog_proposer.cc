@@ -56,6 +56,7 @@ Result<std::string> PrepareCatalogCommand(std::string_view command, const Comman
 }
 
 struct CatalogProposer::Channels {
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   std::mutex mu;
   std::map<std::string, std::shared_ptr<grpc::Channel>> by_address;
 
@@ -67,7 +68,7 @@ struct CatalogProposer::Channels {
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
       transport::ApplyPeerChannelDefaults(&args);
-      ch = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+      ch = grpc::CreateCustomChannel(address, transport::MakePeerChannelCredentials(credentials), args);
     }
     return ch;
   }
@@ -77,12 +78,15 @@ struct CatalogProposer::Channels {
   }
 };
 
-CatalogProposer::CatalogProposer(RaftNode* node, CommandLevelGate gate)
+CatalogProposer::CatalogProposer(RaftNode* node, CommandLevelGate gate,
+                                 std::shared_ptr<grpc::ChannelCredentials> credentials)
     : node_(node),
       gate_(std::move(gate)),
       channels_(std::make_unique<Channels>()),
       reads_(std::make_unique<ReadBatcher>(
-          [this](Clock::time_point deadline) { return FetchReadIndex(deadline); })) {}
+          [this](Clock::time_point deadline) { return FetchReadIndex(deadline); })) {
+  channels_->credentials = std::move(credentials);
+}
 CatalogProposer::~CatalogProposer() = default;
 
 bool CatalogProposer::HasLeader() const {

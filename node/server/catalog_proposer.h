@@ -18,6 +18,10 @@
 #include "node/server/command_levels.h"
 #include "node/server/read_batcher.h"
 
+namespace grpc {
+class ChannelCredentials;
+}  // namespace grpc
+
 namespace dispotify::server {
 
 class RaftNode;
@@ -29,7 +33,9 @@ Result<std::string> PrepareCatalogCommand(std::string_view command, const Comman
 
 class CatalogProposer final : public catalog::Proposer {
  public:
-  explicit CatalogProposer(RaftNode* node, CommandLevelGate gate = {});
+  // `credentials`: the node's channel credentials for forwarding to the leader (null: plaintext).
+  explicit CatalogProposer(RaftNode* node, CommandLevelGate gate = {},
+                           std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
   ~CatalogProposer() override;
 
   Result<std::string> Propose(const catalog::CommandBody& body, std::chrono::milliseconds timeout) override;

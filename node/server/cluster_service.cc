@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "common/tls/grpc_credentials.h"
 #include "dispotify/v1/cluster.grpc.pb.h"
 #include "node/server/grpc_call.h"
 #include "node/server/raft_node.h"
@@ -28,10 +29,13 @@ bool IsStateMachineAnswer(const dispotify::Status& st) {
 
 class ClusterService::Impl final : public dispotify::v1::Cluster::CallbackService {
  public:
-  Impl(RaftNode* node, CommandPreparer prepare) : node_(node), prepare_(std::move(prepare)) {}
+  Impl(RaftNode* node, CommandPreparer prepare, const tls::PeerAuthorizer* authorizer)
+      : node_(node), prepare_(std::move(prepare)), authorizer_(authorizer) {}
 
-  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* /*ctx*/, const v1::StatusRequest* /*req*/,
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const v1::StatusRequest* /*req*/,
                                    v1::StatusResponse* resp) override {
+    if (grpc::Status denied = tls::CheckPeer(authorizer_, *ctx, tls::Service::kRaft); !denied.ok())
+      return Refuse(ctx, denied);
     auto* call = new Call();
     NodeStatus st = node_->status();
     resp->set_node_id(st.id.value());
@@ -55,9 +59,10 @@ class ClusterService::Impl final : public dispotify::v1::Cluster::CallbackServic
     return call;
   }
 
-  grpc::ServerUnaryReactor* ChangeMembership(grpc::CallbackServerContext* /*ctx*/,
+  grpc::ServerUnaryReactor* ChangeMembership(grpc::CallbackServerContext* ctx,
                                              const v1::MembershipRequest* req,
                                              v1::MembershipResponse* resp) override {
+    if (grpc::Status denied = CheckMembershipCaller(*ctx, *req); !denied.ok()) return Refuse(ctx, denied);
     auto* call = new Call();
     auto guard = call->guard();
     consensus::ConfChange cc;
@@ -129,9 +134,11 @@ class ClusterService::Impl final : public dispotify::v1::Cluster::CallbackServic
     return call;
   }
 
-  grpc::ServerUnaryReactor* TransferLeadership(grpc::CallbackServerContext* /*ctx*/,
+  grpc::ServerUnaryReactor* TransferLeadership(grpc::CallbackServerContext* ctx,
                                                const v1::TransferRequest* req,
                                                v1::TransferResponse* /*resp*/) override {
+    if (grpc::Status denied = tls::CheckPeer(authorizer_, *ctx, tls::Service::kRaft); !denied.ok())
+      return Refuse(ctx, denied);
     auto* call = new Call();
     auto guard = call->guard();
     NodeId target(req->target());
@@ -151,8 +158,10 @@ class ClusterService::Impl final : public dispotify::v1::Cluster::CallbackServic
     return call;
   }
 
-  grpc::ServerUnaryReactor* Propose(grpc::CallbackServerContext* /*ctx*/, const v1::ProposeRequest* req,
+  grpc::ServerUnaryReactor* Propose(grpc::CallbackServerContext* ctx, const v1::ProposeRequest* req,
                                     v1::ProposeResponse* resp) override {
+    if (grpc::Status denied = tls::CheckPeer(authorizer_, *ctx, tls::Service::kRaft); !denied.ok())
+      return Refuse(ctx, denied);
     auto* call = new Call();
     auto guard = call->guard();
     if (!prepare_) {
@@ -191,9 +200,10 @@ class ClusterService::Impl final : public dispotify::v1::Cluster::CallbackServic
     return call;
   }
 
-  grpc::ServerUnaryReactor* ReadIndex(grpc::CallbackServerContext* /*ctx*/,
-                                      const v1::ReadIndexRequest* /*req*/,
+  grpc::ServerUnaryReactor* ReadIndex(grpc::CallbackServerContext* ctx, const v1::ReadIndexRequest* /*req*/,
                                       v1::ReadIndexResponse* resp) override {
+    if (grpc::Status denied = tls::CheckPeer(authorizer_, *ctx, tls::Service::kRaft); !denied.ok())
+      return Refuse(ctx, denied);
     auto* call = new Call();
     auto guard = call->guard();
     // Answered when the leader itself applied the index (RaftNode::ReadIndex), after a heartbeat
@@ -210,12 +220,32 @@ class ClusterService::Impl final : public dispotify::v1::Cluster::CallbackServic
 
  private:
   static constexpr uint64_t kPromoteMaxLag = 1000;
+  // Members may change anything. A non-member may only ask to join as the node its certificate
+  // names: a joiner is not a member yet (policy.h), but it must not add some other node, or give
+  // its own id someone else's address.
+  grpc::Status CheckMembershipCaller(const grpc::CallbackServerContext& ctx,
+                                     const v1::MembershipRequest& req) const {
+    if (!authorizer_) return grpc::Status::OK;
+    auto peer = tls::PeerIdentityOf(*ctx.auth_context());
+    if (peer.ok() && authorizer_->Decide(*peer, tls::Service::kRaft).allowed) return grpc::Status::OK;
+    if (req.op() != v1::MembershipRequest::ADD_LEARNER) return authorizer_->Check(ctx, tls::Service::kRaft);
+    if (grpc::Status denied = authorizer_->Check(ctx, tls::Service::kJoin); !denied.ok()) return denied;
+    if (peer->node_id() != NodeId(req.node_id())) {
+      return {
+          grpc::StatusCode::PERMISSION_DENIED,
+          "join: " + peer->Uri() + " may only ask to add itself, not node " + std::to_string(req.node_id())};
+    }
+    return grpc::Status::OK;
+  }
+
   RaftNode* node_;
   CommandPreparer prepare_;
+  const tls::PeerAuthorizer* const authorizer_;
 };
 
-ClusterService::ClusterService(RaftNode* node, CommandPreparer prepare_command)
-    : impl_(std::make_unique<Impl>(node, std::move(prepare_command))) {}
+ClusterService::ClusterService(RaftNode* node, CommandPreparer prepare_command,
+                               const tls::PeerAuthorizer* authorizer)
+    : impl_(std::make_unique<Impl>(node, std::move(prepare_command), authorizer)) {}
 ClusterService::~ClusterService() = default;
 grpc::Service* ClusterService::service() {
   return impl_.get();

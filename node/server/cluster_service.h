@@ -6,6 +6,7 @@
 // Propose is refused (UNIMPLEMENTED) unless a preparer is given: it checks that the state machine
 // understands the command (only such commands are ever put in the log) and returns the bytes to
 // propose (the catalog stamps the leader's clock into the command here).
+// Callers are checked per call when an authorizer is given (see the constructor).
 // Calls are asynchronous (gRPC callback API): no thread waits on the Raft loop.
 
 #include <functional>
@@ -19,6 +20,10 @@ namespace grpc {
 class Service;
 }  // namespace grpc
 
+namespace dispotify::tls {
+class PeerAuthorizer;
+}  // namespace dispotify::tls
+
 namespace dispotify::server {
 
 class RaftNode;
@@ -27,7 +32,10 @@ class ClusterService {
  public:
   using CommandPreparer = std::function<Result<std::string>(std::string_view command)>;
 
-  ClusterService(RaftNode* node, CommandPreparer prepare_command);
+  // `authorizer` (null: everyone is served): with mTLS, a join (ADD_LEARNER of the caller's own
+  // node id) is accepted from any node of the cluster, every other call only from members.
+  ClusterService(RaftNode* node, CommandPreparer prepare_command,
+                 const tls::PeerAuthorizer* authorizer = nullptr);
   ~ClusterService();
   ClusterService(const ClusterService&) = delete;
   ClusterService& operator=(const ClusterService&) = delete;

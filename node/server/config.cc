@@ -299,6 +299,27 @@ const std::map<std::string, Setter>& Setters() {
          c->oidc_scopes = v;
          return Status::Ok();
        }},
+      {"tls_cert_file",
+       [](NodeConfig* c, const std::string& v) {
+         c->tls_cert_file = v;
+         return Status::Ok();
+       }},
+      {"tls_key_file",
+       [](NodeConfig* c, const std::string& v) {
+         c->tls_key_file = v;
+         return Status::Ok();
+       }},
+      {"tls_ca_file",
+       [](NodeConfig* c, const std::string& v) {
+         c->tls_ca_file = v;
+         return Status::Ok();
+       }},
+      {"tls_poll_interval_ms",
+       [](NodeConfig* c, const std::string& v) {
+         return ParseInt("tls_poll_interval_ms", v, 10, 3600000, &c->tls_poll_interval_ms);
+       }},
+      {"insecure_grpc",
+       [](NodeConfig* c, const std::string& v) { return ParseBool("insecure_grpc", v, &c->insecure_grpc); }},
       {"postgres_url_file",
        [](NodeConfig* c, const std::string& v) {
          c->postgres_url_file = v;
@@ -497,6 +518,20 @@ Status Validate(NodeConfig* config) {
                                    std::to_string(config->node_id.value()) + ") unless --join is given");
   }
   return Status::Ok();
+}
+
+Status CheckGrpcSecurity(const NodeConfig& config) {
+  if (config.insecure_grpc) return Status::Ok();
+  const bool any =
+      !config.tls_cert_file.empty() || !config.tls_key_file.empty() || !config.tls_ca_file.empty();
+  const bool all =
+      !config.tls_cert_file.empty() && !config.tls_key_file.empty() && !config.tls_ca_file.empty();
+  if (all) return Status::Ok();
+  return Status::InvalidArgument(
+      std::string(any ? "incomplete TLS configuration: " : "no TLS configuration: ") +
+      "node-to-node gRPC needs mutual TLS; set tls_cert_file, tls_key_file and tls_ca_file (this node's "
+      "certificate, its key and the cluster CA; `dispotify-pki` makes them), or set insecure_grpc: true "
+      "to run plaintext gRPC (not for a network anyone else can reach)");
 }
 
 Result<NodeConfig> LoadConfig(const std::vector<std::string>& args,
@@ -708,6 +743,11 @@ std::string UsageText() {
                            member, once per TOKEN (docs/operator.md, "Quorum loss"; default "")
   --force-new-cluster-node N
                            only the node with id N acts on --force-new-cluster (default 0: any)
+  --tls-cert-file FILE     this node's certificate (PEM), for mTLS on every gRPC server and
+  --tls-key-file FILE      channel; its key; the cluster CA. Re-read on change (rotation). All
+  --tls-ca-file FILE       three are required unless --insecure-grpc
+  --tls-poll-interval-ms N how often the TLS files are looked at (default 10000)
+  --insecure-grpc BOOL     plaintext gRPC, no peer checks; logs a WARNING (default false)
   --reset                  wipe the data dir of a removed member, then exit
 Every key can also be set as DISPOTIFY_<KEY> (e.g. DISPOTIFY_NODE_ID=2); flags win over the
 environment, which wins over the file.

@@ -94,6 +94,15 @@
 //                                   # or stricter. New blobs are sealed under the current key, old
 //                                   # ones re-sealed in the background; read at start (a bad file
 //                                   # stops the node), so a rotation takes a restart
+//   tls_cert_file: ""              # mTLS of every gRPC server and channel (docs/security.md,
+//   tls_key_file: ""               # "Node-to-node: mutual TLS"): this node's certificate (URI SAN
+//   tls_ca_file: ""                # spiffe://dispotify/<cluster_id>/node/<node_id>), its key and
+//                                   # the cluster CA, PEM; re-read when they change (rotation with
+//                                   # no restart), a validated copy published to <data_dir>/tls
+//   tls_poll_interval_ms: 10000    # how often the three files are looked at for a rotation
+//   insecure_grpc: false           # true: plaintext gRPC, no peer checks (a WARNING at every
+//                                   # start). Without it the node refuses to start unless all
+//                                   # three tls_* files are set
 // Flags only: --config FILE, --reset (wipe a removed member's data dir, then exit), --help.
 // `dispotify-node probe URL` is not a configuration: main hands it to common/rest/probe.h.
 // Unknown keys and flags are errors (a typo must not silently keep a default).
@@ -171,6 +180,11 @@ struct NodeConfig {
   std::string oidc_client_secret;  // read from oidc_client_secret_file by Validate
   std::string oidc_redirect_uri;
   std::string oidc_scopes = "openid";
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_ca_file;
+  int tls_poll_interval_ms = 10000;
+  bool insecure_grpc = false;
 
   bool node_id_set = false;  // node_id was given explicitly (file, env or flag), not defaulted
   bool reset = false;        // flag only
@@ -194,6 +208,10 @@ Status ApplyYaml(std::string_view yaml_text, NodeConfig* config);
 Result<NodeConfig> LoadConfig(const std::vector<std::string>& args,
                               const std::map<std::string, std::string>& env);
 Status Validate(NodeConfig* config);
+// Secure by default: OK when the three tls_* files are set, or insecure_grpc is; otherwise the
+// refusal naming them. Apart from Validate so that tools and tests reading a configuration need no
+// certificates; Node::Start calls it.
+Status CheckGrpcSecurity(const NodeConfig& config);
 // The environment of this process, as LoadConfig takes it.
 std::map<std::string, std::string> ProcessEnvironment();
 std::string UsageText();

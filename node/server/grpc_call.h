@@ -88,4 +88,11 @@ class Call final : public grpc::ServerUnaryReactor {
   std::shared_ptr<Guard> guard_;
 };
 
+// Answers a callback call with `status` at once (a refused caller: nothing else runs for it).
+inline grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* ctx, const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
 }  // namespace dispotify::server

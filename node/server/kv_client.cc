@@ -7,8 +7,11 @@ namespace dispotify::server {
 
 using Channel = std::shared_ptr<grpc::Channel>;
 
-KvClient::KvClient(std::vector<std::string> endpoints, std::chrono::milliseconds attempt_timeout)
-    : endpoints_(std::move(endpoints)), attempt_timeout_(attempt_timeout) {
+KvClient::KvClient(std::vector<std::string> endpoints, std::chrono::milliseconds attempt_timeout,
+                   std::shared_ptr<grpc::ChannelCredentials> credentials)
+    : endpoints_(std::move(endpoints)),
+      attempt_timeout_(attempt_timeout),
+      credentials_(std::move(credentials)) {
   if (endpoints_.empty()) endpoints_.push_back("127.0.0.1:7001");
 }
 
@@ -25,7 +28,8 @@ const std::shared_ptr<grpc::Channel>& KvClient::ChannelFor(const std::string& en
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    channel = grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
+    channel = grpc::CreateCustomChannel(
+        endpoint, credentials_ ? credentials_ : grpc::InsecureChannelCredentials(), args);
   }
   return channel;
 }

@@ -22,8 +22,11 @@ namespace dispotify::server {
 
 class KvClient {
  public:
+  // `credentials`: the client certificate's channel credentials with mTLS
+  // (tls::ClientChannelCredentials), null for a plaintext cluster (insecure_grpc).
   explicit KvClient(std::vector<std::string> endpoints,
-                    std::chrono::milliseconds attempt_timeout = std::chrono::milliseconds(2000));
+                    std::chrono::milliseconds attempt_timeout = std::chrono::milliseconds(2000),
+                    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
   grpc::Status Put(const std::string& key, const std::string& value, std::chrono::milliseconds budget,
                    uint64_t* index = nullptr);
@@ -50,6 +53,7 @@ class KvClient {
   size_t current_ = 0;
   std::chrono::milliseconds attempt_timeout_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
 };
 
 }  // namespace dispotify::server

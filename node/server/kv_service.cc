@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "common/tls/grpc_credentials.h"
 #include "dispotify/v1/kv.grpc.pb.h"
 #include "node/kv/kv_state_machine.h"
 #include "node/server/grpc_call.h"
@@ -19,10 +20,13 @@ constexpr size_t kMaxValueBytes = 1 << 20;
 
 class KvService::Impl final : public dispotify::v1::KV::CallbackService {
  public:
-  Impl(RaftNode* node, const kv::KvStateMachine* sm) : node_(node), sm_(sm) {}
+  Impl(RaftNode* node, const kv::KvStateMachine* sm, const tls::PeerAuthorizer* authorizer)
+      : node_(node), sm_(sm), authorizer_(authorizer) {}
 
-  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* /*ctx*/, const v1::PutRequest* req,
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const v1::PutRequest* req,
                                 v1::PutResponse* resp) override {
+    if (grpc::Status denied = tls::CheckPeer(authorizer_, *ctx, tls::Service::kRaft); !denied.ok())
+      return Refuse(ctx, denied);
     auto* call = new Call();
     auto guard = call->guard();
     if (req->key().empty() || req->key().size() > kMaxKeyBytes || req->value().size() > kMaxValueBytes) {
@@ -42,8 +46,10 @@ class KvService::Impl final : public dispotify::v1::KV::CallbackService {
     return call;
   }
 
-  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* /*ctx*/, const v1::GetRequest* req,
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::GetRequest* req,
                                 v1::GetResponse* resp) override {
+    if (grpc::Status denied = tls::CheckPeer(authorizer_, *ctx, tls::Service::kRaft); !denied.ok())
+      return Refuse(ctx, denied);
     auto* call = new Call();
     auto guard = call->guard();
     node_->ReadIndex([this, guard, req, resp](const dispotify::Status& st, LogIndex read_index) {
@@ -63,10 +69,12 @@ class KvService::Impl final : public dispotify::v1::KV::CallbackService {
  private:
   RaftNode* node_;
   const kv::KvStateMachine* sm_;
+  const tls::PeerAuthorizer* const authorizer_;
 };
 
-KvService::KvService(RaftNode* node, const kv::KvStateMachine* state_machine)
-    : impl_(std::make_unique<Impl>(node, state_machine)) {}
+KvService::KvService(RaftNode* node, const kv::KvStateMachine* state_machine,
+                     const tls::PeerAuthorizer* authorizer)
+    : impl_(std::make_unique<Impl>(node, state_machine, authorizer)) {}
 KvService::~KvService() = default;
 grpc::Service* KvService::service() {
   return impl_.get();

@@ -20,13 +20,20 @@ namespace dispotify::kv {
 class KvStateMachine;
 }  // namespace dispotify::kv
 
+namespace dispotify::tls {
+class PeerAuthorizer;
+}  // namespace dispotify::tls
+
 namespace dispotify::server {
 
 class RaftNode;
 
 class KvService {
  public:
-  KvService(RaftNode* node, const kv::KvStateMachine* state_machine);
+  // `authorizer` (null: everyone is served): with mTLS, only members' certificates (dispotify-kvctl
+  // and the tests present one).
+  KvService(RaftNode* node, const kv::KvStateMachine* state_machine,
+            const tls::PeerAuthorizer* authorizer = nullptr);
   ~KvService();
   KvService(const KvService&) = delete;
   KvService& operator=(const KvService&) = delete;

@@ -1,5 +1,11 @@
 // dispotify-kvctl: a minimal command-line client of the KV service that follows the leader.
-//   dispotify-kvctl [--endpoints H:P,H:P,...] [--timeout SECONDS] COMMAND
+//   dispotify-kvctl [--endpoints H:P,H:P,...] [--timeout SECONDS]
+//                   [--tls-dir DIR --cluster-id ID] COMMAND
+//   --tls-dir DIR (or DISPOTIFY_TLS_DIR): mutual TLS with DIR/tls.crt, DIR/tls.key, DIR/ca.crt (as
+//   `dispotify-pki issue` writes them); the nodes serve only members, so this is a member's
+//   certificate. --cluster-id (or DISPOTIFY_CLUSTER_ID, default dispotify-local): the cluster the
+//   servers must belong to. Without a TLS directory the client speaks plaintext, which only a
+//   node started with insecure_grpc accepts.
 //   status                      one line per endpoint: id, role, term, leader, commit, applied
 //   wait-leader                 waits until some endpoint reports a leader; prints its address
 //   put KEY VALUE               prints the commit index
@@ -16,13 +22,14 @@
 #include <thread>
 #include <vector>
 
+#include "common/tls/grpc_credentials.h"
 #include "node/server/kv_client.h"
 
 namespace {
 
 int Usage() {
   std::fputs(
-      "usage: dispotify-kvctl [--endpoints H:P,...] [--timeout SECONDS] "
+      "usage: dispotify-kvctl [--endpoints H:P,...] [--timeout SECONDS] [--tls-dir DIR --cluster-id ID] "
       "status|wait-leader|put K V|get K|add-learner ID ADDR|promote ID|remove ID|transfer [ID]\n",
       stderr);
   return 2;
@@ -39,6 +46,8 @@ int main(int argc, char** argv) {
   using dispotify::server::KvClient;
   std::vector<std::string> endpoints;
   double timeout_s = 10;
+  std::string tls_dir;
+  std::string cluster_id;
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -48,6 +57,10 @@ int main(int argc, char** argv) {
       while (std::getline(ss, e, ',')) {
         if (!e.empty()) endpoints.push_back(e);
       }
+    } else if (a == "--tls-dir" && i + 1 < argc) {
+      tls_dir = argv[++i];
+    } else if (a == "--cluster-id" && i + 1 < argc) {
+      cluster_id = argv[++i];
     } else if (a == "--timeout" && i + 1 < argc) {
       timeout_s = std::atof(argv[++i]);
     } else {
@@ -66,7 +79,24 @@ int main(int argc, char** argv) {
   }
   if (endpoints.empty()) endpoints.push_back("127.0.0.1:7001");
   const auto budget = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
-  KvClient client(endpoints);
+  if (tls_dir.empty()) {
+    if (const char* env = std::getenv("DISPOTIFY_TLS_DIR")) tls_dir = env;
+  }
+  if (cluster_id.empty()) {
+    const char* env = std::getenv("DISPOTIFY_CLUSTER_ID");
+    cluster_id = env ? env : "dispotify-local";
+  }
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (!tls_dir.empty()) {
+    auto creds = dispotify::tls::ClientChannelCredentials(
+        {tls_dir + "/tls.crt", tls_dir + "/tls.key", tls_dir + "/ca.crt"}, cluster_id);
+    if (!creds.ok()) {
+      std::fprintf(stderr, "error: --tls-dir %s: %s\n", tls_dir.c_str(), creds.status().ToString().c_str());
+      return 2;
+    }
+    credentials = std::move(creds).value();
+  }
+  KvClient client(endpoints, std::chrono::milliseconds(2000), credentials);
   const std::string& cmd = args[0];
 
   if (cmd == "status" && args.size() == 1) {

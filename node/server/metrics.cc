@@ -204,6 +204,9 @@ struct Metrics::Impl final : api::http::RequestGuard {
   // Keyed by route, method and code: bounded, since routes are patterns and methods normalised.
   std::unordered_map<std::string, HttpSeries> http_series;  // guarded by http_mu
 
+  std::mutex tls_mu;
+  prometheus::Gauge* tls_not_after = nullptr;  // guarded by tls_mu; null until first set
+
   // Pulled on scrape; everything below is guarded by collect_mu.
   std::mutex collect_mu;
   prometheus::Gauge* process_resident = nullptr;
@@ -578,6 +581,16 @@ void Metrics::OnState(consensus::Role role, Term term, NodeId leader, LogIndex c
   impl_->leader_id->Set(static_cast<double>(leader.value()));
   impl_->commit->Set(static_cast<double>(commit.value()));
   impl_->applied->Set(static_cast<double>(applied.value()));
+}
+
+void Metrics::SetTlsCertNotAfter(double seconds_since_epoch) {
+  std::lock_guard lock(impl_->tls_mu);
+  if (!impl_->tls_not_after) {
+    impl_->tls_not_after = AddGauge(*impl_->registry, "dispotify_tls_cert_not_after_seconds",
+                                    "notAfter of the certificate this node presents on gRPC (mTLS), in "
+                                    "seconds since the epoch");
+  }
+  impl_->tls_not_after->Set(seconds_since_epoch);
 }
 
 void Metrics::OnLeaderChange() {

@@ -86,6 +86,11 @@ class Metrics final : public RaftObserver, public api::http::RequestObserver {
   // Stops reading the sources (waits for a scrape in progress); the series keep their last values.
   void DetachDataPlane();
 
+  // dispotify_tls_cert_not_after_seconds: the notAfter of the certificate this node presents on
+  // gRPC, set at start and after each rotation. Registered on first use: a plaintext node
+  // (insecure_grpc) has no certificate and no series, so an expiry alert cannot fire on it.
+  void SetTlsCertNotAfter(double seconds_since_epoch);
+
   // The text exposition a scrape would return now (refreshes the pulled series first).
   std::string Text();
 

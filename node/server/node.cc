@@ -5,12 +5,14 @@
 #include <atomic>
 #include <chrono>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <thread>
 
 #include "common/audit/chain.h"
 #include "common/file_system.h"
 #include "common/logging.h"
+#include "common/tls/grpc_credentials.h"
 #include "dispotify/v1/cluster.grpc.pb.h"
 #include "node/api/auth_api.h"
 #include "node/api/covers.h"
@@ -108,6 +110,11 @@ int Node::Start() {
     return kCompleted;
   }
 
+  // Before anything is opened: a node that would serve plaintext by mistake must not start at all.
+  if (Status st = CheckGrpcSecurity(config_); !st.ok()) {
+    DLOG_ERROR << "refusing to start: " << st.message();
+    return kExitBadConfig;
+  }
   if (Status st = fs_->CreateDirs(dir); !st.ok()) return StorageFailure("cannot create " + dir, st);
   auto identity = storage::LoadOrStampIdentity(*fs_, dir, config_.cluster_id, config_.node_id);
   if (!identity.ok() && config_.reset_removed && config_.join && storage::IsMarkedRemoved(*fs_, dir)) {
@@ -158,6 +165,7 @@ int Node::Start() {
     return kExitBadConfig;
   }
   metrics_ = std::move(metrics).value();
+  if (int code = StartSecurity(); code != kExitOk) return code;
 
   auto ref = std::make_shared<RaftRef>();
   transport::GrpcTransportOptions topts;
@@ -166,6 +174,8 @@ int Node::Start() {
   // A node that waits to be added with no seed knows no member: it answers the leader here.
   topts.self_address = config_.advertise.empty() ? config_.listen : config_.advertise;
   topts.command_level = catalog::kCommandLevel;
+  topts.channel_credentials = security_->ChannelCredentials();
+  topts.authorizer = authorizer_.get();
   transport_ = std::make_unique<transport::GrpcTransport>(
       topts,
       [ref](consensus::Message&& m) {
@@ -208,12 +218,13 @@ int Node::Start() {
   raft_ = std::move(raft).value();
   ref->node.store(raft_.get(), std::memory_order_release);
   if (kv_) {
-    kv_service_ = std::make_unique<KvService>(raft_.get(), kv_.get());
-    cluster_service_ = std::make_unique<ClusterService>(raft_.get(), nullptr);
+    kv_service_ = std::make_unique<KvService>(raft_.get(), kv_.get(), authorizer_.get());
+    cluster_service_ = std::make_unique<ClusterService>(raft_.get(), nullptr, authorizer_.get());
   } else {
     cluster_service_ = std::make_unique<ClusterService>(
         raft_.get(),
-        [gate = LevelGate()](std::string_view command) { return PrepareCatalogCommand(command, gate); });
+        [gate = LevelGate()](std::string_view command) { return PrepareCatalogCommand(command, gate); },
+        authorizer_.get());
     StartDataPlane();
     DataPlaneSources sources;
     sources.blobs = blobs_.get();
@@ -230,7 +241,7 @@ int Node::Start() {
   }
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(config_.listen, security_->ServerCredentials(), &port_);
   transport::ConfigureServerBuilder(topts, &builder);
   // Audio moves in messages of up to 1 MiB (plus framing).
   builder.SetMaxReceiveMessageSize(4 << 20);
@@ -262,7 +273,58 @@ int Node::Start() {
   });
   DLOG_INFO << "dispotify-node " << version_ << ", node " << config_.node_id << " (uuid " << node_uuid_
             << ") of cluster '" << config_.cluster_id << "' serving gRPC on " << config_.listen << " (port "
-            << port_ << "), metrics on port " << metrics_->port() << ", data in " << dir;
+            << port_
+            << (security_->enabled() ? ", mutual TLS as " + security_->identity()->Uri() : ", PLAINTEXT")
+            << "), metrics on port " << metrics_->port() << ", data in " << dir;
+  return kExitOk;
+}
+
+int Node::StartSecurity() {
+  if (config_.insecure_grpc) {
+    // Every start, not once: whoever reads this log must see that the node is open.
+    DLOG_WARN << "WARNING: insecure_grpc is set: node-to-node gRPC (Raft, replication, cluster, files) is "
+                 "PLAINTEXT and UNAUTHENTICATED; anyone who reaches "
+              << config_.listen
+              << " can act as a member. Set tls_cert_file, tls_key_file and tls_ca_file instead.";
+    security_ = tls::GrpcSecurity::Insecure();
+    return kExitOk;
+  }
+  tls::GrpcSecurityOptions options;
+  options.files = {config_.tls_cert_file, config_.tls_key_file, config_.tls_ca_file};
+  options.cluster_id = config_.cluster_id;
+  // A node presents only its own identity: a certificate of another node or cluster (a mis-mounted
+  // Secret) is refused at start and at every rotation.
+  options.expected_identity = tls::Identity::Node(config_.cluster_id, config_.node_id);
+  options.publish_dir = config_.data_dir + "/tls";
+  options.poll_interval = std::chrono::milliseconds(config_.tls_poll_interval_ms);
+  Metrics* metrics = metrics_.get();
+  options.on_rotate = [metrics](const tls::CredentialBundle& bundle) {
+    const double not_after = std::chrono::duration<double>(bundle.not_after.time_since_epoch()).count();
+    DLOG_INFO << "TLS: rotated to certificate generation " << bundle.generation << " for "
+              << bundle.identity.Uri() << ", valid until " << static_cast<int64_t>(not_after)
+              << " (seconds since the epoch)";
+    metrics->SetTlsCertNotAfter(not_after);
+  };
+  auto security = tls::GrpcSecurity::Create(std::move(options));
+  if (!security.ok()) {
+    DLOG_ERROR << "refusing to start: TLS: " << security.status().message() << " (tls_cert_file "
+               << config_.tls_cert_file << ", tls_key_file " << config_.tls_key_file << ", tls_ca_file "
+               << config_.tls_ca_file << ")";
+    return kExitBadConfig;
+  }
+  security_ = std::move(security).value();
+  metrics_->SetTlsCertNotAfter(security_->not_after_seconds());
+  // The membership as the Raft node sees it now, at each call: raft_ exists before the server
+  // (and so before any call) and lives until after it stops.
+  authorizer_ = std::make_unique<tls::PeerAuthorizer>(config_.cluster_id, config_.node_id, [this] {
+    std::set<NodeId> ids;
+    if (!raft_) return ids;
+    for (const auto& [id, member] : raft_->status().conf.members) ids.insert(id);
+    return ids;
+  });
+  DLOG_INFO << "TLS: gRPC uses mutual TLS as " << security_->identity()->Uri() << " (certificate valid until "
+            << static_cast<int64_t>(security_->not_after_seconds()) << "); files re-read every "
+            << config_.tls_poll_interval_ms << " ms";
   return kExitOk;
 }
 
@@ -410,7 +472,7 @@ void Node::StartDataPlane() {
   auto is_leader = [raft] { return raft->status().role == consensus::Role::kLeader; };
   catalog::CatalogStateMachine* sm = catalog_.get();
   auto factor = [sm] { return sm->replication_factor(); };
-  proposer_ = std::make_unique<CatalogProposer>(raft, LevelGate());
+  proposer_ = std::make_unique<CatalogProposer>(raft, LevelGate(), security_->ChannelCredentials());
   // A replica commits an upload's copy only while the upload's lease is still the id's current
   // one (checked linearizably), so a writer that lost its lease cannot replace a newer copy.
   catalog::Proposer* fence_proposer = proposer_.get();
@@ -427,6 +489,7 @@ void Node::StartDataPlane() {
   replication::PeerClientOptions popts;
   popts.self = config_.node_id;
   popts.cluster_id = config_.cluster_id;
+  popts.channel_credentials = security_->ChannelCredentials();
   peers_ = std::make_unique<replication::PeerClient>(popts, blobs_.get());
 
   // Members that may receive copies: draining ones are left out (their copies move away), and so
@@ -447,7 +510,7 @@ void Node::StartDataPlane() {
   };
   replication_service_ = std::make_unique<replication::ReplicationService>(
       blobs_.get(), config_.node_id, config_.cluster_id, peers_.get(),
-      [raft] { return raft->status().applied.value(); });
+      [raft] { return raft->status().applied.value(); }, authorizer_.get());
 
   replication::FileServiceOptions fopts;
   fopts.self = config_.node_id;
@@ -495,6 +558,7 @@ void Node::StartDataPlane() {
   adeps.repair = repair_.get();
   adeps.is_leader = is_leader;
   adeps.replication_factor = factor;
+  adeps.authorizer = authorizer_.get();
   files_service_ = std::make_unique<api::FilesService>(adeps);
 }
 
@@ -506,7 +570,7 @@ int Node::StartHttp() {
   if (auto names = fs_->ListDir(spool); names.ok()) {
     for (const auto& name : *names) (void)fs_->Remove(spool + "/" + name);
   }
-  cluster_control_ = std::make_unique<RaftClusterControl>(raft_.get());
+  cluster_control_ = std::make_unique<RaftClusterControl>(raft_.get(), security_->ChannelCredentials());
   api::RestApiOptions options;
   options.self = config_.node_id;
   options.max_upload_bytes = config_.max_upload_mib << 20;
@@ -749,7 +813,7 @@ void Node::MembershipLoop() {
         next_target = 0;
       }
       const std::string target = targets[next_target];
-      join_channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+      join_channel = grpc::CreateChannel(target, security_->ChannelCredentials());
       auto stub = v1::Cluster::NewStub(join_channel);
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));

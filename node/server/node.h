@@ -10,6 +10,7 @@
 //   <data_dir>/snapshots/          state-machine snapshots
 //   <data_dir>/catalog.db          the embedded metadata store (SQLite; not with postgres)
 //   <data_dir>/blobs/              this node's copies of audio files (node/replication/blob_store.h)
+//   <data_dir>/tls/                the validated copy of the TLS files gRPC watches (common/tls/publish.h)
 //
 // State machines: `catalog` (the default: the music store's catalog, with the data plane: blob
 // store, peer client, Replication / Files / Cluster gRPC services, repair on the leader, scrubber
@@ -26,6 +27,10 @@
 // it to take over (bounded: kHandOffBudget; the outcome is logged), so the cluster need not sit
 // out an election timeout; a follower stops at once. A loop that stopped by itself (removal,
 // storage failure) skips the handoff.
+//
+// Security: every gRPC server and channel of the node takes its credentials from one
+// tls::GrpcSecurity (mTLS from the tls_* files, or plaintext with insecure_grpc), and every
+// service checks its callers with one tls::PeerAuthorizer over the Raft membership.
 //
 // Shutdown order: background work (membership thread, repair, scrubber, peer health), then the
 // gRPC server's new calls stop while in-flight ones get a short grace period, then the Raft loop
@@ -87,6 +92,10 @@ class HttpServer;
 namespace consensus {
 class StateMachine;
 }  // namespace consensus
+namespace tls {
+class GrpcSecurity;
+class PeerAuthorizer;
+}  // namespace tls
 }  // namespace dispotify
 
 namespace dispotify::server {
@@ -129,6 +138,8 @@ class Node {
   RaftNode* raft() const { return raft_.get(); }
 
  private:
+  // Builds security_ and authorizer_ from the tls_* keys (or insecure_grpc). Returns an exit code.
+  int StartSecurity();
   // Catalog mode: opens the metadata store, the blob store and the catalog state machine.
   int OpenCatalog();
   // The leader's command-level check (command_levels.h) over this node's membership and what its
@@ -159,6 +170,8 @@ class Node {
   std::unique_ptr<catalog::CatalogStateMachine> catalog_;
   std::unique_ptr<replication::BlobStore> blobs_;
   std::unique_ptr<Metrics> metrics_;
+  std::shared_ptr<tls::GrpcSecurity> security_;
+  std::unique_ptr<tls::PeerAuthorizer> authorizer_;  // null with insecure_grpc
   std::unique_ptr<transport::GrpcTransport> transport_;
   std::unique_ptr<RaftNode> raft_;
   std::unique_ptr<KvService> kv_service_;

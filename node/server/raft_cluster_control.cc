@@ -46,7 +46,7 @@ api::ClusterView RaftClusterControl::View() const {
 namespace {
 
 // A client over every member's address, starting with the leader's when known.
-KvClient ClientFor(RaftNode* node) {
+KvClient ClientFor(RaftNode* node, const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   NodeStatus st = node->status();
   std::vector<std::string> endpoints;
   if (auto it = st.conf.members.find(st.leader); it != st.conf.members.end())
@@ -54,24 +54,25 @@ KvClient ClientFor(RaftNode* node) {
   for (const auto& [id, member] : st.conf.members) {
     if (id != st.leader) endpoints.push_back(member.address);
   }
-  return KvClient(std::move(endpoints));
+  return KvClient(std::move(endpoints), std::chrono::milliseconds(2000), credentials);
 }
 
-Status Change(RaftNode* node, v1::MembershipRequest::Op op, NodeId id, const std::string& address,
+Status Change(RaftNode* node, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+              v1::MembershipRequest::Op op, NodeId id, const std::string& address,
               std::chrono::milliseconds budget, const std::string& node_uuid = "") {
   v1::MembershipRequest req;
   req.set_op(op);
   req.set_node_id(id.value());
   req.set_address(address);
   req.set_node_uuid(node_uuid);
-  KvClient client = ClientFor(node);
+  KvClient client = ClientFor(node, credentials);
   return FromGrpc(client.ChangeMembership(req, budget));
 }
 
 }  // namespace
 
 Status RaftClusterControl::AddLearner(NodeId node, const std::string& address, const std::string& node_uuid) {
-  return Change(node_, v1::MembershipRequest::ADD_LEARNER, node, address, budget_, node_uuid);
+  return Change(node_, credentials_, v1::MembershipRequest::ADD_LEARNER, node, address, budget_, node_uuid);
 }
 
 Status RaftClusterControl::Promote(NodeId node) {
@@ -80,18 +81,18 @@ Status RaftClusterControl::Promote(NodeId node) {
   if (it == st.conf.members.end())
     return Status::NotFound("node " + std::to_string(node.value()) + " is not a member");
   if (it->second.voter) return Status::Ok();  // already a voter: nothing to do
-  return Change(node_, v1::MembershipRequest::PROMOTE, node, "", budget_);
+  return Change(node_, credentials_, v1::MembershipRequest::PROMOTE, node, "", budget_);
 }
 
 Status RaftClusterControl::Remove(NodeId node) {
   NodeStatus st = node_->status();
   if (!st.conf.members.contains(node))
     return Status::NotFound("node " + std::to_string(node.value()) + " is not a member");
-  return Change(node_, v1::MembershipRequest::REMOVE, node, "", budget_);
+  return Change(node_, credentials_, v1::MembershipRequest::REMOVE, node, "", budget_);
 }
 
 Status RaftClusterControl::TransferLeadership(NodeId target) {
-  KvClient client = ClientFor(node_);
+  KvClient client = ClientFor(node_, credentials_);
   return FromGrpc(client.TransferLeadership(target.value(), budget_));
 }
 

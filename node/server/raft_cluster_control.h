@@ -4,9 +4,14 @@
 // "not-leader" redirects), so they work from any node.
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "node/api/cluster_control.h"
+
+namespace grpc {
+class ChannelCredentials;
+}  // namespace grpc
 
 namespace dispotify::server {
 
@@ -14,8 +19,10 @@ class RaftNode;
 
 class RaftClusterControl final : public api::ClusterControl {
  public:
-  explicit RaftClusterControl(RaftNode* node, std::chrono::milliseconds budget = std::chrono::seconds(10))
-      : node_(node), budget_(budget) {}
+  // `credentials`: the node's own (mTLS: it calls the leader as the member it is); null: plaintext.
+  explicit RaftClusterControl(RaftNode* node, std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr,
+                              std::chrono::milliseconds budget = std::chrono::seconds(10))
+      : node_(node), credentials_(std::move(credentials)), budget_(budget) {}
 
   api::ClusterView View() const override;
   Status AddLearner(NodeId node, const std::string& address, const std::string& node_uuid) override;
@@ -25,6 +32,7 @@ class RaftClusterControl final : public api::ClusterControl {
 
  private:
   RaftNode* node_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::chrono::milliseconds budget_;
 };
 

@@ -19,6 +19,7 @@
 
 #include "common/assert.h"
 #include "common/logging.h"
+#include "common/tls/grpc_credentials.h"
 #include "dispotify/v1/raft.grpc.pb.h"
 #include "dispotify/v1/raft.pb.h"
 
@@ -126,6 +127,18 @@ class GrpcTransport::RaftService final : public v1::Raft::Service {
 
   grpc::Status Stream(grpc::ServerContext* ctx, grpc::ServerReader<v1::RaftBatch>* reader,
                       v1::StreamSummary* summary) override {
+    const tls::PeerAuthorizer* authorizer = owner_->options_.authorizer;
+    if (grpc::Status denied = tls::CheckPeer(authorizer, *ctx, tls::Service::kRaft); !denied.ok())
+      return denied;
+    // The node the certificate names: every message on this stream must be from it.
+    std::optional<uint64_t> peer_node;
+    if (authorizer) {
+      auto identity = tls::PeerIdentityOf(*ctx->auth_context());
+      if (!identity.ok() || !identity->node_id())
+        return {grpc::StatusCode::UNAUTHENTICATED, "raft: no node identity in the client certificate"};
+      peer_node = identity->node_id()->value();
+    }
+    auto checked_at = std::chrono::steady_clock::now();
     if (!owner_->BeginIncoming(ctx))
       return {grpc::StatusCode::UNAVAILABLE, "raft transport is shutting down"};
     v1::RaftBatch batch;
@@ -133,6 +146,24 @@ class GrpcTransport::RaftService final : public v1::Raft::Service {
     std::string noted;  // the sender's address as last noted: every batch repeats it
     std::optional<uint32_t> noted_level;
     while (!owner_->stopping_.load(std::memory_order_acquire) && reader->Read(&batch)) {
+      if (authorizer && std::chrono::steady_clock::now() - checked_at >= std::chrono::seconds(1)) {
+        // Membership changes while a stream lasts: a node removed since it opened is cut off.
+        checked_at = std::chrono::steady_clock::now();
+        if (grpc::Status denied = authorizer->Check(*ctx, tls::Service::kRaft); !denied.ok()) {
+          owner_->EndIncoming(ctx);
+          return denied;
+        }
+      }
+      if (peer_node) {
+        const bool foreign = std::any_of(batch.messages().begin(), batch.messages().end(),
+                                         [&](const v1::RaftMessage& m) { return m.from() != *peer_node; });
+        if (foreign) {
+          DLOG_WARN << "raft: closed the stream of node " << *peer_node
+                    << ": it sent a message in the name of another node";
+          owner_->EndIncoming(ctx);
+          return {grpc::StatusCode::PERMISSION_DENIED, "raft: messages must be from the certificate's node"};
+        }
+      }
       // Before the messages: the answer to the first one may need the address. Only from a
       // sender that passes the fencing Deliver applies.
       if (batch.messages_size() > 0 && batch.messages(0).cluster_id() == owner_->options_.cluster_id &&
@@ -398,8 +429,8 @@ void GrpcTransport::RunNotifier() {
 }
 
 void GrpcTransport::RunPeer(Peer* p) {
-  auto channel =
-      grpc::CreateCustomChannel(p->address, MakePeerChannelCredentials(), PeerChannelArguments(options_));
+  auto channel = grpc::CreateCustomChannel(
+      p->address, MakePeerChannelCredentials(options_.channel_credentials), PeerChannelArguments(options_));
   auto stub = v1::Raft::NewStub(channel);
   Backoff backoff(options_, std::random_device{}() ^ (p->id.value() * 0x9E3779B97F4A7C15ull));
 
@@ -512,8 +543,9 @@ void ApplyPeerChannelDefaults(grpc::ChannelArguments* args) {
   args->SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 500);
 }
 
-std::shared_ptr<grpc::ChannelCredentials> MakePeerChannelCredentials() {
-  return grpc::InsecureChannelCredentials();
+std::shared_ptr<grpc::ChannelCredentials> MakePeerChannelCredentials(
+    const std::shared_ptr<grpc::ChannelCredentials>& configured) {
+  return configured ? configured : grpc::InsecureChannelCredentials();
 }
 
 void ConfigureServerBuilder(const GrpcTransportOptions& options, grpc::ServerBuilder* builder) {

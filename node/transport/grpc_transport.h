@@ -63,6 +63,10 @@ class ServerContext;
 class Service;
 }  // namespace grpc
 
+namespace dispotify::tls {
+class PeerAuthorizer;
+}  // namespace dispotify::tls
+
 namespace dispotify::transport {
 
 struct GrpcTransportOptions {
@@ -96,6 +100,14 @@ struct GrpcTransportOptions {
   std::chrono::milliseconds keepalive_timeout{2000};
 
   DecodeLimits limits;
+
+  // Security (common/tls/grpc_credentials.h). Null credentials: plaintext (tests, insecure_grpc).
+  std::shared_ptr<grpc::ChannelCredentials> channel_credentials;
+  // Null: every caller is served (plaintext). Otherwise an incoming stream must come from a
+  // member (checked when it opens and again at most once a second while it lasts, so a removed
+  // node's open stream is cut), and every message on it must be from the node its certificate
+  // names: a member cannot speak for another.
+  const tls::PeerAuthorizer* authorizer = nullptr;
 };
 
 class GrpcTransport final : public Transport {
@@ -192,9 +204,10 @@ class GrpcTransport final : public Transport {
   std::thread notifier_;  // last: started once everything above exists
 };
 
-// The credentials every node-to-node channel uses. Insecure for now; mTLS replaces this one
-// function.
-std::shared_ptr<grpc::ChannelCredentials> MakePeerChannelCredentials();
+// The credentials every node-to-node channel uses: `configured` (the node's mTLS credentials), or
+// plaintext when it is null (unit tests, insecure_grpc).
+std::shared_ptr<grpc::ChannelCredentials> MakePeerChannelCredentials(
+    const std::shared_ptr<grpc::ChannelCredentials>& configured);
 
 // Settings every node-to-node channel shares. A peer named by DNS (a StatefulSet pod, a Swarm
 // task) comes back from a restart at a new address: the channel must look the name up again

@@ -376,6 +376,10 @@ const std::vector<std::string>& OperatorOwnedConfigKeys() {
                                                  "postgres_url",
                                                  "postgres_url_file",
                                                  "state_machine",
+                                                 "insecure_grpc",
+                                                 "tls_cert_file",
+                                                 "tls_key_file",
+                                                 "tls_ca_file",
                                                  "config",
                                                  "reset",
                                                  "help"};

@@ -108,6 +108,35 @@ TEST(ConfigTest, HelpListsEveryKeyAsAFlag) {
   }
 }
 
+TEST(ConfigTest, GrpcIsSecureByDefault) {
+  // Nothing set: refused, naming the three files and the flag.
+  auto bare = LoadConfig({}, {});
+  ASSERT_TRUE(bare.ok()) << bare.status().ToString();
+  EXPECT_FALSE(bare->insecure_grpc);
+  Status none = CheckGrpcSecurity(*bare);
+  ASSERT_FALSE(none.ok());
+  for (const char* key : {"tls_cert_file", "tls_key_file", "tls_ca_file", "insecure_grpc"})
+    EXPECT_NE(none.message().find(key), std::string::npos) << key << " not named in: " << none.message();
+  // Two of three: still refused.
+  auto partial = LoadConfig({"--tls-cert-file", "a.crt", "--tls-key-file", "a.key"}, {});
+  ASSERT_TRUE(partial.ok());
+  EXPECT_FALSE(CheckGrpcSecurity(*partial).ok());
+  // All three (file, env and flag alike), or the explicit opt-out: accepted.
+  auto all = LoadConfig({"--tls-cert-file", "a.crt", "--tls-key-file", "a.key"},
+                        {{"DISPOTIFY_TLS_CA_FILE", "ca.crt"}});
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(CheckGrpcSecurity(*all).ok());
+  EXPECT_EQ(all->tls_ca_file, "ca.crt");
+  auto insecure = LoadConfig({}, {{"DISPOTIFY_INSECURE_GRPC", "true"}});
+  ASSERT_TRUE(insecure.ok());
+  EXPECT_TRUE(CheckGrpcSecurity(*insecure).ok());
+  NodeConfig yaml;
+  ASSERT_TRUE(ApplyYaml("insecure_grpc: true\ntls_poll_interval_ms: 250\n", &yaml).ok());
+  EXPECT_TRUE(yaml.insecure_grpc);
+  EXPECT_EQ(yaml.tls_poll_interval_ms, 250);
+  EXPECT_FALSE(LoadConfig({"--tls-poll-interval-ms", "0"}, {}).ok());
+}
+
 TEST(ConfigTest, ApiTokenFromASecretFile) {
   const std::string path = ::testing::TempDir() + "/dispotify-api-token-" + std::to_string(::getpid());
   std::ofstream(path) << "s3cret\n";  // as `echo s3cret > file` or a Swarm secret leaves it

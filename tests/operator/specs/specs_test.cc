@@ -181,6 +181,9 @@ TEST(StatefulSetTest, EnvironmentFollowsTheContract) {
   EXPECT_EQ(EnvValue(sts, "DISPOTIFY_ADVERTISE"),
             "$(POD_NAME).music-peers.$(POD_NAMESPACE).svc.cluster.local:7000");
   EXPECT_EQ(EnvValue(sts, "DISPOTIFY_DATA_DIR"), "/var/lib/dispotify");
+  // Plaintext node-to-node gRPC, explicitly, until the operator issues pod certificates: a node
+  // with neither certificates nor this flag refuses to start.
+  EXPECT_EQ(EnvValue(sts, "DISPOTIFY_INSECURE_GRPC"), "true");
   EXPECT_EQ(EnvValue(sts, "DISPOTIFY_CONFIG"), "/etc/dispotify/config.yaml");
   const value token = Env(sts, "DISPOTIFY_API_TOKEN").at("valueFrom").at("secretKeyRef");
   EXPECT_EQ(token.at("name").as_string(), "music-admin");
