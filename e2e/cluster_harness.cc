@@ -248,16 +248,24 @@ std::string Cluster::TlsCaPath() const {
   return base_ + "/tls/ca.crt";
 }
 
-std::pair<std::string, std::string> Cluster::IssueCertificate(uint64_t node_id, const std::string& name) {
+namespace {
+// A leaf of `ca_cert_pem`/`ca_key_pem` naming node `id` of `cluster_id`, for 127.0.0.1 and localhost.
+tls::CertifiedKey IssueLeafFor(const std::string& ca_cert_pem, const std::string& ca_key_pem,
+                               const std::string& cluster_id, uint64_t id, int days) {
   tls::CertifiedKey ca;
-  ca.cert = Must(tls::CertFromPem(ca_cert_pem_), "CA");
-  ca.key = Must(tls::KeyFromPem(ca_key_pem_), "CA key");
+  ca.cert = Must(tls::CertFromPem(ca_cert_pem), "CA");
+  ca.key = Must(tls::KeyFromPem(ca_key_pem), "CA key");
   tls::LeafRequest req;
-  req.identity = tls::Identity::Node(cluster_id_, NodeId(node_id));
+  req.identity = tls::Identity::Node(cluster_id, NodeId(id));
   req.ip_addresses = {"127.0.0.1"};
   req.dns_names = {"localhost"};
-  req.validity = tls::Validity::Days(std::chrono::system_clock::now(), 30);
-  auto leaf = Must(tls::IssueLeaf(ca, req), "leaf");
+  req.validity = tls::Validity::Days(std::chrono::system_clock::now(), days);
+  return Must(tls::IssueLeaf(ca, req), "leaf");
+}
+}  // namespace
+
+std::pair<std::string, std::string> Cluster::IssueCertificate(uint64_t node_id, const std::string& name) {
+  auto leaf = IssueLeafFor(ca_cert_pem_, ca_key_pem_, cluster_id_, node_id, 30);
   const std::string cert = base_ + "/tls/" + name + ".crt";
   const std::string key = base_ + "/tls/" + name + ".key";
   WriteFileAtomically(key, Must(tls::KeyToPem(leaf.key.get()), "key PEM"));
@@ -283,15 +291,7 @@ void Cluster::FinishCaRotation() {
 }
 
 double Cluster::IssueNodeCertificate(uint64_t id, int days) {
-  tls::CertifiedKey ca;
-  ca.cert = Must(tls::CertFromPem(ca_cert_pem_), "CA");
-  ca.key = Must(tls::KeyFromPem(ca_key_pem_), "CA key");
-  tls::LeafRequest req;
-  req.identity = tls::Identity::Node(cluster_id_, NodeId(id));
-  req.ip_addresses = {"127.0.0.1"};
-  req.dns_names = {"localhost"};
-  req.validity = tls::Validity::Days(std::chrono::system_clock::now(), days);
-  auto leaf = Must(tls::IssueLeaf(ca, req), "leaf");
+  auto leaf = IssueLeafFor(ca_cert_pem_, ca_key_pem_, cluster_id_, id, days);
   // Key first, then certificate: the node sees a mismatched pair in between, refuses it and keeps
   // its current set until the certificate follows (credentials.h).
   WriteFileAtomically(TlsKeyPath(id), Must(tls::KeyToPem(leaf.key.get()), "key PEM"));

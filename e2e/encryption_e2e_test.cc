@@ -70,6 +70,20 @@ class EncryptionE2eTest : public ::testing::Test {
 
   std::string KeyringPath(uint64_t n) { return cluster_->base_dir() + "/keyring-" + std::to_string(n); }
 
+  // Three nodes, each with a keyring of its own key "node<n>-a", running and ready.
+  void StartSealedCluster(const std::string& name, const std::vector<std::string>& flags) {
+    cluster_ = std::make_unique<Cluster>(3, name);
+    Cluster& c = *cluster_;
+    c.SetCommonFlags(flags);
+    for (uint64_t n = 1; n <= 3; ++n) {
+      WriteKeyringFile(KeyringPath(n), {"node" + std::to_string(n) + "-a"});
+      c.spec(n).keyring_file = KeyringPath(n);
+    }
+    c.StartAll();
+    ASSERT_NE(c.WaitLeader(), 0u);
+    for (uint64_t n = 1; n <= 3; ++n) ASSERT_TRUE(WaitReady(n)) << "node " << n;
+  }
+
   int Port(uint64_t n) { return cluster_->spec(n).http_port; }
 
   bool WaitReady(uint64_t n) {
@@ -159,18 +173,10 @@ TEST_F(EncryptionE2eTest, SealedOnEveryNodeRangeReadsExactAndRotationKeepsOldAnd
   const uint64_t seed = Seed();
   std::printf("seed %llu (rerun with DISPOTIFY_SEAL_SEED)\n", static_cast<unsigned long long>(seed));
   std::mt19937_64 rng(seed);
-  cluster_ = std::make_unique<Cluster>(3, "enc");
-  Cluster& c = *cluster_;
   // A short inventory interval: the re-seal after the rotation runs with it.
-  c.SetCommonFlags(
-      {"--repair-interval-ms", "200", "--scrub-interval-s", "0", "--inventory-interval-ms", "500"});
-  for (uint64_t n = 1; n <= 3; ++n) {
-    WriteKeyringFile(KeyringPath(n), {"node" + std::to_string(n) + "-a"});
-    c.spec(n).keyring_file = KeyringPath(n);
-  }
-  c.StartAll();
-  ASSERT_NE(c.WaitLeader(), 0u);
-  for (uint64_t n = 1; n <= 3; ++n) ASSERT_TRUE(WaitReady(n)) << "node " << n;
+  ASSERT_NO_FATAL_FAILURE(StartSealedCluster(
+      "enc", {"--repair-interval-ms", "200", "--scrub-interval-s", "0", "--inventory-interval-ms", "500"}));
+  Cluster& c = *cluster_;
 
   // ~700 KiB: eleven 64 KiB chunks, so ranges cross chunk boundaries.
   const std::string a = NoisyMp3("Sealed A", 1700, rng());
@@ -224,16 +230,8 @@ TEST_F(EncryptionE2eTest, SealedOnEveryNodeRangeReadsExactAndRotationKeepsOldAnd
 // from a replica, byte-exact), reports its copy, and repair replaces it with a good sealed one.
 TEST_F(EncryptionE2eTest, ADamagedSealedCopyIsNeverServedAndIsRepaired) {
   std::mt19937_64 rng(Seed() + 1);
-  cluster_ = std::make_unique<Cluster>(3, "enc-damage");
-  Cluster& c = *cluster_;
-  c.SetCommonFlags({"--repair-interval-ms", "200", "--scrub-interval-s", "0"});
-  for (uint64_t n = 1; n <= 3; ++n) {
-    WriteKeyringFile(KeyringPath(n), {"node" + std::to_string(n) + "-a"});
-    c.spec(n).keyring_file = KeyringPath(n);
-  }
-  c.StartAll();
-  ASSERT_NE(c.WaitLeader(), 0u);
-  for (uint64_t n = 1; n <= 3; ++n) ASSERT_TRUE(WaitReady(n)) << "node " << n;
+  ASSERT_NO_FATAL_FAILURE(
+      StartSealedCluster("enc-damage", {"--repair-interval-ms", "200", "--scrub-interval-s", "0"}));
   const std::string data = NoisyMp3("Damaged", 600, rng());
   Upload(1, "damaged.mp3", data);
   ExpectStreams("damaged.mp3", data, &rng);

@@ -518,9 +518,9 @@ TEST_F(SecurityE2eTest, TheAuditTrailRecordsActionsAndDenialsAndDetectsTampering
   while (after != "null" && pages < 1000) {
     auto r = Call(3, "GET", "/admin/audit?limit=1&after=" + after, Bearer(kStaticToken));
     ASSERT_EQ(r.status, 200) << r.body;
-    const json::value page = Json(r);
-    for (const auto& e : page.at("items").as_array()) damaged += e.has_field("damaged") ? 1 : 0;
-    const json::value& next = page.at("next_after");
+    const json::value one = Json(r);
+    for (const auto& e : one.at("items").as_array()) damaged += e.has_field("damaged") ? 1 : 0;
+    const json::value& next = one.at("next_after");
     const std::string next_after = next.is_null() ? "null" : std::to_string(next.as_number().to_uint64());
     ASSERT_NE(next_after, after) << "next_after did not move at page " << pages;
     after = next_after;
