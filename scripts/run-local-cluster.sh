@@ -22,6 +22,12 @@
 # kept between runs like the data. Delete .cluster/tls (with the nodes down) to start over with a
 # new CA; the data dirs stay valid (they belong to the cluster id, not to a CA). dispotify-kvctl
 # speaks to the nodes as node 1 (--tls-dir), since the nodes serve only members.
+# Users and roles are on (auth: true; docs/security.md): the first `up` makes the first admin's
+# password and a static admin token for this machine's own tools, in .cluster/credentials and
+# .cluster/api-token (mode 0600, kept between runs), prints the password with the UI's address,
+# and the leader creates the user "admin" with it when the cluster has no user. Sign in to the web
+# UI as admin; `dispotifyctl login admin` for the CLI (or DISPOTIFY_TOKEN from .cluster/api-token).
+# The session cookie is not marked Secure: the UI is plain http on loopback.
 # Environment: JOBS (build parallelism, default 2), SKIP_BUILD=1 (use the existing binaries),
 # BUILD_DIR (default build/release).
 set -euo pipefail
@@ -34,6 +40,9 @@ kvctl_bin="$build_dir/node/server/dispotify-kvctl"
 ctl_bin="$build_dir/cli/dispotifyctl/dispotifyctl"
 pki_bin="$build_dir/cli/dispotify-pki/dispotify-pki"
 tls_dir="$cluster_dir/tls"
+credentials="$cluster_dir/credentials"
+password_file="$cluster_dir/admin-password"
+token_file="$cluster_dir/api-token"
 cluster_id=dispotify-local
 api_endpoints="http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083"
 ids=(1 2 3)
@@ -139,11 +148,28 @@ make_certificates() {
   done
 }
 
+# The first admin's password and the static admin token, made once and kept. Only the files'
+# owner may read them; the password is also the node's admin_password_file (read at start, used
+# only while the cluster has no user).
+make_credentials() {
+  [[ -s "$password_file" && -s "$token_file" && -s "$credentials" ]] && return
+  log "making the first admin's password and an admin token in $credentials and $token_file"
+  local old_umask
+  old_umask=$(umask)
+  umask 077
+  od -An -N18 -tx1 /dev/urandom | tr -d ' \n' >"$password_file"
+  od -An -N32 -tx1 /dev/urandom | tr -d ' \n' | sed 's/^/local-/' >"$token_file"
+  printf 'user: admin\npassword: %s\napi_token: %s\n' "$(cat "$password_file")" "$(cat "$token_file")" >"$credentials"
+  umask "$old_umask"
+  chmod 600 "$password_file" "$token_file" "$credentials"
+}
+
 up() {
   build
   [[ -x "$node_bin" && -x "$kvctl_bin" && -x "$pki_bin" ]] || { log "binaries not found under $build_dir"; exit 1; }
   mkdir -p "$cluster_dir"
   make_certificates
+  make_credentials
   local id
   for id in "${ids[@]}"; do
     if pid=$(pid_of "$id"); then
@@ -155,6 +181,8 @@ up() {
       --http-listen "127.0.0.1:808$id" \
       --tls-cert-file "$tls_dir/node-$id/tls.crt" --tls-key-file "$tls_dir/node-$id/tls.key" \
       --tls-ca-file "$tls_dir/node-$id/ca.crt" \
+      --auth true --admin-password-file "$password_file" --api-token-file "$token_file" \
+      --secure-cookies false \
       >>"$cluster_dir/node-$id.log" 2>&1 &
     echo $! >"$cluster_dir/node-$id.pid"
     log "started node $id (pid $!), log $cluster_dir/node-$id.log"
@@ -187,18 +215,22 @@ up() {
   echo
   if curl -fs -o /dev/null "$ui" 2>/dev/null; then
     echo "Web UI: $ui  (open it in a browser)"
+    echo "        sign in as admin, password $(cat "$password_file")  (also in $credentials, mode 0600;"
+    echo "        it is the first admin's: once changed in the UI, that file no longer says it)"
   else
     echo "Web UI: not built (install node and npm, then build the 'web' target)"
   fi
   echo
   echo "Try:  export DISPOTIFY_ENDPOINTS=$api_endpoints"
+  echo "      $ctl_bin login admin          # the password above; stores a token for the CLI"
   echo "      $ctl_bin upload ~/Music"
   echo "      $ctl_bin search beatles"
   echo "      $ctl_bin cluster status"
-  echo "      curl -F file=@song.mp3 http://127.0.0.1:8081/music/upload"
-  echo "      curl 'http://127.0.0.1:8082/music/search?q=song'"
-  echo "      curl -o out.mp3 http://127.0.0.1:8083/music/stream/song.mp3"
-  echo "      curl http://127.0.0.1:8081/cluster/status"
+  echo "      export DISPOTIFY_TOKEN=\$(cat $token_file)   # curl: this machine's admin token"
+  echo "      curl -H \"Authorization: Bearer \$DISPOTIFY_TOKEN\" -F file=@song.mp3 http://127.0.0.1:8081/music/upload"
+  echo "      curl -H \"Authorization: Bearer \$DISPOTIFY_TOKEN\" 'http://127.0.0.1:8082/music/search?q=song'"
+  echo "      curl -H \"Authorization: Bearer \$DISPOTIFY_TOKEN\" -o out.mp3 http://127.0.0.1:8083/music/stream/song.mp3"
+  echo "      curl -H \"Authorization: Bearer \$DISPOTIFY_TOKEN\" http://127.0.0.1:8081/cluster/status"
   echo "Ctrl-C (or '$0 down' from another shell) stops the cluster and the front address."
   # Stay in the foreground while any node runs.
   while :; do
@@ -212,6 +244,6 @@ up() {
 case "${1:-up}" in
   up) up ;;
   down) down ;;
-  status) "$ctl_bin" --endpoints "$api_endpoints" cluster status ;;
+  status) DISPOTIFY_TOKEN=${DISPOTIFY_TOKEN:-$(cat "$token_file" 2>/dev/null)} "$ctl_bin" --endpoints "$api_endpoints" cluster status ;;
   *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
