@@ -348,6 +348,11 @@ Response AuthApi::Login(Request& req, BodyReader& body) {
     AuditDenial(req, "rate_limited", *name);
     return TooMany(wait, "failed logins for this user");
   }
+  // A user (or a password change) committed through another node may not be applied here yet:
+  // catch up with the leader's commit first (a read barrier), so "create, then sign in anywhere"
+  // works. Every login pays it, found or not, so its time does not tell names apart; without a
+  // quorum the login goes on with this node's copy.
+  (void)proposer_->CatchUp(std::chrono::seconds(2));
   auto user = source_->FindUser(*name);
   if (!user.ok()) return rest::Error(Status::Unavailable(user.status().message()));
   // An unknown user costs one hash too, so the answer's timing does not tell names apart.
