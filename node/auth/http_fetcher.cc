@@ -25,7 +25,12 @@ Result<std::string> Fetch(const std::string& url, const std::string* form, const
     http::client::http_client client(url, config);
     http::http_request request(form != nullptr ? http::methods::POST : http::methods::GET);
     request.headers().add(http::header_names::accept, "application/json");
-    if (form != nullptr) request.set_body(*form, "application/x-www-form-urlencoded");
+    if (form != nullptr) {
+      // As bytes, not as a std::string: cpprestsdk 2.10 reads a string body through a
+      // streambuf<uint8_t> that is really a container_buffer<std::string> (UBSan: vptr).
+      request.set_body(std::vector<unsigned char>(form->begin(), form->end()));
+      request.headers().set_content_type("application/x-www-form-urlencoded");
+    }
     // The step timeout bounds the connect and the wait for the headers; it restarts on every chunk
     // of the body, so the loop below checks a deadline of its own.
     auto pending = client.request(request);
