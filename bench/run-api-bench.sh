@@ -178,7 +178,7 @@ start_node() {
   "$node_binary" --node-id "$i" --cluster-id "$c_name" --data-dir "$c_dir/n$i" \
     --listen "127.0.0.1:${c_grpc[$i]}" --peers "$c_peers" \
     --metrics-listen "127.0.0.1:${c_metrics[$i]}" --http-listen "127.0.0.1:${c_http[$i]}" \
-    --replication-factor "$c_r" --log-level warning --insecure-grpc=true "${node_extra[@]}" >>"$c_dir/n$i.log" 2>&1 &
+    --replication-factor "$c_r" --log-level warning --insecure-grpc=true --auth=false "${node_extra[@]}" >>"$c_dir/n$i.log" 2>&1 &
   c_pid[i]=$!
   pids+=("$!")
 }

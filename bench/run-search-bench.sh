@@ -148,7 +148,7 @@ http_search() {
   grpc_port=$(free_port)
   http_port=$(free_port)
   "$node_binary" --data-dir "$base/node" --listen "127.0.0.1:$grpc_port" --http-listen "127.0.0.1:$http_port" \
-    --metrics-listen 127.0.0.1:0 --log-level warning "$@" >"$base/node-$side.log" 2>&1 &
+    --metrics-listen 127.0.0.1:0 --log-level warning --auth=false "$@" >"$base/node-$side.log" 2>&1 &
   node_pid=$!
   for _ in $(seq 600); do
     curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1 && break

@@ -5,6 +5,7 @@
 #include <grpcpp/completion_queue.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -106,9 +107,19 @@ Process::Process(const std::vector<std::string>& argv, const std::string& log_pa
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
+  // A test binary that crashes runs no destructor: the kernel kills the node when its parent
+  // dies. The signal follows the death of the forking *thread*, not the process, so only forks
+  // from the main thread (where gtest runs the tests) ask for it; a node a test starts from a
+  // thread of its own would otherwise die when that thread ends.
+  const pid_t parent = ::getpid();
+  const bool from_main_thread = ::gettid() == parent;
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
+    if (from_main_thread) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before the prctl
+    }
     ::setpgid(0, 0);
     int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
@@ -351,6 +362,10 @@ std::vector<std::string> Cluster::BaseArgs(uint64_t id) const {
                                    "--tick-ms",
                                    "50"};
   args.push_back("--web-root=");  // the API alone: a test that wants the web UI passes --web-root
+  // Users and roles are on by default; the tests of the data plane and of consensus are not about
+  // access control, so they turn them off. A test of security passes --auth true later in the
+  // arguments (the last one wins).
+  args.push_back("--auth=false");
   if (tls_) {
     for (const std::string& a :
          {std::string("--tls-cert-file"), TlsCertPath(id), std::string("--tls-key-file"), TlsKeyPath(id),

@@ -121,9 +121,20 @@ bool ChangesState(std::string_view method) {
 
 // The catalog's records through the store (reads of this node's applied state: a revocation
 // reaches every node within the replication lag, milliseconds on a healthy cluster).
+//
+// A token or session made through another node a moment ago may not have reached this one yet:
+// a miss first catches up with the leader's commit (a read barrier) and looks again, so a
+// credential works on every node as soon as it is handed out. Made-up tokens miss too, so the
+// barriers a miss may start are bounded per node (kMissCatchUps a second; concurrent ones share
+// a read round): past that, a miss is answered from the local state alone.
 class AuthApi::Source final : public auth::CredentialSource {
  public:
-  explicit Source(catalog::MetadataStore* store) : store_(store) {}
+  static constexpr double kMissCatchUps = 20;
+
+  Source(catalog::MetadataStore* store, catalog::Proposer* proposer)
+      : store_(store),
+        proposer_(proposer),
+        miss_catch_ups_(auth::RateLimiter::Options{.rate_per_s = kMissCatchUps, .burst = kMissCatchUps}) {}
   Result<std::optional<auth::UserRecord>> FindUser(std::string_view name) override {
     if (!catalog::IsValidUserName(name)) return std::optional<auth::UserRecord>();
     auto v = store_->GetSetting(catalog::UserKey(name));
@@ -135,6 +146,10 @@ class AuthApi::Source final : public auth::CredentialSource {
   }
   Result<std::optional<auth::TokenRecord>> FindToken(std::string_view id) override {
     auto v = store_->GetSetting(catalog::TokenKey(id));
+    if (v.ok() && !v->has_value() && proposer_ != nullptr && miss_catch_ups_.Take("miss") == 0 &&
+        proposer_->CatchUp(kMissCatchUpTimeout).ok()) {
+      v = store_->GetSetting(catalog::TokenKey(id));
+    }
     if (!v.ok()) return v.status();
     if (!v->has_value()) return std::optional<auth::TokenRecord>();
     auto t = auth::DecodeToken(**v);
@@ -143,14 +158,17 @@ class AuthApi::Source final : public auth::CredentialSource {
   }
 
  private:
+  static constexpr std::chrono::milliseconds kMissCatchUpTimeout{1000};
   catalog::MetadataStore* store_;
+  catalog::Proposer* proposer_;
+  auth::RateLimiter miss_catch_ups_;
 };
 
 AuthApi::AuthApi(AuthApiOptions options, catalog::MetadataStore* store, catalog::Proposer* proposer)
     : options_(std::move(options)),
       store_(store),
       proposer_(proposer),
-      source_(std::make_unique<Source>(store)),
+      source_(std::make_unique<Source>(store, proposer)),
       login_per_client_(options_.login_per_client),
       failures_per_user_(options_.failures_per_user),
       uploads_per_user_(options_.uploads_per_user) {

@@ -711,7 +711,7 @@ std::string UsageText() {
   --upload-lock-ttl-ms N   lease of an upload on its file id, renewed while bytes flow
                            (default 15000)
   --auth BOOL              users, roles, tokens and sessions on every REST route (default
-                           false: anyone may do anything, with a warning at every start)
+                           true; false: anyone may do anything, with a warning at every start)
   --admin-user NAME        with --auth: the first admin, created when the cluster has no user
                            (default admin)
   --admin-password-file FILE  that admin's password ("" = a generated one, logged once)

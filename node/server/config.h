@@ -57,9 +57,9 @@
 //   read_timeout_ms: 2000           # a linearizable read that cannot confirm the latest state
 //                                   # with the leader this fast gets 503 + Retry-After
 //   upload_lock_ttl_ms: 15000       # lease of an upload on its file id, renewed while bytes flow
-//   auth: false                     # users, roles, tokens and sessions on every REST route
-//                                   # (docs/security.md); off: anyone may do anything (a warning
-//                                   # is logged at every start)
+//   auth: true                      # users, roles, tokens and sessions on every REST route
+//                                   # (docs/security.md); false: anyone may do anything (a
+//                                   # warning is logged at every start)
 //   admin_user: admin               # with auth: the first admin, created when the cluster has
 //   admin_password_file: ""         # no user yet, with this file's password; "" = a generated
 //                                   # one, logged once by the node that creates it
@@ -163,7 +163,7 @@ struct NodeConfig {
   int read_timeout_ms = 2000;
   int upload_lock_ttl_ms = 15000;
   std::string web_root = "auto";
-  bool auth = false;
+  bool auth = true;
   std::string admin_user = "admin";
   std::string admin_password_file;
   std::string admin_password;  // read from admin_password_file by Validate

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -56,15 +57,26 @@ class CliE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     cluster_ = std::make_unique<Cluster>(1, "cli");
-    cluster_->SetCommonFlags({"--repair-interval-ms", "200", "--scrub-interval-s", "0"});
+    // Secured, as a user runs it: every call carries the admin API token through $DISPOTIFY_TOKEN
+    // (the children inherit this process's environment), and anonymous calls are refused.
+    const std::string token_file = cluster_->base_dir() + "/api-token";
+    std::ofstream(token_file) << kToken << "\n";
+    cluster_->SetCommonFlags({"--auth", "true", "--api-token-file", token_file, "--repair-interval-ms", "200",
+                              "--scrub-interval-s", "0"});
     cluster_->StartAll();
     ASSERT_NE(cluster_->WaitLeader(), 0u);
+    ::setenv("DISPOTIFY_TOKEN", kToken, 1);
+    ::setenv("DISPOTIFY_TOKEN_FILE", tmp_.Sub("no-token-file").c_str(), 1);
     endpoint_ = "http://127.0.0.1:" + std::to_string(cluster_->spec(1).http_port);
   }
   void TearDown() override {
+    ::unsetenv("DISPOTIFY_TOKEN");
+    ::unsetenv("DISPOTIFY_TOKEN_FILE");
     if (HasFailure() && cluster_) cluster_->DumpLogs();
     cluster_.reset();
   }
+
+  static constexpr const char* kToken = "cli-e2e-admin-token-0123456789abcdef0123456789abcdef";
 
   // Runs dispotifyctl with `args` (after --endpoints and --timeout), stdout and stderr to files.
   CtlRun Ctl(const std::vector<std::string>& args, const std::string& endpoints = "") {
@@ -249,6 +261,16 @@ TEST_F(CliE2eTest, AdminCommandsAndErrors) {
   CtlRun nobody = Ctl({"ls", "--timeout", "1"}, "http://127.0.0.1:" + std::to_string(FreePort()));
   EXPECT_RUN(nobody, 1);
   EXPECT_NE(nobody.err.find("no node answered"), std::string::npos) << nobody.err;
+
+  // Without a credential the node refuses, and the CLI says how to get one.
+  ::unsetenv("DISPOTIFY_TOKEN");
+  CtlRun anonymous = Ctl({"ls"});
+  ::setenv("DISPOTIFY_TOKEN", kToken, 1);
+  EXPECT_RUN(anonymous, 1);
+  EXPECT_NE(anonymous.err.find("401"), std::string::npos) << anonymous.err;
+  CtlRun wrong = Ctl({"--token", "not-a-token", "ls"});
+  EXPECT_RUN(wrong, 1);
+  EXPECT_NE(wrong.err.find("401"), std::string::npos) << wrong.err;
 }
 
 }  // namespace

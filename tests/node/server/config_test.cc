@@ -325,7 +325,8 @@ TEST(ConfigTest, OidcNeedsAuthAnAudienceAndAnHttpIssuer) {
     EXPECT_NE(c.status().message().find(why), std::string::npos) << c.status().ToString();
   };
   refused({"--auth", "true", "--oidc-issuer", "https://id.example.com"}, "needs oidc_audience");
-  refused({"--oidc-issuer", "https://id.example.com", "--oidc-audience", "d"}, "needs auth: true");
+  refused({"--auth", "false", "--oidc-issuer", "https://id.example.com", "--oidc-audience", "d"},
+          "needs auth: true");
   refused({"--auth", "true", "--oidc-issuer", "id.example.com", "--oidc-audience", "d"},
           "not an http(s) URL");
   refused({"--auth", "true", "--oidc-issuer", "ftp://id.example.com", "--oidc-audience", "d"},
