@@ -144,6 +144,7 @@ password=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 mkdir -p "$tmp/secret"
 printf '%s' "$token" >"$tmp/secret/dispotify_api_token"
 printf '%s' "$password" >"$tmp/secret/dispotify_admin_password"
+mkdir -p "$tmp/pki"
 "$pki" ca --out "$tmp/pki/ca" --cluster "$cluster_id" --days 2 >/dev/null
 cp "$tmp/pki/ca/ca.crt" "$tmp/secret/dispotify_tls_ca"
 for slot in $(seq 1 "$replicas"); do

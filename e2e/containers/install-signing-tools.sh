@@ -10,9 +10,10 @@
 # podman's store or an OCI layout directory. The test pushes the built images to this registry
 # on 127.0.0.1, so what is signed and verified is the real image's digest.
 #
-# Why cosign v2 and not v3: v3 signs through a "signing config" fetched from Sigstore's TUF
-# repository by default, and this machine (like CI's) reaches no such service; v2's key-based
-# signing with --tlog-upload=false works offline as it is.
+# Why cosign v2 and not v3: v3 takes its services' configuration (a "signing config") from
+# Sigstore's TUF repository by default, which this machine (like CI's) cannot reach, and refuses
+# --tlog-upload=false with it; v2's key-based signing with --tlog-upload=false works offline as it
+# is.
 #
 # Neither module has replace directives, so `go install module/cmd/x@version` builds it with the
 # module's own go.sum (checked against the checksum database like any module).
