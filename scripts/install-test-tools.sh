@@ -18,6 +18,11 @@
 #     security), built from its Go module by e2e/oidc/install-hydra.sh into
 #     ${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/hydra-<version>/bin (first run only: see the
 #     script for the time it takes).
+#   - cosign and a container registry (distribution), the image test's signing step
+#     (e2e/containers/sign-verify.sh, ctest label containers), built from their Go modules by
+#     e2e/containers/install-signing-tools.sh into
+#     ${XDG_CACHE_HOME:-$HOME/.cache}/dispotify/cosign-<version>/bin and registry-<version>/bin
+#     (first run only: see the script for the time it takes).
 #   - @grafana/schema and tsc (npm, pinned by deploy/monitoring/schema-check/package-lock.json),
 #     which type-check the Grafana dashboards (deploy/monitoring/schema-check/check.sh, ctest label
 #     monitoring): `npm ci` into
@@ -122,6 +127,11 @@ install_lincheck() {
   echo "$want" >"$stamp"
 }
 
+install_signing_tools() {
+  # Silent and well under a second when both pinned binaries are cached.
+  "$(cd "$(dirname "$0")/../e2e/containers" && pwd)/install-signing-tools.sh"
+}
+
 install_grafana_schema() {
   local stamp="$grafana_schema/.dispotify-installed"
   if [[ -f "$stamp" && -x "$grafana_schema/node_modules/.bin/tsc" ]]; then
@@ -189,6 +199,7 @@ install_hydra() {
 install_python_tools
 install_lincheck
 install_hydra
+install_signing_tools
 install_grafana_schema
 install_browser_tests
 install_k8s_tools

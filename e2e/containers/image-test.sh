@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The images end to end (ctest image_e2e_test, label containers):
-#   e2e/containers/image-test.sh NODE TAGGER OPERATOR DISPOTIFYCTL
+#   e2e/containers/image-test.sh NODE TAGGER OPERATOR DISPOTIFYCTL DISPOTIFY_PKI
 # 1. Builds the node and operator images from the binaries the suite compiled (the prebuilt path
 #    of deploy/docker/*.Dockerfile: collect-rootfs.sh, then only the runtime stage), and prints
-#    their sizes.
+#    their sizes. Signs both with cosign and verifies the signatures, and that a tampered image or
+#    another key is refused (sign-verify.sh: a registry on 127.0.0.1, a key pair of this run).
 # 2. Runs the node service of deploy/swarm/docker-stack.yml as a cluster of deploy.replicas
 #    containers, each started from the stack's own service definition (stack_service.py: command,
 #    environment, user, read_only, cap_drop, hostname, volumes, tmpfs, secrets; {{.Task.Slot}}
@@ -11,10 +12,14 @@
 #    plus --security-opt no-new-privileges and the REST port published on 127.0.0.1 only.
 #    Each image's SBOM (/usr/local/share/doc/dispotify/sbom.spdx.json) is validated by the SPDX
 #    tools and checked against the image's own files (sbom_check.py).
+#    The stack runs secured: the test makes its secrets as an operator would (a cluster CA and one
+#    certificate per slot with dispotify-pki, the first admin's password, the API token).
 # 3. Checks the hardening from the host (UID 10001, no capabilities, no_new_privs, read-only /),
-#    waits for every node to be a healthy voter, checks the admin API wants the secret's token,
-#    uploads a song through the first container and streams it back through the second, and runs
-#    each container's HEALTHCHECK (`podman healthcheck run`), whose command must be the stack's.
+#    that every node speaks mutual TLS as its slot's identity, waits for every node to be a healthy
+#    voter, checks the admin API wants the secret's token, that anonymous requests get 401, signs
+#    in as the first admin with the secret's password, uploads a song through the first container
+#    and streams it back through the second, and runs each container's HEALTHCHECK
+#    (`podman healthcheck run`), whose command must be the stack's.
 # 4. The probes: the node image's against a closed port fails with a clear message; the operator
 #    image's against a node succeeds.
 # Every container, volume, network, secret and image it creates is removed on exit, whatever
@@ -23,14 +28,14 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 source "$here/common.sh"
-[[ $# -eq 4 ]] || { echo "usage: $0 NODE TAGGER OPERATOR DISPOTIFYCTL" >&2; exit 2; }
-node_bin=$1 tagger_bin=$2 operator_bin=$3 ctl=$4
+[[ $# -eq 5 ]] || { echo "usage: $0 NODE TAGGER OPERATOR DISPOTIFYCTL DISPOTIFY_PKI" >&2; exit 2; }
+node_bin=$1 tagger_bin=$2 operator_bin=$3 ctl=$4 pki=$5
 stack=$repo/deploy/swarm/docker-stack.yml
 service=node
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$repo/deploy/docker/containers.conf}
 
 missing=()
-for t in podman runc ffmpeg python3; do command -v "$t" >/dev/null || missing+=("$t"); done
+for t in podman runc ffmpeg python3 curl; do command -v "$t" >/dev/null || missing+=("$t"); done
 command -v aardvark-dns >/dev/null || [[ -x /usr/lib/podman/aardvark-dns ]] || missing+=(aardvark-dns)
 python3 -c 'import yaml' 2>/dev/null || missing+=("python3-yaml")
 ((${#missing[@]} == 0)) || skip_or_fail image-test "missing: ${missing[*]} (scripts/install-deps.sh installs them)"
@@ -66,6 +71,9 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+# The CLI's credentials are this run's only: no token from the caller's environment or home.
+unset DISPOTIFY_TOKEN
+export DISPOTIFY_TOKEN_FILE=$tmp/ctl-token
 
 fail() { echo "image-test: FAILED: $*" >&2; exit 1; }
 
@@ -120,18 +128,40 @@ stack_health=$("$here/stack_service.py" "$stack" "$service" --healthcheck)
 python3 -c 'import json, sys; sys.exit(json.loads(sys.argv[1]) != json.loads(sys.argv[2]))' "$image_health" "$stack_health" ||
   fail "the image's HEALTHCHECK $image_health is not the stack's healthcheck $stack_health"
 
-# 2. The cluster, from the stack's service definition.
+# Signed, and the signatures verified (the same images then run the cluster).
+"$here/sign-verify.sh" "$node_image" "$operator_image" || fail "signing and verifying the images"
+
+# 2. The cluster, from the stack's service definition, with the secrets an operator would make.
 podman network create "$net" >/dev/null
-token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-# Through files, not process substitution: set -e must see the parser fail.
-"$here/stack_service.py" "$stack" "$service" --secrets >"$tmp/secrets"
-while read -r name; do
-  printf '%s' "$token" | podman secret create "$prefix$name" - >/dev/null
-  secrets+=("$prefix$name")
-done <"$tmp/secrets"
 alias=$("$here/stack_service.py" "$stack" "$service" --aliases)
 replicas=$("$here/stack_service.py" "$stack" "$service" --replicas)
 ((replicas >= 3)) || fail "the stack runs $replicas replicas; the test needs a cluster of 3 or more"
+cluster_id=$("$here/stack_service.py" "$stack" "$service" --slot 1 | tr '\0' '\n' |
+  sed -n 's/^DISPOTIFY_CLUSTER_ID=//p')
+[[ -n "$cluster_id" ]] || fail "the stack's service sets no DISPOTIFY_CLUSTER_ID"
+token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+password=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+mkdir -p "$tmp/secret"
+printf '%s' "$token" >"$tmp/secret/dispotify_api_token"
+printf '%s' "$password" >"$tmp/secret/dispotify_admin_password"
+mkdir -p "$tmp/pki"
+"$pki" ca --out "$tmp/pki/ca" --cluster "$cluster_id" --days 2 >/dev/null
+cp "$tmp/pki/ca/ca.crt" "$tmp/secret/dispotify_tls_ca"
+for slot in $(seq 1 "$replicas"); do
+  "$pki" issue --ca "$tmp/pki/ca" --out "$tmp/pki/node-$slot" --cluster "$cluster_id" --node "$slot" \
+    --dns "dispotify-node-$slot" --days 1 >/dev/null
+  cp "$tmp/pki/node-$slot/tls.crt" "$tmp/secret/dispotify_node_${slot}_tls_crt"
+  cp "$tmp/pki/node-$slot/tls.key" "$tmp/secret/dispotify_node_${slot}_tls_key"
+done
+# Through files, not process substitution: set -e must see the parser fail. Every secret the
+# stack names must be one made above (a new one needs its content here).
+"$here/stack_service.py" "$stack" "$service" --secrets >"$tmp/secrets"
+while read -r name; do
+  [[ -f "$tmp/secret/$name" ]] || fail "the stack names the secret $name, which this test does not make"
+  podman secret create "$prefix$name" "$tmp/secret/$name" >/dev/null
+  secrets+=("$prefix$name")
+done <"$tmp/secrets"
+echo "image-test: secrets: ${#secrets[@]} (a CA and $replicas node certificates from dispotify-pki, admin password, API token)"
 endpoints=()
 for slot in $(seq 1 "$replicas"); do
   "$here/stack_service.py" "$stack" "$service" --slot "$slot" --prefix "$prefix" >"$tmp/spec-$slot"
@@ -164,8 +194,22 @@ for c in "${containers[@]}"; do
 done
 echo "image-test: every container runs as UID 10001, no capabilities, no_new_privs, read-only /"
 
+# Mutual TLS between the nodes, each as its own slot's identity; nothing in plaintext.
+for slot in $(seq 1 "$replicas"); do
+  c=${containers[$((slot - 1))]}
+  want="TLS: gRPC uses mutual TLS as spiffe://dispotify/$cluster_id/node/$slot "
+  deadline=$((SECONDS + 30))
+  # Through a file: with pipefail, grep -q leaving early could fail the pipeline (SIGPIPE).
+  until podman logs "$c" >"$tmp/log" 2>&1 && grep -qF "$want" "$tmp/log"; do
+    ((SECONDS < deadline)) || fail "$c never logged '$want'"
+    sleep 1
+  done
+  if grep -q 'insecure_grpc is set' "$tmp/log"; then fail "$c runs plaintext gRPC"; fi
+done
+echo "image-test: every node speaks mutual TLS as spiffe://dispotify/$cluster_id/node/<its slot>"
+
 cluster_ready() {  # every node a healthy voter, as the first container sees it
-  "$ctl" -e "${endpoints[0]}" -t 3 --json cluster status 2>/dev/null | python3 -c '
+  "$ctl" -e "${endpoints[0]}" -t 3 --token "$token" --json cluster status 2>/dev/null | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 m = s.get("members", [])
@@ -174,7 +218,7 @@ sys.exit(0 if ok else 1)' "$replicas"
 }
 deadline=$((SECONDS + 120))
 until cluster_ready; do
-  ((SECONDS < deadline)) || { "$ctl" -e "${endpoints[0]}" -t 3 cluster status >&2 || true; fail "no cluster of $replicas voters within 120 s"; }
+  ((SECONDS < deadline)) || { "$ctl" -e "${endpoints[0]}" -t 3 --token "$token" cluster status >&2 || true; fail "no cluster of $replicas voters within 120 s"; }
   sleep 1
 done
 echo "image-test: $replicas voters, all healthy, joined through $alias"
@@ -188,7 +232,7 @@ for c in "${containers[@]:1}"; do
   [[ "$line" =~ \(via\ [0-9]+\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+\)$ ]] && via_address=1
 done
 ((via_address)) || fail "no node registered through an address that $alias resolved to"
-"$ctl" -e "${endpoints[0]}" cluster status
+"$ctl" -e "${endpoints[0]}" --token "$token" cluster status
 
 # The admin API wants the token the secret holds.
 if "$ctl" -e "${endpoints[0]}" -t 5 replication set "$replicas" >/dev/null 2>&1; then
@@ -198,11 +242,30 @@ fi
   fail "an admin call with the secret's token was refused"
 echo "image-test: the admin API refuses a call without the token and accepts the secret's"
 
+# Users and roles: anonymous requests are refused on every node, and the first admin signs in
+# with the password of its secret (the CLI keeps the session's token in this run's file).
+http_status() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+for ep in "${endpoints[@]}"; do
+  for path in /music/songs /cluster/status "/music/search?q=song"; do
+    code=$(http_status "$ep$path")
+    [[ "$code" == 401 ]] || fail "anonymous GET $ep$path: HTTP $code, want 401"
+  done
+done
+echo "image-test: anonymous GET /music/songs, /cluster/status, /music/search: 401 on every node"
+printf '%s\n' "wrong-$password" | "$ctl" -e "${endpoints[0]}" -t 10 login admin --password-stdin >/dev/null 2>&1 &&
+  fail "the first admin signed in with a wrong password"
+printf '%s\n' "$password" | "$ctl" -e "${endpoints[0]}" -t 10 login admin --password-stdin >/dev/null ||
+  fail "the first admin could not sign in with the password of the secret"
+[[ -s "$DISPOTIFY_TOKEN_FILE" ]] || fail "dispotifyctl login stored no token"
+echo "image-test: signed in as admin with the secret's password (a wrong one refused)"
+
 # Upload through the first container, stream back through the second.
 mkdir -p "$tmp/music"
 song=$tmp/music/Container-Song.mp3
 ffmpeg -loglevel error -f lavfi -i "sine=frequency=440:duration=3" -metadata title="Container Song" \
   -metadata artist="Dispotify Images" "$song"
+code=$(http_status -F "file=@$song" "${endpoints[0]}/music/upload")
+[[ "$code" == 401 ]] || fail "an anonymous upload: HTTP $code, want 401"
 file_id=$("$ctl" -e "${endpoints[0]}" -t 30 --json upload "$song" | python3 -c '
 import json, sys
 up = json.load(sys.stdin)["uploaded"]
@@ -217,7 +280,9 @@ sys.exit(0 if any(s.get("file_id") == sys.argv[1] and s.get("title") == "Contain
   fail "the song uploaded through ${endpoints[0]} is not listed by ${endpoints[1]} with the title of its tags"
 "$ctl" -e "${endpoints[1]}" -t 30 stream "$file_id" -o "$tmp/streamed.mp3"
 cmp -s "$song" "$tmp/streamed.mp3" || fail "the song streamed through ${endpoints[1]} differs from the one uploaded"
-echo "image-test: uploaded $file_id through ${containers[0]}, streamed it identical through ${containers[1]}"
+code=$(http_status "${endpoints[1]}/music/stream/$file_id")
+[[ "$code" == 401 ]] || fail "an anonymous stream of $file_id: HTTP $code, want 401"
+echo "image-test: uploaded $file_id through ${containers[0]}, streamed it identical through ${containers[1]} (signed in; anonymous upload and stream: 401)"
 if ((${#web_args[@]})); then
   page=$(curl -fsS -D "$tmp/ui.headers" "${endpoints[2]}/albums") || fail "GET /albums of ${containers[2]}: no web UI"
   [[ "$page" == *'<div id="root">'* ]] || fail "${containers[2]} answers / with something else than the UI: ${page:0:200}"
