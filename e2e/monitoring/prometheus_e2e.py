@@ -207,6 +207,7 @@ def panel_queries(dashboard):
 def make_certificates(pki_bin, tls_dir, cluster_id, ids):
     """The cluster's CA and one certificate per node (tls.crt, tls.key, ca.crt in tls_dir/node-N),
     as scripts/run-local-cluster.sh makes them."""
+    tls_dir.mkdir(mode=0o700)
     subprocess.run([pki_bin, "ca", "--out", str(tls_dir / "ca"), "--cluster", cluster_id, "--days", "2"],
                    check=True, stdout=subprocess.DEVNULL)
     for i in ids:

@@ -116,6 +116,7 @@ metrics() { echo "127.0.0.1:${ports[$(($1 + 5))]}"; }
 peers="1=$(grpc 1),2=$(grpc 2),3=$(grpc 3)"
 
 # The cluster's CA and each node's certificate (tls.crt, tls.key, ca.crt in $tmp/tls/node-N).
+mkdir -m 700 "$tmp/tls"
 "$pki_bin" ca --out "$tmp/tls/ca" --cluster dispotify-st --days 2 >/dev/null
 for id in "${ids[@]}"; do
   "$pki_bin" issue --ca "$tmp/tls/ca" --out "$tmp/tls/node-$id" --cluster dispotify-st --node "$id" \

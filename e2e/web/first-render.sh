@@ -38,6 +38,7 @@ free_port() {
 }
 
 cluster=first-render
+mkdir -m 700 "$base/tls"
 "$pki_bin" ca --out "$base/tls/ca" --cluster "$cluster" --days 2 >/dev/null
 "$pki_bin" issue --ca "$base/tls/ca" --out "$base/tls/node-1" --cluster "$cluster" --node 1 --ip 127.0.0.1 \
   --days 2 >/dev/null
