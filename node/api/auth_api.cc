@@ -392,8 +392,6 @@ Response AuthApi::Login(Request& req, BodyReader& body) {
   Response resp = JsonOk(200, v);
   resp.AddHeader("Set-Cookie",
                  SessionCookie(session->secret, options_.session_ttl.count(), options_.secure_cookie));
-  resp.AddHeader("Set-Cookie",
-                 CsrfCookie(session->csrf, options_.session_ttl.count(), options_.secure_cookie));
   resp.AddHeader("Cache-Control", "no-store");
   return resp;
 }

@@ -7,10 +7,9 @@
 //                           "name" (the issuer's host, for "Sign in with <name>")}}
 //   POST   /auth/login      {"name","password"} → 200 {"name","roles","csrf_token","expires_ms"} and
 //                           the session cookie (HttpOnly, SameSite=Strict, Secure unless turned off
-//                           for plain-http development) and the CSRF token again in the cookie
-//                           dispotify_csrf (as the OIDC login gives it: the web UI reads it there,
-//                           whichever way it signed in); 401 bad_credentials; 429 + Retry-After
-//   POST   /auth/logout     ends the caller's session (204; a no-op without one); clears both cookies
+//                           for plain-http development); 401 bad_credentials; 429 + Retry-After
+//   POST   /auth/logout     ends the caller's session (204; a no-op without one); clears the session
+//                           cookie and dispotify_csrf (the web UI keeps the token there, below)
 //   GET    /auth/me         {"name","roles","via"}
 //   PUT    /auth/password   {"current","new"} (users of this cluster)
 //   GET    /auth/tokens     the caller's API tokens (?user= for an admin: another's)

@@ -3,7 +3,7 @@
 // is the HttpOnly cookie; a state-changing request also sends the CSRF token (read from the cookie
 // dispotify_csrf: lib/auth.ts says why); a 401 anywhere goes to the login page, a 403 csrf too
 // (sign in again). The types follow docs/openapi.yaml.
-import { announceSignOut, csrfToken, forgetCsrfToken, loginPath, setAuth, type AuthConfig } from './auth';
+import { announceSignOut, csrfToken, forgetCsrfToken, loginPath, setAuth, setCsrfCookie, type AuthConfig } from './auth';
 
 export interface Replica {
   node_id: number;
@@ -216,7 +216,7 @@ export interface Me {
 }
 
 export interface Login extends Me {
-  csrf_token: string; // also in the cookie dispotify_csrf, where the UI reads it
+  csrf_token: string; // kept in the cookie dispotify_csrf, where the UI reads it
   expires_ms: number;
 }
 
@@ -245,6 +245,7 @@ export async function fetchMe(signal?: AbortSignal): Promise<Me | 'off' | null> 
 export async function signIn(name: string, password: string): Promise<Login> {
   const res = await request('POST', '/auth/login', { body: { name, password }, own401: true });
   const login = (await res.json()) as Login;
+  setCsrfCookie(login.csrf_token, login.expires_ms);
   setAuth({ mode: 'user', name: login.name, roles: login.roles });
   return login;
 }

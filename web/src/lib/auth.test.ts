@@ -36,19 +36,14 @@ afterEach(() => {
   vi.unstubAllGlobals();
 });
 
-const login = { name: 'ann', roles: ['uploader'], csrf_token: 'tok-123', expires_ms: 1 };
+const login = { name: 'ann', roles: ['uploader'], csrf_token: 'tok-123', expires_ms: Date.now() + 3_600_000 };
 
 describe('CSRF token', () => {
-  it('is read from the cookie the node sets at login and sent on mutating calls only', async () => {
-    answer = (url) => {
-      if (url === '/auth/login') {
-        nodeSetsCsrfCookie('tok-123');
-        return jsonResponse(login);
-      }
-      return url.startsWith('/music/songs/') ? new Response(null, { status: 204 }) : jsonResponse({ items: [], next_after: '' });
-    };
+  it('is kept from the password login in the cookie dispotify_csrf and sent on mutating calls only', async () => {
+    answer = (url) => (url === '/auth/login' ? jsonResponse(login) : url.startsWith('/music/songs/') ? new Response(null, { status: 204 }) : jsonResponse({ items: [], next_after: '' }));
     expect(csrfToken()).toBe('');
     await signIn('ann', 'secret-pw');
+    expect(cookieValue(document.cookie, 'dispotify_csrf')).toBe('tok-123');
     expect(csrfToken()).toBe('tok-123');
     // Nothing of it is kept anywhere else.
     expect(sessionStorage.length).toBe(0);

@@ -48,9 +48,10 @@ export function subscribeAuth(l: () => void): () => void {
 
 // ---- the CSRF token ------------------------------------------------------------------------
 //
-// The node hands it over at sign-in in the cookie dispotify_csrf (Path=/, SameSite=Strict, not
-// HttpOnly), whichever way the person signed in: the OIDC login ends in a redirect from the issuer,
-// which has no body to carry it, so the cookie is the one place for both logins. Script of this
+// Kept in the cookie dispotify_csrf (Path=/, SameSite=Strict, not HttpOnly), whichever way the
+// person signed in: the OIDC login ends in a redirect from the issuer, which has no body to carry
+// it, so the node's callback sets that cookie; after a password login the UI writes the token of
+// the answer's body there itself (setCsrfCookie), so the cookie is the one place for both. Script of this
 // origin reads it and sends it back as X-CSRF-Token; a page of another origin can make the browser
 // send the cookie along with a forged request but cannot read it, and the node checks the header,
 // not the cookie. Every tab of the origin sees the same cookie, so a tab opened later has the token
@@ -72,6 +73,15 @@ export function cookieValue(cookies: string, name: string): string {
 export function csrfToken(): string {
   if (typeof document === 'undefined') return '';
   return cookieValue(document.cookie, CSRF_COOKIE);
+}
+
+// After a password login: the token of the answer, for as long as the session lives (Secure when
+// the page is, as the node's own cookies are then).
+export function setCsrfCookie(token: string, expiresMs: number): void {
+  if (typeof document === 'undefined' || !/^[A-Za-z0-9_=-]+$/.test(token)) return;
+  const maxAge = Math.max(0, Math.floor((expiresMs - Date.now()) / 1000));
+  const secure = typeof location !== 'undefined' && location.protocol === 'https:' ? '; Secure' : '';
+  document.cookie = `${CSRF_COOKIE}=${token}; Path=/; SameSite=Strict; Max-Age=${maxAge}${secure}`;
 }
 
 // After a 403 csrf: the token held is not the session's (a session replaced in another tab, or a
