@@ -96,7 +96,6 @@ if (!existsSync(chromiumPath)) skip(`no chromium at ${chromiumPath} (scripts/ins
 if (spawnSync(frontScript, ['which'], { stdio: 'ignore' }).status !== 0) skip('nginx is not installed (scripts/install-deps.sh)');
 if (!has('ffmpeg')) skip('ffmpeg is not installed (scripts/install-deps.sh)');
 if (!existsSync(nodeBinary)) throw new Error(`no dispotify-node at ${nodeBinary}`);
-if (!existsSync(pkiBinary)) throw new Error(`no dispotify-pki at ${pkiBinary} (cmake --build --target dispotify-pki)`);
 // ORY Hydra for the OIDC login, where scripts/install-test-tools.sh cached it.
 const hydraBinary = (() => {
   const r = spawnSync(join(repo, 'e2e/oidc/install-hydra.sh'), ['--print-bin'], { encoding: 'utf8' });
@@ -104,7 +103,6 @@ const hydraBinary = (() => {
   return bin && existsSync(bin) ? bin : '';
 })();
 const oidcRequired = !['', '0', undefined].includes(process.env.DISPOTIFY_REQUIRE_OIDC);
-if (!hydraBinary && oidcRequired) throw new Error('no Hydra binary (e2e/oidc/install-hydra.sh) and DISPOTIFY_REQUIRE_OIDC is set');
 if (!existsSync(join(webRoot, 'index.html'))) throw new Error(`no built UI at ${webRoot} (cmake --build --target web)`);
 
 // ---- processes: own process groups, always stopped ------------------------------------------
@@ -307,6 +305,7 @@ const API_TOKEN = `static-${randomBytes(24).toString('hex')}`;
 // The cluster's CA and each node's certificate (as scripts/run-local-cluster.sh makes them): the
 // node flags of each id.
 function makeCertificates(cluster, ids) {
+  if (!existsSync(pkiBinary)) throw new Error(`no dispotify-pki at ${pkiBinary} (cmake --build --target dispotify-pki)`);
   const dir = join(base, `tls-${cluster}`);
   mkdirSync(dir, { mode: 0o700 });
   const pki = (args) => {
@@ -632,6 +631,7 @@ async function main() {
   const ownFiles = makeAudio(join(base, 'own'), OWN_SONGS);
   log(`made ${[...files, ...ownFiles].map((f) => `${f.file} (${(f.size / 1e6).toFixed(1)} MB)`).join(', ')}`);
   let hydra = null;
+  if (!hydraBinary && oidcRequired) throw new Error('no Hydra binary (e2e/oidc/install-hydra.sh) and DISPOTIFY_REQUIRE_OIDC is set');
   if (hydraBinary) {
     hydra = await startHydra();
     log(`hydra: issuer ${hydra.issuer}`);
