@@ -8,12 +8,14 @@ no alert is pending or firing on the healthy cluster. Then two of the three node
 and quorum alerts must appear as firing in Prometheus's ALERTS (polled under a generous deadline:
 their `for:` is one minute).
 
-Security is on, as it is by default in a deployment: the nodes run with --auth, the test's own calls
+Security is on, as it is by default in a deployment: node-to-node gRPC is mutual TLS (a CA and each
+node's certificate made by dispotify-pki), the nodes run with --auth true, the test's own calls
 carry a static admin token, and Prometheus scrapes with the API token of a user holding only the
 `metrics` role (from a file, as a Kubernetes Secret would give it). Before Prometheus starts, a
 scrape without credentials must answer 401 and that token must be refused (403) by the catalog.
 
-    prometheus_e2e.py PATH/TO/dispotify-node        (ctest: monitoring_prometheus_e2e, labels monitoring e2e)
+    prometheus_e2e.py PATH/TO/dispotify-node PATH/TO/dispotify-pki
+                                (ctest: monitoring_prometheus_e2e, labels monitoring e2e)
 
 Everything listens on 127.0.0.1 ports below the ephemeral range (as e2e/cluster_harness.cc does);
 data in a temp dir, removed at the end (KEEP_TMP=1 keeps it). Every process is started in its own
@@ -202,7 +204,19 @@ def panel_queries(dashboard):
             yield f"panel {p['title']!r} {t['refId']}", t["expr"], bool(t.get("instant"))
 
 
-def main(node_bin):
+def make_certificates(pki_bin, tls_dir, cluster_id, ids):
+    """The cluster's CA and one certificate per node (tls.crt, tls.key, ca.crt in tls_dir/node-N),
+    as scripts/run-local-cluster.sh makes them."""
+    tls_dir.mkdir(mode=0o700)
+    subprocess.run([pki_bin, "ca", "--out", str(tls_dir / "ca"), "--cluster", cluster_id, "--days", "2"],
+                   check=True, stdout=subprocess.DEVNULL)
+    for i in ids:
+        subprocess.run([pki_bin, "issue", "--ca", str(tls_dir / "ca"), "--out", str(tls_dir / f"node-{i}"),
+                        "--cluster", cluster_id, "--node", str(i), "--ip", "127.0.0.1", "--days", "2"],
+                       check=True, stdout=subprocess.DEVNULL)
+
+
+def main(node_bin, pki_bin):
     prometheus_version = subprocess.run([PROMETHEUS, "--version"], capture_output=True, text=True, check=True)
     log(prometheus_version.stdout.splitlines()[0] if prometheus_version.stdout else prometheus_version.stderr)
     dashboard = json.loads(DASHBOARD.read_text())
@@ -222,14 +236,16 @@ def main(node_bin):
         peers = ",".join(f"{i}=127.0.0.1:{grpc[i]}" for i in (1, 2, 3))
         (tmp / "api-token").write_text(ADMIN_TOKEN)
         (tmp / "api-token").chmod(0o600)
+        make_certificates(pki_bin, tmp / "tls", cluster_id, (1, 2, 3))
         for i in (1, 2, 3):
+            tls = tmp / "tls" / f"node-{i}"
             procs.start(f"node{i}", [
                 node_bin, "--node-id", str(i), "--cluster-id", cluster_id, "--data-dir", str(tmp / f"node-{i}"),
                 "--listen", f"127.0.0.1:{grpc[i]}", "--peers", peers, "--metrics-listen", f"127.0.0.1:{metrics[i]}",
                 "--http-listen", f"127.0.0.1:{rest[i]}", "--log-level", "warning",
                 "--auth", "true", "--secure-cookies", "false", "--api-token-file", str(tmp / "api-token"),
-                # Monitoring is what this test is about; its gRPC runs plaintext on loopback.
-                "--insecure-grpc=true"], tmp / f"node-{i}.log")
+                "--tls-cert-file", str(tls / "tls.crt"), "--tls-key-file", str(tls / "tls.key"),
+                "--tls-ca-file", str(tls / "ca.crt")], tmp / f"node-{i}.log")
         log(f"nodes of cluster {cluster_id} started; data in {tmp}")
 
         def all_healthy(i):
@@ -381,9 +397,9 @@ scrape_configs:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or not os.access(sys.argv[1], os.X_OK):
+    if len(sys.argv) != 3 or not all(os.access(p, os.X_OK) for p in sys.argv[1:]):
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     # SIGTERM (ctest's timeout) unwinds through the finally blocks like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], sys.argv[2]))

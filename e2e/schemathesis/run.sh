@@ -3,8 +3,9 @@
 # docs/openapi.yaml with schemathesis: no 5xx, every response (status code, content type, headers,
 # body) as documented, bad input refused, and every node still healthy and ready afterwards. ctest
 # runs it (label api):
-#   e2e/schemathesis/run.sh PATH/TO/dispotify-node
-# The nodes use free loopback ports and a temp data dir; a trap stops them on any exit. They run
+#   e2e/schemathesis/run.sh PATH/TO/dispotify-node PATH/TO/dispotify-pki
+# The nodes use free loopback ports and a temp data dir; a trap stops them on any exit. Their gRPC
+# is mutual TLS, as in a deployment (a CA and each node's certificate made by dispotify-pki). They run
 # with --auth true, a first admin from an admin password file and a static admin token from a token
 # file (the admin named `api-token`), and plain-http cookies (--secure-cookies false).
 #
@@ -46,7 +47,8 @@
 # schemathesis comes from scripts/install-test-tools.sh (run here too; silent when installed).
 set -euo pipefail
 
-node_bin=${1:?usage: $0 PATH/TO/dispotify-node}
+node_bin=${1:?usage: $0 PATH/TO/dispotify-node PATH/TO/dispotify-pki}
+pki_bin=${2:?usage: $0 PATH/TO/dispotify-node PATH/TO/dispotify-pki}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 schema="$repo/docs/openapi.yaml"
 max_examples=${ST_MAX_EXAMPLES:-200}
@@ -58,6 +60,7 @@ token="schemathesis-$RANDOM$RANDOM"
 log() { echo "[schemathesis-e2e ${SECONDS}s] $*" >&2; }
 
 [[ -x "$node_bin" ]] || { log "no node binary at $node_bin"; exit 1; }
+[[ -x "$pki_bin" ]] || { log "no dispotify-pki at $pki_bin"; exit 1; }
 "$repo/scripts/install-test-tools.sh"
 st="$("$repo/scripts/install-test-tools.sh" --print-venv)/bin/st"
 python=$(dirname "$st")/python
@@ -112,14 +115,20 @@ http() { echo "http://127.0.0.1:${ports[$(($1 + 2))]}"; }
 metrics() { echo "127.0.0.1:${ports[$(($1 + 5))]}"; }
 peers="1=$(grpc 1),2=$(grpc 2),3=$(grpc 3)"
 
-# The REST API is under test: node-to-node gRPC on loopback stays plaintext (--insecure-grpc).
+# The cluster's CA and each node's certificate (tls.crt, tls.key, ca.crt in $tmp/tls/node-N).
+mkdir -m 700 "$tmp/tls"
+"$pki_bin" ca --out "$tmp/tls/ca" --cluster dispotify-st --days 2 >/dev/null
+for id in "${ids[@]}"; do
+  "$pki_bin" issue --ca "$tmp/tls/ca" --out "$tmp/tls/node-$id" --cluster dispotify-st --node "$id" \
+    --ip 127.0.0.1 --days 2 >/dev/null
+done
 for id in "${ids[@]}"; do
   "$node_bin" --node-id "$id" --cluster-id dispotify-st --data-dir "$tmp/node-$id" \
     --listen "$(grpc "$id")" --peers "$peers" --metrics-listen "$(metrics "$id")" \
     --http-listen "127.0.0.1:${ports[$((id + 2))]}" --log-level warning \
     --auth true --secure-cookies false --admin-password-file "$tmp/admin-password" \
-    --api-token-file "$tmp/api-token" \
-    --insecure-grpc=true \
+    --api-token-file "$tmp/api-token" --tls-cert-file "$tmp/tls/node-$id/tls.crt" \
+    --tls-key-file "$tmp/tls/node-$id/tls.key" --tls-ca-file "$tmp/tls/node-$id/ca.crt" \
     >"$tmp/node-$id.log" 2>&1 &
   pids+=($!)
 done

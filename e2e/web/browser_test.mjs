@@ -4,17 +4,30 @@
 // (scripts/nginx-front.sh, the same configuration as scripts/run-local-cluster.sh's front address),
 // which is the only origin the browser talks to.
 //
-//   node browser_test.mjs --node-binary PATH --web-root DIR --artifacts DIR
+//   node browser_test.mjs --node-binary PATH --pki-binary PATH --web-root DIR --artifacts DIR
 //
-// Security is on (issue 13): the nodes run with --auth true (and --secure-cookies false: plain http
-// on loopback), the leader creates the user "admin" from --admin-password-file, and the test holds
-// a static admin token (--api-token-file) for its own API calls. First an anonymous visit lands on
+// Security is on (issue 13): node-to-node gRPC is mutual TLS (a CA and each node's certificate made
+// by dispotify-pki), the nodes run with --auth true (and --secure-cookies false: plain http on
+// loopback), the leader creates the user "admin" from --admin-password-file, and the test holds a
+// static admin token (--api-token-file) for its own API calls. First an anonymous visit lands on
 // the login page (screenshot), the API answers 401, a wrong password shows an error; then the admin
-// signs in through the login page and everything below runs in that session. At the end, in fresh
-// browser contexts: a listener sees no upload or delete control (and still plays a song); an
-// uploader's delete of the admin's song is refused (403) and the page says so; demoted to listener
-// while signed in, its upload is refused and the page says so, and after a reload the upload
-// control is gone; sign-out returns to the login page and the API then answers 401.
+// signs in through the login page and everything below runs in that session, the CSRF token read
+// by the page from the cookie dispotify_csrf. At the end, in fresh browser contexts: a listener
+// sees no upload or delete control (and still plays a song); an uploader's delete of the admin's
+// song is refused (403) and the page says so; the uploader uploads a song of its own and deletes
+// it through the UI (both requests carry the cookie's token as X-CSRF-Token; the same DELETE
+// without it answers 403 csrf); demoted to listener while signed in, its upload is refused and the
+// page says so, and after a reload the upload control is gone; sign-out returns to the login page
+// and the API then answers 401.
+//
+// OIDC: the cluster's nodes are given ORY Hydra (e2e/oidc/install-hydra.sh's cached binary, as
+// oidc_e2e_test runs it) as their issuer, with the browser login. The login page shows "Sign in
+// with <issuer's host>"; a click goes through the node's /auth/oidc/login to Hydra, whose login and
+// consent app is a small server of this test (it accepts the login as "alice" and grants the
+// scopes listener and uploader through Hydra's admin API), and back through the node's callback:
+// the page is signed in as oidc-alice, on the page it started from, and uploads and deletes a song
+// through the UI with the CSRF token of the cookie. Without the Hydra binary that part is skipped,
+// loudly (a failure with DISPOTIFY_REQUIRE_OIDC set). A lone node without OIDC shows no such button.
 //
 // Scenarios, in one browser session (the player keeps playing across pages, as for a listener):
 // upload four ffmpeg-made songs (tags, one with an embedded cover) by dropping them on the page;
@@ -63,6 +76,7 @@ function arg(name, dflt) {
   return i >= 0 ? process.argv[i + 1] : dflt;
 }
 const nodeBinary = arg('node-binary', join(repo, 'build/release/node/server/dispotify-node'));
+const pkiBinary = arg('pki-binary', join(repo, 'build/release/cli/dispotify-pki/dispotify-pki'));
 const webRoot = resolve(arg('web-root', join(repo, 'web/dist')));
 const artifacts = resolve(arg('artifacts', join(repo, 'build/release/e2e/web/artifacts')));
 const chromiumPath = process.env.DISPOTIFY_CHROMIUM ?? '/usr/bin/chromium';
@@ -82,6 +96,13 @@ if (!existsSync(chromiumPath)) skip(`no chromium at ${chromiumPath} (scripts/ins
 if (spawnSync(frontScript, ['which'], { stdio: 'ignore' }).status !== 0) skip('nginx is not installed (scripts/install-deps.sh)');
 if (!has('ffmpeg')) skip('ffmpeg is not installed (scripts/install-deps.sh)');
 if (!existsSync(nodeBinary)) throw new Error(`no dispotify-node at ${nodeBinary}`);
+// ORY Hydra for the OIDC login, where scripts/install-test-tools.sh cached it.
+const hydraBinary = (() => {
+  const r = spawnSync(join(repo, 'e2e/oidc/install-hydra.sh'), ['--print-bin'], { encoding: 'utf8' });
+  const bin = r.status === 0 ? join(r.stdout.trim(), 'hydra') : '';
+  return bin && existsSync(bin) ? bin : '';
+})();
+const oidcRequired = !['', '0', undefined].includes(process.env.DISPOTIFY_REQUIRE_OIDC);
 if (!existsSync(join(webRoot, 'index.html'))) throw new Error(`no built UI at ${webRoot} (cmake --build --target web)`);
 
 // ---- processes: own process groups, always stopped ------------------------------------------
@@ -238,9 +259,15 @@ const MAX_GAP_MS = 100;
 const MAROON = [128, 0, 0];
 const COVER_TOLERANCE = 40;
 
-function makeAudio(dir) {
+// Uploaded by their uploaders at the end (the uploader, then the OIDC user) and deleted again.
+const OWN_SONGS = [
+  { file: 'Ulla Own.mp3', title: 'Ulla Own', track: 1, seconds: 5, freq: 770, kbps: 128, album: 'Own Uploads' },
+  { file: 'Alice Own.mp3', title: 'Alice Own', track: 2, seconds: 5, freq: 880, kbps: 128, album: 'Own Uploads' },
+];
+
+function makeAudio(dir, songs = SONGS) {
   mkdirSync(dir, { recursive: true });
-  return SONGS.map((s) => {
+  return songs.map((s) => {
     const path = join(dir, s.file);
     // MP3s with ID3v2 tags; Harbour Lights has an attached front cover, a 300x300 JPEG of one
     // colour, so the colour shown proves which picture the page shows.
@@ -275,7 +302,96 @@ function makeAudio(dir) {
 const ADMIN_PASSWORD = `pw-${randomBytes(12).toString('hex')}`;
 const API_TOKEN = `static-${randomBytes(24).toString('hex')}`;
 
-async function startCluster() {
+// The cluster's CA and each node's certificate (as scripts/run-local-cluster.sh makes them): the
+// node flags of each id.
+function makeCertificates(cluster, ids) {
+  if (!existsSync(pkiBinary)) throw new Error(`no dispotify-pki at ${pkiBinary} (cmake --build --target dispotify-pki)`);
+  const dir = join(base, `tls-${cluster}`);
+  mkdirSync(dir, { mode: 0o700 });
+  const pki = (args) => {
+    const r = spawnSync(pkiBinary, args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`dispotify-pki ${args.join(' ')}: ${r.stderr}`);
+  };
+  pki(['ca', '--out', join(dir, 'ca'), '--cluster', cluster, '--days', '2']);
+  const flags = {};
+  for (const id of ids) {
+    const out = join(dir, `node-${id}`);
+    pki(['issue', '--ca', join(dir, 'ca'), '--out', out, '--cluster', cluster, '--node', String(id), '--ip', '127.0.0.1', '--days', '2']);
+    flags[id] = ['--tls-cert-file', join(out, 'tls.crt'), '--tls-key-file', join(out, 'tls.key'), '--tls-ca-file', join(out, 'ca.crt')];
+  }
+  return flags;
+}
+
+// ORY Hydra (`serve all --dev`: plain http on loopback, its database in memory, JWT access tokens)
+// and its login and consent app, a server of this test: it accepts every login as OIDC_SUBJECT
+// and grants the scopes that are our roles, through Hydra's admin API, as oidc_e2e_test does.
+const OIDC_SUBJECT = 'alice';
+const OIDC_AUDIENCE = 'dispotify';
+const OIDC_CLIENT = 'dispotify-web';
+async function startHydra() {
+  const [pub, admin] = [await freePort(), await freePort()];
+  const issuer = `http://127.0.0.1:${pub}`;
+  const adminUrl = `http://127.0.0.1:${admin}`;
+  const seen = [];
+  const accept = async (flow, challenge, body) => {
+    const r = await fetch(`${adminUrl}/admin/oauth2/auth/requests/${flow}/accept?${flow}_challenge=${encodeURIComponent(challenge ?? '')}`, {
+      method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000),
+    });
+    if (!r.ok) throw new Error(`hydra ${flow} accept: ${r.status} ${await r.text()}`);
+    return (await r.json()).redirect_to;
+  };
+  const app = createHttpServer((req, res) => {
+    const u = new URL(req.url, 'http://app');
+    const step = u.pathname === '/login'
+      ? accept('login', u.searchParams.get('login_challenge'), { subject: OIDC_SUBJECT })
+      : u.pathname === '/consent'
+        ? accept('consent', u.searchParams.get('consent_challenge'), { grant_scope: ['openid', 'listener', 'uploader'], grant_access_token_audience: [OIDC_AUDIENCE] })
+        : Promise.reject(new Error(`no such step ${u.pathname}`));
+    step.then((to) => {
+      seen.push(u.pathname);
+      res.writeHead(302, { Location: to }).end();
+    }, (e) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(String(e)));
+  });
+  await new Promise((r) => app.listen(0, '127.0.0.1', r));
+  app.unref();
+  const dir = join(base, 'hydra');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'hydra.yml'), [
+    'dsn: memory',
+    'serve:',
+    `  public: {host: 127.0.0.1, port: ${pub}}`,
+    `  admin: {host: 127.0.0.1, port: ${admin}}`,
+    'urls:',
+    `  self: {issuer: ${issuer}}`,
+    `  login: http://127.0.0.1:${app.address().port}/login`,
+    `  consent: http://127.0.0.1:${app.address().port}/consent`,
+    'strategies: {access_token: jwt}',
+    'secrets: {system: ["a system secret of the dispotify browser test"]}',
+    'log: {level: info}',
+    '',
+  ].join('\n'));
+  start('hydra', hydraBinary, ['serve', 'all', '--dev', '-c', join(dir, 'hydra.yml')], join(artifacts, 'hydra.log'));
+  await eventually('hydra ready', async () =>
+    (await fetch(`${adminUrl}/health/ready`)).ok && (await fetch(`${issuer}/.well-known/openid-configuration`)).ok, 60_000);
+  return { issuer, adminUrl, seen };
+}
+
+// The web UI's client at Hydra: public (PKCE is its proof), the authorization code grant, back at
+// the front's callback.
+async function createWebClient(hydra, redirectUri) {
+  const r = await fetch(`${hydra.adminUrl}/admin/clients`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      client_id: OIDC_CLIENT, grant_types: ['authorization_code'], response_types: ['code'],
+      scope: 'openid listener uploader', audience: [OIDC_AUDIENCE], redirect_uris: [redirectUri],
+      token_endpoint_auth_method: 'none',
+    }),
+  });
+  check(r.status === 201, `hydra: POST /admin/clients: ${r.status} ${await r.text()}`);
+}
+
+async function startCluster(hydra) {
   const adminPasswordFile = join(base, 'admin-password');
   const apiTokenFile = join(base, 'api-token');
   writeFileSync(adminPasswordFile, ADMIN_PASSWORD, { mode: 0o600 });
@@ -285,6 +401,17 @@ async function startCluster() {
     nodes.push({ id, peer: await freePort(), http: await freePort(), metrics: await freePort() });
   }
   const peers = nodes.map((n) => `${n.id}=127.0.0.1:${n.peer}`).join(',');
+  const tls = makeCertificates('browser-test', nodes.map((n) => n.id));
+  // The front's address is the OIDC redirect URI: chosen before the nodes start.
+  const front = { port: await freePort(), dir: join(base, 'front') };
+  front.url = `http://127.0.0.1:${front.port}`;
+  const oidc = [];
+  if (hydra) {
+    await createWebClient(hydra, `${front.url}/auth/oidc/callback`);
+    oidc.push('--oidc-issuer', hydra.issuer, '--oidc-audience', OIDC_AUDIENCE, '--oidc-roles-claim', 'scp',
+      '--oidc-client-id', OIDC_CLIENT, '--oidc-redirect-uri', `${front.url}/auth/oidc/callback`,
+      '--oidc-scopes', 'openid listener uploader');
+  }
   for (const n of nodes) {
     n.log = join(artifacts, `node-${n.id}.log`);
     n.args = [
@@ -295,8 +422,7 @@ async function startCluster() {
       '--web-root', webRoot,
       '--auth', 'true', '--secure-cookies', 'false',
       '--admin-password-file', adminPasswordFile, '--api-token-file', apiTokenFile,
-      // The browser speaks REST; node-to-node gRPC on loopback runs plaintext here.
-      '--insecure-grpc=true',
+      ...tls[n.id], ...oidc,
     ];
     n.proc = start(`node-${n.id}`, nodeBinary, n.args, n.log);
   }
@@ -307,10 +433,8 @@ async function startCluster() {
     }
     return true;
   }, 60_000);
-  const front = { port: await freePort(), dir: join(base, 'front') };
   front.log = join(artifacts, 'nginx.log');
   start('nginx', frontScript, ['run', front.dir, `127.0.0.1:${front.port}`, ...nodes.map((n) => `127.0.0.1:${n.http}`)], front.log);
-  front.url = `http://127.0.0.1:${front.port}`;
   await eventually('nginx in front of the nodes', async () => (await fetch(`${front.url}/readyz`)).ok, 20_000);
   // The leader creates "admin" shortly after it is elected (through Raft): seen by every node.
   await eventually('the first admin created', async () => {
@@ -504,8 +628,17 @@ async function main() {
   console.log(`FIGURE js_bundle_gzip_kib=${(jsGzip / 1024).toFixed(1)}`);
 
   const files = makeAudio(join(base, 'music'));
-  log(`made ${files.map((f) => `${f.file} (${(f.size / 1e6).toFixed(1)} MB)`).join(', ')}`);
-  const { nodes, front } = await startCluster();
+  const ownFiles = makeAudio(join(base, 'own'), OWN_SONGS);
+  log(`made ${[...files, ...ownFiles].map((f) => `${f.file} (${(f.size / 1e6).toFixed(1)} MB)`).join(', ')}`);
+  let hydra = null;
+  if (!hydraBinary && oidcRequired) throw new Error('no Hydra binary (e2e/oidc/install-hydra.sh) and DISPOTIFY_REQUIRE_OIDC is set');
+  if (hydraBinary) {
+    hydra = await startHydra();
+    log(`hydra: issuer ${hydra.issuer}`);
+  } else {
+    console.error('\n*** browser_test: SKIPPING the OIDC login: no Hydra binary (scripts/install-test-tools.sh builds it) ***\n');
+  }
+  const { nodes, front } = await startCluster(hydra);
   log(`cluster up: nodes ${nodes.map((n) => `${n.id}=:${n.http}`).join(' ')}, front ${front.url}`);
 
   const { browser } = await startBrowser();
@@ -551,8 +684,8 @@ async function main() {
   await page.locator('main h1').first().waitFor();
   check(new URL(page.url()).pathname === '/songs', `after signing in, back on /songs (${page.url()})`);
   check((await pageStatus(page, '/auth/me')) === 200, 'signed in: /auth/me answers 200');
-  const csrfKept = await page.evaluate(() => sessionStorage.getItem('dispotify.csrf'));
-  check(typeof csrfKept === 'string' && csrfKept.length > 10, 'the CSRF token is in sessionStorage');
+  const csrfKept = await csrfCookie(page);
+  check(csrfKept.length > 10, `the CSRF token is in the cookie dispotify_csrf (${JSON.stringify(csrfKept)})`);
   log('login page: anonymous visit redirected, wrong password refused, admin signed in');
   await visit(page, 'home-empty');
 
@@ -949,16 +1082,128 @@ async function main() {
   await page.getByTestId('cluster-members').waitFor();
   await visit(page, 'phone-cluster');
 
-  await rolesAndSignOut(browser, front, files);
+  await rolesAndSignOut(browser, front, files, ownFiles[0]);
+  if (hydra) await oidcLogin(browser, front, hydra, ownFiles[1]);
+  await noOidcButtonWithoutOidc(browser);
 
   check(consoleErrors.length === 0, `no uncaught page errors: ${consoleErrors.join('; ')}`);
   if (axeProblems.length) throw new Error(`axe-core: serious or critical violations:\n  ${axeProblems.join('\n  ')}`);
   await browser.close().catch(() => {});
 }
 
-// Roles, in fresh browser contexts (their own cookies and sessionStorage): a listener and an
-// uploader made by the admin through the API; then sign-out.
-async function rolesAndSignOut(browser, front, files) {
+// The CSRF token the page reads: the cookie dispotify_csrf ("" when there is none).
+const csrfCookie = (page) => page.evaluate(() => {
+  const c = document.cookie.split(';').map((x) => x.trim()).find((x) => x.startsWith('dispotify_csrf='));
+  return c ? c.slice('dispotify_csrf='.length) : '';
+});
+
+// A signed-in uploader (`who`) uploads `song` through the UI and deletes it through the UI, each
+// request with the cookie's CSRF token as X-CSRF-Token; the same DELETE without the header answers
+// 403 csrf and deletes nothing.
+async function uploadAndDeleteOwn(page, front, song, who) {
+  const token = await csrfCookie(page);
+  check(token.length > 10, `${who}: the CSRF token is in the cookie dispotify_csrf`);
+  const changes = [];
+  const onRequest = (r) => {
+    if (r.method() !== 'GET' && r.method() !== 'HEAD') changes.push({ method: r.method(), path: new URL(r.url()).pathname, csrf: r.headers()['x-csrf-token'] });
+  };
+  page.on('request', onRequest);
+  await page.getByTestId('upload-input').setInputFiles({ name: song.file, mimeType: 'audio/mpeg', buffer: readFileSync(song.path) });
+  await eventually(`${who}: the upload of ${song.file} stored`, async () => {
+    const st = await page.locator('[data-testid=upload-item]').evaluateAll((els) => els.map((e) => e.dataset.status));
+    if (st.includes('error')) throw new Error(`the upload failed: ${await page.locator('[data-testid=upload-panel]').innerText()}`);
+    return st.length > 0 && st.every((x) => x === 'done');
+  }, 30_000);
+  const fileId = changes.find((c) => c.method === 'POST' && c.path === '/music/upload');
+  check(fileId?.csrf === token, `${who}: the upload sent X-CSRF-Token from the cookie (${JSON.stringify(fileId)})`);
+  const stored = await adminApi(front.url, 'GET', '/music/songs?limit=100');
+  const songRow = (await stored.json()).items.find((x) => x.title === song.title);
+  check(songRow, `${who}: ${song.title} is in the catalog`);
+  const songPath = `/music/songs/${encodeURIComponent(songRow.file_id)}`;
+  // Without the header the session's change is refused, and nothing is deleted.
+  const bare = await page.evaluate(async (p) => {
+    const r = await fetch(p, { method: 'DELETE' });
+    return { status: r.status, code: (await r.json().catch(() => ({}))).error?.code };
+  }, songPath);
+  check(bare.status === 403 && bare.code === 'csrf', `${who}: a DELETE without X-CSRF-Token answers 403 csrf (${JSON.stringify(bare)})`);
+  check((await adminApi(front.url, 'GET', songPath)).status === 200, `${who}: the song is still there after the refused DELETE`);
+  // Through the UI: play it, open its details, delete.
+  await page.goto(`${front.url}/songs`);
+  await page.getByRole('button', { name: `Play: ${song.title}`, exact: true }).first().click();
+  await page.getByTestId('now-title').filter({ hasText: song.title }).waitFor();
+  await page.getByTestId('now-title').click();
+  await page.getByTestId('song-details').waitFor({ timeout: 15_000 });
+  await page.getByTestId('delete-song').click();
+  const answer = page.waitForResponse((r) => r.request().method() === 'DELETE' && r.url().includes('/music/songs/'));
+  await page.getByTestId('delete-confirm').click();
+  const del = await answer;
+  check(del.status() === 204, `${who}: deleting its own song through the UI answers 204 (${del.status()})`);
+  const sent = changes.filter((c) => c.method === 'DELETE').at(-1);
+  check(sent?.csrf === token, `${who}: the UI's DELETE sent X-CSRF-Token from the cookie (${JSON.stringify(sent)})`);
+  check((await adminApi(front.url, 'GET', songPath)).status === 404, `${who}: the song is gone`);
+  page.off('request', onRequest);
+  log(`${who}: uploaded and deleted ${song.title} through the UI (X-CSRF-Token from the cookie); without the header: 403 csrf`);
+}
+
+// The OIDC login through Hydra, in a fresh context: the button, the round trip, signed in on the
+// page it started from, and changes with the cookie's CSRF token.
+async function oidcLogin(browser, front, hydra, song) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  await page.goto(`${front.url}/albums`);
+  const button = page.getByTestId('login-oidc');
+  await button.waitFor({ timeout: 15_000 });
+  const text = (await button.innerText()).trim();
+  const host = new URL(hydra.issuer).host;
+  check(text === `Sign in with ${host}`, `the login page offers "Sign in with ${host}" (${JSON.stringify(text)})`);
+  check((await button.getAttribute('href')) === '/auth/oidc/login', `the button leads to /auth/oidc/login (${await button.getAttribute('href')})`);
+  await visit(page, 'login-oidc');
+  await button.click();
+  await page.getByTestId('account-name').filter({ hasText: `oidc-${OIDC_SUBJECT}` }).waitFor({ timeout: 30_000 }).catch(async (e) => {
+    const body = await page.locator('body').innerText().catch(() => '?');
+    throw new Error(`${e.message}; the browser is at ${page.url()}: ${body.slice(0, 500)}; Hydra's steps: ${hydra.seen.join(', ')}`);
+  });
+  check(new URL(page.url()).pathname === '/albums', `after the OIDC login, back on /albums (${page.url()})`);
+  check(hydra.seen.includes('/login') && hydra.seen.includes('/consent'), `Hydra's login and consent steps ran (${hydra.seen.join(', ')})`);
+  const me = await page.evaluate(async () => (await fetch('/auth/me', { cache: 'no-store' })).json());
+  check(me.name === `oidc-${OIDC_SUBJECT}` && me.via === 'session' && me.roles.includes('uploader'), `signed in with a session as oidc-${OIDC_SUBJECT}, an uploader (${JSON.stringify(me)})`);
+  await page.getByRole('button', { name: /^upload$/i }).waitFor();
+  await visit(page, 'signed-in-oidc');
+  await uploadAndDeleteOwn(page, front, song, `oidc-${OIDC_SUBJECT}`);
+  log(`OIDC: signed in through Hydra as oidc-${OIDC_SUBJECT} (steps ${hydra.seen.join(', ')})`);
+  await ctx.close();
+}
+
+// A lone node with security on and no OIDC: the login page has no "Sign in with" button.
+async function noOidcButtonWithoutOidc(browser) {
+  const n = { peer: await freePort(), http: await freePort(), metrics: await freePort() };
+  const tls = makeCertificates('browser-test-plain', [1]);
+  const proc = start('plain-node', nodeBinary, [
+    '--node-id', '1', '--cluster-id', 'browser-test-plain', '--data-dir', join(base, 'plain-node'),
+    '--listen', `127.0.0.1:${n.peer}`, '--http-listen', `127.0.0.1:${n.http}`, '--metrics-listen', `127.0.0.1:${n.metrics}`,
+    '--web-root', webRoot, '--auth', 'true', '--secure-cookies', 'false', ...tls[1],
+  ], join(artifacts, 'node-plain.log'));
+  const origin = `http://127.0.0.1:${n.http}`;
+  await eventually('the lone node ready', async () => (await fetch(`${origin}/readyz`)).ok, 60_000);
+  const config = await getJson(`${origin}/auth/config`);
+  check(config.password === true && config.oidc?.enabled === false && !('login_url' in config.oidc), `GET /auth/config without OIDC (${JSON.stringify(config)})`);
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  const asked = page.waitForResponse((r) => new URL(r.url()).pathname === '/auth/config');
+  await page.goto(`${origin}/songs`);
+  await page.getByTestId('login-page').waitFor({ timeout: 15_000 });
+  check((await asked).status() === 200, 'the login page asked GET /auth/config');
+  await page.getByTestId('login-submit').waitFor();
+  check((await page.getByTestId('login-oidc').count()) === 0, 'without OIDC, the login page has no "Sign in with" button');
+  await shoot(page, 'login-without-oidc');
+  await ctx.close();
+  killGroup(proc);
+  log('without OIDC: no "Sign in with" button');
+}
+
+// Roles, in fresh browser contexts (their own cookies): a listener and an uploader made by the
+// admin through the API; then sign-out.
+async function rolesAndSignOut(browser, front, files, ownSong) {
   const pw = `pw-${randomBytes(9).toString('hex')}`;
   for (const [name, roles] of [['lena', ['listener']], ['ulla', ['uploader']]]) {
     const r = await adminApi(front.url, 'POST', '/admin/users', { name, password: pw, roles });
@@ -1007,6 +1252,8 @@ async function rolesAndSignOut(browser, front, files) {
   const still = await adminApi(front.url, 'GET', new URL(del.url()).pathname);
   check(still.status === 200, `the song is still there (${still.status})`);
   await shoot(ulla, 'uploader-delete-refused');
+  // Its own song: uploaded and deleted through the UI, with the cookie's CSRF token.
+  await uploadAndDeleteOwn(ulla, front, ownSong, 'ulla');
 
   // Demoted to listener while signed in: the page still shows the upload control (roles as at
   // sign-in), the node refuses the upload (403), the upload panel says so; after a reload the

@@ -2,7 +2,7 @@
 # ctest's web_browser_test: e2e/web/browser_test.mjs with playwright-core and @axe-core/playwright
 # from the cache that scripts/install-test-tools.sh fills (npm ci of this folder's package.json and
 # package-lock.json into a directory keyed by their hash, as for @grafana/schema).
-#   e2e/web/run.sh --node-binary PATH --web-root DIR --artifacts DIR
+#   e2e/web/run.sh --node-binary PATH --pki-binary PATH --web-root DIR --artifacts DIR
 # Exit 77 (skipped) when node, the npm packages, chromium, nginx or ffmpeg are missing, unless
 # DISPOTIFY_REQUIRE_BROWSER=1 (scripts/test.sh, so CI), which makes a missing tool a failure.
 set -euo pipefail

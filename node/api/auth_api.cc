@@ -113,6 +113,16 @@ std::string SessionCookie(std::string_view value, int64_t max_age_s, bool secure
   return c;
 }
 
+// Not HttpOnly: the page's script reads it and sends it back as X-CSRF-Token. A page of another
+// origin cannot read it, and a forged request that carries it along gains nothing: the header is
+// what is checked.
+std::string CsrfCookie(std::string_view value, int64_t max_age_s, bool secure) {
+  std::string c = std::string(kCsrfCookie) + "=" + std::string(value) +
+                  "; Path=/; SameSite=Strict; Max-Age=" + std::to_string(max_age_s);
+  if (secure) c += "; Secure";
+  return c;
+}
+
 bool ChangesState(std::string_view method) {
   return method != "GET" && method != "HEAD" && method != "OPTIONS";
 }
@@ -200,10 +210,10 @@ std::optional<Response> AuthApi::Admit(Request& req, std::optional<std::string_v
     if (auto v = auth::CookieValue(cookie, kSessionCookie)) presented.session = std::move(v);
   }
   // Login and logout ignore a stale session cookie: they are how one replaces or drops it.
-  // So do the OIDC login's two steps.
+  // So do the OIDC login's two steps, and the login page's question of how to sign in.
   const bool session_optional =
       pattern && (*pattern == "/auth/login" || *pattern == "/auth/logout" || *pattern == "/auth/oidc/login" ||
-                  *pattern == "/auth/oidc/callback");
+                  *pattern == "/auth/oidc/callback" || *pattern == "/auth/config");
   if (session_optional && !presented.bearer) presented.session.reset();
 
   auto outcome = authenticator_->Authenticate(presented);
@@ -573,10 +583,8 @@ Response AuthApi::OidcCallback(Request& req, BodyReader&) {
   resp.AddHeader("Location", "/");
   resp.AddHeader("Set-Cookie",
                  SessionCookie(session->secret, options_.session_ttl.count(), options_.secure_cookie));
-  std::string csrf = std::string(kCsrfCookie) + "=" + session->csrf +
-                     "; Path=/; SameSite=Strict; Max-Age=" + std::to_string(options_.session_ttl.count());
-  if (options_.secure_cookie) csrf += "; Secure";
-  resp.AddHeader("Set-Cookie", csrf);
+  resp.AddHeader("Set-Cookie",
+                 CsrfCookie(session->csrf, options_.session_ttl.count(), options_.secure_cookie));
   resp.AddHeader("Set-Cookie", OidcLoginCookie("", 0, options_.secure_cookie));
   resp.AddHeader("Cache-Control", "no-store");
   return resp;
@@ -599,7 +607,38 @@ Response AuthApi::Logout(Request& req, BodyReader&) {
   }
   Response resp = Response::Empty(204);
   resp.AddHeader("Set-Cookie", SessionCookie("", 0, options_.secure_cookie));
+  resp.AddHeader("Set-Cookie", CsrfCookie("", 0, options_.secure_cookie));
   return resp;
+}
+
+std::string OidcProviderName(std::string_view issuer) {
+  const size_t scheme = issuer.find("://");
+  if (scheme == std::string_view::npos) return "";
+  std::string_view rest = issuer.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  // user:password@ (not allowed in an issuer, but never shown if present)
+  if (const size_t at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
+  return std::string(rest);
+}
+
+std::string AuthConfigJson(bool oidc_login, std::string_view issuer) {
+  json::value oidc = json::value::object();
+  oidc["enabled"] = json::value::boolean(oidc_login);
+  if (oidc_login) {
+    oidc["login_url"] = json::value::string("/auth/oidc/login");
+    oidc["name"] = json::value::string(OidcProviderName(issuer));
+  }
+  json::value v = json::value::object();
+  v["password"] = json::value::boolean(true);
+  v["oidc"] = oidc;
+  return v.serialize();
+}
+
+Response AuthApi::Config(Request&, BodyReader&) {
+  const bool oidc_login = options_.oidc != nullptr && !options_.oidc_login.client_id.empty();
+  Response r = Response::Json(200, AuthConfigJson(oidc_login, options_.oidc_policy.issuer));
+  r.AddHeader("Cache-Control", "no-store");
+  return r;
 }
 
 Response AuthApi::Me(Request& req, BodyReader&) {
@@ -860,6 +899,7 @@ void AddAuthRoutes(AuthApi* api, http::Router* router) {
       return (api->*m)(req, body);
     };
   };
+  router->Get("/auth/config", bind(&AuthApi::Config));
   router->Post("/auth/login", bind(&AuthApi::Login));
   router->Post("/auth/logout", bind(&AuthApi::Logout));
   router->Get("/auth/me", bind(&AuthApi::Me));

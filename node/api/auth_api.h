@@ -2,10 +2,14 @@
 // Security at the REST API (issue 13; docs/security.md): the request guard that authenticates and
 // authorizes every request before its handler runs, and the routes of users, sessions and tokens.
 //
+//   GET    /auth/config     public: the sign-ins this node offers, for the login page before anyone
+//                           has signed in: {"password": true, "oidc": {"enabled", "login_url",
+//                           "name" (the issuer's host, for "Sign in with <name>")}}
 //   POST   /auth/login      {"name","password"} → 200 {"name","roles","csrf_token","expires_ms"} and
 //                           the session cookie (HttpOnly, SameSite=Strict, Secure unless turned off
 //                           for plain-http development); 401 bad_credentials; 429 + Retry-After
-//   POST   /auth/logout     ends the caller's session (204; a no-op without one)
+//   POST   /auth/logout     ends the caller's session (204; a no-op without one); clears the session
+//                           cookie and dispotify_csrf (the web UI keeps the token there, below)
 //   GET    /auth/me         {"name","roles","via"}
 //   PUT    /auth/password   {"current","new"} (users of this cluster)
 //   GET    /auth/tokens     the caller's API tokens (?user= for an admin: another's)
@@ -128,6 +132,7 @@ class AuthApi final : public http::RequestGuard {
   const AuthStats& stats() const { return stats_; }
 
   // The route handlers (registered by AddAuthRoutes).
+  http::Response Config(http::Request& req, http::BodyReader& body);
   http::Response Login(http::Request& req, http::BodyReader& body);
   http::Response Logout(http::Request& req, http::BodyReader& body);
   http::Response Me(http::Request& req, http::BodyReader& body);
@@ -172,6 +177,13 @@ class AuthApi final : public http::RequestGuard {
   std::string dummy_hash_;  // verified against for unknown users, so they cost what a real one does
   AuthStats stats_;
 };
+
+// GET /auth/config's body (pure, so tested without a node): `oidc_login` when the browser login
+// through the issuer is configured (an issuer and a client id).
+std::string AuthConfigJson(bool oidc_login, std::string_view issuer);
+// What the login page's button names the issuer by: the host (and port) of its URL, "" when the
+// URL has none. "https://id.example.com/realms/music" → "id.example.com".
+std::string OidcProviderName(std::string_view issuer);
 
 // Registers the routes above. `api` null (security off): each answers 404 auth_off.
 void AddAuthRoutes(AuthApi* api, http::Router* router);

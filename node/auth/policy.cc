@@ -9,7 +9,7 @@ namespace {
 
 using P = Permission;
 
-constexpr std::array<RouteRule, 36> kRules = {{
+constexpr std::array<RouteRule, 37> kRules = {{
     {"GET", "/healthz", P::kPublic},
     {"GET", "/readyz", P::kPublic},
     {"GET", "/cluster/status", P::kBrowse},
@@ -35,7 +35,9 @@ constexpr std::array<RouteRule, 36> kRules = {{
     {"POST", "/admin/users", P::kAdmin},
     {"PUT", "/admin/users/{name}", P::kAdmin},
     {"DELETE", "/admin/users/{name}", P::kAdmin},
-    // Login needs no credentials (it is how one gets them); logout without a session is a no-op.
+    // Login needs no credentials (it is how one gets them); logout without a session is a no-op;
+    // the login page asks which sign-ins there are before anyone has signed in.
+    {"GET", "/auth/config", P::kPublic},
     {"POST", "/auth/login", P::kPublic},
     {"POST", "/auth/logout", P::kPublic},
     {"GET", "/auth/me", P::kSelf},

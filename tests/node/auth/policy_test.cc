@@ -77,6 +77,10 @@ TEST(PolicyTest, DecisionsByRole) {
       {"GET", "/metrics", D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kAllow, D::kForbidden,
        D::kAllow},
       {"POST", "/auth/login", D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
+      // The login page asks which sign-ins there are before anyone has signed in.
+      {"GET", "/auth/config", D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
+      {"POST", "/auth/config", D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kForbidden,
+       D::kForbidden, D::kForbidden},
       {"POST", "/auth/tokens", D::kUnauthenticated, D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
       {"GET", "/auth/me", D::kUnauthenticated, D::kAllow, D::kAllow, D::kAllow, D::kAllow, D::kAllow},
       {"POST", "/admin/users", D::kUnauthenticated, D::kForbidden, D::kForbidden, D::kAllow, D::kForbidden,

@@ -1,23 +1,26 @@
 import { QueryClient } from '@tanstack/react-query';
 import { act, cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { setAuth, setCsrfToken } from '../lib/auth';
+import { forgetCsrfToken, rememberNext, setAuth } from '../lib/auth';
 import { jsonResponse } from '../test/fixtures';
 import { App } from './App';
 
 let me: () => Response;
 let onLogin: (body: { name: string; password: string }) => Response;
+let config: () => Response;
 
 beforeEach(() => {
   sessionStorage.clear();
-  setCsrfToken('', false);
+  forgetCsrfToken();
   setAuth({ mode: 'loading' });
+  config = () => jsonResponse({ password: true, oidc: { enabled: false } });
   vi.spyOn(HTMLMediaElement.prototype, 'pause').mockImplementation(() => {});
   vi.stubGlobal(
     'fetch',
     vi.fn(async (url: string, init: RequestInit) => {
       if (url === '/auth/me') return me();
       if (url === '/auth/login') return onLogin(JSON.parse(String(init.body)));
+      if (url === '/auth/config') return config();
       if (url === '/auth/logout') return new Response(null, { status: 204 });
       return jsonResponse({ items: [], next_after: '' });
     }),
@@ -70,7 +73,7 @@ describe('the app and security', () => {
 
   it('signed in as an uploader: the upload control; sign out returns to the login page', async () => {
     window.history.replaceState(null, '', '/songs');
-    setCsrfToken('t2', false);
+    document.cookie = 'dispotify_csrf=t2; Path=/';
     me = () => jsonResponse({ name: 'ula', roles: ['uploader'], via: 'session' });
     render(<App client={client()} />);
     await screen.findByRole('button', { name: /upload/i });
@@ -80,5 +83,38 @@ describe('the app and security', () => {
     expect(screen.getByTestId('login-note').textContent).toMatch(/signed out/i);
     const logout = vi.mocked(fetch).mock.calls.find(([u]) => u === '/auth/logout');
     expect((logout?.[1]?.headers as Record<string, string>)['X-CSRF-Token']).toBe('t2');
+  });
+
+  it('no OIDC configured: no "Sign in with" button', async () => {
+    window.history.replaceState(null, '', '/login');
+    me = () => jsonResponse({ error: { code: 'unauthenticated' } }, 401);
+    render(<App client={client()} />);
+    await screen.findByTestId('login-page');
+    await waitFor(() => expect(vi.mocked(fetch).mock.calls.some(([u]) => u === '/auth/config')).toBe(true));
+    expect(screen.queryByTestId('login-oidc')).toBeNull();
+  });
+
+  it('OIDC configured: "Sign in with <issuer>" links to the node\'s login and keeps where the person was going', async () => {
+    window.history.replaceState(null, '', '/artists');
+    me = () => jsonResponse({ error: { code: 'unauthenticated' } }, 401);
+    config = () => jsonResponse({ password: true, oidc: { enabled: true, login_url: '/auth/oidc/login', name: 'id.example.com' } });
+    render(<App client={client()} />);
+    const button = await screen.findByTestId('login-oidc');
+    expect(button.textContent).toBe('Sign in with id.example.com');
+    expect(button.getAttribute('href')).toBe('/auth/oidc/login');
+    // jsdom does not navigate; the click only records where to come back to.
+    button.addEventListener('click', (e) => e.preventDefault());
+    fireEvent.click(button);
+    expect(sessionStorage.getItem('dispotify.next')).toBe('/artists');
+  });
+
+  it('back from the OIDC login on "/", signed in: on to the page the person was going to', async () => {
+    window.history.replaceState(null, '', '/');
+    rememberNext('/albums?sort=year');
+    me = () => jsonResponse({ name: 'oidc-alice', roles: ['uploader'], via: 'session' });
+    render(<App client={client()} />);
+    await screen.findByTestId('account-name');
+    await waitFor(() => expect(window.location.pathname + window.location.search).toBe('/albums?sort=year'));
+    expect(sessionStorage.getItem('dispotify.next')).toBeNull();
   });
 });

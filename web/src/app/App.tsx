@@ -3,7 +3,7 @@ import { useEffect, useRef } from 'react';
 import { BrowserRouter, NavLink, Navigate, Route, Routes, useLocation } from 'react-router-dom';
 import { t } from '../i18n';
 import { fetchMe, signOut } from '../lib/api';
-import { askOtherTabsForToken, loginPath, onSignOutElsewhere, safeNext, setAuth } from '../lib/auth';
+import { loginPath, onSignOutElsewhere, safeNext, setAuth, takeNext } from '../lib/auth';
 import { LoginPage } from '../features/auth/LoginPage';
 import { useAuth } from '../features/auth/useAuth';
 import { player } from '../features/player/store';
@@ -28,14 +28,21 @@ export function makeQueryClient(): QueryClient {
 
 // Who is signed in, once at start: GET /auth/me (404 auth_off: security is off, the UI works
 // without signing in; 401: the login page). When the node cannot say (down, 5xx), the UI goes on as
-// with security off: the first API call answering 401 then leads to the login page anyway.
+// with security off: the first API call answering 401 then leads to the login page anyway. Back
+// from the OIDC login (the node's callback lands on "/"), signed in: on to where the person was
+// going when they left for the issuer.
 export async function bootAuth(): Promise<void> {
-  askOtherTabsForToken();
   try {
     const me = await fetchMe();
     if (me === 'off') setAuth({ mode: 'off' });
-    else if (me) setAuth({ mode: 'user', name: me.name, roles: me.roles });
-    else setAuth({ mode: 'anon' });
+    else if (me) {
+      const next = takeNext();
+      if (next !== '/' && window.location.pathname === '/') {
+        window.history.replaceState(null, '', next);
+        window.dispatchEvent(new PopStateEvent('popstate'));
+      }
+      setAuth({ mode: 'user', name: me.name, roles: me.roles });
+    } else setAuth({ mode: 'anon' });
   } catch {
     setAuth({ mode: 'off' });
   }

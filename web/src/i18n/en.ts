@@ -124,6 +124,9 @@ export const en = {
     csrf: 'Sign in again to make changes in this tab.',
     signedOut: 'You are signed out.',
     signedIn: (name: string) => `Signed in as ${name}`,
+    or: 'or',
+    withProvider: (provider: string) => `Sign in with ${provider}`,
+    oidcFallback: 'single sign-on',
   },
   notFound: 'Page not found',
 };

@@ -125,6 +125,9 @@ export const es: Messages = {
     csrf: 'Inicia sesión de nuevo para hacer cambios en esta pestaña.',
     signedOut: 'Has cerrado la sesión.',
     signedIn: (name: string) => `Sesión de ${name}`,
+    or: 'o',
+    withProvider: (provider: string) => `Entrar con ${provider}`,
+    oidcFallback: 'inicio de sesión único',
   },
   notFound: 'Página no encontrada',
 };

@@ -1,9 +1,9 @@
 // The one API client: every request the UI makes goes through here. Same-origin only (paths, never
 // absolute URLs), cookies sent with 'same-origin'. With security on (docs/security.md) the session
-// is the HttpOnly cookie; a state-changing request also sends the CSRF token (lib/auth.ts says where
-// it is kept and why); a 401 anywhere goes to the login page, a 403 csrf too (sign in again).
-// The types follow docs/openapi.yaml.
-import { announceSignOut, csrfToken, loginPath, setAuth, setCsrfToken } from './auth';
+// is the HttpOnly cookie; a state-changing request also sends the CSRF token (read from the cookie
+// dispotify_csrf: lib/auth.ts says why); a 401 anywhere goes to the login page, a 403 csrf too
+// (sign in again). The types follow docs/openapi.yaml.
+import { announceSignOut, csrfToken, forgetCsrfToken, loginPath, setAuth, setCsrfCookie, type AuthConfig } from './auth';
 
 export interface Replica {
   node_id: number;
@@ -126,7 +126,7 @@ export type SignInReason = 'expired' | 'csrf';
 
 // The default: forget the user and go to the login page, keeping where they were to come back.
 let unauthorizedHandler: (reason: SignInReason) => void = (reason) => {
-  if (reason === 'csrf') setCsrfToken('', false);
+  if (reason === 'csrf') forgetCsrfToken();
   setAuth({ mode: 'anon', reason });
   if (typeof window !== 'undefined' && window.location.pathname !== '/login') {
     const here = window.location.pathname + window.location.search + window.location.hash;
@@ -216,8 +216,18 @@ export interface Me {
 }
 
 export interface Login extends Me {
-  csrf_token: string;
+  csrf_token: string; // kept in the cookie dispotify_csrf, where the UI reads it
   expires_ms: number;
+}
+
+// GET /auth/config (public): the sign-ins the node offers, for the login page. null when the node
+// cannot say (security off answers 404 auth_off; an older node has no such route): password only.
+export async function fetchAuthConfig(signal?: AbortSignal): Promise<AuthConfig | null> {
+  try {
+    return (await (await request('GET', '/auth/config', { signal, own401: true })).json()) as AuthConfig;
+  } catch {
+    return null;
+  }
 }
 
 // GET /auth/me: who is signed in; 'off' when the node runs without security (404 auth_off);
@@ -235,7 +245,7 @@ export async function fetchMe(signal?: AbortSignal): Promise<Me | 'off' | null> 
 export async function signIn(name: string, password: string): Promise<Login> {
   const res = await request('POST', '/auth/login', { body: { name, password }, own401: true });
   const login = (await res.json()) as Login;
-  setCsrfToken(login.csrf_token);
+  setCsrfCookie(login.csrf_token, login.expires_ms);
   setAuth({ mode: 'user', name: login.name, roles: login.roles });
   return login;
 }
@@ -248,7 +258,8 @@ export async function signOut(): Promise<void> {
   } catch {
     // already over, or the node is unreachable
   }
-  setCsrfToken('', false);
+  // The node clears the cookie too; this covers a node that could not be reached.
+  forgetCsrfToken();
   announceSignOut();
   setAuth({ mode: 'anon', reason: 'signed-out' });
 }

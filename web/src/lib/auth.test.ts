@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { jsonResponse } from '../test/fixtures';
 import { ApiError, deleteSong, fetchMe, getJson, signIn, signOut } from './api';
-import { can, csrfToken, getAuth, loginPath, safeNext, setAuth, setCsrfToken } from './auth';
+import { can, cookieValue, csrfToken, forgetCsrfToken, getAuth, loginPath, oidcLoginUrl, rememberNext, safeNext, setAuth, takeNext } from './auth';
 import { outcomeOf } from '../features/upload/manager';
 
 type Call = { url: string; init: RequestInit };
@@ -12,10 +12,15 @@ function header(init: RequestInit, name: string): string | undefined {
   return (init.headers as Record<string, string> | undefined)?.[name];
 }
 
+// What the browser does with the node's Set-Cookie (a fetch Response cannot carry one in jsdom).
+function nodeSetsCsrfCookie(token: string): void {
+  document.cookie = `dispotify_csrf=${token}; Path=/; SameSite=Strict`;
+}
+
 beforeEach(() => {
   calls = [];
   sessionStorage.clear();
-  setCsrfToken('', false);
+  forgetCsrfToken();
   setAuth({ mode: 'loading' });
   window.history.replaceState(null, '', '/');
   vi.stubGlobal(
@@ -31,14 +36,17 @@ afterEach(() => {
   vi.unstubAllGlobals();
 });
 
-const login = { name: 'ann', roles: ['uploader'], csrf_token: 'tok-123', expires_ms: 1 };
+const login = { name: 'ann', roles: ['uploader'], csrf_token: 'tok-123', expires_ms: Date.now() + 3_600_000 };
 
 describe('CSRF token', () => {
-  it('is kept from login in sessionStorage and sent on mutating calls only', async () => {
+  it('is kept from the password login in the cookie dispotify_csrf and sent on mutating calls only', async () => {
     answer = (url) => (url === '/auth/login' ? jsonResponse(login) : url.startsWith('/music/songs/') ? new Response(null, { status: 204 }) : jsonResponse({ items: [], next_after: '' }));
+    expect(csrfToken()).toBe('');
     await signIn('ann', 'secret-pw');
-    expect(sessionStorage.getItem('dispotify.csrf')).toBe('tok-123');
+    expect(cookieValue(document.cookie, 'dispotify_csrf')).toBe('tok-123');
     expect(csrfToken()).toBe('tok-123');
+    // Nothing of it is kept anywhere else.
+    expect(sessionStorage.length).toBe(0);
     expect(getAuth()).toEqual({ mode: 'user', name: 'ann', roles: ['uploader'] });
     // The login itself: JSON body, same-origin credentials.
     expect(calls[0].init.method).toBe('POST');
@@ -54,20 +62,35 @@ describe('CSRF token', () => {
     expect(header(calls[2].init, 'X-CSRF-Token')).toBe('tok-123');
   });
 
+  it('after the OIDC login (the cookie only: a redirect has no body), every change sends it', async () => {
+    nodeSetsCsrfCookie('from-oidc');
+    setAuth({ mode: 'user', name: 'oidc-alice', roles: ['uploader'] });
+    answer = () => new Response(null, { status: 204 });
+    await deleteSong('x.mp3');
+    expect(header(calls[0].init, 'X-CSRF-Token')).toBe('from-oidc');
+  });
+
+  it('without the cookie, no header (the node answers 403 csrf)', async () => {
+    setAuth({ mode: 'user', name: 'ann', roles: ['uploader'] });
+    answer = () => new Response(null, { status: 204 });
+    await deleteSong('x.mp3');
+    expect(header(calls[0].init, 'X-CSRF-Token')).toBeUndefined();
+  });
+
   it('is sent on logout, then forgotten', async () => {
-    setCsrfToken('tok-9', false);
+    nodeSetsCsrfCookie('tok-9');
     setAuth({ mode: 'user', name: 'ann', roles: ['listener'] });
     answer = () => new Response(null, { status: 204 });
     await signOut();
     expect(calls[0].url).toBe('/auth/logout');
     expect(header(calls[0].init, 'X-CSRF-Token')).toBe('tok-9');
     expect(csrfToken()).toBe('');
-    expect(sessionStorage.getItem('dispotify.csrf')).toBeNull();
+    expect(document.cookie).not.toContain('dispotify_csrf');
     expect(getAuth()).toEqual({ mode: 'anon', reason: 'signed-out' });
   });
 
   it('403 csrf: forgets the token and asks to sign in again, keeping the page', async () => {
-    setCsrfToken('stale', false);
+    nodeSetsCsrfCookie('stale');
     setAuth({ mode: 'user', name: 'ann', roles: ['admin'] });
     window.history.replaceState(null, '', '/albums/x?y=1');
     answer = () => jsonResponse({ error: { code: 'csrf', message: 'missing X-CSRF-Token' } }, 403);
@@ -155,6 +178,35 @@ describe('where to return after login', () => {
     expect(safeNext(null)).toBe('/');
     expect(loginPath('/songs', 'expired')).toBe('/login?next=%2Fsongs&reason=expired');
     expect(loginPath('/')).toBe('/login');
+  });
+});
+
+describe('cookies', () => {
+  it('finds a cookie by its exact name', () => {
+    expect(cookieValue('a=1; dispotify_csrf=abc; b=2', 'dispotify_csrf')).toBe('abc');
+    expect(cookieValue('dispotify_csrf=abc', 'dispotify_csrf')).toBe('abc');
+    expect(cookieValue('xdispotify_csrf=no; dispotify_csrf_old=no', 'dispotify_csrf')).toBe('');
+    expect(cookieValue('', 'dispotify_csrf')).toBe('');
+    expect(cookieValue('dispotify_csrf=a=b', 'dispotify_csrf')).toBe('a=b');
+  });
+});
+
+describe('the OIDC login', () => {
+  it('follows only a login URL of this origin, and only when enabled', () => {
+    expect(oidcLoginUrl({ password: true, oidc: { enabled: true, login_url: '/auth/oidc/login', name: 'id.example.com' } })).toBe('/auth/oidc/login');
+    expect(oidcLoginUrl({ password: true, oidc: { enabled: false, login_url: '/auth/oidc/login' } })).toBe('');
+    expect(oidcLoginUrl({ password: true, oidc: { enabled: true } })).toBe('');
+    expect(oidcLoginUrl({ password: true, oidc: { enabled: true, login_url: 'https://evil.example/' } })).toBe('');
+    expect(oidcLoginUrl({ password: true, oidc: { enabled: true, login_url: '//evil.example/' } })).toBe('');
+    expect(oidcLoginUrl(null)).toBe('');
+  });
+
+  it('keeps where the person was going for after the redirect, once', () => {
+    rememberNext('/albums/x?y=1');
+    expect(takeNext()).toBe('/albums/x?y=1');
+    expect(takeNext()).toBe('/');
+    rememberNext('//evil.example');
+    expect(takeNext()).toBe('/');
   });
 });
 

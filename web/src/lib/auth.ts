@@ -48,42 +48,53 @@ export function subscribeAuth(l: () => void): () => void {
 
 // ---- the CSRF token ------------------------------------------------------------------------
 //
-// Kept in sessionStorage, not in a cookie: a cookie would be sent by the browser with every request,
-// including one forged by another site, which is exactly what the token must not be; it has to be
-// something only our own script can read and add as a header. Not in localStorage either: that
-// outlives the browser session and is shared by every tab forever, while sessionStorage survives a
-// reload of this tab and goes with it. (Script-readable storage is readable by an XSS too, but an
-// XSS can already make same-origin requests with the cookie; the token defends against other
-// origins, and the CSP keeps out foreign script.)
-//
-// A tab opened later (a link opened in a new tab) starts with an empty sessionStorage. It asks the
-// other open tabs of this origin for the token over a BroadcastChannel; a tab that signs in tells the
-// others the new one. If no tab has it (all were closed, the session cookie lived on), the first
-// state-changing request answers 403 csrf, and the UI asks the person to sign in again (the login
-// page with a note): a new session and a new token, with no silent retry of the refused request.
-const KEY = 'dispotify.csrf';
-let memoryToken = ''; // when sessionStorage is unavailable (privacy modes): this page's lifetime
+// Kept in the cookie dispotify_csrf (Path=/, SameSite=Strict, not HttpOnly), whichever way the
+// person signed in: the OIDC login ends in a redirect from the issuer, which has no body to carry
+// it, so the node's callback sets that cookie; after a password login the UI writes the token of
+// the answer's body there itself (setCsrfCookie), so the cookie is the one place for both. Script of this
+// origin reads it and sends it back as X-CSRF-Token; a page of another origin can make the browser
+// send the cookie along with a forged request but cannot read it, and the node checks the header,
+// not the cookie. Every tab of the origin sees the same cookie, so a tab opened later has the token
+// too, and it lives exactly as long as the session (same Max-Age; sign-out clears both).
+// (Script-readable means readable by an XSS too, but an XSS can already make same-origin requests
+// with the session; the token defends against other origins, and the CSP keeps out foreign script.)
+export const CSRF_COOKIE = 'dispotify_csrf';
+
+// The value of cookie `name` in a Cookie header or document.cookie ("" when absent).
+export function cookieValue(cookies: string, name: string): string {
+  for (const part of cookies.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return '';
+}
 
 export function csrfToken(): string {
-  try {
-    return sessionStorage.getItem(KEY) ?? memoryToken;
-  } catch {
-    return memoryToken;
-  }
+  if (typeof document === 'undefined') return '';
+  return cookieValue(document.cookie, CSRF_COOKIE);
 }
 
-export function setCsrfToken(token: string, share = true): void {
-  memoryToken = token;
-  try {
-    if (token) sessionStorage.setItem(KEY, token);
-    else sessionStorage.removeItem(KEY);
-  } catch {
-    // keep it in memory only
-  }
-  if (share && token) channel()?.postMessage({ type: 'csrf', token });
+// After a password login: the token of the answer, for as long as the session lives (Secure when
+// the page is, as the node's own cookies are then).
+export function setCsrfCookie(token: string, expiresMs: number): void {
+  if (typeof document === 'undefined' || !/^[A-Za-z0-9_=-]+$/.test(token)) return;
+  const maxAge = Math.max(0, Math.floor((expiresMs - Date.now()) / 1000));
+  const secure = typeof location !== 'undefined' && location.protocol === 'https:' ? '; Secure' : '';
+  document.cookie = `${CSRF_COOKIE}=${token}; Path=/; SameSite=Strict; Max-Age=${maxAge}${secure}`;
 }
 
-type Message = { type: 'csrf'; token: string } | { type: 'csrf?' } | { type: 'signed-out' };
+// After a 403 csrf: the token held is not the session's (a session replaced in another tab, or a
+// cookie left from an ended one); signing in again sets a new one.
+export function forgetCsrfToken(): void {
+  if (typeof document === 'undefined') return;
+  document.cookie = `${CSRF_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict`;
+}
+
+// ---- other tabs ----------------------------------------------------------------------------
+//
+// A sign-out in one tab signs the others out too (the session is shared through the cookie).
+type Message = { type: 'signed-out' };
 let bc: BroadcastChannel | null | undefined;
 let onSignedOutElsewhere: () => void = () => {};
 
@@ -92,18 +103,10 @@ function channel(): BroadcastChannel | null {
   bc = typeof BroadcastChannel === 'undefined' ? null : new BroadcastChannel('dispotify-auth');
   if (bc) {
     bc.onmessage = (e: MessageEvent<Message>) => {
-      const m = e.data;
-      if (m.type === 'csrf' && typeof m.token === 'string') setCsrfToken(m.token, false);
-      else if (m.type === 'csrf?' && csrfToken()) bc?.postMessage({ type: 'csrf', token: csrfToken() });
-      else if (m.type === 'signed-out') onSignedOutElsewhere();
+      if (e.data?.type === 'signed-out') onSignedOutElsewhere();
     };
   }
   return bc;
-}
-
-// A new tab without the token asks the others for it.
-export function askOtherTabsForToken(): void {
-  if (!csrfToken()) channel()?.postMessage({ type: 'csrf?' });
 }
 
 export function announceSignOut(): void {
@@ -113,6 +116,43 @@ export function announceSignOut(): void {
 export function onSignOutElsewhere(fn: () => void): void {
   onSignedOutElsewhere = fn;
   channel();
+}
+
+// ---- the OIDC login ------------------------------------------------------------------------
+//
+// The node's callback always lands on "/": where the person was going waits here meanwhile (this
+// tab only), and is taken once when the app starts signed in.
+const NEXT_KEY = 'dispotify.next';
+
+export function rememberNext(next: string): void {
+  try {
+    if (safeNext(next) !== '/') sessionStorage.setItem(NEXT_KEY, safeNext(next));
+    else sessionStorage.removeItem(NEXT_KEY);
+  } catch {
+    // no sessionStorage: the person lands on the home page
+  }
+}
+
+export function takeNext(): string {
+  try {
+    const next = sessionStorage.getItem(NEXT_KEY);
+    sessionStorage.removeItem(NEXT_KEY);
+    return safeNext(next);
+  } catch {
+    return '/';
+  }
+}
+
+// The sign-ins a node offers (GET /auth/config). Only a path of this origin is followed.
+export interface AuthConfig {
+  password: boolean;
+  oidc: { enabled: boolean; login_url?: string; name?: string };
+}
+
+export function oidcLoginUrl(config: AuthConfig | null | undefined): string {
+  const url = config?.oidc?.enabled ? config.oidc.login_url : undefined;
+  if (!url || !url.startsWith('/') || url.startsWith('//') || url.startsWith('/\\')) return '';
+  return url;
 }
 
 // ---- where to go back to after the login page ----------------------------------------------

@@ -1,8 +1,9 @@
+import { useQuery } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { useNavigate, useSearchParams } from 'react-router-dom';
 import { t } from '../../i18n';
-import { ApiError, signIn } from '../../lib/api';
-import { safeNext } from '../../lib/auth';
+import { ApiError, fetchAuthConfig, signIn } from '../../lib/api';
+import { oidcLoginUrl, rememberNext, safeNext, takeNext } from '../../lib/auth';
 
 function reasonText(reason: string | null): string {
   if (reason === 'expired') return t.login.expired;
@@ -21,7 +22,9 @@ function errorText(e: unknown): string {
 }
 
 // The login page (security on, nobody signed in). After signing in, back to where the person was
-// (?next=, a path of this origin only).
+// (?next=, a path of this origin only). With the node's OIDC login configured (GET /auth/config),
+// also "Sign in with <issuer>": a plain link (a full page load) to the node's /auth/oidc/login,
+// which goes to the issuer and comes back signed in.
 export function LoginPage() {
   const [params] = useSearchParams();
   const navigate = useNavigate();
@@ -30,6 +33,8 @@ export function LoginPage() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState('');
   const note = reasonText(params.get('reason'));
+  const config = useQuery({ queryKey: ['auth-config'], queryFn: ({ signal }) => fetchAuthConfig(signal), staleTime: Infinity, retry: false });
+  const oidcUrl = oidcLoginUrl(config.data);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -37,6 +42,7 @@ export function LoginPage() {
     setError('');
     try {
       await signIn(name.trim(), password);
+      takeNext(); // an OIDC login started and abandoned earlier does not redirect a later start
       navigate(safeNext(params.get('next')), { replace: true });
     } catch (err) {
       setError(errorText(err));
@@ -61,6 +67,14 @@ export function LoginPage() {
         </label>
         {error && <p className="error" role="alert" data-testid="login-error">{error}</p>}
         <button type="submit" className="primary" disabled={busy} data-testid="login-submit">{busy ? t.login.busy : t.login.submit}</button>
+        {oidcUrl && (
+          <>
+            <p className="login-or muted" aria-hidden="true">{t.login.or}</p>
+            <a className="button-link" href={oidcUrl} data-testid="login-oidc" onClick={() => rememberNext(params.get('next') ?? '/')}>
+              {t.login.withProvider(config.data?.oidc.name || t.login.oidcFallback)}
+            </a>
+          </>
+        )}
       </form>
     </main>
   );
