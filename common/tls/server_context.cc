@@ -39,6 +39,17 @@ Result<SharedSslCtx> NewServerContext(const std::string& cert_pem, const std::st
   // bytes). Buffers are kept between records (no SSL_MODE_RELEASE_BUFFERS): ~34 KiB per connection
   // against an allocation per record on the streaming path.
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // Mozilla's "intermediate" choice: AEAD suites with forward secrecy only, AES-128-GCM first (on
+  // this machine `openssl speed` gives 6.0 GB/s against 5.2 for AES-256-GCM: the stream path
+  // encrypts every byte), ChaCha20 for clients without AES instructions.
+  if (SSL_CTX_set_ciphersuites(
+          ctx.get(), "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256") != 1)
+    return SslError("setting the TLS 1.3 suites");
+  if (SSL_CTX_set_cipher_list(
+          ctx.get(),
+          "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+          "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") != 1)
+    return SslError("setting the TLS 1.2 suites");
   if (SSL_CTX_use_certificate(ctx.get(), chain->front().get()) != 1) return SslError("using the certificate");
   for (size_t i = 1; i < chain->size(); ++i) {
     if (SSL_CTX_add1_chain_cert(ctx.get(), (*chain)[i].get()) != 1)

@@ -13,7 +13,8 @@
 // connections accepted afterwards: each SSL object holds a reference to the context it was made
 // from, so a connection already open keeps its handshake's certificate until it closes.
 //
-// Protocol: TLS 1.2 minimum (1.3 whenever the client has it), the server's cipher preference, no
+// Protocol: TLS 1.2 minimum (1.3 whenever the client has it), AEAD suites with forward secrecy only
+// in the server's order (AES-128-GCM first), no
 // renegotiation, kernel TLS offload requested (SSL_OP_ENABLE_KTLS: used only when the kernel has
 // the `tls` module and the cipher suits it; otherwise OpenSSL encrypts in user space).
 

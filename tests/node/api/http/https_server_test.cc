@@ -159,6 +159,7 @@ TEST_F(HttpsServerTest, HandshakeThenRequestsOnOneKeepAliveConnection) {
   auto conn = Connect();
   ASSERT_NE(conn, nullptr);
   EXPECT_EQ(SSL_version(conn->ssl()), TLS1_3_VERSION);  // preferred when both ends have it
+  EXPECT_STREQ(SSL_get_cipher_name(conn->ssl()), "TLS_AES_128_GCM_SHA256");  // the server's first choice
   EXPECT_EQ(conn->PeerSerial(), serial_);
   for (int i = 0; i < 3; ++i) {
     auto r = Call(*conn, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -192,6 +193,7 @@ TEST_F(HttpsServerTest, TlsOneTwoIsTheFloor) {
   TlsTestClient ok(server_->port(), v12.get());
   ASSERT_TRUE(ok.connected()) << ok.error().ToString();
   EXPECT_EQ(SSL_version(ok.ssl()), TLS1_2_VERSION);
+  EXPECT_STREQ(SSL_get_cipher_name(ok.ssl()), "ECDHE-ECDSA-AES128-GCM-SHA256");  // forward secrecy, AEAD
   EXPECT_EQ(Call(ok, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")->status, 200);
 }
 
