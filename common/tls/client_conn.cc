@@ -11,7 +11,6 @@
 
 #include <cerrno>
 #include <climits>
-#include <cstring>
 
 #include "common/tls/pki.h"
 
@@ -26,7 +25,9 @@ std::string SslErrorText(int ssl_error) {
     ERR_error_string_n(e, buf, sizeof(buf));
     return buf;
   }
-  if (ssl_error == SSL_ERROR_SYSCALL) return errno != 0 ? std::strerror(errno) : "connection closed";
+  if (ssl_error == SSL_ERROR_SYSCALL) {
+    return errno != 0 ? Status::FromErrno(errno, "socket").message() : std::string("connection closed");
+  }
   return "TLS error " + std::to_string(ssl_error);
 }
 
