@@ -3,7 +3,7 @@
 // that move when a 4th and a 5th node join. Prints one line per figure; asserts nothing.
 //
 //   dispotify-dataplane-bench [--total-mib 1024] [--file-mib 16] [--rebalance-files 300]
-//                             [--only rebalance,repair,encryption] [--enc-file-mib 64] [--enc-files 2]
+//                             [--only rebalance,repair,encryption,https] [--enc-file-mib 64] [--enc-files 2]
 //                             [--enc-seconds 5]
 //                             [--repair-bytes-per-s N]   (the nodes' repair throttle; 0 = none)
 //
@@ -22,7 +22,10 @@
 // line is the mean ratio of the stream cases:
 //   encryption: stream_ratio=<on/off> upload_ratio=<on/off>
 //
-//   --only rebalance,repair,encryption (default: all three)
+// HTTPS: the same files and cases on four one-node clusters in one run: plain HTTP, HTTPS (TLS on
+// the REST port), encryption at rest, both; MB/s of each and its ratio to plain (HttpsFigure).
+//
+//   --only rebalance,repair,encryption,https (default: the first three; https only when named)
 
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
@@ -44,6 +47,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/tls/client_conn.h"
+#include "common/tls/file_watch.h"
 #include "dispotify/v1/cluster.grpc.pb.h"
 #include "e2e/cluster_harness.h"
 #include "e2e/files_client.h"
@@ -222,10 +227,12 @@ void RebalanceFigure(const Options& o) {
 
 // --- encryption at rest -----------------------------------------------------------------------
 
-// One keep-alive HTTP/1.1 connection to 127.0.0.1:port; just enough client for the figures.
+// One keep-alive HTTP/1.1 connection to 127.0.0.1:port, plaintext or (with `tls`) HTTPS through
+// OpenSSL (common/tls/client_conn.h: the same library and record handling as any HTTPS client);
+// just enough client for the figures.
 class HttpConn {
  public:
-  explicit HttpConn(int port) : port_(port), buf_(1 << 20) {}
+  explicit HttpConn(int port, SSL_CTX* tls = nullptr) : port_(port), tls_(tls), buf_(1 << 20) {}
   ~HttpConn() { Close(); }
   HttpConn(const HttpConn&) = delete;
   HttpConn& operator=(const HttpConn&) = delete;
@@ -233,22 +240,28 @@ class HttpConn {
   // Sends `head` (and `body`), reads the answer; returns the status and the body's size (the body
   // itself is discarded), nullopt on a broken connection.
   std::optional<std::pair<int, uint64_t>> Call(const std::string& head, std::string_view body = {}) {
-    if (fd_ < 0 && !Connect()) return std::nullopt;
+    if (!connected() && !Connect()) return std::nullopt;
     if (!SendAll(head) || !SendAll(body)) return Fail();
-    std::string h;
-    while (h.find("\r\n\r\n") == std::string::npos) {
-      ssize_t n = ::recv(fd_, buf_.data(), 1, 0);  // byte by byte: the head is small
+    size_t have = 0;
+    size_t end = std::string_view::npos;
+    while (end == std::string_view::npos) {
+      if (have == buf_.size()) return Fail();
+      ssize_t n = Recv(buf_.data() + have, buf_.size() - have);
       if (n <= 0) return Fail();
-      h.push_back(buf_[0]);
+      have += static_cast<size_t>(n);
+      end = std::string_view(buf_.data(), have).find("\r\n\r\n");
     }
+    const std::string h(buf_.data(), end + 4);
     const int status = std::atoi(h.c_str() + 9);
     uint64_t length = 0;
     for (const char* key : {"Content-Length: ", "content-length: "}) {
       auto at = h.find(key);
       if (at != std::string::npos) length = std::strtoull(h.c_str() + at + std::strlen(key), nullptr, 10);
     }
-    for (uint64_t left = length; left > 0;) {
-      ssize_t n = ::recv(fd_, buf_.data(), std::min<uint64_t>(left, buf_.size()), 0);
+    const uint64_t early = have - h.size();  // body bytes that came with the head
+    if (early > length) return Fail();       // no pipelining here: more than the body is a bug
+    for (uint64_t left = length - early; left > 0;) {
+      ssize_t n = Recv(buf_.data(), std::min<uint64_t>(left, buf_.size()));
       if (n <= 0) return Fail();
       left -= static_cast<uint64_t>(n);
     }
@@ -256,7 +269,15 @@ class HttpConn {
   }
 
  private:
+  bool connected() const { return fd_ >= 0 || tls_conn_ != nullptr; }
   bool Connect() {
+    if (tls_ != nullptr) {
+      auto conn = dispotify::tls::TlsClientConn::Connect("127.0.0.1", static_cast<uint16_t>(port_), tls_,
+                                                         "127.0.0.1", std::chrono::seconds(60));
+      if (!conn.ok()) return false;
+      tls_conn_ = std::move(conn).value();
+      return true;
+    }
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -270,7 +291,15 @@ class HttpConn {
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     return true;
   }
+  ssize_t Recv(char* buf, size_t n) {
+    if (tls_conn_) {
+      auto got = tls_conn_->Read(buf, n);
+      return got.ok() ? static_cast<ssize_t>(*got) : -1;
+    }
+    return ::recv(fd_, buf, n, 0);
+  }
   bool SendAll(std::string_view data) {
+    if (tls_conn_) return data.empty() || tls_conn_->WriteAll(data).ok();
     while (!data.empty()) {
       ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
       if (n <= 0) return false;
@@ -283,12 +312,15 @@ class HttpConn {
     return std::nullopt;
   }
   void Close() {
+    tls_conn_.reset();
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
 
   int port_;
+  SSL_CTX* tls_;
   int fd_ = -1;
+  std::unique_ptr<dispotify::tls::TlsClientConn> tls_conn_;
   std::vector<char> buf_;
 };
 
@@ -308,7 +340,7 @@ std::string NoisyMp3(uint64_t bytes, uint64_t seed) {
 // Streams `ids` (each `size` bytes) from `port` with `clients` connections for `seconds`: whole
 // files, or 1 MiB ranges at random offsets. Returns MB/s of bodies.
 double StreamMBps(int port, const std::vector<std::string>& ids, uint64_t size, int clients, bool ranges,
-                  double seconds) {
+                  double seconds, SSL_CTX* tls = nullptr) {
   constexpr uint64_t kRange = 1 << 20;
   std::atomic<uint64_t> bytes{0};
   std::atomic<bool> failed{false};
@@ -318,7 +350,7 @@ double StreamMBps(int port, const std::vector<std::string>& ids, uint64_t size, 
   std::vector<std::thread> threads;
   for (int t = 0; t < clients; ++t) {
     threads.emplace_back([&, t] {
-      HttpConn conn(port);
+      HttpConn conn(port, tls);
       std::mt19937_64 rng(static_cast<uint64_t>(t) + 1);
       for (uint64_t i = 0; Clock::now() < end; ++i) {
         const std::string& id = ids[(i + static_cast<uint64_t>(t)) % ids.size()];
@@ -341,6 +373,28 @@ double StreamMBps(int port, const std::vector<std::string>& ids, uint64_t size, 
   for (auto& th : threads) th.join();
   if (failed) Die("a stream request failed");
   return static_cast<double>(bytes.load()) / 1e6 / Seconds(Clock::now() - start);
+}
+
+// Uploads `contents` as `ids` through one keep-alive connection; MB/s of bodies.
+double UploadMBps(int port, SSL_CTX* tls, const std::vector<std::string>& ids,
+                  const std::vector<std::string>& contents, const std::string& what) {
+  HttpConn conn(port, tls);
+  uint64_t bytes = 0;
+  const auto start = Clock::now();
+  for (size_t f = 0; f < ids.size(); ++f) {
+    const std::string head = "POST /music/upload?filename=" + ids[f] +
+                             " HTTP/1.1\r\nHost: bench\r\nContent-Type: audio/mpeg\r\nContent-Length: " +
+                             std::to_string(contents[f].size()) + "\r\n\r\n";
+    std::optional<std::pair<int, uint64_t>> r;
+    for (int attempt = 0; attempt < 100; ++attempt) {  // 503 until the node is ready
+      r = conn.Call(head, contents[f]);
+      if (r && r->first != 503) break;
+      std::this_thread::sleep_for(200ms);
+    }
+    if (!r || r->first != 201) Die("upload to the " + what + " node failed");
+    bytes += contents[f].size();
+  }
+  return static_cast<double>(bytes) / 1e6 / Seconds(Clock::now() - start);
 }
 
 void EncryptionFigure(const Options& o) {
@@ -374,21 +428,7 @@ void EncryptionFigure(const Options& o) {
   }
   const uint64_t size = contents[0].size();
   for (Side& side : sides) {
-    HttpConn conn(side.port);
-    const auto start = Clock::now();
-    for (size_t f = 0; f < ids.size(); ++f) {
-      const std::string head = "POST /music/upload?filename=" + ids[f] +
-                               " HTTP/1.1\r\nHost: bench\r\nContent-Type: audio/mpeg\r\nContent-Length: " +
-                               std::to_string(contents[f].size()) + "\r\n\r\n";
-      std::optional<std::pair<int, uint64_t>> r;
-      for (int attempt = 0; attempt < 100; ++attempt) {  // 503 until the node is ready
-        r = conn.Call(head, contents[f]);
-        if (r && r->first != 503) break;
-        std::this_thread::sleep_for(200ms);
-      }
-      if (!r || r->first != 201) Die(std::string("upload to the encryption-") + side.name + " node failed");
-    }
-    side.upload_mbps = static_cast<double>(size * ids.size()) / 1e6 / Seconds(Clock::now() - start);
+    side.upload_mbps = UploadMBps(side.port, nullptr, ids, contents, std::string("encryption-") + side.name);
   }
   std::printf("encryption upload: files=%zu file_mib=%lu R=1 off_MBps=%.1f on_MBps=%.1f ratio=%.3f\n",
               ids.size(), static_cast<unsigned long>(o.enc_file_mib), sides[0].upload_mbps,
@@ -409,6 +449,88 @@ void EncryptionFigure(const Options& o) {
   }
   std::printf("encryption: stream_ratio=%.3f upload_ratio=%.3f\n", ratio_sum / cases,
               sides[1].upload_mbps / sides[0].upload_mbps);
+}
+
+// --- HTTPS (TLS on the REST port) and encryption at rest, in one run --------------------------
+
+// Four one-node clusters side by side: plain HTTP, HTTPS, plain HTTP with encryption at rest,
+// HTTPS with encryption at rest (auth off on all four: the figure is the data path's). The same
+// files are uploaded to each, then streamed like the encryption figure, the four sides measured
+// one after the other within each case. HTTPS clients are OpenSSL (TLS 1.3 with AES-128-GCM, the
+// server's first choice) on the same machine, so the client's decryption shares the cores with the
+// server's encryption; a remote client would leave the server more CPU.
+//   https upload: <side> MBps=... ratio=<side/plain>
+//   https stream: full|range_1MiB clients=N plain=... tls=... (ratio) enc=... (ratio) tls+enc=... (ratio)
+void HttpsFigure(const Options& o) {
+  struct Side {
+    const char* name;
+    bool tls;
+    bool enc;
+    std::unique_ptr<Cluster> cluster;
+    int port = 0;
+    dispotify::tls::SharedSslCtx client;
+    double upload_mbps = 0;
+  };
+  Side sides[4] = {
+      {"plain", false, false}, {"tls", true, false}, {"enc", false, true}, {"tls+enc", true, true}};
+  for (Side& side : sides) {
+    side.cluster = std::make_unique<Cluster>(
+        1, std::string("bench-https-") + (side.tls ? "tls" : "plain") + (side.enc ? "-enc" : ""));
+    std::vector<std::string> flags = {
+        "--replication-factor", "1", "--scrub-interval-s", "0", "--log-level", "warning", "--auth", "false"};
+    if (side.enc) {
+      const std::string keyring = side.cluster->base_dir() + "/keyring";
+      dispotify::e2e::WriteKeyringFile(keyring, {"bench-1"});
+      side.cluster->spec(1).keyring_file = keyring;
+    }
+    if (side.tls) {
+      auto [cert, key] = side.cluster->IssueCertificate(1, "https");
+      flags.insert(flags.end(), {"--http-tls-cert-file", cert, "--http-tls-key-file", key});
+      auto ca = dispotify::tls::ReadSmallFile(side.cluster->TlsCaPath());
+      if (!ca.ok()) Die(ca.status().ToString());
+      auto ctx = dispotify::tls::NewClientContext(*ca);
+      if (!ctx.ok()) Die(ctx.status().ToString());
+      side.client = std::move(ctx).value();
+    }
+    side.cluster->SetCommonFlags(flags);
+    side.cluster->StartAll();
+    if (side.cluster->WaitLeader() == 0) Die("no leader");
+    side.port = side.cluster->spec(1).http_port;
+  }
+  std::vector<std::string> ids;
+  std::vector<std::string> contents;
+  for (int f = 0; f < o.enc_files; ++f) {
+    ids.push_back("https-" + std::to_string(f) + ".mp3");
+    contents.push_back(NoisyMp3(o.enc_file_mib << 20, static_cast<uint64_t>(f) + 1));
+  }
+  const uint64_t size = contents[0].size();
+  // A small upload first on each side: the first one pays for cold caches (the tagger binary, the
+  // catalog's pages), which would count against whichever side goes first.
+  for (Side& side : sides) {
+    UploadMBps(side.port, side.client.get(), {"warm-up.mp3"}, {NoisyMp3(1 << 20, 99)},
+               std::string("https-") + side.name);
+  }
+  for (Side& side : sides) {
+    side.upload_mbps =
+        UploadMBps(side.port, side.client.get(), ids, contents, std::string("https-") + side.name);
+  }
+  for (const Side& side : sides) {
+    std::printf("https upload: %s files=%zu file_mib=%lu R=1 MBps=%.1f ratio=%.3f\n", side.name, ids.size(),
+                static_cast<unsigned long>(o.enc_file_mib), side.upload_mbps,
+                side.upload_mbps / sides[0].upload_mbps);
+  }
+  for (Side& side : sides) StreamMBps(side.port, ids, size, 1, false, 1.0, side.client.get());  // warm-up
+  for (bool ranges : {false, true}) {
+    for (int clients : {1, 4}) {
+      double mbps[4];
+      for (int i = 0; i < 4; ++i)
+        mbps[i] = StreamMBps(sides[i].port, ids, size, clients, ranges, o.enc_seconds, sides[i].client.get());
+      std::printf(
+          "https stream: %s clients=%d plain=%.1f tls=%.1f (%.3f) enc=%.1f (%.3f) tls+enc=%.1f (%.3f)\n",
+          ranges ? "range_1MiB" : "full", clients, mbps[0], mbps[1], mbps[1] / mbps[0], mbps[2],
+          mbps[2] / mbps[0], mbps[3], mbps[3] / mbps[0]);
+    }
+  }
 }
 
 }  // namespace
@@ -444,5 +566,6 @@ int main(int argc, char** argv) {
   if (wanted("rebalance")) RebalanceFigure(o);
   if (wanted("repair")) RepairFigure(o);
   if (wanted("encryption")) EncryptionFigure(o);
+  if (wanted("https")) HttpsFigure(o);
   return 0;
 }

@@ -35,6 +35,7 @@ Status CheckFileIds(const std::vector<std::string>& ids) {
 
 enum class Opt : uint8_t {
   kEndpoints,
+  kCaFile,
   kToken,
   kTimeout,
   kJson,
@@ -58,6 +59,7 @@ struct OptSpec {
 constexpr OptSpec kOptions[] = {
     {"--endpoints", "-e", Opt::kEndpoints, true},
     {"--token", "", Opt::kToken, true},
+    {"--ca-file", "", Opt::kCaFile, true},
     {"--timeout", "-t", Opt::kTimeout, true},
     {"--json", "", Opt::kJson, false},
     {"--limit", "-n", Opt::kLimit, true},
@@ -119,6 +121,7 @@ Result<Invocation> ParseArgs(const std::vector<std::string>& args, const Environ
   Invocation inv;
   std::optional<std::string> endpoints;
   std::optional<std::string> token;
+  std::optional<std::string> ca_file;
   bool help = false;
   bool saw_limit = false;
   std::vector<std::string> words;
@@ -159,6 +162,7 @@ Result<Invocation> ParseArgs(const std::vector<std::string>& args, const Environ
     switch (spec->opt) {
       case Opt::kEndpoints: endpoints = value; break;
       case Opt::kToken: token = value; break;
+      case Opt::kCaFile: ca_file = value; break;
       case Opt::kTimeout: {
         auto t = ParseTimeout(value);
         if (!t.ok()) return t.status();
@@ -197,6 +201,7 @@ Result<Invocation> ParseArgs(const std::vector<std::string>& args, const Environ
   if (!eps.ok()) return eps.status();
   inv.endpoints = std::move(eps).value();
   inv.token = token ? *token : env.token;
+  inv.ca_file = ca_file ? *ca_file : env.ca_file;
   inv.token_file = env.token_file;
 
   if (help || words.empty() || words[0] == "help") {
@@ -334,6 +339,8 @@ Options:
                             (default: $DISPOTIFY_ENDPOINTS, else http://127.0.0.1:8081)
       --token T             bearer token sent on every call (default: $DISPOTIFY_TOKEN, else the
                             token `login` stored)
+      --ca-file FILE        https:// endpoints: also trust the CA(s) in this PEM file (a private
+                            CA; default: $DISPOTIFY_CA_FILE, else the system's roots only)
   -t, --timeout S           seconds to keep retrying (and to wait on a silent connection); default 30
       --json                print the server's JSON instead of tables
       --stale               search, ls, stream: let the node answer from its own copy of the

@@ -1,7 +1,7 @@
 #pragma once
 // The command line of dispotifyctl: global options, one command, its operands and options.
 //
-//   dispotifyctl [--endpoints URL,URL...] [--token T] [--timeout S] [--json] COMMAND [ARGS...]
+//   dispotifyctl [--endpoints URL,URL...] [--token T] [--ca-file F] [--timeout S] [--json] COMMAND [ARGS...]
 //
 // The file ids of `stream` and `rm` are checked with the server's rule (common/file_id.h) so that
 // a typo gets a clear message and nothing odd ever lands in a URL path.
@@ -48,6 +48,7 @@ struct Environment {
   std::string endpoints;
   std::string token;
   std::string token_file;  // where `login` stores its token (token_store.h); "" = nowhere
+  std::string ca_file;     // $DISPOTIFY_CA_FILE
 };
 
 struct Invocation {
@@ -55,6 +56,7 @@ struct Invocation {
   std::vector<std::string> endpoints;  // base URLs without a trailing '/', in failover order
   std::string token;                   // bearer token sent on every call; empty: the stored one
   std::string token_file;              // the stored token's file (login writes it)
+  std::string ca_file;                 // extra trusted CAs for https:// endpoints; "": none
   bool password_stdin = false;         // login: read the password from stdin, not the terminal
   std::chrono::milliseconds timeout = kDefaultTimeout;
   bool json = false;

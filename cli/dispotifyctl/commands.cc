@@ -133,6 +133,7 @@ class StaleNote {
 
 ClientOptions Options(const Invocation& inv, Console& c) {
   ClientOptions o{inv.endpoints, inv.token, inv.timeout};
+  o.ca_file = inv.ca_file;
   o.on_retry = [&c](const std::string& note) {
     c.err << (c.err_is_tty ? "\r\x1b[K" : "") << "note: " << note << "\n" << std::flush;
   };

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
     const char* v = std::getenv(name);  // NOLINT(concurrency-mt-unsafe)
     return v == nullptr ? "" : v;
   };
+  env.ca_file = var("DISPOTIFY_CA_FILE");
   env.token_file = TokenFilePath(var("DISPOTIFY_TOKEN_FILE"), var("XDG_CONFIG_HOME"), var("HOME"));
   auto inv = ParseArgs(std::vector<std::string>(argv + 1, argv + argc), env);
   if (!inv.ok()) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/ssl/context.hpp>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -310,6 +311,12 @@ struct Client::Impl {
     http::client::http_client_config config;
     config.set_timeout(options.timeout);
     config.set_chunksize(kChunkBytes);
+    if (!options.ca_file.empty()) {
+      // Called once per connection's context, after cpprestsdk loaded the system's roots. A file
+      // that cannot be read fails the request with the reason (a transport error).
+      config.set_ssl_context_callback(
+          [ca = options.ca_file](boost::asio::ssl::context& ctx) { ctx.load_verify_file(ca); });
+    }
     for (const auto& endpoint : options.endpoints) {
       try {
         clients.push_back(std::make_unique<http::client::http_client>(endpoint, config));

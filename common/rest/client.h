@@ -42,6 +42,10 @@ struct ClientOptions {
   // How many times at most to go round the endpoints (0: until `timeout`). 1 sends one request per
   // endpoint and never waits, for a caller that has its own retry loop (the operator).
   int max_rounds = 0;
+  // https:// endpoints: a PEM file of the CA(s) that signed the nodes' certificates, trusted on top
+  // of the system's roots (a private CA such as dispotify-pki's). "": the system's roots only. The
+  // certificate must name the endpoint's host (DNS or IP SAN) either way.
+  std::string ca_file;
 };
 
 struct HttpReply {

@@ -25,13 +25,14 @@ Result<std::pair<std::string, std::string>> SplitUrl(std::string_view url) {
   return std::make_pair(std::string(url.substr(0, host_start)) + std::string(authority), std::move(target));
 }
 
-Status Probe(std::string_view url, std::chrono::milliseconds timeout) {
+Status Probe(std::string_view url, std::chrono::milliseconds timeout, const std::string& ca_file) {
   auto parts = SplitUrl(url);
   if (!parts.ok()) return parts.status();
   ClientOptions options;
   options.endpoints = {parts->first};
   options.timeout = timeout;
   options.max_rounds = 1;  // one request: the engine retries, not us
+  options.ca_file = ca_file;
   Client client(std::move(options));
   auto reply = client.Call("GET", parts->second);
   if (!reply.ok()) {
@@ -50,8 +51,10 @@ Status Probe(std::string_view url, std::chrono::milliseconds timeout) {
 }
 
 int RunProbeCommand(std::string_view program, const std::vector<std::string>& args) {
-  const std::string usage = "usage: " + std::string(program) + " probe URL [--timeout-ms N]\n";
+  const std::string usage =
+      "usage: " + std::string(program) + " probe URL [--timeout-ms N] [--ca-file FILE]\n";
   std::string url;
+  std::string ca_file;
   auto timeout = kDefaultProbeTimeout;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -69,6 +72,17 @@ int RunProbeCommand(std::string_view program, const std::vector<std::string>& ar
         return 2;
       }
       timeout = std::chrono::milliseconds(ms);
+    } else if (arg == "--ca-file" || arg.rfind("--ca-file=", 0) == 0) {
+      // An https URL of a node whose certificate comes from a private CA (http_tls_cert_file).
+      if (arg.size() > std::string_view("--ca-file").size()) {
+        ca_file = arg.substr(arg.find('=') + 1);
+      } else if (i + 1 < args.size()) {
+        ca_file = args[++i];
+      }
+      if (ca_file.empty()) {
+        std::cerr << program << " probe: --ca-file needs a file\n" << usage;
+        return 2;
+      }
     } else if (arg == "-h" || arg == "--help") {
       std::cout << usage;
       return 0;
@@ -87,7 +101,7 @@ int RunProbeCommand(std::string_view program, const std::vector<std::string>& ar
     std::cerr << program << " probe: " << parts.status().message() << "\n";
     return 2;
   }
-  if (Status s = Probe(url, timeout); !s.ok()) {
+  if (Status s = Probe(url, timeout, ca_file); !s.ok()) {
     std::cerr << program << " probe: " << s.message() << "\n";
     return 1;
   }

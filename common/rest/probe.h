@@ -25,11 +25,13 @@ Result<std::pair<std::string, std::string>> SplitUrl(std::string_view url);
 
 // GETs `url` once. OK on a 2xx answer; otherwise a Status that names the URL and says what
 // happened: the HTTP status and the start of the body, or why no answer came (kUnavailable).
-Status Probe(std::string_view url, std::chrono::milliseconds timeout = kDefaultProbeTimeout);
+// `ca_file`: for an https URL, a PEM file of CAs trusted on top of the system's (ClientOptions).
+Status Probe(std::string_view url, std::chrono::milliseconds timeout = kDefaultProbeTimeout,
+             const std::string& ca_file = "");
 
-// The `probe` subcommand: `args` are what follows "probe" (URL [--timeout-ms N]). Prints one line
-// (stdout when healthy, stderr otherwise; the engine keeps both in its health log) and returns the
-// exit code: 0 healthy, 1 unhealthy, 2 bad usage.
+// The `probe` subcommand: `args` are what follows "probe" (URL [--timeout-ms N] [--ca-file F]). Prints one
+// line (stdout when healthy, stderr otherwise; the engine keeps both in its health log) and returns the exit
+// code: 0 healthy, 1 unhealthy, 2 bad usage.
 int RunProbeCommand(std::string_view program, const std::vector<std::string>& args);
 
 }  // namespace dispotify::rest

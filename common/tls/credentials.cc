@@ -1,30 +1,8 @@
 #include "common/tls/credentials.h"
 
-#include <sys/stat.h>
-
-#include <cerrno>
-#include <fstream>
-#include <sstream>
+#include "common/tls/file_watch.h"
 
 namespace dispotify::tls {
-namespace {
-
-// PEM files of a few certificates are a few KiB; anything this large is not ours.
-constexpr int64_t kMaxFileSize = 1 << 20;
-
-Result<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IoError("cannot open " + path);
-  std::ostringstream out;
-  out << in.rdbuf();
-  if (in.bad()) return Status::IoError("cannot read " + path);
-  std::string data = std::move(out).str();
-  if (static_cast<int64_t>(data.size()) > kMaxFileSize)
-    return Status::InvalidArgument(path + " is too large");
-  return data;
-}
-
-}  // namespace
 
 ReloadingCredentials::ReloadingCredentials(CredentialFiles files, Options options)
     : files_(std::move(files)), options_(std::move(options)) {}
@@ -47,13 +25,7 @@ Result<std::unique_ptr<ReloadingCredentials>> ReloadingCredentials::Load(Credent
 }
 
 Result<ReloadingCredentials::Stamps> ReloadingCredentials::StatAll() const {
-  auto stat_one = [](const std::string& path) -> Result<FileStamp> {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
-    return FileStamp{static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
-                     static_cast<int64_t>(st.st_size), static_cast<uint64_t>(st.st_ino),
-                     static_cast<uint64_t>(st.st_dev)};
-  };
+  auto stat_one = [](const std::string& path) { return StampOf(path); };
   auto cert = stat_one(files_.cert);
   if (!cert.ok()) return cert.status();
   auto key = stat_one(files_.key);

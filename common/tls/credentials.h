@@ -30,6 +30,7 @@
 #include <thread>
 
 #include "common/status.h"
+#include "common/tls/file_watch.h"
 #include "common/tls/pki.h"
 
 namespace dispotify::tls {
@@ -88,13 +89,6 @@ class ReloadingCredentials {
   uint64_t refused_reloads() const;
 
  private:
-  struct FileStamp {
-    int64_t mtime_ns = 0;
-    int64_t size = 0;
-    uint64_t inode = 0;
-    uint64_t device = 0;
-    bool operator==(const FileStamp&) const = default;
-  };
   struct Stamps {
     FileStamp cert, key, ca;
     bool operator==(const Stamps&) const = default;

@@ -208,6 +208,21 @@ const std::map<std::string, Setter>& Setters() {
        [](NodeConfig* c, const std::string& v) {
          return ParseInt("http_workers", v, 1, 256, &c->http_workers);
        }},
+      {"http_tls_cert_file",
+       [](NodeConfig* c, const std::string& v) {
+         c->http_tls_cert_file = v;
+         return Status::Ok();
+       }},
+      {"http_tls_key_file",
+       [](NodeConfig* c, const std::string& v) {
+         c->http_tls_key_file = v;
+         return Status::Ok();
+       }},
+      {"http_tls_client_ca_file",
+       [](NodeConfig* c, const std::string& v) {
+         c->http_tls_client_ca_file = v;
+         return Status::Ok();
+       }},
       {"max_upload_mib",
        [](NodeConfig* c, const std::string& v) {
          return ParseInt<uint64_t>("max_upload_mib", v, 1, 1 << 20, &c->max_upload_mib);
@@ -511,6 +526,16 @@ Status Validate(NodeConfig* config) {
   }
   DISPOTIFY_RETURN_IF_ERROR(
       ReadSecretFile("oidc_client_secret", config->oidc_client_secret_file, &config->oidc_client_secret));
+  if (config->http_tls_cert_file.empty() != config->http_tls_key_file.empty()) {
+    return Status::InvalidArgument(
+        "incomplete HTTPS configuration: http_tls_cert_file and http_tls_key_file go together (set both "
+        "for HTTPS on http_listen, or neither for plaintext HTTP)");
+  }
+  if (!config->http_tls_client_ca_file.empty() && config->http_tls_cert_file.empty()) {
+    return Status::InvalidArgument(
+        "http_tls_client_ca_file needs http_tls_cert_file and http_tls_key_file (client certificates are "
+        "asked for only over HTTPS)");
+  }
   if (config->metadata_store == "postgres" && config->postgres_url.empty())
     return Status::InvalidArgument("metadata_store: postgres needs postgres_url (a libpq connection string)");
   if (!config->join && !config->peers.contains(config->node_id)) {
@@ -692,6 +717,11 @@ std::string UsageText() {
                            Kubernetes, docs/operator.md); not both
   --http-listen H:P        the REST API (default 127.0.0.1:8080; "" = off; port 0 picks one)
   --http-workers N         threads running REST handlers (default 64)
+  --http-tls-cert-file FILE  HTTPS: the REST port speaks TLS only with this certificate (chain,
+                           PEM) and the key below; both or neither; re-read when they change
+  --http-tls-key-file FILE   the private key of --http-tls-cert-file (PEM)
+  --http-tls-client-ca-file FILE  HTTPS with client certificates signed by this CA (default "":
+                           none asked)
   --api-token STR          bearer token the admin API requires (default "": open)
   --api-token-file FILE    read the token from FILE (a Docker or Kubernetes secret); not both
   --max-upload-mib N       larger uploads get 413 (default 2048)

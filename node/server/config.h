@@ -47,6 +47,12 @@
 //   http_workers: 64                # threads running REST handlers (a linearizable read waits
 //                                   # in its thread for its read round: more threads, larger
 //                                   # shared rounds)
+//   http_tls_cert_file: ""          # HTTPS: http_listen speaks TLS only (1.2 minimum, 1.3
+//   http_tls_key_file: ""           # preferred) with this certificate chain and key, PEM; both
+//                                   # or neither; re-read when they change (every
+//                                   # tls_poll_interval_ms), new connections get the new one
+//   http_tls_client_ca_file: ""     # with the two above: clients must present a certificate
+//                                   # this CA signed ("" = no client certificates asked)
 //   max_upload_mib: 2048            # larger uploads get 413
 //   min_free_mib: 256               # disk space blobs never use (metadata + Raft log room); 507
 //   api_token: ""                   # bearer token of the admin API ("" = open)
@@ -151,6 +157,9 @@ struct NodeConfig {
   std::string advertise;
   std::string http_listen = "127.0.0.1:8080";
   int http_workers = 64;
+  std::string http_tls_cert_file;
+  std::string http_tls_key_file;
+  std::string http_tls_client_ca_file;
   uint64_t max_upload_mib = 2048;
   uint64_t min_free_mib = 256;
   uint64_t dead_after_s = 600;

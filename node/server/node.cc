@@ -13,6 +13,7 @@
 #include "common/file_system.h"
 #include "common/logging.h"
 #include "common/tls/grpc_credentials.h"
+#include "common/tls/server_context.h"
 #include "dispotify/v1/cluster.grpc.pb.h"
 #include "node/api/auth_api.h"
 #include "node/api/covers.h"
@@ -692,12 +693,29 @@ int Node::StartHttp() {
   hopts.worker_threads = static_cast<size_t>(config_.http_workers);
   hopts.observer = metrics_.get();
   hopts.guard = auth_.get();
+  const bool https = !config_.http_tls_cert_file.empty();
+  if (https) {
+    auto loaded = tls::ReloadingServerContext::Load(
+        {config_.http_tls_cert_file, config_.http_tls_key_file, config_.http_tls_client_ca_file},
+        std::chrono::milliseconds(config_.tls_poll_interval_ms));
+    if (!loaded.ok()) {
+      DLOG_ERROR << "refusing to start: HTTPS: " << loaded.status().message();
+      return kExitBadConfig;
+    }
+    // Owned by the server's options: the poller stops when the server is destroyed.
+    std::shared_ptr<tls::ReloadingServerContext> source = std::move(loaded).value();
+    source->Start();
+    hopts.tls_context = [source] { return source->Current(); };
+  }
   http_ = std::make_unique<api::http::HttpServer>(hopts, std::move(router));
   if (Status s = http_->Start(); !s.ok()) {
     DLOG_ERROR << "cannot serve HTTP on " << config_.http_listen << ": " << s.message();
     return kExitBadConfig;
   }
-  DLOG_INFO << "REST API on http://" << hopts.address << ":" << http_->port();
+  DLOG_INFO << "REST API on " << (https ? "https://" : "http://") << hopts.address << ":" << http_->port()
+            << (https ? " (TLS only; certificate re-read every " +
+                            std::to_string(config_.tls_poll_interval_ms) + " ms)"
+                      : "");
   return kExitOk;
 }
 

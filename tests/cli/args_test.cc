@@ -36,6 +36,20 @@ TEST(ArgsTest, EnvironmentGivesDefaultsAndFlagsWin) {
   EXPECT_EQ(inv->token, "other");
 }
 
+TEST(ArgsTest, CaFileFromFlagOrEnvironment) {
+  auto none = Parse({"ls"});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->ca_file, "");
+  Environment env;
+  env.ca_file = "/etc/dispotify/ca.crt";
+  auto from_env = Parse({"-e", "https://n1:8443", "ls"}, env);
+  ASSERT_TRUE(from_env.ok());
+  EXPECT_EQ(from_env->ca_file, "/etc/dispotify/ca.crt");
+  auto flag = Parse({"ls", "--ca-file=other.crt"}, env);
+  ASSERT_TRUE(flag.ok());
+  EXPECT_EQ(flag->ca_file, "other.crt");
+}
+
 TEST(ArgsTest, OptionsMayFollowTheCommand) {
   auto inv = Parse({"search", "hey", "jude", "--limit", "5", "--json", "-t", "2.5", "-e", "x:1"});
   ASSERT_TRUE(inv.ok()) << inv.status().ToString();

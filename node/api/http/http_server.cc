@@ -2,6 +2,8 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,6 +15,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <boost/asio/compose.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -173,11 +176,6 @@ Status SendAll(int fd, iovec* iov, int iovcnt, milliseconds timeout, uint64_t* s
   return Status::Ok();
 }
 
-Status SendAll(int fd, std::string_view data, milliseconds timeout) {
-  iovec iov{const_cast<char*>(data.data()), data.size()};
-  return SendAll(fd, &iov, 1, timeout);
-}
-
 Status SendFileRegion(int sock, int file_fd, uint64_t offset, uint64_t length, milliseconds timeout,
                       uint64_t* sent) {
   auto off = static_cast<off_t>(offset);
@@ -205,11 +203,202 @@ Status SendFileRegion(int sock, int file_fd, uint64_t offset, uint64_t length, m
   return Status::Ok();
 }
 
-// A SyncReadStream over a non-blocking socket for Beast's synchronous read: each read_some waits
-// at most `timeout` for data (beast::error::timeout otherwise).
+// ---- TLS over the non-blocking socket (HTTPS). OpenSSL reads and writes the socket itself (a
+// socket BIO); after WANT_READ / WANT_WRITE the caller waits for that readiness and retries the
+// same call with the same arguments.
+
+// What went wrong in a TLS call, for logs. Clears the thread's OpenSSL error queue.
+std::string TlsError(int ssl_error) {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e != 0) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    return buf;
+  }
+  if (ssl_error == SSL_ERROR_SYSCALL) return errno != 0 ? Errno(errno) : "connection closed";
+  if (ssl_error == SSL_ERROR_ZERO_RETURN) return "closed by the peer (close_notify)";
+  return "TLS error " + std::to_string(ssl_error);
+}
+
+short PollEventsFor(int ssl_error) {
+  return ssl_error == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+}
+
+// SSL_write of all of `data`, blocking with poll; at most `timeout` without progress.
+Status TlsWrite(SSL* ssl, int fd, const char* data, size_t len, milliseconds timeout, uint64_t* sent) {
+  while (len > 0) {
+    const int want = static_cast<int>(std::min<size_t>(len, 1U << 30));
+    ERR_clear_error();
+    const int n = SSL_write(ssl, data, want);
+    if (n > 0) {
+      data += n;
+      len -= static_cast<size_t>(n);
+      if (sent != nullptr) *sent += static_cast<uint64_t>(n);
+      continue;
+    }
+    const int err = SSL_get_error(ssl, n);
+    if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+      int r = WaitFd(fd, PollEventsFor(err), timeout);
+      if (r == 0) return Status::Timeout("client accepted no response bytes in time");
+      if (r < 0) return Status::IoError("poll: " + Errno(errno));
+      continue;
+    }
+    if (err == SSL_ERROR_SYSCALL && errno == EPIPE) ConsumePendingSigpipe();
+    return Status::Aborted("TLS write: " + TlsError(err));
+  }
+  return Status::Ok();
+}
+
+// Each SSL_write is at least one record: small pieces (a head and a short body) are joined so that
+// they travel as one.
+constexpr size_t kTlsCoalesce = 16 * 1024;
+
+Status TlsSendAll(SSL* ssl, int fd, const iovec* iov, int iovcnt, milliseconds timeout, uint64_t* sent) {
+  size_t total = 0;
+  for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
+  if (iovcnt > 1 && total <= kTlsCoalesce) {
+    std::string joined;
+    joined.reserve(total);
+    for (int i = 0; i < iovcnt; ++i) joined.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+    return TlsWrite(ssl, fd, joined.data(), joined.size(), timeout, sent);
+  }
+  for (int i = 0; i < iovcnt; ++i) {
+    DISPOTIFY_RETURN_IF_ERROR(
+        TlsWrite(ssl, fd, static_cast<const char*>(iov[i].iov_base), iov[i].iov_len, timeout, sent));
+  }
+  return Status::Ok();
+}
+
+// A file region over TLS: SSL_sendfile when the kernel encrypts (kernel TLS took over the send
+// side at the handshake: no copy to user space); otherwise read into a buffer and SSL_write it.
+Status TlsSendFileRegion(SSL* ssl, int sock, int file_fd, uint64_t offset, uint64_t length,
+                         milliseconds timeout, uint64_t* sent) {
+#ifndef OPENSSL_NO_KTLS
+  if (BIO_get_ktls_send(SSL_get_wbio(ssl))) {
+    auto off = static_cast<off_t>(offset);
+    uint64_t left = length;
+    while (left > 0) {
+      const size_t count = left < (1ULL << 30) ? static_cast<size_t>(left) : (1U << 30);
+      ERR_clear_error();
+      const ossl_ssize_t n = SSL_sendfile(ssl, file_fd, off, count, 0);
+      if (n > 0) {
+        off += n;
+        left -= static_cast<uint64_t>(n);
+        *sent += static_cast<uint64_t>(n);
+        continue;
+      }
+      const int err = SSL_get_error(ssl, static_cast<int>(n));
+      if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+        int r = WaitFd(sock, PollEventsFor(err), timeout);
+        if (r == 0) return Status::Timeout("client accepted no response bytes in time");
+        if (r < 0) return Status::IoError("poll: " + Errno(errno));
+        continue;
+      }
+      if (err == SSL_ERROR_SYSCALL && errno == EPIPE) ConsumePendingSigpipe();
+      return Status::Aborted("SSL_sendfile: " + TlsError(err));
+    }
+    return Status::Ok();
+  }
+#endif
+  std::unique_ptr<char[]> buf(new char[kStreamChunk]);
+  uint64_t done = 0;
+  while (done < length) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kStreamChunk, length - done));
+    const ssize_t n = ::pread(file_fd, buf.get(), want, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::IoError("read: " + Errno(errno));
+    }
+    if (n == 0) return Status::IoError("file shorter than the response's Content-Length");
+    DISPOTIFY_RETURN_IF_ERROR(TlsWrite(ssl, sock, buf.get(), static_cast<size_t>(n), timeout, sent));
+    done += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+// The error a failed SSL_read reports to Beast: a clean close as EOF, anything else as a lost
+// connection (system category, which the callers treat as "the client went away").
+error_code TlsReadError(int ssl_error) {
+  if (ssl_error == SSL_ERROR_ZERO_RETURN) return asio::error::eof;
+  if (ssl_error == SSL_ERROR_SYSCALL && errno == 0) return asio::error::eof;
+  DLOG_DEBUG << "TLS read failed: " << TlsError(ssl_error);
+  ERR_clear_error();
+  return asio::error::connection_aborted;
+}
+
+// An AsyncReadStream of the decrypted bytes, for Beast's asynchronous head read: SSL_read, and
+// when OpenSSL needs the socket, an asynchronous wait for it (no thread held). A read that succeeds
+// at once completes through a post, never inside the initiating call (Asio's rule).
+class TlsAsyncReadStream {
+ public:
+  using executor_type = tcp::socket::executor_type;
+  TlsAsyncReadStream(tcp::socket& socket, SSL* ssl) : socket_(socket), ssl_(ssl) {}
+  executor_type get_executor() { return socket_.get_executor(); }
+
+  template <class MutableBufferSequence, class ReadToken>
+  auto async_read_some(const MutableBufferSequence& buffers, ReadToken&& token) {
+    return asio::async_compose<ReadToken, void(error_code, size_t)>(
+        ReadOp<MutableBufferSequence>{this, buffers}, token, socket_);
+  }
+
+ private:
+  template <class MutableBufferSequence>
+  struct ReadOp {
+    TlsAsyncReadStream* stream;
+    MutableBufferSequence buffers;
+    size_t done = 0;
+    bool finished = false;
+    error_code result;
+
+    template <class Self>
+    void operator()(Self& self, error_code ec = {}) {
+      if (finished) {
+        self.complete(result, done);
+        return;
+      }
+      if (ec) {
+        self.complete(ec, 0);
+        return;
+      }
+      asio::mutable_buffer b;
+      for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
+        b = *it;
+        if (b.size() > 0) break;
+      }
+      if (b.size() == 0) return Finish(self, {}, 0);
+      ERR_clear_error();
+      const int n = SSL_read(stream->ssl_, b.data(), static_cast<int>(std::min<size_t>(b.size(), INT32_MAX)));
+      if (n > 0) return Finish(self, {}, static_cast<size_t>(n));
+      const int err = SSL_get_error(stream->ssl_, n);
+      if (err == SSL_ERROR_WANT_READ) {
+        stream->socket_.async_wait(tcp::socket::wait_read, std::move(self));
+      } else if (err == SSL_ERROR_WANT_WRITE) {
+        stream->socket_.async_wait(tcp::socket::wait_write, std::move(self));
+      } else {
+        Finish(self, TlsReadError(err), 0);
+      }
+    }
+
+    template <class Self>
+    void Finish(Self& self, error_code ec, size_t n) {
+      finished = true;
+      result = ec;
+      done = n;
+      asio::post(std::move(self));
+    }
+  };
+
+  tcp::socket& socket_;
+  SSL* ssl_;
+};
+
+// A SyncReadStream over a non-blocking socket (or TLS over it, when `ssl` is set) for Beast's
+// synchronous read: each read_some waits at most `timeout` for data (beast::error::timeout
+// otherwise).
 class PollingReadStream {
  public:
-  PollingReadStream(int fd, milliseconds timeout) : fd_(fd), timeout_(timeout) {}
+  PollingReadStream(int fd, SSL* ssl, milliseconds timeout) : fd_(fd), ssl_(ssl), timeout_(timeout) {}
 
   template <class MutableBufferSequence>
   size_t read_some(const MutableBufferSequence& buffers, error_code& ec) {
@@ -220,6 +409,7 @@ class PollingReadStream {
       if (b.size() > 0) break;
     }
     if (b.size() == 0) return 0;
+    if (ssl_ != nullptr) return TlsReadSome(b, ec);
     for (;;) {
       ssize_t n = ::recv(fd_, b.data(), b.size(), 0);
       if (n > 0) return static_cast<size_t>(n);
@@ -254,9 +444,49 @@ class PollingReadStream {
   }
 
  private:
+  size_t TlsReadSome(asio::mutable_buffer b, error_code& ec) {
+    for (;;) {
+      ERR_clear_error();
+      const int n = SSL_read(ssl_, b.data(), static_cast<int>(std::min<size_t>(b.size(), INT32_MAX)));
+      if (n > 0) return static_cast<size_t>(n);
+      const int err = SSL_get_error(ssl_, n);
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        int r = WaitFd(fd_, PollEventsFor(err), timeout_);
+        if (r == 0) {
+          ec = beast::error::timeout;
+          return 0;
+        }
+        if (r < 0) {
+          ec = error_code(errno, boost::system::system_category());
+          return 0;
+        }
+        continue;
+      }
+      ec = TlsReadError(err);
+      return 0;
+    }
+  }
+
   int fd_;
+  SSL* ssl_;
   milliseconds timeout_;
 };
+
+// The connection's byte stream as the synchronous paths see it: the socket, or TLS over it.
+struct Conn {
+  int fd;
+  SSL* ssl;  // null: plaintext
+};
+
+Status Send(const Conn& c, iovec* iov, int iovcnt, milliseconds timeout, uint64_t* sent = nullptr) {
+  if (c.ssl != nullptr) return TlsSendAll(c.ssl, c.fd, iov, iovcnt, timeout, sent);
+  return SendAll(c.fd, iov, iovcnt, timeout, sent);
+}
+
+Status Send(const Conn& c, std::string_view data, milliseconds timeout) {
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  return Send(c, &iov, 1, timeout);
+}
 
 using RequestParser = bhttp::request_parser<bhttp::buffer_body>;
 
@@ -265,9 +495,9 @@ enum class BodyFailure { kNone, kTooLarge, kTimeout, kMalformed, kTruncated, kCl
 
 class SocketBodyReader final : public BodyReader {
  public:
-  SocketBodyReader(int fd, beast::flat_buffer& buffer, RequestParser& parser, const ServerOptions& options,
+  SocketBodyReader(Conn conn, beast::flat_buffer& buffer, RequestParser& parser, const ServerOptions& options,
                    uint64_t max_body, bool expect_continue)
-      : fd_(fd),
+      : conn_(conn),
         buffer_(buffer),
         parser_(parser),
         options_(options),
@@ -279,10 +509,10 @@ class SocketBodyReader final : public BodyReader {
     if (parser_.is_done() || max == 0) return size_t{0};
     if (expect_continue_ && !sent_continue_) {
       sent_continue_ = true;
-      Status s = SendAll(fd_, "HTTP/1.1 100 Continue\r\n\r\n", options_.write_timeout);
+      Status s = Send(conn_, "HTTP/1.1 100 Continue\r\n\r\n", options_.write_timeout);
       if (!s.ok()) return Fail(BodyFailure::kClientGone, Status::Aborted("connection lost: " + s.message()));
     }
-    PollingReadStream stream(fd_, options_.body_read_timeout);
+    PollingReadStream stream(conn_.fd, conn_.ssl, options_.body_read_timeout);
     for (;;) {
       auto& body = parser_.get().body();
       body.data = buf;
@@ -336,7 +566,7 @@ class SocketBodyReader final : public BodyReader {
     }
   }
 
-  const int fd_;
+  const Conn conn_;
   beast::flat_buffer& buffer_;
   RequestParser& parser_;
   const ServerOptions& options_;
@@ -393,6 +623,7 @@ class ServerCore {
     s.connections_accepted = accepted_.load();
     s.connections_rejected = rejected_.load();
     s.requests = requests_.load();
+    s.tls_handshake_failures = handshake_failures_.load();
     s.open_connections = active_.load();
     return s;
   }
@@ -401,6 +632,7 @@ class ServerCore {
   const Router& router() const { return router_; }
   bool stopping() const { return stopping_.load(); }
   void CountRequest() { requests_.fetch_add(1, std::memory_order_relaxed); }
+  void CountHandshakeFailure() { handshake_failures_.fetch_add(1, std::memory_order_relaxed); }
 
   void Register(Session* s, bool counted) {
     std::lock_guard<std::mutex> lock(sessions_mu_);
@@ -425,6 +657,7 @@ class ServerCore {
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> requests_{0};
+  std::atomic<uint64_t> handshake_failures_{0};
 
   // Declared before ioc_: sessions destroyed with the io_context's pending handlers unregister.
   std::mutex sessions_mu_;
@@ -446,10 +679,11 @@ class ServerCore {
 namespace {
 
 // One client connection. Every member is used on the connection's strand only, except the socket's
-// file descriptor for ForceShutdown (guarded by fd_mu_ against the close).
+// file descriptor for ForceShutdown (guarded by fd_mu_ against the close). With TLS, ssl_ is made
+// from the context current at accept and lives as long as the session.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(ServerCore& server, tcp::socket socket, bool counted)
+  Session(ServerCore& server, tcp::socket socket, bool counted, SSL_CTX* tls)
       : server_(server),
         options_(server.options()),
         socket_(std::move(socket)),
@@ -461,18 +695,44 @@ class Session : public std::enable_shared_from_this<Session> {
     socket_.native_non_blocking(true, ec);
     tcp::endpoint remote = socket_.remote_endpoint(ec);
     if (!ec) remote_ = remote.address().to_string() + ":" + std::to_string(remote.port());
+    if (tls != nullptr) {
+      ssl_ = SSL_new(tls);
+      if (ssl_ != nullptr && SSL_set_fd(ssl_, fd_) != 1) {
+        SSL_free(ssl_);
+        ssl_ = nullptr;
+      }
+      tls_failed_ = ssl_ == nullptr;
+    }
     server_.Register(this, counted_);
   }
-  ~Session() { server_.Unregister(this, counted_); }
+  ~Session() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    server_.Unregister(this, counted_);
+  }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
   void Start() {
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->WaitForRequest(); });
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      if (self->tls_failed_) {
+        DLOG_WARN << "HTTPS: no TLS session for " << self->remote_ << ": " << TlsError(0);
+        self->Close();
+      } else if (self->ssl_ != nullptr) {
+        self->phase_ = Phase::kHandshake;
+        self->ArmTimer(self->options_.header_timeout);
+        self->Handshake();
+      } else {
+        self->WaitForRequest();
+      }
+    });
   }
 
   void Reject() {
     asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      if (self->ssl_ != nullptr || self->tls_failed_) {  // a 503 would take a handshake first
+        self->Close();
+        return;
+      }
       self->SendServerError(503, "service_unavailable", "too many open connections", /*head=*/false);
       self->LingerClose();
     });
@@ -481,7 +741,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Graceful stop: an idle or lingering connection is closed; a busy one closes after its response.
   void StopIfIdle() {
     asio::post(socket_.get_executor(), [self = shared_from_this()] {
-      if (self->phase_ == Phase::kIdle || self->phase_ == Phase::kLinger) {
+      if (self->phase_ == Phase::kIdle || self->phase_ == Phase::kLinger ||
+          self->phase_ == Phase::kHandshake) {
         error_code ec;
         self->socket_.cancel(ec);
       }
@@ -495,7 +756,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
-  enum class Phase { kIdle, kHead, kBusy, kLinger, kClosed };
+  enum class Phase { kHandshake, kIdle, kHead, kBusy, kLinger, kClosed };
   enum class After { kKeepAlive, kClose };
 
   void ArmTimer(milliseconds timeout) {
@@ -515,13 +776,62 @@ class Session : public std::enable_shared_from_this<Session> {
     timer_.cancel();
   }
 
+  // The server's side of the TLS handshake, resumed at each readiness OpenSSL asks for, under the
+  // header timer armed by Start.
+  void Handshake() {
+    ERR_clear_error();
+    const int r = SSL_accept(ssl_);
+    if (r == 1) {
+      CancelTimer();
+      WaitForRequest();
+      return;
+    }
+    const int err = SSL_get_error(ssl_, r);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      socket_.async_wait(err == SSL_ERROR_WANT_READ ? tcp::socket::wait_read : tcp::socket::wait_write,
+                         [self = shared_from_this()](const error_code& ec) {
+                           if (ec || self->timed_out_) {
+                             self->HandshakeFailed(self->timed_out_ ? "timed out" : ec.message(), true);
+                             return;
+                           }
+                           self->Handshake();
+                         });
+      return;
+    }
+    HandshakeFailed(TlsError(err));
+  }
+
+  // Plaintext HTTP on the port lands here too ("http request"): no answer; clients and scanners
+  // are frequent enough that this is not worth more than a debug line and a count. A refused
+  // client may still be sending (the rest of a plaintext request): lingering close, so that it sees
+  // a FIN (and the alert OpenSSL sent, if any) rather than a reset. A timeout closes at once.
+  void HandshakeFailed(const std::string& why, bool timed_out = false) {
+    CancelTimer();
+    if (!server_.stopping()) {
+      server_.CountHandshakeFailure();
+      DLOG_DEBUG << "TLS handshake with " << remote_ << " failed: " << why;
+    }
+    if (timed_out || server_.stopping()) {
+      Close();
+    } else {
+      LingerClose();
+    }
+  }
+
+  Conn conn() const { return Conn{fd_, ssl_}; }
+
+ public:
+  void MarkTlsFailed() { tls_failed_ = true; }
+
+ private:
   void WaitForRequest() {
     phase_ = Phase::kIdle;
     if (server_.stopping()) {
       Close();
       return;
     }
-    if (buffer_.size() > 0) {  // a pipelined request is already here
+    // A pipelined request is already here (with TLS, possibly still inside OpenSSL's buffer).
+    if (buffer_.size() > 0 || (ssl_ != nullptr && SSL_has_pending(ssl_) == 1)) {
       ReadHead();
       return;
     }
@@ -547,6 +857,21 @@ class Session : public std::enable_shared_from_this<Session> {
     // waits for it as if it were busy). Only a byte, EOF or an error starts a head; otherwise wait
     // again under the idle timer already running.
     char byte;
+    if (ssl_ != nullptr) {
+      // A record with no application data (a partial one, a key update) is no request either.
+      ERR_clear_error();
+      const int peeked = SSL_peek(ssl_, &byte, 1);
+      const int err = peeked > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_, peeked);
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        ERR_clear_error();
+        AwaitReadable();
+        return;
+      }
+      ERR_clear_error();
+      CancelTimer();
+      ReadHead();
+      return;
+    }
     ssize_t n;
     do {
       n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -568,8 +893,13 @@ class Session : public std::enable_shared_from_this<Session> {
     // `content_length > body_limit` with an empty optional as true.
     parser_->body_limit(std::numeric_limits<uint64_t>::max());
     ArmTimer(options_.header_timeout);
-    bhttp::async_read_header(socket_, buffer_, *parser_,
-                             [self = shared_from_this()](const error_code& ec, size_t) { self->OnHead(ec); });
+    auto on_head = [self = shared_from_this()](const error_code& ec, size_t) { self->OnHead(ec); };
+    if (ssl_ != nullptr) {
+      tls_stream_.emplace(socket_, ssl_);
+      bhttp::async_read_header(*tls_stream_, buffer_, *parser_, std::move(on_head));
+    } else {
+      bhttp::async_read_header(socket_, buffer_, *parser_, std::move(on_head));
+    }
   }
 
   void OnHead(const error_code& ec) {
@@ -696,7 +1026,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (refusal) return Respond(std::move(*refusal), req, head, client_keep_alive, nullptr);
     }
 
-    SocketBodyReader body(fd_, buffer_, *parser_, options_, max_body, expect_continue);
+    SocketBodyReader body(conn(), buffer_, *parser_, options_, max_body, expect_continue);
     Response response;
     try {
       response = match.route->handler(req, body);
@@ -790,16 +1120,19 @@ class Session : public std::enable_shared_from_this<Session> {
     if (auto* text = std::get_if<std::string>(&body)) {
       std::array<iovec, 2> iov{{{h.data(), h.size()}, {text->data(), send_body ? text->size() : 0}}};
       uint64_t sent = 0;
-      s = SendAll(fd_, iov.data(), 2, timeout, &sent);
+      s = Send(conn(), iov.data(), 2, timeout, &sent);
       record_response_bytes_ += sent > h.size() ? sent - h.size() : 0;
     } else if (auto* file = std::get_if<FileRegion>(&body)) {
       const CorkGuard cork(send_body ? fd_ : -1);
-      s = SendAll(fd_, h, timeout);
+      s = Send(conn(), h, timeout);
       if (s.ok() && send_body) {
-        s = SendFileRegion(fd_, file->fd.get(), file->offset, file->length, timeout, &record_response_bytes_);
+        s = ssl_ != nullptr ? TlsSendFileRegion(ssl_, fd_, file->fd.get(), file->offset, file->length,
+                                                timeout, &record_response_bytes_)
+                            : SendFileRegion(fd_, file->fd.get(), file->offset, file->length, timeout,
+                                             &record_response_bytes_);
       }
     } else {
-      s = SendAll(fd_, h, timeout);
+      s = Send(conn(), h, timeout);
       if (s.ok() && send_body) s = SendStream(std::get<StreamBody>(body), chunked, timeout);
     }
     if (!s.ok()) {
@@ -842,14 +1175,14 @@ class Session : public std::enable_shared_from_this<Session> {
         std::memcpy(data - k, prefix, static_cast<size_t>(k));
         std::memcpy(data + *n, "\r\n", 2);
         DISPOTIFY_RETURN_IF_ERROR(
-            SendAll(fd_, std::string_view(data - k, static_cast<size_t>(k) + *n + 2), timeout));
+            Send(conn(), std::string_view(data - k, static_cast<size_t>(k) + *n + 2), timeout));
       } else {
-        DISPOTIFY_RETURN_IF_ERROR(SendAll(fd_, std::string_view(data, *n), timeout));
+        DISPOTIFY_RETURN_IF_ERROR(Send(conn(), std::string_view(data, *n), timeout));
       }
       sent += *n;
       record_response_bytes_ += *n;
     }
-    if (chunked) return SendAll(fd_, "0\r\n\r\n", timeout);
+    if (chunked) return Send(conn(), "0\r\n\r\n", timeout);
     return Status::Ok();
   }
 
@@ -886,6 +1219,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void LingerClose() {
     if (phase_ == Phase::kClosed) return;
     phase_ = Phase::kLinger;
+    // TLS: close_notify first (best effort, never waited for), so the client can tell the end of
+    // the stream from a truncation; what it still sends is discarded undecrypted.
+    if (ssl_ != nullptr && SSL_is_init_finished(ssl_) == 1) {
+      ERR_clear_error();
+      (void)SSL_shutdown(ssl_);
+      ERR_clear_error();
+    }
     error_code ec;
     socket_.shutdown(tcp::socket::shutdown_send, ec);
     if (ec || server_.stopping()) {
@@ -927,6 +1267,9 @@ class Session : public std::enable_shared_from_this<Session> {
   const ServerOptions& options_;
   tcp::socket socket_;
   const int fd_ = socket_.native_handle();
+  SSL* ssl_ = nullptr;       // owned; null: plaintext
+  bool tls_failed_ = false;  // TLS was asked for but no SSL object could be made
+  std::optional<TlsAsyncReadStream> tls_stream_;
   asio::steady_timer timer_;
   uint64_t timer_gen_ = 0;
   bool timed_out_ = false;
@@ -1031,7 +1374,10 @@ void ServerCore::DoAccept() {
       return;
     }
     const bool reject = active_.load() >= options_.max_connections;
-    auto session = std::make_shared<Session>(*this, std::move(socket), /*counted=*/!reject);
+    // Taken per connection: a rotated certificate applies from the next accept on.
+    std::shared_ptr<SSL_CTX> tls = options_.tls_context ? options_.tls_context() : nullptr;
+    auto session = std::make_shared<Session>(*this, std::move(socket), /*counted=*/!reject, tls.get());
+    if (options_.tls_context && !tls) session->MarkTlsFailed();
     if (reject) {
       rejected_.fetch_add(1, std::memory_order_relaxed);
       session->Reject();

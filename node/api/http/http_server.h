@@ -32,6 +32,15 @@
 // still sends for up to linger_timeout ("lingering close"), so the client reads the response
 // instead of a connection reset. Idle keep-alive connections are closed after idle_timeout.
 //
+// TLS (options.tls_context set). The handshake is asynchronous like the wait for a head, bounded by
+// header_timeout, so a slow or silent client holds no thread; then the request runs as above with
+// OpenSSL on the non-blocking socket (the same timeouts). A failed handshake — plaintext HTTP sent
+// to the port, a client that does not trust the certificate, a timeout — closes the connection,
+// is logged at debug level and counted (ServerStats::tls_handshake_failures). File bodies go out
+// with SSL_sendfile when the kernel does the encryption (kernel TLS: needs the `tls` module),
+// otherwise as reads of the file encrypted by OpenSSL. At max_connections a TLS connection is
+// closed without a 503 (answering would take a handshake). Connections close with close_notify.
+//
 // Shutdown (Stop): stop accepting; close idle connections; let requests in flight finish (their
 // responses say Connection: close) until the grace period ends; then shut down every remaining
 // socket (a handler blocked in Read or in writing fails at once) and wait for the handlers to
@@ -41,6 +50,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +60,8 @@
 #include "node/api/http/request.h"
 #include "node/api/http/response.h"
 #include "node/api/http/router.h"
+
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX: this header does not pull in OpenSSL either
 
 namespace dispotify::api::http {
 
@@ -117,12 +129,18 @@ struct ServerOptions {
   RequestObserver* observer = nullptr;
   // Not owned; null: every matched request goes to its handler. Must outlive the server.
   RequestGuard* guard = nullptr;
+  // HTTPS. Set: the port speaks TLS only; called once per accepted connection for the context to
+  // handshake with (so a rotated certificate applies to new connections while open ones keep
+  // theirs: see "TLS" above). Null: plaintext HTTP. Must be thread-safe; a null result closes the
+  // connection.
+  std::function<std::shared_ptr<ssl_ctx_st>()> tls_context;
 };
 
 struct ServerStats {
   uint64_t connections_accepted = 0;
-  uint64_t connections_rejected = 0;  // 503 at max_connections
-  uint64_t requests = 0;              // heads parsed and answered (by a handler or the server)
+  uint64_t connections_rejected = 0;    // 503 at max_connections
+  uint64_t requests = 0;                // heads parsed and answered (by a handler or the server)
+  uint64_t tls_handshake_failures = 0;  // HTTPS: failed or timed-out handshakes (plaintext HTTP too)
   size_t open_connections = 0;
 };
 

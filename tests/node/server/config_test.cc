@@ -303,6 +303,28 @@ TEST(ConfigTest, ForceNewClusterIsATokenForOneNodeOrAny) {
   EXPECT_FALSE(LoadConfig({"--force-new-cluster", std::string(200, 'x')}, {}).ok());
 }
 
+TEST(ConfigTest, HttpsNeedsCertificateAndKeyTogether) {
+  auto plain = LoadConfig({}, {});
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->http_tls_cert_file, "");
+  auto https = LoadConfig({"--http-tls-cert-file", "api.crt"}, {{"DISPOTIFY_HTTP_TLS_KEY_FILE", "api.key"}});
+  ASSERT_TRUE(https.ok()) << https.status().ToString();
+  EXPECT_EQ(https->http_tls_cert_file, "api.crt");
+  EXPECT_EQ(https->http_tls_key_file, "api.key");
+  EXPECT_EQ(https->http_tls_client_ca_file, "");
+  for (const std::vector<std::string>& half :
+       {std::vector<std::string>{"--http-tls-cert-file", "api.crt"}, {"--http-tls-key-file", "api.key"}}) {
+    auto c = LoadConfig(half, {});
+    ASSERT_FALSE(c.ok()) << half[0];
+    EXPECT_NE(c.status().message().find("http_tls_cert_file and http_tls_key_file go together"),
+              std::string::npos)
+        << c.status().ToString();
+  }
+  auto ca_alone = LoadConfig({"--http-tls-client-ca-file", "clients.crt"}, {});
+  ASSERT_FALSE(ca_alone.ok());
+  EXPECT_NE(ca_alone.status().message().find("http_tls_client_ca_file needs"), std::string::npos);
+}
+
 TEST(ConfigTest, OidcNeedsAuthAnAudienceAndAnHttpIssuer) {
   auto off = LoadConfig({}, {});
   ASSERT_TRUE(off.ok()) << off.status().ToString();

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -30,6 +31,70 @@ struct ClientResponse {
     return it == headers.end() ? std::string() : it->second;
   }
 };
+
+// Reads one response (an interim 1xx counts as one) from `buf`, calling `fill` for more bytes
+// (false: the connection ended). nullopt when it ends before a complete response. What follows the
+// response stays in `buf`. Shared by the plaintext client below and the TLS one (tls_test_client.h).
+inline std::optional<ClientResponse> ParseResponse(std::string& buf, const std::function<bool()>& fill,
+                                                   bool head_request = false) {
+  size_t end;
+  while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
+    if (!fill()) return std::nullopt;
+  }
+  ClientResponse r;
+  std::string head = buf.substr(0, end);
+  buf.erase(0, end + 4);
+  size_t line_end = head.find("\r\n");
+  std::string status_line = head.substr(0, line_end);
+  if (status_line.size() < 12 || status_line.compare(0, 5, "HTTP/") != 0) return std::nullopt;
+  r.status = std::stoi(status_line.substr(9, 3));
+  size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
+  while (pos < head.size()) {
+    size_t e = head.find("\r\n", pos);
+    if (e == std::string::npos) e = head.size();
+    std::string line = head.substr(pos, e - pos);
+    pos = e + 2;
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    r.headers[name] = value;
+  }
+  if (head_request || r.status < 200 || r.status == 204 || r.status == 304) return r;
+  if (r.headers.count("content-length")) {
+    size_t len = std::stoull(r.headers["content-length"]);
+    while (buf.size() < len) {
+      if (!fill()) return std::nullopt;
+    }
+    r.body = buf.substr(0, len);
+    buf.erase(0, len);
+    return r;
+  }
+  if (r.Header("transfer-encoding") == "chunked") {
+    r.chunked = true;
+    for (;;) {
+      size_t le;
+      while ((le = buf.find("\r\n")) == std::string::npos) {
+        if (!fill()) return std::nullopt;
+      }
+      size_t size = std::stoull(buf.substr(0, le), nullptr, 16);
+      buf.erase(0, le + 2);
+      while (buf.size() < size + 2) {
+        if (!fill()) return std::nullopt;
+      }
+      r.body.append(buf, 0, size);
+      buf.erase(0, size + 2);
+      if (size == 0) return r;
+    }
+  }
+  while (fill()) {
+  }
+  r.body = std::move(buf);
+  buf.clear();
+  return r;
+}
 
 class TestClient {
  public:
@@ -69,63 +134,8 @@ class TestClient {
   // Reads one response (an interim 1xx counts as one). nullopt when the connection ends (or the
   // receive timeout passes) before a complete response.
   std::optional<ClientResponse> ReadResponse(bool head_request = false) {
-    size_t end;
-    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
-      if (!Fill()) return std::nullopt;
-    }
-    ClientResponse r;
-    std::string head = buf_.substr(0, end);
-    buf_.erase(0, end + 4);
-    size_t line_end = head.find("\r\n");
-    std::string status_line = head.substr(0, line_end);
-    if (status_line.size() < 12 || status_line.compare(0, 5, "HTTP/") != 0) return std::nullopt;
-    r.status = std::stoi(status_line.substr(9, 3));
-    size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
-    while (pos < head.size()) {
-      size_t e = head.find("\r\n", pos);
-      if (e == std::string::npos) e = head.size();
-      std::string line = head.substr(pos, e - pos);
-      pos = e + 2;
-      size_t colon = line.find(':');
-      if (colon == std::string::npos) continue;
-      std::string name = line.substr(0, colon);
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      std::string value = line.substr(colon + 1);
-      while (!value.empty() && value.front() == ' ') value.erase(0, 1);
-      r.headers[name] = value;
-    }
-    if (head_request || r.status < 200 || r.status == 204 || r.status == 304) return r;
-    if (r.headers.count("content-length")) {
-      size_t len = std::stoull(r.headers["content-length"]);
-      while (buf_.size() < len) {
-        if (!Fill()) return std::nullopt;
-      }
-      r.body = buf_.substr(0, len);
-      buf_.erase(0, len);
-      return r;
-    }
-    if (r.Header("transfer-encoding") == "chunked") {
-      r.chunked = true;
-      for (;;) {
-        size_t le;
-        while ((le = buf_.find("\r\n")) == std::string::npos) {
-          if (!Fill()) return std::nullopt;
-        }
-        size_t size = std::stoull(buf_.substr(0, le), nullptr, 16);
-        buf_.erase(0, le + 2);
-        while (buf_.size() < size + 2) {
-          if (!Fill()) return std::nullopt;
-        }
-        r.body.append(buf_, 0, size);
-        buf_.erase(0, size + 2);
-        if (size == 0) return r;
-      }
-    }
-    while (Fill()) {
-    }
-    r.body = std::move(buf_);
-    buf_.clear();
-    return r;
+    return ParseResponse(
+        buf_, [this] { return Fill(); }, head_request);
   }
 
   // Reads a Content-Length body without keeping it (for throughput); returns the bytes read.
