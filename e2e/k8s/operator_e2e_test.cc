@@ -730,13 +730,16 @@ TEST_F(OperatorE2E, AnImageChangeRestartsOnePodAtATimeTheLeaderLast) {
   std::vector<std::chrono::steady_clock::time_point> successes;
   int attempts = 0;
   std::vector<std::string> written;
+  const std::string token = AdminToken();
+  ASSERT_FALSE(token.empty());
   std::thread writer([&] {
     while (!stop) {
       const std::string name = "rolling-" + std::to_string(attempts++) + ".mp3";
       const std::string path = work_ + "/" + name;
       { std::ofstream(path) << testing_audio::MakeMp3("Rolling " + name, 2); }
       auto up = testing_exec::Exec(
-          {DISPOTIFY_CTL_BIN, "--endpoints", Endpoints(), "--timeout", "5", "upload", path}, work_);
+          {DISPOTIFY_CTL_BIN, "--endpoints", Endpoints(), "--token", token, "--timeout", "5", "upload", path},
+          work_);
       if (up.code == 0) {
         successes.push_back(std::chrono::steady_clock::now());
         written.push_back(name);
