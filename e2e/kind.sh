@@ -66,6 +66,9 @@ k -n "$ns" port-forward svc/music 18080:8080 >/dev/null 2>&1 &
 pf_pid=$!
 sleep 3
 ctl=build/release/cli/dispotifyctl/dispotifyctl
+# The pods run with auth on: dispotifyctl sends the admin token the operator keeps in music-admin.
+DISPOTIFY_TOKEN=$(k -n "$ns" get secret music-admin -o jsonpath='{.data.token}' | base64 -d)
+export DISPOTIFY_TOKEN
 if [[ -n "${SONG:-}" ]]; then
   "$ctl" --endpoints http://127.0.0.1:18080 upload "$SONG"
   "$ctl" --endpoints http://127.0.0.1:18080 stream "$(basename "$SONG" | tr ' ' '-')" -o /tmp/dispotify-kind-got

@@ -5,7 +5,9 @@
 //   dispotify-operator [--kubeconfig PATH] [--context NAME] [--namespace NS] [--leader-elect=false]
 //                      [--lease-namespace NS] [--lease-name NAME] [--identity ID]
 //                      [--listen HOST:PORT] [--cluster-domain D] [--default-image IMAGE]
-//                      [--node-timeout-ms N]
+//                      [--node-timeout-ms N] [--cert-lifetime DURATION] [--ca-lifetime DURATION]
+//
+// Durations are a whole number and a unit: 90d, 2160h, 45m, 300s.
 //
 // Without --kubeconfig: in-cluster configuration, else $KUBECONFIG, else ~/.kube/config.
 //
@@ -45,6 +47,7 @@ struct Flags {
   std::string cluster_domain = "cluster.local", default_image;
   int node_timeout_ms = 3000;
   int lease_duration_ms = 15000;
+  certs::Options certificates;
 };
 
 constexpr const char* kUsage =
@@ -52,7 +55,27 @@ constexpr const char* kUsage =
     "                          [--lease-namespace NS] [--lease-name NAME] [--identity ID] [--listen "
     "HOST:PORT]\n"
     "                          [--cluster-domain D] [--default-image IMAGE] [--node-timeout-ms N]\n"
-    "                          [--lease-duration-ms N]\n";
+    "                          [--lease-duration-ms N] [--cert-lifetime DURATION] [--ca-lifetime DURATION]\n"
+    "  --cert-lifetime: the pods' certificates (default 90d, at least 60s), renewed at 2/3 of it\n"
+    "  --ca-lifetime:   a new cluster CA (default 3650d); an existing CA is never replaced\n"
+    "  durations: a whole number and a unit, 90d, 2160h, 45m or 300s\n";
+
+// "90d", "2160h", "45m", "300s".
+Result<std::chrono::seconds> ParseDuration(const std::string& flag, const std::string& text) {
+  const Status bad =
+      Status::InvalidArgument("--" + flag + " is a whole number and a unit (s, m, h or d), e.g. 90d");
+  if (text.size() < 2) return bad;
+  const std::string digits = text.substr(0, text.size() - 1);
+  if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) return bad;
+  const int64_t n = std::stoll(digits);
+  switch (text.back()) {
+    case 's': return std::chrono::seconds(n);
+    case 'm': return std::chrono::seconds(n * 60);
+    case 'h': return std::chrono::seconds(n * 3600);
+    case 'd': return std::chrono::seconds(n * 86400);
+    default: return bad;
+  }
+}
 
 Result<Flags> ParseFlags(int argc, char** argv) {
   Flags f;
@@ -95,6 +118,18 @@ Result<Flags> ParseFlags(int argc, char** argv) {
       f.lease_duration_ms = std::atoi(value.c_str());
       if (f.lease_duration_ms < 1500)
         return Status::InvalidArgument("--lease-duration-ms must be at least 1500");
+    } else if (arg == "cert-lifetime" || arg == "ca-lifetime") {
+      auto d = ParseDuration(arg, value);
+      if (!d.ok()) return d.status();
+      if (arg == "cert-lifetime") {
+        if (*d < certs::kMinLeafLifetime)
+          return Status::InvalidArgument("--cert-lifetime must be at least " +
+                                         std::to_string(certs::kMinLeafLifetime.count()) + "s");
+        f.certificates.leaf_lifetime = *d;
+      } else {
+        if (*d < std::chrono::hours(24)) return Status::InvalidArgument("--ca-lifetime must be at least 1d");
+        f.certificates.ca_lifetime = *d;
+      }
     } else {
       return Status::InvalidArgument("unknown flag --" + arg);
     }
@@ -181,6 +216,7 @@ int Run(const Flags& flags) {
   controller::ReconcilerOptions ropts;
   ropts.settings.cluster_domain = flags.cluster_domain;
   ropts.settings.default_image = flags.default_image;
+  ropts.certificates = flags.certificates;
   // Read before any thread starts; nothing sets the environment.
   const char* crash = std::getenv("DISPOTIFY_OPERATOR_CRASH_AFTER_JOURNAL");  // NOLINT(concurrency-mt-unsafe)
   if (crash != nullptr) ropts.crash_after_journal = crash;

@@ -120,6 +120,10 @@ refuse_new "postgres without a Secret" '{metadataStore: {type: postgres}}' \
 refuse_new "an operator-owned config key" '{config: {node_id: "3"}}' "spec.config may not set keys the operator owns"
 refuse_new "replication_factor in config" '{config: {replication_factor: 2}}' \
   "spec.config may not set keys the operator owns"
+refuse_new "auth in config (the operator runs its pods with auth on)" '{config: {auth: "false"}}' \
+  "spec.config may not set keys the operator owns"
+refuse_new "insecure_grpc in config (the operator issues the pods' certificates)" \
+  '{config: {insecure_grpc: "true"}}' "spec.config may not set keys the operator owns"
 refuse_new "a config key not in snake_case" '{config: {TickMs: 5}}' "spec.config keys are node settings in snake_case"
 refuse_new "a storage size that is no quantity" '{storage: {size: lots}}' "spec.storage.size must be a positive quantity"
 refuse_new "a selector label in podTemplate" '{podTemplate: {labels: {app.kubernetes.io/instance: x}}}' \
@@ -212,7 +216,7 @@ for name in music full; do
     fi
   done
 done
-expect_eq "objects of the full cluster" 8 "$(wc -l <"$work/full.list")"
+expect_eq "objects of the full cluster (and the CA and TLS Secrets)" 10 "$(wc -l <"$work/full.list")"
 
 echo "== the minimal cluster's objects applied for real (restricted Pod Security Standard enforced)"
 if out=$(k apply --server-side --field-manager=dispotify-operator -f "$work/music" 2>&1); then

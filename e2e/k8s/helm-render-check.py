@@ -185,7 +185,8 @@ def compare_values(rendered_path, manifest_dir, values_path, release, release_ns
     if watch:
         want_args.add(f"--namespace={watch}")
     for flag, key in (("--default-image", "defaultNodeImage"), ("--cluster-domain", "clusterDomain"),
-                      ("--lease-duration-ms", "leaseDurationMs"), ("--node-timeout-ms", "nodeTimeoutMs")):
+                      ("--lease-duration-ms", "leaseDurationMs"), ("--node-timeout-ms", "nodeTimeoutMs"),
+                      ("--cert-lifetime", "certLifetime"), ("--ca-lifetime", "caLifetime")):
         if op.get(key):
             want_args.add(f"{flag}={op[key]}")
     args = set(c.get("args", []))

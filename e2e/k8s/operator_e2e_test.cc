@@ -22,6 +22,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/base64.h"
 #include "e2e/cluster_harness.h"
 #include "e2e/http_helpers.h"
 #include "e2e/k8s/control_plane.h"
@@ -142,7 +143,9 @@ class OperatorE2E : public ControlPlaneTest {
                                  "dispotify/node=" + images_ + "/dispotify-node", "--image",
                                  "dispotify/operator=" + images_ + "/dispotify-operator", "--ttl", "1200s"},
         work_ + "/kubelet.log");
-    StartOperator({});
+    // Pod certificates of two minutes (renewed 75 s after issue) until the renewal test is over,
+    // which then restarts the operator with the default lifetime.
+    StartOperator({}, {"--cert-lifetime", "120s"});
   }
 
   static void TearDownTestSuite() {
@@ -163,14 +166,15 @@ class OperatorE2E : public ControlPlaneTest {
   }
 
   // Replaces the operator by a new one (a new identity, so a new leader once the old lease ends).
-  static void StartOperator(const std::vector<std::string>& env) {
+  static void StartOperator(const std::vector<std::string>& env, const std::vector<std::string>& args = {}) {
     operator_.reset();
-    operator_ = NewOperator(env, "e2e-" + std::to_string(++operator_starts_));
+    operator_ = NewOperator(env, "e2e-" + std::to_string(++operator_starts_), "operator.log", args);
   }
 
   static std::unique_ptr<e2e::Process> NewOperator(const std::vector<std::string>& env,
                                                    const std::string& identity,
-                                                   const std::string& log = "operator.log") {
+                                                   const std::string& log = "operator.log",
+                                                   const std::vector<std::string>& args = {}) {
     std::vector<std::string> argv = {"/usr/bin/env"};
     for (const auto& e : env) argv.push_back(e);
     // A short lease, so that a killed operator's successor takes over within seconds.
@@ -180,6 +184,7 @@ class OperatorE2E : public ControlPlaneTest {
                 {DISPOTIFY_OPERATOR_BIN, "--kubeconfig", operator_kubeconfig_, "--namespace", kNs,
                  "--lease-namespace", kOperatorNs, "--listen", "127.0.0.1:" + std::to_string(port),
                  "--identity", identity, "--lease-duration-ms", "6000"});
+    argv.insert(argv.end(), args.begin(), args.end());
     return std::make_unique<e2e::Process>(argv, work_ + "/" + log);
   }
 
@@ -257,10 +262,56 @@ class OperatorE2E : public ControlPlaneTest {
     return Str(Get("pod/" + name + "-" + std::to_string(ordinal)), {"status", "podIP"});
   }
 
+  // The admin token the operator made for cluster `name` (Secret <name>-admin): the nodes run with
+  // auth on, so every call but the probes needs it.
+  static std::string AdminToken(const std::string& name = "music") {
+    auto r = Kubectl({"get", "secret", name + "-admin", "-o", "jsonpath={.data.token}"});
+    auto token = Base64Decode(Trim(r.out));
+    return token ? *token : "";
+  }
+
   static testing_exec::ExecResult Ctl(int ordinal, std::vector<std::string> args,
                                       const std::string& name = "music") {
-    args.insert(args.begin(), {DISPOTIFY_CTL_BIN, "--endpoints", "http://" + PodIp(ordinal, name) + ":8080"});
+    args.insert(args.begin(), {DISPOTIFY_CTL_BIN, "--endpoints", "http://" + PodIp(ordinal, name) + ":8080",
+                               "--token", AdminToken(name)});
     return testing_exec::Exec(args, work_);
+  }
+
+  // curl's status code and body for `url` (with the admin token when `token` is set).
+  static std::pair<std::string, std::string> Curl(const std::string& method, const std::string& url,
+                                                  const std::string& token = "") {
+    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "5",  "-X",
+                                     method, "-o",  "-",          "-w", "\n%{http_code}"};
+    if (!token.empty()) argv.insert(argv.end(), {"-H", "Authorization: Bearer " + token});
+    argv.push_back(url);
+    auto r = testing_exec::Exec(argv, work_);
+    const size_t nl = r.out.rfind('\n');
+    if (nl == std::string::npos) return {"", r.out + r.err};
+    return {r.out.substr(nl + 1), r.out.substr(0, nl)};
+  }
+
+  // dispotify_tls_cert_not_after_seconds of pod `ordinal`'s node (0 when absent or unreadable).
+  static double CertNotAfter(int ordinal) {
+    auto [code, body] = Curl("GET", "http://" + PodIp(ordinal) + ":9090/metrics", AdminToken());
+    if (code != "200") return 0;
+    std::istringstream in(body);
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("dispotify_tls_cert_not_after_seconds", 0) != 0) continue;
+      return std::stod(line.substr(line.rfind(' ') + 1));
+    }
+    return 0;
+  }
+
+  // The node log of pod `ordinal`, as the test kubelet keeps it (across container restarts).
+  static std::string NodeLog(int ordinal) {
+    return testing_exec::ReadWholeFile(state_dir_ + "/pods/" + std::string(kNs) + "_music-" +
+                                       std::to_string(ordinal) + "/log");
+  }
+
+  static std::string RestartCount(int ordinal) {
+    const value pod = Get("pod/music-" + std::to_string(ordinal));
+    if (!pod.has_field("status") || !pod.at("status").has_field("containerStatuses")) return "";
+    return Str(pod.at("status").at("containerStatuses").at(0), {"restartCount"});
   }
 
   // The node_uuid member `node_id` has in the status.
@@ -354,6 +405,102 @@ TEST_F(OperatorE2E, ACustomResourceBecomesAThreeMemberCluster) {
                "jsonpath={range .items[*]}{.reason}{\"\\n\"}{end}"});
   EXPECT_NE(r.out.find("AddingLearner"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("PromotingMember"), std::string::npos) << r.out;
+}
+
+TEST_F(OperatorE2E, PodsSpeakMutualTlsWithTheOperatorsCertificatesAndRefuseCallsWithoutTheToken) {
+  // The CA and a pair per pod, in their Secrets; the CA's key is in no pod's.
+  auto r =
+      Kubectl({"get", "secret", "music-tls", "-o", "go-template={{range $k, $v := .data}}{{$k}} {{end}}"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Trim(r.out), "ca.crt node-0.crt node-0.key node-1.crt node-1.key node-2.crt node-2.key");
+  r = Kubectl({"get", "secret", "music-ca", "-o", "jsonpath={.type}"});
+  EXPECT_EQ(r.out, "kubernetes.io/tls");
+  const std::string sts = Get("statefulset/music").serialize();
+  EXPECT_EQ(sts.find("music-ca"), std::string::npos);
+  EXPECT_NE(sts.find(R"("name":"DISPOTIFY_AUTH","value":"true")"), std::string::npos);
+  EXPECT_NE(sts.find(R"("name":"DISPOTIFY_INSECURE_GRPC","value":"false")"), std::string::npos);
+  const std::string token = AdminToken();
+  ASSERT_FALSE(token.empty());
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE("music-" + std::to_string(i));
+    // Started with mutual TLS: no plaintext warning, a certificate whose notAfter it exports.
+    const std::string log = NodeLog(i);
+    ASSERT_FALSE(log.empty());
+    EXPECT_EQ(log.find("insecure_grpc is set"), std::string::npos);
+    EXPECT_GT(CertNotAfter(i), 0.0);
+    // Auth on: nothing but the probes without the token, the admin API included.
+    const std::string base = "http://" + PodIp(i) + ":8080";
+    EXPECT_EQ(Curl("GET", base + "/healthz").first, "200");
+    EXPECT_EQ(Curl("GET", base + "/cluster/status").first, "401");
+    EXPECT_EQ(Curl("POST", base + "/admin/leadership").first, "401");
+    EXPECT_EQ(Curl("POST", base + "/admin/leadership", "not-the-token").first, "401");
+    EXPECT_EQ(Curl("GET", base + "/music/songs").first, "401");
+    EXPECT_EQ(Curl("GET", "http://" + PodIp(i) + ":9090/metrics").first, "401");
+    EXPECT_EQ(Curl("GET", base + "/cluster/status", token).first, "200");
+  }
+}
+
+TEST_F(OperatorE2E, APodCertificateIsRenewedInPlaceAndTheNodeServesOnWithoutARestart) {
+  // The operator runs with --cert-lifetime 120s: each certificate is renewed 75 s after issue.
+  std::map<int, double> not_after;
+  std::map<int, pid_t> pids;
+  for (int i = 0; i < 3; ++i) {
+    not_after[i] = CertNotAfter(i);
+    pids[i] = NodePid(i);
+    ASSERT_GT(not_after[i], 0.0);
+    ASSERT_GT(pids[i], 0);
+    ASSERT_EQ(RestartCount(i), "0");
+  }
+  const std::string ca_before = Str(Get("secret/music-ca"), {"data", "tls.crt"});
+  const std::string uid0 = PodUid(0);
+  const auto started = std::chrono::steady_clock::now();
+  // Every node takes a newer certificate (the operator's Secret, the kubelet's volume, the node's
+  // file poll) while it runs.
+  ASSERT_TRUE(e2e::Eventually(
+      [&] {
+        for (int i = 0; i < 3; ++i) {
+          if (CertNotAfter(i) <= not_after[i]) return false;
+        }
+        return true;
+      },
+      240s))
+      << "operator log:\n"
+      << Tail(work_ + "/operator.log") << "\nnode 0 log:\n"
+      << Tail(state_dir_ + "/pods/" + kNs + "_music-0/log");
+  std::printf("every node on a renewed certificate after %.1f s\n", SecondsSince(started));
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE("music-" + std::to_string(i));
+    EXPECT_EQ(NodePid(i), pids[i]) << "the node process was restarted";
+    EXPECT_EQ(RestartCount(i), "0");
+    EXPECT_NE(NodeLog(i).find("TLS: rotated to certificate generation"), std::string::npos);
+  }
+  EXPECT_EQ(PodUid(0), uid0);
+  EXPECT_EQ(Str(Get("secret/music-ca"), {"data", "tls.crt"}), ca_before) << "the CA was replaced";
+  auto r = Kubectl({"get", "events", "--field-selector", "involvedObject.kind=DispotifyCluster", "-o",
+                    "jsonpath={range .items[*]}{.reason}{\"\\n\"}{end}"});
+  EXPECT_NE(r.out.find("CertificatesIssued"), std::string::npos) << r.out;
+  // The group kept working over the new certificates: settled, and it takes a write.
+  std::string why = WaitSettled(3);
+  ASSERT_TRUE(why.empty()) << why;
+  const std::string song = work_ + "/after-renewal.mp3";
+  { std::ofstream(song) << testing_audio::MakeMp3("After renewal", 41); }
+  auto up = Ctl(1, {"upload", song});
+  EXPECT_EQ(up.code, 0) << up.out << up.err;
+
+  // The rest of the suite runs on default (90-day) certificates: the next operator renews the
+  // short ones when they are due.
+  StartOperator({});
+  ASSERT_TRUE(e2e::Eventually(
+      [&] {
+        const double month = static_cast<double>(std::time(nullptr)) + 30 * 86400.0;
+        for (int i = 0; i < 3; ++i) {
+          if (CertNotAfter(i) < month) return false;
+        }
+        return true;
+      },
+      240s))
+      << Tail(work_ + "/operator.log");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(NodePid(i), pids[i]);
 }
 
 TEST_F(OperatorE2E, TheClusterStoresAndStreamsSongs) {
@@ -583,13 +730,16 @@ TEST_F(OperatorE2E, AnImageChangeRestartsOnePodAtATimeTheLeaderLast) {
   std::vector<std::chrono::steady_clock::time_point> successes;
   int attempts = 0;
   std::vector<std::string> written;
+  const std::string token = AdminToken();
+  ASSERT_FALSE(token.empty());
   std::thread writer([&] {
     while (!stop) {
       const std::string name = "rolling-" + std::to_string(attempts++) + ".mp3";
       const std::string path = work_ + "/" + name;
       { std::ofstream(path) << testing_audio::MakeMp3("Rolling " + name, 2); }
       auto up = testing_exec::Exec(
-          {DISPOTIFY_CTL_BIN, "--endpoints", Endpoints(), "--timeout", "5", "upload", path}, work_);
+          {DISPOTIFY_CTL_BIN, "--endpoints", Endpoints(), "--token", token, "--timeout", "5", "upload", path},
+          work_);
       if (up.code == 0) {
         successes.push_back(std::chrono::steady_clock::now());
         written.push_back(name);

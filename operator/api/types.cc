@@ -371,6 +371,8 @@ const std::vector<std::string>& OperatorOwnedConfigKeys() {
                                                  "force_new_cluster",
                                                  "force_new_cluster_node",
                                                  "api_token",
+                                                 "api_token_file",
+                                                 "auth",
                                                  "replication_factor",
                                                  "metadata_store",
                                                  "postgres_url",

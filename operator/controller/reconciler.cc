@@ -1,10 +1,13 @@
 #include "operator/controller/reconciler.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
+#include <optional>
 #include <random>
 
 #include "common/logging.h"
+#include "common/sha256.h"
 #include "operator/plan/health.h"
 
 namespace dispotify::op::controller {
@@ -174,6 +177,115 @@ Status Reconciler::ExpandVolumes(const api::DispotifyCluster& cluster, int32_t p
   return Status::Ok();
 }
 
+Result<int64_t> Reconciler::Certificates(const api::DispotifyCluster& cluster, int32_t pods,
+                                         const value& object, int64_t now) {
+  const std::string& ns = cluster.metadata.namespace_;
+  const std::string& name = cluster.metadata.name;
+  const kube::ResourceRef ca_ref{kube::Secrets(), ns, specs::CaSecretName(name), ""};
+  const kube::ResourceRef tls_ref{kube::Secrets(), ns, specs::TlsSecretName(name), ""};
+  auto ca_secret = deps_.kube->Get(ca_ref);
+  if (!ca_secret.ok() && !kube::IsNotFound(ca_secret.status())) return ca_secret.status();
+  auto tls_secret = deps_.kube->Get(tls_ref);
+  if (!tls_secret.ok() && !kube::IsNotFound(tls_secret.status())) return tls_secret.status();
+
+  // Reading keys back from PEM costs about a millisecond each (OpenSSL 3's decoders): a pass that
+  // finds both Secrets as the last pass left them, before anything is due, skips the checks.
+  std::string fingerprint;
+  if (ca_secret.ok()) {
+    Sha256 sha;
+    sha.Update(cluster.metadata.uid + "\n" + std::to_string(pods) + "\n");
+    if (const value* d = Path(*ca_secret, {"data"})) sha.Update(d->serialize());
+    sha.Update("\n");
+    if (tls_secret.ok()) {
+      if (const value* d = Path(*tls_secret, {"data"})) sha.Update(d->serialize());
+    }
+    fingerprint = sha.FinalHex();
+    std::lock_guard lock(cert_cache_mu_);
+    auto it = cert_cache_.find(ns + "/" + name);
+    if (it != cert_cache_.end() && it->second.fingerprint == fingerprint && now < it->second.look_again_at)
+      return it->second.next_renewal;
+  }
+
+  std::optional<certs::Ca> ca;
+  if (ca_secret.ok()) {
+    auto cert = kube::DecodeBase64(PathString(*ca_secret, {"data", std::string(specs::kCaCertKey).c_str()}));
+    auto key = kube::DecodeBase64(PathString(*ca_secret, {"data", std::string(specs::kCaKeyKey).c_str()}));
+    auto parsed = cert.ok() && key.ok()
+                      ? certs::ParseCa(*cert, *key, cluster.metadata.uid)
+                      : Result<certs::Ca>(Status::InvalidArgument("its data is not base64"));
+    if (!parsed.ok()) {
+      // Never replaced on our own: every pod's certificate chains to it. A person decides
+      // (docs/operator.md, "Certificates": delete the Secret to start over with a new CA).
+      const std::string message =
+          "Secret " + ca_ref.name + " holds no usable CA (" + parsed.status().message() +
+          "); the pods' certificates are neither issued nor renewed until it is fixed "
+          "or deleted";
+      deps_.events->Warning(object, "CAUnusable", message);
+      return Status::FailedPrecondition(message);
+    }
+    ca = std::move(parsed).value();
+  } else {
+    auto made = certs::NewCa(cluster.metadata.uid, now, options_.certificates);
+    if (!made.ok()) return made.status();
+    DISPOTIFY_RETURN_IF_ERROR(Gate());
+    // Create, not apply: if another writer made one meanwhile, theirs stands and is read next pass.
+    auto created = deps_.kube->Create(ca_ref, specs::CaSecret(cluster, made->cert_pem, made->key_pem));
+    if (!created.ok()) return created.status();
+    deps_.events->Normal(object, "CACreated", "created the cluster CA in Secret " + ca_ref.name);
+    ca = std::move(made).value();
+  }
+
+  const plan::CertificateFacts ca_facts = certs::CaFacts(*ca);
+  if (now >= ca_facts.not_after) {
+    const std::string message = "the cluster CA in Secret " + ca_ref.name +
+                                " has expired: no pod certificate can be issued; delete the Secret to make a "
+                                "new CA (docs/operator.md, \"Certificates\")";
+    deps_.events->Warning(object, "CAExpired", message);
+    return Status::FailedPrecondition(message);
+  }
+  const plan::CertificateDecision ca_decision = plan::DecideCertificate(ca_facts, now);
+  if (ca_decision.verdict == plan::CertificateVerdict::kRenew) {
+    // Rotating the CA is not automated (docs/operator.md); say so well before it matters.
+    deps_.events->Warning(object, "CAExpiresSoon",
+                          "the cluster CA in Secret " + ca_ref.name +
+                              " is past two thirds of its lifetime and is not rotated automatically "
+                              "(docs/operator.md, \"Certificates\")");
+  }
+
+  std::map<std::string, std::string> current;
+  if (tls_secret.ok()) {
+    const value* data = Path(*tls_secret, {"data"});
+    if (data != nullptr && data->is_object()) {
+      for (const auto& [k, v] : data->as_object()) {
+        if (!v.is_string()) continue;
+        auto decoded = kube::DecodeBase64(v.as_string());
+        if (decoded.ok()) current[k] = *decoded;  // an undecodable entry is reissued
+      }
+    }
+  }
+  auto plan = certs::PlanPodCertificates(*ca, cluster.metadata, pods, options_.settings, current, now,
+                                         options_.certificates);
+  if (!plan.ok()) return plan.status();
+  if (plan->changed) {
+    DISPOTIFY_RETURN_IF_ERROR(Gate());
+    auto applied = deps_.kube->Apply(tls_ref, specs::TlsSecret(cluster, plan->data));
+    if (!applied.ok()) return applied.status();
+    if (!plan->issued.empty()) {
+      std::string message = "issued certificates in Secret " + tls_ref.name + ":";
+      for (const auto& [ordinal, why] : plan->issued)
+        message += " " + specs::PodName(name, ordinal) + " (" + why + ")";
+      deps_.events->Normal(object, "CertificatesIssued", message);
+      DLOG_INFO << ns << "/" << name << ": " << message;
+    }
+  } else if (!fingerprint.empty() && ca_decision.verdict == plan::CertificateVerdict::kKeep) {
+    std::lock_guard lock(cert_cache_mu_);
+    const int64_t first_due =
+        plan->next_renewal == 0 ? ca_decision.renew_at : std::min(plan->next_renewal, ca_decision.renew_at);
+    cert_cache_[ns + "/" + name] = CertCacheEntry{fingerprint, plan->next_renewal, first_due};
+  }
+  return plan->next_renewal;
+}
+
 Status Reconciler::ApplyOwned(const api::DispotifyCluster& cluster, const plan::Decision& decision,
                               const plan::Observed& observed, const std::string& token) {
   const std::string& ns = cluster.metadata.namespace_;
@@ -301,6 +413,15 @@ Result<Outcome> Reconciler::Reconcile(const std::string& ns, const std::string& 
   }
   plan::Decision decision = plan::NextStep(observed, options_.plan);
 
+  // Certificates are kept valid even while paused (an expired one would stop the cluster), for the
+  // pods there are; otherwise for every pod the StatefulSet is about to run.
+  int32_t cert_pods = decision.statefulset_replicas;
+  if (cluster.spec.paused) {
+    cert_pods = 0;
+    for (const auto& v : views) cert_pods = std::max(cert_pods, v.ordinal + 1);
+  }
+  auto next_renewal = Certificates(cluster, cert_pods, *object, now);
+  if (!next_renewal.ok()) return next_renewal.status();
   if (!cluster.spec.paused) DISPOTIFY_RETURN_IF_ERROR(ApplyOwned(cluster, decision, observed, *token));
 
   const plan::Health health = plan::Summarize(observed, decision, KnownMembers(views));
@@ -347,6 +468,12 @@ Result<Outcome> Reconciler::Reconcile(const std::string& ns, const std::string& 
   // A refusal may clear without an event the informers see (a Secret gains a key): look again soon.
   out.requeue_after =
       decision.action.type == plan::ActionType::kNone && !decision.refusal ? options_.resync : options_.busy;
+  if (*next_renewal > 0) {
+    // Back when the first certificate is due (at least a second on: a clock a little behind the
+    // issuer's must not spin the loop).
+    const auto due = std::chrono::milliseconds(std::max<int64_t>(1, *next_renewal - now) * 1000);
+    out.requeue_after = std::min(out.requeue_after, due);
+  }
   return out;
 }
 

@@ -3,6 +3,9 @@
 // /cluster/status), decide (plan::NextStep), write the journal, act, write the status.
 //
 // Order within a pass, and why:
+//   0. the certificates: the CA Secret is created once, the pods' TLS Secret gets a pair for every
+//      pod the StatefulSet may run, each renewed at two thirds of its lifetime (the pass is
+//      requeued for the earliest renewal); before the StatefulSet, so that a new pod finds its pair;
 //   1. the owned objects are applied (server-side apply, idempotent) with the StatefulSet at the
 //      size the planner allows: a pod must exist before its node can be added, and must outlive
 //      its membership;
@@ -16,10 +19,13 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "common/status.h"
+#include "operator/certs/certs.h"
 #include "operator/controller/metrics.h"
 #include "operator/controller/observe.h"
 #include "operator/kube/client.h"
@@ -38,6 +44,7 @@ struct ReconcilerOptions {
   plan::Options plan;
   std::chrono::milliseconds resync{15000};  // next look when the cluster matches its spec
   std::chrono::milliseconds busy{2000};     // next look while a change is in flight or awaited
+  certs::Options certificates;              // lifetimes of the CA and of the pods' certificates
   // "<operation type>/<step>" (e.g. "add-member/promote", or "*/promote" for any operation): the
   // process exits right after writing that journal step, before acting on it. For the crash tests;
   // empty in production.
@@ -78,6 +85,9 @@ class Reconciler {
   std::vector<NodeView> Observe(const api::DispotifyCluster& cluster,
                                 const std::vector<web::json::value>& pods, nodes::NodeAdmin* admin,
                                 const web::json::value& object);
+  // Returns the earliest renewal time (Unix seconds) of the pods' certificates, 0 for none.
+  Result<int64_t> Certificates(const api::DispotifyCluster& cluster, int32_t pods,
+                               const web::json::value& object, int64_t now);
   Status ApplyOwned(const api::DispotifyCluster& cluster, const plan::Decision& decision,
                     const plan::Observed& observed, const std::string& token);
   Status ExpandVolumes(const api::DispotifyCluster& cluster, int32_t pods);
@@ -88,6 +98,16 @@ class Reconciler {
 
   ReconcilerDeps deps_;
   const ReconcilerOptions options_;
+
+  // Per cluster ("ns/name"): the Secrets' data as last checked and found in order, and until when
+  // that check holds (the first renewal, of a pod or the CA warning).
+  struct CertCacheEntry {
+    std::string fingerprint;
+    int64_t next_renewal = 0;
+    int64_t look_again_at = 0;
+  };
+  std::mutex cert_cache_mu_;
+  std::map<std::string, CertCacheEntry> cert_cache_;
 };
 
 }  // namespace dispotify::op::controller

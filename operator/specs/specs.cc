@@ -29,6 +29,11 @@ value A(std::vector<value> items) {
   return value::array(std::move(items));
 }
 
+value Base64(std::string_view text) {
+  const std::vector<unsigned char> bytes(text.begin(), text.end());
+  return S(utility::conversions::to_base64(bytes));
+}
+
 value StringMap(const std::map<std::string, std::string>& m) {
   value out = value::object();
   for (const auto& [k, v] : m) out[k] = value::string(v);
@@ -81,9 +86,14 @@ value Environment(const api::DispotifyCluster& c, const Settings& settings) {
       EnvValue("DISPOTIFY_ADVERTISE", "$(POD_NAME)." + peers + ".$(POD_NAMESPACE).svc." +
                                           settings.cluster_domain + ":" + std::to_string(kGrpcPort)),
       EnvValue("DISPOTIFY_DATA_DIR", kDataDir),
-      // Plaintext node-to-node gRPC until the operator issues pod certificates (issue 13, later
-      // work); the node logs a WARNING at every start so it is never silent.
-      EnvValue("DISPOTIFY_INSECURE_GRPC", "true"),
+      // Mutual TLS between nodes with the certificates the operator issues (TlsSecret), and users
+      // and roles on every REST route: set here whatever the node's defaults are, so that a
+      // default that changes does not change what the operator runs.
+      EnvValue("DISPOTIFY_TLS_CERT_FILE", std::string(kTlsDir) + "/node-$(DISPOTIFY_POD_ORDINAL).crt"),
+      EnvValue("DISPOTIFY_TLS_KEY_FILE", std::string(kTlsDir) + "/node-$(DISPOTIFY_POD_ORDINAL).key"),
+      EnvValue("DISPOTIFY_TLS_CA_FILE", std::string(kTlsDir) + "/" + std::string(kTlsCaKey)),
+      EnvValue("DISPOTIFY_INSECURE_GRPC", "false"),
+      EnvValue("DISPOTIFY_AUTH", "true"),
       O({{"name", S("DISPOTIFY_API_TOKEN")},
          {"valueFrom", O({{"secretKeyRef", O({{"name", S(AdminSecretName(c.metadata.name))},
                                               {"key", S(kAdminTokenKey)}})}})}}),
@@ -110,6 +120,7 @@ value Container(const api::DispotifyCluster& c, const Settings& settings) {
       O({{"name", S(kDataVolume)}, {"mountPath", S(kDataDir)}}),
       O({{"name", S("config")}, {"mountPath", S(kConfigDir)}, {"readOnly", value::boolean(true)}}),
       O({{"name", S("tmp")}, {"mountPath", S("/tmp")}}),
+      O({{"name", S("tls")}, {"mountPath", S(kTlsDir)}, {"readOnly", value::boolean(true)}}),
   };
   if (spec.metadata_store.type == api::MetadataStoreType::kPostgres) {
     mounts.push_back(
@@ -137,7 +148,14 @@ value Container(const api::DispotifyCluster& c, const Settings& settings) {
                              {"seccompProfile", O({{"type", S("RuntimeDefault")}})}})},
   });
   if (!spec.image_pull_policy.empty()) container["imagePullPolicy"] = S(spec.image_pull_policy);
-  if (!spec.resources.is_null()) container["resources"] = spec.resources;
+  // Requests so the scheduler places the pod where it fits, and a memory limit so a leak is
+  // bounded. No CPU limit: CFS throttling would stretch Raft heartbeats and fsyncs into election
+  // timeouts under load, while a CPU request already guarantees the node its share.
+  container["resources"] =
+      !spec.resources.is_null()
+          ? spec.resources
+          : O({{"requests", O({{"cpu", S(kDefaultCpuRequest)}, {"memory", S(kDefaultMemoryRequest)}})},
+               {"limits", O({{"memory", S(kDefaultMemoryLimit)}})}});
   return container;
 }
 
@@ -164,6 +182,9 @@ value PodTemplate(const api::DispotifyCluster& c, const Settings& settings) {
   std::vector<value> volumes = {
       O({{"name", S("config")}, {"configMap", O({{"name", S(ConfigMapName(name))}})}}),
       O({{"name", S("tmp")}, {"emptyDir", value::object()}}),
+      // Readable by the node's group only (fsGroup): the private keys are in it.
+      O({{"name", S("tls")},
+         {"secret", O({{"secretName", S(TlsSecretName(name))}, {"defaultMode", I(0440)}})}}),
   };
   if (c.spec.metadata_store.type == api::MetadataStoreType::kPostgres) {
     volumes.push_back(O({{"name", S("postgres")},
@@ -230,6 +251,18 @@ std::string ConfigMapName(std::string_view name) {
 }
 std::string AdminSecretName(std::string_view name) {
   return std::string(name) + "-admin";
+}
+std::string CaSecretName(std::string_view name) {
+  return std::string(name) + "-ca";
+}
+std::string TlsSecretName(std::string_view name) {
+  return std::string(name) + "-tls";
+}
+std::string TlsCertKey(int32_t ordinal) {
+  return "node-" + std::to_string(ordinal) + ".crt";
+}
+std::string TlsKeyKey(int32_t ordinal) {
+  return "node-" + std::to_string(ordinal) + ".key";
 }
 std::string PdbName(std::string_view name) {
   return std::string(name);
@@ -411,8 +444,26 @@ value AdminSecret(const api::DispotifyCluster& c, std::string_view token) {
   value secret =
       Object("v1", "Secret", c.metadata, AdminSecretName(c.metadata.name), CommonLabels(c.metadata.name));
   secret["type"] = S("Opaque");
-  const std::vector<unsigned char> bytes(token.begin(), token.end());
-  secret["data"] = O({{std::string(kAdminTokenKey), S(utility::conversions::to_base64(bytes))}});
+  secret["data"] = O({{std::string(kAdminTokenKey), Base64(token)}});
+  return secret;
+}
+
+value CaSecret(const api::DispotifyCluster& c, std::string_view cert_pem, std::string_view key_pem) {
+  value secret = Object("v1", "Secret", c.metadata, CaSecretName(c.metadata.name),
+                        LabelsWithComponent(c.metadata.name, "ca"));
+  secret["type"] = S("kubernetes.io/tls");
+  secret["data"] =
+      O({{std::string(kCaCertKey), Base64(cert_pem)}, {std::string(kCaKeyKey), Base64(key_pem)}});
+  return secret;
+}
+
+value TlsSecret(const api::DispotifyCluster& c, const std::map<std::string, std::string>& data) {
+  value secret = Object("v1", "Secret", c.metadata, TlsSecretName(c.metadata.name),
+                        LabelsWithComponent(c.metadata.name, "tls"));
+  secret["type"] = S("Opaque");
+  value out = value::object();
+  for (const auto& [k, v] : data) out[k] = Base64(v);
+  secret["data"] = out;
   return secret;
 }
 

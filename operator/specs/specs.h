@@ -11,6 +11,7 @@
 #include <cpprest/json.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,14 +57,34 @@ inline constexpr std::string_view kConfigKey = "config.yaml";
 inline constexpr std::string_view kConfigFile = "/etc/dispotify/config.yaml";
 inline constexpr std::string_view kPostgresDir = "/var/run/dispotify/postgres";
 inline constexpr std::string_view kAdminTokenKey = "token";
+// The pods' certificates (docs/operator.md, "Certificates"): the Secret TlsSecretName holds the
+// CA certificate and every pod's certificate and key, mounted whole at kTlsDir; each node is
+// pointed at its own pair by its ordinal. One Secret for all pods because a StatefulSet's pod
+// template cannot name a Secret per pod, and a mounted Secret is updated in place by the kubelet,
+// so a renewal reaches running nodes (which re-read the files) without a restart.
+inline constexpr std::string_view kTlsDir = "/var/run/dispotify/tls";
+inline constexpr std::string_view kTlsCaKey = "ca.crt";
+// The CA's own Secret (CaSecretName, type kubernetes.io/tls): read by the operator only, never
+// mounted in a pod.
+inline constexpr std::string_view kCaCertKey = "tls.crt";
+inline constexpr std::string_view kCaKeyKey = "tls.key";
+// The node container's resources when spec.resources is empty (docs/operator.md, "Resources").
+inline constexpr std::string_view kDefaultCpuRequest = "250m";
+inline constexpr std::string_view kDefaultMemoryRequest = "256Mi";
+inline constexpr std::string_view kDefaultMemoryLimit = "1Gi";
 inline constexpr int64_t kRunAsUser = 10001;
 
 // Names of the owned objects for the cluster `name`.
-std::string StatefulSetName(std::string_view name);           // <name>
-std::string PeerServiceName(std::string_view name);           // <name>-peers (headless)
-std::string ClientServiceName(std::string_view name);         // <name>
-std::string ConfigMapName(std::string_view name);             // <name>-config
-std::string AdminSecretName(std::string_view name);           // <name>-admin
+std::string StatefulSetName(std::string_view name);    // <name>
+std::string PeerServiceName(std::string_view name);    // <name>-peers (headless)
+std::string ClientServiceName(std::string_view name);  // <name>
+std::string ConfigMapName(std::string_view name);      // <name>-config
+std::string AdminSecretName(std::string_view name);    // <name>-admin
+std::string CaSecretName(std::string_view name);       // <name>-ca
+std::string TlsSecretName(std::string_view name);      // <name>-tls
+// The keys of pod `ordinal`'s certificate and private key in the TLS Secret: node-<ordinal>.crt, .key.
+std::string TlsCertKey(int32_t ordinal);
+std::string TlsKeyKey(int32_t ordinal);
 std::string PdbName(std::string_view name);                   // <name>
 std::string NetworkPolicyName(std::string_view name);         // <name>-peers
 std::string ServiceMonitorName(std::string_view name);        // <name>
@@ -132,6 +153,12 @@ web::json::value ConfigMap(const api::DispotifyCluster& cluster, uint64_t bootst
                            const std::optional<ForceNewCluster>& force = std::nullopt);
 // The admin-token Secret; the controller makes the token once and passes the existing one after.
 web::json::value AdminSecret(const api::DispotifyCluster& cluster, std::string_view token);
+// The cluster CA's Secret (kubernetes.io/tls), created once by the controller.
+web::json::value CaSecret(const api::DispotifyCluster& cluster, std::string_view cert_pem,
+                          std::string_view key_pem);
+// The pods' TLS Secret with exactly `data` (key -> file content): kTlsCaKey and the pairs.
+web::json::value TlsSecret(const api::DispotifyCluster& cluster,
+                           const std::map<std::string, std::string>& data);
 
 // minAvailable = the quorum of max(spec.replicas, current_voters) as a whole number: while a
 // scale-down is in flight there are more voters than the spec asks for, and it is their quorum

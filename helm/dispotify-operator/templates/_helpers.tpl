@@ -62,7 +62,8 @@ Server-side apply is a PATCH, and a PATCH that creates the object also needs "cr
 - apiGroups: [""]
   resources: [services, configmaps]
   verbs: [create, patch]
-# The admin token Secret: created once, then read to talk to the nodes.
+# Secrets: the admin token (created once, then read to talk to the nodes), the cluster CA
+# (created once, then read to issue) and the pods' certificates (applied, renewed).
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, create, patch]

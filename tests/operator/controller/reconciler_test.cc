@@ -8,6 +8,7 @@
 
 #include <random>
 
+#include "operator/certs/certs.h"
 #include "tests/operator/controller/fake_world.h"
 
 namespace dispotify::op::controller::testing {
@@ -225,6 +226,118 @@ TEST_F(ReconcilerTest, ANodeOfAnotherClusterIsNotCounted) {
     warned |= e.has_field("reason") && e.at("reason").as_string() == "ForeignNode";
   }
   EXPECT_TRUE(warned);
+}
+
+// The Secrets' data, decoded.
+std::map<std::string, std::string> SecretData(FakeWorld& world, const std::string& name) {
+  std::map<std::string, std::string> out;
+  auto secret = world.kube.Find(FakeWorld::Ref(kube::Secrets(), name));
+  if (!secret || !secret->has_field("data")) return out;
+  for (const auto& [k, v] : secret->at("data").as_object()) out[k] = *kube::DecodeBase64(v.as_string());
+  return out;
+}
+
+bool HasEvent(FakeWorld& world, const std::string& reason) {
+  for (const auto& e : world.kube.created()) {
+    if (e.has_field("reason") && e.at("reason").as_string() == reason) return true;
+  }
+  return false;
+}
+
+TEST_F(ReconcilerTest, MakesTheCaOnceAndAPairPerPodAndRenewsThemAtTwoThirdsOfTheirLifetime) {
+  world.CreateCluster(3, 3);
+  ASSERT_TRUE(Converge(3, 3)) << Describe();
+  const auto ca = SecretData(world, "music-ca");
+  ASSERT_EQ(ca.size(), 2u);
+  auto parsed_ca = certs::ParseCa(ca.at("tls.crt"), ca.at("tls.key"), kUid);
+  ASSERT_TRUE(parsed_ca.ok()) << parsed_ca.status().ToString();
+  EXPECT_TRUE(HasEvent(world, "CACreated"));
+  const auto first = SecretData(world, "music-tls");
+  ASSERT_EQ(first.size(), 7u);  // ca.crt and a pair per pod
+  EXPECT_EQ(first.at("ca.crt"), ca.at("tls.crt"));
+  int64_t due = 0;
+  for (int32_t o = 0; o < 3; ++o) {
+    const auto facts =
+        certs::InspectPodCertificate(*parsed_ca, world.Parsed().metadata, o, specs::Settings{},
+                                     first.at(specs::TlsCertKey(o)), first.at(specs::TlsKeyKey(o)));
+    EXPECT_EQ(facts.problem, "") << o;
+    const auto d = plan::DecideCertificate(facts, now);
+    ASSERT_EQ(d.verdict, plan::CertificateVerdict::kKeep);
+    due = due == 0 ? d.renew_at : std::min(due, d.renew_at);
+  }
+  // The pass asks to be run again no later than the first renewal; 90-day certificates leave the
+  // usual resync alone.
+  auto r = reconciler->Reconcile(kNs, kName);
+  ASSERT_TRUE(r.ok());
+  EXPECT_LE(r->requeue_after, std::chrono::seconds(due - now));
+  EXPECT_EQ(SecretData(world, "music-tls"), first) << "nothing due: the Secret stays as it is";
+
+  // At the renewal time every pair is replaced, under the same CA, and no pod is restarted.
+  const int pods_before = world.pods_made;
+  now = due;
+  Step();
+  const auto renewed = SecretData(world, "music-tls");
+  EXPECT_EQ(SecretData(world, "music-ca"), ca);
+  EXPECT_EQ(renewed.at("ca.crt"), first.at("ca.crt"));
+  for (int32_t o = 0; o < 3; ++o) {
+    EXPECT_NE(renewed.at(specs::TlsCertKey(o)), first.at(specs::TlsCertKey(o))) << o;
+    EXPECT_NE(renewed.at(specs::TlsKeyKey(o)), first.at(specs::TlsKeyKey(o))) << o;
+  }
+  EXPECT_TRUE(HasEvent(world, "CertificatesIssued"));
+  for (int i = 0; i < 5; ++i) Step();
+  EXPECT_EQ(world.pods_made, pods_before) << "a renewal must not restart pods";
+  EXPECT_EQ(SecretData(world, "music-tls"), renewed);
+
+  // A new pod gets a pair before its pod exists; a shrink drops the pair of the pod that left.
+  world.SetSpec("replicas", web::json::value::number(4));
+  ASSERT_TRUE(Converge(4, 3)) << Describe();
+  EXPECT_TRUE(SecretData(world, "music-tls").contains("node-3.key"));
+  world.SetSpec("replicas", web::json::value::number(3));
+  ASSERT_TRUE(Converge(3, 3)) << Describe();
+  EXPECT_FALSE(SecretData(world, "music-tls").contains("node-3.key"));
+  EXPECT_EQ(SecretData(world, "music-ca"), ca);
+}
+
+TEST_F(ReconcilerTest, AShortLifetimeBringsThePassBackAtTheRenewal) {
+  ReconcilerDeps deps;
+  deps.kube = &world.kube;
+  deps.events = &events;
+  deps.node_admin = [this](const std::string&) { return std::make_unique<FakeWorld::Handle>(&world); };
+  deps.now = [this] { return now; };
+  ReconcilerOptions options;
+  options.certificates.leaf_lifetime = std::chrono::seconds(120);
+  reconciler = std::make_unique<Reconciler>(std::move(deps), options);
+  world.CreateCluster(1, 1);
+  ASSERT_TRUE(Converge(1, 1)) << Describe();
+  auto r = reconciler->Reconcile(kNs, kName);
+  ASSERT_TRUE(r.ok());
+  // Issued within the last few passes: due 2/3 into [t - 15 s, t + 120 s], well under the resync.
+  EXPECT_LE(r->requeue_after, std::chrono::seconds(75));
+  EXPECT_GE(r->requeue_after, std::chrono::seconds(1));
+}
+
+TEST_F(ReconcilerTest, AnUnusableCaIsNeverReplacedAndNothingIsIssuedFromIt) {
+  world.CreateCluster(1, 1);
+  ASSERT_TRUE(Converge(1, 1)) << Describe();
+  const auto tls = SecretData(world, "music-tls");
+  value ca = *world.kube.Find(FakeWorld::Ref(kube::Secrets(), "music-ca"));
+  ca["data"]["tls.key"] = value::string("bm90IGEga2V5");  // "not a key"
+  world.kube.Put(FakeWorld::Ref(kube::Secrets(), "music-ca"), ca);
+  auto r = reconciler->Reconcile(kNs, kName);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(HasEvent(world, "CAUnusable"));
+  EXPECT_EQ(
+      world.kube.Find(FakeWorld::Ref(kube::Secrets(), "music-ca"))->at("data").at("tls.key").as_string(),
+      "bm90IGEga2V5");
+  EXPECT_EQ(SecretData(world, "music-tls"), tls);
+  // Deleting it is how a person starts over: a new CA, and every pair reissued from it.
+  ASSERT_TRUE(world.kube.Delete(FakeWorld::Ref(kube::Secrets(), "music-ca"), {}).ok());
+  ASSERT_TRUE(reconciler->Reconcile(kNs, kName).ok());
+  const auto fresh = SecretData(world, "music-tls");
+  EXPECT_NE(fresh.at("ca.crt"), tls.at("ca.crt"));
+  EXPECT_NE(fresh.at("node-0.crt"), tls.at("node-0.crt"));
+  EXPECT_EQ(fresh.at("ca.crt"), SecretData(world, "music-ca").at("tls.crt"));
 }
 
 // The operator dies at random writes (the journal, an owned object, a node call, the status) and

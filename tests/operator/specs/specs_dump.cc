@@ -1,13 +1,16 @@
 // dispotify-operator-specs-dump CLUSTER_JSON OUT_DIR [REPLICAS]
 // Parses a DispotifyCluster (as `kubectl get dspc NAME -o json` prints it), builds every object the
 // operator would own (ServiceMonitor included when the spec asks for it) and writes each to
-// OUT_DIR/NN-<kind>-<name>.json. REPLICAS is the StatefulSet size (default spec.replicas).
+// OUT_DIR/NN-<kind>-<name>.json, then the CA and TLS Secrets the controller writes itself. REPLICAS is the
+// StatefulSet size (default spec.replicas).
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
 
 #include "operator/api/types.h"
+#include "operator/certs/certs.h"
 #include "operator/specs/specs.h"
 
 int main(int argc, char** argv) {
@@ -38,7 +41,22 @@ int main(int argc, char** argv) {
   specs::DesiredParams params;
   params.stateful_set.replicas = argc > 3 ? std::stoi(argv[3]) : cluster->spec.replicas;
   params.admin_token = "dump-token";
-  const auto objects = specs::DesiredObjects(*cluster, specs::Settings{}, params);
+  auto objects = specs::DesiredObjects(*cluster, specs::Settings{}, params);
+  // The two Secrets the controller writes itself, with a real CA and real pairs.
+  const int64_t now = std::time(nullptr);
+  auto ca = certs::NewCa(cluster->metadata.uid, now, certs::Options{});
+  if (!ca.ok()) {
+    std::cerr << "CA: " << ca.status().ToString() << "\n";
+    return 1;
+  }
+  auto pods = certs::PlanPodCertificates(*ca, cluster->metadata, params.stateful_set.replicas,
+                                         specs::Settings{}, {}, now, certs::Options{});
+  if (!pods.ok()) {
+    std::cerr << "certificates: " << pods.status().ToString() << "\n";
+    return 1;
+  }
+  objects.push_back(specs::CaSecret(*cluster, ca->cert_pem, ca->key_pem));
+  objects.push_back(specs::TlsSecret(*cluster, pods->data));
   int n = 0;
   for (const auto& obj : objects) {
     const std::string prefix = (n < 10 ? "0" : "") + std::to_string(n);

@@ -62,6 +62,10 @@ TEST(NamesTest, FollowTheContract) {
   EXPECT_EQ(ClientServiceName("music"), "music");
   EXPECT_EQ(ConfigMapName("music"), "music-config");
   EXPECT_EQ(AdminSecretName("music"), "music-admin");
+  EXPECT_EQ(CaSecretName("music"), "music-ca");
+  EXPECT_EQ(TlsSecretName("music"), "music-tls");
+  EXPECT_EQ(TlsCertKey(2), "node-2.crt");
+  EXPECT_EQ(TlsKeyKey(2), "node-2.key");
   EXPECT_EQ(PdbName("music"), "music");
   EXPECT_EQ(NetworkPolicyName("music"), "music-peers");
   EXPECT_EQ(PodName("music", 2), "music-2");
@@ -181,9 +185,26 @@ TEST(StatefulSetTest, EnvironmentFollowsTheContract) {
   EXPECT_EQ(EnvValue(sts, "DISPOTIFY_ADVERTISE"),
             "$(POD_NAME).music-peers.$(POD_NAMESPACE).svc.cluster.local:7000");
   EXPECT_EQ(EnvValue(sts, "DISPOTIFY_DATA_DIR"), "/var/lib/dispotify");
-  // Plaintext node-to-node gRPC, explicitly, until the operator issues pod certificates: a node
-  // with neither certificates nor this flag refuses to start.
-  EXPECT_EQ(EnvValue(sts, "DISPOTIFY_INSECURE_GRPC"), "true");
+  // Mutual TLS with this pod's own pair out of the TLS Secret (by ordinal, expanded by the
+  // kubelet from the variable defined earlier in the list), and auth, both set explicitly.
+  EXPECT_EQ(EnvValue(sts, "DISPOTIFY_TLS_CERT_FILE"),
+            "/var/run/dispotify/tls/node-$(DISPOTIFY_POD_ORDINAL).crt");
+  EXPECT_EQ(EnvValue(sts, "DISPOTIFY_TLS_KEY_FILE"),
+            "/var/run/dispotify/tls/node-$(DISPOTIFY_POD_ORDINAL).key");
+  EXPECT_EQ(EnvValue(sts, "DISPOTIFY_TLS_CA_FILE"), "/var/run/dispotify/tls/ca.crt");
+  EXPECT_EQ(EnvValue(sts, "DISPOTIFY_INSECURE_GRPC"), "false");
+  EXPECT_EQ(EnvValue(sts, "DISPOTIFY_AUTH"), "true");
+  {
+    const auto& env = NodeContainer(sts).at("env").as_array();
+    auto index = [&](const std::string& name) {
+      for (size_t i = 0; i < env.size(); ++i) {
+        if (env.at(i).at("name").as_string() == name) return i;
+      }
+      return env.size();
+    };
+    EXPECT_LT(index("DISPOTIFY_POD_ORDINAL"), index("DISPOTIFY_TLS_CERT_FILE"));
+    EXPECT_LT(index("DISPOTIFY_POD_ORDINAL"), index("DISPOTIFY_TLS_KEY_FILE"));
+  }
   EXPECT_EQ(EnvValue(sts, "DISPOTIFY_CONFIG"), "/etc/dispotify/config.yaml");
   const value token = Env(sts, "DISPOTIFY_API_TOKEN").at("valueFrom").at("secretKeyRef");
   EXPECT_EQ(token.at("name").as_string(), "music-admin");
@@ -239,7 +260,11 @@ TEST(StatefulSetTest, ContainerPortsProbesAndMounts) {
   EXPECT_EQ(ctr.at("name").as_string(), "node");
   EXPECT_EQ(ctr.at("image").as_string(), DefaultImage());
   EXPECT_FALSE(ctr.has_field("imagePullPolicy"));
-  EXPECT_FALSE(ctr.has_field("resources"));
+  // spec.resources is empty: requests and a memory limit by default, no CPU limit.
+  EXPECT_EQ(ctr.at("resources").at("requests").at("cpu").as_string(), "250m");
+  EXPECT_EQ(ctr.at("resources").at("requests").at("memory").as_string(), "256Mi");
+  EXPECT_EQ(ctr.at("resources").at("limits").at("memory").as_string(), "1Gi");
+  EXPECT_FALSE(ctr.at("resources").at("limits").has_field("cpu"));
   EXPECT_FALSE(ctr.has_field("command"));
   EXPECT_FALSE(ctr.has_field("args"));
   EXPECT_EQ(Named(ctr.at("ports"), "http").at("containerPort").as_integer(), 8080);
@@ -258,6 +283,17 @@ TEST(StatefulSetTest, ContainerPortsProbesAndMounts) {
   const value& pod = PodSpec(sts);
   EXPECT_EQ(Named(pod.at("volumes"), "config").at("configMap").at("name").as_string(), "music-config");
   EXPECT_TRUE(Named(pod.at("volumes"), "tmp").has_field("emptyDir"));
+  // The certificates: the TLS Secret, read-only, group-readable only (the keys are in it); never
+  // the CA's Secret.
+  const value tls_mount = Named(ctr.at("volumeMounts"), "tls");
+  ASSERT_FALSE(tls_mount.is_null());
+  EXPECT_EQ(tls_mount.at("mountPath").as_string(), "/var/run/dispotify/tls");
+  EXPECT_TRUE(tls_mount.at("readOnly").as_bool());
+  const value tls_volume = Named(pod.at("volumes"), "tls");
+  ASSERT_FALSE(tls_volume.is_null());
+  EXPECT_EQ(tls_volume.at("secret").at("secretName").as_string(), "music-tls");
+  EXPECT_EQ(tls_volume.at("secret").at("defaultMode").as_integer(), 0440);
+  EXPECT_EQ(pod.at("volumes").serialize().find("music-ca"), std::string::npos);
   EXPECT_TRUE(Named(pod.at("volumes"), "postgres").is_null());
   EXPECT_FALSE(pod.at("automountServiceAccountToken").as_bool());
   EXPECT_FALSE(pod.at("enableServiceLinks").as_bool());
@@ -454,6 +490,29 @@ TEST(SecretTest, HoldsTheTokenItWasGiven) {
   EXPECT_EQ(s.at("metadata").at("name").as_string(), "music-admin");
   EXPECT_EQ(s.at("type").as_string(), "Opaque");
   EXPECT_EQ(s.at("data").at("token").as_string(), "czNjcmV0LXRva2Vu");  // base64("s3cret-token")
+}
+
+TEST(SecretTest, TheCaAndTheTlsSecretsHoldWhatTheyWereGivenAndBelongToTheCluster) {
+  const value ca = CaSecret(Cluster(), "CERT", "KEY");
+  EXPECT_EQ(ca.at("metadata").at("name").as_string(), "music-ca");
+  EXPECT_EQ(ca.at("type").as_string(), "kubernetes.io/tls");
+  EXPECT_EQ(ca.at("data").at("tls.crt").as_string(), "Q0VSVA==");  // base64("CERT")
+  EXPECT_EQ(ca.at("data").at("tls.key").as_string(), "S0VZ");      // base64("KEY")
+  EXPECT_EQ(ca.at("data").size(), 2u);
+  EXPECT_EQ(ca.at("metadata").at("ownerReferences").at(0).at("uid").as_string(), "6f1c-uid");
+
+  const value tls = TlsSecret(Cluster(), {{"ca.crt", "CA"}, {"node-0.crt", "C0"}, {"node-0.key", "K0"}});
+  EXPECT_EQ(tls.at("metadata").at("name").as_string(), "music-tls");
+  EXPECT_EQ(tls.at("type").as_string(), "Opaque");
+  EXPECT_EQ(tls.at("data").size(), 3u);
+  EXPECT_EQ(tls.at("data").at("node-0.key").as_string(), "SzA=");  // base64("K0")
+  EXPECT_EQ(tls.at("metadata").at("ownerReferences").at(0).at("uid").as_string(), "6f1c-uid");
+  // Neither is among the objects applied every pass: the controller writes them itself.
+  const auto objects = DesiredObjects(Cluster(), kSettings, DesiredParams{.stateful_set = {.replicas = 3}});
+  for (const auto& o : objects) {
+    EXPECT_NE(o.at("metadata").at("name").as_string(), "music-ca");
+    EXPECT_NE(o.at("metadata").at("name").as_string(), "music-tls");
+  }
 }
 
 class PdbTest : public testing::TestWithParam<std::pair<int32_t, int32_t>> {};
