@@ -12,39 +12,24 @@
 #include <cerrno>
 #include <climits>
 
+#include "common/openssl_error.h"
 #include "common/tls/pki.h"
 
 namespace dispotify::tls {
-namespace {
-
-std::string SslErrorText(int ssl_error) {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    return buf;
-  }
-  if (ssl_error == SSL_ERROR_SYSCALL) {
-    return errno != 0 ? Status::FromErrno(errno, "socket").message() : std::string("connection closed");
-  }
-  return "TLS error " + std::to_string(ssl_error);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Result<SharedSslCtx> NewClientContext(const std::string& ca_pem) {
   auto roots = CertsFromPem(ca_pem);
   if (!roots.ok()) return roots.status();
   SharedSslCtx ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
-  if (!ctx) return Status::IoError("SSL_CTX_new: " + SslErrorText(0));
+  if (!ctx) return Status::IoError("SSL_CTX_new: " + SslIoError(0));
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   // A server closing without close_notify reads as EOF (Read returns 0); HTTP framing tells.
   SSL_CTX_set_options(ctx.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
   X509_STORE* store = SSL_CTX_get_cert_store(ctx.get());
   for (const auto& root : *roots) {
     if (X509_STORE_add_cert(store, root.get()) != 1)
-      return Status::InvalidArgument("trusting the CA: " + SslErrorText(0));
+      return Status::InvalidArgument("trusting the CA: " + SslIoError(0));
   }
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
   return ctx;
@@ -74,7 +59,7 @@ Result<std::unique_ptr<TlsClientConn>> TlsClientConn::Connect(const std::string&
   SSL* ssl = SSL_new(ctx);
   if (ssl == nullptr) {
     ::close(fd);
-    return Status::IoError("SSL_new: " + SslErrorText(0));
+    return Status::IoError("SSL_new: " + SslIoError(0));
   }
   std::unique_ptr<TlsClientConn> conn(new TlsClientConn(fd, ssl));
   SSL_set_fd(ssl, fd);
@@ -93,7 +78,7 @@ Result<std::unique_ptr<TlsClientConn>> TlsClientConn::Connect(const std::string&
   int r = SSL_connect(ssl);
   if (r != 1) {
     const int err = SSL_get_error(ssl, r);
-    std::string why = SslErrorText(err);
+    std::string why = SslIoError(err);
     const long verify = SSL_get_verify_result(ssl);
     if (verify != X509_V_OK) why += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
     return Status::Unavailable("TLS handshake with " + ip + ":" + std::to_string(port) + ": " + why);
@@ -110,7 +95,7 @@ Status TlsClientConn::WriteAll(std::string_view data) {
   while (!data.empty()) {
     ERR_clear_error();
     const int n = SSL_write(ssl_, data.data(), static_cast<int>(std::min<size_t>(data.size(), INT_MAX)));
-    if (n <= 0) return Status::Aborted("TLS write: " + SslErrorText(SSL_get_error(ssl_, n)));
+    if (n <= 0) return Status::Aborted("TLS write: " + SslIoError(SSL_get_error(ssl_, n)));
     data.remove_prefix(static_cast<size_t>(n));
   }
   return Status::Ok();
@@ -125,7 +110,7 @@ Result<size_t> TlsClientConn::Read(char* buf, size_t max) {
   if (err == SSL_ERROR_SYSCALL && errno == 0) return size_t{0};
   if (err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK))
     return Status::Timeout("TLS read timed out");
-  return Status::Aborted("TLS read: " + SslErrorText(err));
+  return Status::Aborted("TLS read: " + SslIoError(err));
 }
 
 }  // namespace dispotify::tls

@@ -9,6 +9,8 @@
 #include <charconv>
 #include <ctime>
 
+#include "common/openssl_error.h"
+
 namespace dispotify::tls {
 namespace {
 
@@ -17,18 +19,6 @@ constexpr size_t kMaxSegment = 64;  // also X.509's upper bound for O and CN, wh
 constexpr size_t kMaxKind = 16;
 constexpr int kSerialBits = 128;
 constexpr auto kBackdate = std::chrono::minutes(5);
-
-// OpenSSL's queue of errors as one line, emptied so that the next call starts clean.
-std::string OpenSslErrors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "no OpenSSL error recorded" : out;
-}
 
 Status OpenSslError(std::string_view what) {
   return Status::IoError(std::string(what) + ": " + OpenSslErrors());

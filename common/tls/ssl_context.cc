@@ -1,16 +1,12 @@
 #include "common/tls/ssl_context.h"
 
-#include <openssl/err.h>
+#include "common/openssl_error.h"
 
 namespace dispotify::tls {
 namespace {
 
 Status SslError(std::string_view what) {
-  unsigned long e = ERR_get_error();
-  char buf[256] = "no OpenSSL error recorded";
-  if (e != 0) ERR_error_string_n(e, buf, sizeof(buf));
-  ERR_clear_error();
-  return Status::IoError(std::string(what) + ": " + buf);
+  return Status::IoError(std::string(what) + ": " + OpenSslErrors());
 }
 
 }  // namespace

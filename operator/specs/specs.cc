@@ -506,9 +506,15 @@ value ServiceMonitor(const api::DispotifyCluster& c) {
       // cluster_id (dispotify_build_info), which here is the custom resource's UID; this is the
       // name people know.
       {"targetLabels", A({S(kLabelInstance)})},
+      // The nodes run with auth on, so a scrape needs a credential of the metrics or admin role:
+      // the admin token of the cluster's Secret, the one credential the operator holds.
       {"endpoints",
-       A({O(
-           {{"port", S("metrics")}, {"path", S("/metrics")}, {"interval", S(c.spec.monitoring.interval)}})})},
+       A({O({{"port", S("metrics")},
+             {"path", S("/metrics")},
+             {"interval", S(c.spec.monitoring.interval)},
+             {"authorization",
+              O({{"type", S("Bearer")},
+                 {"credentials", O({{"name", S(AdminSecretName(name))}, {"key", S(kAdminTokenKey)}})}})}})})},
   });
   return sm;
 }

@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "common/logging.h"
+#include "common/openssl_error.h"
 
 namespace dispotify::api::http {
 
@@ -207,20 +208,6 @@ Status SendFileRegion(int sock, int file_fd, uint64_t offset, uint64_t length, m
 // socket BIO); after WANT_READ / WANT_WRITE the caller waits for that readiness and retries the
 // same call with the same arguments.
 
-// What went wrong in a TLS call, for logs. Clears the thread's OpenSSL error queue.
-std::string TlsError(int ssl_error) {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    return buf;
-  }
-  if (ssl_error == SSL_ERROR_SYSCALL) return errno != 0 ? Errno(errno) : "connection closed";
-  if (ssl_error == SSL_ERROR_ZERO_RETURN) return "closed by the peer (close_notify)";
-  return "TLS error " + std::to_string(ssl_error);
-}
-
 short PollEventsFor(int ssl_error) {
   return ssl_error == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
 }
@@ -245,7 +232,7 @@ Status TlsWrite(SSL* ssl, int fd, const char* data, size_t len, milliseconds tim
       continue;
     }
     if (err == SSL_ERROR_SYSCALL && errno == EPIPE) ConsumePendingSigpipe();
-    return Status::Aborted("TLS write: " + TlsError(err));
+    return Status::Aborted("TLS write: " + SslIoError(err));
   }
   return Status::Ok();
 }
@@ -296,7 +283,7 @@ Status TlsSendFileRegion(SSL* ssl, int sock, int file_fd, uint64_t offset, uint6
         continue;
       }
       if (err == SSL_ERROR_SYSCALL && errno == EPIPE) ConsumePendingSigpipe();
-      return Status::Aborted("SSL_sendfile: " + TlsError(err));
+      return Status::Aborted("SSL_sendfile: " + SslIoError(err));
     }
     return Status::Ok();
   }
@@ -322,7 +309,7 @@ Status TlsSendFileRegion(SSL* ssl, int sock, int file_fd, uint64_t offset, uint6
 error_code TlsReadError(int ssl_error) {
   if (ssl_error == SSL_ERROR_ZERO_RETURN) return asio::error::eof;
   if (ssl_error == SSL_ERROR_SYSCALL && errno == 0) return asio::error::eof;
-  DLOG_DEBUG << "TLS read failed: " << TlsError(ssl_error);
+  DLOG_DEBUG << "TLS read failed: " << SslIoError(ssl_error);
   ERR_clear_error();
   return asio::error::connection_aborted;
 }
@@ -715,7 +702,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Start() {
     asio::post(socket_.get_executor(), [self = shared_from_this()] {
       if (self->tls_failed_) {
-        DLOG_WARN << "HTTPS: no TLS session for " << self->remote_ << ": " << TlsError(0);
+        DLOG_WARN << "HTTPS: no TLS session for " << self->remote_ << ": " << SslIoError(0);
         self->Close();
       } else if (self->ssl_ != nullptr) {
         self->phase_ = Phase::kHandshake;
@@ -798,7 +785,7 @@ class Session : public std::enable_shared_from_this<Session> {
                          });
       return;
     }
-    HandshakeFailed(TlsError(err));
+    HandshakeFailed(SslIoError(err));
   }
 
   // Plaintext HTTP on the port lands here too ("http request"): no answer; clients and scanners

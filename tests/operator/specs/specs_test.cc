@@ -570,6 +570,10 @@ TEST(ServiceMonitorTest, ScrapesEveryMemberThroughThePeerService) {
   const value& ep = sm.at("spec").at("endpoints").at(0);
   EXPECT_EQ(ep.at("port").as_string(), "metrics");
   EXPECT_EQ(ep.at("interval").as_string(), "15s");
+  // The nodes want a credential on /metrics: the token of the cluster's admin Secret.
+  EXPECT_EQ(ep.at("authorization").at("type").as_string(), "Bearer");
+  EXPECT_EQ(ep.at("authorization").at("credentials").at("name").as_string(), AdminSecretName("music"));
+  EXPECT_EQ(ep.at("authorization").at("credentials").at("key").as_string(), std::string(kAdminTokenKey));
   // The cluster's name on every series.
   EXPECT_EQ(sm.at("spec").at("targetLabels").at(0).as_string(), "app.kubernetes.io/instance");
   EXPECT_EQ(PeerService(Cluster()).at("metadata").at("labels").at("app.kubernetes.io/instance").as_string(),
