@@ -397,6 +397,35 @@ double UploadMBps(int port, SSL_CTX* tls, const std::vector<std::string>& ids,
   return static_cast<double>(bytes) / 1e6 / Seconds(Clock::now() - start);
 }
 
+// The files both figures below upload: o.enc_files noisy MP3s of o.enc_file_mib MiB each.
+struct BenchFiles {
+  std::vector<std::string> ids;
+  std::vector<std::string> contents;
+};
+BenchFiles MakeBenchFiles(const std::string& prefix, const Options& o) {
+  BenchFiles files;
+  for (int f = 0; f < o.enc_files; ++f) {
+    files.ids.push_back(prefix + "-" + std::to_string(f) + ".mp3");
+    files.contents.push_back(NoisyMp3(o.enc_file_mib << 20, static_cast<uint64_t>(f) + 1));
+  }
+  return files;
+}
+
+// Gives node 1 of `cluster` an encryption keyring (encryption at rest on).
+void GiveKeyring(Cluster& cluster) {
+  const std::string keyring = cluster.base_dir() + "/keyring";
+  dispotify::e2e::WriteKeyringFile(keyring, {"bench-1"});
+  cluster.spec(1).keyring_file = keyring;
+}
+
+// Starts the one-node `cluster` with `flags`; its REST port.
+int StartOneNode(Cluster& cluster, std::vector<std::string> flags) {
+  cluster.SetCommonFlags(std::move(flags));
+  cluster.StartAll();
+  if (cluster.WaitLeader() == 0) Die("no leader");
+  return cluster.spec(1).http_port;
+}
+
 void EncryptionFigure(const Options& o) {
   struct Side {
     const char* name;
@@ -410,22 +439,12 @@ void EncryptionFigure(const Options& o) {
     side.cluster = std::make_unique<Cluster>(1, std::string("bench-enc-") + side.name);
     std::vector<std::string> flags = {"--replication-factor", "1",      "--scrub-interval-s", "0",
                                       "--log-level",          "warning"};
-    if (i == 1) {
-      const std::string keyring = side.cluster->base_dir() + "/keyring";
-      dispotify::e2e::WriteKeyringFile(keyring, {"bench-1"});
-      side.cluster->spec(1).keyring_file = keyring;
-    }
-    side.cluster->SetCommonFlags(flags);
-    side.cluster->StartAll();
-    if (side.cluster->WaitLeader() == 0) Die("no leader");
-    side.port = side.cluster->spec(1).http_port;
+    if (i == 1) GiveKeyring(*side.cluster);
+    side.port = StartOneNode(*side.cluster, flags);
   }
-  std::vector<std::string> ids;
-  std::vector<std::string> contents;
-  for (int f = 0; f < o.enc_files; ++f) {
-    ids.push_back("enc-" + std::to_string(f) + ".mp3");
-    contents.push_back(NoisyMp3(o.enc_file_mib << 20, static_cast<uint64_t>(f) + 1));
-  }
+  const BenchFiles files = MakeBenchFiles("enc", o);
+  const std::vector<std::string>& ids = files.ids;
+  const std::vector<std::string>& contents = files.contents;
   const uint64_t size = contents[0].size();
   for (Side& side : sides) {
     side.upload_mbps = UploadMBps(side.port, nullptr, ids, contents, std::string("encryption-") + side.name);
@@ -478,11 +497,7 @@ void HttpsFigure(const Options& o) {
         1, std::string("bench-https-") + (side.tls ? "tls" : "plain") + (side.enc ? "-enc" : ""));
     std::vector<std::string> flags = {
         "--replication-factor", "1", "--scrub-interval-s", "0", "--log-level", "warning", "--auth", "false"};
-    if (side.enc) {
-      const std::string keyring = side.cluster->base_dir() + "/keyring";
-      dispotify::e2e::WriteKeyringFile(keyring, {"bench-1"});
-      side.cluster->spec(1).keyring_file = keyring;
-    }
+    if (side.enc) GiveKeyring(*side.cluster);
     if (side.tls) {
       auto [cert, key] = side.cluster->IssueCertificate(1, "https");
       flags.insert(flags.end(), {"--http-tls-cert-file", cert, "--http-tls-key-file", key});
@@ -492,17 +507,11 @@ void HttpsFigure(const Options& o) {
       if (!ctx.ok()) Die(ctx.status().ToString());
       side.client = std::move(ctx).value();
     }
-    side.cluster->SetCommonFlags(flags);
-    side.cluster->StartAll();
-    if (side.cluster->WaitLeader() == 0) Die("no leader");
-    side.port = side.cluster->spec(1).http_port;
+    side.port = StartOneNode(*side.cluster, flags);
   }
-  std::vector<std::string> ids;
-  std::vector<std::string> contents;
-  for (int f = 0; f < o.enc_files; ++f) {
-    ids.push_back("https-" + std::to_string(f) + ".mp3");
-    contents.push_back(NoisyMp3(o.enc_file_mib << 20, static_cast<uint64_t>(f) + 1));
-  }
+  const BenchFiles files = MakeBenchFiles("https", o);
+  const std::vector<std::string>& ids = files.ids;
+  const std::vector<std::string>& contents = files.contents;
   const uint64_t size = contents[0].size();
   // A small upload first on each side: the first one pays for cold caches (the tagger binary, the
   // catalog's pages), which would count against whichever side goes first.

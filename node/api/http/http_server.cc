@@ -212,6 +212,21 @@ short PollEventsFor(int ssl_error) {
   return ssl_error == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
 }
 
+// After an SSL write call that made no progress (returned `ret`): OK to call it again, the socket
+// being ready for what OpenSSL wants (waited for here, at most `timeout`), or why the response
+// cannot go on.
+Status AwaitTlsRetry(SSL* ssl, int fd, int ret, milliseconds timeout, std::string_view what) {
+  const int err = SSL_get_error(ssl, ret);
+  if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+    const int r = WaitFd(fd, PollEventsFor(err), timeout);
+    if (r == 0) return Status::Timeout("client accepted no response bytes in time");
+    if (r < 0) return Status::IoError("poll: " + Errno(errno));
+    return Status::Ok();
+  }
+  if (err == SSL_ERROR_SYSCALL && errno == EPIPE) ConsumePendingSigpipe();
+  return Status::Aborted(std::string(what) + ": " + SslIoError(err));
+}
+
 // SSL_write of all of `data`, blocking with poll; at most `timeout` without progress.
 Status TlsWrite(SSL* ssl, int fd, const char* data, size_t len, milliseconds timeout, uint64_t* sent) {
   while (len > 0) {
@@ -224,15 +239,7 @@ Status TlsWrite(SSL* ssl, int fd, const char* data, size_t len, milliseconds tim
       if (sent != nullptr) *sent += static_cast<uint64_t>(n);
       continue;
     }
-    const int err = SSL_get_error(ssl, n);
-    if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
-      int r = WaitFd(fd, PollEventsFor(err), timeout);
-      if (r == 0) return Status::Timeout("client accepted no response bytes in time");
-      if (r < 0) return Status::IoError("poll: " + Errno(errno));
-      continue;
-    }
-    if (err == SSL_ERROR_SYSCALL && errno == EPIPE) ConsumePendingSigpipe();
-    return Status::Aborted("TLS write: " + SslIoError(err));
+    if (Status s = AwaitTlsRetry(ssl, fd, n, timeout, "TLS write"); !s.ok()) return s;
   }
   return Status::Ok();
 }
@@ -275,15 +282,8 @@ Status TlsSendFileRegion(SSL* ssl, int sock, int file_fd, uint64_t offset, uint6
         *sent += static_cast<uint64_t>(n);
         continue;
       }
-      const int err = SSL_get_error(ssl, static_cast<int>(n));
-      if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
-        int r = WaitFd(sock, PollEventsFor(err), timeout);
-        if (r == 0) return Status::Timeout("client accepted no response bytes in time");
-        if (r < 0) return Status::IoError("poll: " + Errno(errno));
-        continue;
-      }
-      if (err == SSL_ERROR_SYSCALL && errno == EPIPE) ConsumePendingSigpipe();
-      return Status::Aborted("SSL_sendfile: " + SslIoError(err));
+      if (Status s = AwaitTlsRetry(ssl, sock, static_cast<int>(n), timeout, "SSL_sendfile"); !s.ok())
+        return s;
     }
     return Status::Ok();
   }
