@@ -246,6 +246,12 @@ struct Metrics::Impl final : api::http::RequestGuard {
   CounterFeed<uint64_t> read_rounds;
   CounterFeed<uint64_t> read_failures;
 
+  const api::http::HttpServer* http_server = nullptr;  // not owned; null: not attached
+  CounterFeed<uint64_t> http_accepted;
+  CounterFeed<uint64_t> http_rejected;
+  CounterFeed<uint64_t> tls_handshake_failures;
+  prometheus::Gauge* http_open = nullptr;
+
   std::optional<api::http::Response> Admit(api::http::Request& request,
                                            std::optional<std::string_view> pattern) override;
 
@@ -490,6 +496,13 @@ void Metrics::Impl::Refresh() {
   if (p.open_fds) process_open_fds->Set(*p.open_fds);
   if (p.max_fds) process_max_fds->Set(*p.max_fds);
   if (sources) RefreshDataPlane(*sources);
+  if (http_server != nullptr) {
+    const api::http::ServerStats st = http_server->stats();
+    http_accepted.Update(st.connections_accepted);
+    http_rejected.Update(st.connections_rejected);
+    tls_handshake_failures.Update(st.tls_handshake_failures);
+    http_open->Set(static_cast<double>(st.open_connections));
+  }
 }
 
 void Metrics::Impl::RefreshDataPlane(const DataPlaneSources& s) {
@@ -567,6 +580,24 @@ void Metrics::AttachDataPlane(DataPlaneSources sources) {
 void Metrics::DetachDataPlane() {
   std::lock_guard lock(impl_->collect_mu);
   impl_->sources.reset();
+  impl_->http_server = nullptr;
+}
+
+void Metrics::AttachHttpServer(const api::http::HttpServer* server) {
+  std::lock_guard lock(impl_->collect_mu);
+  if (impl_->http_open == nullptr) {
+    prometheus::Registry& r = *impl_->registry;
+    impl_->http_accepted.counter =
+        AddCounter(r, "dispotify_http_connections_accepted_total", "Connections the REST port accepted");
+    impl_->http_rejected.counter =
+        AddCounter(r, "dispotify_http_connections_rejected_total",
+                   "Connections refused at max_connections (503, or closed under TLS)");
+    impl_->tls_handshake_failures.counter =
+        AddCounter(r, "dispotify_http_tls_handshake_failures_total",
+                   "HTTPS handshakes that failed or timed out (plaintext HTTP sent to the TLS port too)");
+    impl_->http_open = AddGauge(r, "dispotify_http_open_connections", "Connections open on the REST port");
+  }
+  impl_->http_server = server;
 }
 
 std::string Metrics::Text() {

@@ -84,7 +84,13 @@ class Metrics final : public RaftObserver, public api::http::RequestObserver {
   // `sources` on every scrape. Calling it again replaces the sources.
   void AttachDataPlane(DataPlaneSources sources);
   // Stops reading the sources (waits for a scrape in progress); the series keep their last values.
+  // Also stops reading the REST server attached below.
   void DetachDataPlane();
+
+  // Registers the REST server's connection series (dispotify_http_connections_*,
+  // dispotify_http_tls_handshake_failures_total) and reads `server`'s stats on every scrape until
+  // DetachDataPlane. Not owned.
+  void AttachHttpServer(const api::http::HttpServer* server);
 
   // dispotify_tls_cert_not_after_seconds: the notAfter of the certificate this node presents on
   // gRPC, set at start and after each rotation. Registered on first use: a plaintext node

@@ -712,6 +712,7 @@ int Node::StartHttp() {
     DLOG_ERROR << "cannot serve HTTP on " << config_.http_listen << ": " << s.message();
     return kExitBadConfig;
   }
+  metrics_->AttachHttpServer(http_.get());
   DLOG_INFO << "REST API on " << (https ? "https://" : "http://") << hopts.address << ":" << http_->port()
             << (https ? " (TLS only; certificate re-read every " +
                             std::to_string(config_.tls_poll_interval_ms) + " ms)"

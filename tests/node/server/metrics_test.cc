@@ -185,6 +185,9 @@ TEST(MetricsTest, HttpServerReportsRoutePatternsNotPaths) {
   options.observer = m.get();
   api::http::HttpServer server(options, std::move(router));
   ASSERT_TRUE(server.Start().ok());
+  EXPECT_EQ(m->Text().find("dispotify_http_connections_accepted_total"), std::string::npos)
+      << "the connection series exist once a server is attached";
+  m->AttachHttpServer(&server);
 
   api::http::testing::TestClient client(server.port());
   ASSERT_TRUE(client.connected());
@@ -222,6 +225,11 @@ TEST(MetricsTest, HttpServerReportsRoutePatternsNotPaths) {
   EXPECT_EQ(Sample(t, "dispotify_http_requests_total{code=\"405\",method=\"DELETE\"," + stream + "}"), 1);
   EXPECT_GT(*Sample(t, "dispotify_http_response_bytes_total{" + stream + "}"), 20);
   EXPECT_EQ(Sample(t, "dispotify_stream_bytes_total"), 20);
+  // One keep-alive connection for all five requests, still open; no TLS, so no handshake failed.
+  EXPECT_EQ(Sample(t, "dispotify_http_connections_accepted_total"), 1);
+  EXPECT_EQ(Sample(t, "dispotify_http_connections_rejected_total"), 0);
+  EXPECT_EQ(Sample(t, "dispotify_http_open_connections"), 1);
+  EXPECT_EQ(Sample(t, "dispotify_http_tls_handshake_failures_total"), 0);
   EXPECT_EQ(Sample(t, "dispotify_http_requests_total{code=\"404\",method=\"GET\",route=\"unmatched\"}"), 1);
   EXPECT_EQ(Sample(t, "dispotify_http_request_bytes_total{route=\"/music/upload\"}"), 5000);
   EXPECT_EQ(Sample(t, "dispotify_upload_bytes_total"), 5000);
@@ -231,6 +239,7 @@ TEST(MetricsTest, HttpServerReportsRoutePatternsNotPaths) {
   EXPECT_EQ(t.find("Hey-Jude"), std::string::npos);
   EXPECT_EQ(t.find("Let"), std::string::npos);
   EXPECT_EQ(t.find("/no/such/path"), std::string::npos);
+  m->DetachDataPlane();  // the server goes before the metrics
   server.Stop(1s);
 }
 
