@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 # schemathesis (REST API fuzzing), dispotify-lincheck (Go), @grafana/schema and tsc (npm; the
 # dashboard's type check), and the Kubernetes binaries and test
 # kubelet of the operator's end-to-end tests (e2e/k8s; the first build takes about 11 minutes),
-# chromium, playwright-core and @axe-core/playwright (the browser tests, e2e/web), and ORY Hydra
-# (the OIDC test; the first build takes a few minutes).
+# chromium, playwright-core and @axe-core/playwright (the browser tests, e2e/web), ORY Hydra
+# (the OIDC test; the first build takes a few minutes), and cosign and a registry (the image
+# test's signatures; about 10 minutes to build once).
 ./scripts/install-test-tools.sh
 # The tools are installed now: the e2e/k8s tests fail instead of skipping if they are missing.
 export DISPOTIFY_REQUIRE_K8S=1
