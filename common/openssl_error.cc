@@ -4,7 +4,8 @@
 #include <openssl/ssl.h>
 
 #include <cerrno>
-#include <cstring>
+
+#include "common/status.h"
 
 namespace dispotify {
 namespace {
@@ -33,7 +34,7 @@ std::string SslIoError(int ssl_error) {
   std::string queued = DrainQueue();
   if (!queued.empty()) return queued;
   if (ssl_error == SSL_ERROR_SYSCALL) {
-    return saved_errno != 0 ? std::string("socket: ") + std::strerror(saved_errno) : "connection closed";
+    return saved_errno != 0 ? Status::FromErrno(saved_errno, "socket").message() : "connection closed";
   }
   if (ssl_error == SSL_ERROR_ZERO_RETURN) return "closed by the peer (close_notify)";
   return "TLS error " + std::to_string(ssl_error);
