@@ -40,7 +40,8 @@
 #   (403 bad_credentials, then 429 once 5 attempts have failed); the static admin token is no user
 #   (400 not_a_user). A password change does not end tokens anyway. The script changes the
 #   listener's password deliberately and checks its token still works.
-# Environment: ST_MAX_EXAMPLES (per operation, default 200, for the admin pass),
+# Environment: ST_MAX_EXAMPLES (per operation, default 200, for the admin pass; the asan preset
+# sets 100: under the sanitizers each case costs about three times as much),
 # ST_LISTENER_EXAMPLES (the listener pass, default half of ST_MAX_EXAMPLES; a quarter of
 # ST_MAX_EXAMPLES for the credential-less membership pass), ST_SEED (default a fixed one; "random"
 # for a new one each run), ST_WORKERS (default 1: with more, Python 3.11 can fail in hypothesis with "AST constructor recursion depth mismatch"), KEEP_TMP=1 (keep the data dir and logs).
