@@ -3,7 +3,8 @@
 // that move when a 4th and a 5th node join. Prints one line per figure; asserts nothing.
 //
 //   dispotify-dataplane-bench [--total-mib 1024] [--file-mib 16] [--rebalance-files 300]
-//                             [--only rebalance,repair,encryption,https] [--enc-file-mib 64] [--enc-files 2]
+//                             [--only rebalance,repair,encryption,https,mtls] [--enc-file-mib 64]
+//                             [--enc-files 2]
 //                             [--enc-seconds 5]
 //                             [--repair-bytes-per-s N]   (the nodes' repair throttle; 0 = none)
 //
@@ -24,8 +25,11 @@
 //
 // HTTPS: the same files and cases on four one-node clusters in one run: plain HTTP, HTTPS (TLS on
 // the REST port), encryption at rest, both; MB/s of each and its ratio to plain (HttpsFigure).
+// mTLS: uploads with R = 3 to a 3-node cluster with plaintext gRPC and to one with mutual TLS, in
+// one run (MtlsFigure).
 //
-//   --only rebalance,repair,encryption,https (default: the first three; https only when named)
+//   --only rebalance,repair,encryption,https,mtls (default: the first three; https and mtls only
+//   when named)
 
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
@@ -542,6 +546,51 @@ void HttpsFigure(const Options& o) {
   }
 }
 
+// Node-to-node mutual TLS: two 3-node clusters side by side, one with plaintext gRPC
+// (insecure_grpc) and one with mTLS (the default); the same sizes of files uploaded through node 1
+// with R = 3, so every byte also travels to two replicas over gRPC. Three rounds, alternating the
+// sides so that a drift of the machine's load hits both alike; MB/s of each side and the ratio.
+// (Streams need no gRPC here: with R = 3 on 3 nodes every node holds a copy.)
+void MtlsFigure(const Options& o) {
+  struct Side {
+    const char* name;
+    bool tls;
+    std::unique_ptr<Cluster> cluster;
+    int port = 0;
+    double mbps_sum = 0;
+  };
+  Side sides[2] = {{"plaintext", false, nullptr}, {"mtls", true, nullptr}};
+  for (Side& side : sides) {
+    side.cluster = std::make_unique<Cluster>(3, std::string("bench-grpc-") + side.name);
+    if (!side.tls) side.cluster->UseInsecureGrpc();
+    side.cluster->SetCommonFlags({"--replication-factor", "3", "--scrub-interval-s", "0", "--log-level",
+                                  "warning", "--auth", "false"});
+    side.cluster->StartAll();
+    if (side.cluster->WaitLeader() == 0) Die("no leader");
+    side.port = side.cluster->spec(1).http_port;
+    UploadMBps(side.port, nullptr, {"warm-up.mp3"}, {NoisyMp3(1 << 20, 99)},
+               std::string("mtls-") + side.name);
+  }
+  constexpr int kRounds = 3;
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<std::string> ids;
+    std::vector<std::string> contents;
+    for (int f = 0; f < o.enc_files; ++f) {
+      ids.push_back("mtls-" + std::to_string(round) + "-" + std::to_string(f) + ".mp3");
+      contents.push_back(NoisyMp3(o.enc_file_mib << 20, static_cast<uint64_t>(round * 100 + f + 1)));
+    }
+    for (int i = 0; i < 2; ++i) {
+      Side& side = sides[(round + i) % 2];
+      side.mbps_sum += UploadMBps(side.port, nullptr, ids, contents, std::string("mtls-") + side.name);
+    }
+  }
+  const double plain = sides[0].mbps_sum / kRounds;
+  const double mtls = sides[1].mbps_sum / kRounds;
+  std::printf(
+      "mtls upload: files=%d x %d rounds file_mib=%lu R=3 plaintext_MBps=%.1f mtls_MBps=%.1f ratio=%.3f\n",
+      o.enc_files, kRounds, static_cast<unsigned long>(o.enc_file_mib), plain, mtls, mtls / plain);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -576,5 +625,6 @@ int main(int argc, char** argv) {
   if (wanted("repair")) RepairFigure(o);
   if (wanted("encryption")) EncryptionFigure(o);
   if (wanted("https")) HttpsFigure(o);
+  if (wanted("mtls")) MtlsFigure(o);
   return 0;
 }
